@@ -1,0 +1,1 @@
+"""The ``defectscreen`` command."""

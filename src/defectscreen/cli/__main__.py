@@ -1,0 +1,3 @@
+from defectscreen.cli.main import cli
+
+cli()

@@ -1,0 +1,23 @@
+"""Reference calculators behind one small interface: settings -> ASE calculator, provenance."""
+
+from defectscreen.engines.base import (
+    EngineSettings,
+    GpawSettings,
+    XtbSettings,
+    engine_record,
+    make_calculator,
+    parse_engine_settings,
+    spin_multiplicity,
+)
+from defectscreen.engines.guard import ScfNotConvergedError
+
+__all__ = [
+    "EngineSettings",
+    "GpawSettings",
+    "ScfNotConvergedError",
+    "XtbSettings",
+    "engine_record",
+    "make_calculator",
+    "parse_engine_settings",
+    "spin_multiplicity",
+]

@@ -1,0 +1,1 @@
+"""Campaigns, defect sets and the jobflow Flows that compute them."""

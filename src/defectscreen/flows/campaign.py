@@ -1,0 +1,227 @@
+"""The campaign file: hosts, defect kinds, charge states, supercell rule, engine, properties.
+
+Everything a campaign can get wrong is caught here or in :func:`build_defect_set`, before
+anything is submitted, as one :class:`CampaignError` naming the field and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pymatgen.core import Element, Structure
+
+from defectscreen.engines import EngineSettings, GpawSettings, XtbSettings
+from defectscreen.flows.hosts import PROTOTYPE_NAMES, prototype_structure
+
+PROPERTIES = ("relaxation", "unrelaxed_energy")
+
+
+class CampaignError(ValueError):
+    """A campaign that cannot run; the message names each bad field and how to fix it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_element(symbol: str) -> str:
+    if not Element.is_valid_symbol(symbol):
+        raise ValueError(f"'{symbol}' is not a chemical element symbol (e.g. 'C', 'Mg', 'Ga')")
+    return symbol
+
+
+class HostSpec(_Strict):
+    """One host crystal: a built-in prototype or a structure file (CIF, POSCAR, Structure JSON)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$", description="label used in every id")
+    prototype: str | None = None
+    structure: str | None = Field(None, description="path, relative to the campaign file")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HostSpec:
+        if (self.prototype is None) == (self.structure is None):
+            raise ValueError(
+                "give exactly one of 'prototype' (built-in) or 'structure' (a file path)"
+            )
+        if self.prototype is not None and self.prototype not in PROTOTYPE_NAMES:
+            raise ValueError(
+                f"unknown prototype '{self.prototype}'; built-in: {', '.join(PROTOTYPE_NAMES)}"
+            )
+        return self
+
+    def load(self, base_dir: Path) -> Structure:
+        if self.prototype is not None:
+            return prototype_structure(self.prototype)
+        path = (base_dir / self.structure).resolve()
+        if not path.is_file():
+            raise CampaignError(
+                f"hosts[{self.name}].structure: file '{path}' does not exist; "
+                "give a CIF, POSCAR or pymatgen Structure JSON path relative to the campaign file"
+            )
+        try:
+            return Structure.from_file(path)
+        except Exception as error:  # pymatgen raises many types for unreadable files
+            raise CampaignError(
+                f"hosts[{self.name}].structure: '{path}' is not a readable crystal structure "
+                f"({error}); give a CIF, POSCAR/CONTCAR or pymatgen Structure JSON"
+            ) from error
+
+
+class DefectKinds(_Strict):
+    """Which point defects to generate in every host."""
+
+    vacancies: bool | list[str] = Field(True, description="True: every element; or a list")
+    substitutions: dict[str, list[str]] = Field(
+        default_factory=dict, description="host element -> dopants, e.g. {N: [C], Ga: [Mg]}"
+    )
+    antisites: bool = False
+    interstitials: list[str] = Field(default_factory=list, description="interstitial elements")
+
+    @field_validator("vacancies")
+    @classmethod
+    def _vacancy_elements(cls, value: bool | list[str]) -> bool | list[str]:
+        if isinstance(value, list):
+            for symbol in value:
+                _check_element(symbol)
+        return value
+
+    @field_validator("substitutions")
+    @classmethod
+    def _substitution_elements(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for host_element, dopants in value.items():
+            _check_element(host_element)
+            for dopant in dopants:
+                _check_element(dopant)
+        return value
+
+    @field_validator("interstitials")
+    @classmethod
+    def _interstitial_elements(cls, value: list[str]) -> list[str]:
+        for symbol in value:
+            _check_element(symbol)
+        return value
+
+
+class SupercellRule(_Strict):
+    """Defect supercell: an explicit matrix, or the most cubic cell with images at least
+    ``min_length_angstrom`` apart holding ``min_atoms``..``max_atoms`` atoms."""
+
+    min_length_angstrom: float = Field(10.0, gt=0)
+    min_atoms: int = Field(1, ge=1)
+    max_atoms: int = Field(240, ge=1)
+    matrix: list[list[int]] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SupercellRule:
+        if self.min_atoms > self.max_atoms:
+            raise ValueError(
+                f"min_atoms ({self.min_atoms}) exceeds max_atoms ({self.max_atoms}); "
+                "lower min_atoms or raise max_atoms"
+            )
+        if self.matrix is not None:
+            matrix = np.array(self.matrix)
+            if matrix.shape != (3, 3) or round(np.linalg.det(matrix)) <= 0:
+                raise ValueError(
+                    "matrix must be 3x3 integers with a positive determinant, "
+                    "e.g. [[2,0,0],[0,2,0],[0,0,2]]"
+                )
+        return self
+
+
+class RelaxSettings(_Strict):
+    """Fixed-cell BFGS relaxation: stop when every force is below ``fmax_eV_per_angstrom``."""
+
+    fmax_eV_per_angstrom: float = Field(0.05, gt=0)
+    max_steps: int = Field(200, gt=0)
+
+
+class Campaign(_Strict):
+    """A screening campaign as written in the YAML file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    hosts: list[HostSpec] = Field(min_length=1)
+    defects: DefectKinds = Field(default_factory=DefectKinds)
+    charges: Literal["auto"] | dict[str, list[int]] = Field(
+        "auto",
+        description="'auto' (oxidation-state rule) or defect name / 'default' -> charge list",
+    )
+    supercell: SupercellRule = Field(default_factory=SupercellRule)
+    engine: EngineSettings = Field(default_factory=XtbSettings)
+    relax: RelaxSettings = Field(default_factory=RelaxSettings)
+    properties: list[Literal[PROPERTIES]] = Field(["relaxation"], min_length=1)  # type: ignore[valid-type]
+
+    @field_validator("hosts")
+    @classmethod
+    def _unique_hosts(cls, hosts: list[HostSpec]) -> list[HostSpec]:
+        names = [host.name for host in hosts]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"host names must be unique; repeated: {', '.join(duplicates)}")
+        return hosts
+
+    def sha256(self) -> str:
+        """Hash of the validated campaign (defaults included)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _hint(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown setting; remove it or check its spelling"
+    if error["type"] == "literal_error":
+        return error["msg"].replace("Input should be", "use one of")
+    if error["type"] == "union_tag_invalid":
+        return "unknown engine; use name: xtb or name: gpaw"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _known_fields(location: tuple) -> str:
+    """Field names allowed where an unknown one was given, for the error hint."""
+    parent = tuple(part for part in location[:-1] if not isinstance(part, int))
+    model = {
+        (): Campaign,
+        ("hosts",): HostSpec,
+        ("defects",): DefectKinds,
+        ("supercell",): SupercellRule,
+        ("relax",): RelaxSettings,
+        ("engine", "xtb"): XtbSettings,
+        ("engine", "gpaw"): GpawSettings,
+    }.get(parent)
+    return ", ".join(model.model_fields) if model else ""
+
+
+def parse_campaign(data: dict, source: str = "campaign") -> Campaign:
+    """Validate a campaign mapping; raise CampaignError listing every bad field with its fix."""
+    if not isinstance(data, dict):
+        raise CampaignError(f"{source}: expected a mapping of campaign fields at the top level")
+    try:
+        return Campaign.model_validate(data)
+    except ValidationError as error:
+        lines = []
+        for item in error.errors():
+            location = tuple(item["loc"])
+            field = ".".join(str(part) for part in location) or "(top level)"
+            hint = _hint(item)
+            if item["type"] == "extra_forbidden":
+                known = _known_fields(location)
+                hint += f" (known here: {known})" if known else ""
+            lines.append(f"  {field}: {hint}")
+        raise CampaignError(f"{source} is invalid:\n" + "\n".join(lines)) from None
+
+
+def load_campaign(path: str | Path) -> tuple[Campaign, Path]:
+    """Read and validate a YAML campaign; returns it with the directory host paths are relative to."""
+    path = Path(path)
+    if not path.is_file():
+        raise CampaignError(f"campaign file '{path}' does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise CampaignError(f"{path}: not valid YAML: {error}") from None
+    return parse_campaign(data, source=str(path)), path.parent.resolve()

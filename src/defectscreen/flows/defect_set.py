@@ -1,0 +1,182 @@
+"""Defect sets across hosts with pymatgen-analysis-defects: sites, supercells, charge states, ids.
+
+Every (defect, charge) and each host's bulk supercell becomes a :class:`Calculation` with a
+stable, human-readable id (``GaN:C_N:-1``, ``GaN:bulk``) so that submitting the same campaign
+twice adds nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pymatgen.analysis.defects.core import Defect, Interstitial, Substitution, Vacancy
+from pymatgen.analysis.defects.generators import (
+    AntiSiteGenerator,
+    SubstitutionGenerator,
+    VacancyGenerator,
+    VoronoiInterstitialGenerator,
+)
+from pymatgen.analysis.defects.supercells import get_sc_fromstruct
+from pymatgen.core import Structure
+
+from defectscreen.engines import spin_multiplicity
+from defectscreen.flows.campaign import Campaign, CampaignError, DefectKinds, SupercellRule
+from defectscreen.schemas import CalculationLabels
+
+CHARGE_PADDING_LIMIT = 2
+
+
+@dataclass(frozen=True)
+class Calculation:
+    """One cell to compute: its labels (ids, charge, spin) and its starting structure."""
+
+    labels: CalculationLabels
+    structure: Structure
+
+
+def charge_label(charge: int) -> str:
+    """'0', '+1', '-2': the charge as written in ids."""
+    return f"{charge:+d}" if charge else "0"
+
+
+def supercell_matrix(host: str, structure: Structure, rule: SupercellRule) -> np.ndarray:
+    """The supercell matrix the rule gives for this host (shared by its bulk and defect cells)."""
+    if rule.matrix is not None:
+        return np.array(rule.matrix)
+    try:
+        matrix = get_sc_fromstruct(
+            structure,
+            min_atoms=rule.min_atoms,
+            max_atoms=rule.max_atoms,
+            min_length=rule.min_length_angstrom,
+        )
+    except RuntimeError:  # pymatgen-analysis-defects: "Could not find a cubic supercell"
+        matrix = None
+    if matrix is None:
+        raise CampaignError(
+            f"supercell: no supercell of host {host} ({len(structure)} atoms per cell) has "
+            f"images >= {rule.min_length_angstrom} Å apart with {rule.min_atoms}-"
+            f"{rule.max_atoms} atoms; raise supercell.max_atoms or lower "
+            "supercell.min_length_angstrom"
+        )
+    return np.array(matrix)
+
+
+def _defect_type(defect: Defect) -> str:
+    if isinstance(defect, Vacancy):
+        return "vacancy"
+    if isinstance(defect, Interstitial):
+        return "interstitial"
+    host_elements = {element.symbol for element in defect.structure.composition}
+    if isinstance(defect, Substitution) and defect.site.specie.symbol in host_elements:
+        return "antisite"
+    return "substitution"
+
+
+def generate_defects(host: str, structure: Structure, kinds: DefectKinds) -> list[Defect]:
+    """Symmetry-distinct defects of one host, in generator order (deterministic)."""
+    elements = {element.symbol for element in structure.composition}
+    defects: list[Defect] = []
+    if kinds.vacancies:
+        removed = elements if kinds.vacancies is True else set(kinds.vacancies) & elements
+        defects += VacancyGenerator().get_defects(structure, rm_species=sorted(removed))
+    substitutions = {el: dopants for el, dopants in kinds.substitutions.items() if el in elements}
+    if substitutions:
+        defects += SubstitutionGenerator().get_defects(structure, substitution=substitutions)
+    if kinds.antisites and len(elements) > 1:
+        defects += AntiSiteGenerator().get_defects(structure)
+    if kinds.interstitials:
+        defects += VoronoiInterstitialGenerator().get_defects(
+            structure, insert_species=kinds.interstitials
+        )
+    return defects
+
+
+def defect_names(defects: list[Defect]) -> list[str]:
+    """pymatgen-analysis-defects names, numbered ('v_O_1', 'v_O_2') where sites share a name."""
+    counts = Counter(defect.name for defect in defects)
+    seen: Counter = Counter()
+    names = []
+    for defect in defects:
+        seen[defect.name] += 1
+        names.append(defect.name if counts[defect.name] == 1 else f"{defect.name}_{seen[defect.name]}")
+    return names
+
+
+def charge_states(campaign: Campaign, host: str, name: str, defect: Defect) -> list[int]:
+    """Charges asked for (by name, else 'default', else automatic), checked against the
+    oxidation-state rule widened to a padding of CHARGE_PADDING_LIMIT."""
+    allowed = defect.get_charge_states(padding=CHARGE_PADDING_LIMIT)
+    if campaign.charges == "auto":
+        return defect.get_charge_states()
+    base_name = defect.name
+    for key in (name, base_name, "default"):
+        if key in campaign.charges:
+            charges = campaign.charges[key]
+            break
+    else:
+        return defect.get_charge_states()
+    for charge in charges:
+        if not min(allowed) <= charge <= max(allowed):
+            raise CampaignError(
+                f"charges.{key}: charge {charge} cannot exist for {name} in {host} "
+                f"(oxidation state {defect.oxi_state:+g}: possible {min(allowed)} to "
+                f"{max(allowed)}); choose charges in that range"
+            )
+    return sorted(set(charges))
+
+
+def build_defect_set(campaign: Campaign, base_dir: Path) -> list[Calculation]:
+    """Every calculation the campaign asks for, bulk supercell first within each host."""
+    unknown_hosts = set(campaign.defects.substitutions)
+    calculations: list[Calculation] = []
+    for host_spec in campaign.hosts:
+        structure = host_spec.load(base_dir)
+        structure.remove_oxidation_states()
+        unknown_hosts -= {element.symbol for element in structure.composition}
+        matrix = supercell_matrix(host_spec.name, structure, campaign.supercell)
+        bulk = structure.copy().make_supercell(matrix)
+        calculations.append(_bulk_calculation(campaign, host_spec.name, bulk))
+        defects = generate_defects(host_spec.name, structure, campaign.defects)
+        for name, defect in zip(defect_names(defects), defects):
+            cell, site = defect.get_supercell_structure(sc_mat=matrix, return_site=True)
+            cell.remove_oxidation_states()
+            changes = {el.symbol: int(n) for el, n in defect.element_changes.items()}
+            for charge in charge_states(campaign, host_spec.name, name, defect):
+                labels = CalculationLabels(
+                    calculation_id=f"{host_spec.name}:{name}:{charge_label(charge)}",
+                    campaign=campaign.name,
+                    host=host_spec.name,
+                    defect_name=name,
+                    defect_type=_defect_type(defect),
+                    defect_elements=sorted(changes),
+                    element_changes=changes,
+                    charge=charge,
+                    spin_multiplicity=spin_multiplicity(cell.atomic_numbers, charge),
+                    defect_site_frac_coords=site.frac_coords.tolist(),
+                )
+                calculations.append(Calculation(labels=labels, structure=cell))
+    if unknown_hosts:
+        raise CampaignError(
+            f"defects.substitutions: host element(s) {', '.join(sorted(unknown_hosts))} occur "
+            "in no host; substitute an element the hosts contain"
+        )
+    return calculations
+
+
+def _bulk_calculation(campaign: Campaign, host: str, bulk: Structure) -> Calculation:
+    labels = CalculationLabels(
+        calculation_id=f"{host}:bulk",
+        campaign=campaign.name,
+        host=host,
+        defect_name="bulk",
+        defect_type="bulk",
+        defect_elements=[],
+        element_changes={},
+        charge=0,
+        spin_multiplicity=spin_multiplicity(bulk.atomic_numbers, 0),
+    )
+    return Calculation(labels=labels, structure=bulk)

@@ -1,0 +1,25 @@
+"""Built-in host prototypes at room-temperature experimental lattice constants."""
+
+from __future__ import annotations
+
+from pymatgen.core import Lattice, Structure
+
+# name -> (space group, lattice, species, fractional coordinates); room-temperature experiment.
+_PROTOTYPES = {
+    "wurtzite-GaN": ("P6_3mc", Lattice.hexagonal(3.189, 5.185), ["Ga", "N"],
+                     [[1 / 3, 2 / 3, 0.0], [1 / 3, 2 / 3, 0.377]]),
+    "wurtzite-ZnO": ("P6_3mc", Lattice.hexagonal(3.250, 5.207), ["Zn", "O"],
+                     [[1 / 3, 2 / 3, 0.0], [1 / 3, 2 / 3, 0.382]]),
+    "rocksalt-MgO": ("Fm-3m", Lattice.cubic(4.212), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+    "diamond-Si": ("Fd-3m", Lattice.cubic(5.431), ["Si"], [[0, 0, 0]]),
+    "diamond-C": ("Fd-3m", Lattice.cubic(3.567), ["C"], [[0, 0, 0]]),
+}
+
+PROTOTYPE_NAMES = tuple(_PROTOTYPES)
+
+
+def prototype_structure(name: str) -> Structure:
+    """Primitive cell of a built-in prototype (see PROTOTYPE_NAMES)."""
+    spacegroup, lattice, species, coords = _PROTOTYPES[name]
+    return Structure.from_spacegroup(spacegroup, lattice, species, coords).get_primitive_structure()
+

@@ -1,0 +1,131 @@
+"""Reference calculations with the campaign's engine: fixed-cell relaxation and single point."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase.optimize import BFGS
+from jobflow import Maker, job
+from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
+
+import defectscreen
+from defectscreen.engines import (
+    GpawSettings,
+    XtbSettings,
+    engine_record,
+    make_calculator,
+    parse_engine_settings,
+)
+from defectscreen.schemas import CalculationLabels, EngineRecord, TaskDocument
+
+
+class RelaxationNotConvergedError(RuntimeError):
+    """A relaxation used all its ionic steps without reaching the force criterion."""
+
+
+def run_reference(
+    structure: Structure,
+    labels: CalculationLabels,
+    engine: XtbSettings | GpawSettings,
+    fmax_eV_per_angstrom: float | None,
+    max_steps: int,
+) -> dict:
+    """Relax (``fmax`` given) or evaluate (``fmax`` None) one cell at fixed lattice with BFGS.
+
+    Returns the fields of a :class:`TaskDocument` that depend on the calculation; raises
+    ScfNotConvergedError or RelaxationNotConvergedError with the reason when it fails.
+    """
+    start = time.perf_counter()
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    unpaired = labels.spin_multiplicity - 1
+    atoms.set_initial_magnetic_moments(np.full(len(atoms), unpaired / len(atoms)))
+    atoms.calc = make_calculator(engine, labels.charge, labels.spin_multiplicity, Path.cwd())
+    energies: list[float] = []
+    n_steps = 0
+    if fmax_eV_per_angstrom is not None:
+        optimizer = BFGS(atoms, logfile="relax.log")
+        optimizer.attach(lambda: energies.append(float(atoms.get_potential_energy())))
+        converged = optimizer.run(fmax=fmax_eV_per_angstrom, steps=max_steps)
+        n_steps = optimizer.nsteps
+        if not converged:
+            max_force = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
+            raise RelaxationNotConvergedError(
+                f"{labels.calculation_id}: relaxation used all {max_steps} ionic steps; "
+                f"largest force {max_force:.3f} eV/Å > fmax {fmax_eV_per_angstrom} eV/Å. "
+                "Raise relax.max_steps in the campaign or start from a better structure."
+            )
+    energy = float(atoms.get_potential_energy())
+    forces = atoms.get_forces()
+    final = AseAtomsAdaptor.get_structure(atoms)
+    return {
+        "input_structure": structure,
+        "structure": final,
+        "n_atoms": len(final),
+        "formula": final.composition.formula,
+        "energy_eV": energy,
+        "forces_eV_per_angstrom": forces.tolist(),
+        "max_force_eV_per_angstrom": float(np.linalg.norm(forces, axis=1).max()),
+        "converged": True,
+        "fmax_target_eV_per_angstrom": fmax_eV_per_angstrom,
+        "n_ionic_steps": n_steps,
+        "relaxation_energies_eV": energies or [energy],
+        "engine": EngineRecord(**engine_record(engine)),
+        "wall_time_s": time.perf_counter() - start,
+        "defectscreen_version": defectscreen.__version__,
+    }
+
+
+@dataclass
+class RelaxMaker(Maker):
+    """Fixed-cell relaxation of a (defect or bulk) supercell with the campaign's engine."""
+
+    name: str = "relax"
+    engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
+    fmax_eV_per_angstrom: float = 0.05
+    max_steps: int = 200
+
+    @job(output_schema=TaskDocument)
+    def make(
+        self, structure: Structure, labels: CalculationLabels, campaign_sha256: str
+    ) -> TaskDocument:
+        fields = run_reference(
+            structure,
+            labels,
+            parse_engine_settings(self.engine_settings),
+            self.fmax_eV_per_angstrom,
+            self.max_steps,
+        )
+        return TaskDocument(
+            task_label="relax", labels=labels, campaign_sha256=campaign_sha256, **fields
+        )
+
+
+@dataclass
+class StaticMaker(Maker):
+    """Single point (energy and forces) of a cell with the campaign's engine."""
+
+    name: str = "static"
+    engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
+
+    @job(output_schema=TaskDocument)
+    def make(
+        self,
+        structure: Structure,
+        labels: CalculationLabels,
+        campaign_sha256: str,
+        parent_uuids: list[str] | None = None,
+    ) -> TaskDocument:
+        fields = run_reference(
+            structure, labels, parse_engine_settings(self.engine_settings), None, 0
+        )
+        return TaskDocument(
+            task_label="static",
+            labels=labels,
+            campaign_sha256=campaign_sha256,
+            parent_uuids=parent_uuids or [],
+            **fields,
+        )

@@ -1,0 +1,29 @@
+"""Write the JSON Schema of every stored document into a folder (top-level ``schemas/``).
+
+    python -m defectscreen.schemas.export schemas/
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from defectscreen.schemas import TaskDocument
+
+DOCUMENTS = {"task_document": TaskDocument}
+
+
+def json_schemas() -> dict[str, str]:
+    """file name -> JSON Schema text of each stored document."""
+    return {
+        f"{name}.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+        for name, model in DOCUMENTS.items()
+    }
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1])
+    folder.mkdir(parents=True, exist_ok=True)
+    for file_name, text in json_schemas().items():
+        (folder / file_name).write_text(text)

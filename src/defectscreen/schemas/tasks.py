@@ -1,0 +1,64 @@
+"""The task document: one reference calculation (relaxation or single point) of one cell."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pymatgen.core import Structure
+
+DefectType = Literal["bulk", "vacancy", "substitution", "antisite", "interstitial"]
+
+
+class EngineRecord(BaseModel):
+    """Which engine made a number, with which settings and code versions."""
+
+    name: str = Field(description="engine name: 'xtb' or 'gpaw'")
+    settings: dict = Field(description="every engine setting, defaults included")
+    settings_hash: str = Field(description="SHA-256 of the canonical JSON of `settings`")
+    is_dft: bool = Field(description="False for tight binding and ML potentials")
+    code_versions: dict[str, str]
+
+
+class CalculationLabels(BaseModel):
+    """What a calculation is, in the physicist's words; the query keys of every document."""
+
+    calculation_id: str = Field(description="stable id: 'GaN:C_N:-1' (defect) or 'GaN:bulk'")
+    campaign: str
+    host: str = Field(description="host label from the campaign, e.g. 'GaN'")
+    defect_name: str = Field(description="'bulk', or pymatgen-analysis-defects name e.g. 'C_N', 'v_Ga'")
+    defect_type: DefectType
+    defect_elements: list[str] = Field(description="elements added or removed by the defect")
+    element_changes: dict[str, int] = Field(description="element -> atoms added (+) or removed (-)")
+    charge: int = Field(description="charge of the supercell in units of e (electrons removed)")
+    spin_multiplicity: int = Field(description="2S+1 used by the engine")
+    defect_site_frac_coords: list[float] | None = Field(
+        None, description="fractional coordinates of the defect site in the supercell"
+    )
+
+
+class TaskDocument(BaseModel):
+    """Output of a reference relaxation or single point: energy, forces, final structure."""
+
+    task_label: Literal["relax", "static"]
+    labels: CalculationLabels
+    input_structure: Structure
+    structure: Structure = Field(description="final structure (relaxed for 'relax')")
+    n_atoms: int
+    formula: str
+    energy_eV: float = Field(description="total energy of the final structure")
+    forces_eV_per_angstrom: list[list[float]] = Field(description="forces on the final structure")
+    max_force_eV_per_angstrom: float
+    converged: bool = Field(description="SCF and (for relax) force criterion both met")
+    fmax_target_eV_per_angstrom: float | None = Field(
+        None, description="relaxation stops when every force is below this"
+    )
+    n_ionic_steps: int
+    relaxation_energies_eV: list[float] = Field(description="energy after each ionic step")
+    engine: EngineRecord
+    wall_time_s: float
+    defectscreen_version: str
+    campaign_sha256: str = Field(description="hash of the validated campaign that asked for it")
+    parent_uuids: list[str] = Field(
+        default_factory=list, description="jobflow uuids of the documents this one was made from"
+    )

@@ -1,0 +1,47 @@
+"""What the LaunchPad holds: job counts per host and state, and why failed jobs failed."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from fireworks import LaunchPad
+
+WAITING_STATES = ("WAITING", "READY", "RESERVED", "PAUSED", "DEFUSED")
+
+
+@dataclass(frozen=True)
+class Failure:
+    calculation_id: str
+    job_name: str
+    reason: str
+
+
+def host_progress(launchpad: LaunchPad) -> dict[str, Counter]:
+    """host -> Counter of states: waiting, running, done, failed."""
+    progress: dict[str, Counter] = defaultdict(Counter)
+    for fw in launchpad.fireworks.find({}, {"state": 1, "spec.defectscreen.host": 1}):
+        host = fw.get("spec", {}).get("defectscreen", {}).get("host", "(other)")
+        state = fw["state"]
+        progress[host][
+            "done" if state == "COMPLETED"
+            else "failed" if state == "FIZZLED"
+            else "running" if state == "RUNNING"
+            else "waiting"
+        ] += 1
+    return dict(sorted(progress.items()))
+
+
+def failures(launchpad: LaunchPad) -> list[Failure]:
+    """Failed jobs with the last line of their error (e.g. an unconverged SCF)."""
+    result = []
+    for fw in launchpad.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1, "name": 1, "spec.defectscreen": 1}):
+        launch = launchpad.launches.find_one(
+            {"fw_id": fw["fw_id"], "state": "FIZZLED"}, sort=[("launch_id", -1)]
+        )
+        stored = (launch or {}).get("action", {}).get("stored_data", {})
+        trace = stored.get("_exception", {}).get("_stacktrace", "no error recorded")
+        reason = trace.strip().splitlines()[-1]
+        calculation_id = fw.get("spec", {}).get("defectscreen", {}).get("calculation_id", "?")
+        result.append(Failure(calculation_id, fw["name"], reason))
+    return result

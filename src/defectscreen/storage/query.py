@@ -1,0 +1,53 @@
+"""Find task documents by host, defect, element, defect type and charge."""
+
+from __future__ import annotations
+
+from jobflow import JobStore
+
+ROW_FIELDS = (
+    "calculation_id", "host", "defect_name", "defect_type", "charge", "task_label",
+    "energy_eV", "max_force_eV_per_angstrom", "n_atoms", "engine", "uuid",
+)
+
+
+def task_criteria(
+    host: str | None = None,
+    defect: str | None = None,
+    element: str | None = None,
+    defect_type: str | None = None,
+    charge: int | None = None,
+    task_label: str | None = None,
+) -> dict:
+    """MongoDB criteria on the JobStore's ``outputs`` collection; None means any."""
+    criteria: dict = {"output.labels.calculation_id": {"$exists": True}}
+    fields = {
+        "output.labels.host": host,
+        "output.labels.defect_name": defect,
+        "output.labels.defect_elements": element,
+        "output.labels.defect_type": defect_type,
+        "output.labels.charge": charge,
+        "output.task_label": task_label,
+    }
+    criteria.update({key: value for key, value in fields.items() if value is not None})
+    return criteria
+
+
+def query_tasks(store: JobStore, criteria: dict) -> list[dict]:
+    """One flat row per matching task document, sorted by id."""
+    rows = []
+    for doc in store.query(criteria=criteria):
+        output, labels = doc["output"], doc["output"]["labels"]
+        rows.append({
+            "calculation_id": labels["calculation_id"],
+            "host": labels["host"],
+            "defect_name": labels["defect_name"],
+            "defect_type": labels["defect_type"],
+            "charge": labels["charge"],
+            "task_label": output["task_label"],
+            "energy_eV": output["energy_eV"],
+            "max_force_eV_per_angstrom": output["max_force_eV_per_angstrom"],
+            "n_atoms": output["n_atoms"],
+            "engine": output["engine"]["name"],
+            "uuid": doc["uuid"],
+        })
+    return sorted(rows, key=lambda row: (row["calculation_id"], row["task_label"]))

@@ -1,0 +1,84 @@
+"""One place decides where data live: a project data directory, or a MongoDB server.
+
+Precedence: environment variables, then the config file, then defaults.
+
+========================== ===================== =======================================
+environment variable       config file key       default
+========================== ===================== =======================================
+DEFECTSCREEN_DATA_DIR      data_dir              ./defectscreen-data
+DEFECTSCREEN_MONGO_URI     mongo_uri             (none: embedded store, no server)
+DEFECTSCREEN_MONGO_DB      mongo_database        defectscreen
+DEFECTSCREEN_CONFIG        (the file itself)     ./defectscreen.yaml if it exists
+========================== ===================== =======================================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from fireworks import LaunchPad
+from jobflow import JobStore
+from maggma.stores import MongoURIStore, MontyStore
+from maggma.stores.gridfs import GridFSURIStore
+
+from defectscreen.storage.launchpad import EmbeddedLaunchPad, mongo_launchpad
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where the JobStore and the LaunchPad live."""
+
+    data_dir: Path
+    mongo_uri: str | None = None
+    mongo_database: str = "defectscreen"
+
+    @classmethod
+    def from_environment(cls) -> StorageSettings:
+        config_path = Path(os.environ.get("DEFECTSCREEN_CONFIG", "defectscreen.yaml"))
+        config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+        unknown = set(config) - {"data_dir", "mongo_uri", "mongo_database"}
+        if unknown:
+            raise ValueError(
+                f"{config_path}: unknown key(s) {', '.join(sorted(unknown))}; "
+                "known: data_dir, mongo_uri, mongo_database"
+            )
+        data_dir = os.environ.get("DEFECTSCREEN_DATA_DIR", config.get("data_dir", "defectscreen-data"))
+        return cls(
+            data_dir=Path(data_dir).resolve(),
+            mongo_uri=os.environ.get("DEFECTSCREEN_MONGO_URI", config.get("mongo_uri")),
+            mongo_database=os.environ.get(
+                "DEFECTSCREEN_MONGO_DB", config.get("mongo_database", "defectscreen")
+            ),
+        )
+
+    @property
+    def mode(self) -> str:
+        return "mongodb" if self.mongo_uri else "embedded"
+
+    def job_store(self) -> JobStore:
+        """jobflow JobStore: task documents in ``outputs``, large arrays in the ``data`` store."""
+        if self.mongo_uri:
+            docs = MongoURIStore(self.mongo_uri, "outputs", database=self.mongo_database)
+            blobs = GridFSURIStore(self.mongo_uri, "outputs_blobs", database=self.mongo_database)
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path = str(self.data_dir / "jobstore")
+            docs = MontyStore("outputs", database_path=path, storage="sqlite")
+            blobs = MontyStore("outputs_blobs", database_path=path, storage="sqlite")
+        return JobStore(docs, additional_stores={"data": blobs})
+
+    def launchpad(self) -> LaunchPad:
+        if self.mongo_uri:
+            return mongo_launchpad(self.mongo_uri, self.mongo_database)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return EmbeddedLaunchPad(self.data_dir / "launchpad.sqlite", strm_lvl="WARNING")
+
+    @property
+    def launch_dir(self) -> Path:
+        """Where workers run jobs (engine logs, relaxation logs)."""
+        path = self.data_dir / "launches"
+        path.mkdir(parents=True, exist_ok=True)
+        return path

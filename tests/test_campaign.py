@@ -1,0 +1,83 @@
+"""Bad campaigns stop before submission with one message naming the field and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
+from defectscreen.flows.defect_set import build_defect_set
+from defectscreen.storage.submission import submit_campaign
+
+BASE = {
+    "name": "t",
+    "hosts": [{"name": "GaN", "prototype": "wurtzite-GaN"}],
+    "supercell": {"matrix": [[2, 0, 0], [0, 2, 0], [0, 0, 1]]},
+}
+
+
+def _error(data: dict, tmp_path: Path = Path(".")) -> str:
+    with pytest.raises(CampaignError) as info:
+        build_defect_set(parse_campaign(data), tmp_path)
+    return str(info.value)
+
+
+def test_unknown_element_names_field() -> None:
+    message = _error({**BASE, "defects": {"substitutions": {"N": ["Xq"]}}})
+    assert "defects.substitutions" in message and "'Xq' is not a chemical element" in message
+
+
+def test_missing_structure_file(tmp_path: Path) -> None:
+    data = {**BASE, "hosts": [{"name": "X", "structure": "nowhere/POSCAR"}]}
+    message = _error(data, tmp_path)
+    assert "hosts[X].structure" in message and "does not exist" in message
+
+
+def test_negative_and_impossible_supercells() -> None:
+    assert "supercell.min_length_angstrom" in _error({**BASE, "supercell": {"min_length_angstrom": -3}})
+    message = _error({**BASE, "supercell": {"min_atoms": 100, "max_atoms": 10}})
+    assert "min_atoms (100) exceeds max_atoms (10)" in message
+    message = _error({**BASE, "supercell": {"min_length_angstrom": 30, "max_atoms": 16}})
+    assert "supercell: no supercell of host GaN" in message and "raise supercell.max_atoms" in message
+
+
+def test_charge_that_cannot_exist() -> None:
+    message = _error({**BASE, "defects": {"vacancies": ["Ga"]}, "charges": {"v_Ga": [0, 6]}})
+    assert "charges.v_Ga: charge 6 cannot exist for v_Ga in GaN" in message
+    assert "possible -5 to 2" in message
+
+
+def test_unknown_engine_setting_lists_known_ones() -> None:
+    message = _error({**BASE, "engine": {"name": "gpaw", "ecut": 520}})
+    assert "engine.gpaw.ecut: unknown setting" in message and "ecut_eV" in message
+    assert "greater than or equal to 500" in _error({**BASE, "engine": {"name": "gpaw", "ecut_eV": 300}})
+    assert "unknown engine" in _error({**BASE, "engine": {"name": "vasp"}})
+
+
+def test_substituting_an_element_no_host_has() -> None:
+    message = _error({**BASE, "defects": {"substitutions": {"O": ["N"]}}})
+    assert "defects.substitutions: host element(s) O occur in no host" in message
+
+
+def test_bad_campaign_submits_nothing(tmp_path: Path, data_dir: Path) -> None:
+    from defectscreen.storage import StorageSettings
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "charges": {"default": [0, 9]}}))
+    campaign, base_dir = load_campaign(path)
+    launchpad = StorageSettings.from_environment().launchpad()
+    with pytest.raises(CampaignError):
+        submit_campaign(campaign, base_dir, launchpad)
+    assert launchpad.fireworks.count_documents({}) == 0
+
+
+def test_structure_file_host(tmp_path: Path) -> None:
+    from defectscreen.flows.hosts import prototype_structure
+
+    prototype_structure("rocksalt-MgO").to(filename=str(tmp_path / "MgO.cif"))
+    data = {**BASE, "hosts": [{"name": "MgO", "structure": "MgO.cif"}],
+            "supercell": {"matrix": [[2, 0, 0], [0, 2, 0], [0, 0, 2]]}}
+    ids = [c.labels.calculation_id for c in build_defect_set(parse_campaign(data), tmp_path)]
+    assert ids[0] == "MgO:bulk" and "MgO:v_O:+1" in ids and "MgO:v_Mg:-2" in ids

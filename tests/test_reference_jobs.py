@@ -1,0 +1,95 @@
+"""Reference Makers: relaxations lower the energy to a force minimum; charged cells obey
+physical limits; GPAW through the Maker equals a direct GPAW call; failures carry reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from jobflow import run_locally
+
+from defectscreen.engines import ScfNotConvergedError, XtbSettings
+from defectscreen.flows.campaign import parse_campaign
+from defectscreen.flows.defect_set import build_defect_set
+from defectscreen.jobs import RelaxationNotConvergedError, RelaxMaker, StaticMaker
+from defectscreen.jobs.reference import run_reference
+
+CAMPAIGN = {
+    "name": "t",
+    "hosts": [{"name": "Si", "prototype": "diamond-Si"}],
+    "defects": {"vacancies": True},
+    "charges": {"default": [-1, 0, 1]},
+    "supercell": {"matrix": [[2, 0, 0], [0, 2, 0], [0, 0, 2]]},
+}
+
+
+@pytest.fixture(scope="module")
+def calculations() -> dict:
+    return {c.labels.calculation_id: c for c in build_defect_set(parse_campaign(CAMPAIGN), Path("."))}
+
+
+def _run(job, tmp_path: Path):
+    responses = run_locally(job, root_dir=tmp_path, ensure_success=True, log=False)
+    return responses[job.uuid][1].output
+
+
+def test_relaxation_lowers_energy_to_force_minimum(calculations: dict, tmp_path: Path) -> None:
+    vacancy = calculations["Si:v_Si:0"]
+    maker = RelaxMaker(fmax_eV_per_angstrom=0.02)
+    relaxed = _run(maker.make(vacancy.structure, vacancy.labels, "sha"), tmp_path)
+    unrelaxed = _run(StaticMaker().make(vacancy.structure, vacancy.labels, "sha"), tmp_path)
+    assert relaxed.max_force_eV_per_angstrom < 0.02
+    assert relaxed.energy_eV < unrelaxed.energy_eV - 0.01, "relaxation around V_Si releases energy"
+    assert relaxed.relaxation_energies_eV[-1] == pytest.approx(relaxed.energy_eV)
+    assert unrelaxed.max_force_eV_per_angstrom > 0.05
+    assert relaxed.engine.name == "xtb" and not relaxed.engine.is_dft
+    assert relaxed.engine.settings == XtbSettings().model_dump(mode="json")
+    forces = np.array(relaxed.forces_eV_per_angstrom)
+    assert np.abs(forces.sum(axis=0)).max() < 1e-3, "forces of a periodic cell sum to zero"
+
+
+def test_charge_states_give_a_positive_gap(calculations: dict, tmp_path: Path) -> None:
+    """E(+1) + E(-1) - 2E(0) of bulk Si is the cell's fundamental gap minus twice the spurious
+    Madelung energy of a charge in a periodic 16-atom cell (~0.2 eV each for eps 12, L 7.7 A):
+    the energy is convex in the charge (gap > 0) and below the 1.1-3 eV of any Si model."""
+    bulk = calculations["Si:bulk"]
+    energies = {}
+    for charge in (-1, 0, 1):
+        labels = bulk.labels.model_copy(update={"charge": charge, "spin_multiplicity": 1 + abs(charge) % 2})
+        energies[charge] = run_reference(bulk.structure, labels, XtbSettings(), None, 0)["energy_eV"]
+    gap = energies[1] + energies[-1] - 2 * energies[0]
+    assert 0.05 < gap < 3.0
+
+
+def test_unconverged_relaxation_and_scf_raise_with_reason(calculations: dict) -> None:
+    vacancy = calculations["Si:v_Si:0"]
+    with pytest.raises(RelaxationNotConvergedError, match="used all 1 ionic steps"):
+        run_reference(vacancy.structure, vacancy.labels, XtbSettings(), 0.001, 1)
+    with pytest.raises(ScfNotConvergedError, match="xTB SCF did not converge"):
+        run_reference(vacancy.structure, vacancy.labels, XtbSettings(max_scf_iterations=2), None, 0)
+
+
+@pytest.mark.dft
+def test_gpaw_static_matches_direct_gpaw(tmp_path: Path) -> None:
+    """A charged, spin-polarised GPAW single point through the Maker equals plain GPAW."""
+    from gpaw import GPAW, PW
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from defectscreen.engines import GpawSettings
+    from defectscreen.flows.hosts import prototype_structure
+
+    data = {**CAMPAIGN, "supercell": {"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]},
+            "engine": {"name": "gpaw"}, "defects": {"vacancies": False}}
+    bulk = build_defect_set(parse_campaign(data), Path("."))[0]
+    labels = bulk.labels.model_copy(update={"charge": -1, "spin_multiplicity": 2})
+    settings = GpawSettings()
+    doc = _run(StaticMaker(engine_settings=settings.model_dump(mode="json")).make(bulk.structure, labels, "sha"), tmp_path)
+    atoms = AseAtomsAdaptor.get_atoms(prototype_structure("diamond-Si"))
+    atoms.set_initial_magnetic_moments([0.5, 0.5])
+    atoms.calc = GPAW(mode=PW(500), xc="PBE", kpts=(1, 1, 1), charge=-1, spinpol=True,
+                      occupations={"name": "fermi-dirac", "width": 0.01, "fixmagmom": True},
+                      convergence={"energy": 5e-4}, txt=None)
+    assert doc.energy_eV == pytest.approx(atoms.get_potential_energy(), abs=2e-3)
+    assert atoms.calc.get_magnetic_moment() == pytest.approx(1.0, abs=1e-6)
+    assert doc.engine.is_dft and doc.engine.code_versions["gpaw"]
