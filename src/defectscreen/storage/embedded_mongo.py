@@ -191,10 +191,7 @@ class EmbeddedDatabase:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        target = getattr(self._db, name)
-        if isinstance(target, mongomock.Collection):
-            return EmbeddedCollection(self, name)
-        return lambda *args, **kwargs: self.client.run(target, *args, **kwargs)
+        return _locked(self.client, getattr(self._db, name), lambda: EmbeddedCollection(self, name))
 
 
 class EmbeddedCollection:
@@ -208,9 +205,17 @@ class EmbeddedCollection:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        target = getattr(self._coll, name)
-        if isinstance(target, mongomock.Collection):
-            return EmbeddedCollection(self.database, f"{self.name}.{name}")
-        if not callable(target):
-            return target
-        return lambda *args, **kwargs: self.database.client.run(target, *args, **kwargs)
+        return _locked(
+            self.database.client,
+            getattr(self._coll, name),
+            lambda: EmbeddedCollection(self.database, f"{self.name}.{name}"),
+        )
+
+
+def _locked(client: EmbeddedMongoClient, target: Any, as_collection) -> Any:
+    """A sub-collection as a locked view, a method as a locked call, anything else as is."""
+    if isinstance(target, mongomock.Collection):
+        return as_collection()
+    if not callable(target):
+        return target
+    return lambda *args, **kwargs: client.run(target, *args, **kwargs)
