@@ -69,7 +69,7 @@ def worker(max_jobs: int, lost_after: float, wait_s: float | None) -> None:
 @click.option("--lost-after", default=DEFAULT_LOST_AFTER_S, show_default=True, help="seconds without a ping after which a RUNNING job counts as lost")
 def recover(lost_after: float) -> None:
     """Find RUNNING jobs whose worker died (kill -9, node failure) and make them READY again."""
-    lost = recover_lost_runs(StorageSettings.from_environment(), lost_after)
+    lost = recover_lost_runs(StorageSettings.from_environment().launchpad(), lost_after)
     console.print(f"re-queued {len(lost)} lost job(s): {lost}")
 
 

@@ -76,7 +76,7 @@ def _defect_type(defect: Defect) -> str:
     return "substitution"
 
 
-def generate_defects(host: str, structure: Structure, kinds: DefectKinds) -> list[Defect]:
+def generate_defects(structure: Structure, kinds: DefectKinds) -> list[Defect]:
     """Symmetry-distinct defects of one host, in generator order (deterministic)."""
     elements = {element.symbol for element in structure.composition}
     defects: list[Defect] = []
@@ -109,16 +109,15 @@ def defect_names(defects: list[Defect]) -> list[str]:
 def charge_states(campaign: Campaign, host: str, name: str, defect: Defect) -> list[int]:
     """Charges asked for (by name, else 'default', else automatic), checked against the
     oxidation-state rule widened to a padding of CHARGE_PADDING_LIMIT."""
-    allowed = defect.get_charge_states(padding=CHARGE_PADDING_LIMIT)
     if campaign.charges == "auto":
         return defect.get_charge_states()
-    base_name = defect.name
-    for key in (name, base_name, "default"):
+    for key in (name, defect.name, "default"):
         if key in campaign.charges:
             charges = campaign.charges[key]
             break
     else:
         return defect.get_charge_states()
+    allowed = defect.get_charge_states(padding=CHARGE_PADDING_LIMIT)
     for charge in charges:
         if not min(allowed) <= charge <= max(allowed):
             raise CampaignError(
@@ -140,7 +139,7 @@ def build_defect_set(campaign: Campaign, base_dir: Path) -> list[Calculation]:
         matrix = supercell_matrix(host_spec.name, structure, campaign.supercell)
         bulk = structure.copy().make_supercell(matrix)
         calculations.append(_bulk_calculation(campaign, host_spec.name, bulk))
-        defects = generate_defects(host_spec.name, structure, campaign.defects)
+        defects = generate_defects(structure, campaign.defects)
         for name, defect in zip(defect_names(defects), defects):
             cell, site = defect.get_supercell_structure(sc_mat=matrix, return_site=True)
             cell.remove_oxidation_states()
