@@ -10,7 +10,21 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE_DATA = REPO.parent / "shared" / "reference-data"
+
+
+def _reference_data() -> Path:
+    """../shared/reference-data of the checkout (or DEFECTSCREEN_REFERENCE_DATA); tests need the real files."""
+    if "DEFECTSCREEN_REFERENCE_DATA" in os.environ:
+        return Path(os.environ["DEFECTSCREEN_REFERENCE_DATA"])
+    for parent in REPO.parents:
+        if (parent / "shared" / "reference-data").is_dir():
+            return parent / "shared" / "reference-data"
+    return Path("/work/shared/reference-data")
+
+
+REFERENCE_DATA = _reference_data()
+NV_DIAMOND = REFERENCE_DATA / "nv-diamond"
+GAN_CN = REFERENCE_DATA / "gan-cn"
 
 
 @pytest.fixture

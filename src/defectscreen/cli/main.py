@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from defectscreen.cli.analyze import analyze
 from defectscreen.flows.campaign import CampaignError, load_campaign
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.progress import failures, host_progress
@@ -137,3 +138,6 @@ def query(host, defect, element, defect_type, charge, task_label, output_format)
         for row in rows:
             table.add_row(*(f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in ROW_FIELDS[:-1]))
         console.print(table)
+
+
+cli.add_command(analyze)

@@ -1,5 +1,6 @@
 """Pydantic documents, one per stored collection, with units in field names and provenance."""
 
+from defectscreen.schemas.optics import CaptureDocument, LineshapeDocument
 from defectscreen.schemas.tasks import CalculationLabels, EngineRecord, TaskDocument
 
-__all__ = ["CalculationLabels", "EngineRecord", "TaskDocument"]
+__all__ = ["CalculationLabels", "CaptureDocument", "EngineRecord", "LineshapeDocument", "TaskDocument"]

@@ -9,9 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-from defectscreen.schemas import TaskDocument
+from defectscreen.schemas import CaptureDocument, LineshapeDocument, TaskDocument
 
-DOCUMENTS = {"task_document": TaskDocument}
+DOCUMENTS = {"task_document": TaskDocument, "lineshape_document": LineshapeDocument, "capture_document": CaptureDocument}
 
 
 def json_schemas() -> dict[str, str]:

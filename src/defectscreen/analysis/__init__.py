@@ -1,0 +1,1 @@
+"""Analyses that turn inputs (user files or stored results) into documents, through the physics layer."""

@@ -1,0 +1,189 @@
+"""Nonradiative capture from a user's own calculations (VASP files) as a CaptureDocument."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pymatgen.core import Structure
+from scipy import constants
+
+from defectscreen import __version__
+from defectscreen.analysis.lineshape import file_record
+from defectscreen.physics.capture import capture_coefficient_unscaled, electron_phonon_coupling, sommerfeld_factor
+from defectscreen.physics.ccd import (
+    configuration_coordinate,
+    fit_harmonic,
+    harmonic_crossing_barrier,
+    spline_crossing_barrier,
+    spline_surface,
+)
+from defectscreen.physics.huang_rhys import StructureMismatchError, delta_Q_total, displacement_between
+from defectscreen.readers import InputFileError
+from defectscreen.readers.structures import read_structure
+from defectscreen.readers.vasp import read_vasprun, read_wswq_overlap
+from defectscreen.schemas.optics import (
+    CaptureDocument,
+    CouplingMatrixElement,
+    InputRecord,
+    PotentialEnergySurface,
+)
+
+#: |Q − Q_min| below which a calculation counts as the relaxed minimum of its surface (amu^1/2 Å).
+MINIMUM_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """The physical parameters of one capture process (units in the names)."""
+
+    delta_E_eV: float
+    degeneracy: int = 1
+    Z: int = 0
+    effective_mass: float | None = None
+    dielectric_constant: float | None = None
+    charged_supercell_scaling: float = 1.0
+    temperatures_K: tuple[float, ...] = tuple(float(t) for t in range(25, 801, 25))
+    carrier: Literal["electron", "hole"] = "hole"
+
+
+def _surface(state: Literal["initial", "final"], points: list[tuple[float, float]], minimum_q: float,
+             given_meV: float | None) -> tuple[PotentialEnergySurface, float | None]:
+    q = np.array([p[0] for p in points])
+    energy = np.array([p[1] for p in points])
+    if given_meV is not None or not points:
+        return PotentialEnergySurface(
+            state=state, q_amu_half_angstrom=q.tolist(), energy_eV=energy.tolist(), minimum_q_amu_half_angstrom=minimum_q,
+            hbar_omega_meV=given_meV or 0.0, hbar_omega_source="given" if given_meV is not None else "equal_to_other_state",
+            fit_residual_meV=None,
+        ), None
+    at_minimum = np.abs(q - minimum_q) < MINIMUM_TOLERANCE
+    if not np.any(at_minimum):
+        raise InputFileError(
+            f"the {state}-state calculations do not include its relaxed geometry (Q = {minimum_q:.4f} amu^1/2 Å; "
+            f"given Q = {', '.join(f'{x:.4f}' for x in q)}): add the relaxed calculation to --ccd-{state}"
+        )
+    e0 = float(energy[at_minimum][0])
+    fit = fit_harmonic(q, energy, minimum_q, e0)
+    return PotentialEnergySurface(
+        state=state, q_amu_half_angstrom=q.tolist(), energy_eV=energy.tolist(), minimum_q_amu_half_angstrom=minimum_q,
+        hbar_omega_meV=fit.hbar_omega_meV, hbar_omega_source="harmonic_fit", fit_residual_meV=fit.residual_meV,
+    ), e0
+
+
+def _q_of(path: Path, structure: Structure, final: Structure, initial: Structure) -> float:
+    try:
+        return configuration_coordinate(structure, final, initial)
+    except StructureMismatchError as error:
+        raise InputFileError(f"{path}: not a geometry of this defect supercell: {error}") from None
+
+
+def analyze_capture_files(
+    initial_path: str | Path, final_path: str | Path, settings: CaptureSettings,
+    ccd_initial: list[str | Path] = (), ccd_final: list[str | Path] = (),
+    wswq_dirs: list[str | Path] = (), reference_vasprun: str | Path | None = None,
+    defect_band: int | None = None, bulk_bands: list[int] = (), spin: int = 1, kpoint: int = 1,
+    hbar_omega_i_meV: float | None = None, hbar_omega_f_meV: float | None = None,
+    W_if: float | None = None,
+) -> CaptureDocument:
+    """C(T) for capture from the relaxed `initial_path` state into the relaxed `final_path` state.
+
+    ccd_*: vasprun.xml files of single points along the path (the relaxed one included); wswq_dirs: folders
+    with WSWQ and vasprun.xml of displaced geometries, overlaps with the orbitals of `reference_vasprun`.
+    """
+    initial, final = read_structure(initial_path), read_structure(final_path)
+    try:
+        displacement = displacement_between(final, initial)
+    except StructureMismatchError as error:
+        raise InputFileError(f"{initial_path} and {final_path}: {error}") from None
+    masses = np.array([site.specie.atomic_mass for site in final])
+    delta_Q = delta_Q_total(displacement, masses)
+    inputs: list[InputRecord] = [file_record("initial_structure", initial_path), file_record("final_structure", final_path)]
+
+    points: dict[str, list[tuple[float, float]]] = {"initial": [], "final": []}
+    for state, paths in (("initial", ccd_initial), ("final", ccd_final)):
+        for path in paths:
+            calculation = read_vasprun(path)
+            points[state].append((_q_of(Path(path), calculation.structure, final, initial), calculation.energy_eV))
+            inputs.append(file_record(f"ccd_{state}", path))
+    if not points["initial"] and hbar_omega_i_meV is None and not points["final"] and hbar_omega_f_meV is None:
+        raise InputFileError("no phonon energy: give CCD calculations (--ccd-initial/--ccd-final) or --omega-i-meV/--omega-f-meV")
+    surface_i, e0_i = _surface("initial", points["initial"], delta_Q, hbar_omega_i_meV)
+    surface_f, e0_f = _surface("final", points["final"], 0.0, hbar_omega_f_meV)
+    if surface_i.hbar_omega_source == "equal_to_other_state":
+        surface_i = surface_i.model_copy(update={"hbar_omega_meV": surface_f.hbar_omega_meV})
+    if surface_f.hbar_omega_source == "equal_to_other_state":
+        surface_f = surface_f.model_copy(update={"hbar_omega_meV": surface_i.hbar_omega_meV})
+
+    coupling: list[CouplingMatrixElement] = []
+    if W_if is None:
+        if not wswq_dirs or reference_vasprun is None or defect_band is None or not bulk_bands:
+            raise InputFileError(
+                "W_if: give --w-if, or --wswq DIR (with WSWQ and vasprun.xml) plus --reference-vasprun, "
+                "--defect-band and --bulk-band"
+            )
+        reference = read_vasprun(reference_vasprun)
+        inputs.append(file_record("wavefunction_reference", reference_vasprun))
+        if spin > reference.eigenvalues_eV.shape[0]:
+            raise InputFileError(f"{reference_vasprun}: spin {spin} requested, the calculation has "
+                                 f"{reference.eigenvalues_eV.shape[0]} spin channel(s)")
+        q_values, files = [], []
+        for folder in map(Path, wswq_dirs):
+            wswq = next((p for p in (folder / "WSWQ", folder / "WSWQ.gz") if p.is_file()), None)
+            run = next((p for p in (folder / "vasprun.xml", folder / "vasprun.xml.gz") if p.is_file()), None)
+            if wswq is None or run is None:
+                raise InputFileError(f"{folder}: needs a WSWQ and a vasprun.xml (gzip allowed) of the displaced geometry")
+            q_values.append(_q_of(run, read_vasprun(run).structure, final, initial))
+            files.append(wswq)
+            inputs.append(file_record("wswq", wswq))
+        q_values_array = np.array(q_values)
+        for band in bulk_bands:
+            overlaps = [np.sign(q) * read_wswq_overlap(path, spin, kpoint, band, defect_band)
+                        for q, path in zip(q_values_array, files)]
+            difference = float(reference.eigenvalues_eV[spin - 1, kpoint - 1, defect_band - 1]
+                               - reference.eigenvalues_eV[spin - 1, kpoint - 1, band - 1])
+            coupling.append(CouplingMatrixElement(
+                band=band, defect_band=defect_band, spin=spin, eigenvalue_difference_eV=difference,
+                q_amu_half_angstrom=q_values_array.tolist(), overlaps=overlaps,
+                W_if_eV_per_amu_half_angstrom=electron_phonon_coupling(q_values_array, np.array(overlaps), difference),
+            ))
+        W_if = float(np.mean([abs(c.W_if_eV_per_amu_half_angstrom) for c in coupling]))
+
+    temperatures = np.array(settings.temperatures_K, dtype=float)
+    unscaled = capture_coefficient_unscaled(
+        temperatures, delta_Q, settings.delta_E_eV, surface_i.hbar_omega_meV, surface_f.hbar_omega_meV,
+        W_if, final.volume, settings.degeneracy,
+    )
+    if settings.Z != 0 and (settings.effective_mass is None or settings.dielectric_constant is None):
+        raise InputFileError(f"Z = {settings.Z}: a charged defect needs --effective-mass and --dielectric for the Sommerfeld factor")
+    sommerfeld = sommerfeld_factor(temperatures, settings.Z, settings.effective_mass or 1.0, settings.dielectric_constant or 1.0)
+    scaled = sommerfeld * unscaled / settings.charged_supercell_scaling
+    cross_section = None
+    if settings.effective_mass is not None:
+        velocity_cm_s = 1e2 * np.sqrt(3 * constants.k * temperatures / (settings.effective_mass * constants.m_e))
+        cross_section = (scaled / velocity_cm_s).tolist()
+
+    spline_barrier = None
+    if len(points["initial"]) >= 4 and len(points["final"]) >= 4:
+        q_all = [p[0] for p in points["initial"] + points["final"]]
+        spline_barrier = spline_crossing_barrier(
+            spline_surface(*zip(*points["initial"])), spline_surface(*zip(*points["final"])),
+            min(q_all), max(q_all), e0_i,
+        )
+    return CaptureDocument(
+        carrier=settings.carrier, delta_Q_amu_half_angstrom=delta_Q,
+        delta_R_angstrom=float(np.sqrt(np.sum(displacement**2))), delta_E_eV=settings.delta_E_eV,
+        hbar_omega_i_meV=surface_i.hbar_omega_meV, hbar_omega_f_meV=surface_f.hbar_omega_meV,
+        surfaces=[surface_i, surface_f],
+        classical_barrier_harmonic_eV=harmonic_crossing_barrier(
+            delta_Q, settings.delta_E_eV, surface_i.hbar_omega_meV, surface_f.hbar_omega_meV),
+        classical_barrier_spline_eV=spline_barrier, coupling=coupling, W_if_eV_per_amu_half_angstrom=W_if,
+        degeneracy=settings.degeneracy, Z=settings.Z, effective_mass=settings.effective_mass,
+        dielectric_constant=settings.dielectric_constant, charged_supercell_scaling=settings.charged_supercell_scaling,
+        supercell_volume_angstrom3=float(final.volume), temperatures_K=temperatures.tolist(),
+        sommerfeld_factor=sommerfeld.tolist(), capture_coefficient_unscaled_cm3_s=unscaled.tolist(),
+        capture_coefficient_cm3_s=scaled.tolist(), capture_cross_section_cm2=cross_section,
+        inputs=inputs, defectscreen_version=__version__,
+    )

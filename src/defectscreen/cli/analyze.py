@@ -1,0 +1,142 @@
+"""``defectscreen analyze``: lineshapes and capture coefficients from a user's own phonopy/VASP files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import click
+
+from defectscreen.analysis.capture import CaptureSettings, analyze_capture_files
+from defectscreen.analysis.lineshape import analyze_lineshape_files
+from defectscreen.physics.huang_rhys import DEFAULT_MIN_PHONON_ENERGY_MEV
+from defectscreen.physics.lineshape import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV
+from defectscreen.readers import InputFileError
+from defectscreen.reports.plots import plot_capture, plot_lineshape
+
+FILE = click.Path(exists=True, dir_okay=False)
+
+
+@click.group()
+def analyze() -> None:
+    """Analyse files from your own calculations (gzip accepted) without a campaign."""
+
+
+def _write_rows(path: Path, header: list[str], columns: list[list[float]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(zip(*columns))
+
+
+@analyze.command()
+@click.option("--fc", "force_constants", type=FILE, required=True, help="phonopy FORCE_CONSTANTS (full) of the ground state")
+@click.option("--cell", type=FILE, required=True, help="POSCAR of the supercell the force constants belong to")
+@click.option("--ground", type=FILE, required=True, help="relaxed ground-state structure (CONTCAR)")
+@click.option("--excited", type=FILE, required=True, help="relaxed excited-state structure (CONTCAR)")
+@click.option("--zpl", "zpl_eV", type=float, help="zero-phonon-line energy in eV (needed for I(ħω))")
+@click.option("--sigma-meV", "sigma_meV", type=float, default=DEFAULT_SIGMA_MEV, show_default=True, help="Gaussian width of each phonon δ")
+@click.option("--gamma-meV", "gamma_meV", type=float, default=DEFAULT_GAMMA_MEV, show_default=True, help="Lorentzian half width of the ZPL")
+@click.option("--temperature", "temperature_K", type=float, default=0.0, show_default=True, help="temperature in K")
+@click.option("--kind", type=click.Choice(["emission", "absorption"]), default="emission", show_default=True)
+@click.option("--min-phonon-meV", "min_phonon_meV", type=float, default=DEFAULT_MIN_PHONON_ENERGY_MEV, show_default=True, help="modes below this carry no S_k")
+@click.option("--output", "prefix", default="lineshape", show_default=True, help="writes PREFIX.json (document) and PREFIX_spectrum.csv")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write a figure (png/svg/pdf)")
+def lineshape(force_constants, cell, ground, excited, zpl_eV, sigma_meV, gamma_meV, temperature_K, kind,
+              min_phonon_meV, prefix, as_json, plot_path) -> None:
+    """Huang–Rhys factors and the PL/absorption lineshape (generating function, seed 000 Eqs. 6–10)."""
+    try:
+        document = analyze_lineshape_files(force_constants, cell, ground, excited, zpl_energy_eV=zpl_eV,
+                                           sigma_meV=sigma_meV, gamma_meV=gamma_meV, temperature_K=temperature_K,
+                                           kind=kind, min_phonon_energy_meV=min_phonon_meV)
+    except (InputFileError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    document_path, spectrum_path = Path(f"{prefix}.json"), Path(f"{prefix}_spectrum.csv")
+    document_path.write_text(document.model_dump_json(indent=1))
+    if document.photon_energy_eV is not None:
+        _write_rows(spectrum_path, ["photon_energy_eV", "intensity_per_eV"], [document.photon_energy_eV, document.intensity_per_eV])
+    else:
+        _write_rows(spectrum_path, ["phonon_energy_meV", "spectral_function_per_meV"],
+                    [document.phonon_energy_meV, document.spectral_function_per_meV])
+    if plot_path:
+        plot_lineshape(document, plot_path, title=Path(ground).name + " → " + Path(excited).name)
+    summary = document.model_dump(include={
+        "kind", "temperature_K", "zpl_energy_eV", "sigma_meV", "gamma_meV", "huang_rhys_total", "huang_rhys_thermal",
+        "debye_waller", "delta_Q_amu_half_angstrom", "delta_R_angstrom", "n_atoms", "n_modes_excluded", "numerics"})
+    summary.update(document=str(document_path), spectrum=str(spectrum_path), plot=plot_path)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            click.echo(f"{key:28s} {value}")
+
+
+def _temperatures(spec: str) -> tuple[float, ...]:
+    try:
+        if ":" in spec:
+            start, stop, step = (float(x) for x in spec.split(":"))
+            return tuple(start + i * step for i in range(int(round((stop - start) / step)) + 1))
+        return tuple(float(x) for x in spec.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{spec!r}: use start:stop:step (e.g. 25:800:25) or a comma list (100,300)",
+                                 param_hint="--temperatures") from None
+
+
+@analyze.command()
+@click.option("--initial", type=FILE, required=True, help="relaxed structure of the state before capture")
+@click.option("--final", type=FILE, required=True, help="relaxed structure of the state after capture")
+@click.option("--ccd-initial", multiple=True, type=FILE, help="vasprun.xml of initial-state points on the path (repeat)")
+@click.option("--ccd-final", multiple=True, type=FILE, help="vasprun.xml of final-state points on the path (repeat)")
+@click.option("--omega-i-meV", "omega_i_meV", type=float, help="ħω_i when no initial-state CCD points are given")
+@click.option("--omega-f-meV", "omega_f_meV", type=float, help="ħω_f when no final-state CCD points are given")
+@click.option("--wswq", "wswq_dirs", multiple=True, type=click.Path(exists=True, file_okay=False), help="folder with WSWQ + vasprun.xml of a displaced geometry (repeat)")
+@click.option("--reference-vasprun", type=FILE, help="vasprun.xml whose orbitals the WSWQ overlaps use (Q of its geometry)")
+@click.option("--defect-band", type=int, help="defect orbital band index (1-based)")
+@click.option("--bulk-band", "bulk_bands", multiple=True, type=int, help="band-edge band index (1-based, repeat)")
+@click.option("--spin", type=int, default=1, show_default=True, help="spin channel, 1 up, 2 down")
+@click.option("--kpoint", type=int, default=1, show_default=True)
+@click.option("--w-if", "W_if", type=float, help="electron–phonon coupling in eV/(amu^1/2 Å), instead of WSWQ files")
+@click.option("--delta-e", "delta_E_eV", type=float, required=True, help="transition energy ΔE in eV")
+@click.option("--degeneracy", "-g", type=int, default=1, show_default=True, help="degeneracy factor g of the final state")
+@click.option("--Z", "Z", type=int, default=0, show_default=True, help="defect charge / carrier charge (< 0 attractive)")
+@click.option("--effective-mass", type=float, help="carrier effective mass m*/m_e")
+@click.option("--dielectric", type=float, help="static dielectric constant ε")
+@click.option("--scaling", type=float, default=1.0, show_default=True, help="charged-supercell scaling s (C = f C̃ / s)")
+@click.option("--carrier", type=click.Choice(["electron", "hole"]), default="hole", show_default=True)
+@click.option("--temperatures", default="25:800:25", show_default=True, help="K: start:stop:step or a comma list")
+@click.option("--output", "prefix", default="capture", show_default=True, help="writes PREFIX.json (document)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write the CCD and C(T) figure")
+def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, wswq_dirs, reference_vasprun,
+            defect_band, bulk_bands, spin, kpoint, W_if, delta_E_eV, degeneracy, Z, effective_mass, dielectric,
+            scaling, carrier, temperatures, prefix, as_json, plot_path) -> None:
+    """Nonradiative capture coefficient C(T), 1D static-coupling model (Alkauskas et al. 2014)."""
+    try:
+        settings = CaptureSettings(delta_E_eV=delta_E_eV, degeneracy=degeneracy, Z=Z, effective_mass=effective_mass,
+                                   dielectric_constant=dielectric, charged_supercell_scaling=scaling,
+                                   temperatures_K=_temperatures(temperatures), carrier=carrier)
+        document = analyze_capture_files(
+            initial, final, settings, ccd_initial=list(ccd_initial), ccd_final=list(ccd_final),
+            wswq_dirs=list(wswq_dirs), reference_vasprun=reference_vasprun, defect_band=defect_band,
+            bulk_bands=list(bulk_bands), spin=spin, kpoint=kpoint, hbar_omega_i_meV=omega_i_meV,
+            hbar_omega_f_meV=omega_f_meV, W_if=W_if,
+        )
+    except (InputFileError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    document_path = Path(f"{prefix}.json")
+    document_path.write_text(document.model_dump_json(indent=1))
+    if plot_path:
+        plot_capture(document, plot_path, title=f"{Path(initial).name} → {Path(final).name}")
+    summary = document.model_dump(include={
+        "carrier", "delta_Q_amu_half_angstrom", "delta_R_angstrom", "delta_E_eV", "hbar_omega_i_meV", "hbar_omega_f_meV",
+        "classical_barrier_harmonic_eV", "W_if_eV_per_amu_half_angstrom", "degeneracy", "Z", "temperatures_K",
+        "sommerfeld_factor", "capture_coefficient_cm3_s"})
+    summary["W_if_per_band"] = {c.band: c.W_if_eV_per_amu_half_angstrom for c in document.coupling}
+    summary.update(document=str(document_path), plot=plot_path)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            click.echo(f"{key:32s} {value}")

@@ -1,0 +1,77 @@
+"""Matplotlib figures of the vibronic documents (PNG/SVG/PDF by the file suffix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE  # noqa: E402
+from defectscreen.schemas.optics import CaptureDocument, LineshapeDocument  # noqa: E402
+
+
+def plot_lineshape(document: LineshapeDocument, path: str | Path, title: str = "") -> Path:
+    """Left: S_k and S(ħω) against ħω; right: the normalized band I(ħω) (or A(ε) without a ZPL energy)."""
+    figure, (modes_axis, band_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    frequencies = np.array(document.frequencies_meV)
+    factors = np.array(document.partial_huang_rhys)
+    modes_axis.vlines(frequencies, 0, factors, color="tab:blue", lw=1.0, label="$S_k$")
+    modes_axis.set_xlabel("phonon energy ħω (meV)")
+    modes_axis.set_ylabel("partial Huang–Rhys factor $S_k$")
+    density_axis = modes_axis.twinx()
+    density_axis.plot(document.spectral_density_energy_meV, document.spectral_density_per_meV, color="k", lw=1.2)
+    density_axis.set_ylabel(f"S(ħω) (1/meV), σ = {document.sigma_meV:g} meV")
+    modes_axis.set_title(f"S = {document.huang_rhys_total:.3f}, ΔQ = {document.delta_Q_amu_half_angstrom:.3f} amu$^{{1/2}}$Å")
+    if document.photon_energy_eV is not None:
+        band_axis.plot(document.photon_energy_eV, np.array(document.intensity_per_eV) / max(document.intensity_per_eV), color="tab:red")
+        band_axis.set_xlabel("photon energy (eV)")
+        band_axis.set_ylabel(f"{document.kind} intensity (normalized)")
+        band_axis.axvline(document.zpl_energy_eV, color="grey", ls=":", lw=0.8)
+    else:
+        band_axis.plot(document.phonon_energy_meV, document.spectral_function_per_meV, color="tab:red")
+        band_axis.set_xlabel("energy given to phonons ε (meV)")
+        band_axis.set_ylabel("spectral function A(ε) (1/meV)")
+    band_axis.set_title(f"T = {document.temperature_K:g} K, DW = {document.debye_waller:.3f}, γ = {document.gamma_meV:g} meV")
+    figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+    return path
+
+
+def plot_capture(document: CaptureDocument, path: str | Path, title: str = "") -> Path:
+    """Left: the 1D configuration-coordinate diagram (points and harmonic surfaces); right: C(T)."""
+    figure, (ccd_axis, rate_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    delta_Q = document.delta_Q_amu_half_angstrom
+    q = np.linspace(-0.6 * delta_Q, 1.6 * delta_Q, 300)
+    for surface, offset, color in ((document.surfaces[0], document.delta_E_eV, "tab:red"),
+                                   (document.surfaces[1], 0.0, "tab:blue")):
+        curvature = (surface.hbar_omega_meV / MEV_PER_SQRT_EIGENVALUE) ** 2
+        ccd_axis.plot(q, offset + 0.5 * curvature * (q - surface.minimum_q_amu_half_angstrom) ** 2, color=color,
+                      label=f"{surface.state}: ħω = {surface.hbar_omega_meV:.1f} meV ({surface.hbar_omega_source})")
+        if surface.q_amu_half_angstrom and surface.hbar_omega_source == "harmonic_fit":
+            energies = np.array(surface.energy_eV)
+            minimum = energies[np.argmin(np.abs(np.array(surface.q_amu_half_angstrom) - surface.minimum_q_amu_half_angstrom))]
+            ccd_axis.plot(surface.q_amu_half_angstrom, offset + energies - minimum, "o", color=color)
+    ccd_axis.set_ylim(-0.1 * document.delta_E_eV, 2.2 * document.delta_E_eV)
+    ccd_axis.set_xlabel("Q (amu$^{1/2}$ Å)")
+    ccd_axis.set_ylabel("energy (eV)")
+    ccd_axis.legend(fontsize=8)
+    ccd_axis.set_title(f"ΔQ = {delta_Q:.3f}, ΔE = {document.delta_E_eV:g} eV, W$_{{if}}$ = {document.W_if_eV_per_amu_half_angstrom:.3g}")
+    temperatures = np.array(document.temperatures_K)
+    rate_axis.semilogy(1000.0 / temperatures, document.capture_coefficient_cm3_s, "k-", label="C(T) = f C̃ / s")
+    rate_axis.semilogy(1000.0 / temperatures, document.capture_coefficient_unscaled_cm3_s, "k--", lw=0.8, label="C̃(T) (no Sommerfeld)")
+    rate_axis.set_xlabel("1000 / T (1/K)")
+    rate_axis.set_ylabel(f"{document.carrier} capture coefficient (cm³/s)")
+    rate_axis.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+    return path

@@ -1,0 +1,116 @@
+"""Documents of the vibronic properties: Huang–Rhys analysis + lineshape, and nonradiative capture."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class InputRecord(BaseModel):
+    """Where an analysis input came from: a user file (path + SHA-256) or a stored document (uuid)."""
+
+    role: str = Field(description="what the input is, e.g. 'force_constants', 'ground_structure'")
+    path: str | None = None
+    sha256: str | None = None
+    uuid: str | None = None
+
+
+class LineshapeNumerics(BaseModel):
+    """How the generating-function integral was converged (chosen from σ, γ and the spectrum)."""
+
+    time_window_hbar_per_meV: float
+    energy_step_meV: float
+    convergence_change: float = Field(
+        description="max |A_refined − A| / max A between the result and a run with 1.5x the time window "
+        "and half the time and energy steps"
+    )
+    converged: bool
+    output_step_meV: float = Field(description="bin width of the stored spectrum (bin averages keep the area)")
+
+
+class LineshapeDocument(BaseModel):
+    """Huang–Rhys factors between two states and the optical band they give (seed 000 Eqs. 3–10)."""
+
+    kind: Literal["emission", "absorption"]
+    coupling_source: Literal["displacement", "forces"] = Field(
+        description="ΔQ_k from the relaxation ΔR, or from the forces of one state at the other's geometry"
+    )
+    temperature_K: float
+    zpl_energy_eV: float | None
+    sigma_meV: float = Field(description="Gaussian width of each phonon δ in S(ħω) and G(t)")
+    gamma_meV: float = Field(description="Lorentzian half width of the ZPL and every line")
+    huang_rhys_total: float = Field(description="S = Σ_k S_k")
+    huang_rhys_thermal: float = Field(description="Σ_k S_k (2 n_k + 1) at temperature_K")
+    debye_waller: float = Field(description="ZPL weight exp(−Σ_k S_k (2 n_k + 1))")
+    delta_Q_amu_half_angstrom: float | None
+    delta_R_angstrom: float | None
+    n_atoms: int
+    n_modes_excluded: int = Field(description="acoustic, imaginary or below min_phonon_energy_meV: S_k = 0")
+    min_phonon_energy_meV: float
+    acoustic_sum_rule_enforced: bool
+    frequencies_meV: list[float]
+    partial_huang_rhys: list[float]
+    inverse_participation_ratio: list[float]
+    spectral_density_energy_meV: list[float]
+    spectral_density_per_meV: list[float] = Field(description="S(ħω), Gaussian width sigma_meV (Eq. 10)")
+    phonon_energy_meV: list[float] = Field(description="ε: energy given to phonons (ZPL at 0)")
+    spectral_function_per_meV: list[float] = Field(description="A(ε), ZPL included, unit area (Eq. 7)")
+    photon_energy_eV: list[float] | None
+    intensity_per_eV: list[float] | None = Field(description="I(ħω) ∝ ω³A (emission) or ωA, unit area")
+    numerics: LineshapeNumerics
+    inputs: list[InputRecord]
+    defectscreen_version: str
+
+
+class CouplingMatrixElement(BaseModel):
+    """W_if between the defect orbital and one band-edge band, from wavefunction overlaps along Q."""
+
+    band: int = Field(description="band index (1-based, as in VASP)")
+    defect_band: int
+    spin: int = Field(description="spin channel, 1-based as in VASP (1 up, 2 down)")
+    eigenvalue_difference_eV: float
+    q_amu_half_angstrom: list[float]
+    overlaps: list[float] = Field(description="sign(Q)·|⟨ψ_band(0)|ψ_defect(Q)⟩| at each Q")
+    W_if_eV_per_amu_half_angstrom: float
+
+
+class PotentialEnergySurface(BaseModel):
+    """Computed points of one state's 1D surface and the fits to them."""
+
+    state: Literal["initial", "final"]
+    q_amu_half_angstrom: list[float]
+    energy_eV: list[float]
+    minimum_q_amu_half_angstrom: float
+    hbar_omega_meV: float
+    hbar_omega_source: Literal["harmonic_fit", "given", "equal_to_other_state"]
+    fit_residual_meV: float | None
+
+
+class CaptureDocument(BaseModel):
+    """Nonradiative capture in the 1D static-coupling model (Alkauskas, Yan & Van de Walle 2014)."""
+
+    carrier: Literal["electron", "hole"]
+    delta_Q_amu_half_angstrom: float
+    delta_R_angstrom: float
+    delta_E_eV: float = Field(description="transition energy between the two minima")
+    hbar_omega_i_meV: float
+    hbar_omega_f_meV: float
+    surfaces: list[PotentialEnergySurface]
+    classical_barrier_harmonic_eV: float | None
+    classical_barrier_spline_eV: float | None = Field(description="when a surface has ≥ 4 points on each side")
+    coupling: list[CouplingMatrixElement]
+    W_if_eV_per_amu_half_angstrom: float = Field(description="mean |W_if| over the band-edge bands given")
+    degeneracy: int
+    Z: int = Field(description="defect charge / carrier charge before capture (< 0 attractive)")
+    effective_mass: float | None
+    dielectric_constant: float | None
+    charged_supercell_scaling: float = Field(description="s: C = f C̃ / s (1 when not given)")
+    supercell_volume_angstrom3: float
+    temperatures_K: list[float]
+    sommerfeld_factor: list[float]
+    capture_coefficient_unscaled_cm3_s: list[float]
+    capture_coefficient_cm3_s: list[float]
+    capture_cross_section_cm2: list[float] | None = Field(description="σ = C / ⟨v⟩, ⟨v⟩ = sqrt(3kT/m*); needs m*")
+    inputs: list[InputRecord]
+    defectscreen_version: str
