@@ -12,6 +12,7 @@ from pymatgen.core import Structure
 from defectscreen import __version__
 from defectscreen.physics.huang_rhys import (
     DEFAULT_MIN_PHONON_ENERGY_MEV,
+    HuangRhys,
     StructureMismatchError,
     displacement_between,
     huang_rhys_from_displacement,
@@ -24,7 +25,6 @@ from defectscreen.physics.normal_modes import (
     gamma_normal_modes,
     inverse_participation_ratio,
 )
-from defectscreen.physics.huang_rhys import HuangRhys
 from defectscreen.readers import InputFileError
 from defectscreen.readers.phonopy_files import read_force_constants
 from defectscreen.readers.structures import read_structure
