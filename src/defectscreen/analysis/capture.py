@@ -20,14 +20,28 @@ from defectscreen.physics.ccd import (
     spline_crossing_barrier,
     spline_surface,
 )
-from defectscreen.physics.huang_rhys import StructureMismatchError, delta_Q_total, displacement_between
+from defectscreen.physics.huang_rhys import (
+    StructureMismatchError,
+    delta_Q_total,
+    displacement_between,
+    huang_rhys_from_displacement,
+)
+from defectscreen.physics.multimode_capture import (
+    DEFAULT_CAPTURE_SIGMA_MEV,
+    capture_coefficient_multimode,
+    duschinsky_matrix,
+)
+from defectscreen.physics.normal_modes import NormalModes, enforce_acoustic_sum_rule, gamma_normal_modes
 from defectscreen.readers import InputFileError
+from defectscreen.readers.phonopy_files import read_force_constants
 from defectscreen.readers.structures import read_structure
 from defectscreen.readers.vasp import read_vasprun, read_wswq_overlap
 from defectscreen.schemas.optics import (
     CaptureDocument,
     CouplingMatrixElement,
+    DuschinskySummary,
     InputRecord,
+    MultimodeCaptureRecord,
     PotentialEnergySurface,
 )
 
@@ -50,14 +64,14 @@ class CaptureSettings:
 
 
 def _surface(state: Literal["initial", "final"], points: list[tuple[float, float]], minimum_q: float,
-             given_meV: float | None) -> tuple[PotentialEnergySurface, float | None]:
+             given_meV: float | None, phonon_meV: float | None) -> tuple[PotentialEnergySurface, float | None]:
     q = np.array([p[0] for p in points])
     energy = np.array([p[1] for p in points])
     if given_meV is not None or not points:
+        source = "given" if given_meV is not None else "phonons" if phonon_meV is not None else "equal_to_other_state"
         return PotentialEnergySurface(
             state=state, q_amu_half_angstrom=q.tolist(), energy_eV=energy.tolist(), minimum_q_amu_half_angstrom=minimum_q,
-            hbar_omega_meV=given_meV or 0.0, hbar_omega_source="given" if given_meV is not None else "equal_to_other_state",
-            fit_residual_meV=None,
+            hbar_omega_meV=given_meV or phonon_meV or 0.0, hbar_omega_source=source, fit_residual_meV=None,
         ), None
     at_minimum = np.abs(q - minimum_q) < MINIMUM_TOLERANCE
     if not np.any(at_minimum):
@@ -73,6 +87,33 @@ def _surface(state: Literal["initial", "final"], points: list[tuple[float, float
     ), e0
 
 
+@dataclass(frozen=True)
+class _StatePhonons:
+    modes: NormalModes
+    delta_Q_k: np.ndarray
+    effective_meV: float
+
+
+def _state_phonons(path: str | Path, structure: Structure, displacement: np.ndarray) -> _StatePhonons:
+    force_constants = enforce_acoustic_sum_rule(read_force_constants(path, len(structure)))
+    modes = gamma_normal_modes(force_constants, np.array([site.specie.atomic_mass for site in structure]))
+    coupling = huang_rhys_from_displacement(modes, displacement)
+    weights = coupling.delta_Q_k_amu_half_angstrom**2
+    effective = float(np.sqrt(np.sum(weights * modes.frequencies_meV**2) / np.sum(weights)))
+    return _StatePhonons(modes=modes, delta_Q_k=coupling.delta_Q_k_amu_half_angstrom, effective_meV=effective)
+
+
+def _duschinsky(initial: _StatePhonons, final: _StatePhonons) -> DuschinskySummary:
+    rotation = duschinsky_matrix(initial.modes.eigenvectors, final.modes.eigenvectors)
+    best = np.argmax(rotation**2, axis=0)
+    shift = final.modes.frequencies_meV - initial.modes.frequencies_meV[best]
+    optical = final.modes.frequencies_meV > 1.0
+    return DuschinskySummary(
+        mean_mode_mixing=float(np.mean(1.0 - np.max(rotation**2, axis=0)[optical])),
+        frequency_shift_rms_meV=float(np.sqrt(np.mean(shift[optical] ** 2))),
+    )
+
+
 def _q_of(path: Path, structure: Structure, final: Structure, initial: Structure) -> float:
     try:
         return configuration_coordinate(structure, final, initial)
@@ -86,12 +127,15 @@ def analyze_capture_files(
     wswq_dirs: list[str | Path] = (), reference_vasprun: str | Path | None = None,
     defect_band: int | None = None, bulk_bands: list[int] = (), spin: int = 1, kpoint: int = 1,
     hbar_omega_i_meV: float | None = None, hbar_omega_f_meV: float | None = None,
-    W_if: float | None = None,
+    W_if: float | None = None, fc_initial: str | Path | None = None, fc_final: str | Path | None = None,
+    multimode_sigma_meV: float = DEFAULT_CAPTURE_SIGMA_MEV,
 ) -> CaptureDocument:
     """C(T) for capture from the relaxed `initial_path` state into the relaxed `final_path` state.
 
     ccd_*: vasprun.xml files of single points along the path (the relaxed one included); wswq_dirs: folders
     with WSWQ and vasprun.xml of displaced geometries, overlaps with the orbitals of `reference_vasprun`.
+    fc_initial / fc_final: phonopy FORCE_CONSTANTS of each relaxed state — add the multi-mode result in that
+    state's basis (both: also the Duschinsky summary) and, without CCD points, the 1D ħω of that state.
     """
     initial, final = read_structure(initial_path), read_structure(final_path)
     try:
@@ -108,10 +152,18 @@ def analyze_capture_files(
             calculation = read_vasprun(path)
             points[state].append((_q_of(Path(path), calculation.structure, final, initial), calculation.energy_eV))
             inputs.append(file_record(f"ccd_{state}", path))
-    if not points["initial"] and hbar_omega_i_meV is None and not points["final"] and hbar_omega_f_meV is None:
-        raise InputFileError("no phonon energy: give CCD calculations (--ccd-initial/--ccd-final) or --omega-i-meV/--omega-f-meV")
-    surface_i, e0_i = _surface("initial", points["initial"], delta_Q, hbar_omega_i_meV)
-    surface_f, e0_f = _surface("final", points["final"], 0.0, hbar_omega_f_meV)
+    phonons: dict[str, _StatePhonons] = {}
+    for state, path, structure in (("initial", fc_initial, initial), ("final", fc_final, final)):
+        if path is not None:
+            phonons[state] = _state_phonons(path, structure, displacement)
+            inputs.append(file_record(f"force_constants_{state}", path))
+    if not (points["initial"] or points["final"] or phonons) and hbar_omega_i_meV is None and hbar_omega_f_meV is None:
+        raise InputFileError("no phonon energy: give CCD calculations (--ccd-initial/--ccd-final), force constants "
+                             "(--fc-initial/--fc-final) or --omega-i-meV/--omega-f-meV")
+    surface_i, e0_i = _surface("initial", points["initial"], delta_Q, hbar_omega_i_meV,
+                               phonons["initial"].effective_meV if "initial" in phonons else None)
+    surface_f, e0_f = _surface("final", points["final"], 0.0, hbar_omega_f_meV,
+                               phonons["final"].effective_meV if "final" in phonons else None)
     if surface_i.hbar_omega_source == "equal_to_other_state":
         surface_i = surface_i.model_copy(update={"hbar_omega_meV": surface_f.hbar_omega_meV})
     if surface_f.hbar_omega_source == "equal_to_other_state":
@@ -165,6 +217,20 @@ def analyze_capture_files(
         velocity_cm_s = 1e2 * np.sqrt(3 * constants.k * temperatures / (settings.effective_mass * constants.m_e))
         cross_section = (scaled / velocity_cm_s).tolist()
 
+    multimode = []
+    for state, state_phonons in phonons.items():
+        result = capture_coefficient_multimode(
+            temperatures, state_phonons.modes.frequencies_meV, state_phonons.delta_Q_k, settings.delta_E_eV, W_if,
+            final.volume, settings.degeneracy, sigma_meV=multimode_sigma_meV,
+        )
+        factors = huang_rhys_from_displacement(state_phonons.modes, displacement).total
+        multimode.append(MultimodeCaptureRecord(
+            basis=state, n_modes=result.n_modes, huang_rhys_total=factors, sigma_meV=result.sigma_meV,
+            sigma_sensitivity=result.sigma_sensitivity.tolist(),
+            capture_coefficient_unscaled_cm3_s=result.capture_coefficient_unscaled_cm3_s.tolist(),
+            capture_coefficient_cm3_s=(sommerfeld * result.capture_coefficient_unscaled_cm3_s
+                                       / settings.charged_supercell_scaling).tolist(),
+        ))
     spline_barrier = None
     if len(points["initial"]) >= 4 and len(points["final"]) >= 4:
         q_all = [p[0] for p in points["initial"] + points["final"]]
@@ -185,5 +251,7 @@ def analyze_capture_files(
         supercell_volume_angstrom3=float(final.volume), temperatures_K=temperatures.tolist(),
         sommerfeld_factor=sommerfeld.tolist(), capture_coefficient_unscaled_cm3_s=unscaled.tolist(),
         capture_coefficient_cm3_s=scaled.tolist(), capture_cross_section_cm2=cross_section,
+        multimode=multimode,
+        duschinsky=_duschinsky(phonons["initial"], phonons["final"]) if len(phonons) == 2 else None,
         inputs=inputs, defectscreen_version=__version__,
     )

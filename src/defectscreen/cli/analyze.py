@@ -12,6 +12,7 @@ from defectscreen.analysis.capture import CaptureSettings, analyze_capture_files
 from defectscreen.analysis.lineshape import analyze_lineshape_files
 from defectscreen.physics.huang_rhys import DEFAULT_MIN_PHONON_ENERGY_MEV
 from defectscreen.physics.lineshape import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV
+from defectscreen.physics.multimode_capture import DEFAULT_CAPTURE_SIGMA_MEV
 from defectscreen.readers import InputFileError
 from defectscreen.reports.plots import plot_capture, plot_lineshape
 
@@ -98,6 +99,10 @@ def _temperatures(spec: str) -> tuple[float, ...]:
 @click.option("--spin", type=int, default=1, show_default=True, help="spin channel, 1 up, 2 down")
 @click.option("--kpoint", type=int, default=1, show_default=True)
 @click.option("--w-if", "W_if", type=float, help="electron–phonon coupling in eV/(amu^1/2 Å), instead of WSWQ files")
+@click.option("--fc-initial", type=FILE, help="phonopy FORCE_CONSTANTS of the relaxed initial state: multi-mode C(T)")
+@click.option("--fc-final", type=FILE, help="phonopy FORCE_CONSTANTS of the relaxed final state: multi-mode C(T)")
+@click.option("--multimode-sigma-meV", "multimode_sigma_meV", type=float, default=DEFAULT_CAPTURE_SIGMA_MEV, show_default=True,
+              help="Gaussian width of the energy δ in the multi-mode sum")
 @click.option("--delta-e", "delta_E_eV", type=float, required=True, help="transition energy ΔE in eV")
 @click.option("--degeneracy", "-g", type=int, default=1, show_default=True, help="degeneracy factor g of the final state")
 @click.option("--Z", "Z", type=int, default=0, show_default=True, help="defect charge / carrier charge (< 0 attractive)")
@@ -110,7 +115,7 @@ def _temperatures(spec: str) -> tuple[float, ...]:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write the CCD and C(T) figure")
 def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, wswq_dirs, reference_vasprun,
-            defect_band, bulk_bands, spin, kpoint, W_if, delta_E_eV, degeneracy, Z, effective_mass, dielectric,
+            defect_band, bulk_bands, spin, kpoint, W_if, fc_initial, fc_final, multimode_sigma_meV, delta_E_eV, degeneracy, Z, effective_mass, dielectric,
             scaling, carrier, temperatures, prefix, as_json, plot_path) -> None:
     """Nonradiative capture coefficient C(T), 1D static-coupling model (Alkauskas et al. 2014)."""
     try:
@@ -121,7 +126,8 @@ def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, ws
             initial, final, settings, ccd_initial=list(ccd_initial), ccd_final=list(ccd_final),
             wswq_dirs=list(wswq_dirs), reference_vasprun=reference_vasprun, defect_band=defect_band,
             bulk_bands=list(bulk_bands), spin=spin, kpoint=kpoint, hbar_omega_i_meV=omega_i_meV,
-            hbar_omega_f_meV=omega_f_meV, W_if=W_if,
+            hbar_omega_f_meV=omega_f_meV, W_if=W_if, fc_initial=fc_initial, fc_final=fc_final,
+            multimode_sigma_meV=multimode_sigma_meV,
         )
     except (InputFileError, ValueError) as error:
         raise click.ClickException(str(error)) from None
@@ -134,6 +140,10 @@ def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, ws
         "classical_barrier_harmonic_eV", "W_if_eV_per_amu_half_angstrom", "degeneracy", "Z", "temperatures_K",
         "sommerfeld_factor", "capture_coefficient_cm3_s"})
     summary["W_if_per_band"] = {c.band: c.W_if_eV_per_amu_half_angstrom for c in document.coupling}
+    for record in document.multimode:
+        summary[f"multimode_{record.basis}_basis_capture_coefficient_cm3_s"] = record.capture_coefficient_cm3_s
+    if document.duschinsky is not None:
+        summary["duschinsky"] = document.duschinsky.model_dump()
     summary.update(document=str(document_path), plot=plot_path)
     if as_json:
         click.echo(json.dumps(summary))

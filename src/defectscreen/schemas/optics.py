@@ -83,8 +83,29 @@ class PotentialEnergySurface(BaseModel):
     energy_eV: list[float]
     minimum_q_amu_half_angstrom: float
     hbar_omega_meV: float
-    hbar_omega_source: Literal["harmonic_fit", "given", "equal_to_other_state"]
+    hbar_omega_source: Literal["harmonic_fit", "given", "equal_to_other_state", "phonons"] = Field(
+        description="'phonons': ħω_eff² = Σ_k ΔQ_k² ω_k² / ΔQ² from this state's force constants"
+    )
     fit_residual_meV: float | None
+
+
+class MultimodeCaptureRecord(BaseModel):
+    """C(T) with every phonon of one state's force constants (seed 000 Eqs. 11–12, one basis)."""
+
+    basis: Literal["initial", "final"] = Field(description="whose phonons (frequencies and modes) are used for both")
+    n_modes: int
+    huang_rhys_total: float
+    sigma_meV: float = Field(description="Gaussian width of the energy-conserving δ")
+    sigma_sensitivity: list[float] = Field(description="|C̃(2σ) − C̃(σ)| / C̃(σ) per temperature")
+    capture_coefficient_unscaled_cm3_s: list[float]
+    capture_coefficient_cm3_s: list[float] = Field(description="f(T) C̃ / s, same f and s as the 1D result")
+
+
+class DuschinskySummary(BaseModel):
+    """How the two states' normal modes differ (J = E_iᵀ E_f, seed 000 Eq. 13)."""
+
+    mean_mode_mixing: float = Field(description="mean over final modes of 1 − max_k J_kk'²: 0 = no rotation")
+    frequency_shift_rms_meV: float = Field(description="RMS of ħω_f,k' − ħω_i,k for the best-matching modes")
 
 
 class CaptureDocument(BaseModel):
@@ -112,5 +133,9 @@ class CaptureDocument(BaseModel):
     capture_coefficient_unscaled_cm3_s: list[float]
     capture_coefficient_cm3_s: list[float]
     capture_cross_section_cm2: list[float] | None = Field(description="σ = C / ⟨v⟩, ⟨v⟩ = sqrt(3kT/m*); needs m*")
+    multimode: list[MultimodeCaptureRecord] = Field(
+        default_factory=list, description="one entry per state whose force constants were given"
+    )
+    duschinsky: DuschinskySummary | None = None
     inputs: list[InputRecord]
     defectscreen_version: str
