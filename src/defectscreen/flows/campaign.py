@@ -19,7 +19,7 @@ from pymatgen.core import Element, Structure
 from defectscreen.engines import EngineSettings, GpawSettings, XtbSettings
 from defectscreen.flows.hosts import PROTOTYPE_NAMES, prototype_structure
 
-PROPERTIES = ("relaxation", "unrelaxed_energy")
+PROPERTIES = ("relaxation", "unrelaxed_energy", "configuration_coordinate")
 
 
 class CampaignError(ValueError):
@@ -155,6 +155,16 @@ class Campaign(_Strict):
     engine: EngineSettings = Field(default_factory=XtbSettings)
     relax: RelaxSettings = Field(default_factory=RelaxSettings)
     properties: list[Literal[PROPERTIES]] = Field(["relaxation"], min_length=1)  # type: ignore[valid-type]
+
+    @field_validator("properties")
+    @classmethod
+    def _ccd_needs_relaxations(cls, properties: list[str]) -> list[str]:
+        if "configuration_coordinate" in properties and "relaxation" not in properties:
+            raise ValueError(
+                "configuration_coordinate runs between the relaxed structures of adjacent charge states: "
+                "add 'relaxation' to properties"
+            )
+        return properties
 
     @field_validator("hosts")
     @classmethod

@@ -25,6 +25,8 @@ _LAGUERRE_X, _LAGUERRE_W = roots_laguerre(96)
 
 #: Initial vibrational levels are kept until their Boltzmann weight falls below this.
 OCCUPATION_TOLERANCE = 1e-8
+#: Relative round-off of the quadrature matrix elements; line densities below its square are reported as 0.
+NUMERICAL_FLOOR = 1e-14
 
 
 def hermite_functions(n_max: int, x: np.ndarray) -> np.ndarray:
@@ -61,7 +63,8 @@ def capture_coefficient_unscaled(
     hbar_omega_f_meV: float, W_if: float, volume_angstrom3: float, degeneracy: int,
 ) -> np.ndarray:
     """C̃(T) in cm³/s for harmonic surfaces (Eq. 22). delta_Q in amu^1/2 Å, W_if in eV/(amu^1/2 Å),
-    volume of the supercell in Å³."""
+    volume of the supercell in Å³. Contributions below the round-off of the matrix elements (far below any
+    measurable rate, ~1e-30 cm³/s for W_if = 1) are exactly 0."""
     temperatures = np.atleast_1d(np.asarray(temperature_K, dtype=float))
     if np.any(temperatures <= 0):
         raise ValueError("temperatures must be > 0 K")
@@ -79,6 +82,8 @@ def capture_coefficient_unscaled(
         energies = final_energies - m * hbar_omega_i_meV
         line_density[m] = PchipInterpolator(energies, position[m] ** 2, extrapolate=False)(1e3 * delta_E_eV)
     line_density = np.nan_to_num(line_density) / (1e-3 * hbar_omega_f_meV)  # (amu Å²)/eV
+    roundoff = (NUMERICAL_FLOOR * np.max(np.abs(position))) ** 2 * n_final / (1e-3 * hbar_omega_f_meV)
+    line_density[line_density < roundoff] = 0.0
     levels = np.arange(n_initial)[:, None] * hbar_omega_i_meV
     boltzmann = np.exp(-levels / (BOLTZMANN_MEV_PER_K * temperatures[None, :]))
     boltzmann /= boltzmann.sum(axis=0)

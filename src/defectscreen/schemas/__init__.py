@@ -1,6 +1,13 @@
 """Pydantic documents, one per stored collection, with units in field names and provenance."""
 
-from defectscreen.schemas.optics import CaptureDocument, LineshapeDocument
+from defectscreen.schemas.optics import CaptureDocument, ConfigurationCoordinateDocument, LineshapeDocument
 from defectscreen.schemas.tasks import CalculationLabels, EngineRecord, TaskDocument
 
-__all__ = ["CalculationLabels", "CaptureDocument", "EngineRecord", "LineshapeDocument", "TaskDocument"]
+__all__ = [
+    "CalculationLabels",
+    "CaptureDocument",
+    "ConfigurationCoordinateDocument",
+    "EngineRecord",
+    "LineshapeDocument",
+    "TaskDocument",
+]

@@ -9,9 +9,14 @@ import json
 import sys
 from pathlib import Path
 
-from defectscreen.schemas import CaptureDocument, LineshapeDocument, TaskDocument
+from defectscreen.schemas import CaptureDocument, ConfigurationCoordinateDocument, LineshapeDocument, TaskDocument
 
-DOCUMENTS = {"task_document": TaskDocument, "lineshape_document": LineshapeDocument, "capture_document": CaptureDocument}
+DOCUMENTS = {
+    "task_document": TaskDocument,
+    "lineshape_document": LineshapeDocument,
+    "capture_document": CaptureDocument,
+    "configuration_coordinate_document": ConfigurationCoordinateDocument,
+}
 
 
 def json_schemas() -> dict[str, str]:

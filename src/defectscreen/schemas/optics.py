@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from defectscreen.schemas.tasks import EngineRecord
+
 
 class InputRecord(BaseModel):
     """Where an analysis input came from: a user file (path + SHA-256) or a stored document (uuid)."""
@@ -78,7 +80,7 @@ class CouplingMatrixElement(BaseModel):
 class PotentialEnergySurface(BaseModel):
     """Computed points of one state's 1D surface and the fits to them."""
 
-    state: Literal["initial", "final"]
+    state: Literal["initial", "final", "lower_charge", "higher_charge"]
     q_amu_half_angstrom: list[float]
     energy_eV: list[float]
     minimum_q_amu_half_angstrom: float
@@ -138,4 +140,41 @@ class CaptureDocument(BaseModel):
     )
     duschinsky: DuschinskySummary | None = None
     inputs: list[InputRecord]
+    defectscreen_version: str
+
+
+class CapturePhononFactor(BaseModel):
+    """C̃(T, ΔE) / W_if² of the 1D harmonic model for one capture direction, cm³/s per (eV/(amu^1/2 Å))²:
+    multiply by W_if² (and f(T)/s) once the coupling and the transition energy are known."""
+
+    carrier: Literal["electron", "hole"]
+    initial_charge: int
+    final_charge: int
+    hbar_omega_i_meV: float
+    hbar_omega_f_meV: float
+    delta_E_eV: list[float]
+    temperatures_K: list[float]
+    capture_coefficient_per_W_if2_cm3_s: list[list[float]] = Field(description="[ΔE][T]")
+    classical_barrier_harmonic_eV: list[float | None] = Field(description="per ΔE")
+
+
+class ConfigurationCoordinateDocument(BaseModel):
+    """1D configuration-coordinate diagram of a defect between two adjacent charge states, computed with the
+    campaign's engine along the straight path between the two relaxed structures."""
+
+    calculation_id: str = Field(description="'GaN:C_N:0/-1': defect and the two charges")
+    host: str
+    defect_name: str
+    higher_charge: int
+    lower_charge: int
+    delta_Q_amu_half_angstrom: float = Field(description="Q = 0 at the lower charge's minimum, ΔQ at the higher's")
+    delta_R_angstrom: float
+    surfaces: list[PotentialEnergySurface] = Field(description="lower charge (minimum at 0), then higher charge")
+    harmonic_fit_window: float = Field(description="points with |Q − Q_min| ≤ this × ΔQ enter the harmonic fit")
+    phonon_factors: list[CapturePhononFactor]
+    engine: EngineRecord
+    n_single_points: int
+    wall_time_s: float
+    campaign_sha256: str
+    parent_uuids: list[str] = Field(description="task documents of the two relaxed structures")
     defectscreen_version: str

@@ -10,7 +10,7 @@ from jobflow.managers.fireworks import flow_to_workflow
 
 from defectscreen.flows.campaign import Campaign
 from defectscreen.flows.defect_set import build_defect_set
-from defectscreen.flows.screening import HostScreeningMaker
+from defectscreen.flows.screening import HostScreeningMaker, planned_keys
 
 
 @dataclass(frozen=True)
@@ -20,9 +20,14 @@ class SubmissionReport:
     jobs_per_host: dict[str, int]
 
 
-def submitted_keys(launchpad: LaunchPad) -> set[str]:
-    """Task keys of every job on the LaunchPad (any state)."""
-    return set(launchpad.fireworks.distinct("spec.defectscreen.key"))
+def submitted_keys(launchpad: LaunchPad) -> dict[str, str]:
+    """Task key -> jobflow uuid of every job on the LaunchPad (any state)."""
+    return {
+        doc["spec"]["defectscreen"]["key"]: doc["spec"]["_tasks"][0]["job"]["uuid"]
+        for doc in launchpad.fireworks.find(
+            {"spec.defectscreen.key": {"$exists": True}}, {"spec.defectscreen.key": 1, "spec._tasks.job.uuid": 1}
+        )
+    }
 
 
 def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad) -> SubmissionReport:
@@ -32,17 +37,17 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad) ->
     """
     calculations = build_defect_set(campaign, base_dir)
     existing = submitted_keys(launchpad)
-    maker = HostScreeningMaker(skip_keys=frozenset(existing))
+    maker = HostScreeningMaker(submitted=existing)
     jobs_per_host: dict[str, int] = {}
     skipped = 0
     flows = []
     for host in campaign.hosts:
         host_calculations = [c for c in calculations if c.labels.host == host.name]
         flow = maker.make(campaign, host.name, host_calculations)
-        skipped += len(host_calculations) * len(campaign.properties) - len(flow.jobs)
+        skipped += sum(key in existing for key in planned_keys(campaign, host_calculations))
         jobs_per_host[host.name] = len(flow.jobs)
         if flow.jobs:
             flows.append(flow)
     for flow in flows:
-        launchpad.add_wf(flow_to_workflow(flow))
+        launchpad.add_wf(flow_to_workflow(flow, allow_external_references=True))
     return SubmissionReport(sum(jobs_per_host.values()), skipped, jobs_per_host)
