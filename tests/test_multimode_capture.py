@@ -7,10 +7,15 @@ import pytest
 
 from conftest import NV_DIAMOND
 from defectscreen.analysis.capture import CaptureSettings, analyze_capture_files
-from defectscreen.physics.capture import vibrational_matrix_elements
-from defectscreen.physics.multimode_capture import capture_coefficient_multimode, duschinsky_matrix
+from defectscreen.physics.capture import hermite_functions, vibrational_matrix_elements
+from defectscreen.physics.multimode_capture import (
+    capture_coefficient_duschinsky,
+    capture_coefficient_multimode,
+    duschinsky_matrix,
+)
 from defectscreen.physics.normal_modes import gamma_normal_modes
 from defectscreen.physics.units import BOLTZMANN_MEV_PER_K, HBAR_EV_S
+from defectscreen.physics.units import HBAR2_PER_AMU_ANGSTROM2_MEV as HBAR2
 
 TEMPERATURES = np.array([100.0, 300.0, 600.0])
 
@@ -68,3 +73,42 @@ def test_real_nv_phonons_converge_in_broadening_and_both_bases_agree() -> None:
     assert initial.capture_coefficient_cm3_s[0] == pytest.approx(final.capture_coefficient_cm3_s[0], rel=0.2)
     assert document.surfaces[1].hbar_omega_source == "phonons" and 55 < document.hbar_omega_f_meV < 75
     assert document.duschinsky.mean_mode_mixing < 0.1
+
+
+def test_duschinsky_rate_equals_the_two_mode_sum_over_states() -> None:
+    """Two modes, different frequencies in the two states and a 0.5 rad rotation between them: the Gaussian
+    (Mehler-kernel) correlation function against ⟨0_i|A|n_f⟩ computed on a 2D grid."""
+    initial, final, angle = np.array([40.0, 25.0]), np.array([30.0, 20.0]), 0.5
+    rotation = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    displacement, delta_E, sigma = np.array([0.8, -0.5]), 150.0, 4.0
+    grid = np.linspace(-9, 9, 361)
+    y = np.stack([a.ravel() for a in np.meshgrid(grid, grid, indexing="ij")])
+    x = rotation @ (y - displacement[:, None])
+    alpha_i, alpha_f = np.sqrt(initial / HBAR2), np.sqrt(final / HBAR2)
+    ground = np.prod([hermite_functions(0, alpha_i[k] * x[k])[0] * np.sqrt(alpha_i[k]) for k in range(2)], axis=0)
+    basis = [hermite_functions(30, alpha_f[k] * y[k]) * np.sqrt(alpha_f[k]) for k in range(2)]
+    coupling = displacement / np.linalg.norm(displacement)
+    elements = (basis[0] * ground * (coupling @ y)) @ basis[1].T * (grid[1] - grid[0]) ** 2
+    energies = np.arange(31)[:, None] * final[0] + np.arange(31)[None, :] * final[1]
+    density = np.sum(elements**2 * np.exp(-0.5 * ((delta_E - energies) / sigma) ** 2)) / (sigma * np.sqrt(2 * np.pi))
+    exact = 1000e-24 * 2 * np.pi / HBAR_EV_S * 0.01 * density * 1e3
+    result = capture_coefficient_duschinsky([0.0], initial, final, rotation, displacement, 0.15, 0.1, 1000.0, 1, sigma_meV=sigma)
+    assert result.capture_coefficient_unscaled_cm3_s[0] == pytest.approx(exact, rel=1e-6)
+
+
+def test_duschinsky_rate_reduces_to_one_mode_with_two_frequencies_and_to_one_basis() -> None:
+    exact_sum = capture_coefficient_duschinsky(TEMPERATURES, [40.0], [30.0], np.eye(1), [1.0], 0.5, 0.1, 1000.0, 1)
+    n_i, n_f = 60, 150
+    _, position = vibrational_matrix_elements(1.0, 40.0, 30.0, n_i, n_f)
+    for index, temperature in enumerate(TEMPERATURES):
+        weights = np.exp(-np.arange(n_i) * 40.0 / (BOLTZMANN_MEV_PER_K * temperature))
+        weights /= weights.sum()
+        mismatch = 500.0 + np.arange(n_i)[:, None] * 40.0 - np.arange(n_f)[None, :] * 30.0
+        density = np.sum(weights[:, None] * position**2 * np.exp(-0.5 * (mismatch / 4.0) ** 2)) / (4.0 * np.sqrt(2 * np.pi))
+        expected = 1000e-24 * 2 * np.pi / HBAR_EV_S * 0.01 * density * 1e3
+        assert exact_sum.capture_coefficient_unscaled_cm3_s[index] == pytest.approx(expected, rel=1e-6)
+    angle = 0.7
+    rotation = np.array([[np.cos(angle), np.sin(angle), 0], [-np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    rotated = capture_coefficient_duschinsky(TEMPERATURES, [33.45] * 3, [33.45] * 3, rotation, [1.0, 0.5, -0.3], 0.5, 0.1, 1000.0, 1)
+    one_basis = capture_coefficient_multimode(TEMPERATURES, [33.45] * 3, [1.0, 0.5, -0.3], 0.5, 0.1, 1000.0, 1)
+    np.testing.assert_allclose(rotated.capture_coefficient_unscaled_cm3_s, one_basis.capture_coefficient_unscaled_cm3_s, rtol=1e-8)

@@ -21,6 +21,7 @@ from defectscreen.physics.ccd import (
     spline_surface,
 )
 from defectscreen.physics.huang_rhys import (
+    DEFAULT_MIN_PHONON_ENERGY_MEV,
     StructureMismatchError,
     delta_Q_total,
     displacement_between,
@@ -28,6 +29,7 @@ from defectscreen.physics.huang_rhys import (
 )
 from defectscreen.physics.multimode_capture import (
     DEFAULT_CAPTURE_SIGMA_MEV,
+    capture_coefficient_duschinsky,
     capture_coefficient_multimode,
     duschinsky_matrix,
 )
@@ -114,6 +116,31 @@ def _duschinsky(initial: _StatePhonons, final: _StatePhonons) -> DuschinskySumma
     )
 
 
+def _duschinsky_rate(initial: _StatePhonons, final: _StatePhonons, settings: CaptureSettings, W_if: float,
+                     volume: float, sigma_meV: float, sommerfeld: np.ndarray, displacement: np.ndarray
+                     ) -> MultimodeCaptureRecord:
+    keep_i = initial.modes.frequencies_meV >= DEFAULT_MIN_PHONON_ENERGY_MEV
+    keep_f = final.modes.frequencies_meV >= DEFAULT_MIN_PHONON_ENERGY_MEV
+    if keep_i.sum() != keep_f.sum():
+        raise InputFileError(
+            f"the two force-constant sets have {keep_i.sum()} and {keep_f.sum()} optical modes (imaginary or soft modes "
+            "differ): the Duschinsky rotation needs the same number; fix the force constants or use one basis"
+        )
+    rotation = duschinsky_matrix(initial.modes.eigenvectors, final.modes.eigenvectors)[np.ix_(keep_i, keep_f)]
+    result = capture_coefficient_duschinsky(
+        np.array(settings.temperatures_K), initial.modes.frequencies_meV[keep_i], final.modes.frequencies_meV[keep_f],
+        rotation, final.delta_Q_k[keep_f], settings.delta_E_eV, W_if, volume, settings.degeneracy, sigma_meV=sigma_meV,
+    )
+    return MultimodeCaptureRecord(
+        basis="duschinsky", n_modes=result.n_modes,
+        huang_rhys_total=huang_rhys_from_displacement(final.modes, displacement).total, sigma_meV=result.sigma_meV,
+        sigma_sensitivity=result.sigma_sensitivity.tolist(),
+        capture_coefficient_unscaled_cm3_s=result.capture_coefficient_unscaled_cm3_s.tolist(),
+        capture_coefficient_cm3_s=(sommerfeld * result.capture_coefficient_unscaled_cm3_s
+                                   / settings.charged_supercell_scaling).tolist(),
+    )
+
+
 def _q_of(path: Path, structure: Structure, final: Structure, initial: Structure) -> float:
     try:
         return configuration_coordinate(structure, final, initial)
@@ -128,7 +155,7 @@ def analyze_capture_files(
     defect_band: int | None = None, bulk_bands: list[int] = (), spin: int = 1, kpoint: int = 1,
     hbar_omega_i_meV: float | None = None, hbar_omega_f_meV: float | None = None,
     W_if: float | None = None, fc_initial: str | Path | None = None, fc_final: str | Path | None = None,
-    multimode_sigma_meV: float = DEFAULT_CAPTURE_SIGMA_MEV,
+    multimode_sigma_meV: float = DEFAULT_CAPTURE_SIGMA_MEV, duschinsky: bool = False,
 ) -> CaptureDocument:
     """C(T) for capture from the relaxed `initial_path` state into the relaxed `final_path` state.
 
@@ -136,6 +163,8 @@ def analyze_capture_files(
     with WSWQ and vasprun.xml of displaced geometries, overlaps with the orbitals of `reference_vasprun`.
     fc_initial / fc_final: phonopy FORCE_CONSTANTS of each relaxed state — add the multi-mode result in that
     state's basis (both: also the Duschinsky summary) and, without CCD points, the 1D ħω of that state.
+    duschinsky (needs both): also the rate with each state's own phonons rotated by J — O(n³) per time step,
+    minutes for hundreds of modes.
     """
     initial, final = read_structure(initial_path), read_structure(final_path)
     try:
@@ -231,6 +260,11 @@ def analyze_capture_files(
             capture_coefficient_cm3_s=(sommerfeld * result.capture_coefficient_unscaled_cm3_s
                                        / settings.charged_supercell_scaling).tolist(),
         ))
+    if duschinsky:
+        if len(phonons) != 2:
+            raise InputFileError("the Duschinsky rate needs the force constants of both states: give --fc-initial and --fc-final")
+        multimode.append(_duschinsky_rate(phonons["initial"], phonons["final"], settings, W_if, final.volume,
+                                          multimode_sigma_meV, sommerfeld, displacement))
     spline_barrier = None
     if len(points["initial"]) >= 4 and len(points["final"]) >= 4:
         q_all = [p[0] for p in points["initial"] + points["final"]]

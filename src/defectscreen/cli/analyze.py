@@ -103,6 +103,7 @@ def _temperatures(spec: str) -> tuple[float, ...]:
 @click.option("--fc-final", type=FILE, help="phonopy FORCE_CONSTANTS of the relaxed final state: multi-mode C(T)")
 @click.option("--multimode-sigma-meV", "multimode_sigma_meV", type=float, default=DEFAULT_CAPTURE_SIGMA_MEV, show_default=True,
               help="Gaussian width of the energy δ in the multi-mode sum")
+@click.option("--duschinsky", is_flag=True, help="also the rate with both states' phonons and the Duschinsky rotation (slow: minutes)")
 @click.option("--delta-e", "delta_E_eV", type=float, required=True, help="transition energy ΔE in eV")
 @click.option("--degeneracy", "-g", type=int, default=1, show_default=True, help="degeneracy factor g of the final state")
 @click.option("--Z", "Z", type=int, default=0, show_default=True, help="defect charge / carrier charge (< 0 attractive)")
@@ -115,7 +116,7 @@ def _temperatures(spec: str) -> tuple[float, ...]:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write the CCD and C(T) figure")
 def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, wswq_dirs, reference_vasprun,
-            defect_band, bulk_bands, spin, kpoint, W_if, fc_initial, fc_final, multimode_sigma_meV, delta_E_eV, degeneracy, Z, effective_mass, dielectric,
+            defect_band, bulk_bands, spin, kpoint, W_if, fc_initial, fc_final, multimode_sigma_meV, duschinsky, delta_E_eV, degeneracy, Z, effective_mass, dielectric,
             scaling, carrier, temperatures, prefix, as_json, plot_path) -> None:
     """Nonradiative capture coefficient C(T), 1D static-coupling model (Alkauskas et al. 2014)."""
     try:
@@ -127,7 +128,7 @@ def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, ws
             wswq_dirs=list(wswq_dirs), reference_vasprun=reference_vasprun, defect_band=defect_band,
             bulk_bands=list(bulk_bands), spin=spin, kpoint=kpoint, hbar_omega_i_meV=omega_i_meV,
             hbar_omega_f_meV=omega_f_meV, W_if=W_if, fc_initial=fc_initial, fc_final=fc_final,
-            multimode_sigma_meV=multimode_sigma_meV,
+            multimode_sigma_meV=multimode_sigma_meV, duschinsky=duschinsky,
         )
     except (InputFileError, ValueError) as error:
         raise click.ClickException(str(error)) from None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from gpaw import GPAW, PW, KohnShamConvergenceError
+from gpaw.utilities.ps2ae import PS2AE
 
 from defectscreen.engines.base import GpawSettings
 from defectscreen.engines.guard import ScfGuard
@@ -32,3 +35,43 @@ def gpaw_calculator(
         txt=str(workdir / "gpaw.txt"),
     )
     return ScfGuard(calculator, scf_failures=(KohnShamConvergenceError,), engine="GPAW")
+
+
+@dataclass(frozen=True)
+class KohnShamOrbitals:
+    """Γ-point Kohn–Sham states of one spin channel of a converged GPAW calculation.
+
+    eigenvalues_eV, occupations: all bands of the channel; orbitals: band index (0-based) -> all-electron
+    wave function on a uniform real-space grid (PAW-reconstructed by GPAW's PS2AE), normalized to 1.
+    """
+
+    spin: int
+    eigenvalues_eV: np.ndarray
+    occupations: np.ndarray
+    orbitals: dict[int, np.ndarray]
+
+
+#: Real-space spacing (Å) of the all-electron orbitals used for overlaps between geometries.
+ALL_ELECTRON_GRID_SPACING = 0.05
+
+
+def kohn_sham_orbitals(guarded: ScfGuard, atoms, spin: int, bands: list[int] | None = None, edge_bands: int = 3,
+                       grid_spacing: float = ALL_ELECTRON_GRID_SPACING) -> KohnShamOrbitals:
+    """Eigenvalues, occupations and all-electron orbitals of ``bands`` after an SCF of ``atoms`` with this
+    calculator; bands None: the first empty band of the channel and ``edge_bands`` bands on each side."""
+    atoms.calc = guarded
+    atoms.get_potential_energy()
+    calculator = guarded.inner
+    eigenvalues = np.asarray(calculator.get_eigenvalues(kpt=0, spin=spin))
+    occupations = np.asarray(calculator.get_occupation_numbers(kpt=0, spin=spin)) * (
+        1.0 if calculator.get_number_of_spins() == 2 else 0.5
+    )
+    if bands is None:
+        first_empty = int(np.argmax(occupations < 0.5))
+        bands = [b for b in range(first_empty - edge_bands, first_empty + edge_bands + 1) if 0 <= b < eigenvalues.size]
+    transformer = PS2AE(calculator, grid_spacing=grid_spacing)
+    orbitals = {}
+    for band in bands:
+        wave = transformer.get_wave_function(band, k=0, s=spin, ae=True)
+        orbitals[band] = wave / np.sqrt(np.sum(np.abs(wave) ** 2))
+    return KohnShamOrbitals(spin=spin, eigenvalues_eV=eigenvalues, occupations=occupations, orbitals=orbitals)

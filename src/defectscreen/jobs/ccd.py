@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+
 import numpy as np
 from jobflow import Maker, job
 
 import defectscreen
-from defectscreen.engines import XtbSettings, engine_record, parse_engine_settings
+from defectscreen.engines import GpawSettings, XtbSettings, engine_record, parse_engine_settings
+from defectscreen.jobs.coupling import gpaw_couplings
 from defectscreen.jobs.reference import run_reference
 from defectscreen.physics.capture import capture_coefficient_unscaled
 from defectscreen.physics.ccd import fit_harmonic, harmonic_crossing_barrier, interpolate_structures
@@ -68,6 +70,9 @@ class ConfigurationCoordinateMaker(Maker):
                 hbar_omega_meV=fit.hbar_omega_meV, hbar_omega_source="harmonic_fit", fit_residual_meV=fit.residual_meV,
             ))
         omega_lower, omega_higher = surfaces[0].hbar_omega_meV, surfaces[1].hbar_omega_meV
+        coupling, W_if, defect_ipr = [], {}, None
+        if isinstance(engine, GpawSettings):
+            coupling, W_if, defect_ipr = gpaw_couplings(higher, lower, engine)
         factors = []
         for carrier, (initial_charge, omega_i), (final_charge, omega_f) in (
             ("electron", (higher.labels.charge, omega_higher), (lower.labels.charge, omega_lower)),
@@ -76,20 +81,24 @@ class ConfigurationCoordinateMaker(Maker):
             table = [capture_coefficient_unscaled(np.array(DEFAULT_TEMPERATURES_K), delta_Q, delta_E, omega_i, omega_f,
                                                   1.0, lower.structure.volume, 1).tolist()
                      for delta_E in DEFAULT_DELTA_E_EV]
+            coupled = W_if.get(carrier)
             factors.append(CapturePhononFactor(
                 carrier=carrier, initial_charge=initial_charge, final_charge=final_charge, hbar_omega_i_meV=omega_i,
                 hbar_omega_f_meV=omega_f, delta_E_eV=list(DEFAULT_DELTA_E_EV), temperatures_K=list(DEFAULT_TEMPERATURES_K),
                 capture_coefficient_per_W_if2_cm3_s=table,
                 classical_barrier_harmonic_eV=[harmonic_crossing_barrier(delta_Q, e, omega_i, omega_f)
                                                for e in DEFAULT_DELTA_E_EV],
+                W_if_eV_per_amu_half_angstrom=coupled,
+                capture_coefficient_unscaled_cm3_s=None if coupled is None else (np.array(table) * coupled**2).tolist(),
             ))
         return ConfigurationCoordinateDocument(
             calculation_id=f"{lower.labels.host}:{lower.labels.defect_name}:{higher.labels.charge}/{lower.labels.charge}",
             host=lower.labels.host, defect_name=lower.labels.defect_name, higher_charge=higher.labels.charge,
             lower_charge=lower.labels.charge, delta_Q_amu_half_angstrom=delta_Q,
             delta_R_angstrom=float(np.sqrt(np.sum(displacement**2))), surfaces=surfaces,
-            harmonic_fit_window=HARMONIC_FIT_WINDOW, phonon_factors=factors,
-            engine=EngineRecord(**engine_record(engine)), n_single_points=2 * len(fractions),
+            harmonic_fit_window=HARMONIC_FIT_WINDOW, phonon_factors=factors, coupling=coupling,
+            defect_orbital_ipr=defect_ipr,
+            engine=EngineRecord(**engine_record(engine)), n_single_points=2 * len(fractions) + (3 if coupling else 0),
             wall_time_s=time.perf_counter() - start, campaign_sha256=campaign_sha256, parent_uuids=parent_uuids,
             defectscreen_version=defectscreen.__version__,
         )

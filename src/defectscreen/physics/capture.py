@@ -129,3 +129,14 @@ def electron_phonon_coupling(q: np.ndarray, overlaps: np.ndarray, eigenvalue_dif
         raise ValueError("W_if needs at least one overlap at Q != 0")
     slope = np.sum(q * overlaps) / np.sum(q * q)
     return float(abs(eigenvalue_difference_eV) * slope)
+
+
+def orbital_overlap(bra: np.ndarray, ket: np.ndarray) -> float:
+    """|⟨ψ_a|ψ_b⟩| of two orbitals sampled on the same real-space grid (each normalized to Σ|ψ|² = 1)."""
+    return float(abs(np.vdot(bra, ket)))
+
+
+def orbital_inverse_participation_ratio(orbital: np.ndarray) -> float:
+    """N_grid Σ|ψ|⁴ for Σ|ψ|² = 1: 1 for a uniform (bulk-like) state, ≫ 1 for a localized defect state."""
+    density = np.abs(orbital) ** 2
+    return float(density.size * np.sum(density**2))

@@ -75,6 +75,10 @@ class CouplingMatrixElement(BaseModel):
     q_amu_half_angstrom: list[float]
     overlaps: list[float] = Field(description="sign(Q)·|⟨ψ_band(0)|ψ_defect(Q)⟩| at each Q")
     W_if_eV_per_amu_half_angstrom: float
+    edge: Literal["valence", "conduction"] | None = Field(
+        None, description="for the platform's own runs: which band edge the band belongs to"
+    )
+    inverse_participation_ratio: float | None = Field(None, description="N_grid Σ|ψ|⁴ of this band's orbital")
 
 
 class PotentialEnergySurface(BaseModel):
@@ -94,7 +98,9 @@ class PotentialEnergySurface(BaseModel):
 class MultimodeCaptureRecord(BaseModel):
     """C(T) with every phonon of one state's force constants (seed 000 Eqs. 11–12, one basis)."""
 
-    basis: Literal["initial", "final"] = Field(description="whose phonons (frequencies and modes) are used for both")
+    basis: Literal["initial", "final", "duschinsky"] = Field(
+        description="whose phonons are used for both states, or 'duschinsky': each state its own, rotated by J"
+    )
     n_modes: int
     huang_rhys_total: float
     sigma_meV: float = Field(description="Gaussian width of the energy-conserving δ")
@@ -156,6 +162,12 @@ class CapturePhononFactor(BaseModel):
     temperatures_K: list[float]
     capture_coefficient_per_W_if2_cm3_s: list[list[float]] = Field(description="[ΔE][T]")
     classical_barrier_harmonic_eV: list[float | None] = Field(description="per ΔE")
+    W_if_eV_per_amu_half_angstrom: float | None = Field(
+        None, description="RMS coupling to the band-edge manifold (GPAW orbitals); None for engines without orbitals"
+    )
+    capture_coefficient_unscaled_cm3_s: list[list[float]] | None = Field(
+        None, description="[ΔE][T] C̃ = table × W_if² (no Sommerfeld factor or supercell scaling)"
+    )
 
 
 class ConfigurationCoordinateDocument(BaseModel):
@@ -172,6 +184,12 @@ class ConfigurationCoordinateDocument(BaseModel):
     surfaces: list[PotentialEnergySurface] = Field(description="lower charge (minimum at 0), then higher charge")
     harmonic_fit_window: float = Field(description="points with |Q − Q_min| ≤ this × ΔQ enter the harmonic fit")
     phonon_factors: list[CapturePhononFactor]
+    coupling: list[CouplingMatrixElement] = Field(
+        default_factory=list, description="W_if per band-edge band from all-electron GPAW orbitals of the higher charge"
+    )
+    defect_orbital_ipr: float | None = Field(
+        None, description="N_grid Σ|ψ|⁴ of the defect orbital; compare with the band-edge orbitals' in `coupling`"
+    )
     engine: EngineRecord
     n_single_points: int
     wall_time_s: float
