@@ -61,3 +61,15 @@ def test_wrong_files_are_refused_with_the_reason(tmp_path, monkeypatch) -> None:
     assert result.exit_code != 0 and "not a phonopy FORCE_CONSTANTS file" in result.output
     bad_sigma = _run(tmp_path, monkeypatch, "--sigma-meV", "-1")
     assert bad_sigma.exit_code != 0 and "sigma_meV" in bad_sigma.output
+
+
+def test_force_mode_needs_forces_at_the_ground_geometry(tmp_path, monkeypatch) -> None:
+    both = _run(tmp_path, monkeypatch, "--excited-forces", str(NV_DIAMOND.parent / "gan-cn" / "nonrad_vasprun.xml.0.gz"))
+    assert both.exit_code != 0 and "exactly one" in both.output
+    monkeypatch.chdir(tmp_path)
+    wrong_cell = CliRunner().invoke(cli, [
+        "analyze", "lineshape", "--fc", str(NV_DIAMOND / "dfpt_FORCE_CONSTANTS.gz"), "--cell", str(NV_DIAMOND / "dfpt_POSCAR.gz"),
+        "--ground", str(NV_DIAMOND / "gs_CONTCAR.gz"),
+        "--excited-forces", str(NV_DIAMOND.parent / "gan-cn" / "nonrad_vasprun.xml.0.gz"),
+    ])
+    assert wrong_cell.exit_code != 0 and "does not match the force-constant cell" in wrong_cell.output

@@ -16,6 +16,7 @@ from defectscreen.physics.huang_rhys import (
     StructureMismatchError,
     displacement_between,
     huang_rhys_from_displacement,
+    huang_rhys_from_forces,
     spectral_density,
 )
 from defectscreen.physics.lineshape import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV, Lineshape, optical_lineshape
@@ -28,6 +29,7 @@ from defectscreen.physics.normal_modes import (
 from defectscreen.readers import InputFileError
 from defectscreen.readers.phonopy_files import read_force_constants
 from defectscreen.readers.structures import read_structure
+from defectscreen.readers.vasp import read_vasprun
 from defectscreen.schemas.optics import InputRecord, LineshapeDocument, LineshapeNumerics
 
 #: Bin width of stored spectra; bin averages keep the area, the ZPL weight is the Debye–Waller field.
@@ -102,21 +104,40 @@ def _check_same_cell(reference: Structure, other: Structure, name: str, path: Pa
 
 
 def analyze_lineshape_files(
-    force_constants_path: str | Path, cell_path: str | Path, ground_path: str | Path, excited_path: str | Path,
+    force_constants_path: str | Path, cell_path: str | Path, ground_path: str | Path,
+    excited_path: str | Path | None = None, excited_forces_path: str | Path | None = None,
     zpl_energy_eV: float | None = None, sigma_meV: float = DEFAULT_SIGMA_MEV, gamma_meV: float = DEFAULT_GAMMA_MEV,
     temperature_K: float = 0.0, kind: Literal["emission", "absorption"] = "emission",
     min_phonon_energy_meV: float = DEFAULT_MIN_PHONON_ENERGY_MEV,
 ) -> LineshapeDocument:
-    """Phonons from phonopy FORCE_CONSTANTS of `cell_path`, ΔR = excited − ground, lineshape by Eqs. 6–10."""
+    """Phonons from phonopy FORCE_CONSTANTS of `cell_path`; S_k from ΔR = excited − ground (displacement mode)
+    or from the forces of the excited state at the relaxed ground geometry, a vasprun.xml (force mode);
+    lineshape by Eqs. 6–10."""
+    if (excited_path is None) == (excited_forces_path is None):
+        raise InputFileError("give exactly one of the excited-state structure (displacement mode) or the excited-state "
+                             "forces at the ground geometry (force mode)")
     cell = read_structure(cell_path)
-    ground, excited = read_structure(ground_path), read_structure(excited_path)
+    ground = read_structure(ground_path)
     _check_same_cell(cell, ground, "ground state", Path(ground_path))
-    _check_same_cell(cell, excited, "excited state", Path(excited_path))
     force_constants = enforce_acoustic_sum_rule(read_force_constants(force_constants_path, len(cell)))
     modes = gamma_normal_modes(force_constants, np.array([site.specie.atomic_mass for site in cell]))
-    coupling = huang_rhys_from_displacement(modes, displacement_between(ground, excited), min_phonon_energy_meV)
+    inputs = [file_record("force_constants", force_constants_path), file_record("force_constant_cell", cell_path),
+              file_record("ground_structure", ground_path)]
+    if excited_path is not None:
+        excited = read_structure(excited_path)
+        _check_same_cell(cell, excited, "excited state", Path(excited_path))
+        coupling = huang_rhys_from_displacement(modes, displacement_between(ground, excited), min_phonon_energy_meV)
+        inputs.append(file_record("excited_structure", excited_path))
+        source = "displacement"
+    else:
+        calculation = read_vasprun(excited_forces_path)
+        _check_same_cell(cell, calculation.structure, "excited-state forces", Path(excited_forces_path))
+        if np.max(np.abs(displacement_between(ground, calculation.structure))) > 1e-3:
+            raise InputFileError(f"{excited_forces_path}: its geometry is not the ground-state geometry (> 1e-3 Å): "
+                                 "force mode needs the excited state's forces at the relaxed ground structure")
+        coupling = huang_rhys_from_forces(modes, calculation.forces_eV_per_angstrom, min_phonon_energy_meV)
+        inputs.append(file_record("excited_forces", excited_forces_path))
+        source = "forces"
     band = optical_lineshape(modes.frequencies_meV, coupling.partial_huang_rhys, zpl_energy_eV=zpl_energy_eV,
                              sigma_meV=sigma_meV, gamma_meV=gamma_meV, temperature_K=temperature_K, kind=kind)
-    inputs = [file_record("force_constants", force_constants_path), file_record("force_constant_cell", cell_path),
-              file_record("ground_structure", ground_path), file_record("excited_structure", excited_path)]
-    return lineshape_document(modes, coupling, band, inputs, acoustic_sum_rule_enforced=True)
+    return lineshape_document(modes, coupling, band, inputs, acoustic_sum_rule_enforced=True, coupling_source=source)

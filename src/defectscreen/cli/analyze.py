@@ -35,7 +35,8 @@ def _write_rows(path: Path, header: list[str], columns: list[list[float]]) -> No
 @click.option("--fc", "force_constants", type=FILE, required=True, help="phonopy FORCE_CONSTANTS (full) of the ground state")
 @click.option("--cell", type=FILE, required=True, help="POSCAR of the supercell the force constants belong to")
 @click.option("--ground", type=FILE, required=True, help="relaxed ground-state structure (CONTCAR)")
-@click.option("--excited", type=FILE, required=True, help="relaxed excited-state structure (CONTCAR)")
+@click.option("--excited", type=FILE, help="relaxed excited-state structure (CONTCAR): displacement mode")
+@click.option("--excited-forces", type=FILE, help="vasprun.xml of the excited state at the ground geometry: force mode")
 @click.option("--zpl", "zpl_eV", type=float, help="zero-phonon-line energy in eV (needed for I(ħω))")
 @click.option("--sigma-meV", "sigma_meV", type=float, default=DEFAULT_SIGMA_MEV, show_default=True, help="Gaussian width of each phonon δ")
 @click.option("--gamma-meV", "gamma_meV", type=float, default=DEFAULT_GAMMA_MEV, show_default=True, help="Lorentzian half width of the ZPL")
@@ -45,11 +46,11 @@ def _write_rows(path: Path, header: list[str], columns: list[list[float]]) -> No
 @click.option("--output", "prefix", default="lineshape", show_default=True, help="writes PREFIX.json (document) and PREFIX_spectrum.csv")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write a figure (png/svg/pdf)")
-def lineshape(force_constants, cell, ground, excited, zpl_eV, sigma_meV, gamma_meV, temperature_K, kind,
+def lineshape(force_constants, cell, ground, excited, excited_forces, zpl_eV, sigma_meV, gamma_meV, temperature_K, kind,
               min_phonon_meV, prefix, as_json, plot_path) -> None:
     """Huang–Rhys factors and the PL/absorption lineshape (generating function, seed 000 Eqs. 6–10)."""
     try:
-        document = analyze_lineshape_files(force_constants, cell, ground, excited, zpl_energy_eV=zpl_eV,
+        document = analyze_lineshape_files(force_constants, cell, ground, excited, excited_forces, zpl_energy_eV=zpl_eV,
                                            sigma_meV=sigma_meV, gamma_meV=gamma_meV, temperature_K=temperature_K,
                                            kind=kind, min_phonon_energy_meV=min_phonon_meV)
     except (InputFileError, ValueError) as error:
@@ -62,10 +63,11 @@ def lineshape(force_constants, cell, ground, excited, zpl_eV, sigma_meV, gamma_m
         _write_rows(spectrum_path, ["phonon_energy_meV", "spectral_function_per_meV"],
                     [document.phonon_energy_meV, document.spectral_function_per_meV])
     if plot_path:
-        plot_lineshape(document, plot_path, title=Path(ground).name + " → " + Path(excited).name)
+        plot_lineshape(document, plot_path, title=Path(ground).name + " → " + Path(excited or excited_forces).name)
     summary = document.model_dump(include={
         "kind", "temperature_K", "zpl_energy_eV", "sigma_meV", "gamma_meV", "huang_rhys_total", "huang_rhys_thermal",
-        "debye_waller", "delta_Q_amu_half_angstrom", "delta_R_angstrom", "n_atoms", "n_modes_excluded", "numerics"})
+        "debye_waller", "delta_Q_amu_half_angstrom", "delta_R_angstrom", "coupling_source", "n_atoms", "n_modes_excluded",
+        "numerics"})
     summary.update(document=str(document_path), spectrum=str(spectrum_path), plot=plot_path)
     if as_json:
         click.echo(json.dumps(summary))

@@ -16,11 +16,12 @@ from defectscreen.readers.errors import InputFileError
 
 @dataclass(frozen=True)
 class VaspCalculation:
-    """Final energy (eV), structure and eigenvalues (spin, k-point, band) in eV of one vasprun.xml."""
+    """Final energy (eV), structure, forces (eV/Å) and eigenvalues (spin, k-point, band) in eV of one vasprun.xml."""
 
     path: Path
     energy_eV: float
     structure: Structure
+    forces_eV_per_angstrom: np.ndarray
     eigenvalues_eV: np.ndarray
 
 
@@ -37,7 +38,7 @@ def read_vasprun(path: str | Path) -> VaspCalculation:
         raise InputFileError(f"{path}: not a readable vasprun.xml ({type(error).__name__}: {error})") from None
     eigenvalues = np.array([values[:, :, 0] for _, values in sorted(run.eigenvalues.items(), key=lambda kv: -kv[0].value)])
     return VaspCalculation(path=path, energy_eV=float(run.final_energy), structure=run.final_structure,
-                           eigenvalues_eV=eigenvalues)
+                           forces_eV_per_angstrom=np.array(run.ionic_steps[-1]["forces"]), eigenvalues_eV=eigenvalues)
 
 
 def read_wswq_overlap(path: str | Path, spin: int, kpoint: int, band: int, defect_band: int) -> float:
