@@ -60,6 +60,7 @@ def test_ccd_added_after_relaxations_reads_them_and_is_physical(data_dir: Path, 
         assert energy[np.argmin(np.abs(q - surface["minimum_q_amu_half_angstrom"]))] == pytest.approx(energy.min(), abs=2e-3)
         assert 5.0 < surface["hbar_omega_meV"] < 70.0  # below the Si optical phonon (64 meV) plus margin
         assert surface["fit_residual_meV"] < 0.2 * surface["hbar_omega_meV"]
+        assert 0 <= surface["energy_below_minimum_meV"] < 2.0
     electron = next(f for f in ccd["phonon_factors"] if f["carrier"] == "electron")
     assert (electron["initial_charge"], electron["final_charge"]) == (0, -1)
     table = np.array(electron["capture_coefficient_per_W_if2_cm3_s"])

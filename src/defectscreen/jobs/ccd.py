@@ -68,6 +68,7 @@ class ConfigurationCoordinateMaker(Maker):
                 state="lower_charge" if minimum_fraction == 0.0 else "higher_charge", q_amu_half_angstrom=q[order].tolist(),
                 energy_eV=energies[order].tolist(), minimum_q_amu_half_angstrom=minimum_fraction * delta_Q,
                 hbar_omega_meV=fit.hbar_omega_meV, hbar_omega_source="harmonic_fit", fit_residual_meV=fit.residual_meV,
+                energy_below_minimum_meV=1e3 * float(task.energy_eV - energies.min()),
             ))
         omega_lower, omega_higher = surfaces[0].hbar_omega_meV, surfaces[1].hbar_omega_meV
         coupling, W_if, defect_ipr = [], {}, None

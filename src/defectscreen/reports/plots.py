@@ -11,7 +11,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE  # noqa: E402
-from defectscreen.schemas.optics import CaptureDocument, LineshapeDocument  # noqa: E402
+from defectscreen.schemas.optics import (  # noqa: E402
+    CaptureDocument,
+    ConfigurationCoordinateDocument,
+    LineshapeDocument,
+)
 
 
 def plot_lineshape(document: LineshapeDocument, path: str | Path, title: str = "") -> Path:
@@ -70,6 +74,47 @@ def plot_capture(document: CaptureDocument, path: str | Path, title: str = "") -
     rate_axis.set_ylabel(f"{document.carrier} capture coefficient (cm³/s)")
     rate_axis.legend(fontsize=8)
     figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+    return path
+
+
+def plot_configuration_coordinate(document: ConfigurationCoordinateDocument, path: str | Path,
+                                  display_delta_E_eV: float | None = None) -> Path:
+    """Left: both computed surfaces (points, harmonic fits), the higher charge drawn display_delta_E_eV above the
+    lower (the true offset depends on the Fermi level; default: the lower surface's range); right: C̃/W_if²
+    against T for three ΔE (values below 1e-40 cm³/s are not drawn)."""
+    if display_delta_E_eV is None:
+        lower = np.array(document.surfaces[0].energy_eV)
+        display_delta_E_eV = float(lower.max() - lower.min())
+    figure, (ccd_axis, rate_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    delta_Q = document.delta_Q_amu_half_angstrom
+    q = np.linspace(-0.4 * delta_Q, 1.4 * delta_Q, 300)
+    for surface, offset, color in ((document.surfaces[0], 0.0, "tab:blue"),
+                                   (document.surfaces[1], display_delta_E_eV, "tab:red")):
+        energies = np.array(surface.energy_eV)
+        minimum = energies[np.argmin(np.abs(np.array(surface.q_amu_half_angstrom) - surface.minimum_q_amu_half_angstrom))]
+        curvature = (surface.hbar_omega_meV / MEV_PER_SQRT_EIGENVALUE) ** 2
+        charge = document.lower_charge if surface.state == "lower_charge" else document.higher_charge
+        ccd_axis.plot(surface.q_amu_half_angstrom, offset + energies - minimum, "o", color=color)
+        ccd_axis.plot(q, offset + 0.5 * curvature * (q - surface.minimum_q_amu_half_angstrom) ** 2, color=color,
+                      label=f"q = {charge:+d}: ħω = {surface.hbar_omega_meV:.1f} meV")
+    ccd_axis.set_xlabel("Q (amu$^{1/2}$ Å)")
+    ccd_axis.set_ylabel("energy (eV)")
+    ccd_axis.set_title(f"{document.calculation_id} ({document.engine.name}), ΔQ = {delta_Q:.3f}")
+    ccd_axis.legend(fontsize=8)
+    for factor, style in zip(document.phonon_factors, ("-", "--")):
+        table = np.array(factor.capture_coefficient_per_W_if2_cm3_s)
+        for index in np.linspace(0, len(factor.delta_E_eV) - 1, 4).astype(int)[:3]:
+            values = table[index]
+            if np.any(values > 0):
+                rate_axis.semilogy(factor.temperatures_K, np.where(values > 1e-40, values, np.nan), style,
+                                   label=f"{factor.carrier}, ΔE = {factor.delta_E_eV[index]:g} eV")
+    rate_axis.set_xlabel("T (K)")
+    rate_axis.set_ylabel("C̃ / W$_{if}^2$ (cm³/s per (eV/amu$^{1/2}$Å)²)")
+    rate_axis.legend(fontsize=7)
     figure.tight_layout()
     path = Path(path)
     figure.savefig(path, dpi=150)

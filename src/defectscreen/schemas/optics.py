@@ -93,6 +93,10 @@ class PotentialEnergySurface(BaseModel):
         description="'phonons': ħω_eff² = Σ_k ΔQ_k² ω_k² / ΔQ² from this state's force constants"
     )
     fit_residual_meV: float | None
+    energy_below_minimum_meV: float | None = Field(
+        None, description="how far the lowest computed point lies below the relaxed one (0: the relaxed structure is "
+        "the minimum along the path; > a few meV: relax tighter, the harmonic fit is unreliable)"
+    )
 
 
 class MultimodeCaptureRecord(BaseModel):
