@@ -22,6 +22,7 @@ from defectscreen.physics.ccd import (
 )
 from defectscreen.physics.huang_rhys import (
     DEFAULT_MIN_PHONON_ENERGY_MEV,
+    HuangRhys,
     StructureMismatchError,
     delta_Q_total,
     displacement_between,
@@ -92,8 +93,12 @@ def _surface(state: Literal["initial", "final"], points: list[tuple[float, float
 @dataclass(frozen=True)
 class _StatePhonons:
     modes: NormalModes
-    delta_Q_k: np.ndarray
+    coupling: HuangRhys
     effective_meV: float
+
+    @property
+    def delta_Q_k(self) -> np.ndarray:
+        return self.coupling.delta_Q_k_amu_half_angstrom
 
 
 def _state_phonons(path: str | Path, structure: Structure, displacement: np.ndarray) -> _StatePhonons:
@@ -102,7 +107,7 @@ def _state_phonons(path: str | Path, structure: Structure, displacement: np.ndar
     coupling = huang_rhys_from_displacement(modes, displacement)
     weights = coupling.delta_Q_k_amu_half_angstrom**2
     effective = float(np.sqrt(np.sum(weights * modes.frequencies_meV**2) / np.sum(weights)))
-    return _StatePhonons(modes=modes, delta_Q_k=coupling.delta_Q_k_amu_half_angstrom, effective_meV=effective)
+    return _StatePhonons(modes=modes, coupling=coupling, effective_meV=effective)
 
 
 def _duschinsky(initial: _StatePhonons, final: _StatePhonons) -> DuschinskySummary:
@@ -117,8 +122,7 @@ def _duschinsky(initial: _StatePhonons, final: _StatePhonons) -> DuschinskySumma
 
 
 def _duschinsky_rate(initial: _StatePhonons, final: _StatePhonons, settings: CaptureSettings, W_if: float,
-                     volume: float, sigma_meV: float, sommerfeld: np.ndarray, displacement: np.ndarray
-                     ) -> MultimodeCaptureRecord:
+                     volume: float, sigma_meV: float, sommerfeld: np.ndarray) -> MultimodeCaptureRecord:
     keep_i = initial.modes.frequencies_meV >= DEFAULT_MIN_PHONON_ENERGY_MEV
     keep_f = final.modes.frequencies_meV >= DEFAULT_MIN_PHONON_ENERGY_MEV
     if keep_i.sum() != keep_f.sum():
@@ -133,7 +137,7 @@ def _duschinsky_rate(initial: _StatePhonons, final: _StatePhonons, settings: Cap
     )
     return MultimodeCaptureRecord(
         basis="duschinsky", n_modes=result.n_modes,
-        huang_rhys_total=huang_rhys_from_displacement(final.modes, displacement).total, sigma_meV=result.sigma_meV,
+        huang_rhys_total=final.coupling.total, sigma_meV=result.sigma_meV,
         sigma_sensitivity=result.sigma_sensitivity.tolist(),
         capture_coefficient_unscaled_cm3_s=result.capture_coefficient_unscaled_cm3_s.tolist(),
         capture_coefficient_cm3_s=(sommerfeld * result.capture_coefficient_unscaled_cm3_s
@@ -252,9 +256,8 @@ def analyze_capture_files(
             temperatures, state_phonons.modes.frequencies_meV, state_phonons.delta_Q_k, settings.delta_E_eV, W_if,
             final.volume, settings.degeneracy, sigma_meV=multimode_sigma_meV,
         )
-        factors = huang_rhys_from_displacement(state_phonons.modes, displacement).total
         multimode.append(MultimodeCaptureRecord(
-            basis=state, n_modes=result.n_modes, huang_rhys_total=factors, sigma_meV=result.sigma_meV,
+            basis=state, n_modes=result.n_modes, huang_rhys_total=state_phonons.coupling.total, sigma_meV=result.sigma_meV,
             sigma_sensitivity=result.sigma_sensitivity.tolist(),
             capture_coefficient_unscaled_cm3_s=result.capture_coefficient_unscaled_cm3_s.tolist(),
             capture_coefficient_cm3_s=(sommerfeld * result.capture_coefficient_unscaled_cm3_s
@@ -264,7 +267,7 @@ def analyze_capture_files(
         if len(phonons) != 2:
             raise InputFileError("the Duschinsky rate needs the force constants of both states: give --fc-initial and --fc-final")
         multimode.append(_duschinsky_rate(phonons["initial"], phonons["final"], settings, W_if, final.volume,
-                                          multimode_sigma_meV, sommerfeld, displacement))
+                                          multimode_sigma_meV, sommerfeld))
     spline_barrier = None
     if len(points["initial"]) >= 4 and len(points["final"]) >= 4:
         q_all = [p[0] for p in points["initial"] + points["final"]]

@@ -73,7 +73,7 @@ class ConfigurationCoordinateMaker(Maker):
         omega_lower, omega_higher = surfaces[0].hbar_omega_meV, surfaces[1].hbar_omega_meV
         coupling, W_if, defect_ipr = [], {}, None
         if isinstance(engine, GpawSettings):
-            coupling, W_if, defect_ipr = gpaw_couplings(higher, lower, engine)
+            coupling, W_if, defect_ipr = gpaw_couplings(higher, lower, engine, delta_Q)
         factors = []
         for carrier, (initial_charge, omega_i), (final_charge, omega_f) in (
             ("electron", (higher.labels.charge, omega_higher), (lower.labels.charge, omega_lower)),

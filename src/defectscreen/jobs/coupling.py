@@ -12,15 +12,13 @@ followed to the displaced geometries by its largest overlap. A carrier's W_if is
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from defectscreen.engines import GpawSettings, make_calculator
+from defectscreen.engines import GpawSettings
 from defectscreen.engines.gpaw import kohn_sham_orbitals
+from defectscreen.jobs.reference import reference_atoms
 from defectscreen.physics.capture import electron_phonon_coupling, orbital_inverse_participation_ratio, orbital_overlap
 from defectscreen.physics.ccd import interpolate_structures
-from defectscreen.physics.huang_rhys import delta_Q_total, displacement_between
 from defectscreen.schemas import TaskDocument
 from defectscreen.schemas.optics import CouplingMatrixElement
 
@@ -29,23 +27,19 @@ DEGENERACY_MEV = 10.0
 EDGE_BANDS = 5  # bands computed on each side of the defect band
 
 
-def gpaw_couplings(higher: TaskDocument, lower: TaskDocument, settings: GpawSettings
+def gpaw_couplings(higher: TaskDocument, lower: TaskDocument, settings: GpawSettings, delta_Q: float
                    ) -> tuple[list[CouplingMatrixElement], dict[str, float], float]:
     """Per-band couplings, W_if per carrier ('hole': valence edge, 'electron': conduction edge) and the
-    defect orbital's inverse participation ratio."""
+    defect orbital's inverse participation ratio; delta_Q: path length from the lower to the higher charge's
+    relaxed structure (amu^1/2 Å)."""
     labels = higher.labels
     spin = 1 if labels.spin_multiplicity > 1 else 0
     fractions = [1.0 - COUPLING_STEP, 1.0 + COUPLING_STEP]
     displaced = interpolate_structures(lower.structure, higher.structure, np.array(fractions))
-    masses = np.array([site.specie.atomic_mass for site in lower.structure])
-    delta_Q = delta_Q_total(displacement_between(lower.structure, higher.structure), masses)
 
     def orbitals(structure, bands=None):
-        atoms = structure.to_ase_atoms()
-        multiplicity = labels.spin_multiplicity
-        atoms.set_initial_magnetic_moments(np.full(len(atoms), (multiplicity - 1) / len(atoms)))
-        calculator = make_calculator(settings, labels.charge, multiplicity, Path.cwd())
-        return kohn_sham_orbitals(calculator, atoms, spin, bands, edge_bands=EDGE_BANDS)
+        atoms = reference_atoms(structure, labels, settings)
+        return kohn_sham_orbitals(atoms.calc, atoms, spin, bands, edge_bands=EDGE_BANDS)
 
     reference = orbitals(higher.structure)
     defect = int(np.argmax(reference.occupations < 0.5))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 from ase.optimize import BFGS
 from jobflow import Maker, job
 from pymatgen.core import Structure
@@ -27,6 +28,16 @@ class RelaxationNotConvergedError(RuntimeError):
     """A relaxation used all its ionic steps without reaching the force criterion."""
 
 
+def reference_atoms(structure: Structure, labels: CalculationLabels, engine: XtbSettings | GpawSettings) -> Atoms:
+    """ASE atoms of ``structure`` with the engine's calculator for this charge and spin attached, and the
+    unpaired moment spread evenly over the atoms as the starting magnetization."""
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    unpaired = labels.spin_multiplicity - 1
+    atoms.set_initial_magnetic_moments(np.full(len(atoms), unpaired / len(atoms)))
+    atoms.calc = make_calculator(engine, labels.charge, labels.spin_multiplicity, Path.cwd())
+    return atoms
+
+
 def run_reference(
     structure: Structure,
     labels: CalculationLabels,
@@ -40,10 +51,7 @@ def run_reference(
     ScfNotConvergedError or RelaxationNotConvergedError with the reason when it fails.
     """
     start = time.perf_counter()
-    atoms = AseAtomsAdaptor.get_atoms(structure)
-    unpaired = labels.spin_multiplicity - 1
-    atoms.set_initial_magnetic_moments(np.full(len(atoms), unpaired / len(atoms)))
-    atoms.calc = make_calculator(engine, labels.charge, labels.spin_multiplicity, Path.cwd())
+    atoms = reference_atoms(structure, labels, engine)
     energies: list[float] = []
     n_steps = 0
     if fmax_eV_per_angstrom is not None:

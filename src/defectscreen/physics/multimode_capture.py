@@ -67,6 +67,18 @@ def _saddle(delta_E_meV, energies, factors, occupations, sigma) -> tuple[float, 
     return theta, float(curvature)
 
 
+def _contour_integral(correlation, delta_E_meV: float, theta: float, sigma: float, dtau: float, tau_max: float,
+                      log_scale: float = 0.0) -> float:
+    """1/π Re ∫_0^τmax dτ F(t) e^{iΔE t − σ²t²/2} on t = τ − iθ (trapezoid, step dtau), where
+    correlation(t) returns F as (factor, log magnitude); log_scale is taken out before exponentiating."""
+    tau = np.arange(int(np.ceil(tau_max / dtau)) + 1) * dtau
+    t = tau - 1j * theta
+    factor, log_magnitude = correlation(t)
+    integrand = factor * np.exp(log_magnitude + 1j * delta_E_meV * t - 0.5 * sigma**2 * t**2 - log_scale)
+    integrand[0] *= 0.5
+    return float(np.exp(log_scale) * np.real(np.sum(integrand)) * dtau / np.pi)
+
+
 def _line_density(delta_E_meV, energies, factors, signs, couplings, occupations, sigma) -> float:
     """Σ_m w_m Σ_n |⟨m|Σ u_k Q_k|n⟩|² δ_σ(ΔE + E_m − E_n) in amu Å² per meV."""
     theta, curvature = _saddle(delta_E_meV, energies, factors, occupations, sigma)
@@ -74,24 +86,24 @@ def _line_density(delta_E_meV, energies, factors, signs, couplings, occupations,
     alpha = signs * np.sqrt(factors)
     width = np.sqrt(curvature)
     tau_max = np.sqrt(2 * _ENVELOPE_LOG_CUTOFF) / sigma
-    results = []
-    for refinement in (1, 2):
-        dtau = np.pi / (refinement * (12.0 * width + 2.0 * np.max(energies)))
-        tau = np.arange(int(np.ceil(refinement * tau_max / dtau)) + 1) * dtau
-        t = tau - 1j * theta
+    weight = couplings * scale
+    log_scale = delta_E_meV * theta + _log_generating_function(theta, energies, factors, occupations) + 0.5 * sigma**2 * theta**2
+
+    def correlation(t):
         emit = np.exp(-1j * np.outer(t, energies))
         absorb = np.exp(1j * np.outer(t, energies))
         gamma = alpha * (1 - absorb)
         gamma_bar = alpha * (1 - emit)
-        weight = couplings * scale
         a = ((gamma * occupations + alpha) * emit + (alpha - gamma_bar * (occupations + 1)) * absorb) @ weight / np.sqrt(2)
         b = (gamma * occupations - gamma_bar * (occupations + 1) + 2 * alpha) @ weight / np.sqrt(2)
         c = ((occupations + 1) * emit + occupations * absorb) @ (weight**2) / 2
         log_g = (emit - 1) @ (factors * (occupations + 1)) + (absorb - 1) @ (factors * occupations)
-        reference = delta_E_meV * theta + _log_generating_function(theta, energies, factors, occupations) + 0.5 * sigma**2 * theta**2
-        integrand = (a * b + c) * np.exp(log_g + 1j * delta_E_meV * t - 0.5 * sigma**2 * t**2 - reference)
-        integrand[0] *= 0.5
-        results.append(np.exp(reference) * np.real(np.sum(integrand)) * dtau / np.pi)
+        return a * b + c, log_g
+
+    results = []
+    for refinement in (1, 2):
+        dtau = np.pi / (refinement * (12.0 * width + 2.0 * np.max(energies)))
+        results.append(_contour_integral(correlation, delta_E_meV, theta, sigma, dtau, refinement * tau_max, log_scale))
     if abs(results[1] - results[0]) > 1e-6 * abs(results[1]):
         raise ArithmeticError(f"the capture integral did not converge ({results[0]:.6g} vs {results[1]:.6g})")
     return float(results[1])
@@ -138,9 +150,10 @@ def _log_sinh(z: np.ndarray) -> np.ndarray:
     return np.where(large, z - np.log(2.0), np.log(np.sinh(np.where(large, 0, z))))
 
 
-def _duschinsky_correlation(tau, theta, initial_meV, final_meV, rotation, displacement, coupling, temperature_K):
-    """F(t) on t = τ − iθ for y = Jᵀ-rotated coordinates: y = R x + d (R = rotation.T), Gaussian integrals of
-    the two Mehler kernels; returns F with the zero-point phase removed (ΔE between vibrational ground states)."""
+def _duschinsky_correlation(t, initial_meV, final_meV, rotation, displacement, coupling, temperature_K):
+    """F(t) on a path of complex times t for y = R x + d (R = rotation.T), Gaussian integrals of the two
+    Mehler kernels, as (factor, log magnitude), with the zero-point phase removed (ΔE between vibrational
+    ground states)."""
     kappa_i, kappa_f = initial_meV / HBAR2_PER_AMU_ANGSTROM2_MEV, final_meV / HBAR2_PER_AMU_ANGSTROM2_MEV
     r = rotation.T
     w = r.T @ coupling
@@ -148,10 +161,10 @@ def _duschinsky_correlation(tau, theta, initial_meV, final_meV, rotation, displa
     thermal = temperature_K > 1e-6
     beta = 1.0 / (BOLTZMANN_MEV_PER_K * temperature_K) if thermal else np.inf
     logs, halves, brackets = [], [], []
-    for t in tau - 1j * theta:
-        tau_f = 1j * t
+    for time in t:
+        tau_f = 1j * time
         if thermal:
-            tau_i = beta - 1j * t
+            tau_i = beta - 1j * time
             decay = np.exp(-2 * initial_meV * tau_i)
             c_i = kappa_i * (1 + decay) / (1 - decay)
             s_i = kappa_i * 2 * np.exp(-initial_meV * tau_i) / (1 - decay)
@@ -159,7 +172,7 @@ def _duschinsky_correlation(tau, theta, initial_meV, final_meV, rotation, displa
             half_i = np.sum(_log_sinh(initial_meV * tau_i))
         else:
             c_i, s_i = kappa_i.astype(complex), np.zeros(initial_meV.size, dtype=complex)
-            log_i = np.sum(0.5 * np.log(2 * kappa_i) + 0.5j * initial_meV * t)
+            log_i = np.sum(0.5 * np.log(2 * kappa_i) + 0.5j * initial_meV * time)
             half_i = 0.0
         c_f = kappa_f / np.tanh(final_meV * tau_f)
         s_f = kappa_f / np.sinh(final_meV * tau_f)
@@ -171,13 +184,13 @@ def _duschinsky_correlation(tau, theta, initial_meV, final_meV, rotation, displa
         plus = np.linalg.solve(p + q, w)
         sign_m, logdet_m = np.linalg.slogdet(p - q)
         sign_p, logdet_p = np.linalg.slogdet(p + q)
-        logs.append(log_i + np.sum(0.5 * np.log(kappa_f)) - displacement @ g + v @ minus[:, 0] - 1j * zero_point * t)
+        logs.append(log_i + np.sum(0.5 * np.log(kappa_f)) - displacement @ g + v @ minus[:, 0] - 1j * zero_point * time)
         halves.append(half_i + np.sum(_log_sinh(final_meV * tau_f)) + np.log(sign_m) + logdet_m + np.log(sign_p) + logdet_p)
         brackets.append((w @ minus[:, 0] + coupling @ displacement) ** 2 + 0.5 * (w @ minus[:, 1] - w @ plus))
     halves = np.array(halves)
     phase = np.unwrap(halves.imag)
     phase -= 2 * np.pi * np.round(phase[0] / (2 * np.pi))
-    return np.exp(np.array(logs) - 0.5 * (halves.real + 1j * phase)) * np.array(brackets)
+    return np.array(brackets), np.array(logs) - 0.5 * (halves.real + 1j * phase)
 
 
 def capture_coefficient_duschinsky(
@@ -213,12 +226,10 @@ def capture_coefficient_duschinsky(
         occupations = bose_occupation(final, temperature)
         theta, curvature = _saddle(delta_E, final, factors, occupations, sigma)
         dtau = np.pi / (refinement * (12.0 * np.sqrt(curvature) + 2.0 * max(initial.max(), final.max())))
-        tau = np.arange(int(np.ceil(np.sqrt(2 * _ENVELOPE_LOG_CUTOFF) / sigma / dtau)) + 1) * dtau
-        t = tau - 1j * theta
-        integrand = _duschinsky_correlation(tau, theta, initial, final, rotation, displacement, coupling, temperature)
-        integrand *= np.exp(1j * delta_E * t - 0.5 * sigma**2 * t**2)
-        integrand[0] *= 0.5
-        return float(np.real(np.sum(integrand)) * dtau / np.pi)
+        return _contour_integral(
+            lambda t: _duschinsky_correlation(t, initial, final, rotation, displacement, coupling, temperature),
+            delta_E, theta, sigma, dtau, np.sqrt(2 * _ENVELOPE_LOG_CUTOFF) / sigma,
+        )
 
     values, sensitivity = [], []
     for index, temperature in enumerate(temperatures):

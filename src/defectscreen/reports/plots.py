@@ -15,7 +15,28 @@ from defectscreen.schemas.optics import (  # noqa: E402
     CaptureDocument,
     ConfigurationCoordinateDocument,
     LineshapeDocument,
+    PotentialEnergySurface,
 )
+
+
+def _save(figure, path: str | Path, title: str = "") -> Path:
+    figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+    return path
+
+
+def _draw_surface(axis, q: np.ndarray, surface: PotentialEnergySurface, offset_eV: float, color: str, label: str,
+                  with_points: bool) -> None:
+    """The harmonic fit of one surface and, if asked, its computed points relative to its minimum."""
+    curvature = (surface.hbar_omega_meV / MEV_PER_SQRT_EIGENVALUE) ** 2
+    axis.plot(q, offset_eV + 0.5 * curvature * (q - surface.minimum_q_amu_half_angstrom) ** 2, color=color, label=label)
+    if with_points:
+        energies = np.array(surface.energy_eV)
+        minimum = energies[np.argmin(np.abs(np.array(surface.q_amu_half_angstrom) - surface.minimum_q_amu_half_angstrom))]
+        axis.plot(surface.q_amu_half_angstrom, offset_eV + energies - minimum, "o", color=color)
 
 
 def plot_lineshape(document: LineshapeDocument, path: str | Path, title: str = "") -> Path:
@@ -40,12 +61,7 @@ def plot_lineshape(document: LineshapeDocument, path: str | Path, title: str = "
         band_axis.set_xlabel("energy given to phonons ε (meV)")
         band_axis.set_ylabel("spectral function A(ε) (1/meV)")
     band_axis.set_title(f"T = {document.temperature_K:g} K, DW = {document.debye_waller:.3f}, γ = {document.gamma_meV:g} meV")
-    figure.suptitle(title)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
-    return path
+    return _save(figure, path, title)
 
 
 def plot_capture(document: CaptureDocument, path: str | Path, title: str = "") -> Path:
@@ -55,13 +71,9 @@ def plot_capture(document: CaptureDocument, path: str | Path, title: str = "") -
     q = np.linspace(-0.6 * delta_Q, 1.6 * delta_Q, 300)
     for surface, offset, color in ((document.surfaces[0], document.delta_E_eV, "tab:red"),
                                    (document.surfaces[1], 0.0, "tab:blue")):
-        curvature = (surface.hbar_omega_meV / MEV_PER_SQRT_EIGENVALUE) ** 2
-        ccd_axis.plot(q, offset + 0.5 * curvature * (q - surface.minimum_q_amu_half_angstrom) ** 2, color=color,
-                      label=f"{surface.state}: ħω = {surface.hbar_omega_meV:.1f} meV ({surface.hbar_omega_source})")
-        if surface.q_amu_half_angstrom and surface.hbar_omega_source == "harmonic_fit":
-            energies = np.array(surface.energy_eV)
-            minimum = energies[np.argmin(np.abs(np.array(surface.q_amu_half_angstrom) - surface.minimum_q_amu_half_angstrom))]
-            ccd_axis.plot(surface.q_amu_half_angstrom, offset + energies - minimum, "o", color=color)
+        _draw_surface(ccd_axis, q, surface, offset, color,
+                      f"{surface.state}: ħω = {surface.hbar_omega_meV:.1f} meV ({surface.hbar_omega_source})",
+                      with_points=bool(surface.q_amu_half_angstrom) and surface.hbar_omega_source == "harmonic_fit")
     ccd_axis.set_ylim(-0.1 * document.delta_E_eV, 2.2 * document.delta_E_eV)
     ccd_axis.set_xlabel("Q (amu$^{1/2}$ Å)")
     ccd_axis.set_ylabel("energy (eV)")
@@ -73,12 +85,7 @@ def plot_capture(document: CaptureDocument, path: str | Path, title: str = "") -
     rate_axis.set_xlabel("1000 / T (1/K)")
     rate_axis.set_ylabel(f"{document.carrier} capture coefficient (cm³/s)")
     rate_axis.legend(fontsize=8)
-    figure.suptitle(title)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
-    return path
+    return _save(figure, path, title)
 
 
 def plot_configuration_coordinate(document: ConfigurationCoordinateDocument, path: str | Path,
@@ -94,13 +101,9 @@ def plot_configuration_coordinate(document: ConfigurationCoordinateDocument, pat
     q = np.linspace(-0.4 * delta_Q, 1.4 * delta_Q, 300)
     for surface, offset, color in ((document.surfaces[0], 0.0, "tab:blue"),
                                    (document.surfaces[1], display_delta_E_eV, "tab:red")):
-        energies = np.array(surface.energy_eV)
-        minimum = energies[np.argmin(np.abs(np.array(surface.q_amu_half_angstrom) - surface.minimum_q_amu_half_angstrom))]
-        curvature = (surface.hbar_omega_meV / MEV_PER_SQRT_EIGENVALUE) ** 2
         charge = document.lower_charge if surface.state == "lower_charge" else document.higher_charge
-        ccd_axis.plot(surface.q_amu_half_angstrom, offset + energies - minimum, "o", color=color)
-        ccd_axis.plot(q, offset + 0.5 * curvature * (q - surface.minimum_q_amu_half_angstrom) ** 2, color=color,
-                      label=f"q = {charge:+d}: ħω = {surface.hbar_omega_meV:.1f} meV")
+        _draw_surface(ccd_axis, q, surface, offset, color, f"q = {charge:+d}: ħω = {surface.hbar_omega_meV:.1f} meV",
+                      with_points=True)
     ccd_axis.set_xlabel("Q (amu$^{1/2}$ Å)")
     ccd_axis.set_ylabel("energy (eV)")
     ccd_axis.set_title(f"{document.calculation_id} ({document.engine.name}), ΔQ = {delta_Q:.3f}")
@@ -115,8 +118,4 @@ def plot_configuration_coordinate(document: ConfigurationCoordinateDocument, pat
     rate_axis.set_xlabel("T (K)")
     rate_axis.set_ylabel("C̃ / W$_{if}^2$ (cm³/s per (eV/amu$^{1/2}$Å)²)")
     rate_axis.legend(fontsize=7)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
