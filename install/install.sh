@@ -10,5 +10,13 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
+# torch first, pinned: the CPU wheel on this machine's disk; an unpinned torch pulls a multi-GB CUDA build.
+.venv/bin/pip install -q torch==2.13.0
 GPAW_CONFIG="$PWD/install/gpaw-siteconfig.py" .venv/bin/pip install -q -e ".[dft,test]"
-.venv/bin/python -c "import defectscreen, gpaw, tblite; print('defectscreen', defectscreen.__version__, 'installed')"
+# NequIP/Allegro in their own environment: nequip >= 0.7 needs e3nn >= 0.5.6, mace-torch pins e3nn 0.4.4.
+python3 -m venv .venv-nequip
+.venv-nequip/bin/pip install -q --upgrade pip
+.venv-nequip/bin/pip install -q torch==2.13.0
+.venv-nequip/bin/pip install -q "nequip>=0.7" "nequip-allegro>=0.8"
+.venv-nequip/bin/python -c "import nequip, allegro"
+.venv/bin/python -c "import defectscreen, gpaw, tblite, mace; print('defectscreen', defectscreen.__version__, 'installed')"

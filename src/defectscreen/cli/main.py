@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from defectscreen.cli.analyze import analyze
+from defectscreen.cli.potential import potential
 from defectscreen.flows.campaign import CampaignError, load_campaign
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.progress import failures, host_progress
@@ -141,3 +142,4 @@ def query(host, defect, element, defect_type, charge, task_label, output_format)
 
 
 cli.add_command(analyze)
+cli.add_command(potential)

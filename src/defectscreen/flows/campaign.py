@@ -18,8 +18,14 @@ from pymatgen.core import Element, Structure
 
 from defectscreen.engines import EngineSettings, GpawSettings, XtbSettings
 from defectscreen.flows.hosts import PROTOTYPE_NAMES, prototype_structure
+from defectscreen.mlip.mace import MaceSettings
+from defectscreen.mlip.nequip_backend import NequipSettings
+from defectscreen.mlip.potential import PotentialRecipe
+from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM
 
-PROPERTIES = ("relaxation", "unrelaxed_energy", "configuration_coordinate")
+PROPERTIES = ("relaxation", "unrelaxed_energy", "configuration_coordinate", "phonons", "huang_rhys")
+#: property -> the property it is computed from.
+REQUIRES = {"configuration_coordinate": "relaxation", "phonons": "relaxation", "huang_rhys": "phonons"}
 
 
 class CampaignError(ValueError):
@@ -141,6 +147,24 @@ class RelaxSettings(_Strict):
     max_steps: int = Field(200, gt=0)
 
 
+class PhononSettings(_Strict):
+    """Γ phonons of every relaxed defect supercell from its own potential; for the defects chosen by
+    ``validate_defects`` (defect names such as 'C_N' or ids such as 'GaN:C_N:-1') and a stable pseudo-random
+    ``validate_fraction`` of the others, also directly from the engine, stored with the comparison."""
+
+    displacement_angstrom: float = Field(DEFAULT_DISPLACEMENT_ANGSTROM, gt=0, le=0.1)
+    sigma_meV: float = Field(2.0, gt=0, description="Gaussian width of S(ħω)")
+    validate_defects: list[str] = Field(default_factory=list)
+    validate_fraction: float = Field(0.0, ge=0, le=1)
+
+    def validated(self, calculation_id: str, defect_name: str) -> bool:
+        """Whether this cell's phonons are also computed with the engine (same answer on every machine)."""
+        if calculation_id in self.validate_defects or defect_name in self.validate_defects:
+            return True
+        draw = int(hashlib.sha256(calculation_id.encode()).hexdigest()[:8], 16) / 16**8
+        return draw < self.validate_fraction
+
+
 class Campaign(_Strict):
     """A screening campaign as written in the YAML file."""
 
@@ -155,15 +179,15 @@ class Campaign(_Strict):
     engine: EngineSettings = Field(default_factory=XtbSettings)
     relax: RelaxSettings = Field(default_factory=RelaxSettings)
     properties: list[Literal[PROPERTIES]] = Field(["relaxation"], min_length=1)  # type: ignore[valid-type]
+    potential: PotentialRecipe = Field(default_factory=PotentialRecipe)
+    phonons: PhononSettings = Field(default_factory=PhononSettings)
 
     @field_validator("properties")
     @classmethod
-    def _ccd_needs_relaxations(cls, properties: list[str]) -> list[str]:
-        if "configuration_coordinate" in properties and "relaxation" not in properties:
-            raise ValueError(
-                "configuration_coordinate runs between the relaxed structures of adjacent charge states: "
-                "add 'relaxation' to properties"
-            )
+    def _required_properties(cls, properties: list[str]) -> list[str]:
+        for prop, needed in REQUIRES.items():
+            if prop in properties and needed not in properties:
+                raise ValueError(f"{prop} is computed from {needed}: add '{needed}' to properties")
         return properties
 
     @field_validator("hosts")
@@ -186,6 +210,8 @@ def _hint(error: dict) -> str:
         return "unknown setting; remove it or check its spelling"
     if error["type"] == "literal_error":
         return error["msg"].replace("Input should be", "use one of")
+    if error["type"] == "union_tag_invalid" and "training" in error["loc"]:
+        return "unknown training backend; use backend: mace, or backend: nequip (with model: nequip or allegro)"
     if error["type"] == "union_tag_invalid":
         return "unknown engine; use name: xtb or name: gpaw"
     return error["msg"].removeprefix("Value error, ")
@@ -200,6 +226,10 @@ def _known_fields(location: tuple) -> str:
         ("defects",): DefectKinds,
         ("supercell",): SupercellRule,
         ("relax",): RelaxSettings,
+        ("potential",): PotentialRecipe,
+        ("potential", "training", "mace"): MaceSettings,
+        ("potential", "training", "nequip"): NequipSettings,
+        ("phonons",): PhononSettings,
         ("engine", "xtb"): XtbSettings,
         ("engine", "gpaw"): GpawSettings,
     }.get(parent)

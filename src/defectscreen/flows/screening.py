@@ -2,22 +2,54 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from jobflow import Flow, Job, Maker, OutputReference
 
 from defectscreen.flows.campaign import Campaign
 from defectscreen.flows.defect_set import Calculation
-from defectscreen.jobs import ConfigurationCoordinateMaker, RelaxMaker, StaticMaker
+from defectscreen.jobs import (
+    ConfigurationCoordinateMaker,
+    GammaPhononMaker,
+    HuangRhysMaker,
+    PotentialMaker,
+    RelaxMaker,
+    StaticMaker,
+    TrainingSetMaker,
+)
 
 PROPERTY_TASKS = {"relaxation": "relax", "unrelaxed_energy": "static"}
 CCD_TASK = "ccd"
+PHONON_TASKS = ("training_set", "potential", "phonons_potential")
+VALIDATION_TASK = "phonons_engine"
+HUANG_RHYS_TASK = "huang_rhys"
 
 
 def task_key(calculation_id: str, task_label: str, settings_hash: str) -> str:
-    """Identity of one calculation: same cell, same task, same engine settings."""
+    """Identity of one calculation: same cell, same task, same settings."""
     return f"{calculation_id}|{task_label}|{settings_hash[:16]}"
+
+
+def phonon_task_hashes(campaign: Campaign) -> dict[str, str]:
+    """Settings hash of each task of the phonon chain over exactly the settings its result depends on, so that
+    changing e.g. the training epochs retrains without relabelling the training set."""
+    recipe, phonons = campaign.potential, campaign.phonons
+    parts = {
+        "training_set": recipe.model_dump_json(include={"n_structures", "r_max_angstrom", "seed",
+                                                        "validation_fraction"}),
+        "potential": recipe.model_dump_json(include={"training", "max_validation_force_rmse_meV_per_angstrom"}),
+        "phonons_potential": phonons.model_dump_json(include={"displacement_angstrom"}),
+        VALIDATION_TASK: "",
+        HUANG_RHYS_TASK: phonons.model_dump_json(include={"sigma_meV"}),
+    }
+    chain, hashes = campaign.engine.settings_hash(), {}
+    for task, settings in parts.items():
+        chain = hashlib.sha256(f"{chain}|{settings}".encode()).hexdigest()
+        hashes[task] = chain
+    return hashes
 
 
 def adjacent_charge_pairs(calculations: list[Calculation]) -> list[tuple[Calculation, Calculation]]:
@@ -39,20 +71,34 @@ def pair_id(higher: Calculation, lower: Calculation) -> str:
     return f"{labels.host}:{labels.defect_name}:{labels.charge}/{lower.labels.charge}"
 
 
+def _defects(calculations: list[Calculation]) -> list[Calculation]:
+    return [c for c in calculations if c.labels.defect_type != "bulk"]
+
+
 def planned_keys(campaign: Campaign, calculations: list[Calculation]) -> list[str]:
     """Every task key the campaign asks for on these calculations."""
     settings_hash = campaign.engine.settings_hash()
     keys = [task_key(c.labels.calculation_id, PROPERTY_TASKS[p], settings_hash)
             for c in calculations for p in campaign.properties if p in PROPERTY_TASKS]
+    pairs = adjacent_charge_pairs(calculations)
     if "configuration_coordinate" in campaign.properties:
-        keys += [task_key(pair_id(a, b), CCD_TASK, settings_hash) for a, b in adjacent_charge_pairs(calculations)]
+        keys += [task_key(pair_id(a, b), CCD_TASK, settings_hash) for a, b in pairs]
+    hashes = phonon_task_hashes(campaign)
+    if "phonons" in campaign.properties:
+        for c in _defects(calculations):
+            labels = c.labels
+            tasks = PHONON_TASKS + ((VALIDATION_TASK,) if campaign.phonons.validated(labels.calculation_id,
+                                                                                     labels.defect_name) else ())
+            keys += [task_key(labels.calculation_id, task, hashes[task]) for task in tasks]
+    if "huang_rhys" in campaign.properties:
+        keys += [task_key(pair_id(a, b), HUANG_RHYS_TASK, hashes[HUANG_RHYS_TASK]) for a, b in pairs]
     return keys
 
 
 @dataclass
 class HostScreeningMaker(Maker):
-    """Reference relaxations and/or single points of a host's bulk and defect supercells, and the
-    configuration-coordinate diagrams between adjacent charge states.
+    """Reference relaxations and/or single points of a host's bulk and defect supercells; configuration-coordinate
+    diagrams, per-defect potentials, Γ phonons and Huang–Rhys factors built on them.
 
     ``submitted`` maps the task keys already on the LaunchPad to their jobflow uuids: those jobs are
     left out (a resubmitted campaign adds only what is new) and later jobs read their outputs by uuid.
@@ -63,48 +109,78 @@ class HostScreeningMaker(Maker):
 
     def make(self, campaign: Campaign, host: str, calculations: list[Calculation]) -> Flow:
         engine_settings = campaign.engine.model_dump(mode="json")
+        recipe = campaign.potential.model_dump(mode="json")
+        settings_hash, hashes = campaign.engine.settings_hash(), phonon_task_hashes(campaign)
+        campaign_sha256 = campaign.sha256()
         makers = {
             "relax": RelaxMaker(engine_settings=engine_settings, fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom,
                                 max_steps=campaign.relax.max_steps),
             "static": StaticMaker(engine_settings=engine_settings),
         }
-        settings_hash = campaign.engine.settings_hash()
-        campaign_sha256 = campaign.sha256()
         jobs: list[Job] = []
-        relaxed: dict[str, tuple[OutputReference, str]] = {}
 
-        def add(job: Job, key: str, calculation_id: str) -> None:
+        def output(key: str, calculation_id: str, build: Callable[[], Job]) -> tuple[OutputReference, str]:
+            """The output of the task with this key: submitted earlier (read by uuid) or a new job."""
+            if key in self.submitted:
+                return OutputReference(self.submitted[key]), self.submitted[key]
+            job = build()
+            job.name = f"{key.split('|')[1]} {calculation_id}"
             job.update_config({"manager_config": {"defectscreen": {
                 "key": key, "host": host, "calculation_id": calculation_id, "campaign": campaign.name,
             }}})
             jobs.append(job)
+            return job.output, job.uuid
 
+        relaxed: dict[str, tuple[OutputReference, str]] = {}
         for calculation in calculations:
             labels = calculation.labels
             for prop in campaign.properties:
-                if prop not in PROPERTY_TASKS:
-                    continue
-                task_label = PROPERTY_TASKS[prop]
-                key = task_key(labels.calculation_id, task_label, settings_hash)
-                if key in self.submitted:
+                if prop in PROPERTY_TASKS:
+                    task_label = PROPERTY_TASKS[prop]
+                    result = output(task_key(labels.calculation_id, task_label, settings_hash), labels.calculation_id,
+                                    lambda: makers[task_label].make(calculation.structure, labels, campaign_sha256))
                     if task_label == "relax":
-                        relaxed[labels.calculation_id] = (OutputReference(self.submitted[key]), self.submitted[key])
-                    continue
-                job = makers[task_label].make(calculation.structure, labels, campaign_sha256)
-                job.name = f"{task_label} {labels.calculation_id}"
-                add(job, key, labels.calculation_id)
-                if task_label == "relax":
-                    relaxed[labels.calculation_id] = (job.output, job.uuid)
+                        relaxed[labels.calculation_id] = result
 
+        pairs = adjacent_charge_pairs(calculations)
         if "configuration_coordinate" in campaign.properties:
             ccd = ConfigurationCoordinateMaker(engine_settings=engine_settings)
-            for higher, lower in adjacent_charge_pairs(calculations):
-                key = task_key(pair_id(higher, lower), CCD_TASK, settings_hash)
-                if key in self.submitted:
-                    continue
+            for higher, lower in pairs:
                 (higher_output, higher_uuid) = relaxed[higher.labels.calculation_id]
                 (lower_output, lower_uuid) = relaxed[lower.labels.calculation_id]
-                job = ccd.make(higher_output, lower_output, campaign_sha256, [higher_uuid, lower_uuid])
-                job.name = f"{CCD_TASK} {pair_id(higher, lower)}"
-                add(job, key, pair_id(higher, lower))
+                output(task_key(pair_id(higher, lower), CCD_TASK, settings_hash), pair_id(higher, lower),
+                       lambda: ccd.make(higher_output, lower_output, campaign_sha256, [higher_uuid, lower_uuid]))
+
+        phonons: dict[str, list[tuple[OutputReference, str]]] = {}
+        if "phonons" in campaign.properties:
+            training = TrainingSetMaker(engine_settings=engine_settings, recipe=recipe)
+            fitting = PotentialMaker(recipe=recipe)
+            gamma = GammaPhononMaker(engine_settings=engine_settings,
+                                     displacement_angstrom=campaign.phonons.displacement_angstrom)
+            for calculation in _defects(calculations):
+                cid, name = calculation.labels.calculation_id, calculation.labels.defect_name
+                (relax_output, relax_uuid) = relaxed[cid]
+                data = output(task_key(cid, "training_set", hashes["training_set"]), cid,
+                              lambda: training.make(relax_output, campaign_sha256, [relax_uuid]))
+                potential = output(task_key(cid, "potential", hashes["potential"]), cid,
+                                   lambda: fitting.make(data[0], campaign_sha256, [data[1]]))
+                from_potential = output(task_key(cid, "phonons_potential", hashes["phonons_potential"]), cid,
+                                        lambda: gamma.make(relax_output, relax_uuid, campaign_sha256,
+                                                           potential=potential[0], potential_uuid=potential[1]))
+                phonons[cid] = [from_potential]
+                if campaign.phonons.validated(cid, name):
+                    phonons[cid].append(output(
+                        task_key(cid, VALIDATION_TASK, hashes[VALIDATION_TASK]), cid,
+                        lambda: gamma.make(relax_output, relax_uuid, campaign_sha256, compare_with=from_potential[0],
+                                           compare_with_uuid=from_potential[1])))
+
+        if "huang_rhys" in campaign.properties:
+            huang_rhys = HuangRhysMaker(sigma_meV=campaign.phonons.sigma_meV)
+            for higher, lower in pairs:
+                states = [higher.labels.calculation_id, lower.labels.calculation_id]
+                used = phonons[states[0]] + phonons[states[1]]
+                output(task_key(pair_id(higher, lower), HUANG_RHYS_TASK, hashes[HUANG_RHYS_TASK]), pair_id(higher, lower),
+                       lambda: huang_rhys.make(relaxed[states[0]][0], relaxed[states[1]][0],
+                                               [relaxed[s][1] for s in states], [ref for ref, _ in used],
+                                               [uuid for _, uuid in used], campaign_sha256))
         return Flow(jobs, name=f"{campaign.name}:{host}")

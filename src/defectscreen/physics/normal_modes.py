@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from phonopy.harmonic.force_constants import symmetrize_force_constants
+from pymatgen.core import Structure
 
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE
 
@@ -57,6 +58,12 @@ def gamma_normal_modes(force_constants: np.ndarray, masses_amu: np.ndarray) -> N
         eigenvectors=vectors.T.reshape(3 * n_atoms, n_atoms, 3),
         masses_amu=masses,
     )
+
+
+def structure_normal_modes(structure: Structure, force_constants: np.ndarray) -> NormalModes:
+    """Γ modes of ``structure`` (its atomic masses) from raw force constants, acoustic sum rule enforced."""
+    masses = np.array([site.specie.atomic_mass for site in structure])
+    return gamma_normal_modes(enforce_acoustic_sum_rule(force_constants), masses)
 
 
 def inverse_participation_ratio(eigenvectors: np.ndarray) -> np.ndarray:

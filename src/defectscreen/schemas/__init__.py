@@ -1,6 +1,7 @@
 """Pydantic documents, one per stored collection, with units in field names and provenance."""
 
 from defectscreen.schemas.optics import CaptureDocument, ConfigurationCoordinateDocument, LineshapeDocument
+from defectscreen.schemas.phonons import HuangRhysDocument, PhononDocument, PotentialDocument, TrainingSetDocument
 from defectscreen.schemas.tasks import CalculationLabels, EngineRecord, TaskDocument
 
 __all__ = [
@@ -8,6 +9,10 @@ __all__ = [
     "CaptureDocument",
     "ConfigurationCoordinateDocument",
     "EngineRecord",
+    "HuangRhysDocument",
     "LineshapeDocument",
+    "PhononDocument",
+    "PotentialDocument",
     "TaskDocument",
+    "TrainingSetDocument",
 ]

@@ -9,13 +9,26 @@ import json
 import sys
 from pathlib import Path
 
-from defectscreen.schemas import CaptureDocument, ConfigurationCoordinateDocument, LineshapeDocument, TaskDocument
+from defectscreen.schemas import (
+    CaptureDocument,
+    ConfigurationCoordinateDocument,
+    HuangRhysDocument,
+    LineshapeDocument,
+    PhononDocument,
+    PotentialDocument,
+    TaskDocument,
+    TrainingSetDocument,
+)
 
 DOCUMENTS = {
     "task_document": TaskDocument,
     "lineshape_document": LineshapeDocument,
     "capture_document": CaptureDocument,
     "configuration_coordinate_document": ConfigurationCoordinateDocument,
+    "training_set_document": TrainingSetDocument,
+    "potential_document": PotentialDocument,
+    "phonon_document": PhononDocument,
+    "huang_rhys_document": HuangRhysDocument,
 }
 
 

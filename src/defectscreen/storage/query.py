@@ -51,3 +51,34 @@ def query_tasks(store: JobStore, criteria: dict) -> list[dict]:
             "uuid": doc["uuid"],
         })
     return sorted(rows, key=lambda row: (row["calculation_id"], row["task_label"]))
+
+
+POTENTIAL_FIELDS = (
+    "calculation_id", "backend", "n_train", "train_force_rmse_meV_per_angstrom",
+    "validation_force_rmse_meV_per_angstrom", "validation_energy_mae_meV_per_atom", "usable",
+    "phonon_mean_error_meV", "phonon_max_error_meV", "localized_min_overlap", "uuid",
+)
+
+
+def potential_rows(store: JobStore, host: str | None = None) -> list[dict]:
+    """One row per stored per-defect potential: its errors and, where the engine phonons were computed, how far
+    the potential's Γ frequencies are from them."""
+    criteria: dict = {"output.model_sha256": {"$exists": True}, "output.backend": {"$exists": True}}
+    if host is not None:
+        criteria["output.labels.host"] = host
+    comparisons = {}
+    for doc in store.query({"output.comparison.potential_phonons_uuid": {"$exists": True}},
+                           properties=["output.comparison", "output.calculation_id"]):
+        comparisons[doc["output"]["calculation_id"]] = doc["output"]["comparison"]
+    rows = []
+    for doc in store.query(criteria, properties=["uuid", *(f"output.{f}" for f in POTENTIAL_FIELDS[:7])]):
+        comparison = comparisons.get(doc["output"]["calculation_id"], {})
+        overlaps = comparison.get("localized_overlaps") or [None]
+        rows.append({
+            **{name: doc["output"][name] for name in POTENTIAL_FIELDS[:7]},
+            "phonon_mean_error_meV": comparison.get("frequency_mean_abs_error_meV"),
+            "phonon_max_error_meV": comparison.get("frequency_max_abs_error_meV"),
+            "localized_min_overlap": min(overlaps) if overlaps[0] is not None else None,
+            "uuid": doc["uuid"],
+        })
+    return sorted(rows, key=lambda row: row["calculation_id"])

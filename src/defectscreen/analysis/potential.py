@@ -1,0 +1,63 @@
+"""Per-defect potentials outside a campaign: train on a user's DFT frames, and Γ phonons of a matching
+structure from a trained model file."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Structure
+
+from defectscreen.mlip.dataset import read_frames, train_validation_split
+from defectscreen.mlip.potential import PotentialRecipe, fit_potential, potential_predictor
+from defectscreen.physics.finite_displacement import force_constants_by_displacement
+from defectscreen.physics.normal_modes import NormalModes, structure_normal_modes
+from defectscreen.readers import InputFileError
+from defectscreen.readers.structures import read_structure
+from defectscreen.schemas.phonons import FrameSource, PotentialDocument
+
+
+def model_file_from(potential: PotentialDocument, folder: Path) -> Path:
+    """Write the stored model into ``folder`` after checking its SHA-256."""
+    model_bytes = base64.b64decode(potential.model_base64)
+    if hashlib.sha256(model_bytes).hexdigest() != potential.model_sha256:
+        raise ValueError(f"{potential.calculation_id}: stored model does not match its SHA-256; retrain the potential")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / potential.model_file_name
+    path.write_bytes(model_bytes)
+    return path
+
+
+def train_on_frames_file(frames_path: Path, recipe: PotentialRecipe, workdir: Path, name: str) -> PotentialDocument:
+    """Train a potential on every frame of an extended XYZ file, holding out ``recipe.validation_fraction``."""
+    frames = read_frames(frames_path)
+    train, validation = train_validation_split(len(frames), recipe.validation_fraction, recipe.seed)
+    fields = fit_potential([frames[i] for i in train], [frames[i] for i in validation], recipe, workdir)
+    return PotentialDocument(
+        calculation_id=name, frames=FrameSource(path=str(Path(frames_path).resolve()),
+                                                sha256=hashlib.sha256(Path(frames_path).read_bytes()).hexdigest()),
+        **fields,
+    )
+
+
+def model_forces(model_file: Path, backend: str):
+    """forces_of(structures) -> (n, N, 3) eV/Å with a trained model, all cells in one prediction."""
+    predict = potential_predictor(Path(model_file), backend)
+
+    def forces_of(structures: list[Structure]) -> np.ndarray:
+        return np.array(predict([structure.to_ase_atoms() for structure in structures])[1])
+
+    return forces_of
+
+
+def phonons_from_model(model_file: Path, backend: str, structure_path: Path,
+                       displacement_angstrom: float) -> tuple[Structure, np.ndarray, NormalModes, int]:
+    """(structure, raw force constants (N, N, 3, 3) eV/Å², Γ modes, number of force evaluations)."""
+    if not Path(model_file).is_file():
+        raise InputFileError(f"{model_file}: no such model file; train one with `defectscreen potential train`")
+    structure = read_structure(structure_path)
+    force_constants, n_evaluations = force_constants_by_displacement(structure, model_forces(model_file, backend),
+                                                                     displacement_angstrom)
+    return structure, force_constants, structure_normal_modes(structure, force_constants), n_evaluations

@@ -1,0 +1,119 @@
+"""``defectscreen potential``: train a per-defect potential on your own DFT frames and take Γ phonons with it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from phonopy.file_IO import write_FORCE_CONSTANTS
+
+from defectscreen.analysis.potential import phonons_from_model, train_on_frames_file
+from defectscreen.mlip.mace import MaceSettings
+from defectscreen.mlip.nequip_backend import NequipSettings
+from defectscreen.mlip.potential import PotentialRecipe
+from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM
+from defectscreen.physics.mode_comparison import LOCALIZED_IPR_FACTOR, localized_mode_indices
+from defectscreen.physics.normal_modes import inverse_participation_ratio
+from defectscreen.readers import InputFileError
+from defectscreen.storage import StorageSettings
+from defectscreen.storage.query import POTENTIAL_FIELDS, potential_rows
+
+FILE = click.Path(exists=True, dir_okay=False)
+SUMMARY_FIELDS = (
+    "n_train", "n_validation", "train_force_rmse_meV_per_angstrom", "validation_force_rmse_meV_per_angstrom",
+    "validation_energy_mae_meV_per_atom", "usable", "flag_reason", "model_sha256", "training_wall_time_s",
+)
+
+
+@click.group()
+def potential() -> None:
+    """Per-defect ML potentials from your own frames (seed 000 §II)."""
+
+
+@potential.command(name="list")
+@click.option("--host", help="host label, e.g. GaN")
+@click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
+def list_potentials(host, as_json) -> None:
+    """Stored per-defect potentials of the campaigns: errors, and phonon errors where validated."""
+    store = StorageSettings.from_environment().job_store()
+    store.connect()
+    rows = potential_rows(store, host)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    click.echo("\t".join(POTENTIAL_FIELDS[:-1]))
+    for row in rows:
+        click.echo("\t".join(f"{row[f]:.3g}" if isinstance(row[f], float) else str(row[f]) for f in POTENTIAL_FIELDS[:-1]))
+
+
+@potential.command()
+@click.argument("frames", type=FILE)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="potential", show_default=True,
+              help="folder for the model, the training log and potential.json")
+@click.option("--backend", type=click.Choice(["mace", "nequip", "allegro"]), default="mace", show_default=True)
+@click.option("--validation-fraction", type=float, default=0.15, show_default=True)
+@click.option("--max-epochs", type=int, default=MaceSettings().max_epochs, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the train/validation split")
+@click.option("--threshold-meV", "threshold", type=float,
+              default=PotentialRecipe().max_validation_force_rmse_meV_per_angstrom, show_default=True,
+              help="validation force RMSE (meV/Å) above which the model is flagged")
+@click.option("--foundation-model", type=FILE, help="model file (MACE) or checkpoint (NequIP) to fine-tune from")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
+def train(frames, out_dir, backend, validation_fraction, max_epochs, seed, threshold, foundation_model, as_json) -> None:
+    """Train on FRAMES (extended XYZ with energies and forces, gzip accepted), hold out a validation set,
+    and report the errors measured on it."""
+    try:
+        training = (MaceSettings(max_epochs=max_epochs, foundation_model=foundation_model) if backend == "mace" else
+                    NequipSettings(model=backend, max_epochs=max_epochs, foundation_model=foundation_model))
+        recipe = PotentialRecipe(validation_fraction=validation_fraction, seed=seed,
+                                 max_validation_force_rmse_meV_per_angstrom=threshold, training=training)
+        document = train_on_frames_file(Path(frames), recipe, Path(out_dir), Path(frames).name)
+    except (InputFileError, ValueError, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from None
+    model = next(Path(out_dir).rglob(document.model_file_name))
+    (Path(out_dir) / "potential.json").write_text(document.model_dump_json(indent=1, exclude={"model_base64"}))
+    summary = {"model": str(model), **{name: getattr(document, name) for name in SUMMARY_FIELDS}}
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(f"model {model} (sha256 {document.model_sha256[:12]}…), {document.n_train} training / "
+               f"{document.n_validation} validation frames, {document.training_wall_time_s:.0f} s")
+    click.echo(f"force RMSE: train {document.train_force_rmse_meV_per_angstrom:.1f} meV/Å, validation "
+               f"{document.validation_force_rmse_meV_per_angstrom:.1f} meV/Å; energy MAE (validation) "
+               f"{document.validation_energy_mae_meV_per_atom:.2f} meV/atom")
+    if not document.usable:
+        click.echo(f"FLAGGED: {document.flag_reason}")
+
+
+@potential.command()
+@click.option("--model", "model_file", type=FILE, required=True, help="model file from `defectscreen potential train`")
+@click.option("--backend", type=click.Choice(["mace", "nequip"]), default="mace", show_default=True,
+              help="nequip also for Allegro checkpoints")
+@click.option("--structure", type=FILE, required=True, help="relaxed supercell (POSCAR/CONTCAR/CIF) matching the model")
+@click.option("--displacement", type=float, default=DEFAULT_DISPLACEMENT_ANGSTROM, show_default=True, help="Å")
+@click.option("--fc-out", type=click.Path(dir_okay=False), default="FORCE_CONSTANTS", show_default=True,
+              help="phonopy FORCE_CONSTANTS, readable by `defectscreen analyze lineshape --fc`")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object: frequencies and localized modes")
+def phonons(model_file, backend, structure, displacement, fc_out, as_json) -> None:
+    """Γ phonons of STRUCTURE with forces from the model (± displacements, acoustic sum rule enforced)."""
+    try:
+        cell, force_constants, modes, n_evaluations = phonons_from_model(Path(model_file), backend, Path(structure),
+                                                                         displacement)
+    except (InputFileError, ValueError, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from None
+    write_FORCE_CONSTANTS(force_constants, filename=fc_out)
+    ipr = inverse_participation_ratio(modes.eigenvectors)
+    localized = localized_mode_indices(modes.eigenvectors)
+    result = {
+        "n_atoms": len(cell), "n_force_evaluations": n_evaluations, "force_constants": fc_out,
+        "frequencies_meV": [round(float(f), 4) for f in modes.frequencies_meV],
+        "localized_modes": [{"index": k, "frequency_meV": round(float(modes.frequencies_meV[k]), 3),
+                             "ipr": round(float(ipr[k]), 4)} for k in localized],
+    }
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{len(cell)} atoms, {n_evaluations} force evaluations; force constants in {fc_out}")
+    click.echo(f"ħω range {modes.frequencies_meV[3]:.2f} … {modes.frequencies_meV[-1]:.2f} meV; localized modes "
+               f"(IPR > {LOCALIZED_IPR_FACTOR:g}/N): " + ", ".join(f"{m['frequency_meV']:.1f} meV" for m in result["localized_modes"]))

@@ -1,0 +1,83 @@
+"""One defect, one potential: the training set of perturbed supercells and the trained model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from jobflow import Maker, job
+
+import defectscreen
+from defectscreen.engines import XtbSettings, engine_record, parse_engine_settings
+from defectscreen.jobs.reference import reference_atoms
+from defectscreen.mlip.dataset import labelled_frame, perturbed_structures, train_validation_split
+from defectscreen.mlip.potential import PotentialRecipe, fit_potential
+from defectscreen.schemas import EngineRecord, TaskDocument
+from defectscreen.schemas.phonons import FrameSource, PotentialDocument, TrainingSetDocument
+
+
+@dataclass
+class TrainingSetMaker(Maker):
+    """n_structures perturbed copies of a relaxed supercell, labelled by single points of the campaign's engine."""
+
+    name: str = "training set"
+    engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
+    recipe: dict = field(default_factory=lambda: PotentialRecipe().model_dump(mode="json"))
+
+    @job(output_schema=TrainingSetDocument, data=["displacements_angstrom", "forces_eV_per_angstrom"])
+    def make(self, relaxed: TaskDocument | dict, campaign_sha256: str, parent_uuids: list[str]) -> TrainingSetDocument:
+        start = time.perf_counter()
+        relaxed = TaskDocument.model_validate(relaxed)
+        recipe = PotentialRecipe.model_validate(self.recipe)
+        engine = parse_engine_settings(self.engine_settings)
+        structures = perturbed_structures(relaxed.structure, recipe.n_structures, recipe.r_max_angstrom, recipe.seed)
+        energies, forces = [], []
+        for structure in structures:
+            atoms = reference_atoms(structure, relaxed.labels, engine)
+            energies.append(float(atoms.get_potential_energy()))
+            forces.append(atoms.get_forces().tolist())
+        train, validation = train_validation_split(len(structures), recipe.validation_fraction, recipe.seed)
+        return TrainingSetDocument(
+            calculation_id=relaxed.labels.calculation_id, labels=relaxed.labels, reference_structure=relaxed.structure,
+            n_structures=recipe.n_structures, r_max_angstrom=recipe.r_max_angstrom, seed=recipe.seed,
+            displacements_angstrom=[(s.cart_coords - relaxed.structure.cart_coords).tolist() for s in structures],
+            energies_eV=energies, forces_eV_per_angstrom=forces, train_indices=train, validation_indices=validation,
+            engine=EngineRecord(**engine_record(engine)), wall_time_s=time.perf_counter() - start,
+            campaign_sha256=campaign_sha256, parent_uuids=parent_uuids, defectscreen_version=defectscreen.__version__,
+        )
+
+
+def training_frames(training_set: TrainingSetDocument) -> list:
+    """The labelled frames of a stored training set, in its order."""
+    reference = training_set.reference_structure.to_ase_atoms()
+    frames = []
+    for shift, energy, forces in zip(training_set.displacements_angstrom, training_set.energies_eV,
+                                     training_set.forces_eV_per_angstrom):
+        atoms = reference.copy()
+        atoms.positions = reference.positions + np.array(shift)
+        frames.append(labelled_frame(atoms, energy, forces))
+    return frames
+
+
+@dataclass
+class PotentialMaker(Maker):
+    """Train one potential on one training set; the model file goes to the blob store with its checksum."""
+
+    name: str = "potential"
+    recipe: dict = field(default_factory=lambda: PotentialRecipe().model_dump(mode="json"))
+
+    @job(output_schema=PotentialDocument, data=["model_base64"])
+    def make(self, training_set: TrainingSetDocument | dict, campaign_sha256: str,
+             parent_uuids: list[str]) -> PotentialDocument:
+        training_set = TrainingSetDocument.model_validate(training_set)
+        frames = training_frames(training_set)
+        fields = fit_potential([frames[i] for i in training_set.train_indices],
+                               [frames[i] for i in training_set.validation_indices],
+                               PotentialRecipe.model_validate(self.recipe), Path.cwd() / "potential")
+        return PotentialDocument(
+            calculation_id=training_set.calculation_id, labels=training_set.labels,
+            frames=FrameSource(uuid=parent_uuids[0]), campaign_sha256=campaign_sha256, parent_uuids=parent_uuids,
+            **fields,
+        )

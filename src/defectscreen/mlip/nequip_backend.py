@@ -1,0 +1,157 @@
+"""NequIP / Allegro (nequip >= 0.7) as the second training backend.
+
+mace-torch pins e3nn 0.4.4 and nequip >= 0.7 needs e3nn >= 0.5.6 (DESIGN.md), so NequIP lives in its own
+environment (``.venv-nequip``, made by install/install.sh, or the interpreter named by DEFECTSCREEN_NEQUIP_PYTHON).
+Training runs its ``nequip-train`` CLI on a config written here; predictions run ``nequip_predict.py`` (which
+imports only nequip, ASE and numpy) in that environment, all frames in one call.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+from ase import Atoms
+from ase.io import write
+from pydantic import BaseModel, ConfigDict, Field
+
+from defectscreen.mlip.dataset import ENERGY_KEY, FORCES_KEY
+from defectscreen.mlip.mace import TrainingFailedError
+
+PREDICT_SCRIPT = Path(__file__).with_name("nequip_predict.py")
+
+
+class NequipSettings(BaseModel):
+    """NequIP (or Allegro, ``model: allegro``) architecture and optimiser for a per-defect potential.
+
+    ``foundation_model``: a NequIP checkpoint file to fine-tune from (nothing is downloaded).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["nequip"] = "nequip"
+    model: Literal["nequip", "allegro"] = "nequip"
+    cutoff_angstrom: float = Field(5.0, gt=0)
+    l_max: int = Field(1, ge=0)
+    num_layers: int = Field(2, ge=1)
+    num_features: int = Field(32, ge=4)
+    max_epochs: int = Field(150, ge=1)
+    batch_size: int = Field(4, ge=1)
+    learning_rate: float = Field(0.01, gt=0)
+    energy_weight: float = Field(1.0, ge=0)
+    forces_weight: float = Field(100.0, gt=0)
+    seed: int = 1
+    foundation_model: str | None = None
+
+
+def nequip_python() -> Path:
+    """The interpreter of the NequIP environment; a clear error where there is none."""
+    python = Path(os.environ.get("DEFECTSCREEN_NEQUIP_PYTHON", Path(sys.prefix).parent / ".venv-nequip" / "bin" / "python"))
+    if not python.is_file():
+        raise FileNotFoundError(
+            f"the NequIP backend needs its own environment (its e3nn conflicts with mace-torch's) and {python} does "
+            "not exist: run install/install.sh, or set DEFECTSCREEN_NEQUIP_PYTHON to a Python with nequip >= 0.7"
+        )
+    return python
+
+
+def _model_section(settings: NequipSettings, species: list[str]) -> dict:
+    if settings.foundation_model is not None:
+        return {"_target_": "nequip.model.ModelFromCheckpoint",
+                "checkpoint_path": str(Path(settings.foundation_model).resolve())}
+    common = {
+        "seed": settings.seed, "model_dtype": "float64", "type_names": species, "r_max": settings.cutoff_angstrom,
+        "l_max": settings.l_max, "avg_num_neighbors": "${training_data_stats:num_neighbors_mean}",
+        "per_type_energy_shifts": "${training_data_stats:per_atom_energy_mean}",
+        "per_type_energy_scales": "${training_data_stats:forces_rms}",
+    }
+    if settings.model == "allegro":
+        return {"_target_": "allegro.model.AllegroModel", **common, "num_layers": settings.num_layers,
+                "num_scalar_features": settings.num_features, "num_tensor_features": settings.num_features // 2,
+                "radial_chemical_embed": {"_target_": "allegro.nn.TwoBodyBesselScalarEmbed", "num_bessels": 8},
+                "radial_chemical_embed_dim": settings.num_features, "scalar_embed_mlp_hidden_layers_depth": 1,
+                "scalar_embed_mlp_hidden_layers_width": settings.num_features,
+                "allegro_mlp_hidden_layers_depth": 1, "allegro_mlp_hidden_layers_width": 2 * settings.num_features,
+                "readout_mlp_hidden_layers_depth": 1, "readout_mlp_hidden_layers_width": settings.num_features}
+    return {"_target_": "nequip.model.NequIPGNNModel", **common, "parity": True, "num_layers": settings.num_layers,
+            "num_features": settings.num_features, "radial_mlp_depth": 1, "radial_mlp_width": settings.num_features}
+
+
+def training_config(settings: NequipSettings, train_file: Path, valid_file: Path, species: list[str]) -> dict:
+    """The nequip-train (hydra) configuration for these settings and frame files."""
+    transforms = [
+        {"_target_": "nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper", "model_type_names": species,
+         "chemical_species_to_atom_type_map": {s: s for s in species}},
+        {"_target_": "nequip.data.transforms.NeighborListTransform", "r_max": settings.cutoff_angstrom},
+    ]
+    loader = {"_target_": "torch.utils.data.DataLoader", "batch_size": settings.batch_size}
+    metrics = {"_target_": "nequip.train.EnergyForceMetrics",
+               "coeffs": {"per_atom_energy_rmse": settings.energy_weight, "forces_rmse": settings.forces_weight}}
+    return {
+        "run": ["train"],
+        "data": {
+            "_target_": "nequip.data.datamodule.ASEDataModule", "seed": settings.seed,
+            "train_file_path": str(train_file), "val_file_path": str(valid_file), "transforms": transforms,
+            "key_mapping": {ENERGY_KEY: "total_energy", FORCES_KEY: "forces"},
+            "train_dataloader": {**loader, "shuffle": True}, "val_dataloader": loader,
+            "stats_manager": {"_target_": "nequip.data.CommonDataStatisticsManager", "type_names": species},
+        },
+        "trainer": {
+            "_target_": "lightning.Trainer", "max_epochs": settings.max_epochs, "check_val_every_n_epoch": 1,
+            "log_every_n_steps": 1, "enable_progress_bar": False,
+            "callbacks": [{"_target_": "lightning.pytorch.callbacks.ModelCheckpoint",
+                           "monitor": "val0_epoch/weighted_sum", "dirpath": "${hydra:runtime.output_dir}",
+                           "filename": "best", "save_top_k": 1}],
+        },
+        "training_module": {
+            "_target_": "nequip.train.EMALightningModule",
+            "loss": {"_target_": "nequip.train.EnergyForceLoss", "per_atom_energy": True,
+                     "coeffs": {"total_energy": settings.energy_weight, "forces": settings.forces_weight}},
+            "val_metrics": metrics, "train_metrics": metrics,
+            "optimizer": {"_target_": "torch.optim.Adam", "lr": settings.learning_rate},
+            "model": _model_section(settings, species),
+        },
+    }
+
+
+def train_nequip(train_file: Path, valid_file: Path, settings: NequipSettings, workdir: Path,
+                 species: list[str]) -> Path:
+    """Train with nequip-train; returns the best checkpoint (lowest validation loss)."""
+    if settings.foundation_model is not None and not Path(settings.foundation_model).is_file():
+        raise FileNotFoundError(
+            f"training.foundation_model: '{settings.foundation_model}' does not exist; give the path of a NequIP "
+            "checkpoint on this machine, or leave it out to train from scratch"
+        )
+    python = nequip_python()
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(training_config(settings, train_file, valid_file, species)))
+    log = workdir / "training.log"
+    run_dir = workdir / "run"
+    with log.open("w") as stream:
+        finished = subprocess.run(
+            [str(python.parent / "nequip-train"), "-cp", str(workdir.resolve()), "-cn", "config",
+             f"hydra.run.dir={run_dir.resolve()}"], stdout=stream, stderr=subprocess.STDOUT, check=False, cwd=workdir)
+    model = run_dir / "best.ckpt"
+    if finished.returncode != 0 or not model.is_file():
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise TrainingFailedError(f"nequip-train exited with code {finished.returncode}; end of {log}:\n{tail}")
+    return model
+
+
+def nequip_predict(model_file: Path, frames: list[Atoms], workdir: Path) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Energies (eV) and forces (eV/Å) of every frame from a NequIP checkpoint, in one subprocess."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    inputs, outputs = workdir / "predict_in.extxyz", workdir / "predict_out.npz"
+    write(inputs, [Atoms(f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc) for f in frames], format="extxyz")
+    finished = subprocess.run([str(nequip_python()), "-P", str(PREDICT_SCRIPT), str(model_file), str(inputs), str(outputs)],
+                              capture_output=True, text=True, check=False)
+    if finished.returncode != 0:
+        raise TrainingFailedError(f"NequIP prediction failed: {finished.stderr.strip().splitlines()[-1:]}")
+    result = np.load(outputs)
+    counts = np.cumsum([len(f) for f in frames])[:-1]
+    return result["energies"], np.split(result["forces"], counts)

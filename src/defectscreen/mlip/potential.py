@@ -1,0 +1,160 @@
+"""One defect, one potential (seed 000 §II): the recipe, training through the chosen backend, the
+trained model as an ASE calculator, and its errors measured by this code on held-out frames."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Annotated, Union
+
+import numpy as np
+from ase import Atoms
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+import defectscreen
+from defectscreen.mlip.dataset import write_frames
+from defectscreen.mlip.mace import MaceSettings, mace_calculator, train_mace
+from defectscreen.mlip.nequip_backend import NequipSettings, nequip_predict, nequip_python, train_nequip
+
+def _backend(settings) -> str:
+    """The backend a training section names; MACE where it names none."""
+    return settings.get("backend", "mace") if isinstance(settings, dict) else settings.backend
+
+
+TrainingSettings = Annotated[
+    Union[Annotated[MaceSettings, Tag("mace")], Annotated[NequipSettings, Tag("nequip")]], Discriminator(_backend)
+]
+BACKENDS = ("mace", "nequip")
+#: energies (n,) in eV and forces [(N_i, 3)] in eV/Å of a list of frames.
+Predictor = Callable[[list[Atoms]], tuple[np.ndarray, list[np.ndarray]]]
+
+
+class PotentialRecipe(BaseModel):
+    """How every per-defect potential of a campaign is made and when it is trusted.
+
+    n_structures perturbed copies of the relaxed supercell (every atom displaced inside a sphere of
+    radius r_max_angstrom), labelled by the campaign's engine and split train/validation; a model whose
+    validation force RMSE exceeds max_validation_force_rmse_meV_per_angstrom is stored but flagged and
+    not used for phonons.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_structures: int = Field(40, ge=2)
+    r_max_angstrom: float = Field(0.04, gt=0, le=0.5)
+    validation_fraction: float = Field(0.15, gt=0, lt=1)
+    seed: int = 0
+    max_validation_force_rmse_meV_per_angstrom: float = Field(30.0, gt=0)
+    training: TrainingSettings = Field(default_factory=MaceSettings)  # type: ignore[valid-type]
+
+    def settings_hash(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def train_potential(train: list[Atoms], validation: list[Atoms], settings: MaceSettings | NequipSettings,
+                    workdir: Path) -> Path:
+    """Write the frames and train with the settings' backend (run inside ``workdir``); returns the model file."""
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_frames(workdir / "train.extxyz", train)
+    write_frames(workdir / "validation.extxyz", validation)
+    if isinstance(settings, NequipSettings):
+        species = sorted({symbol for frame in train + validation for symbol in frame.get_chemical_symbols()})
+        return train_nequip(workdir / "train.extxyz", workdir / "validation.extxyz", settings, workdir, species)
+    return train_mace(workdir / "train.extxyz", workdir / "validation.extxyz", settings, workdir)
+
+
+def potential_predictor(model_file: Path, backend: str) -> Predictor:
+    """Energies and forces of frames from a trained model (float64, CPU)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown potential backend '{backend}'; known: {', '.join(BACKENDS)}")
+    if backend == "nequip":
+        return lambda frames: nequip_predict(model_file, frames, Path(model_file).parent / "predictions")
+    calculator = mace_calculator(model_file)
+
+    def predict(frames: list[Atoms]) -> tuple[np.ndarray, list[np.ndarray]]:
+        energies, forces = [], []
+        for frame in frames:
+            atoms = Atoms(frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
+            atoms.calc = calculator
+            energies.append(atoms.get_potential_energy())
+            forces.append(atoms.get_forces())
+        return np.array(energies), forces
+
+    return predict
+
+
+def backend_versions(backend: str) -> dict[str, str]:
+    """Versions of the packages that trained and evaluate the model."""
+    if backend == "mace":
+        return {package: version(package) for package in ("mace-torch", "torch", "e3nn")}
+    query = "from importlib.metadata import version as v; print(v('nequip'), v('nequip-allegro'), v('torch'), v('e3nn'))"
+    found = subprocess.run([str(nequip_python()), "-c", query], capture_output=True, text=True, check=True).stdout.split()
+    return dict(zip(("nequip", "nequip-allegro", "torch", "e3nn"), found))
+
+
+@dataclass(frozen=True)
+class PredictionErrors:
+    """Errors of a potential on labelled frames.
+
+    force_rmse_meV_per_angstrom: sqrt(mean over atoms and components of (F_pred - F_ref)²).
+    energy_mae_meV_per_atom: mean over frames of |E_pred - E_ref| / N_atoms.
+    """
+
+    force_rmse_meV_per_angstrom: float
+    max_force_error_meV_per_angstrom: float
+    energy_mae_meV_per_atom: float
+    n_frames: int
+
+
+def prediction_errors(predict: Predictor, frames: list[Atoms]) -> PredictionErrors:
+    """Predict every frame and compare with the frame's reference labels."""
+    energies, forces = predict(frames)
+    force_errors = np.concatenate([f - frame.get_forces() for f, frame in zip(forces, frames)])
+    energy_errors = [abs(e - frame.get_potential_energy()) / len(frame) for e, frame in zip(energies, frames)]
+    return PredictionErrors(
+        force_rmse_meV_per_angstrom=1e3 * float(np.sqrt(np.mean(force_errors**2))),
+        max_force_error_meV_per_angstrom=1e3 * float(np.abs(force_errors).max()),
+        energy_mae_meV_per_atom=1e3 * float(np.mean(energy_errors)),
+        n_frames=len(frames),
+    )
+
+
+def fit_potential(train: list, validation: list, recipe: PotentialRecipe, workdir: Path) -> dict:
+    """Train, measure errors on both sets, flag against the recipe's threshold: the PotentialDocument fields
+    that do not depend on where the frames came from."""
+    start = time.perf_counter()
+    model_file = train_potential(train, validation, recipe.training, workdir)
+    training_wall_time = time.perf_counter() - start
+    predict = potential_predictor(model_file, recipe.training.backend)
+    on_train, on_validation = prediction_errors(predict, train), prediction_errors(predict, validation)
+    threshold = recipe.max_validation_force_rmse_meV_per_angstrom
+    usable = on_validation.force_rmse_meV_per_angstrom <= threshold
+    model_bytes = model_file.read_bytes()
+    return {
+        "backend": recipe.training.backend, "training_settings": recipe.training.model_dump(mode="json"),
+        "recipe": recipe.model_dump(mode="json"), "recipe_sha256": recipe.settings_hash(),
+        "model_file_name": model_file.name, "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "model_size_bytes": len(model_bytes), "model_base64": base64.b64encode(model_bytes).decode(),
+        "n_train": len(train), "n_validation": len(validation),
+        "train_force_rmse_meV_per_angstrom": on_train.force_rmse_meV_per_angstrom,
+        "validation_force_rmse_meV_per_angstrom": on_validation.force_rmse_meV_per_angstrom,
+        "validation_max_force_error_meV_per_angstrom": on_validation.max_force_error_meV_per_angstrom,
+        "train_energy_mae_meV_per_atom": on_train.energy_mae_meV_per_atom,
+        "validation_energy_mae_meV_per_atom": on_validation.energy_mae_meV_per_atom,
+        "max_validation_force_rmse_meV_per_angstrom": threshold, "usable": usable,
+        "flag_reason": None if usable else (
+            f"validation force RMSE {on_validation.force_rmse_meV_per_angstrom:.1f} meV/Å exceeds the threshold "
+            f"{threshold} meV/Å: raise potential.n_structures or potential.training.max_epochs, or the threshold"
+        ),
+        "code_versions": backend_versions(recipe.training.backend), "training_wall_time_s": training_wall_time,
+        "wall_time_s": time.perf_counter() - start, "defectscreen_version": defectscreen.__version__,
+    }

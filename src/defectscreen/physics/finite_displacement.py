@@ -1,0 +1,42 @@
+"""Real-space force constants of a supercell by finite displacements (phonopy), for Γ phonons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from phonopy import Phonopy
+from phonopy.structure.atoms import PhonopyAtoms
+from pymatgen.core import Structure
+
+#: Displacement used throughout seed 000 (Å).
+DEFAULT_DISPLACEMENT_ANGSTROM = 0.01
+#: Tolerance (Å) for the site symmetry that lets phonopy skip equivalent displacements.
+SYMMETRY_TOLERANCE_ANGSTROM = 1e-4
+
+
+def force_constants_by_displacement(
+    structure: Structure,
+    forces_of: Callable[[list[Structure]], np.ndarray],
+    displacement_angstrom: float = DEFAULT_DISPLACEMENT_ANGSTROM,
+) -> tuple[np.ndarray, int]:
+    """Φ (N, N, 3, 3) in eV/Å² of the supercell itself (Γ only: no further supercell is built).
+
+    Every symmetry-distinct atom is displaced by ± displacement_angstrom along phonopy's directions;
+    ``forces_of`` returns the (n_displaced, N, 3) forces in eV/Å on the displaced cells. The drift
+    (mean force) of each set is removed and phonopy symmetrizes Φ by the site symmetry; the acoustic sum
+    rule is enforced later, where the modes are taken. Returns Φ and the number of force evaluations —
+    up to 6N for a structure without symmetry, the cost that grows as N × (cost of one evaluation).
+    """
+    unitcell = PhonopyAtoms(symbols=[site.specie.symbol for site in structure], cell=structure.lattice.matrix,
+                            scaled_positions=structure.frac_coords)
+    phonon = Phonopy(unitcell, supercell_matrix=np.eye(3, dtype=int), primitive_matrix="P", symprec=SYMMETRY_TOLERANCE_ANGSTROM)
+    phonon.generate_displacements(distance=displacement_angstrom, is_plusminus=True)
+    displaced = [
+        Structure(structure.lattice, structure.species, cell.scaled_positions, coords_are_cartesian=False)
+        for cell in phonon.supercells_with_displacements
+    ]
+    forces = np.asarray(forces_of(displaced), dtype=float)
+    phonon.forces = forces - forces.mean(axis=1, keepdims=True)
+    phonon.produce_force_constants()
+    return np.array(phonon.force_constants), len(displaced)

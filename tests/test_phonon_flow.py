@@ -1,0 +1,130 @@
+"""The phonons and huang_rhys properties through FireWorks on the embedded store (xTB, N_C in a 16-site diamond
+cell): training set → potential → Γ phonons from it and from xTB → Huang–Rhys factors, with provenance; a
+flagged potential is not used; a rerun adds nothing and a changed training setting reuses the training sets."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from pymatgen.analysis.defects.ccd import get_dQ
+from pymatgen.core import Structure
+
+from defectscreen.flows.campaign import CampaignError, load_campaign
+from defectscreen.storage import StorageSettings
+from defectscreen.storage.progress import failures
+from defectscreen.storage.submission import submit_campaign
+
+CLI = [sys.executable, "-m", "defectscreen.cli"]
+CAMPAIGN = {
+    "name": "phonon-test",
+    "hosts": [{"name": "C", "prototype": "diamond-C"}],
+    "defects": {"vacancies": False, "substitutions": {"C": ["N"]}},
+    "charges": {"N_C": [1, 0]},
+    "supercell": {"matrix": [[2, 0, 0], [0, 2, 0], [0, 0, 2]]},
+    "engine": {"name": "xtb"},
+    "relax": {"fmax_eV_per_angstrom": 0.005, "max_steps": 200},
+    # diamond is stiff: forces in the training set are ~0.8 eV/Å RMS, so 100 meV/Å is a 12 % error
+    "potential": {"n_structures": 20, "max_validation_force_rmse_meV_per_angstrom": 100.0,
+                  "training": {"max_epochs": 100}},
+    "phonons": {"validate_defects": ["N_C"]},
+    "properties": ["relaxation", "phonons", "huang_rhys"],
+}
+
+
+def _submit(path: Path, data: dict, settings: StorageSettings):
+    path.write_text(yaml.safe_dump(data))
+    campaign, base_dir = load_campaign(path)
+    return submit_campaign(campaign, base_dir, settings.launchpad())
+
+
+def _worker() -> None:
+    subprocess.run([*CLI, "worker"], check=True, capture_output=True, timeout=1200)
+
+
+def test_phonon_chain_is_stored_with_provenance_and_matches_the_engine(data_dir: Path, tmp_path: Path) -> None:
+    settings = StorageSettings.from_environment()
+    path = tmp_path / "phonons.yaml"
+    # bulk + 2 relaxations; per charge: training set, potential, phonons (potential), phonons (xTB); 1 Huang–Rhys
+    assert _submit(path, CAMPAIGN, settings).new_jobs == 12
+    _worker()
+    assert failures(settings.launchpad()) == []
+    store = settings.job_store()
+    store.connect()
+    by_uuid = {doc["uuid"]: doc["output"] for doc in store.query({}, load=True)}
+
+    potentials = [o for o in by_uuid.values() if "model_sha256" in o and "backend" in o]
+    assert len(potentials) == 2
+    for potential in potentials:
+        model = base64.b64decode(potential["model_base64"])
+        assert hashlib.sha256(model).hexdigest() == potential["model_sha256"] and len(model) == potential["model_size_bytes"]
+        assert potential["usable"] and potential["validation_force_rmse_meV_per_angstrom"] < 100
+        training_set = by_uuid[potential["parent_uuids"][0]]
+        assert len(training_set["energies_eV"]) == 20 and len(potential["parent_uuids"]) == 1
+        assert (potential["n_train"], potential["n_validation"]) == (17, 3)
+        relaxed = by_uuid[training_set["parent_uuids"][0]]
+        assert relaxed["task_label"] == "relax" and relaxed["labels"] == potential["labels"]
+
+    engine_phonons = [o for o in by_uuid.values() if o.get("force_source") == "engine"]
+    assert len(engine_phonons) == 2
+    for phonons in engine_phonons:
+        comparison = phonons["comparison"]
+        learned = by_uuid[comparison["potential_phonons_uuid"]]
+        assert learned["force_source"] == "potential" and learned["potential_uuid"] in by_uuid
+        frequencies = np.array(phonons["frequencies_meV"])
+        # measured 1.0 and 2.5 meV (0.6 % and 1.5 % of the top mode) with 17 training frames, 100 epochs
+        assert comparison["frequency_mean_abs_error_meV"] < 0.025 * frequencies.max()
+        assert np.all(frequencies[3:] > 0) and 100 < frequencies.max() < 250  # stable; diamond's top ~165 meV
+        assert np.allclose(np.array(phonons["force_constants_eV_per_angstrom2"]).shape, (16, 16, 3, 3))
+
+    huang_rhys = [o for o in by_uuid.values() if o.get("calculation_id") == "C:N_C:1/0"]
+    assert len(huang_rhys) == 1
+    document = huang_rhys[0]
+    relaxed = {by_uuid[u]["labels"]["charge"]: by_uuid[u] for u in document["parent_uuids"][:2]}
+    expected_dQ = get_dQ(Structure.from_dict(relaxed[0]["structure"]), Structure.from_dict(relaxed[1]["structure"]))
+    assert document["delta_Q_amu_half_angstrom"] == pytest.approx(expected_dQ, rel=1e-9)
+    assert len(document["records"]) == 4
+    for record in document["records"]:
+        density = np.array(record["spectral_density_per_meV"])
+        step = np.diff(record["spectral_density_energy_meV"])[0]
+        assert density.sum() * step == pytest.approx(record["huang_rhys_total"], rel=1e-3)  # ∫S(ħω) = S
+    assert set(document["potential_vs_engine_huang_rhys"]) == {"higher_charge", "lower_charge"}
+    assert all(abs(change) < 0.1 for change in document["potential_vs_engine_huang_rhys"].values())
+
+    listed = subprocess.run([*CLI, "potential", "list", "--json"], check=True, capture_output=True, text=True)
+    rows = json.loads(listed.stdout)
+    assert [row["calculation_id"] for row in rows] == ["C:N_C:+1", "C:N_C:0"]
+    assert all(row["usable"] and row["phonon_mean_error_meV"] is not None for row in rows)
+
+    assert _submit(path, CAMPAIGN, settings).new_jobs == 0
+
+    strict = {**CAMPAIGN, "potential": {**CAMPAIGN["potential"], "max_validation_force_rmse_meV_per_angstrom": 1e-3}}
+    report = _submit(path, strict, settings)
+    assert (report.new_jobs, report.already_submitted) == (7, 5)  # training sets and relaxations reused
+    subprocess.run([*CLI, "worker"], capture_output=True, timeout=1200)
+    reasons = [failure.reason for failure in failures(settings.launchpad())]
+    assert len(reasons) == 2 and all("potential not used" in r and "exceeds the threshold" in r for r in reasons)
+
+
+def test_phonons_need_relaxation_and_huang_rhys_needs_phonons(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    for properties, message in ((["phonons"], "add 'relaxation'"), (["relaxation", "huang_rhys"], "add 'phonons'")):
+        path.write_text(yaml.safe_dump({**CAMPAIGN, "properties": properties}))
+        with pytest.raises(CampaignError, match=message):
+            load_campaign(path)
+    path.write_text(yaml.safe_dump({**CAMPAIGN, "potential": {"training": {"epochs": 5}}}))
+    with pytest.raises(CampaignError, match=r"potential.training.mace.epochs: unknown setting.*max_epochs"):
+        load_campaign(path)
+    path.write_text(yaml.safe_dump({**CAMPAIGN, "potential": {"training": {"backend": "schnet"}}}))
+    with pytest.raises(CampaignError, match=r"potential.training: unknown training backend; use backend: mace"):
+        load_campaign(path)
+    nequip = {"training": {"backend": "nequip", "model": "allegro", "max_epochs": 10}}
+    path.write_text(yaml.safe_dump({**CAMPAIGN, "potential": nequip}))
+    assert load_campaign(path)[0].potential.training.model == "allegro"
