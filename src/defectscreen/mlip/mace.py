@@ -3,45 +3,30 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from defectscreen.mlip.dataset import ENERGY_KEY, FORCES_KEY
+from defectscreen.mlip.training import TrainingSettings, run_trainer
 
 
-class TrainingFailedError(RuntimeError):
-    """The training backend exited with an error; the message carries the end of its log."""
-
-
-class MaceSettings(BaseModel):
+class MaceSettings(TrainingSettings):
     """MACE architecture and optimiser for a per-defect potential.
 
     Defaults are the CPU settings measured in DESIGN.md: one interaction layer with 32x0e+32x1o
     hidden features and spherical harmonics up to l = 2, trained in float32 (~3 CPU-s per epoch
     for 34 frames of 72 atoms), evaluated in float64 for finite-difference phonons.
-    ``foundation_model``: path of a MACE model file to fine-tune from (naive fine-tuning; nothing
-    is downloaded); None trains from scratch.
+    Fine-tuning from ``foundation_model`` is naive (all weights trained on the defect's frames).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     backend: Literal["mace"] = "mace"
-    cutoff_angstrom: float = Field(5.0, gt=0)
     num_interactions: int = Field(1, ge=1)
     hidden_irreps: str = "32x0e+32x1o"
     max_ell: int = Field(2, ge=1)
     correlation: int = Field(3, ge=1)
-    max_epochs: int = Field(150, ge=1)
-    batch_size: int = Field(4, ge=1)
-    learning_rate: float = Field(0.01, gt=0)
-    energy_weight: float = Field(1.0, ge=0)
-    forces_weight: float = Field(100.0, gt=0)
-    seed: int = 1
-    foundation_model: str | None = None
 
     def command(self, train_file: Path, valid_file: Path, workdir: Path) -> list[str]:
         """The mace_run_train command line for these settings."""
@@ -66,21 +51,8 @@ class MaceSettings(BaseModel):
 
 def train_mace(train_file: Path, valid_file: Path, settings: MaceSettings, workdir: Path) -> Path:
     """Train on the extended-XYZ frames; returns the model file (a pickled torch module)."""
-    if settings.foundation_model is not None and not Path(settings.foundation_model).is_file():
-        raise FileNotFoundError(
-            f"training.foundation_model: '{settings.foundation_model}' does not exist; give the path of a MACE "
-            "model file on this machine, or leave it out to train from scratch"
-        )
-    workdir.mkdir(parents=True, exist_ok=True)
-    log = workdir / "training.log"
-    with log.open("w") as stream:
-        finished = subprocess.run(settings.command(train_file, valid_file, workdir), stdout=stream,
-                                  stderr=subprocess.STDOUT, check=False, cwd=workdir)
-    model = workdir / "model" / "potential.model"
-    if finished.returncode != 0 or not model.is_file():
-        tail = "\n".join(log.read_text().splitlines()[-15:])
-        raise TrainingFailedError(f"MACE training exited with code {finished.returncode}; end of {log}:\n{tail}")
-    return model
+    return run_trainer(settings.command(train_file, valid_file, workdir), workdir,
+                       workdir / "model" / "potential.model", settings, "MACE")
 
 
 def mace_calculator(model_file: Path):

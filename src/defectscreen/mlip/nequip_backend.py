@@ -18,35 +18,23 @@ import numpy as np
 import yaml
 from ase import Atoms
 from ase.io import write
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from defectscreen.mlip.dataset import ENERGY_KEY, FORCES_KEY
-from defectscreen.mlip.mace import TrainingFailedError
+from defectscreen.mlip.training import TrainingFailedError, TrainingSettings, run_trainer
 
 PREDICT_SCRIPT = Path(__file__).with_name("nequip_predict.py")
 
 
-class NequipSettings(BaseModel):
-    """NequIP (or Allegro, ``model: allegro``) architecture and optimiser for a per-defect potential.
-
-    ``foundation_model``: a NequIP checkpoint file to fine-tune from (nothing is downloaded).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class NequipSettings(TrainingSettings):
+    """NequIP (or Allegro, ``model: allegro``) architecture and optimiser for a per-defect potential; a
+    ``foundation_model`` is a NequIP checkpoint."""
 
     backend: Literal["nequip"] = "nequip"
     model: Literal["nequip", "allegro"] = "nequip"
-    cutoff_angstrom: float = Field(5.0, gt=0)
     l_max: int = Field(1, ge=0)
     num_layers: int = Field(2, ge=1)
     num_features: int = Field(32, ge=4)
-    max_epochs: int = Field(150, ge=1)
-    batch_size: int = Field(4, ge=1)
-    learning_rate: float = Field(0.01, gt=0)
-    energy_weight: float = Field(1.0, ge=0)
-    forces_weight: float = Field(100.0, gt=0)
-    seed: int = 1
-    foundation_model: str | None = None
 
 
 def nequip_python() -> Path:
@@ -122,25 +110,12 @@ def training_config(settings: NequipSettings, train_file: Path, valid_file: Path
 def train_nequip(train_file: Path, valid_file: Path, settings: NequipSettings, workdir: Path,
                  species: list[str]) -> Path:
     """Train with nequip-train; returns the best checkpoint (lowest validation loss)."""
-    if settings.foundation_model is not None and not Path(settings.foundation_model).is_file():
-        raise FileNotFoundError(
-            f"training.foundation_model: '{settings.foundation_model}' does not exist; give the path of a NequIP "
-            "checkpoint on this machine, or leave it out to train from scratch"
-        )
     python = nequip_python()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(training_config(settings, train_file, valid_file, species)))
-    log = workdir / "training.log"
     run_dir = workdir / "run"
-    with log.open("w") as stream:
-        finished = subprocess.run(
-            [str(python.parent / "nequip-train"), "-cp", str(workdir.resolve()), "-cn", "config",
-             f"hydra.run.dir={run_dir.resolve()}"], stdout=stream, stderr=subprocess.STDOUT, check=False, cwd=workdir)
-    model = run_dir / "best.ckpt"
-    if finished.returncode != 0 or not model.is_file():
-        tail = "\n".join(log.read_text().splitlines()[-15:])
-        raise TrainingFailedError(f"nequip-train exited with code {finished.returncode}; end of {log}:\n{tail}")
-    return model
+    command = [str(python.parent / "nequip-train"), "-cp", str(workdir), "-cn", "config", f"hydra.run.dir={run_dir}"]
+    return run_trainer(command, workdir, run_dir / "best.ckpt", settings, "NequIP")
 
 
 def nequip_predict(model_file: Path, frames: list[Atoms], workdir: Path) -> tuple[np.ndarray, list[np.ndarray]]:

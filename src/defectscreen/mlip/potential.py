@@ -28,7 +28,7 @@ def _backend(settings) -> str:
     return settings.get("backend", "mace") if isinstance(settings, dict) else settings.backend
 
 
-TrainingSettings = Annotated[
+BackendSettings = Annotated[
     Union[Annotated[MaceSettings, Tag("mace")], Annotated[NequipSettings, Tag("nequip")]], Discriminator(_backend)
 ]
 BACKENDS = ("mace", "nequip")
@@ -52,7 +52,7 @@ class PotentialRecipe(BaseModel):
     validation_fraction: float = Field(0.15, gt=0, lt=1)
     seed: int = 0
     max_validation_force_rmse_meV_per_angstrom: float = Field(30.0, gt=0)
-    training: TrainingSettings = Field(default_factory=MaceSettings)  # type: ignore[valid-type]
+    training: BackendSettings = Field(default_factory=MaceSettings)  # type: ignore[valid-type]
 
     def settings_hash(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)

@@ -1,0 +1,46 @@
+"""What every training backend shares: the optimiser settings and running its trainer as a logged subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainingFailedError(RuntimeError):
+    """The training backend exited with an error; the message carries the end of its log."""
+
+
+class TrainingSettings(BaseModel):
+    """Settings every backend has. ``foundation_model``: a model file of the backend to fine-tune from
+    (nothing is downloaded); None trains from scratch."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cutoff_angstrom: float = Field(5.0, gt=0)
+    max_epochs: int = Field(150, ge=1)
+    batch_size: int = Field(4, ge=1)
+    learning_rate: float = Field(0.01, gt=0)
+    energy_weight: float = Field(1.0, ge=0)
+    forces_weight: float = Field(100.0, gt=0)
+    seed: int = 1
+    foundation_model: str | None = None
+
+
+def run_trainer(command: list[str], workdir: Path, model: Path, settings: TrainingSettings, trainer: str) -> Path:
+    """Run ``command`` in ``workdir`` with its output in training.log; the model file it must leave, or
+    TrainingFailedError with the end of the log."""
+    if settings.foundation_model is not None and not Path(settings.foundation_model).is_file():
+        raise FileNotFoundError(
+            f"training.foundation_model: '{settings.foundation_model}' does not exist; give the path of a {trainer} "
+            "model file on this machine, or leave it out to train from scratch"
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "training.log"
+    with log.open("w") as stream:
+        finished = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, check=False, cwd=workdir)
+    if finished.returncode != 0 or not model.is_file():
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise TrainingFailedError(f"{trainer} training exited with code {finished.returncode}; end of {log}:\n{tail}")
+    return model
