@@ -103,6 +103,12 @@ def test_phonon_chain_is_stored_with_provenance_and_matches_the_engine(data_dir:
     assert [row["calculation_id"] for row in rows] == ["C:N_C:+1", "C:N_C:0"]
     assert all(row["usable"] and row["phonon_mean_error_meV"] is not None for row in rows)
 
+    figure = tmp_path / "validation.png"
+    subprocess.run([*CLI, "potential", "plot", "C:N_C:0", "--out", str(figure)], check=True, capture_output=True)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 20_000
+    missing = subprocess.run([*CLI, "potential", "plot", "C:bulk"], capture_output=True, text=True)
+    assert missing.returncode != 0 and "add it to phonons.validate_defects" in missing.stderr
+
     assert _submit(path, CAMPAIGN, settings).new_jobs == 0
 
     strict = {**CAMPAIGN, "potential": {**CAMPAIGN["potential"], "max_validation_force_rmse_meV_per_angstrom": 1e-3}}

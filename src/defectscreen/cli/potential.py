@@ -17,7 +17,9 @@ from defectscreen.physics.mode_comparison import LOCALIZED_IPR_FACTOR, localized
 from defectscreen.physics.normal_modes import inverse_participation_ratio
 from defectscreen.readers import InputFileError
 from defectscreen.storage import StorageSettings
-from defectscreen.storage.query import POTENTIAL_FIELDS, potential_rows
+from defectscreen.reports.plots import plot_phonon_validation
+from defectscreen.schemas.phonons import HuangRhysDocument, PhononDocument
+from defectscreen.storage.query import POTENTIAL_FIELDS, phonon_validation, potential_rows
 
 FILE = click.Path(exists=True, dir_okay=False)
 SUMMARY_FIELDS = (
@@ -45,6 +47,24 @@ def list_potentials(host, as_json) -> None:
     click.echo("\t".join(POTENTIAL_FIELDS[:-1]))
     for row in rows:
         click.echo("\t".join(f"{row[f]:.3g}" if isinstance(row[f], float) else str(row[f]) for f in POTENTIAL_FIELDS[:-1]))
+
+
+@potential.command()
+@click.argument("calculation_id")
+@click.option("--out", "path", type=click.Path(dir_okay=False), default="phonons.png", show_default=True,
+              help="figure file (png/svg/pdf)")
+def plot(calculation_id, path) -> None:
+    """Figure of a validated defect cell (e.g. GaN:C_N:0): the potential's Γ frequencies against the engine's and
+    S(ħω) from both."""
+    store = StorageSettings.from_environment().job_store()
+    store.connect()
+    try:
+        engine, learned, huang_rhys = phonon_validation(store, calculation_id)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    written = plot_phonon_validation(PhononDocument.model_validate(engine), PhononDocument.model_validate(learned),
+                                     None if huang_rhys is None else HuangRhysDocument.model_validate(huang_rhys), path)
+    click.echo(f"wrote {written}")
 
 
 @potential.command()

@@ -17,6 +17,7 @@ from defectscreen.schemas.optics import (  # noqa: E402
     LineshapeDocument,
     PotentialEnergySurface,
 )
+from defectscreen.schemas.phonons import HuangRhysDocument, PhononDocument  # noqa: E402
 
 
 def _save(figure, path: str | Path, title: str = "") -> Path:
@@ -119,3 +120,36 @@ def plot_configuration_coordinate(document: ConfigurationCoordinateDocument, pat
     rate_axis.set_ylabel("C̃ / W$_{if}^2$ (cm³/s per (eV/amu$^{1/2}$Å)²)")
     rate_axis.legend(fontsize=7)
     return _save(figure, path)
+
+
+def plot_phonon_validation(engine: PhononDocument, potential: PhononDocument, huang_rhys: HuangRhysDocument | None,
+                           path: str | Path, title: str = "") -> Path:
+    """Left: Γ frequencies from the potential against the engine's (seed 000 Fig. 2a), localized modes marked.
+    Right (with a Huang–Rhys document): S(ħω) in this state's phonons from both."""
+    panels = 2 if huang_rhys is not None else 1
+    figure, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.4), squeeze=False)
+    axis = axes[0, 0]
+    reference, learned = np.array(engine.frequencies_meV), np.array(potential.frequencies_meV)
+    top = 1.05 * max(reference.max(), learned.max())
+    axis.plot([0, top], [0, top], "--", color="0.6", lw=1)
+    axis.plot(reference[3:], learned[3:], ".", color="tab:blue", ms=4, label="all optical modes")
+    comparison = engine.comparison
+    if comparison is not None and comparison.localized_mode_indices:
+        axis.plot(reference[comparison.localized_mode_indices], learned[comparison.localized_mode_indices], "o",
+                  mfc="none", color="tab:red", label="localized modes")
+        axis.set_title(f"mean |Δħω| {comparison.frequency_mean_abs_error_meV:.2f} meV, "
+                       f"max {comparison.frequency_max_abs_error_meV:.2f} meV", fontsize=9)
+    axis.set(xlabel=f"ħω {engine.engine.name} (meV)", ylabel="ħω potential (meV)", xlim=(0, top), ylim=(0, top))
+    axis.legend(fontsize=8)
+    if huang_rhys is not None:
+        axis = axes[0, 1]
+        basis = "higher_charge" if engine.labels.charge == huang_rhys.higher_charge else "lower_charge"
+        for record in huang_rhys.records:
+            if record.phonon_basis == basis:
+                axis.plot(record.spectral_density_energy_meV, record.spectral_density_per_meV,
+                          label=f"{record.force_source}: S = {record.huang_rhys_total:.3f}")
+        axis.set(xlabel="ħω (meV)", ylabel="S(ħω) (1/meV)",
+                 title=f"{huang_rhys.calculation_id}, {engine.calculation_id} phonons, σ = {huang_rhys.sigma_meV:g} meV")
+        axis.title.set_fontsize(9)
+        axis.legend(fontsize=8)
+    return _save(figure, path, title or engine.calculation_id)

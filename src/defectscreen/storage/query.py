@@ -82,3 +82,14 @@ def potential_rows(store: JobStore, host: str | None = None) -> list[dict]:
             "uuid": doc["uuid"],
         })
     return sorted(rows, key=lambda row: row["calculation_id"])
+
+
+def phonon_validation(store: JobStore, calculation_id: str) -> tuple[dict, dict, dict | None]:
+    """(engine phonons, the potential's phonons they were compared with, the Huang–Rhys document that used the
+    engine phonons or None) of one defect cell; LookupError when its phonons were not validated."""
+    engine = store.query_one({"output.calculation_id": calculation_id, "output.force_source": "engine"}, load=True)
+    if engine is None:
+        raise LookupError(f"{calculation_id}: no engine phonons stored; add it to phonons.validate_defects and resubmit")
+    potential = store.query_one({"uuid": engine["output"]["comparison"]["potential_phonons_uuid"]}, load=True)
+    huang_rhys = store.query_one({"output.records.phonons_uuid": engine["uuid"]})
+    return engine["output"], potential["output"], None if huang_rhys is None else huang_rhys["output"]
