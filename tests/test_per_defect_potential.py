@@ -6,19 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.optimize import BFGS
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from defectscreen.analysis.potential import model_forces
 from defectscreen.engines import forces_function
 from defectscreen.mlip.dataset import labelled_frame, perturbed_structures, train_validation_split
 from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.nequip_backend import NequipSettings
 from defectscreen.mlip.potential import PotentialRecipe, fit_potential
-from defectscreen.analysis.potential import model_forces
 from defectscreen.physics.finite_displacement import force_constants_by_displacement
 from defectscreen.physics.mode_comparison import compare_normal_modes
 from defectscreen.physics.normal_modes import structure_normal_modes

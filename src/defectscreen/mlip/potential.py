@@ -23,6 +23,7 @@ from defectscreen.mlip.dataset import write_frames
 from defectscreen.mlip.mace import MaceSettings, mace_calculator, train_mace
 from defectscreen.mlip.nequip_backend import NequipSettings, nequip_predict, nequip_python, train_nequip
 
+
 def _backend(settings) -> str:
     """The backend a training section names; MACE where it names none."""
     return settings.get("backend", "mace") if isinstance(settings, dict) else settings.backend
