@@ -22,8 +22,9 @@ import numpy as np
 from defectscreen.analysis.potential import model_forces
 from defectscreen.engines import XtbSettings, forces_function, spin_multiplicity
 from defectscreen.flows.hosts import prototype_structure
+from defectscreen.jobs.potential import engine_frames
 from defectscreen.jobs.reference import reference_atoms, run_reference
-from defectscreen.mlip.dataset import labelled_frame, perturbed_structures, train_validation_split
+from defectscreen.mlip.dataset import perturbed_structures, train_validation_split
 from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.potential import PotentialRecipe, fit_potential
 from defectscreen.physics.finite_displacement import force_constants_by_displacement
@@ -55,10 +56,8 @@ def measure(repeat: int, recipe: PotentialRecipe, engine: XtbSettings) -> dict:
     row["direct_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    frames = []
-    for cell in perturbed_structures(relaxed, recipe.n_structures, recipe.r_max_angstrom, recipe.seed):
-        atoms = reference_atoms(cell, labels, engine)
-        frames.append(labelled_frame(cell, atoms.get_potential_energy(), atoms.get_forces()))
+    frames = engine_frames(perturbed_structures(relaxed, recipe.n_structures, recipe.r_max_angstrom, recipe.seed),
+                           labels, engine)
     row["labelling_s"] = time.perf_counter() - start
     train, validation = train_validation_split(len(frames), recipe.validation_fraction, recipe.seed)
     with tempfile.TemporaryDirectory() as folder:

@@ -34,7 +34,7 @@ from defectscreen.physics.multimode_capture import (
     capture_coefficient_multimode,
     duschinsky_matrix,
 )
-from defectscreen.physics.normal_modes import NormalModes, enforce_acoustic_sum_rule, gamma_normal_modes
+from defectscreen.physics.normal_modes import NormalModes, atomic_masses, enforce_acoustic_sum_rule, gamma_normal_modes
 from defectscreen.readers import InputFileError
 from defectscreen.readers.phonopy_files import read_force_constants
 from defectscreen.readers.structures import read_structure
@@ -103,7 +103,7 @@ class _StatePhonons:
 
 def _state_phonons(path: str | Path, structure: Structure, displacement: np.ndarray) -> _StatePhonons:
     force_constants = enforce_acoustic_sum_rule(read_force_constants(path, len(structure)))
-    modes = gamma_normal_modes(force_constants, np.array([site.specie.atomic_mass for site in structure]))
+    modes = gamma_normal_modes(force_constants, atomic_masses(structure))
     coupling = huang_rhys_from_displacement(modes, displacement)
     weights = coupling.delta_Q_k_amu_half_angstrom**2
     effective = float(np.sqrt(np.sum(weights * modes.frequencies_meV**2) / np.sum(weights)))
@@ -175,7 +175,7 @@ def analyze_capture_files(
         displacement = displacement_between(final, initial)
     except StructureMismatchError as error:
         raise InputFileError(f"{initial_path} and {final_path}: {error}") from None
-    masses = np.array([site.specie.atomic_mass for site in final])
+    masses = atomic_masses(final)
     delta_Q = delta_Q_total(displacement, masses)
     inputs: list[InputRecord] = [file_record("initial_structure", initial_path), file_record("final_structure", final_path)]
 

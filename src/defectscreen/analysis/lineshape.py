@@ -22,6 +22,7 @@ from defectscreen.physics.huang_rhys import (
 from defectscreen.physics.lineshape import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV, Lineshape, optical_lineshape
 from defectscreen.physics.normal_modes import (
     NormalModes,
+    atomic_masses,
     enforce_acoustic_sum_rule,
     gamma_normal_modes,
     inverse_participation_ratio,
@@ -120,7 +121,7 @@ def analyze_lineshape_files(
     ground = read_structure(ground_path)
     _check_same_cell(cell, ground, "ground state", Path(ground_path))
     force_constants = enforce_acoustic_sum_rule(read_force_constants(force_constants_path, len(cell)))
-    modes = gamma_normal_modes(force_constants, np.array([site.specie.atomic_mass for site in cell]))
+    modes = gamma_normal_modes(force_constants, atomic_masses(cell))
     inputs = [file_record("force_constants", force_constants_path), file_record("force_constant_cell", cell_path),
               file_record("ground_structure", ground_path)]
     if excited_path is not None:

@@ -16,9 +16,9 @@ from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTR
 from defectscreen.physics.mode_comparison import LOCALIZED_IPR_FACTOR, localized_mode_indices
 from defectscreen.physics.normal_modes import inverse_participation_ratio
 from defectscreen.readers import InputFileError
-from defectscreen.storage import StorageSettings
 from defectscreen.reports.plots import plot_phonon_validation
 from defectscreen.schemas.phonons import HuangRhysDocument, PhononDocument
+from defectscreen.storage import StorageSettings
 from defectscreen.storage.query import POTENTIAL_FIELDS, phonon_validation, potential_rows
 
 FILE = click.Path(exists=True, dir_okay=False)

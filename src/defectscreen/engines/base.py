@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib.metadata import version
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import numpy as np
 from ase import Atoms
-
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from defectscreen.engines.guard import ScfGuard

@@ -22,6 +22,7 @@ from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.nequip_backend import NequipSettings
 from defectscreen.mlip.potential import PotentialRecipe
 from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM
+from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
 
 PROPERTIES = ("relaxation", "unrelaxed_energy", "configuration_coordinate", "phonons", "huang_rhys")
 #: property -> the property it is computed from.
@@ -153,7 +154,7 @@ class PhononSettings(_Strict):
     ``validate_fraction`` of the others, also directly from the engine, stored with the comparison."""
 
     displacement_angstrom: float = Field(DEFAULT_DISPLACEMENT_ANGSTROM, gt=0, le=0.1)
-    sigma_meV: float = Field(2.0, gt=0, description="Gaussian width of S(ħω)")
+    sigma_meV: float = Field(DEFAULT_SIGMA_MEV, gt=0, description="Gaussian width of S(ħω)")
     validate_defects: list[str] = Field(default_factory=list)
     validate_fraction: float = Field(0.0, ge=0, le=1)
 

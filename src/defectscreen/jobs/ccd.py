@@ -15,6 +15,7 @@ from defectscreen.jobs.reference import run_reference
 from defectscreen.physics.capture import capture_coefficient_unscaled
 from defectscreen.physics.ccd import fit_harmonic, harmonic_crossing_barrier, interpolate_structures
 from defectscreen.physics.huang_rhys import delta_Q_total, displacement_between
+from defectscreen.physics.normal_modes import atomic_masses
 from defectscreen.schemas import ConfigurationCoordinateDocument, EngineRecord, TaskDocument
 from defectscreen.schemas.optics import CapturePhononFactor, PotentialEnergySurface
 
@@ -46,7 +47,7 @@ class ConfigurationCoordinateMaker(Maker):
         lower = TaskDocument.model_validate(lower)
         engine = parse_engine_settings(self.engine_settings)
         displacement = displacement_between(lower.structure, higher.structure)
-        masses = np.array([site.specie.atomic_mass for site in lower.structure])
+        masses = atomic_masses(lower.structure)
         delta_Q = delta_Q_total(displacement, masses)
         fractions = np.array(self.path_fractions)
         structures = interpolate_structures(lower.structure, higher.structure, fractions)

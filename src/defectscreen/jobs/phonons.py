@@ -16,8 +16,14 @@ from defectscreen.engines import XtbSettings, engine_record, forces_function, pa
 from defectscreen.jobs.reference import reference_atoms
 from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM, force_constants_by_displacement
 from defectscreen.physics.huang_rhys import delta_Q_total, displacement_between, huang_rhys_from_displacement, spectral_density
+from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
 from defectscreen.physics.mode_comparison import compare_normal_modes
-from defectscreen.physics.normal_modes import NormalModes, inverse_participation_ratio, structure_normal_modes
+from defectscreen.physics.normal_modes import (
+    NormalModes,
+    atomic_masses,
+    inverse_participation_ratio,
+    structure_normal_modes,
+)
 from defectscreen.schemas import EngineRecord, TaskDocument
 from defectscreen.schemas.phonons import (
     HuangRhysDocument,
@@ -27,8 +33,6 @@ from defectscreen.schemas.phonons import (
     PotentialDocument,
 )
 
-#: Default Gaussian width of S(ħω) (seed 000 Eq. 10), meV.
-DEFAULT_SIGMA_MEV = 2.0
 IMAGINARY_TOLERANCE_MEV = 0.5
 
 
@@ -101,7 +105,7 @@ class HuangRhysMaker(Maker):
              phonons: list[PhononDocument | dict], phonon_uuids: list[str], campaign_sha256: str) -> HuangRhysDocument:
         higher, lower = TaskDocument.model_validate(higher), TaskDocument.model_validate(lower)
         displacement = displacement_between(lower.structure, higher.structure)
-        masses = np.array([site.specie.atomic_mass for site in lower.structure])
+        masses = atomic_masses(lower.structure)
         records = []
         for document, uuid in zip(phonons, phonon_uuids):
             document = PhononDocument.model_validate(document)

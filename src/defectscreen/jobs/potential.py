@@ -8,14 +8,24 @@ from pathlib import Path
 
 import numpy as np
 from jobflow import Maker, job
+from pymatgen.core import Structure
 
 import defectscreen
-from defectscreen.engines import XtbSettings, engine_record, parse_engine_settings
+from defectscreen.engines import GpawSettings, XtbSettings, engine_record, parse_engine_settings
 from defectscreen.jobs.reference import reference_atoms
 from defectscreen.mlip.dataset import labelled_frame, perturbed_structures, train_validation_split
 from defectscreen.mlip.potential import PotentialRecipe, fit_potential
-from defectscreen.schemas import EngineRecord, TaskDocument
+from defectscreen.schemas import CalculationLabels, EngineRecord, TaskDocument
 from defectscreen.schemas.phonons import FrameSource, PotentialDocument, TrainingSetDocument
+
+
+def engine_frames(structures: list[Structure], labels: CalculationLabels, engine: XtbSettings | GpawSettings) -> list:
+    """One single point of the engine per structure (charge and spin of ``labels``), as labelled frames."""
+    frames = []
+    for structure in structures:
+        atoms = reference_atoms(structure, labels, engine)
+        frames.append(labelled_frame(structure, atoms.get_potential_energy(), atoms.get_forces()))
+    return frames
 
 
 @dataclass
@@ -33,17 +43,14 @@ class TrainingSetMaker(Maker):
         recipe = PotentialRecipe.model_validate(self.recipe)
         engine = parse_engine_settings(self.engine_settings)
         structures = perturbed_structures(relaxed.structure, recipe.n_structures, recipe.r_max_angstrom, recipe.seed)
-        energies, forces = [], []
-        for structure in structures:
-            atoms = reference_atoms(structure, relaxed.labels, engine)
-            energies.append(float(atoms.get_potential_energy()))
-            forces.append(atoms.get_forces().tolist())
+        frames = engine_frames(structures, relaxed.labels, engine)
         train, validation = train_validation_split(len(structures), recipe.validation_fraction, recipe.seed)
         return TrainingSetDocument(
             calculation_id=relaxed.labels.calculation_id, labels=relaxed.labels, reference_structure=relaxed.structure,
             n_structures=recipe.n_structures, r_max_angstrom=recipe.r_max_angstrom, seed=recipe.seed,
             displacements_angstrom=[(s.cart_coords - relaxed.structure.cart_coords).tolist() for s in structures],
-            energies_eV=energies, forces_eV_per_angstrom=forces, train_indices=train, validation_indices=validation,
+            energies_eV=[float(f.get_potential_energy()) for f in frames],
+            forces_eV_per_angstrom=[f.get_forces().tolist() for f in frames], train_indices=train, validation_indices=validation,
             engine=EngineRecord(**engine_record(engine)), wall_time_s=time.perf_counter() - start,
             campaign_sha256=campaign_sha256, parent_uuids=parent_uuids, defectscreen_version=defectscreen.__version__,
         )

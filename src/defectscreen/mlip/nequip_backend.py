@@ -21,9 +21,13 @@ from ase.io import write
 from pydantic import Field
 
 from defectscreen.mlip.dataset import ENERGY_KEY, FORCES_KEY
-from defectscreen.mlip.training import TrainingFailedError, TrainingSettings, run_trainer
+from defectscreen.mlip.training import TrainingSettings, run_trainer
 
 PREDICT_SCRIPT = Path(__file__).with_name("nequip_predict.py")
+
+
+class PredictionFailedError(RuntimeError):
+    """The NequIP environment could not evaluate the model; the message carries its last error line."""
 
 
 class NequipSettings(TrainingSettings):
@@ -126,7 +130,7 @@ def nequip_predict(model_file: Path, frames: list[Atoms], workdir: Path) -> tupl
     finished = subprocess.run([str(nequip_python()), "-P", str(PREDICT_SCRIPT), str(model_file), str(inputs), str(outputs)],
                               capture_output=True, text=True, check=False)
     if finished.returncode != 0:
-        raise TrainingFailedError(f"NequIP prediction failed: {finished.stderr.strip().splitlines()[-1:]}")
+        raise PredictionFailedError(f"NequIP prediction failed: {finished.stderr.strip().splitlines()[-1:]}")
     result = np.load(outputs)
     counts = np.cumsum([len(f) for f in frames])[:-1]
     return result["energies"], np.split(result["forces"], counts)

@@ -14,11 +14,8 @@ from scipy.interpolate import CubicSpline
 from scipy.optimize import brentq
 
 from defectscreen.physics.huang_rhys import delta_Q_total, displacement_between
+from defectscreen.physics.normal_modes import atomic_masses
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE
-
-
-def _masses(structure: Structure) -> np.ndarray:
-    return np.array([site.specie.atomic_mass for site in structure], dtype=float)
 
 
 def interpolate_structures(final: Structure, initial: Structure, fractions: np.ndarray) -> list[Structure]:
@@ -33,7 +30,7 @@ def interpolate_structures(final: Structure, initial: Structure, fractions: np.n
 
 def configuration_coordinate(structure: Structure, final: Structure, initial: Structure) -> float:
     """Signed Q of `structure` on the path: its mass-weighted displacement from `final` projected on ΔR."""
-    masses = _masses(final)
+    masses = atomic_masses(final)
     path = displacement_between(final, initial)
     step = displacement_between(final, structure)
     delta_Q = delta_Q_total(path, masses)

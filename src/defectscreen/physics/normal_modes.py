@@ -25,6 +25,11 @@ class NormalModes:
     masses_amu: np.ndarray
 
 
+def atomic_masses(structure: Structure) -> np.ndarray:
+    """(N,) atomic masses in amu of the sites of ``structure``."""
+    return np.array([site.specie.atomic_mass for site in structure], dtype=float)
+
+
 def enforce_acoustic_sum_rule(force_constants: np.ndarray) -> np.ndarray:
     """Copy of Φ (N, N, 3, 3) in eV/Å² with translational invariance and index permutation symmetry
     restored by phonopy's iterative symmetrization."""
@@ -62,8 +67,7 @@ def gamma_normal_modes(force_constants: np.ndarray, masses_amu: np.ndarray) -> N
 
 def structure_normal_modes(structure: Structure, force_constants: np.ndarray) -> NormalModes:
     """Γ modes of ``structure`` (its atomic masses) from raw force constants, acoustic sum rule enforced."""
-    masses = np.array([site.specie.atomic_mass for site in structure])
-    return gamma_normal_modes(enforce_acoustic_sum_rule(force_constants), masses)
+    return gamma_normal_modes(enforce_acoustic_sum_rule(force_constants), atomic_masses(structure))
 
 
 def inverse_participation_ratio(eigenvectors: np.ndarray) -> np.ndarray:
