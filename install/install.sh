@@ -7,6 +7,9 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq build-essential libxc-dev libopenblas-dev libfftw3-dev libopenmpi-dev >/dev/null
+    # SLEPc/PETSc with MUMPS for the large-cell window solver (engines/slepc.py). Debian's build runs in the
+    # system Python (numpy 1.x); pip would compile PETSc for > 40 minutes.
+    apt-get install -y -qq python3-petsc4py python3-slepc4py >/dev/null
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip

@@ -1,6 +1,7 @@
-"""The phonons and huang_rhys properties through FireWorks on the embedded store (xTB, N_C in a 16-site diamond
+"""The phonons, huang_rhys and embedded_phonons properties through FireWorks on the embedded store (xTB, N_C in a 16-site diamond
 cell): training set → potential → Γ phonons from it and from xTB → Huang–Rhys factors, with provenance; a
-flagged potential is not used; a rerun adds nothing and a changed training setting reuses the training sets."""
+flagged potential is not used; a rerun adds nothing and a changed training setting reuses the training sets;
+embedded large cells added later reuse the whole chain."""
 
 from __future__ import annotations
 
@@ -110,6 +111,25 @@ def test_phonon_chain_is_stored_with_provenance_and_matches_the_engine(data_dir:
     assert missing.returncode != 0 and "add it to phonons.validate_defects" in missing.stderr
 
     assert _submit(path, CAMPAIGN, settings).new_jobs == 0
+
+    # Large cells added later: the defect cell and one 128-atom embedded cell, then the convergence document;
+    # everything else is reused.
+    embedded = {**CAMPAIGN, "properties": [*CAMPAIGN["properties"], "embedded_phonons"],
+                "phonons": {**CAMPAIGN["phonons"], "embedding_atoms": [128]}}
+    assert _submit(path, embedded, settings).new_jobs == 3
+    _worker()
+    assert failures(settings.launchpad()) == []
+    by_uuid = {doc["uuid"]: doc["output"] for doc in store.query({}, load=True)}
+    study = next(o for o in by_uuid.values() if "huang_rhys_change_last" in o)
+    cell, large = study["points"]
+    assert (cell["n_atoms"], large["n_atoms"], large["repetitions"]) == (16, 128, [2, 2, 2])
+    assert large["embedding"]["host_force_constants"] == "potential" and large["solver"]["converged"]
+    basis = next(r for r in document["records"] if (r["phonon_basis"], r["force_source"]) == ("higher_charge",
+                                                                                               "potential"))
+    assert cell["huang_rhys_total"] == pytest.approx(basis["huang_rhys_total"], rel=1e-6)  # same cell, same S
+    assert 0.5 < large["huang_rhys_total"] / cell["huang_rhys_total"] < 2.0
+    assert set(study["parent_uuids"]) <= set(by_uuid) and len(large["parent_uuids"]) == 5
+    assert _submit(path, embedded, settings).new_jobs == 0
 
     strict = {**CAMPAIGN, "potential": {**CAMPAIGN["potential"], "max_validation_force_rmse_meV_per_angstrom": 1e-3}}
     report = _submit(path, strict, settings)

@@ -55,6 +55,15 @@ def _trim(x: np.ndarray, y: np.ndarray, relative: float = 1e-5) -> slice:
     return slice(max(significant[0] - 1, 0), significant[-1] + 2)
 
 
+def binned_emission(band: Lineshape) -> tuple[list[float] | None, list[float] | None]:
+    """Photon energies (eV) and I(ħω) (1/eV) bin-averaged on OUTPUT_STEP_MEV and trimmed; None without a ZPL."""
+    if band.photon_energy_eV is None:
+        return None, None
+    photon_meV, intensity = _bin_average(1e3 * band.photon_energy_eV, band.intensity_per_eV, OUTPUT_STEP_MEV)
+    window = _trim(photon_meV, intensity)
+    return (1e-3 * photon_meV[window]).tolist(), intensity[window].tolist()
+
+
 def lineshape_document(
     modes: NormalModes, coupling: HuangRhys, band: Lineshape, inputs: list[InputRecord],
     acoustic_sum_rule_enforced: bool, coupling_source: Literal["displacement", "forces"] = "displacement",
@@ -64,11 +73,7 @@ def lineshape_document(
     density = spectral_density(modes.frequencies_meV, coupling.partial_huang_rhys, energy_grid, band.sigma_meV)
     eps, spectral = _bin_average(band.phonon_energy_meV, band.spectral_function_per_meV, OUTPUT_STEP_MEV)
     keep = _trim(eps, spectral)
-    photon = intensity = None
-    if band.photon_energy_eV is not None:
-        photon_meV, intensity_all = _bin_average(1e3 * band.photon_energy_eV, band.intensity_per_eV, OUTPUT_STEP_MEV)
-        window = _trim(photon_meV, intensity_all)
-        photon, intensity = (1e-3 * photon_meV[window]).tolist(), intensity_all[window].tolist()
+    photon, intensity = binned_emission(band)
     return LineshapeDocument(
         kind=band.kind, coupling_source=coupling_source, temperature_K=band.temperature_K,
         zpl_energy_eV=band.zpl_energy_eV, sigma_meV=band.sigma_meV, gamma_meV=band.gamma_meV,

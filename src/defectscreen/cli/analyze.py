@@ -9,12 +9,20 @@ from pathlib import Path
 import click
 
 from defectscreen.analysis.capture import CaptureSettings, analyze_capture_files
+from defectscreen.analysis.embedding import (
+    METHODS,
+    convergence_document,
+    embedded_spectrum,
+    repetitions_for_sizes,
+    source_from_files,
+)
 from defectscreen.analysis.lineshape import analyze_lineshape_files
+from defectscreen.physics.embedding import EmbeddingRadii, default_radii
 from defectscreen.physics.huang_rhys import DEFAULT_MIN_PHONON_ENERGY_MEV
 from defectscreen.physics.lineshape import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV
 from defectscreen.physics.multimode_capture import DEFAULT_CAPTURE_SIGMA_MEV
 from defectscreen.readers import InputFileError
-from defectscreen.reports.plots import plot_capture, plot_lineshape
+from defectscreen.reports.plots import plot_capture, plot_embedding_convergence, plot_lineshape
 
 FILE = click.Path(exists=True, dir_okay=False)
 
@@ -153,3 +161,71 @@ def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, ws
     else:
         for key, value in summary.items():
             click.echo(f"{key:32s} {value}")
+
+
+@analyze.command()
+@click.option("--fc", "force_constants", type=FILE, required=True, help="phonopy FORCE_CONSTANTS (full) of the defect cell")
+@click.option("--cell", type=FILE, required=True, help="POSCAR of the supercell the force constants belong to")
+@click.option("--ground", type=FILE, required=True, help="relaxed ground-state structure (CONTCAR)")
+@click.option("--excited", type=FILE, required=True, help="relaxed excited-state structure (CONTCAR)")
+@click.option("--bulk-cell", type=FILE, help="ideal host supercell with the defect cell's lattice (default: recovered from --cell)")
+@click.option("--bulk-fc", type=FILE, help="phonopy FORCE_CONSTANTS of --bulk-cell (default: the defect cell's far field)")
+@click.option("--atoms", "target_atoms", default="1000,10000", show_default=True,
+              help="comma-separated target sizes; the defect cell is always the first point")
+@click.option("--method", type=click.Choice(METHODS), default="lanczos", show_default=True,
+              help="dense (≤ 4000 atoms), lanczos, chebyshev (S(ħω) only), slepc (modes in --window-meV)")
+@click.option("--window-meV", "window_meV", nargs=2, type=float, help="slepc: lower upper ħω in meV")
+@click.option("--r-d", "r_d", type=float, help="defect radius r_d in Å (default: a quarter of the defect cell's width)")
+@click.option("--r-b", "r_b", type=float, help="boundary radius r_b in Å (default: half the defect cell's width)")
+@click.option("--zpl", "zpl_eV", type=float, help="zero-phonon-line energy in eV (needed for I(ħω))")
+@click.option("--sigma-meV", "sigma_meV", type=float, default=DEFAULT_SIGMA_MEV, show_default=True, help="Gaussian width of each phonon δ")
+@click.option("--gamma-meV", "gamma_meV", type=float, default=DEFAULT_GAMMA_MEV, show_default=True, help="Lorentzian half width of the ZPL")
+@click.option("--temperature", "temperature_K", type=float, default=0.0, show_default=True, help="temperature in K")
+@click.option("--label", default="defect", show_default=True, help="name stored in the documents")
+@click.option("--output", "prefix", default="embedding", show_default=True, help="writes PREFIX.json (convergence document)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write the convergence figure (png/svg/pdf)")
+def embed(force_constants, cell, ground, excited, bulk_cell, bulk_fc, target_atoms, method, window_meV, r_d, r_b, zpl_eV,
+          sigma_meV, gamma_meV, temperature_K, label, prefix, as_json, plot_path) -> None:
+    """S(ħω), S and the PL band versus supercell size: force-constant embedding (seed 000 §IV.A) + a sparse solver."""
+    try:
+        sizes = [int(size) for size in target_atoms.split(",") if size.strip()]
+    except ValueError:
+        raise click.ClickException(f"--atoms {target_atoms!r}: give comma-separated atom counts, e.g. 1000,10000") from None
+    try:
+        source = source_from_files(force_constants, cell, ground, excited, label, bulk_cell, bulk_fc)
+        radii = None
+        if r_d is not None or r_b is not None:
+            default = default_radii(source.defect.lattice)
+            radii = EmbeddingRadii(r_d if r_d is not None else default.defect_radius_angstrom,
+                                   r_b if r_b is not None else default.boundary_radius_angstrom)
+        points = [embedded_spectrum(source, repetitions, method, radii, sigma_meV, gamma_meV, zpl_eV, temperature_K,
+                                    window_meV=tuple(window_meV) if window_meV else None)
+                  for repetitions in repetitions_for_sizes(source, sizes)]
+    except (InputFileError, ValueError, RuntimeError) as error:
+        raise click.ClickException(str(error)) from None
+    document = convergence_document(points)
+    document_path = Path(f"{prefix}.json")
+    document_path.write_text(document.model_dump_json(indent=1))
+    if plot_path:
+        plot_embedding_convergence(document, plot_path)
+    summary = {
+        "label": label, "method": method,
+        "points": [{"n_atoms": p.n_atoms, "repetitions": p.repetitions, "huang_rhys_total": p.huang_rhys_total,
+                    "debye_waller": p.debye_waller, "order": p.solver.order,
+                    "convergence_change": p.solver.convergence_change, "converged": p.solver.converged,
+                    "build_s": round(p.build_wall_time_s, 3), "solve_s": round(p.solve_wall_time_s, 3),
+                    **({"r_d_angstrom": p.embedding.defect_radius_angstrom,
+                        "r_b_angstrom": p.embedding.boundary_radius_angstrom,
+                        "host_force_constants": p.embedding.host_force_constants} if p.embedding else {})}
+                   for p in document.points],
+        "huang_rhys_change_last": document.huang_rhys_change_last,
+        "spectral_density_change_last": document.spectral_density_change_last,
+        "document": str(document_path), "plot": plot_path,
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        for point in summary["points"]:
+            click.echo(json.dumps(point))
+        click.echo(f"S(largest)/S(next) - 1 = {document.huang_rhys_change_last:+.4f}; document {document_path}")

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 from pymatgen.core import Element, Structure
 
 from defectscreen.engines import EngineSettings, GpawSettings, XtbSettings
@@ -24,9 +24,10 @@ from defectscreen.mlip.potential import PotentialRecipe
 from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM
 from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
 
-PROPERTIES = ("relaxation", "unrelaxed_energy", "configuration_coordinate", "phonons", "huang_rhys")
+PROPERTIES = ("relaxation", "unrelaxed_energy", "configuration_coordinate", "phonons", "huang_rhys", "embedded_phonons")
 #: property -> the property it is computed from.
-REQUIRES = {"configuration_coordinate": "relaxation", "phonons": "relaxation", "huang_rhys": "phonons"}
+REQUIRES = {"configuration_coordinate": "relaxation", "phonons": "relaxation", "huang_rhys": "phonons",
+            "embedded_phonons": "phonons"}
 
 
 class CampaignError(ValueError):
@@ -157,6 +158,13 @@ class PhononSettings(_Strict):
     sigma_meV: float = Field(DEFAULT_SIGMA_MEV, gt=0, description="Gaussian width of S(ħω)")
     validate_defects: list[str] = Field(default_factory=list)
     validate_fraction: float = Field(0.0, ge=0, le=1)
+    embedding_atoms: list[PositiveInt] = Field(
+        default_factory=lambda: [1000, 10000],
+        description="embedded_phonons: target sizes of the large cells (the defect cell is always the first point)")
+    embedding_method: Literal["lanczos", "chebyshev", "dense"] = Field(
+        "lanczos", description="embedded_phonons: spectral method (dense only up to 4000 atoms)")
+    embedding_basis: Literal["higher_charge", "lower_charge"] = Field(
+        "higher_charge", description="embedded_phonons: whose phonons (the final state of the emission by default)")
 
     def validated(self, calculation_id: str, defect_name: str) -> bool:
         """Whether this cell's phonons are also computed with the engine (same answer on every machine)."""

@@ -13,6 +13,8 @@ from defectscreen.flows.campaign import Campaign
 from defectscreen.flows.defect_set import Calculation
 from defectscreen.jobs import (
     ConfigurationCoordinateMaker,
+    EmbeddedSpectrumMaker,
+    EmbeddingConvergenceMaker,
     GammaPhononMaker,
     HuangRhysMaker,
     PotentialMaker,
@@ -20,11 +22,14 @@ from defectscreen.jobs import (
     StaticMaker,
     TrainingSetMaker,
 )
+from defectscreen.physics.embedding import repetitions_for
 
 PROPERTY_TASKS = {"relaxation": "relax", "unrelaxed_energy": "static"}
 CCD_TASK = "ccd"
 PHONON_TASKS = ("training_set", "potential", "phonons_potential")
 VALIDATION_TASK = "phonons_engine"
+EMBEDDING_TASK = "embedded_phonons"
+CONVERGENCE_TASK = "embedding_convergence"
 HUANG_RHYS_TASK = "huang_rhys"
 
 
@@ -44,6 +49,8 @@ def phonon_task_hashes(campaign: Campaign) -> dict[str, str]:
         "phonons_potential": phonons.model_dump_json(include={"displacement_angstrom"}),
         VALIDATION_TASK: "",
         HUANG_RHYS_TASK: phonons.model_dump_json(include={"sigma_meV"}),
+        EMBEDDING_TASK: phonons.model_dump_json(include={"sigma_meV", "embedding_method", "embedding_basis"}),
+        CONVERGENCE_TASK: phonons.model_dump_json(include={"embedding_atoms"}),
     }
     chain, hashes = campaign.engine.settings_hash(), {}
     for task, settings in parts.items():
@@ -92,7 +99,26 @@ def planned_keys(campaign: Campaign, calculations: list[Calculation]) -> list[st
             keys += [task_key(labels.calculation_id, task, hashes[task]) for task in tasks]
     if "huang_rhys" in campaign.properties:
         keys += [task_key(pair_id(a, b), HUANG_RHYS_TASK, hashes[HUANG_RHYS_TASK]) for a, b in pairs]
+    if "embedded_phonons" in campaign.properties:
+        for a, b in pairs:
+            keys += [task_key(pair_id(a, b), _embedding_label(reps), hashes[EMBEDDING_TASK])
+                     for reps in embedding_repetitions(campaign, a)]
+            keys.append(task_key(pair_id(a, b), CONVERGENCE_TASK, hashes[CONVERGENCE_TASK]))
     return keys
+
+
+def embedding_repetitions(campaign: Campaign, calculation: Calculation) -> list[tuple[int, int, int]]:
+    """(1, 1, 1) and the repetitions of the defect cell nearest to each of the campaign's embedding sizes."""
+    found = [(1, 1, 1)]
+    for target in campaign.phonons.embedding_atoms:
+        reps = repetitions_for(calculation.structure.lattice, len(calculation.structure), target)
+        if reps not in found:
+            found.append(reps)
+    return found
+
+
+def _embedding_label(repetitions: tuple[int, int, int]) -> str:
+    return f"{EMBEDDING_TASK}_{'x'.join(map(str, repetitions))}"
 
 
 @dataclass
@@ -152,6 +178,7 @@ class HostScreeningMaker(Maker):
                        lambda: ccd.make(higher_output, lower_output, campaign_sha256, [higher_uuid, lower_uuid]))
 
         phonons: dict[str, list[tuple[OutputReference, str]]] = {}
+        potentials: dict[str, tuple[OutputReference, str]] = {}
         if "phonons" in campaign.properties:
             training = TrainingSetMaker(engine_settings=engine_settings, recipe=recipe)
             fitting = PotentialMaker(recipe=recipe)
@@ -168,11 +195,35 @@ class HostScreeningMaker(Maker):
                                         lambda: gamma.make(relax_output, relax_uuid, campaign_sha256,
                                                            potential=potential[0], potential_uuid=potential[1]))
                 phonons[cid] = [from_potential]
+                potentials[cid] = potential
                 if campaign.phonons.validated(cid, name):
                     phonons[cid].append(output(
                         task_key(cid, VALIDATION_TASK, hashes[VALIDATION_TASK]), cid,
                         lambda: gamma.make(relax_output, relax_uuid, campaign_sha256, compare_with=from_potential[0],
                                            compare_with_uuid=from_potential[1])))
+
+        if "embedded_phonons" in campaign.properties:
+            bulk = next(c.labels.calculation_id for c in calculations if c.labels.defect_type == "bulk")
+            phonon_settings = campaign.phonons
+            for higher, lower in pairs:
+                basis, other = ((higher, lower) if phonon_settings.embedding_basis == "higher_charge"
+                                else (lower, higher))
+                bid, oid = basis.labels.calculation_id, other.labels.calculation_id
+                (phonon_output, phonon_uuid), (potential_output, potential_uuid) = phonons[bid][0], potentials[bid]
+                parents = [relaxed[bid][1], relaxed[oid][1], relaxed[bulk][1], phonon_uuid, potential_uuid]
+                points = []
+                for reps in embedding_repetitions(campaign, basis):
+                    maker = EmbeddedSpectrumMaker(repetitions=reps, method=phonon_settings.embedding_method,
+                                                  sigma_meV=phonon_settings.sigma_meV)
+                    points.append(output(
+                        task_key(pair_id(higher, lower), _embedding_label(reps), hashes[EMBEDDING_TASK]),
+                        pair_id(higher, lower),
+                        lambda: maker.make(relaxed[bid][0], relaxed[oid][0], relaxed[bulk][0], phonon_output,
+                                           potential_output, parents, pair_id(higher, lower))))
+                output(task_key(pair_id(higher, lower), CONVERGENCE_TASK, hashes[CONVERGENCE_TASK]),
+                       pair_id(higher, lower),
+                       lambda: EmbeddingConvergenceMaker().make([ref for ref, _ in points],
+                                                                [uuid for _, uuid in points]))
 
         if "huang_rhys" in campaign.properties:
             huang_rhys = HuangRhysMaker(sigma_meV=campaign.phonons.sigma_meV)

@@ -1,12 +1,15 @@
 """jobflow Makers in the atomate2 style: a dataclass whose make() returns a Job."""
 
 from defectscreen.jobs.ccd import ConfigurationCoordinateMaker
+from defectscreen.jobs.embedding import EmbeddedSpectrumMaker, EmbeddingConvergenceMaker
 from defectscreen.jobs.phonons import GammaPhononMaker, HuangRhysMaker, PotentialRejectedError
 from defectscreen.jobs.potential import PotentialMaker, TrainingSetMaker
 from defectscreen.jobs.reference import RelaxationNotConvergedError, RelaxMaker, StaticMaker
 
 __all__ = [
     "ConfigurationCoordinateMaker",
+    "EmbeddedSpectrumMaker",
+    "EmbeddingConvergenceMaker",
     "GammaPhononMaker",
     "HuangRhysMaker",
     "PotentialMaker",

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE  # noqa: E402
+from defectscreen.schemas.embedding import EmbeddingConvergenceDocument  # noqa: E402
 from defectscreen.schemas.optics import (  # noqa: E402
     CaptureDocument,
     ConfigurationCoordinateDocument,
@@ -153,3 +154,36 @@ def plot_phonon_validation(engine: PhononDocument, potential: PhononDocument, hu
         axis.title.set_fontsize(9)
         axis.legend(fontsize=8)
     return _save(figure, path, title or engine.calculation_id)
+
+
+def plot_embedding_convergence(document: EmbeddingConvergenceDocument, path: str | Path, title: str = "") -> Path:
+    """Left: S(ħω) per supercell size (seed 000 Fig. 3b); middle: S vs atoms; right: the PL band per size (Fig. 3c)."""
+    figure, (density_axis, total_axis, band_axis) = plt.subplots(1, 3, figsize=(15, 4.2))
+    colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(document.points)))
+    sideband_top = 0.0
+    for point, color in zip(document.points, colors):
+        label = f"{point.n_atoms} atoms" + (" (defect cell)" if point.embedding is None else "")
+        density_axis.plot(point.spectral_density_energy_meV, point.spectral_density_per_meV, color=color, lw=1.1,
+                          label=label)
+        if point.photon_energy_eV is not None:
+            photon, intensity = np.array(point.photon_energy_eV), np.array(point.intensity_per_eV)
+            sideband_top = max(sideband_top, intensity[photon < point.zpl_energy_eV - 0.01].max())
+            band_axis.plot(photon, intensity, color=color, lw=1.1, label=label)
+    density_axis.set_xlabel("phonon energy ħω (meV)")
+    density_axis.set_ylabel(f"S(ħω) (1/meV), σ = {document.points[0].sigma_meV:g} meV")
+    density_axis.legend(fontsize=8)
+    atoms = [point.n_atoms for point in document.points]
+    total_axis.semilogx(atoms, [point.huang_rhys_total for point in document.points], "o-", color="k")
+    total_axis.set_xlabel("atoms in the supercell")
+    total_axis.set_ylabel("Huang–Rhys factor S")
+    total_axis.set_title(f"{document.method}: S(largest)/S(next) − 1 = {document.huang_rhys_change_last:+.2%}")
+    if band_axis.lines:
+        band_axis.set_xlabel("photon energy (eV)")
+        band_axis.set_ylabel("PL intensity I(ħω) (1/eV, unit area)")
+        band_axis.set_ylim(0, 1.5 * sideband_top)
+        band_axis.set_title(f"ZPL at {document.points[0].zpl_energy_eV:g} eV (clipped), γ = "
+                            f"{document.points[0].gamma_meV:g} meV")
+        band_axis.legend(fontsize=8)
+    else:
+        band_axis.set_axis_off()
+    return _save(figure, path, title or document.label)

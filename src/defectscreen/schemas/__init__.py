@@ -1,10 +1,13 @@
 """Pydantic documents, one per stored collection, with units in field names and provenance."""
 
+from defectscreen.schemas.embedding import EmbeddedSpectrumDocument, EmbeddingConvergenceDocument
 from defectscreen.schemas.optics import CaptureDocument, ConfigurationCoordinateDocument, LineshapeDocument
 from defectscreen.schemas.phonons import HuangRhysDocument, PhononDocument, PotentialDocument, TrainingSetDocument
 from defectscreen.schemas.tasks import CalculationLabels, EngineRecord, TaskDocument
 
 __all__ = [
+    "EmbeddedSpectrumDocument",
+    "EmbeddingConvergenceDocument",
     "CalculationLabels",
     "CaptureDocument",
     "ConfigurationCoordinateDocument",

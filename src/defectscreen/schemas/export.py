@@ -12,6 +12,8 @@ from pathlib import Path
 from defectscreen.schemas import (
     CaptureDocument,
     ConfigurationCoordinateDocument,
+    EmbeddedSpectrumDocument,
+    EmbeddingConvergenceDocument,
     HuangRhysDocument,
     LineshapeDocument,
     PhononDocument,
@@ -29,6 +31,8 @@ DOCUMENTS = {
     "potential_document": PotentialDocument,
     "phonon_document": PhononDocument,
     "huang_rhys_document": HuangRhysDocument,
+    "embedded_spectrum_document": EmbeddedSpectrumDocument,
+    "embedding_convergence_document": EmbeddingConvergenceDocument,
 }
 
 

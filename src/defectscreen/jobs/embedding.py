@@ -1,0 +1,59 @@
+"""Large-cell defect phonons of the platform's own defects: one job per supercell size, one that joins them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from jobflow import Maker, job
+
+from defectscreen.analysis.embedding import (
+    Method,
+    convergence_document,
+    embedded_spectrum,
+    source_from_potential,
+)
+from defectscreen.analysis.potential import model_file_from
+from defectscreen.jobs.phonons import PotentialRejectedError
+from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
+from defectscreen.schemas import TaskDocument
+from defectscreen.schemas.embedding import EmbeddedSpectrumDocument, EmbeddingConvergenceDocument
+from defectscreen.schemas.phonons import PhononDocument, PotentialDocument
+
+
+@dataclass
+class EmbeddedSpectrumMaker(Maker):
+    """S(ħω), S and the PL band of the defect embedded into ``repetitions`` copies of its cell: defect force
+    constants from the basis state's potential phonons, host force constants from the same potential on the
+    host cell, ΔR between the two relaxed charge states."""
+
+    name: str = "embedded phonons"
+    repetitions: tuple[int, int, int] = (1, 1, 1)
+    method: Method = "lanczos"
+    sigma_meV: float = DEFAULT_SIGMA_MEV
+
+    @job(output_schema=EmbeddedSpectrumDocument)
+    def make(self, basis: TaskDocument | dict, other: TaskDocument | dict, host: TaskDocument | dict,
+             phonons: PhononDocument | dict, potential: PotentialDocument | dict, parent_uuids: list[str],
+             label: str) -> EmbeddedSpectrumDocument:
+        basis, other, host = (TaskDocument.model_validate(d) for d in (basis, other, host))
+        phonons, potential = PhononDocument.model_validate(phonons), PotentialDocument.model_validate(potential)
+        if not potential.usable:
+            raise PotentialRejectedError(f"{potential.calculation_id}: potential not used: {potential.flag_reason}")
+        source = source_from_potential(
+            label, basis.structure, other.structure, np.array(phonons.force_constants_eV_per_angstrom2),
+            host.structure, model_file_from(potential, Path.cwd() / "model"), potential.backend, parent_uuids)
+        return embedded_spectrum(source, tuple(self.repetitions), self.method, sigma_meV=self.sigma_meV)
+
+
+@dataclass
+class EmbeddingConvergenceMaker(Maker):
+    """The convergence study of one transition: the per-size documents joined, largest-cell changes stated."""
+
+    name: str = "embedding convergence"
+
+    @job(output_schema=EmbeddingConvergenceDocument)
+    def make(self, points: list[EmbeddedSpectrumDocument | dict],
+             point_uuids: list[str]) -> EmbeddingConvergenceDocument:
+        return convergence_document([EmbeddedSpectrumDocument.model_validate(p) for p in points], point_uuids)
