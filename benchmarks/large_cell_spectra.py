@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-NV = Path(__file__).resolve().parents[2] / "shared" / "reference-data" / "nv-diamond"
+NV = Path(os.environ.get("DEFECTSCREEN_REFERENCE_DATA", Path(__file__).resolve().parents[2] / "shared"
+                          / "reference-data")) / "nv-diamond"
 SIGMA_MEV = 2.0
 GRID = np.arange(0.0, 200.0, 0.25)
 #: SLEPc window: 100 meV upwards, narrowed ∝ 1/N so that every size has ~40 modes in it (1727 atoms: 4 meV).

@@ -9,18 +9,20 @@ real force constants (../shared/reference-data/nv-diamond) go through host recov
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import NV_DIAMOND
 from pymatgen.core import Lattice, Structure
 
+from defectscreen.analysis.embedding import source_from_files
 from defectscreen.cli.main import cli
 from defectscreen.engines.slepc import window_modes
 from defectscreen.physics.embedding import (
     EmbeddingError,
     EmbeddingRadii,
+    default_radii,
     embed_force_constants,
     host_force_constants_from_far_field,
 )
@@ -33,7 +35,6 @@ from defectscreen.physics.spectral_function import (
     lanczos_spectral_function,
 )
 
-NV = Path(__file__).resolve().parents[2] / "shared" / "reference-data" / "nv-diamond"
 A_FCC = 3.6
 SPRING_CUTOFF = 2.7
 
@@ -134,7 +135,7 @@ def test_far_field_host_force_constants_are_the_host_springs():
 
 
 def test_nv_host_recovery_finds_the_vacancy_and_the_nitrogen():
-    defect = Structure.from_file(NV / "gs_CONTCAR.gz")
+    defect = Structure.from_file(NV_DIAMOND / "gs_CONTCAR.gz")
     cell = host_cell(defect)
     assert cell.host.composition.reduced_formula == "C" and len(cell.host) == 216
     assert len(cell.translations_frac) == 108 and len(set(cell.sublattice)) == 2
@@ -154,10 +155,9 @@ def test_radii_beyond_half_the_cell_are_refused():
 
 @pytest.fixture(scope="module")
 def nv_embedded():
-    from defectscreen.analysis.embedding import source_from_files
-    from defectscreen.physics.embedding import default_radii
-    source = source_from_files(NV / "dfpt_FORCE_CONSTANTS.gz", NV / "dfpt_POSCAR.gz", NV / "gs_CONTCAR.gz",
-                               NV / "zpl_CONTCAR.gz", "NV")
+    files = [NV_DIAMOND / name for name in ("dfpt_FORCE_CONSTANTS.gz", "dfpt_POSCAR.gz", "gs_CONTCAR.gz",
+                                            "zpl_CONTCAR.gz")]
+    source = source_from_files(*files, "NV")
     return embed_force_constants(source.host, source.defect, source.defect_force_constants,
                                  source.host_force_constants, source.displacement_angstrom, (2, 2, 2),
                                  default_radii(source.defect.lattice))
@@ -194,8 +194,9 @@ def test_slepc_window_equals_the_dense_modes(nv_embedded):
 
 def test_embed_cli_on_nv(tmp_path):
     result = CliRunner().invoke(cli, [
-        "analyze", "embed", "--fc", str(NV / "dfpt_FORCE_CONSTANTS.gz"), "--cell", str(NV / "dfpt_POSCAR.gz"),
-        "--ground", str(NV / "gs_CONTCAR.gz"), "--excited", str(NV / "zpl_CONTCAR.gz"), "--zpl", "1.945",
+        "analyze", "embed", "--fc", str(NV_DIAMOND / "dfpt_FORCE_CONSTANTS.gz"),
+        "--cell", str(NV_DIAMOND / "dfpt_POSCAR.gz"), "--ground", str(NV_DIAMOND / "gs_CONTCAR.gz"),
+        "--excited", str(NV_DIAMOND / "zpl_CONTCAR.gz"), "--zpl", "1.945",
         "--atoms", "1700", "--output", str(tmp_path / "nv"), "--plot", str(tmp_path / "nv.png"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
