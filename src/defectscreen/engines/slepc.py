@@ -8,7 +8,9 @@ or the interpreter named by DEFECTSCREEN_SLEPC_PYTHON. The matrix travels as CSR
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -40,6 +42,11 @@ class WindowModes:
     window_meV: tuple[float, float]
 
 
+def _die_with_parent() -> None:
+    """Linux prctl(PR_SET_PDEATHSIG, SIGKILL): a killed caller does not leave SLEPc running."""
+    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+
+
 def _environment() -> dict:
     return {**os.environ, "PETSC_DIR": os.environ.get("PETSC_DIR", _PETSC_DIR),
             "SLEPC_DIR": os.environ.get("SLEPC_DIR", _SLEPC_DIR)}
@@ -69,10 +76,8 @@ def window_modes(dynamical_matrix, vector: np.ndarray, window_meV: tuple[float, 
         np.savez(source, indptr=csr.indptr, indices=csr.indices, data=csr.data, vector=vector,
                  lower=(lower_meV / MEV_PER_SQRT_EIGENVALUE) ** 2, upper=(upper_meV / MEV_PER_SQRT_EIGENVALUE) ** 2,
                  tolerance=tolerance)
-        environment = {**os.environ, "PETSC_DIR": os.environ.get("PETSC_DIR", _PETSC_DIR),
-                       "SLEPC_DIR": os.environ.get("SLEPC_DIR", _SLEPC_DIR)}
         run = subprocess.run([python, str(Path(__file__).with_name("slepc_window.py")), str(source), str(target)],
-                             capture_output=True, text=True, env=environment)
+                             capture_output=True, text=True, env=_environment(), preexec_fn=_die_with_parent)
         if run.returncode != 0:
             last = (run.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise SlepcUnavailableError(f"SLEPc failed: {last}")
