@@ -66,7 +66,8 @@ def fcc_host(repeat: int) -> Structure:
 
 
 def make_defect(host: Structure, kind: str, site_frac: np.ndarray) -> Structure:
-    """Vacancy or substitution (Ag) at the host site nearest site_frac, or a Ni interstitial at site_frac."""
+    """Vacancy or substitution (Ag) at the host site nearest site_frac, a Ni interstitial at site_frac, or the
+    complex of both (Ag next to the Ni)."""
     defect = host.copy()
     frac = np.array(site_frac)
     site = int(np.argmin(np.linalg.norm((host.frac_coords - frac) - np.round(host.frac_coords - frac), axis=1)))
@@ -74,7 +75,10 @@ def make_defect(host: Structure, kind: str, site_frac: np.ndarray) -> Structure:
         defect.remove_sites([site])
     elif kind == "substitution":
         defect.replace(site, "Ag")
+    elif kind == "interstitial":
+        defect.append("Ni", frac)
     else:
+        defect.replace(site, "Ag")
         defect.append("Ni", frac)
     return defect
 
@@ -92,10 +96,12 @@ def relaxation(structure: Structure, center_cart: np.ndarray) -> np.ndarray:
     return displacement
 
 
-@pytest.mark.parametrize("kind", ["vacancy", "substitution", "interstitial"])
-def test_embedding_reproduces_the_large_defect_cell_exactly(kind):
+@pytest.mark.parametrize(("kind", "defect_radius"), [("vacancy", 3.0), ("substitution", 3.0), ("interstitial", 3.0),
+                                                     ("complex", 3.55)])
+def test_embedding_reproduces_the_large_defect_cell_exactly(kind, defect_radius):
     """Springs are short ranged, so embedding (r_d covers the changed springs) is exact: the embedded
-    dynamical matrix has the eigenvalues of the directly built 864-atom defect cell, and the same S."""
+    dynamical matrix has the eigenvalues of the directly built 864-atom defect cell, and the same S. The Ag–Ni
+    complex needs r_d = 3.55 Å to hold the Ag's changed springs (2.55 Å from an Ag 0.9 Å off the centre)."""
     cell_host = fcc_host(2)
     defect_site = np.array([0.25, 0.25, 0.25])
     defect = make_defect(cell_host, kind, defect_site)
@@ -103,7 +109,7 @@ def test_embedding_reproduces_the_large_defect_cell_exactly(kind):
     center = defect.lattice.get_cartesian_coords(cell.defect_center_frac)
     embedded = embed_force_constants(
         cell, defect, spring_force_constants(defect), spring_force_constants(cell_host),
-        relaxation(defect, center), (3, 3, 3), EmbeddingRadii(3.0, 3.6))
+        relaxation(defect, center), (3, 3, 3), EmbeddingRadii(defect_radius, 3.6))
     large_host = fcc_host(6)
     large = make_defect(large_host, kind, defect_site / 3)
     large_fc = spring_force_constants(large)

@@ -4,7 +4,8 @@ The large cell is the defect cell's lattice repeated n1 × n2 × n3 times; one t
 cell's atoms (centred on the defect), every other tile the ideal host. For atoms i, j at minimum-image
 distance d_ij in the large cell:
 
-    Φ_ij = Φ_defect(i, j)   if both atoms lie within r_d of the defect centre
+    Φ_ij = Φ_defect(i, j)   if both atoms lie within r_d of the defect centre (and are a pair inside the
+                            defect cell, not through its periodic image)
     Φ_ij = Φ_host(i, j)     otherwise, if d_ij < r_b  (atoms without a host site, interstitials: 0)
     Φ_ij = 0                if d_ij ≥ r_b
 
@@ -165,8 +166,8 @@ def embed_force_constants(
 
     # Pairs inside r_d of the defect cell.
     inside = cell.distances_from_defect(defect.frac_coords) < r_d
-    d_first, d_second, _, _ = _pair_table(centred_defect, r_b)
-    keep = inside[d_first] & inside[d_second]
+    d_first, d_second, d_image, _ = _pair_table(centred_defect, r_b)
+    keep = inside[d_first] & inside[d_second] & np.all(d_image == 0, axis=1)  # not a pair through a periodic image
     d_first, d_second = d_first[keep], d_second[keep]
 
     atom_of_site = np.full(n_host, -1)
