@@ -27,7 +27,7 @@ from defectscreen.physics.embedding import (
     host_force_constants_from_far_field,
 )
 from defectscreen.physics.host_lattice import host_cell
-from defectscreen.physics.normal_modes import atomic_masses
+from defectscreen.physics.normal_modes import atomic_masses, mass_weighted_dynamical_matrix
 from defectscreen.physics.spectral_function import (
     chebyshev_spectral_function,
     dense_spectral_function,
@@ -114,8 +114,7 @@ def test_embedding_reproduces_the_large_defect_cell_exactly(kind, defect_radius)
     large = make_defect(large_host, kind, defect_site / 3)
     large_fc = spring_force_constants(large)
     masses = atomic_masses(large)
-    matrix = large_fc.transpose(0, 2, 1, 3).reshape(3 * len(large), -1) / np.sqrt(np.outer(np.repeat(masses, 3),
-                                                                                           np.repeat(masses, 3)))
+    matrix = mass_weighted_dynamical_matrix(large_fc, masses)
     assert embedded.n_atoms == len(large)
     assert embedded.acoustic_sum_rule_residual < 1e-12
     dense = embedded.dynamical_matrix.toarray()

@@ -18,7 +18,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from defectscreen import __version__
-from defectscreen.analysis.lineshape import binned_emission, file_record
+from defectscreen.analysis.lineshape import binned_emission, check_same_cell, file_record
 from defectscreen.analysis.potential import model_forces
 from defectscreen.engines.slepc import DEFAULT_SLEPC_TOLERANCE, window_modes
 from defectscreen.physics.embedding import (
@@ -28,13 +28,12 @@ from defectscreen.physics.embedding import (
     default_radii,
     embed_force_constants,
     host_force_constants_from_far_field,
-    repetitions_for,
 )
 from defectscreen.physics.finite_displacement import force_constants_by_displacement
 from defectscreen.physics.host_lattice import HostCell, host_cell
 from defectscreen.physics.huang_rhys import displacement_between, spectral_density
 from defectscreen.physics.lineshape import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV, optical_lineshape
-from defectscreen.physics.normal_modes import atomic_masses, enforce_acoustic_sum_rule
+from defectscreen.physics.normal_modes import atomic_masses, enforce_acoustic_sum_rule, mass_weighted_dynamical_matrix
 from defectscreen.physics.spectral_function import (
     DEFAULT_SPECTRUM_TOLERANCE,
     SpectralFunction,
@@ -84,10 +83,8 @@ def source_from_files(force_constants_path, cell_path, ground_path, excited_path
     from the defect cell; host FC from a file or from the defect cell's far field."""
     cell = read_structure(cell_path)
     ground, excited = read_structure(ground_path), read_structure(excited_path)
-    for name, path, other in (("ground state", ground_path, ground), ("excited state", excited_path, excited)):
-        if len(other) != len(cell) or np.max(np.abs(displacement_between(cell, other))) > 1.0:
-            raise InputFileError(f"{path} ({name}) does not match the force-constant cell {cell_path}: give the "
-                                 "same supercell with the atoms in the same order")
+    check_same_cell(cell, ground, "ground state", Path(ground_path))
+    check_same_cell(cell, excited, "excited state", Path(excited_path))
     defect_fc = enforce_acoustic_sum_rule(read_force_constants(force_constants_path, len(cell)))
     inputs = [file_record("force_constants", force_constants_path), file_record("force_constant_cell", cell_path),
               file_record("ground_structure", ground_path), file_record("excited_structure", excited_path)]
@@ -128,10 +125,7 @@ def source_from_potential(label: str, basis: Structure, other: Structure, basis_
 def defect_cell_matrix(source: DefectPhononSource):
     """(D, v) of the defect cell itself: D in eV/(Å² amu) as a dense array, v = M^1/2 ΔR."""
     masses = atomic_masses(source.defect)
-    n = len(masses)
-    inverse_sqrt_mass = np.repeat(masses**-0.5, 3)
-    matrix = source.defect_force_constants.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n)
-    return (matrix * np.outer(inverse_sqrt_mass, inverse_sqrt_mass),
+    return (mass_weighted_dynamical_matrix(source.defect_force_constants, masses),
             (np.sqrt(masses)[:, None] * source.displacement_angstrom).ravel())
 
 
@@ -251,16 +245,6 @@ def convergence_document(points: list[EmbeddedSpectrumDocument], parent_uuids: l
         spectral_density_change_last=float(np.max(np.abs(a[:n] - b[:n])) / np.max(a)),
         parent_uuids=parent_uuids or [], defectscreen_version=__version__,
     )
-
-
-def repetitions_for_sizes(source: DefectPhononSource, target_atoms: list[int]) -> list[tuple[int, int, int]]:
-    """Repetitions of the defect cell nearest to each target atom count, duplicates removed, (1, 1, 1) first."""
-    found = [(1, 1, 1)]
-    for target in target_atoms:
-        reps = repetitions_for(source.defect.lattice, len(source.host.host), target)
-        if reps not in found:
-            found.append(reps)
-    return found
 
 
 def write_spectrum_csv(document: EmbeddedSpectrumDocument, path: Path) -> None:

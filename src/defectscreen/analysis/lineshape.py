@@ -97,7 +97,9 @@ def lineshape_document(
     )
 
 
-def _check_same_cell(reference: Structure, other: Structure, name: str, path: Path) -> None:
+def check_same_cell(reference: Structure, other: Structure, name: str, path: Path) -> None:
+    """InputFileError naming ``path`` unless ``other`` is ``reference``'s cell with the same atoms in the same order
+    (no atom moved more than 1 Å)."""
     try:
         displacement = displacement_between(reference, other)
     except StructureMismatchError as error:
@@ -124,20 +126,20 @@ def analyze_lineshape_files(
                              "forces at the ground geometry (force mode)")
     cell = read_structure(cell_path)
     ground = read_structure(ground_path)
-    _check_same_cell(cell, ground, "ground state", Path(ground_path))
+    check_same_cell(cell, ground, "ground state", Path(ground_path))
     force_constants = enforce_acoustic_sum_rule(read_force_constants(force_constants_path, len(cell)))
     modes = gamma_normal_modes(force_constants, atomic_masses(cell))
     inputs = [file_record("force_constants", force_constants_path), file_record("force_constant_cell", cell_path),
               file_record("ground_structure", ground_path)]
     if excited_path is not None:
         excited = read_structure(excited_path)
-        _check_same_cell(cell, excited, "excited state", Path(excited_path))
+        check_same_cell(cell, excited, "excited state", Path(excited_path))
         coupling = huang_rhys_from_displacement(modes, displacement_between(ground, excited), min_phonon_energy_meV)
         inputs.append(file_record("excited_structure", excited_path))
         source = "displacement"
     else:
         calculation = read_vasprun(excited_forces_path)
-        _check_same_cell(cell, calculation.structure, "excited-state forces", Path(excited_forces_path))
+        check_same_cell(cell, calculation.structure, "excited-state forces", Path(excited_forces_path))
         if np.max(np.abs(displacement_between(ground, calculation.structure))) > 1e-3:
             raise InputFileError(f"{excited_forces_path}: its geometry is not the ground-state geometry (> 1e-3 Å): "
                                  "force mode needs the excited state's forces at the relaxed ground structure")

@@ -13,11 +13,10 @@ from defectscreen.analysis.embedding import (
     METHODS,
     convergence_document,
     embedded_spectrum,
-    repetitions_for_sizes,
     source_from_files,
 )
 from defectscreen.analysis.lineshape import analyze_lineshape_files
-from defectscreen.physics.embedding import EmbeddingRadii, default_radii
+from defectscreen.physics.embedding import EmbeddingRadii, default_radii, repetitions_series
 from defectscreen.physics.huang_rhys import DEFAULT_MIN_PHONON_ENERGY_MEV
 from defectscreen.physics.lineshape import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV
 from defectscreen.physics.multimode_capture import DEFAULT_CAPTURE_SIGMA_MEV
@@ -201,7 +200,7 @@ def embed(force_constants, cell, ground, excited, bulk_cell, bulk_fc, target_ato
                                    r_b if r_b is not None else default.boundary_radius_angstrom)
         points = [embedded_spectrum(source, repetitions, method, radii, sigma_meV, gamma_meV, zpl_eV, temperature_K,
                                     window_meV=tuple(window_meV) if window_meV else None)
-                  for repetitions in repetitions_for_sizes(source, sizes)]
+                  for repetitions in repetitions_series(source.defect.lattice, len(source.host.host), sizes)]
     except (InputFileError, ValueError, RuntimeError) as error:
         raise click.ClickException(str(error)) from None
     document = convergence_document(points)

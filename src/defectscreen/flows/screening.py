@@ -22,7 +22,7 @@ from defectscreen.jobs import (
     StaticMaker,
     TrainingSetMaker,
 )
-from defectscreen.physics.embedding import repetitions_for
+from defectscreen.physics.embedding import repetitions_series
 
 PROPERTY_TASKS = {"relaxation": "relax", "unrelaxed_energy": "static"}
 CCD_TASK = "ccd"
@@ -109,12 +109,8 @@ def planned_keys(campaign: Campaign, calculations: list[Calculation]) -> list[st
 
 def embedding_repetitions(campaign: Campaign, calculation: Calculation) -> list[tuple[int, int, int]]:
     """(1, 1, 1) and the repetitions of the defect cell nearest to each of the campaign's embedding sizes."""
-    found = [(1, 1, 1)]
-    for target in campaign.phonons.embedding_atoms:
-        reps = repetitions_for(calculation.structure.lattice, len(calculation.structure), target)
-        if reps not in found:
-            found.append(reps)
-    return found
+    return repetitions_series(calculation.structure.lattice, len(calculation.structure),
+                              campaign.phonons.embedding_atoms)
 
 
 def _embedding_label(repetitions: tuple[int, int, int]) -> str:

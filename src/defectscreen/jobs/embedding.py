@@ -15,7 +15,7 @@ from defectscreen.analysis.embedding import (
     source_from_potential,
 )
 from defectscreen.analysis.potential import model_file_from
-from defectscreen.jobs.phonons import PotentialRejectedError
+from defectscreen.jobs.phonons import require_usable
 from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
 from defectscreen.schemas import TaskDocument
 from defectscreen.schemas.embedding import EmbeddedSpectrumDocument, EmbeddingConvergenceDocument
@@ -39,8 +39,7 @@ class EmbeddedSpectrumMaker(Maker):
              label: str) -> EmbeddedSpectrumDocument:
         basis, other, host = (TaskDocument.model_validate(d) for d in (basis, other, host))
         phonons, potential = PhononDocument.model_validate(phonons), PotentialDocument.model_validate(potential)
-        if not potential.usable:
-            raise PotentialRejectedError(f"{potential.calculation_id}: potential not used: {potential.flag_reason}")
+        require_usable(potential)
         source = source_from_potential(
             label, basis.structure, other.structure, np.array(phonons.force_constants_eV_per_angstrom2),
             host.structure, model_file_from(potential, Path.cwd() / "model"), potential.backend, parent_uuids)

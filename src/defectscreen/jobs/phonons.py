@@ -45,6 +45,12 @@ class PotentialRejectedError(RuntimeError):
     """A flagged potential (validation error above the campaign's threshold) was asked for phonons."""
 
 
+def require_usable(potential: PotentialDocument) -> None:
+    """PotentialRejectedError with the stored reason unless the potential passed its validation threshold."""
+    if not potential.usable:
+        raise PotentialRejectedError(f"{potential.calculation_id}: potential not used: {potential.flag_reason}")
+
+
 @dataclass
 class GammaPhononMaker(Maker):
     """Γ phonons by ± finite displacements with forces from the defect's potential (``potential`` given) or
@@ -64,8 +70,7 @@ class GammaPhononMaker(Maker):
         engine = parse_engine_settings(self.engine_settings)
         if potential is not None:
             potential = PotentialDocument.model_validate(potential)
-            if not potential.usable:
-                raise PotentialRejectedError(f"{potential.calculation_id}: potential not used: {potential.flag_reason}")
+            require_usable(potential)
             forces_of = model_forces(model_file_from(potential, Path.cwd() / "model"), potential.backend)
         else:
             forces_of = forces_function(lambda structure: reference_atoms(structure, relaxed.labels, engine))

@@ -56,7 +56,6 @@ class EmbeddedCell:
     dynamical_matrix: sp.bsr_matrix
     mass_weighted_displacement: np.ndarray
     masses_amu: np.ndarray
-    lattice: Lattice
     repetitions: tuple[int, int, int]
     radii: EmbeddingRadii
     n_defect_pairs: int
@@ -95,6 +94,16 @@ def repetitions_for(lattice: Lattice, n_atoms_cell: int, target_atoms: int) -> t
     return best
 
 
+def repetitions_series(lattice: Lattice, n_atoms_cell: int, target_atoms: list[int]) -> list[tuple[int, int, int]]:
+    """(1, 1, 1), then the repetition nearest to each target atom count (repetitions_for), duplicates removed."""
+    found = [(1, 1, 1)]
+    for target in target_atoms:
+        reps = repetitions_for(lattice, n_atoms_cell, target)
+        if reps not in found:
+            found.append(reps)
+    return found
+
+
 def _pair_table(structure: Structure, cutoff: float):
     """All pairs (i, j, image) with minimum-image distance < cutoff: image is the integer lattice shift of j."""
     frac = structure.frac_coords
@@ -114,8 +123,7 @@ def host_force_constants_from_far_field(cell: HostCell, defect: Structure, defec
     """
     host = cell.host
     n_host = len(host)
-    atom_of_site = np.full(n_host, -1)
-    atom_of_site[cell.host_site_of_atom[cell.host_site_of_atom >= 0]] = np.flatnonzero(cell.host_site_of_atom >= 0)
+    atom_of_site = cell.atom_of_site
     distance = cell.distances_from_defect(host.frac_coords)
     same_species = np.array([atom >= 0 and defect[atom].specie == host[site].specie
                              for site, atom in enumerate(atom_of_site)])
@@ -170,9 +178,8 @@ def embed_force_constants(
     keep = inside[d_first] & inside[d_second] & np.all(d_image == 0, axis=1)  # not a pair through a periodic image
     d_first, d_second = d_first[keep], d_second[keep]
 
-    atom_of_site = np.full(n_host, -1)
+    atom_of_site = cell.atom_of_site
     matched = cell.host_site_of_atom >= 0
-    atom_of_site[cell.host_site_of_atom[matched]] = np.flatnonzero(matched)
     site_inside = np.zeros(n_host, dtype=bool)
     site_inside[cell.host_site_of_atom[matched & inside]] = True
 
@@ -243,10 +250,9 @@ def embed_force_constants(
 
     displacement = np.zeros((n_atoms, 3))
     displacement[:n_defect] = displacement_angstrom
-    large_lattice = Lattice(defect.lattice.matrix * reps[:, None])
     return EmbeddedCell(
         dynamical_matrix=dynamical,
         mass_weighted_displacement=(np.sqrt(masses)[:, None] * displacement).ravel(),
-        masses_amu=masses, lattice=large_lattice, repetitions=tuple(int(n) for n in reps), radii=radii,
+        masses_amu=masses, repetitions=tuple(int(n) for n in reps), radii=radii,
         n_defect_pairs=len(d_first), acoustic_sum_rule_residual=residual,
     )

@@ -49,6 +49,14 @@ class HostCell:
         delta -= np.round(delta)
         return np.linalg.norm(delta @ self.host.lattice.matrix, axis=-1)
 
+    @property
+    def atom_of_site(self) -> np.ndarray:
+        """(N_host,) index of the defect-cell atom on each host site, −1 for vacancies."""
+        atoms = np.full(len(self.host), -1)
+        matched = self.host_site_of_atom >= 0
+        atoms[self.host_site_of_atom[matched]] = np.flatnonzero(matched)
+        return atoms
+
     def host_sites_at(self, frac_coords: np.ndarray) -> np.ndarray:
         """Index of the host site nearest to each fractional position (periodic)."""
         host_frac = self.host.frac_coords

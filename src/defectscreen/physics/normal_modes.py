@@ -38,13 +38,8 @@ def enforce_acoustic_sum_rule(force_constants: np.ndarray) -> np.ndarray:
     return restored
 
 
-def gamma_normal_modes(force_constants: np.ndarray, masses_amu: np.ndarray) -> NormalModes:
-    """Diagonalize D_jα,j'β = Φ_jα,j'β / sqrt(m_j m_j') (seed 000 Eq. 2 at q = 0).
-
-    force_constants: (N, N, 3, 3) in eV/Å²; masses_amu: (N,).
-    ħω_k = ħ sqrt(λ_k) with λ_k in eV/(Å² amu); negative λ_k give negative (imaginary) ħω_k.
-    Dense: O(N³) time, O(N²) memory — the reference for the sparse solvers.
-    """
+def mass_weighted_dynamical_matrix(force_constants: np.ndarray, masses_amu: np.ndarray) -> np.ndarray:
+    """Dense (3N, 3N) D_jα,j'β = Φ_jα,j'β / sqrt(m_j m_j') in eV/(Å² amu) from Φ (N, N, 3, 3) in eV/Å²."""
     force_constants = np.asarray(force_constants, dtype=float)
     masses = np.asarray(masses_amu, dtype=float)
     n_atoms = len(masses)
@@ -55,7 +50,19 @@ def gamma_normal_modes(force_constants: np.ndarray, masses_amu: np.ndarray) -> N
         )
     inverse_sqrt_mass = np.repeat(masses**-0.5, 3)
     matrix = force_constants.transpose(0, 2, 1, 3).reshape(3 * n_atoms, 3 * n_atoms)
-    dynamical = matrix * np.outer(inverse_sqrt_mass, inverse_sqrt_mass)
+    return matrix * np.outer(inverse_sqrt_mass, inverse_sqrt_mass)
+
+
+def gamma_normal_modes(force_constants: np.ndarray, masses_amu: np.ndarray) -> NormalModes:
+    """Diagonalize D_jα,j'β = Φ_jα,j'β / sqrt(m_j m_j') (seed 000 Eq. 2 at q = 0).
+
+    force_constants: (N, N, 3, 3) in eV/Å²; masses_amu: (N,).
+    ħω_k = ħ sqrt(λ_k) with λ_k in eV/(Å² amu); negative λ_k give negative (imaginary) ħω_k.
+    Dense: O(N³) time, O(N²) memory — the reference for the sparse solvers.
+    """
+    masses = np.asarray(masses_amu, dtype=float)
+    n_atoms = len(masses)
+    dynamical = mass_weighted_dynamical_matrix(force_constants, masses)
     eigenvalues, vectors = np.linalg.eigh(0.5 * (dynamical + dynamical.T))
     frequencies = np.sign(eigenvalues) * np.sqrt(np.abs(eigenvalues)) * MEV_PER_SQRT_EIGENVALUE
     return NormalModes(
