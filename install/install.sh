@@ -10,6 +10,8 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     # SLEPc/PETSc with MUMPS for the large-cell window solver (engines/slepc.py). Debian's build runs in the
     # system Python (numpy 1.x); pip would compile PETSc for > 40 minutes.
     apt-get install -y -qq python3-petsc4py python3-slepc4py >/dev/null
+    # Headless Chromium renders the HTML screening report in its test (about 25 s).
+    apt-get install -y -qq chromium >/dev/null
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip

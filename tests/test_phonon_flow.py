@@ -43,7 +43,7 @@ CAMPAIGN = {
 def _submit(path: Path, data: dict, settings: StorageSettings):
     path.write_text(yaml.safe_dump(data))
     campaign, base_dir = load_campaign(path)
-    return submit_campaign(campaign, base_dir, settings.launchpad())
+    return submit_campaign(campaign, base_dir, settings.launchpad(), settings.collection("campaigns", "name"))
 
 
 def _worker() -> None:
@@ -130,6 +130,39 @@ def test_phonon_chain_is_stored_with_provenance_and_matches_the_engine(data_dir:
     assert 0.5 < large["huang_rhys_total"] / cell["huang_rhys_total"] < 2.0
     assert set(study["parent_uuids"]) <= set(by_uuid) and len(large["parent_uuids"]) == 5
     assert _submit(path, embedded, settings).new_jobs == 0
+
+    # Formation energies added later: the two competing phases (C, N2) are relaxed; the build joins the N_C level
+    # with the Huang–Rhys factors into PL bands whose ZPL is that level (hole capture) or the gap minus it.
+    formation = {**embedded, "hosts": [{**CAMPAIGN["hosts"][0], "dielectric_constant": 5.7}],
+                 "properties": [*embedded["properties"], "formation_energy"]}
+    assert _submit(path, formation, settings).new_jobs == 2
+    _worker()
+    subprocess.run([*CLI, "build"], check=True, capture_output=True, timeout=600)
+    summaries = settings.collection("summaries", "summary_id")
+    summaries.connect()
+    pair = summaries.query_one({"defect_name": "N_C"})["pairs"][0]
+    gap = summaries.query_one({"defect_name": "N_C"})["band_gap_eV"]
+    assert pair["charges"] == "1/0" and 0 < pair["level_eV"] < gap
+    assert pair["huang_rhys_total"] == pytest.approx(basis["huang_rhys_total"], rel=1e-9)
+    assert pair["huang_rhys_total_embedded"] == pytest.approx(large["huang_rhys_total"], rel=1e-9)
+    bands = {band["carrier"]: band for band in pair["photoluminescence"]}
+    zpl = {"hole": pair["level_eV"], "electron": gap - pair["level_eV"]}
+    for carrier, state in (("hole", "higher_charge"), ("electron", "lower_charge")):
+        record = next(r for r in document["records"] if (r["phonon_basis"], r["force_source"]) == (state, "potential"))
+        relaxation = 1e-3 * record["huang_rhys_total"] * record["mean_phonon_energy_meV"]
+        assert (carrier in bands) == (relaxation < zpl[carrier])  # no band where emission would be at ħω <= 0
+        if carrier not in bands:
+            continue
+        band = bands[carrier]
+        assert band["zpl_energy_eV"] == pytest.approx(zpl[carrier], abs=1e-12)
+        assert band["huang_rhys_total"] == pytest.approx(record["huang_rhys_total"], rel=1e-6)
+        assert band["debye_waller"] == pytest.approx(np.exp(-record["huang_rhys_total"]), rel=1e-6)  # 0 K
+        area = np.trapezoid(band["intensity_per_eV"], band["photon_energy_eV"])
+        assert area == pytest.approx(1.0, abs=0.02) and band["peak_energy_eV"] < band["zpl_energy_eV"]
+    assert bands, "the electron capture of this cell (ZPL 5.0 eV, relaxation ~3 eV) has a band"
+    page = tmp_path / "report.html"
+    subprocess.run([*CLI, "report", "--out", str(page)], check=True, capture_output=True, timeout=600)
+    assert "C:N_C:1/0: photoluminescence" in page.read_text()
 
     strict = {**CAMPAIGN, "potential": {**CAMPAIGN["potential"], "max_validation_force_rmse_meV_per_angstrom": 1e-3}}
     report = _submit(path, strict, settings)

@@ -62,6 +62,16 @@ def test_charge_states_give_a_positive_gap(calculations: dict, tmp_path: Path) -
     assert 0.05 < gap < 3.0
 
 
+def test_bulk_levels_hold_every_electron_and_bracket_the_gap(calculations: dict) -> None:
+    """16-atom Si, GFN1-xTB: 64 valence electrons in doubly occupied levels; VBM below CBM (Γ-only, so the gap
+    of this small cell is 0.05 eV, not Si's)."""
+    bulk = calculations["Si:bulk"]
+    levels = run_reference(bulk.structure, bulk.labels, XtbSettings(), None, 0)["levels"]
+    assert levels["spin_degeneracy"] == 2
+    assert 2 * np.sum(levels["occupations"]) == pytest.approx(64.0, abs=1e-6)
+    assert 0.0 < levels["lowest_unoccupied_eV"] - levels["highest_occupied_eV"] < 5.0
+
+
 def test_unconverged_relaxation_and_scf_raise_with_reason(calculations: dict) -> None:
     vacancy = calculations["Si:v_Si:0"]
     with pytest.raises(RelaxationNotConvergedError, match="used all 1 ionic steps"):
@@ -93,3 +103,10 @@ def test_gpaw_static_matches_direct_gpaw(tmp_path: Path) -> None:
     assert doc.energy_eV == pytest.approx(atoms.get_potential_energy(), abs=2e-3)
     assert atoms.calc.get_magnetic_moment() == pytest.approx(1.0, abs=1e-6)
     assert doc.engine.is_dft and doc.engine.code_versions["gpaw"]
+    levels = doc.levels
+    assert levels.spin_degeneracy == 1 and len(levels.eigenvalues_eV) == 2
+    assert levels.eigenvalues_eV[0][0] == pytest.approx(list(atoms.calc.get_eigenvalues(spin=0)), abs=2e-3)
+    assert sum(np.sum(channel) for channel in levels.occupations) == pytest.approx(9.0, abs=1e-6)  # 8 + the extra e
+    potential = atoms.calc.get_electrostatic_potential()
+    assert [len(profile) for profile in doc.planar_average_potential_eV] == list(potential.shape)
+    assert np.mean(doc.planar_average_potential_eV[2]) == pytest.approx(potential.mean(), abs=2e-3)

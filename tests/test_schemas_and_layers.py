@@ -9,7 +9,8 @@ from defectscreen.schemas.export import json_schemas
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "defectscreen"
-LAYERS = ["physics", "readers", "engines", "mlip", "schemas", "analysis", "jobs", "flows", "storage", "reports", "cli"]
+LAYERS = ["physics", "readers", "engines", "mlip", "schemas", "analysis", "jobs", "flows", "storage", "builders", "reports",
+          "cli"]
 
 
 def test_schema_files_in_sync() -> None:

@@ -4,21 +4,39 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import sys
+from pathlib import Path
 
 import click
+from maggma.cli.serial import serial
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from defectscreen.builders.chain import COLLECTIONS
 from defectscreen.cli.analyze import analyze
 from defectscreen.cli.potential import potential
 from defectscreen.flows.campaign import CampaignError, load_campaign
+from defectscreen.reports.plots import plot_formation_energies
+from defectscreen.reports.report_builder import REPORT_ID, report_pipeline
+from defectscreen.schemas import FormationEnergyDocument
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.progress import failures, host_progress
-from defectscreen.storage.query import ROW_FIELDS, query_tasks, task_criteria
+from defectscreen.storage.query import (
+    ROW_FIELDS,
+    SUMMARY_FIELDS,
+    query_summaries,
+    query_tasks,
+    summary_criteria,
+    task_criteria,
+)
 from defectscreen.storage.submission import submit_campaign
-from defectscreen.storage.worker import DEFAULT_LOST_AFTER_S, recover_lost_runs, run_worker
+from defectscreen.storage.worker import (
+    DEFAULT_LOST_AFTER_S,
+    recover_lost_runs,
+    run_worker,
+)
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -36,7 +54,8 @@ def cli() -> None:
 def _submit(campaign_path: str, settings: StorageSettings) -> None:
     try:
         campaign, base_dir = load_campaign(campaign_path)
-        report = submit_campaign(campaign, base_dir, settings.launchpad())
+        report = submit_campaign(campaign, base_dir, settings.launchpad(),
+                                 settings.collection("campaigns", COLLECTIONS["campaigns"]))
     except CampaignError as error:
         raise click.ClickException(str(error)) from None
     console.print(
@@ -116,29 +135,145 @@ def status() -> None:
 @cli.command()
 @click.option("--host", help="host label, e.g. GaN")
 @click.option("--defect", help="defect name, e.g. C_N or v_Ga")
-@click.option("--element", help="element added or removed by the defect")
-@click.option("--type", "defect_type", type=click.Choice(["bulk", "vacancy", "substitution", "antisite", "interstitial"]))
-@click.option("--charge", type=int)
+@click.option("--element", help="element added or removed by the defect (task documents)")
+@click.option("--type", "defect_type", type=click.Choice(["bulk", "vacancy", "substitution", "antisite", "interstitial",
+                                                           "competing_phase"]))
+@click.option("--charge", type=int, help="charge state (task documents)")
 @click.option("--task", "task_label", type=click.Choice(["relax", "static"]))
+@click.option("--level-window", nargs=2, type=float, metavar="MIN MAX", help="a transition level MIN..MAX eV above the VBM")
+@click.option("--deep-level", type=float, metavar="EV", help="a transition level at least EV from both band edges")
+@click.option("--huang-rhys", nargs=2, type=float, metavar="MIN MAX", help="largest total S of the defect's pairs in MIN..MAX")
+@click.option("--capture-above", type=float, metavar="CM3_S", help="largest capture coefficient (300 K, W_if known) above")
+@click.option("--capture-per-w2-above", type=float, metavar="CM3_S", help="largest C/W_if² (300 K) above")
+@click.option("--formation-below", type=float, metavar="EV", help="lowest formation energy at --fermi-level and --limit below")
+@click.option("--fermi-level", type=float, default=0.0, show_default=True, help="eV above the VBM, for --formation-below")
+@click.option("--limit", help="chemical-potential limit, e.g. Ga-rich (default: each host's first)")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-def query(host, defect, element, defect_type, charge, task_label, output_format) -> None:
-    """Stored task documents matching every filter given."""
-    store = StorageSettings.from_environment().job_store()
+def query(host, defect, element, defect_type, charge, task_label, level_window, deep_level, huang_rhys, capture_above,
+          capture_per_w2_above, formation_below, fermi_level, limit, output_format) -> None:
+    """Stored documents matching every filter given: task documents, or, with any physics filter, the defect
+    summaries `defectscreen build` made."""
+    settings = StorageSettings.from_environment()
+    physics = (level_window, deep_level, huang_rhys, capture_above, capture_per_w2_above, formation_below, limit)
+    if any(value not in (None, ()) for value in physics):
+        if element is not None or charge is not None or task_label is not None:
+            raise click.UsageError("--element, --charge and --task filter task documents; drop them with physics filters")
+        store = settings.collection("summaries", COLLECTIONS["summaries"])
+        store.connect()
+        criteria = summary_criteria(host, defect, defect_type, level_window or None, deep_level, huang_rhys or None,
+                                    capture_above, capture_per_w2_above)
+        try:
+            rows = query_summaries(store, criteria, formation_below, fermi_level, limit)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        _print_rows(rows, SUMMARY_FIELDS, "defect summaries", output_format)
+        return
+    store = settings.job_store()
     store.connect()
     rows = query_tasks(store, task_criteria(host, defect, element, defect_type, charge, task_label))
+    _print_rows(rows, ROW_FIELDS, "task document(s)", output_format, hidden=("uuid",))
+
+
+def _print_rows(rows: list[dict], fields: tuple[str, ...], title: str, output_format: str,
+                hidden: tuple[str, ...] = ()) -> None:
     if output_format == "json":
         click.echo(json.dumps(rows, indent=2))
     elif output_format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=ROW_FIELDS)
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: json.dumps(value) if isinstance(value, list | dict) else value
+                          for key, value in row.items()} for row in rows)
     else:
-        table = Table(title=f"{len(rows)} task document(s)")
-        for column in ROW_FIELDS[:-1]:
+        table = Table(title=f"{len(rows)} {title}")
+        shown = [field for field in fields if field not in hidden]
+        for column in shown:
             table.add_column(column)
         for row in rows:
-            table.add_row(*(f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in ROW_FIELDS[:-1]))
+            table.add_row(*(_cell(row[column]) for column in shown))
         console.print(table)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return ", ".join(f"{v['charges']}: {v['level_eV']:.3f}" for v in value)
+    return str(value)
+
+
+@cli.command()
+def build() -> None:
+    """Run the builders: tasks -> defects -> formation energies -> summaries -> report. Only new or changed inputs
+    are processed, so running it again after more jobs finished is cheap (`mrun builders/pipeline.py` does the same)."""
+    _run_builders(StorageSettings.from_environment(), report_counts=True)
+
+
+def _run_builders(settings: StorageSettings, report_counts: bool) -> None:
+    """Every builder of the pipeline in order; their warnings (what was skipped and why) go to the console."""
+    for builder in report_pipeline(settings):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter(f"[{type(builder).__name__}] %(message)s"))
+        builder.logger.addHandler(handler)
+        serial(builder, no_bars=True)
+        builder.logger.removeHandler(handler)
+        if report_counts:
+            console.print(f"{type(builder).__name__}: {getattr(builder, 'total', 0)} item(s) with new or changed "
+                          f"inputs -> {', '.join(target.collection_name for target in builder.targets)}")
+
+
+@cli.command()
+@click.option("--host", help="host label, e.g. GaN (default: every host)")
+@click.option("--json", "as_json", is_flag=True, help="print the formation-energy documents as JSON")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="write <host>_formation.png per host here")
+def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
+    """Transition levels, chemical-potential limits and charge-neutral Fermi levels built by `defectscreen build`."""
+    settings = StorageSettings.from_environment()
+    store = settings.collection("formation_energies", COLLECTIONS["formation_energies"])
+    store.connect()
+    documents = [FormationEnergyDocument(**{k: v for k, v in doc.items() if k != "_id"})
+                 for doc in store.query({} if host is None else {"host": host}, sort={"host_id": 1})]
+    if not documents:
+        raise click.ClickException("no formation-energy documents; run a campaign with the formation_energy property, "
+                                   "then `defectscreen build`")
+    if as_json:
+        click.echo(json.dumps([doc.model_dump(mode="json") for doc in documents], indent=2))
+    for doc in documents:
+        if plot_dir:
+            Path(plot_dir).mkdir(parents=True, exist_ok=True)
+            console.print(f"wrote {plot_formation_energies(doc, Path(plot_dir) / f'{doc.host}_formation.png')}")
+        if as_json:
+            continue
+        table = Table(title=f"{doc.host} ({doc.engine.name}): gap {doc.band_gap_eV:.3f} eV, "
+                            f"ΔH_f {doc.host_formation_enthalpy_eV_per_atom:.3f} eV/atom")
+        for column in ("defect", "transition levels (eV above VBM)",
+                       *(f"E_f at VBM, {limit.name}" for limit in doc.chemical_potential_limits)):
+            table.add_column(column)
+        for defect in doc.defects:
+            levels = ", ".join(f"ε({t.charges}) {t.level_eV:.3f}" for t in defect.transition_levels) or "none in gap"
+            stable = {limit.name: min(s.formation_energy_at_vbm_eV[limit.name] for s in defect.charge_states)
+                      for limit in doc.chemical_potential_limits}
+            table.add_row(defect.defect_name, levels, *(f"{value:.3f}" for value in stable.values()))
+        console.print(table)
+        for solution in doc.fermi_levels:
+            console.print(f"  {solution.limit}: charge-neutral E_F = {solution.fermi_level_eV:.3f} eV at "
+                          f"{solution.temperature_K:g} K (n {solution.electrons_cm3:.2e}, p {solution.holes_cm3:.2e} cm^-3)")
+
+
+@cli.command()
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="defectscreen-report.html", show_default=True)
+def report(out_path: str) -> None:
+    """Build what changed (as `defectscreen build`) and write the stored HTML screening report to OUT."""
+    settings = StorageSettings.from_environment()
+    _run_builders(settings, report_counts=False)
+    store = settings.collection("reports", "report_id")
+    store.connect()
+    document = store.query_one({"report_id": REPORT_ID})
+    if document is None:
+        raise click.ClickException("nothing to report: no formation-energy documents yet (run a campaign with the "
+                                   "formation_energy property)")
+    Path(out_path).write_text(document["html"])
+    console.print(f"wrote {out_path}: {document['n_defects']} defect(s) in {document['n_hosts']} host(s)")
 
 
 cli.add_command(analyze)

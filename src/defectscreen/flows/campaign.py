@@ -13,7 +13,15 @@ from typing import Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pymatgen.core import Element, Structure
 
 from defectscreen.engines import EngineSettings, GpawSettings, XtbSettings
@@ -24,10 +32,11 @@ from defectscreen.mlip.potential import PotentialRecipe
 from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM
 from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
 
-PROPERTIES = ("relaxation", "unrelaxed_energy", "configuration_coordinate", "phonons", "huang_rhys", "embedded_phonons")
+PROPERTIES = ("relaxation", "unrelaxed_energy", "configuration_coordinate", "phonons", "huang_rhys", "embedded_phonons",
+              "formation_energy")
 #: property -> the property it is computed from.
 REQUIRES = {"configuration_coordinate": "relaxation", "phonons": "relaxation", "huang_rhys": "phonons",
-            "embedded_phonons": "phonons"}
+            "embedded_phonons": "phonons", "formation_energy": "relaxation"}
 
 
 class CampaignError(ValueError):
@@ -44,12 +53,38 @@ def _check_element(symbol: str) -> str:
     return symbol
 
 
+def _valid_dielectric(epsilon: float | list[list[float]]) -> bool:
+    tensor = np.asarray(epsilon, dtype=float)
+    if tensor.ndim == 0:
+        return bool(tensor >= 1)
+    return tensor.shape == (3, 3) and np.allclose(tensor, tensor.T) and bool(np.linalg.eigvalsh(tensor).min() >= 1)
+
+
+def _load_structure(path: Path, field: str) -> Structure:
+    """A crystal structure file, or CampaignError naming ``field`` and the fix."""
+    if not path.is_file():
+        raise CampaignError(
+            f"{field}: file '{path}' does not exist; "
+            "give a CIF, POSCAR or pymatgen Structure JSON path relative to the campaign file"
+        )
+    try:
+        return Structure.from_file(path)
+    except Exception as error:  # pymatgen raises many types for unreadable files
+        raise CampaignError(
+            f"{field}: '{path}' is not a readable crystal structure "
+            f"({error}); give a CIF, POSCAR/CONTCAR or pymatgen Structure JSON"
+        ) from error
+
+
 class HostSpec(_Strict):
     """One host crystal: a built-in prototype or a structure file (CIF, POSCAR, Structure JSON)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$", description="label used in every id")
     prototype: str | None = None
     structure: str | None = Field(None, description="path, relative to the campaign file")
+    dielectric_constant: float | list[list[float]] | None = Field(
+        None, description="static dielectric constant (ionic + electronic), scalar or 3x3 tensor; needed by "
+        "formation_energy for the finite-size correction of charged defects")
 
     @model_validator(mode="after")
     def _one_source(self) -> HostSpec:
@@ -57,6 +92,10 @@ class HostSpec(_Strict):
             raise ValueError(
                 "give exactly one of 'prototype' (built-in) or 'structure' (a file path)"
             )
+        epsilon = self.dielectric_constant
+        if epsilon is not None and not _valid_dielectric(epsilon):
+            raise ValueError("dielectric_constant must be a number >= 1 or a symmetric positive-definite 3x3 tensor, "
+                             "e.g. 9.5 or [[9.3,0,0],[0,9.3,0],[0,0,10.4]]")
         if self.prototype is not None and self.prototype not in PROTOTYPE_NAMES:
             raise ValueError(
                 f"unknown prototype '{self.prototype}'; built-in: {', '.join(PROTOTYPE_NAMES)}"
@@ -66,19 +105,7 @@ class HostSpec(_Strict):
     def load(self, base_dir: Path) -> Structure:
         if self.prototype is not None:
             return prototype_structure(self.prototype)
-        path = (base_dir / self.structure).resolve()
-        if not path.is_file():
-            raise CampaignError(
-                f"hosts[{self.name}].structure: file '{path}' does not exist; "
-                "give a CIF, POSCAR or pymatgen Structure JSON path relative to the campaign file"
-            )
-        try:
-            return Structure.from_file(path)
-        except Exception as error:  # pymatgen raises many types for unreadable files
-            raise CampaignError(
-                f"hosts[{self.name}].structure: '{path}' is not a readable crystal structure "
-                f"({error}); give a CIF, POSCAR/CONTCAR or pymatgen Structure JSON"
-            ) from error
+        return _load_structure((base_dir / self.structure).resolve(), f"hosts[{self.name}].structure")
 
 
 class DefectKinds(_Strict):
@@ -174,6 +201,40 @@ class PhononSettings(_Strict):
         return draw < self.validate_fraction
 
 
+class CompetingPhaseSpec(_Strict):
+    """A competing phase the campaign adds to the built-in references (computed like the hosts)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$", description="polymorph label, e.g. 'graphite'")
+    structure: str = Field(description="path, relative to the campaign file")
+    spin_multiplicity: int = Field(1, ge=1)
+
+    def load(self, base_dir: Path) -> Structure:
+        structure = _load_structure((base_dir / self.structure).resolve(),
+                                    f"formation.competing_phases[{self.name}].structure")
+        structure.remove_oxidation_states()
+        return structure
+
+
+class FormationSettings(_Strict):
+    """Formation energies: competing phases, the charge model of the Freysoldt correction, the temperature of the
+    charge-neutral Fermi level, and optional chemical-potential limits fixed by the user."""
+
+    competing_phases: list[CompetingPhaseSpec] = Field(default_factory=list)
+    chemical_potentials: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="limit name -> element -> μ (eV, relative to the element's reference "
+        "phase); replaces the phase-diagram limits of every host whose elements it names")
+    gaussian_width_bohr: float = Field(1.0, gt=0, description="Freysoldt model charge: Gaussian width β")
+    temperature_K: float = Field(300.0, gt=0, description="temperature of the charge-neutral Fermi level")
+
+    @field_validator("chemical_potentials")
+    @classmethod
+    def _elements(cls, limits: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for values in limits.values():
+            for symbol in values:
+                _check_element(symbol)
+        return limits
+
+
 class Campaign(_Strict):
     """A screening campaign as written in the YAML file."""
 
@@ -190,6 +251,17 @@ class Campaign(_Strict):
     properties: list[Literal[PROPERTIES]] = Field(["relaxation"], min_length=1)  # type: ignore[valid-type]
     potential: PotentialRecipe = Field(default_factory=PotentialRecipe)
     phonons: PhononSettings = Field(default_factory=PhononSettings)
+    formation: FormationSettings = Field(default_factory=FormationSettings)
+
+    @model_validator(mode="after")
+    def _dielectric_for_formation(self) -> Campaign:
+        if "formation_energy" in self.properties:
+            missing = [host.name for host in self.hosts if host.dielectric_constant is None]
+            if missing:
+                raise ValueError(
+                    f"formation_energy corrects charged defects with the host's dielectric constant: give "
+                    f"dielectric_constant for host(s) {', '.join(missing)} (e.g. dielectric_constant: 9.5)")
+        return self
 
     @field_validator("properties")
     @classmethod
@@ -239,6 +311,8 @@ def _known_fields(location: tuple) -> str:
         ("potential", "training", "mace"): MaceSettings,
         ("potential", "training", "nequip"): NequipSettings,
         ("phonons",): PhononSettings,
+        ("formation",): FormationSettings,
+        ("formation", "competing_phases"): CompetingPhaseSpec,
         ("engine", "xtb"): XtbSettings,
         ("engine", "gpaw"): GpawSettings,
     }.get(parent)

@@ -156,6 +156,7 @@ def build_defect_set(campaign: Campaign, base_dir: Path) -> list[Calculation]:
                     charge=charge,
                     spin_multiplicity=spin_multiplicity(cell.atomic_numbers, charge),
                     defect_site_frac_coords=site.frac_coords.tolist(),
+                    equivalent_sites=int(defect.multiplicity * round(abs(np.linalg.det(matrix)))),
                 )
                 calculations.append(Calculation(labels=labels, structure=cell))
     if unknown_hosts:

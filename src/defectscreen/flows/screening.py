@@ -62,9 +62,8 @@ def phonon_task_hashes(campaign: Campaign) -> dict[str, str]:
 def adjacent_charge_pairs(calculations: list[Calculation]) -> list[tuple[Calculation, Calculation]]:
     """(higher, lower) charge states of the same defect that differ by one electron."""
     by_defect: dict[str, list[Calculation]] = defaultdict(list)
-    for calculation in calculations:
-        if calculation.labels.defect_type != "bulk":
-            by_defect[calculation.labels.defect_name].append(calculation)
+    for calculation in _defects(calculations):
+        by_defect[calculation.labels.defect_name].append(calculation)
     pairs = []
     for states in by_defect.values():
         states.sort(key=lambda c: c.labels.charge, reverse=True)
@@ -79,14 +78,21 @@ def pair_id(higher: Calculation, lower: Calculation) -> str:
 
 
 def _defects(calculations: list[Calculation]) -> list[Calculation]:
-    return [c for c in calculations if c.labels.defect_type != "bulk"]
+    return [c for c in calculations if c.labels.defect_type not in ("bulk", "competing_phase")]
+
+
+def _property_tasks(campaign: Campaign, calculation: Calculation) -> list[str]:
+    """Reference tasks of one cell: those its properties ask for; a competing phase is only relaxed."""
+    if calculation.labels.defect_type == "competing_phase":
+        return ["relax"]
+    return [PROPERTY_TASKS[p] for p in campaign.properties if p in PROPERTY_TASKS]
 
 
 def planned_keys(campaign: Campaign, calculations: list[Calculation]) -> list[str]:
     """Every task key the campaign asks for on these calculations."""
     settings_hash = campaign.engine.settings_hash()
-    keys = [task_key(c.labels.calculation_id, PROPERTY_TASKS[p], settings_hash)
-            for c in calculations for p in campaign.properties if p in PROPERTY_TASKS]
+    keys = [task_key(c.labels.calculation_id, task, settings_hash)
+            for c in calculations for task in _property_tasks(campaign, c)]
     pairs = adjacent_charge_pairs(calculations)
     if "configuration_coordinate" in campaign.properties:
         keys += [task_key(pair_id(a, b), CCD_TASK, settings_hash) for a, b in pairs]
@@ -120,7 +126,8 @@ def _embedding_label(repetitions: tuple[int, int, int]) -> str:
 @dataclass
 class HostScreeningMaker(Maker):
     """Reference relaxations and/or single points of a host's bulk and defect supercells; configuration-coordinate
-    diagrams, per-defect potentials, Γ phonons and Huang–Rhys factors built on them.
+    diagrams, per-defect potentials, Γ phonons and Huang–Rhys factors built on them. The campaign's competing
+    phases go through the same maker as the pseudo-host 'phases' (relaxations only).
 
     ``submitted`` maps the task keys already on the LaunchPad to their jobflow uuids: those jobs are
     left out (a resubmitted campaign adds only what is new) and later jobs read their outputs by uuid.
@@ -156,13 +163,11 @@ class HostScreeningMaker(Maker):
         relaxed: dict[str, tuple[OutputReference, str]] = {}
         for calculation in calculations:
             labels = calculation.labels
-            for prop in campaign.properties:
-                if prop in PROPERTY_TASKS:
-                    task_label = PROPERTY_TASKS[prop]
-                    result = output(task_key(labels.calculation_id, task_label, settings_hash), labels.calculation_id,
-                                    lambda: makers[task_label].make(calculation.structure, labels, campaign_sha256))
-                    if task_label == "relax":
-                        relaxed[labels.calculation_id] = result
+            for task_label in _property_tasks(campaign, calculation):
+                result = output(task_key(labels.calculation_id, task_label, settings_hash), labels.calculation_id,
+                                lambda: makers[task_label].make(calculation.structure, labels, campaign_sha256))
+                if task_label == "relax":
+                    relaxed[labels.calculation_id] = result
 
         pairs = adjacent_charge_pairs(calculations)
         if "configuration_coordinate" in campaign.properties:
@@ -199,9 +204,9 @@ class HostScreeningMaker(Maker):
                                            compare_with_uuid=from_potential[1])))
 
         if "embedded_phonons" in campaign.properties:
-            bulk = next(c.labels.calculation_id for c in calculations if c.labels.defect_type == "bulk")
             phonon_settings = campaign.phonons
             for higher, lower in pairs:
+                bulk = next(c.labels.calculation_id for c in calculations if c.labels.defect_type == "bulk")
                 basis, other = ((higher, lower) if phonon_settings.embedding_basis == "higher_charge"
                                 else (lower, higher))
                 bid, oid = basis.labels.calculation_id, other.labels.calculation_id

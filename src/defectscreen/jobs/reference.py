@@ -21,6 +21,7 @@ from defectscreen.engines import (
     make_calculator,
     parse_engine_settings,
 )
+from defectscreen.engines.electronic import one_electron_levels, planar_average_potential
 from defectscreen.schemas import CalculationLabels, EngineRecord, TaskDocument
 
 
@@ -81,6 +82,8 @@ def run_reference(
         "fmax_target_eV_per_angstrom": fmax_eV_per_angstrom,
         "n_ionic_steps": n_steps,
         "relaxation_energies_eV": energies or [energy],
+        "levels": one_electron_levels(atoms),
+        "planar_average_potential_eV": planar_average_potential(atoms),
         "engine": EngineRecord(**engine_record(engine)),
         "wall_time_s": time.perf_counter() - start,
         "defectscreen_version": defectscreen.__version__,

@@ -7,6 +7,7 @@ from scipy import constants
 
 HBAR_EV_S = constants.hbar / constants.e
 BOLTZMANN_MEV_PER_K = 1e3 * constants.k / constants.e
+BOLTZMANN_EV_PER_K = constants.k / constants.e
 
 #: ħω in meV of a mode whose mass-weighted force-constant eigenvalue is 1 eV/(Å² amu).
 MEV_PER_SQRT_EIGENVALUE = 1e3 * HBAR_EV_S * (constants.e / (constants.angstrom**2 * constants.atomic_mass)) ** 0.5

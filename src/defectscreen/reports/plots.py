@@ -1,4 +1,4 @@
-"""Matplotlib figures of the vibronic documents (PNG/SVG/PDF by the file suffix)."""
+"""Matplotlib figures of the stored documents (PNG/SVG/PDF by the file suffix)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE  # noqa: E402
 from defectscreen.schemas.embedding import EmbeddingConvergenceDocument  # noqa: E402
+from defectscreen.schemas.formation import FormationEnergyDocument, PhotoluminescenceBand  # noqa: E402
 from defectscreen.schemas.optics import (  # noqa: E402
     CaptureDocument,
     ConfigurationCoordinateDocument,
@@ -187,3 +188,42 @@ def plot_embedding_convergence(document: EmbeddingConvergenceDocument, path: str
     else:
         band_axis.set_axis_off()
     return _save(figure, path, title or document.label)
+
+
+def plot_formation_energies(document: FormationEnergyDocument, path: str | Path, title: str = "") -> Path:
+    """Formation energy vs Fermi level (lower envelope of each defect's charge states) in the gap, one panel per
+    chemical-potential limit; transition levels as dots and the charge-neutral Fermi level as a dashed line."""
+    limits = document.chemical_potential_limits
+    figure, axes = plt.subplots(1, len(limits), figsize=(4.2 * len(limits), 3.8), sharey=True, squeeze=False)
+    fermi = np.linspace(0.0, document.band_gap_eV, 400)
+    solutions = {solution.limit: solution for solution in document.fermi_levels}
+    for axis, limit in zip(axes[0], limits):
+        for index, defect in enumerate(document.defects):
+            color = f"C{index % 10}"
+            lines = np.array([[s.formation_energy_at_vbm_eV[limit.name] + s.charge * e for e in fermi]
+                              for s in defect.charge_states])
+            axis.plot(fermi, lines.min(axis=0), color=color, label=defect.defect_name)
+            for level in defect.transition_levels:
+                at = [s.formation_energy_at_vbm_eV[limit.name] + s.charge * level.level_eV for s in defect.charge_states]
+                axis.plot(level.level_eV, min(at), "o", color=color, markersize=4)
+        if limit.name in solutions:
+            axis.axvline(solutions[limit.name].fermi_level_eV, color="0.4", linestyle="--", linewidth=1)
+        axis.set_xlim(0.0, document.band_gap_eV)
+        axis.set_xlabel("Fermi level above VBM (eV)")
+        axis.set_title(limit.name, fontsize=10)
+    axes[0][0].set_ylabel("formation energy (eV)")
+    axes[0][-1].legend(fontsize=8, loc="best")
+    return _save(figure, path, title or f"{document.host} ({document.engine.name})")
+
+
+def plot_photoluminescence(bands: list[PhotoluminescenceBand], path: str | Path, title: str = "") -> Path:
+    """The pair's photoluminescence bands (unit area) against photon energy, ZPL marked."""
+    figure, axis = plt.subplots(figsize=(6.5, 3.8))
+    for band, color in zip(bands, ("tab:blue", "tab:red")):
+        axis.plot(band.photon_energy_eV, band.intensity_per_eV, color=color,
+                  label=f"{band.carrier} capture: ZPL {band.zpl_energy_eV:.2f} eV, S = {band.huang_rhys_total:.2f}")
+        axis.axvline(band.zpl_energy_eV, color=color, ls=":", lw=0.8)
+    axis.set_xlabel("photon energy (eV)")
+    axis.set_ylabel("PL intensity (1/eV, unit area)")
+    axis.legend(fontsize=8)
+    return _save(figure, path, title)

@@ -1,11 +1,31 @@
 """Pydantic documents, one per stored collection, with units in field names and provenance."""
 
-from defectscreen.schemas.embedding import EmbeddedSpectrumDocument, EmbeddingConvergenceDocument
-from defectscreen.schemas.optics import CaptureDocument, ConfigurationCoordinateDocument, LineshapeDocument
-from defectscreen.schemas.phonons import HuangRhysDocument, PhononDocument, PotentialDocument, TrainingSetDocument
+from defectscreen.schemas.embedding import (
+    EmbeddedSpectrumDocument,
+    EmbeddingConvergenceDocument,
+)
+from defectscreen.schemas.formation import (
+    DefectChargeDocument,
+    DefectSummaryDocument,
+    FormationEnergyDocument,
+)
+from defectscreen.schemas.optics import (
+    CaptureDocument,
+    ConfigurationCoordinateDocument,
+    LineshapeDocument,
+)
+from defectscreen.schemas.phonons import (
+    HuangRhysDocument,
+    PhononDocument,
+    PotentialDocument,
+    TrainingSetDocument,
+)
 from defectscreen.schemas.tasks import CalculationLabels, EngineRecord, TaskDocument
 
 __all__ = [
+    "DefectChargeDocument",
+    "DefectSummaryDocument",
+    "FormationEnergyDocument",
     "EmbeddedSpectrumDocument",
     "EmbeddingConvergenceDocument",
     "CalculationLabels",

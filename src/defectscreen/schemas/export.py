@@ -12,8 +12,11 @@ from pathlib import Path
 from defectscreen.schemas import (
     CaptureDocument,
     ConfigurationCoordinateDocument,
+    DefectChargeDocument,
+    DefectSummaryDocument,
     EmbeddedSpectrumDocument,
     EmbeddingConvergenceDocument,
+    FormationEnergyDocument,
     HuangRhysDocument,
     LineshapeDocument,
     PhononDocument,
@@ -33,6 +36,9 @@ DOCUMENTS = {
     "huang_rhys_document": HuangRhysDocument,
     "embedded_spectrum_document": EmbeddedSpectrumDocument,
     "embedding_convergence_document": EmbeddingConvergenceDocument,
+    "defect_charge_document": DefectChargeDocument,
+    "formation_energy_document": FormationEnergyDocument,
+    "defect_summary_document": DefectSummaryDocument,
 }
 
 

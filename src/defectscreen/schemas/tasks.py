@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
-DefectType = Literal["bulk", "vacancy", "substitution", "antisite", "interstitial"]
+DefectType = Literal["bulk", "vacancy", "substitution", "antisite", "interstitial", "competing_phase"]
 
 
 class EngineRecord(BaseModel):
@@ -35,6 +35,19 @@ class CalculationLabels(BaseModel):
     defect_site_frac_coords: list[float] | None = Field(
         None, description="fractional coordinates of the defect site in the supercell"
     )
+    equivalent_sites: int | None = Field(
+        None, description="symmetry-equivalent sites of this defect in the supercell (concentration per site)")
+
+
+class OneElectronLevels(BaseModel):
+    """Eigenvalues and occupations of the final SCF at the engine's k-points (Γ of the supercell for xTB)."""
+
+    eigenvalues_eV: list[list[list[float]]] = Field(description="[spin][k][band]")
+    occupations: list[list[list[float]]] = Field(description="[spin][k][band], 0..1 per state")
+    k_weights: list[float] = Field(description="weights of the k-points, summing to 1")
+    spin_degeneracy: int = Field(description="2 for a spin-restricted calculation, 1 when spin-polarized")
+    highest_occupied_eV: float = Field(description="VBM for a bulk cell")
+    lowest_unoccupied_eV: float | None = Field(description="CBM for a bulk cell; None if no empty state was computed")
 
 
 class TaskDocument(BaseModel):
@@ -55,6 +68,10 @@ class TaskDocument(BaseModel):
     )
     n_ionic_steps: int
     relaxation_energies_eV: list[float] = Field(description="energy after each ionic step")
+    levels: OneElectronLevels | None = Field(None, description="one-electron levels of the final structure")
+    planar_average_potential_eV: list[list[float]] | None = Field(
+        None, description="electrostatic potential energy of an electron averaged over planes normal to a, b, c "
+        "(engines with a real-space potential: GPAW)")
     engine: EngineRecord
     wall_time_s: float
     defectscreen_version: str

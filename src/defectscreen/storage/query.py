@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jobflow import JobStore
+from maggma.core import Store
 
 ROW_FIELDS = (
     "calculation_id", "host", "defect_name", "defect_type", "charge", "task_label",
@@ -60,9 +61,9 @@ POTENTIAL_FIELDS = (
 )
 
 
-def potential_rows(store: JobStore, host: str | None = None) -> list[dict]:
+def potential_rows(store: JobStore | Store, host: str | None = None) -> list[dict]:
     """One row per stored per-defect potential: its errors and, where the engine phonons were computed, how far
-    the potential's Γ frequencies are from them."""
+    the potential's Γ frequencies are from them (``store``: the JobStore or its documents store)."""
     criteria: dict = {"output.model_sha256": {"$exists": True}, "output.backend": {"$exists": True}}
     if host is not None:
         criteria["output.labels.host"] = host
@@ -93,3 +94,63 @@ def phonon_validation(store: JobStore, calculation_id: str) -> tuple[dict, dict,
     potential = store.query_one({"uuid": engine["output"]["comparison"]["potential_phonons_uuid"]}, load=True)
     huang_rhys = store.query_one({"output.records.phonons_uuid": engine["uuid"]})
     return engine["output"], potential["output"], None if huang_rhys is None else huang_rhys["output"]
+
+
+SUMMARY_FIELDS = ("summary_id", "host", "defect_name", "defect_type", "charges", "transition_levels",
+                  "deepest_level_depth_eV", "huang_rhys_total_max", "capture_coefficient_per_W_if2_max_cm3_s",
+                  "capture_coefficient_max_cm3_s", "lowest_formation_energy_eV")
+
+
+def summary_criteria(
+    host: str | None = None,
+    defect: str | None = None,
+    defect_type: str | None = None,
+    level_window_eV: tuple[float, float] | None = None,
+    deep_level_eV: float | None = None,
+    huang_rhys_range: tuple[float, float] | None = None,
+    capture_above_cm3_s: float | None = None,
+    capture_per_w2_above_cm3_s: float | None = None,
+) -> dict:
+    """MongoDB criteria on the ``summaries`` collection (indexed fields only); None means any.
+
+    level_window_eV: a transition level between the two energies (eV above the VBM); deep_level_eV: a level at
+    least this far from both band edges; huang_rhys_range: the largest S of the defect's pairs inside it;
+    capture_*: the largest capture coefficient (300 K; unscaled by W_if² where known, per W_if² otherwise) above.
+    """
+    criteria: dict = {key: value for key, value in
+                      {"host": host, "defect_name": defect, "defect_type": defect_type}.items() if value is not None}
+    if level_window_eV is not None:
+        criteria["transition_levels.level_eV"] = {"$gte": level_window_eV[0], "$lte": level_window_eV[1]}
+    if deep_level_eV is not None:
+        criteria["deepest_level_depth_eV"] = {"$gte": deep_level_eV}
+    if huang_rhys_range is not None:
+        criteria["huang_rhys_total_max"] = {"$gte": huang_rhys_range[0], "$lte": huang_rhys_range[1]}
+    if capture_above_cm3_s is not None:
+        criteria["capture_coefficient_max_cm3_s"] = {"$gte": capture_above_cm3_s}
+    if capture_per_w2_above_cm3_s is not None:
+        criteria["capture_coefficient_per_W_if2_max_cm3_s"] = {"$gte": capture_per_w2_above_cm3_s}
+    return criteria
+
+
+def lowest_formation_energy_eV(summary: dict, fermi_level_eV: float, limit: str) -> float:
+    """min_q (E_f(q) at the VBM + q E_F) at one chemical-potential limit."""
+    states = summary["charge_states"]
+    if limit not in states[0]["formation_energy_at_vbm_eV"]:
+        known = ", ".join(states[0]["formation_energy_at_vbm_eV"])
+        raise ValueError(f"--limit: {summary['host']} has no chemical-potential limit '{limit}'; known: {known}")
+    return min(s["formation_energy_at_vbm_eV"][limit] + s["charge"] * fermi_level_eV for s in states)
+
+
+def query_summaries(store, criteria: dict, formation_below_eV: float | None = None, fermi_level_eV: float = 0.0,
+                    limit: str | None = None) -> list[dict]:
+    """Summary rows matching ``criteria``; with ``formation_below_eV``, only defects whose lowest formation energy at
+    ``fermi_level_eV`` (above the VBM) and chemical-potential ``limit`` (default: each host's first) is below it."""
+    rows = []
+    for doc in store.query(criteria, properties=[f for f in SUMMARY_FIELDS if f != "lowest_formation_energy_eV"]
+                           + ["charge_states"]):
+        chosen = limit or next(iter(doc["charge_states"][0]["formation_energy_at_vbm_eV"]))
+        energy = lowest_formation_energy_eV(doc, fermi_level_eV, chosen)
+        if formation_below_eV is not None and energy >= formation_below_eV:
+            continue
+        rows.append({**{f: doc.get(f) for f in SUMMARY_FIELDS[:-1]}, "lowest_formation_energy_eV": energy})
+    return sorted(rows, key=lambda row: row["summary_id"])

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 from fireworks import LaunchPad
 from jobflow import JobStore
+from maggma.core import Store
 from maggma.stores import MongoURIStore, MontyStore
 from maggma.stores.gridfs import GridFSURIStore
 
@@ -69,6 +70,14 @@ class StorageSettings:
             docs = MontyStore("outputs", database_path=path, storage="sqlite")
             blobs = MontyStore("outputs_blobs", database_path=path, storage="sqlite")
         return JobStore(docs, additional_stores={"data": blobs})
+
+    def collection(self, name: str, key: str) -> Store:
+        """A maggma store beside the JobStore (same MongoDB database, or the same embedded database) for one
+        collection the builders or the submission write, documents identified by ``key``."""
+        if self.mongo_uri:
+            return MongoURIStore(self.mongo_uri, name, database=self.mongo_database, key=key)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return MontyStore(name, database_path=str(self.data_dir / "jobstore"), storage="sqlite", key=key)
 
     def launchpad(self) -> LaunchPad:
         if self.mongo_uri:

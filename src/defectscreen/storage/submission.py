@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 from fireworks import LaunchPad
 from jobflow.managers.fireworks import flow_to_workflow
+from maggma.core import Store
 
 from defectscreen.flows.campaign import Campaign
 from defectscreen.flows.defect_set import build_defect_set
+from defectscreen.flows.phases import competing_phase_calculations
 from defectscreen.flows.screening import HostScreeningMaker, planned_keys
 
 
@@ -30,24 +33,39 @@ def submitted_keys(launchpad: LaunchPad) -> dict[str, str]:
     }
 
 
-def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad) -> SubmissionReport:
-    """Generate the defect set, build one Flow per host of the missing jobs, add them.
+def record_campaign(campaigns: Store, campaign: Campaign) -> None:
+    """Keep the newest submitted version of the campaign (builders read its dielectric constants and formation
+    settings from here), keyed by name."""
+    campaigns.connect()
+    campaigns.update([{"name": campaign.name, "sha256": campaign.sha256(), "campaign": campaign.model_dump(mode="json"),
+                       "submitted_at": datetime.now(UTC).isoformat()}], key="name")
 
-    The whole defect set is generated (and so validated) before anything is added.
+
+def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad,
+                    campaigns: Store | None = None) -> SubmissionReport:
+    """Generate the defect set, build one Flow per host (and one for the competing phases) of the missing jobs,
+    add them.
+
+    The whole defect set is generated (and so validated) before anything is added; the campaign itself is
+    recorded in ``campaigns`` when given.
     """
     calculations = build_defect_set(campaign, base_dir)
+    groups = {host.name: [c for c in calculations if c.labels.host == host.name] for host in campaign.hosts}
+    if "formation_energy" in campaign.properties:
+        groups["phases"] = competing_phase_calculations(campaign, base_dir)
     existing = submitted_keys(launchpad)
     maker = HostScreeningMaker(submitted=existing)
     jobs_per_host: dict[str, int] = {}
     skipped = 0
     flows = []
-    for host in campaign.hosts:
-        host_calculations = [c for c in calculations if c.labels.host == host.name]
-        flow = maker.make(campaign, host.name, host_calculations)
-        skipped += sum(key in existing for key in planned_keys(campaign, host_calculations))
-        jobs_per_host[host.name] = len(flow.jobs)
+    for group, group_calculations in groups.items():
+        flow = maker.make(campaign, group, group_calculations)
+        skipped += sum(key in existing for key in planned_keys(campaign, group_calculations))
+        jobs_per_host[group] = len(flow.jobs)
         if flow.jobs:
             flows.append(flow)
+    if campaigns is not None:
+        record_campaign(campaigns, campaign)
     for flow in flows:
         launchpad.add_wf(flow_to_workflow(flow, allow_external_references=True))
     return SubmissionReport(sum(jobs_per_host.values()), skipped, jobs_per_host)

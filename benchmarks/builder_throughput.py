@@ -1,0 +1,203 @@
+"""Builder throughput and query latency on the embedded store with >= 10^4 defect summaries.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/builder_throughput.py [--hosts 100] [--defects 100]
+
+Fills a fresh embedded store with task documents generated from a physical model, not copies: each host is a
+rocksalt AB crystal with its own lattice constant, gap, VBM, elemental reference energies and formation enthalpy;
+each defect (vacancies of A or B on distinct sites) has its own neutral formation energy and transition levels,
+and its supercell energies E(q) are constructed from them, including the real Freysoldt lattice energy of the host
+cell (so the builders must recover the levels). Then it times the builders (full build, an incremental build
+after 1 % of the defect relaxations are recomputed, a no-op build) and the summary queries, and checks that the
+built transition levels equal the generated ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Lattice, Structure
+
+from defectscreen.analysis.formation import freysoldt_lattice_energy_eV
+from defectscreen.builders import builder_chain
+from defectscreen.builders.chain import COLLECTIONS
+from defectscreen.storage import StorageSettings
+from defectscreen.storage.query import query_summaries, summary_criteria
+
+CATIONS = ["Mg", "Ca", "Sr", "Ba", "Zn", "Cd", "Ni", "Co", "Mn", "Fe"]
+ANIONS = ["O", "S", "Se", "Te"]
+DIELECTRIC, WIDTH_BOHR = 10.0, 1.0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _task(labels: dict, structure: Structure, energy: float, settings_hash: str, levels: dict | None = None) -> dict:
+    return {"uuid": str(uuid.uuid4()), "index": 1, "completed_at": _now(), "output": {
+        "task_label": "relax", "converged": True, "labels": labels, "structure": structure.as_dict(),
+        "formula": structure.composition.formula, "energy_eV": energy, "n_atoms": len(structure),
+        "levels": levels, "planar_average_potential_eV": None, "campaign_sha256": "benchmark",
+        "engine": {"name": "model", "settings": {}, "settings_hash": settings_hash, "is_dft": False,
+                   "code_versions": {}}}}
+
+
+def _labels(host: str, name: str, kind: str, charge: int, changes: dict[str, int], sites: int | None) -> dict:
+    calculation_id = f"{host}:{name}:{charge:+d}" if charge else f"{host}:{name}:0"
+    if kind == "bulk":
+        calculation_id = f"{host}:bulk"
+    if kind == "competing_phase":
+        calculation_id = f"phase:{name}:{host}"
+    return {"calculation_id": calculation_id, "campaign": "benchmark", "host": host if kind != "competing_phase"
+            else "phases", "defect_name": name, "defect_type": kind, "defect_elements": sorted(changes),
+            "element_changes": changes, "charge": charge, "spin_multiplicity": 1,
+            "defect_site_frac_coords": [0.0, 0.0, 0.0], "equivalent_sites": sites}
+
+
+def generate(n_hosts: int, n_defects: int, rng: np.random.Generator) -> tuple[list[dict], dict, dict]:
+    """Task documents, the campaign document, and the generated transition levels per summary id."""
+    tasks, truth, hosts = [], {}, []
+    for h in range(n_hosts):
+        host, (a_el, b_el) = f"H{h:03d}", (CATIONS[h % len(CATIONS)], ANIONS[(h // len(CATIONS)) % len(ANIONS)])
+        settings_hash = f"{h:016d}" + "0" * 48
+        a = rng.uniform(4.0, 5.6)
+        cell = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), [a_el, b_el], [[0, 0, 0], [0.5, 0.5, 0.5]])
+        gap, vbm = rng.uniform(1.0, 6.0), rng.uniform(-6.0, -3.0)
+        references = {a_el: rng.uniform(-5.0, -1.0), b_el: rng.uniform(-8.0, -2.0)}
+        enthalpy = rng.uniform(-3.0, -0.5)
+        bulk_energy = 4 * (references[a_el] + references[b_el]) + 8 * enthalpy
+        valence = vbm - np.linspace(0.0, 3.0, 16)
+        levels = {"eigenvalues_eV": [[sorted([*valence, *(vbm + gap + np.linspace(0.0, 3.0, 16))])]],
+                  "occupations": [[[1.0] * 16 + [0.0] * 16]], "k_weights": [1.0], "spin_degeneracy": 2,
+                  "highest_occupied_eV": vbm, "lowest_unoccupied_eV": vbm + gap}
+        tasks.append(_task(_labels(host, "bulk", "bulk", 0, {}, None), cell, bulk_energy, settings_hash, levels))
+        for element, atoms in ((a_el, 1), (b_el, 2)):
+            phase = Structure(Lattice.cubic(8.0), [element] * atoms, [[0, 0, 0], [0, 0, 0.15]][:atoms])
+            tasks.append(_task(_labels(host, element, "competing_phase", 0, {}, None), phase,
+                               atoms * references[element], settings_hash))
+        lattice_energy = freysoldt_lattice_energy_eV(cell.lattice, 1, DIELECTRIC, WIDTH_BOHR)
+        for d in range(n_defects):
+            removed, site = (a_el, 0) if d % 2 == 0 else (b_el, 4)
+            name = f"v_{removed}_{d // 2 + 1}"
+            low, high = sorted(rng.uniform(-0.3, gap + 0.3, 2))
+            neutral = rng.uniform(0.5, 4.0)
+            if removed == a_el:  # acceptor: ε(0/−1) = low, ε(−1/−2) = high
+                at_vbm = {0: neutral, -1: neutral + low, -2: neutral + low + high}
+            else:  # donor: ε(+1/0) = high, ε(+2/+1) = low
+                at_vbm = {0: neutral, 1: neutral - high, 2: neutral - high - low}
+            cell_defect = cell.copy()
+            cell_defect.remove_sites([site])
+            for charge, formation in at_vbm.items():
+                energy = formation + bulk_energy - references[removed] - charge * vbm - charge**2 * lattice_energy
+                tasks.append(_task(_labels(host, name, "vacancy", charge, {removed: -1}, 4), cell_defect, energy,
+                                   settings_hash))
+            truth[f"{host}:{name}|{settings_hash[:16]}"] = at_vbm
+        hosts.append({"name": host, "dielectric_constant": DIELECTRIC})
+    campaign = {"name": "benchmark", "sha256": "benchmark", "submitted_at": _now(), "campaign": {
+        "hosts": hosts, "formation": {"gaussian_width_bohr": WIDTH_BOHR, "chemical_potentials": {},
+                                      "temperature_K": 300.0}}}
+    return tasks, campaign, truth
+
+
+def recompute(store, documents: list[dict]) -> None:
+    """Store the documents again with a new completion time, as a rerun job would."""
+    store._collection.delete_many({"uuid": {"$in": [doc["uuid"] for doc in documents]}})
+    store._collection.insert_many([{**doc, "completed_at": _now()} for doc in documents])
+
+
+def build(settings: StorageSettings) -> list[tuple[str, int, float]]:
+    """(builder, items, seconds) of one pass of the chain."""
+    rows = []
+    for builder in builder_chain(settings):
+        start = time.perf_counter()
+        builder.connect()
+        items = 0
+        batch = []
+        for item in builder.get_items():
+            items += 1
+            batch.append(builder.process_item(item))
+            if len(batch) == builder.chunk_size:
+                builder.update_targets([doc for doc in batch if doc is not None])
+                batch = []
+        builder.update_targets([doc for doc in batch if doc is not None])
+        rows.append((type(builder).__name__, items, time.perf_counter() - start))
+    return rows
+
+
+def report(title: str, rows: list[tuple[str, int, float]]) -> None:
+    print(f"\n{title}")
+    for name, items, seconds in rows:
+        rate = f"{items / seconds:8.1f} documents/s" if items else "      (nothing to build)"
+        print(f"  {name:24s} {items:7d} items {seconds:8.2f} s {rate}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=100)
+    parser.add_argument("--defects", type=int, default=100, help="defects per host (3 charge states each)")
+    parser.add_argument("--queries", type=int, default=30, help="repetitions per query")
+    args = parser.parse_args()
+    rng = np.random.default_rng(7)
+    with tempfile.TemporaryDirectory() as folder:
+        settings = StorageSettings(data_dir=Path(folder))
+        start = time.perf_counter()
+        tasks, campaign, truth = generate(args.hosts, args.defects, rng)
+        store = settings.job_store().docs_store
+        store.connect()
+        store._collection.insert_many(tasks)  # a fresh store: one bulk insert (update() upserts one by one)
+        campaigns = settings.collection("campaigns", COLLECTIONS["campaigns"])
+        campaigns.connect()
+        campaigns.update([campaign], key="name")
+        print(f"generated and stored {len(tasks)} task documents ({args.hosts} hosts x {args.defects} defects x 3 "
+              f"charges) in {time.perf_counter() - start:.1f} s")
+
+        report("full build", build(settings))
+        summaries = settings.collection("summaries", COLLECTIONS["summaries"])
+        summaries.connect()
+        built = {doc["summary_id"]: doc for doc in summaries.query(properties=["summary_id", "charge_states"])}
+        errors = []
+        for summary_id, at_vbm in truth.items():
+            states = {s["charge"]: s["formation_energy_at_vbm_eV"] for s in built[summary_id]["charge_states"]}
+            limit = next(iter(states[0]))
+            shift = states[0][limit] - at_vbm[0]
+            errors += [abs(states[q][limit] - shift - at_vbm[q]) for q in at_vbm]
+        print(f"  {len(built)} summaries; built vs generated formation energies (common μ shift removed): "
+              f"max |difference| {max(errors):.2e} eV")
+
+        touched = rng.choice(len(tasks), size=len(tasks) // 100, replace=False)
+        recompute(store, [tasks[i] for i in touched if tasks[i]["output"]["labels"]["defect_type"] == "vacancy"])
+        report("incremental build: 1 % of the defect relaxations recomputed, spread over the hosts", build(settings))
+        recompute(store, [doc for doc in tasks if doc["output"]["labels"]["host"] == "H000"
+                          and doc["output"]["labels"]["defect_type"] == "vacancy"])
+        report("incremental build: every defect relaxation of one host recomputed", build(settings))
+        report("no-op build", build(settings))
+
+        queries = {
+            "host": summary_criteria(host="H042"),
+            "deep level >= 1 eV": summary_criteria(deep_level_eV=1.0),
+            "level in 0.5-1.5 eV": summary_criteria(level_window_eV=(0.5, 1.5)),
+            "type + host": summary_criteria(host="H007", defect_type="vacancy"),
+        }
+        print(f"\nquery latency, {args.queries} repetitions (embedded store, {len(built)} summaries)")
+        for name, criteria in queries.items():
+            times = []
+            for _ in range(args.queries):
+                start = time.perf_counter()
+                rows = query_summaries(summaries, criteria)
+                times.append(time.perf_counter() - start)
+            times.sort()
+            print(f"  {name:24s} {len(rows):6d} rows  median {statistics.median(times) * 1e3:8.1f} ms  "
+                  f"p95 {times[int(0.95 * (len(times) - 1))] * 1e3:8.1f} ms")
+        start = time.perf_counter()
+        rows = query_summaries(summaries, summary_criteria(), formation_below_eV=1.0, fermi_level_eV=0.5)
+        print(f"  {'E_f(0.5 eV) < 1 eV':24s} {len(rows):6d} rows  once {(time.perf_counter() - start) * 1e3:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Formation energies from stored task documents: finite-size corrections, chemical-potential limits,
+transition levels and the charge-neutral Fermi level.
+
+E_f(X^q; E_F, μ) = E[X^q] + E_corr − E[bulk] − Σ_i n_i (E_i^ref + μ_i) + q (E_VBM + E_F)
+(n_i atoms of element i added; μ_i relative to the element's reference phase). The library parts are
+pymatgen's: Freysoldt's correction (pymatgen-analysis-defects), the phase diagram and chemical-potential diagram,
+and the lower envelope of the formation-energy lines.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import numpy as np
+from pymatgen.analysis.chempot_diagram import ChemicalPotentialDiagram
+from pymatgen.analysis.defects.corrections.freysoldt import (
+    get_freysoldt_correction,
+    perform_es_corr,
+)
+from pymatgen.analysis.defects.thermo import (
+    ensure_stable_bulk,
+    get_lower_envelope,
+    get_transitions,
+)
+from pymatgen.analysis.defects.utils import QModel
+from pymatgen.analysis.phase_diagram import PhaseDiagram
+from pymatgen.core import Composition, Lattice
+from pymatgen.entries.computed_entries import ComputedEntry
+
+from defectscreen.physics.fermi_level import (
+    CUBIC_ANGSTROM_PER_CUBIC_CM,
+    DefectLines,
+    HostLevels,
+    charge_neutral_fermi_level,
+)
+from defectscreen.schemas.formation import (
+    ChargeStateFormation,
+    ChemicalPotentialLimit,
+    DefectFormation,
+    FermiLevelSolution,
+    FiniteSizeCorrection,
+    TransitionLevel,
+)
+
+ZERO_MU_TOLERANCE_EV = 1e-3
+
+
+def freysoldt_lattice_energy_eV(lattice: Lattice, charge: int, dielectric: float | list, gaussian_width_bohr: float
+                                ) -> float:
+    """E_iso − E_per of a Gaussian charge (width β) in a periodic lattice with neutralizing background, screened by ε
+    (Freysoldt, Neugebauer & Van de Walle, PRL 102, 016402 (2009), Eq. 5): the correction without alignment.
+    It is q² times the unit-charge value, which is computed once per (lattice, ε, β)."""
+    key = (tuple(np.round(lattice.matrix, 8).ravel()), json.dumps(dielectric), gaussian_width_bohr)
+    return charge**2 * _unit_lattice_energy_eV(*key)
+
+
+@lru_cache(maxsize=1024)
+def _unit_lattice_energy_eV(matrix: tuple[float, ...], dielectric: str, gaussian_width_bohr: float) -> float:
+    lattice = Lattice(np.reshape(matrix, (3, 3)))
+    return perform_es_corr(lattice, 1, json.loads(dielectric), QModel(beta=gaussian_width_bohr))
+
+
+def finite_size_correction(charge: int, lattice: Lattice, defect_frac_coords: list[float] | None,
+                           dielectric: float | list | None, gaussian_width_bohr: float,
+                           defect_potential_eV: list[list[float]] | None,
+                           bulk_potential_eV: list[list[float]] | None) -> FiniteSizeCorrection:
+    """Freysoldt correction of one charged cell: lattice energy plus potential alignment where both cells have
+    planar-averaged potentials (same grid), the lattice energy alone otherwise (and 'none' for q = 0)."""
+    common = {"dielectric_constant": dielectric, "gaussian_width_bohr": gaussian_width_bohr}
+    if charge == 0:
+        return FiniteSizeCorrection(method="none", correction_eV=0.0, lattice_energy_eV=0.0, alignment_eV=0.0,
+                                    **common)
+    if defect_potential_eV is None or bulk_potential_eV is None:
+        energy = freysoldt_lattice_energy_eV(lattice, charge, dielectric, gaussian_width_bohr)
+        return FiniteSizeCorrection(method="freysoldt_lattice_only", correction_eV=energy, lattice_energy_eV=energy,
+                                    alignment_eV=None, **common)
+    if [len(p) for p in defect_potential_eV] != [len(p) for p in bulk_potential_eV]:
+        raise ValueError("defect and bulk planar-averaged potentials are on different grids; compute both with the "
+                         "same engine settings and cell")
+    result = get_freysoldt_correction(
+        q=charge, dielectric=dielectric, defect_locpot={i: np.asarray(p) for i, p in enumerate(defect_potential_eV)},
+        bulk_locpot={i: np.asarray(p) for i, p in enumerate(bulk_potential_eV)},
+        defect_frac_coords=defect_frac_coords, lattice=lattice,
+        q_model=QModel(beta=gaussian_width_bohr))
+    meta = result.metadata
+    return FiniteSizeCorrection(
+        method="freysoldt", correction_eV=float(result.correction_energy), lattice_energy_eV=float(meta["electrostatic"]),
+        alignment_eV=float(meta["potential"]), alignment_per_axis_eV=[float(v) for v in meta["alignments"].values()],
+        **common)
+
+
+def _limit_name(mu: dict[str, float], host_elements: list[str], used: set[str]) -> str:
+    rich = [el for el in host_elements if abs(mu[el]) < ZERO_MU_TOLERANCE_EV] or ["intermediate"]
+    name = "-".join(rich) + "-rich"
+    suffix = 2
+    while name in used:
+        name, suffix = f"{'-'.join(rich)}-rich-{suffix}", suffix + 1
+    return name
+
+
+def chemical_potential_limits(host_entry: ComputedEntry, phase_entries: list[ComputedEntry],
+                              user_limits: dict[str, dict[str, float]]) -> dict:
+    """The host's stability region from the phase diagram of its own and the competing phases' energies.
+
+    Returns elemental reference energies (eV/atom; the lowest elemental phase), the formation enthalpy of every
+    phase and of the host (eV/atom), the host's energy above the hull (when positive, the host is put 1 meV
+    below the hull as pymatgen-analysis-defects does) and the limits: the vertices of the host's domain in the chemical-potential
+    diagram (unbounded directions dropped), or the user's limits where they name every element of the system.
+    """
+    elements = sorted({el.symbol for entry in [host_entry, *phase_entries] for el in entry.composition})
+    missing = [el for el in elements if not any(entry.composition.is_element and entry.composition.elements[0].symbol == el
+                                                 for entry in phase_entries)]
+    if missing:
+        raise ValueError(f"no elemental reference phase computed for {', '.join(missing)}; the campaign's "
+                         "competing phases must include one per element")
+    diagram = PhaseDiagram([*phase_entries, host_entry])
+    above_hull = float(diagram.get_e_above_hull(host_entry, allow_negative=True))
+    if above_hull > 0:
+        diagram = ensure_stable_bulk(diagram, host_entry)
+    references = {el.symbol: float(diagram.el_refs[el].energy_per_atom) for el in diagram.elements}
+    enthalpies = {entry.entry_id: float(diagram.get_form_energy_per_atom(entry)) for entry in phase_entries}
+    host_enthalpy = float(PhaseDiagram([*phase_entries, host_entry]).get_form_energy_per_atom(host_entry))
+    host_elements = [el.symbol for el in host_entry.composition.elements]
+    limits: list[ChemicalPotentialLimit] = []
+    for name, mu in user_limits.items():
+        if set(elements) <= set(mu):
+            limits.append(ChemicalPotentialLimit(name=name, mu_eV={el: mu[el] for el in elements}, source="campaign"))
+    if not limits:
+        formation = [ComputedEntry(entry.composition, diagram.get_form_energy(entry), entry_id=entry.entry_id)
+                     for entry in diagram.stable_entries]
+        cpd = ChemicalPotentialDiagram(formation)
+        domain = cpd.domains[host_entry.composition.reduced_formula]
+        vertices = domain[~np.any(domain == cpd.default_min_limit, axis=1)]
+        used: set[str] = set()
+        for vertex in np.unique(np.round(vertices, 6), axis=0):
+            mu = {el.symbol: float(value) for el, value in zip(cpd.elements, vertex)}
+            name = _limit_name(mu, host_elements, used)
+            used.add(name)
+            limits.append(ChemicalPotentialLimit(name=name, mu_eV=mu, source="phase diagram"))
+    return {"references": references, "phase_enthalpies": enthalpies, "host_enthalpy": host_enthalpy,
+            "host_above_hull": above_hull, "limits": limits}
+
+
+def formation_energy_at_vbm(corrected_energy_eV: float, bulk_energy_eV: float, element_changes: dict[str, int],
+                            charge: int, vbm_eV: float, references: dict[str, float], mu_eV: dict[str, float]) -> float:
+    """E_f at E_F = VBM (eV): the equation in the module docstring."""
+    exchanged = sum(n * (references[el] + mu_eV[el]) for el, n in element_changes.items())
+    return corrected_energy_eV - bulk_energy_eV - exchanged + charge * vbm_eV
+
+
+def _charge(charge: float) -> str:
+    """'+1', '0', '-2'."""
+    return f"{int(charge):+d}" if charge else "0"
+
+
+def transition_levels(charges: list[int], energies_at_vbm_eV: list[float], band_gap_eV: float) -> list[TransitionLevel]:
+    """Kinks of the lower envelope of the lines E = b_q + q E_F strictly inside (0, gap)."""
+    lines = get_lower_envelope([(float(q), float(b)) for q, b in zip(charges, energies_at_vbm_eV)])
+    points = get_transitions(lines, 0.0, band_gap_eV)
+    slopes = [q for q, _ in sorted(lines, key=lambda line: -line[0])]
+    levels = []
+    for (level, _), higher, lower in zip(points[1:-1], slopes, slopes[1:]):
+        levels.append(TransitionLevel(charges=f"{_charge(higher)}/{_charge(lower)}", level_eV=float(level)))
+    return levels
+
+
+def defect_formation(defect_name: str, defect_type: str, states: list[dict], limits: list[ChemicalPotentialLimit],
+                     references: dict[str, float], vbm_eV: float, band_gap_eV: float) -> DefectFormation:
+    """Formation energies of one defect's charge states at every limit and its transition levels; ``states`` are
+    DefectChargeDocument dicts of one defect."""
+    charge_states = []
+    for state in sorted(states, key=lambda s: -s["labels"]["charge"]):
+        labels = state["labels"]
+        charge_states.append(ChargeStateFormation(
+            charge=labels["charge"], correction_eV=state["correction"]["correction_eV"], defect_uuid=state["task_uuid"],
+            formation_energy_at_vbm_eV={
+                limit.name: formation_energy_at_vbm(state["corrected_energy_eV"], state["bulk_energy_eV"],
+                                                    labels["element_changes"], labels["charge"], vbm_eV, references,
+                                                    limit.mu_eV) for limit in limits}))
+    any_limit = limits[0].name
+    levels = transition_levels([s.charge for s in charge_states],
+                               [s.formation_energy_at_vbm_eV[any_limit] for s in charge_states], band_gap_eV)
+    return DefectFormation(defect_name=defect_name, defect_type=defect_type, charge_states=charge_states,
+                           transition_levels=levels, equivalent_sites=states[0]["labels"].get("equivalent_sites"))
+
+
+def fermi_levels(defects: list[DefectFormation], limits: list[ChemicalPotentialLimit], bulk_levels: dict,
+                 bulk_volume_angstrom3: float, temperature_K: float) -> list[FermiLevelSolution]:
+    """Charge-neutral Fermi level and concentrations at every limit, from the bulk cell's one-electron levels;
+    defects without a site count (documents made before it was stored) are left out of the balance."""
+    vbm, cbm = bulk_levels["highest_occupied_eV"], bulk_levels["lowest_unoccupied_eV"]
+    eigenvalues = np.asarray(bulk_levels["eigenvalues_eV"], dtype=float)
+    weights = np.broadcast_to(np.asarray(bulk_levels["k_weights"])[None, :, None] * bulk_levels["spin_degeneracy"],
+                              eigenvalues.shape)
+    host = HostLevels.from_levels(eigenvalues, weights, vbm, cbm, bulk_volume_angstrom3)
+    counted = [d for d in defects if d.equivalent_sites]
+    solutions = []
+    for limit in limits:
+        lines = [DefectLines(np.array([s.charge for s in d.charge_states], dtype=float),
+                             np.array([s.formation_energy_at_vbm_eV[limit.name] for s in d.charge_states]),
+                             d.equivalent_sites * CUBIC_ANGSTROM_PER_CUBIC_CM / bulk_volume_angstrom3)
+                 for d in counted]
+        level = charge_neutral_fermi_level(lines, host, temperature_K, cbm - vbm)
+        electrons, holes = host.carriers_cm3(level, temperature_K)
+        concentrations = {d.defect_name: {_charge(q): float(c) for q, c in
+                                          zip(line.charges, line.concentrations_cm3(level, temperature_K))}
+                          for d, line in zip(counted, lines)}
+        solutions.append(FermiLevelSolution(limit=limit.name, temperature_K=temperature_K, fermi_level_eV=level,
+                                            electrons_cm3=electrons, holes_cm3=holes, concentrations_cm3=concentrations))
+    return solutions
+
+
+def phase_entry(task: dict) -> ComputedEntry:
+    """ComputedEntry of a relaxed competing phase or bulk task document (dict form)."""
+    return ComputedEntry(Composition(task["formula"]), task["energy_eV"], entry_id=task["labels"]["calculation_id"])

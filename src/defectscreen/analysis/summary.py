@@ -1,0 +1,132 @@
+"""One defect's summary: its formation energies and levels joined with the vibronic documents of its charge pairs.
+
+With the levels known, each pair's Huang–Rhys factors give its photoluminescence bands (ZPL from the level).
+
+Capture through a pair happens at that pair's own level ε (the crossing of the two charge states' lines): an
+electron is captured by the higher charge with ΔE = E_CBM − ε, a hole by the lower charge with ΔE = ε − E_VBM,
+and the 1D phonon factor C̃/W_if² stored on a ΔE grid is interpolated there (log-linear).
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+
+from defectscreen.analysis.lineshape import binned_emission
+from defectscreen.physics.lineshape import optical_lineshape
+from defectscreen.schemas.formation import (
+    CaptureAtLevel,
+    ChargePairSummary,
+    DefectFormation,
+    DefectSummaryDocument,
+    FermiLevelSolution,
+    PhotoluminescenceBand,
+)
+
+SUMMARY_TEMPERATURE_K = 300.0
+
+
+def pair_level_eV(defect: DefectFormation, higher: int, lower: int) -> float:
+    """ε(q/q−1) = b_{q−1} − b_q: where the two lines cross (any chemical-potential limit gives the same)."""
+    states = {s.charge: s.formation_energy_at_vbm_eV for s in defect.charge_states}
+    limit = next(iter(states[higher]))
+    return states[lower][limit] - states[higher][limit]
+
+
+def capture_at_level(factor: dict, level_eV: float, band_gap_eV: float, coupling: float | None,
+                     temperature_K: float = SUMMARY_TEMPERATURE_K) -> CaptureAtLevel:
+    """C̃/W_if² of one capture direction of a ConfigurationCoordinateDocument's ``phonon_factors`` entry at the
+    pair's level, at the grid temperature nearest ``temperature_K``."""
+    delta_e = band_gap_eV - level_eV if factor["carrier"] == "electron" else level_eV
+    grid = np.asarray(factor["delta_E_eV"])
+    column = int(np.argmin(np.abs(np.asarray(factor["temperatures_K"]) - temperature_K)))
+    table = np.asarray(factor["capture_coefficient_per_W_if2_cm3_s"])[:, column]
+    value = None
+    if grid[0] <= delta_e <= grid[-1] and np.all(table > 0):
+        value = float(np.exp(np.interp(delta_e, grid, np.log(table))))
+    return CaptureAtLevel(carrier=factor["carrier"], delta_E_eV=float(delta_e),
+                          temperature_K=float(factor["temperatures_K"][column]),
+                          capture_coefficient_per_W_if2_cm3_s=value,
+                          capture_coefficient_unscaled_cm3_s=None if value is None or coupling is None
+                          else value * coupling**2)
+
+
+def photoluminescence_bands(huang_rhys: dict, frequencies_meV: dict[str, list[float]], level_eV: float,
+                            band_gap_eV: float) -> list[PhotoluminescenceBand]:
+    """Both radiative captures of one pair with ZPL inside the gap: an electron into the higher charge (final state:
+    the lower charge, ZPL = E_gap − ε) and a hole into the lower charge (final: the higher charge, ZPL = ε), each
+    in its final state's phonons (``frequencies_meV`` by phonon-document uuid), potential-force records only.
+    A capture whose Franck–Condon relaxation energy S⟨ħω⟩ reaches its ZPL gives no band: its emission would lie at
+    zero or negative photon energy (the capture is nonradiative)."""
+    bands = []
+    for carrier, basis, zpl in (("electron", "lower_charge", band_gap_eV - level_eV), ("hole", "higher_charge", level_eV)):
+        record = next((r for r in huang_rhys["records"] if r["phonon_basis"] == basis and r["force_source"] == "potential"),
+                      None)
+        if record is None or not 0.0 < zpl < band_gap_eV or record["phonons_uuid"] not in frequencies_meV:
+            continue
+        relaxation_eV = 1e-3 * record["huang_rhys_total"] * (record["mean_phonon_energy_meV"] or 0.0)
+        if relaxation_eV >= zpl:
+            continue
+        energies = np.asarray(frequencies_meV[record["phonons_uuid"]])
+        factors = np.asarray(record["partial_huang_rhys"])
+        real = energies > 0
+        band = optical_lineshape(energies[real], factors[real], zpl_energy_eV=zpl, sigma_meV=huang_rhys["sigma_meV"])
+        photon, intensity = binned_emission(band)
+        bands.append(PhotoluminescenceBand(
+            carrier=carrier, final_state_basis=basis, zpl_energy_eV=zpl, relaxation_energy_eV=relaxation_eV,
+            huang_rhys_total=band.huang_rhys_total,
+            debye_waller=band.debye_waller, peak_energy_eV=photon[int(np.argmax(intensity))], photon_energy_eV=photon,
+            intensity_per_eV=intensity, phonons_uuid=record["phonons_uuid"]))
+    return bands
+
+
+def summarize_defect(summary_id: str, host: str, campaign: str, engine_name: str, band_gap_eV: float,
+                     defect: DefectFormation, fermi_levels: list[FermiLevelSolution], ccd: dict[str, dict],
+                     huang_rhys: dict[str, dict], embedded: dict[str, dict], frequencies_meV: dict[str, list[float]],
+                     formation_id: str, fingerprint: str) -> DefectSummaryDocument:
+    """The summary of ``defect``; ``ccd``, ``huang_rhys`` and ``embedded`` map 'q/q-1' to the pair's stored
+    document (with its JobStore ``uuid``), ``frequencies_meV`` the phonon documents' ħω_k by uuid."""
+    charges = sorted((s.charge for s in defect.charge_states), reverse=True)
+    pairs = []
+    for higher, lower in pairwise(charges):
+        if higher - lower != 1:
+            continue
+        key = f"{higher}/{lower}"
+        pair = ChargePairSummary(charges=key, level_eV=pair_level_eV(defect, higher, lower))
+        if key in ccd:
+            doc = ccd[key]
+            pair.delta_Q_amu_half_angstrom = doc["delta_Q_amu_half_angstrom"]
+            surfaces = {s["state"]: s["hbar_omega_meV"] for s in doc["surfaces"]}
+            pair.hbar_omega_higher_meV, pair.hbar_omega_lower_meV = surfaces["higher_charge"], surfaces["lower_charge"]
+            pair.capture = [capture_at_level(f, pair.level_eV, band_gap_eV, f.get("W_if_eV_per_amu_half_angstrom"))
+                            for f in doc["phonon_factors"]]
+            pair.source_uuids["configuration_coordinate"] = doc["uuid"]
+        if key in huang_rhys:
+            doc = huang_rhys[key]
+            pair.huang_rhys_total = next((r["huang_rhys_total"] for r in doc["records"]
+                                          if r["phonon_basis"] == "higher_charge"), doc["records"][0]["huang_rhys_total"])
+            pair.source_uuids["huang_rhys"] = doc["uuid"]
+            pair.photoluminescence = photoluminescence_bands(doc, frequencies_meV, pair.level_eV, band_gap_eV)
+        if key in embedded:
+            largest = embedded[key]["points"][-1]
+            pair.huang_rhys_total_embedded, pair.embedded_n_atoms = largest["huang_rhys_total"], largest["n_atoms"]
+            pair.source_uuids["embedding_convergence"] = embedded[key]["uuid"]
+        pairs.append(pair)
+    depths = [min(t.level_eV, band_gap_eV - t.level_eV) for t in defect.transition_levels]
+    per_w2 = [c.capture_coefficient_per_W_if2_cm3_s for p in pairs for c in p.capture
+              if c.capture_coefficient_per_W_if2_cm3_s is not None]
+    unscaled = [c.capture_coefficient_unscaled_cm3_s for p in pairs for c in p.capture
+                if c.capture_coefficient_unscaled_cm3_s is not None]
+    huang_rhys_values = [v for p in pairs for v in (p.huang_rhys_total_embedded or p.huang_rhys_total,) if v is not None]
+    return DefectSummaryDocument(
+        summary_id=summary_id, host=host, defect_name=defect.defect_name, defect_type=defect.defect_type,
+        campaign=campaign, engine_name=engine_name, band_gap_eV=band_gap_eV, charges=charges,
+        charge_states=defect.charge_states, transition_levels=defect.transition_levels,
+        deepest_level_depth_eV=max(depths) if depths else None,
+        concentration_cm3={s.limit: float(sum(s.concentrations_cm3.get(defect.defect_name, {}).values()))
+                           for s in fermi_levels},
+        pairs=pairs, huang_rhys_total_max=max(huang_rhys_values, default=None),
+        capture_coefficient_per_W_if2_max_cm3_s=max(per_w2, default=None),
+        capture_coefficient_max_cm3_s=max(unscaled, default=None), formation_energies_uuid=formation_id,
+        input_fingerprint=fingerprint)

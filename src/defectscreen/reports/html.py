@@ -1,0 +1,132 @@
+"""The screening report: one self-contained HTML page (figures inlined as PNG) from the built collections.
+
+Per host: a sortable table of its defects (click a header), the formation-energy diagram at every
+chemical-potential limit, the configuration-coordinate diagram and C̃/W_if²(T) of every charge pair, its PL
+bands and the embedded-cell S and PL convergence where computed; then the accuracy record of every per-defect
+potential.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import defectscreen
+from defectscreen.reports.plots import (
+    plot_configuration_coordinate,
+    plot_embedding_convergence,
+    plot_formation_energies,
+    plot_photoluminescence,
+)
+from defectscreen.schemas import (
+    ConfigurationCoordinateDocument,
+    EmbeddingConvergenceDocument,
+    FormationEnergyDocument,
+)
+from defectscreen.schemas.formation import PhotoluminescenceBand
+
+TABLE_COLUMNS = (("defect", "defect_name"), ("type", "defect_type"), ("charges", "charges"),
+                 ("levels (eV above VBM)", "transition_levels"), ("deepest level (eV)", "deepest_level_depth_eV"),
+                 ("max S", "huang_rhys_total_max"), ("max C/W² 300 K (cm³/s)", "capture_coefficient_per_W_if2_max_cm3_s"),
+                 ("max C 300 K (cm³/s)", "capture_coefficient_max_cm3_s"))
+
+SORT_SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach((header, column) => header.addEventListener("click", () => {
+  const body = header.closest("table").tBodies[0];
+  const ascending = header.dataset.order !== "ascending";
+  header.dataset.order = ascending ? "ascending" : "descending";
+  const key = row => { const text = row.cells[column].dataset.value ?? row.cells[column].textContent;
+                       const number = parseFloat(text); return isNaN(number) ? text : number; };
+  [...body.rows].sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (ascending ? 1 : -1))
+    .forEach(row => body.appendChild(row));
+}));
+window.addEventListener("load", () => {
+  const images = [...document.images];
+  document.body.dataset.imagesLoaded = images.filter(i => i.complete && i.naturalWidth > 0).length + "/" + images.length;
+});
+"""
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: right; }
+th { background: #e8eef6; cursor: pointer; }
+td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
+.note { color: #666; font-size: 0.85em; }
+"""
+
+
+def _figure(draw: Callable[[Path], Path]) -> str:
+    """An <img> with the PNG ``draw`` writes, inlined as base64."""
+    with tempfile.TemporaryDirectory() as folder:
+        data = draw(Path(folder) / "figure.png").read_bytes()
+    return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+
+def _cell(key: str, value: object) -> str:
+    if value is None:
+        return '<td data-value="-1e300">–</td>'
+    if key == "transition_levels":
+        text = ", ".join(f"ε({t['charges']}) {t['level_eV']:.2f}" for t in value) or "none in gap"
+        sort = value[0]["level_eV"] if value else -1e300
+        return f'<td data-value="{sort}">{html.escape(text)}</td>'
+    if isinstance(value, float):
+        return f'<td data-value="{value}">{value:.3g}</td>'
+    if isinstance(value, list):
+        return f"<td>{html.escape(', '.join(f'{v:+d}' if v else '0' for v in value))}</td>"
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def _table(rows: list[dict], columns: tuple[tuple[str, str], ...], table_id: str) -> str:
+    head = "".join(f"<th>{html.escape(title)}</th>" for title, _ in columns)
+    body = "".join("<tr>" + "".join(_cell(key, row.get(key)) for _, key in columns) + "</tr>" for row in rows)
+    return f'<table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def render_report(title: str, formation_documents: list[dict], summaries: list[dict], vibronic: dict[str, dict],
+                  potentials: list[dict]) -> str:
+    """The report page. ``vibronic`` maps a JobStore uuid to the configuration-coordinate or embedding-convergence
+    document a summary links to; ``potentials`` are the rows of ``storage.query.potential_rows``."""
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             (f'<p class="note">defectscreen {defectscreen.__version__}; {len(summaries)} defects in '
+              f"{len(formation_documents)} host(s). Energies in eV, levels above the VBM of each host's engine.</p>")]
+    for formation in formation_documents:
+        document = FormationEnergyDocument(**{k: v for k, v in formation.items() if k != "_id"})
+        host_rows = sorted((s for s in summaries if s["formation_energies_uuid"] == document.host_id),
+                           key=lambda s: s["defect_name"])
+        limits = ", ".join(f"{limit.name}: " + ", ".join(f"μ_{el} = {mu:.2f}" for el, mu in limit.mu_eV.items())
+                           for limit in document.chemical_potential_limits)
+        fermi = "; ".join(f"{s.limit}: E_F = {s.fermi_level_eV:.2f} eV" for s in document.fermi_levels)
+        parts += [(f'<h2 id="host-{html.escape(document.host)}">{html.escape(document.host)} '
+                   f"({html.escape(document.engine.name)}, gap {document.band_gap_eV:.2f} eV)</h2>"),
+                  (f'<p class="note">ΔH_f {document.host_formation_enthalpy_eV_per_atom:.3f} eV/atom; limits: '
+                   f"{html.escape(limits)}. Charge-neutral Fermi level at {document.fermi_levels[0].temperature_K:g} K: "
+                   f"{html.escape(fermi)}.</p>") if document.fermi_levels else "",
+                  _table(host_rows, TABLE_COLUMNS, f"defects-{document.host}"),
+                  _figure(lambda path, d=document: plot_formation_energies(d, path))]
+        for summary in host_rows:
+            for pair in summary["pairs"]:
+                uuid = pair["source_uuids"].get("configuration_coordinate")
+                if uuid in vibronic:
+                    ccd = ConfigurationCoordinateDocument(**vibronic[uuid])
+                    parts += [f"<h3>{html.escape(ccd.calculation_id)}</h3>",
+                              _figure(lambda path, d=ccd: plot_configuration_coordinate(d, path))]
+                if pair["photoluminescence"]:
+                    bands = [PhotoluminescenceBand(**band) for band in pair["photoluminescence"]]
+                    label = f"{summary['host']}:{summary['defect_name']}:{pair['charges']}"
+                    parts += [f"<h3>{html.escape(label)}: photoluminescence</h3>",
+                              _figure(lambda path, b=bands: plot_photoluminescence(b, path))]
+                uuid = pair["source_uuids"].get("embedding_convergence")
+                if uuid in vibronic:
+                    convergence = EmbeddingConvergenceDocument(**vibronic[uuid])
+                    parts += [f"<h3>{html.escape(convergence.label)}: embedded phonons and PL</h3>",
+                              _figure(lambda path, d=convergence: plot_embedding_convergence(d, path))]
+    if potentials:
+        columns = tuple((key.replace("_", " "), key) for key in potentials[0] if key != "uuid")
+        parts += ["<h2>Per-defect potentials: accuracy record</h2>", _table(potentials, columns, "potentials")]
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}<script>{SORT_SCRIPT}</script></body></html>")

@@ -1,0 +1,62 @@
+"""summaries + formation energies -> the HTML report, stored (collection ``reports``) and written by the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from maggma.core import Builder, Store
+
+from defectscreen.builders import builder_chain
+from defectscreen.builders.common import input_fingerprint, replace_documents
+from defectscreen.reports.html import render_report
+from defectscreen.storage import StorageSettings
+from defectscreen.storage.query import potential_rows
+
+REPORT_ID = "screening"
+
+
+class ReportBuilder(Builder):
+    """Every formation-energy and summary document (and the potentials' accuracy rows) -> one report document
+    ``{report_id, html, n_defects, n_hosts, input_fingerprint}``, rebuilt only when one of them changed."""
+
+    def __init__(self, tasks: Store, formation_energies: Store, summaries: Store, reports: Store, **kwargs) -> None:
+        self.tasks, self.formation_energies, self.summaries, self.reports = tasks, formation_energies, summaries, reports
+        self.stored_keys: set[str] = set()  # target keys when get_items last ran
+        super().__init__(sources=[tasks, formation_energies, summaries], targets=[reports], **kwargs)
+
+    def get_items(self) -> Iterator[dict]:
+        formation = sorted(self.formation_energies.query(properties=["host_id", "input_fingerprint"]),
+                           key=lambda d: d["host_id"])
+        summaries = sorted(self.summaries.query(properties=["summary_id", "input_fingerprint"]),
+                           key=lambda d: d["summary_id"])
+        potentials = sorted(doc["uuid"] for doc in self.tasks.query({"output.model_sha256": {"$exists": True}},
+                                                                    properties=["uuid"]))
+        fingerprint = input_fingerprint([(d["host_id"], d["input_fingerprint"]) for d in formation],
+                                        [(d["summary_id"], d["input_fingerprint"]) for d in summaries], potentials)
+        built = self.reports.query_one({"report_id": REPORT_ID}, properties=["input_fingerprint"])
+        self.stored_keys = set() if built is None else {REPORT_ID}
+        self.total = 0
+        if formation and (built is None or built["input_fingerprint"] != fingerprint):
+            self.total = 1
+            yield {"fingerprint": fingerprint}
+
+    def process_item(self, item: dict) -> dict:
+        formation = sorted(self.formation_energies.query(), key=lambda d: d["host_id"])
+        summaries = list(self.summaries.query())
+        linked = {uuid for s in summaries for pair in s["pairs"] for uuid in pair["source_uuids"].values()}
+        vibronic = {doc["uuid"]: doc["output"] for doc in self.tasks.query({"uuid": {"$in": sorted(linked)}})}
+        report = render_report("defectscreen screening report", formation, summaries, vibronic,
+                               potential_rows(self.tasks))
+        return {"report_id": REPORT_ID, "html": report, "n_hosts": len(formation), "n_defects": len(summaries),
+                "input_fingerprint": item["fingerprint"]}
+
+    def update_targets(self, items: list[dict]) -> None:
+        replace_documents(self.reports, items, "report_id", self.stored_keys)
+
+
+def report_pipeline(settings: StorageSettings) -> list[Builder]:
+    """The builder chain followed by the report builder, on the stores ``settings`` names."""
+    chain = builder_chain(settings)
+    tasks = settings.job_store().docs_store
+    formation, summaries = chain[1].formation_energies, chain[2].summaries
+    return [*chain, ReportBuilder(tasks, formation, summaries, settings.collection("reports", "report_id"))]

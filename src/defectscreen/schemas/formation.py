@@ -1,0 +1,173 @@
+"""Documents of the formation-energy builders: one per defect and charge, one per host."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from defectscreen.schemas.tasks import CalculationLabels, EngineRecord
+
+
+class FiniteSizeCorrection(BaseModel):
+    """Freysoldt correction of a charged supercell (zero for q = 0)."""
+
+    method: str = Field(description="'freysoldt' (lattice energy + potential alignment), 'freysoldt_lattice_only' "
+                        "(engine without a real-space potential: no alignment term), or 'none' (q = 0)")
+    correction_eV: float = Field(description="added to the supercell energy")
+    lattice_energy_eV: float = Field(description="E_iso − E_per of the model charge, screened by ε")
+    alignment_eV: float | None = Field(description="−q ΔV of the planar-averaged potentials far from the defect")
+    alignment_per_axis_eV: list[float] | None = None
+    dielectric_constant: float | list[list[float]] | None = Field(description="None only for q = 0 without one")
+    gaussian_width_bohr: float
+
+
+class DefectChargeDocument(BaseModel):
+    """One relaxed defect in one charge state, with its finite-size correction (collection ``defects``)."""
+
+    defect_id: str = Field(description="'GaN:C_N:-1|<engine settings hash[:16]>'")
+    labels: CalculationLabels
+    energy_eV: float = Field(description="relaxed supercell energy, uncorrected")
+    corrected_energy_eV: float
+    correction: FiniteSizeCorrection
+    bulk_energy_eV: float
+    engine: EngineRecord
+    task_uuid: str
+    bulk_task_uuid: str
+    campaign_sha256: str = Field(description="campaign whose dielectric constant and charge model were used")
+    input_fingerprint: str = Field(description="SHA-256 of the source documents' uuids and completion times")
+
+
+class ChemicalPotentialLimit(BaseModel):
+    """One vertex of the host's stability region (or a limit the user fixed)."""
+
+    name: str = Field(description="e.g. 'Ga-rich' (elements at their reference phase)")
+    mu_eV: dict[str, float] = Field(description="element -> μ relative to its reference phase (eV per atom)")
+    source: str = Field(description="'phase diagram' or 'campaign'")
+
+
+class ChargeStateFormation(BaseModel):
+    charge: int
+    formation_energy_at_vbm_eV: dict[str, float] = Field(description="chemical-potential limit -> E_f at E_F = VBM")
+    correction_eV: float
+    defect_uuid: str = Field(description="the DefectChargeDocument's task uuid")
+
+
+class TransitionLevel(BaseModel):
+    charges: str = Field(description="'q1/q2' with q1 stable below the level")
+    level_eV: float = Field(description="above the VBM")
+
+
+class DefectFormation(BaseModel):
+    defect_name: str
+    defect_type: str
+    charge_states: list[ChargeStateFormation]
+    transition_levels: list[TransitionLevel] = Field(description="kinks of the lower envelope inside the gap "
+                                                     "(independent of the chemical potentials)")
+    equivalent_sites: int | None
+
+
+class FermiLevelSolution(BaseModel):
+    """Charge-neutral Fermi level at one chemical-potential limit."""
+
+    limit: str
+    temperature_K: float
+    fermi_level_eV: float = Field(description="above the VBM")
+    electrons_cm3: float
+    holes_cm3: float
+    concentrations_cm3: dict[str, dict[str, float]] = Field(description="defect -> charge -> concentration")
+
+
+class FormationEnergyDocument(BaseModel):
+    """Formation energies, transition levels and the charge-neutral Fermi level of every defect of one host
+    (collection ``formation_energies``)."""
+
+    host_id: str = Field(description="'GaN|<engine settings hash[:16]>'")
+    host: str
+    campaign: str
+    formula: str
+    vbm_eV: float
+    cbm_eV: float
+    band_gap_eV: float = Field(description="Kohn–Sham (or tight-binding) gap of the bulk supercell")
+    host_formation_enthalpy_eV_per_atom: float
+    host_energy_above_hull_eV_per_atom: float = Field(
+        description="> 0: the host is unstable against the competing phases with this engine; its energy was "
+        "lowered onto the hull to define the limits")
+    elemental_reference_energies_eV_per_atom: dict[str, float]
+    competing_phases: dict[str, float] = Field(description="phase id -> formation enthalpy (eV per atom)")
+    chemical_potential_limits: list[ChemicalPotentialLimit]
+    defects: list[DefectFormation]
+    fermi_levels: list[FermiLevelSolution]
+    engine: EngineRecord
+    bulk_task_uuid: str
+    source_uuids: list[str] = Field(description="bulk, competing-phase and defect task uuids used")
+    campaign_sha256: str
+    input_fingerprint: str
+
+
+class CaptureAtLevel(BaseModel):
+    """Nonradiative capture through one charge pair at its own transition level, from the 1D CCD phonon factor."""
+
+    carrier: str = Field(description="'electron' (higher → lower charge) or 'hole'")
+    delta_E_eV: float = Field(description="CBM − ε (electron) or ε − VBM (hole), ε the pair's crossing level")
+    temperature_K: float
+    capture_coefficient_per_W_if2_cm3_s: float | None = Field(
+        description="C̃/W_if² interpolated at ΔE; None where ΔE is outside the computed grid")
+    capture_coefficient_unscaled_cm3_s: float | None = Field(description="× W_if² where the engine gave orbitals")
+
+
+class PhotoluminescenceBand(BaseModel):
+    """Radiative capture of a free carrier through the pair at its own level, by the generating function in the
+    final state's phonons (seed 000 Eqs. 6–10), at 0 K."""
+
+    carrier: str = Field(description="'electron' (q → q−1, ZPL = E_gap − ε) or 'hole' (q−1 → q, ZPL = ε)")
+    final_state_basis: str = Field(description="whose phonons: 'lower_charge' (electron) or 'higher_charge' (hole)")
+    zpl_energy_eV: float
+    relaxation_energy_eV: float = Field(description="S⟨ħω⟩ of the final state, below the ZPL (else no band)")
+    huang_rhys_total: float
+    debye_waller: float
+    peak_energy_eV: float = Field(description="photon energy of the band maximum")
+    photon_energy_eV: list[float]
+    intensity_per_eV: list[float] = Field(description="I(ħω) ∝ ω³A, unit area, γ and σ of the Huang–Rhys document")
+    phonons_uuid: str
+
+
+class ChargePairSummary(BaseModel):
+    """What the platform computed between two adjacent charge states of the defect."""
+
+    charges: str = Field(description="'q/q-1'")
+    level_eV: float = Field(description="crossing of the two charge states' lines, above the VBM (may lie outside "
+                            "the gap or above a lower-envelope kink)")
+    delta_Q_amu_half_angstrom: float | None = None
+    hbar_omega_higher_meV: float | None = None
+    hbar_omega_lower_meV: float | None = None
+    capture: list[CaptureAtLevel] = Field(default_factory=list)
+    huang_rhys_total: float | None = Field(None, description="in the defect cell's phonons (higher-charge basis)")
+    huang_rhys_total_embedded: float | None = Field(None, description="in the largest embedded cell")
+    embedded_n_atoms: int | None = None
+    photoluminescence: list[PhotoluminescenceBand] = Field(
+        default_factory=list, description="where the pair has Huang–Rhys factors, its level lies in the gap and the "
+        "relaxation energy is below the ZPL")
+    source_uuids: dict[str, str] = Field(default_factory=dict, description="document kind -> JobStore uuid")
+
+
+class DefectSummaryDocument(BaseModel):
+    """One defect of one host: formation energies, transition levels, equilibrium concentration and every vibronic
+    result, with links to their documents (collection ``summaries``)."""
+
+    summary_id: str = Field(description="'GaN:C_N|<engine settings hash[:16]>'")
+    host: str
+    defect_name: str
+    defect_type: str
+    campaign: str
+    engine_name: str
+    band_gap_eV: float
+    charges: list[int]
+    charge_states: list[ChargeStateFormation]
+    transition_levels: list[TransitionLevel]
+    deepest_level_depth_eV: float | None = Field(description="max over levels of min(ε, gap − ε): how deep in the gap")
+    concentration_cm3: dict[str, float] = Field(description="chemical-potential limit -> total at the neutral E_F")
+    pairs: list[ChargePairSummary]
+    huang_rhys_total_max: float | None
+    capture_coefficient_per_W_if2_max_cm3_s: float | None
+    capture_coefficient_max_cm3_s: float | None = Field(description="unscaled C̃ where W_if is known")
+    formation_energies_uuid: str = Field(description="host_id of the formation-energy document")
+    input_fingerprint: str
