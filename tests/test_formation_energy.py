@@ -136,6 +136,14 @@ def test_chemical_potential_limits_of_a_binary() -> None:
     assert [(limit.name, limit.source) for limit in fixed["limits"]] == [("growth", "campaign")]
 
 
+def test_elemental_host_has_one_limit_at_its_reference() -> None:
+    """Diamond Si (a host of one element): μ_Si = 0 relative to the lowest Si phase, which may be the host itself."""
+    host = ComputedEntry("Si16", 16 * -5.4, entry_id="host")
+    result = chemical_potential_limits(host, [ComputedEntry("Si2", 2 * -5.3, entry_id="phase")], {})
+    assert [(limit.name, limit.mu_eV) for limit in result["limits"]] == [("Si-rich", {"Si": 0.0})]
+    assert result["references"] == pytest.approx({"Si": -5.4})
+
+
 def test_missing_elemental_reference_is_named() -> None:
     with pytest.raises(ValueError, match="no elemental reference phase computed for N"):
         chemical_potential_limits(ComputedEntry("GaN", -12.0), [ComputedEntry("Ga", -3.0)], {})

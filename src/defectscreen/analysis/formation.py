@@ -126,6 +126,9 @@ def chemical_potential_limits(host_entry: ComputedEntry, phase_entries: list[Com
     for name, mu in user_limits.items():
         if set(elements) <= set(mu):
             limits.append(ChemicalPotentialLimit(name=name, mu_eV={el: mu[el] for el in elements}, source="campaign"))
+    if not limits and len(elements) == 1:  # an elemental host: its own element at its reference is the only limit
+        limits.append(ChemicalPotentialLimit(name=f"{elements[0]}-rich", mu_eV={elements[0]: 0.0},
+                                             source="phase diagram"))
     if not limits:
         formation = [ComputedEntry(entry.composition, diagram.get_form_energy(entry), entry_id=entry.entry_id)
                      for entry in diagram.stable_entries]
