@@ -20,7 +20,7 @@ from defectscreen.cli.potential import potential
 from defectscreen.flows.campaign import CampaignError, load_campaign
 from defectscreen.reports.plots import plot_formation_energies
 from defectscreen.reports.report_builder import REPORT_ID, report_pipeline
-from defectscreen.schemas import FormationEnergyDocument
+from defectscreen.schemas import FormationEnergyDocument, TaskDocument
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.progress import failures, host_progress
 from defectscreen.storage.query import (
@@ -220,6 +220,49 @@ def _run_builders(settings: StorageSettings, report_counts: bool) -> None:
         if report_counts:
             console.print(f"{type(builder).__name__}: {getattr(builder, 'total', 0)} item(s) with new or changed "
                           f"inputs -> {', '.join(target.collection_name for target in builder.targets)}")
+
+
+@cli.command()
+@click.option("--host", help="host label, e.g. CdTe (default: every host)")
+@click.option("--json", "as_json", is_flag=True, help="print the search (and benchmark) documents as JSON")
+def search(host: str | None, as_json: bool) -> None:
+    """Structure searches: candidates, unique surrogate minima, those sent to the engine, the ground state chosen,
+    and, for campaigns with search.benchmark, the comparison with the full reference search."""
+    settings = StorageSettings.from_environment()
+    store = settings.job_store()
+    store.connect()
+    criteria = {} if host is None else {"output.labels.host": host}
+    searches = {d["uuid"]: d["output"] for d in store.query({**criteria, "output.@class": "StructureSearchDocument"},
+                                                             properties=["uuid", "output"])}
+    if not searches:
+        raise click.ClickException("no structure searches stored; add structure_search to the campaign's properties "
+                                   "and run its jobs")
+    replaced = {d["uuid"] for d in store.query({"uuid": {"$in": list(searches)}, "index": 2}, properties=["uuid"])}
+    grounds = {uuid: TaskDocument.model_validate(store.get_output(uuid, which="last")) for uuid in replaced}
+    benchmarks = {d["output"]["calculation_id"]: d["output"] for d in store.query(
+        {**criteria, "output.@class": "SearchBenchmarkDocument"}, properties=["output"])}
+    if as_json:
+        click.echo(json.dumps({"searches": list(searches.values()), "benchmarks": list(benchmarks.values())},
+                              indent=2, default=str))
+        return
+    table = Table(title="structure searches (surrogate minima -> reference relaxations)")
+    for column in ("defect", "candidates", "unique minima", "sent to engine", "ground state", "E_gs − E_unperturbed (eV)",
+                   "full search: saved %", "found", "speed-up"):
+        table.add_column(column)
+    for uuid, doc in sorted(searches.items(), key=lambda item: item[1]["calculation_id"]):
+        ground, bench = grounds.get(uuid), benchmarks.get(doc["calculation_id"])
+        unperturbed = next((c for c in doc["candidates"] if c["name"] == "Unperturbed"), None)
+        lowering = "" if ground is None or unperturbed is None else _ground_state_lowering(store, doc, ground)
+        table.add_row(doc["calculation_id"], str(len(doc["candidates"])), str(len(doc["unique_minima"])),
+                      str(len(doc["sent_to_reference"])), ground.search_candidate if ground else "(running)",
+                      lowering, f"{bench['reference_relaxations_saved_percent']:.0f}" if bench else "",
+                      str(bench["ground_state_found"]) if bench else "", f"{bench['speedup']:.1f}" if bench else "")
+    console.print(table)
+
+
+def _ground_state_lowering(store, search: dict, ground: TaskDocument) -> str:
+    unperturbed = store.query_one({"uuid": search["unperturbed_uuid"]}, properties=["output.energy_eV"])
+    return f"{ground.energy_eV - unperturbed['output']['energy_eV']:.3f}" if unperturbed else ""
 
 
 @cli.command()

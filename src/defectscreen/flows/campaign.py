@@ -26,17 +26,19 @@ from pymatgen.core import Element, Structure
 
 from defectscreen.engines import EngineSettings, GpawSettings, XtbSettings
 from defectscreen.flows.hosts import PROTOTYPE_NAMES, prototype_structure
+from defectscreen.jobs.search import SearchSettings
 from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.nequip_backend import NequipSettings
 from defectscreen.mlip.potential import PotentialRecipe
+from defectscreen.mlip.surrogate import SurrogateSettings
 from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM
 from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
 
 PROPERTIES = ("relaxation", "unrelaxed_energy", "configuration_coordinate", "phonons", "huang_rhys", "embedded_phonons",
-              "formation_energy")
+              "formation_energy", "structure_search")
 #: property -> the property it is computed from.
 REQUIRES = {"configuration_coordinate": "relaxation", "phonons": "relaxation", "huang_rhys": "phonons",
-            "embedded_phonons": "phonons", "formation_energy": "relaxation"}
+            "embedded_phonons": "phonons", "formation_energy": "relaxation", "structure_search": "relaxation"}
 
 
 class CampaignError(ValueError):
@@ -252,6 +254,7 @@ class Campaign(_Strict):
     potential: PotentialRecipe = Field(default_factory=PotentialRecipe)
     phonons: PhononSettings = Field(default_factory=PhononSettings)
     formation: FormationSettings = Field(default_factory=FormationSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
 
     @model_validator(mode="after")
     def _dielectric_for_formation(self) -> Campaign:
@@ -313,6 +316,8 @@ def _known_fields(location: tuple) -> str:
         ("phonons",): PhononSettings,
         ("formation",): FormationSettings,
         ("formation", "competing_phases"): CompetingPhaseSpec,
+        ("search",): SearchSettings,
+        ("search", "surrogate"): SurrogateSettings,
         ("engine", "xtb"): XtbSettings,
         ("engine", "gpaw"): GpawSettings,
     }.get(parent)

@@ -11,6 +11,9 @@ _PROTOTYPES = {
     "wurtzite-ZnO": ("P6_3mc", Lattice.hexagonal(3.250, 5.207), ["Zn", "O"],
                      [[1 / 3, 2 / 3, 0.0], [1 / 3, 2 / 3, 0.382]]),
     "rocksalt-MgO": ("Fm-3m", Lattice.cubic(4.212), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+    "zincblende-CdTe": ("F-43m", Lattice.cubic(6.481), ["Cd", "Te"], [[0, 0, 0], [0.25, 0.25, 0.25]]),
+    "zincblende-ZnSe": ("F-43m", Lattice.cubic(5.668), ["Zn", "Se"], [[0, 0, 0], [0.25, 0.25, 0.25]]),
+    "zincblende-ZnS": ("F-43m", Lattice.cubic(5.409), ["Zn", "S"], [[0, 0, 0], [0.25, 0.25, 0.25]]),
     "diamond-Si": ("Fd-3m", Lattice.cubic(5.431), ["Si"], [[0, 0, 0]]),
     "diamond-C": ("Fd-3m", Lattice.cubic(3.567), ["C"], [[0, 0, 0]]),
 }

@@ -22,6 +22,7 @@ from defectscreen.jobs import (
     StaticMaker,
     TrainingSetMaker,
 )
+from defectscreen.jobs.search import StructureSearchMaker, SurrogateMaker
 from defectscreen.physics.embedding import repetitions_series
 
 PROPERTY_TASKS = {"relaxation": "relax", "unrelaxed_energy": "static"}
@@ -31,6 +32,8 @@ VALIDATION_TASK = "phonons_engine"
 EMBEDDING_TASK = "embedded_phonons"
 CONVERGENCE_TASK = "embedding_convergence"
 HUANG_RHYS_TASK = "huang_rhys"
+SURROGATE_TASK = "surrogate"
+SEARCH_TASK = "structure_search"
 
 
 def task_key(calculation_id: str, task_label: str, settings_hash: str) -> str:
@@ -57,6 +60,25 @@ def phonon_task_hashes(campaign: Campaign) -> dict[str, str]:
         chain = hashlib.sha256(f"{chain}|{settings}".encode()).hexdigest()
         hashes[task] = chain
     return hashes
+
+
+def search_task_hashes(campaign: Campaign) -> dict[str, str]:
+    """Settings hashes of the surrogate (engine, relaxation, surrogate recipe) and of the search built on it."""
+    surrogate = hashlib.sha256("|".join([
+        campaign.engine.settings_hash(), campaign.relax.model_dump_json(),
+        campaign.search.surrogate.model_dump_json()]).encode()).hexdigest()
+    search = hashlib.sha256(f"{surrogate}|{campaign.search.model_dump_json(exclude={'surrogate'})}".encode()).hexdigest()
+    return {SURROGATE_TASK: surrogate, SEARCH_TASK: search}
+
+
+def surrogate_id(host: str, charge: int) -> str:
+    """'CdTe:surrogate:-1': the surrogate serving one host's defects in one charge state."""
+    return f"{host}:surrogate:{charge}"
+
+
+def searched(campaign: Campaign, calculations: list[Calculation]) -> list[Calculation]:
+    """Defect cells whose ground state comes from a structure search."""
+    return _defects(calculations) if "structure_search" in campaign.properties else []
 
 
 def adjacent_charge_pairs(calculations: list[Calculation]) -> list[tuple[Calculation, Calculation]]:
@@ -93,6 +115,11 @@ def planned_keys(campaign: Campaign, calculations: list[Calculation]) -> list[st
     settings_hash = campaign.engine.settings_hash()
     keys = [task_key(c.labels.calculation_id, task, settings_hash)
             for c in calculations for task in _property_tasks(campaign, c)]
+    search_hashes = search_task_hashes(campaign)
+    searched_cells = searched(campaign, calculations)
+    keys += [task_key(surrogate_id(c.labels.host, q), SURROGATE_TASK, search_hashes[SURROGATE_TASK])
+             for q, c in {c.labels.charge: c for c in searched_cells}.items()]
+    keys += [task_key(c.labels.calculation_id, SEARCH_TASK, search_hashes[SEARCH_TASK]) for c in searched_cells]
     pairs = adjacent_charge_pairs(calculations)
     if "configuration_coordinate" in campaign.properties:
         keys += [task_key(pair_id(a, b), CCD_TASK, settings_hash) for a, b in pairs]
@@ -168,6 +195,7 @@ class HostScreeningMaker(Maker):
                                 lambda: makers[task_label].make(calculation.structure, labels, campaign_sha256))
                 if task_label == "relax":
                     relaxed[labels.calculation_id] = result
+        self._search(campaign, host, calculations, relaxed, output)
 
         pairs = adjacent_charge_pairs(calculations)
         if "configuration_coordinate" in campaign.properties:
@@ -236,3 +264,36 @@ class HostScreeningMaker(Maker):
                                                [relaxed[s][1] for s in states], [ref for ref, _ in used],
                                                [uuid for _, uuid in used], campaign_sha256))
         return Flow(jobs, name=f"{campaign.name}:{host}")
+
+    @staticmethod
+    def _search(campaign: Campaign, host: str, calculations: list[Calculation],
+                relaxed: dict[str, tuple[OutputReference, str]], output: Callable) -> None:
+        """Surrogates per charge state and one search per defect cell; ``relaxed`` then points at the searches,
+        whose outputs are the ground states."""
+        cells = searched(campaign, calculations)
+        if not cells:
+            return
+        hashes, campaign_sha256 = search_task_hashes(campaign), campaign.sha256()
+        bulk = next(c for c in calculations if c.labels.defect_type == "bulk")
+        bulk_output, bulk_uuid = relaxed[bulk.labels.calculation_id]
+        training = SurrogateMaker(settings=campaign.search.surrogate.model_dump(mode="json"))
+        surrogates = {}
+        for charge in sorted({c.labels.charge for c in cells}):
+            same_charge = [c for c in cells if c.labels.charge == charge]
+            refs = [relaxed[c.labels.calculation_id] for c in same_charge]
+            sid = surrogate_id(host, charge)
+            surrogates[charge] = output(
+                task_key(sid, SURROGATE_TASK, hashes[SURROGATE_TASK]), sid,
+                lambda: training.make(bulk_output, [r for r, _ in refs], [bulk_uuid, *[u for _, u in refs]], sid,
+                                      campaign_sha256))
+        search = StructureSearchMaker(engine_settings=campaign.engine.model_dump(mode="json"),
+                                      fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom,
+                                      max_steps=campaign.relax.max_steps,
+                                      search=campaign.search.model_dump(mode="json"),
+                                      key_suffix=hashes[SEARCH_TASK][:16])
+        for cell in cells:
+            cid = cell.labels.calculation_id
+            (unperturbed, unperturbed_uuid), (surrogate, sur_uuid) = relaxed[cid], surrogates[cell.labels.charge]
+            relaxed[cid] = output(task_key(cid, SEARCH_TASK, hashes[SEARCH_TASK]), cid,
+                                  lambda: search.make(cell.structure, bulk.structure, cell.labels, unperturbed,
+                                                      unperturbed_uuid, surrogate, sur_uuid, campaign_sha256))

@@ -5,17 +5,22 @@ from defectscreen.jobs.embedding import EmbeddedSpectrumMaker, EmbeddingConverge
 from defectscreen.jobs.phonons import GammaPhononMaker, HuangRhysMaker, PotentialRejectedError
 from defectscreen.jobs.potential import PotentialMaker, TrainingSetMaker
 from defectscreen.jobs.reference import RelaxationNotConvergedError, RelaxMaker, StaticMaker
+from defectscreen.jobs.search import GroundStateMaker, SearchBenchmarkMaker, StructureSearchMaker, SurrogateMaker
 
 __all__ = [
     "ConfigurationCoordinateMaker",
     "EmbeddedSpectrumMaker",
     "EmbeddingConvergenceMaker",
+    "GroundStateMaker",
     "GammaPhononMaker",
     "HuangRhysMaker",
     "PotentialMaker",
     "PotentialRejectedError",
     "RelaxMaker",
     "RelaxationNotConvergedError",
+    "SearchBenchmarkMaker",
     "StaticMaker",
+    "StructureSearchMaker",
+    "SurrogateMaker",
     "TrainingSetMaker",
 ]

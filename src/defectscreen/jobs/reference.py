@@ -23,6 +23,10 @@ from defectscreen.engines import (
 )
 from defectscreen.engines.electronic import one_electron_levels, planar_average_potential
 from defectscreen.schemas import CalculationLabels, EngineRecord, TaskDocument
+from defectscreen.schemas.tasks import RelaxationFrame
+
+#: ionic steps kept per relaxation (evenly spaced, first and last included): training frames of seed 002.
+KEPT_FRAMES = 10
 
 
 class RelaxationNotConvergedError(RuntimeError):
@@ -39,28 +43,42 @@ def reference_atoms(structure: Structure, labels: CalculationLabels, engine: Xtb
     return atoms
 
 
+def evenly_spaced(n_items: int, n_kept: int) -> list[int]:
+    """Indices of ``n_kept`` evenly spaced items of ``n_items`` (first and last included; all if fewer)."""
+    return sorted({int(round(i)) for i in np.linspace(0, n_items - 1, min(n_kept, n_items))})
+
+
 def run_reference(
     structure: Structure,
     labels: CalculationLabels,
     engine: XtbSettings | GpawSettings,
     fmax_eV_per_angstrom: float | None,
     max_steps: int,
+    allow_unconverged: bool = False,
 ) -> dict:
     """Relax (``fmax`` given) or evaluate (``fmax`` None) one cell at fixed lattice with BFGS.
 
     Returns the fields of a :class:`TaskDocument` that depend on the calculation; raises
-    ScfNotConvergedError or RelaxationNotConvergedError with the reason when it fails.
+    ScfNotConvergedError, or RelaxationNotConvergedError unless ``allow_unconverged`` (then the
+    document says converged = False), with the reason when it fails.
     """
     start = time.perf_counter()
     atoms = reference_atoms(structure, labels, engine)
     energies: list[float] = []
-    n_steps = 0
+    steps: list[tuple[np.ndarray, float, np.ndarray]] = []
+    n_steps, converged = 0, True
+
+    def record() -> None:
+        energy = float(atoms.get_potential_energy())
+        energies.append(energy)
+        steps.append((atoms.positions.copy(), energy, atoms.get_forces().copy()))
+
     if fmax_eV_per_angstrom is not None:
         optimizer = BFGS(atoms, logfile="relax.log")
-        optimizer.attach(lambda: energies.append(float(atoms.get_potential_energy())))
+        optimizer.attach(record)
         converged = optimizer.run(fmax=fmax_eV_per_angstrom, steps=max_steps)
         n_steps = optimizer.nsteps
-        if not converged:
+        if not converged and not allow_unconverged:
             max_force = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
             raise RelaxationNotConvergedError(
                 f"{labels.calculation_id}: relaxation used all {max_steps} ionic steps; "
@@ -70,6 +88,9 @@ def run_reference(
     energy = float(atoms.get_potential_energy())
     forces = atoms.get_forces()
     final = AseAtomsAdaptor.get_structure(atoms)
+    frames = [RelaxationFrame(step=i, positions_angstrom=steps[i][0].tolist(), energy_eV=steps[i][1],
+                              forces_eV_per_angstrom=steps[i][2].tolist())
+              for i in evenly_spaced(len(steps), KEPT_FRAMES)]
     return {
         "input_structure": structure,
         "structure": final,
@@ -78,10 +99,11 @@ def run_reference(
         "energy_eV": energy,
         "forces_eV_per_angstrom": forces.tolist(),
         "max_force_eV_per_angstrom": float(np.linalg.norm(forces, axis=1).max()),
-        "converged": True,
+        "converged": bool(converged),
         "fmax_target_eV_per_angstrom": fmax_eV_per_angstrom,
         "n_ionic_steps": n_steps,
         "relaxation_energies_eV": energies or [energy],
+        "relaxation_frames": frames,
         "levels": one_electron_levels(atoms),
         "planar_average_potential_eV": planar_average_potential(atoms),
         "engine": EngineRecord(**engine_record(engine)),
@@ -92,16 +114,26 @@ def run_reference(
 
 @dataclass
 class RelaxMaker(Maker):
-    """Fixed-cell relaxation of a (defect or bulk) supercell with the campaign's engine."""
+    """Fixed-cell relaxation of a (defect or bulk) supercell with the campaign's engine.
+
+    ``task_label`` 'relax_candidate' relaxes a structure-search candidate: running out of ionic steps then
+    gives a document with converged = False instead of a failed job (the search compares converged ones).
+    """
 
     name: str = "relax"
     engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
     fmax_eV_per_angstrom: float = 0.05
     max_steps: int = 200
+    task_label: str = "relax"
 
     @job(output_schema=TaskDocument)
     def make(
-        self, structure: Structure, labels: CalculationLabels, campaign_sha256: str
+        self,
+        structure: Structure,
+        labels: CalculationLabels,
+        campaign_sha256: str,
+        search_candidate: str | None = None,
+        parent_uuids: list[str] | None = None,
     ) -> TaskDocument:
         fields = run_reference(
             structure,
@@ -109,9 +141,11 @@ class RelaxMaker(Maker):
             parse_engine_settings(self.engine_settings),
             self.fmax_eV_per_angstrom,
             self.max_steps,
+            allow_unconverged=self.task_label == "relax_candidate",
         )
         return TaskDocument(
-            task_label="relax", labels=labels, campaign_sha256=campaign_sha256, **fields
+            task_label=self.task_label, labels=labels, campaign_sha256=campaign_sha256,
+            search_candidate=search_candidate, parent_uuids=parent_uuids or [], **fields
         )
 
 

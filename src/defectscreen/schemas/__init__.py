@@ -20,6 +20,11 @@ from defectscreen.schemas.phonons import (
     PotentialDocument,
     TrainingSetDocument,
 )
+from defectscreen.schemas.search import (
+    SearchBenchmarkDocument,
+    StructureSearchDocument,
+    SurrogateDocument,
+)
 from defectscreen.schemas.tasks import CalculationLabels, EngineRecord, TaskDocument
 
 __all__ = [
@@ -36,6 +41,9 @@ __all__ = [
     "LineshapeDocument",
     "PhononDocument",
     "PotentialDocument",
+    "SearchBenchmarkDocument",
+    "StructureSearchDocument",
+    "SurrogateDocument",
     "TaskDocument",
     "TrainingSetDocument",
 ]

@@ -21,6 +21,9 @@ from defectscreen.schemas import (
     LineshapeDocument,
     PhononDocument,
     PotentialDocument,
+    SearchBenchmarkDocument,
+    StructureSearchDocument,
+    SurrogateDocument,
     TaskDocument,
     TrainingSetDocument,
 )
@@ -39,6 +42,9 @@ DOCUMENTS = {
     "defect_charge_document": DefectChargeDocument,
     "formation_energy_document": FormationEnergyDocument,
     "defect_summary_document": DefectSummaryDocument,
+    "surrogate_document": SurrogateDocument,
+    "structure_search_document": StructureSearchDocument,
+    "search_benchmark_document": SearchBenchmarkDocument,
 }
 
 

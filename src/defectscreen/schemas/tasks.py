@@ -50,10 +50,22 @@ class OneElectronLevels(BaseModel):
     lowest_unoccupied_eV: float | None = Field(description="CBM for a bulk cell; None if no empty state was computed")
 
 
+class RelaxationFrame(BaseModel):
+    """One ionic step of a relaxation, kept as training data (structure search surrogate, seed 002)."""
+
+    step: int = Field(description="ionic step, 0 = the starting structure")
+    positions_angstrom: list[list[float]] = Field(description="Cartesian positions (atom, xyz); lattice and species "
+                                                  "are those of input_structure")
+    energy_eV: float
+    forces_eV_per_angstrom: list[list[float]]
+
+
 class TaskDocument(BaseModel):
     """Output of a reference relaxation or single point: energy, forces, final structure."""
 
-    task_label: Literal["relax", "static"]
+    task_label: Literal["relax", "relax_candidate", "static"] = Field(
+        description="'relax': the structure later steps use (after a structure search: its ground state); "
+        "'relax_candidate': a structure-search candidate relaxed with the engine")
     labels: CalculationLabels
     input_structure: Structure
     structure: Structure = Field(description="final structure (relaxed for 'relax')")
@@ -68,6 +80,11 @@ class TaskDocument(BaseModel):
     )
     n_ionic_steps: int
     relaxation_energies_eV: list[float] = Field(description="energy after each ionic step")
+    relaxation_frames: list[RelaxationFrame] = Field(
+        default_factory=list, description="evenly spaced ionic steps (first and last included) with forces")
+    search_candidate: str | None = Field(
+        None, description="structure-search candidate it was relaxed from, e.g. 'Bond_Distortion_-40.0%', 'Dimer', "
+        "'Unperturbed'; None without a search")
     levels: OneElectronLevels | None = Field(None, description="one-electron levels of the final structure")
     planar_average_potential_eV: list[list[float]] | None = Field(
         None, description="electrostatic potential energy of an electron averaged over planes normal to a, b, c "

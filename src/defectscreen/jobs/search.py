@@ -1,0 +1,255 @@
+"""Structure search (seed 002) as jobs: the surrogate of a host and charge state, the search of one (defect,
+charge) that sends its unique surrogate minima to the engine, the ground state, and the benchmark record."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from jobflow import Flow, Job, JobConfig, Maker, OnMissing, Response, job
+from pydantic import BaseModel, ConfigDict, Field
+from pymatgen.core import Structure
+
+import defectscreen
+from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_site_fingerprints, unique_minima
+from defectscreen.analysis.distortions import defect_site_index, distortion_candidates
+from defectscreen.engines import XtbSettings
+from defectscreen.jobs.reference import RelaxMaker
+from defectscreen.mlip.surrogate import (
+    Frame,
+    SurrogateSettings,
+    fine_tune,
+    model_from_base64,
+    relax_with_surrogate,
+    select_frames,
+)
+from defectscreen.schemas import CalculationLabels, TaskDocument
+from defectscreen.schemas.search import (
+    SearchBenchmarkDocument,
+    SearchCandidate,
+    StructureSearchDocument,
+    SurrogateDocument,
+    TrainingSource,
+)
+
+UNPERTURBED = "Unperturbed"
+
+
+class SearchSettings(BaseModel):
+    """Structure search (seed 002) before each defect's ground state is fixed: ShakeNBreak candidates relaxed with a
+    fine-tuned surrogate, unique minima by the SOAP fingerprint of the defect site, those minima relaxed with the
+    engine; the lowest reference energy (unperturbed relaxation included) is the ground state every later step
+    uses. ``benchmark`` also relaxes every candidate with the engine and records what the surrogate saved."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    distortion_increment: float = Field(0.1, gt=0, le=0.6, description="bond distortions from −60 % to +60 %")
+    neighbour_pairs: bool | Literal["auto"] = Field(
+        "auto", description="also compress every pair of first-shell neighbours (−60 … −20 %); 'auto': when the "
+        "shell holds more than one element")
+    cosine_distance_threshold: float = Field(1e-3, gt=0, lt=1, description="SOAP cosine distance below which two "
+                                             "minima are the same")
+    soap_r_cut_angstrom: float = Field(5.0, gt=0)
+    soap_n_max: int = Field(10, ge=1)
+    soap_l_max: int = Field(10, ge=0)
+    soap_sigma_angstrom: float = Field(1.0, gt=0)
+    surrogate: SurrogateSettings = Field(default_factory=SurrogateSettings)
+    benchmark: bool = False
+    ground_state_tolerance_eV: float = Field(0.01, gt=0, description="benchmark: ground state found when within this")
+
+
+def relaxation_frames(task: TaskDocument) -> list[Frame]:
+    """The labelled frames a relaxation kept (lattice and species of its input structure)."""
+    lattice, species = task.input_structure.lattice, task.input_structure.species
+    return [Frame(Structure(lattice, species, f.positions_angstrom, coords_are_cartesian=True), f.energy_eV,
+                  np.array(f.forces_eV_per_angstrom), task.labels.calculation_id) for f in task.relaxation_frames]
+
+
+@dataclass
+class SurrogateMaker(Maker):
+    """Fine-tune the surrogate of one host and charge state on its bulk and defect reference relaxations."""
+
+    name: str = "surrogate"
+    settings: dict = field(default_factory=lambda: SurrogateSettings().model_dump(mode="json"))
+
+    @job(data=["model_base64"])
+    def make(self, bulk: TaskDocument | dict, defects: list[TaskDocument | dict], parent_uuids: list[str],
+             surrogate_id: str, campaign_sha256: str) -> SurrogateDocument:
+        settings = SurrogateSettings.model_validate(self.settings)
+        bulk = TaskDocument.model_validate(bulk)
+        defects = [TaskDocument.model_validate(d) for d in defects]
+        defect_frames = [select_frames(relaxation_frames(d), settings.frames_per_relaxation,
+                                       settings.max_energy_above_lowest_eV) for d in defects]
+        bulk_frames = select_frames(relaxation_frames(bulk), settings.bulk_frames, settings.max_energy_above_lowest_eV)
+        fields = fine_tune([f for frames in defect_frames for f in frames], bulk_frames, settings,
+                           Path.cwd() / "surrogate")
+        sources = [TrainingSource(uuid=uuid, calculation_id=task.labels.calculation_id, n_frames=len(frames))
+                   for uuid, task, frames in zip(parent_uuids, [bulk, *defects], [bulk_frames, *defect_frames])]
+        return SurrogateDocument(
+            surrogate_id=surrogate_id, host=bulk.labels.host, charge=defects[0].labels.charge,
+            settings=settings.model_dump(mode="json"), training_sources=sources, n_defects_served=len(defects),
+            engine=bulk.engine, campaign_sha256=campaign_sha256, parent_uuids=parent_uuids,
+            defectscreen_version=defectscreen.__version__, **fields)
+
+
+def _search_keys(labels: CalculationLabels, prefix: str) -> dict:
+    return {"host": labels.host, "calculation_id": labels.calculation_id, "campaign": labels.campaign, "key": prefix}
+
+
+@dataclass
+class StructureSearchMaker(Maker):
+    """Search one (defect, charge): candidates relaxed with the surrogate, unique minima sent to the engine; the job
+    is replaced by those reference relaxations and the ground-state selection, so its output (read by later steps)
+    is the ground-state task document. The search document itself is kept as the job's first output."""
+
+    name: str = "structure search"
+    engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
+    fmax_eV_per_angstrom: float = 0.05
+    max_steps: int = 200
+    search: dict = field(default_factory=dict)
+    key_suffix: str = ""
+
+    @job(config=JobConfig(pass_manager_config=False))
+    def make(self, structure: Structure, bulk_structure: Structure, labels: CalculationLabels,
+             unperturbed: TaskDocument | dict, unperturbed_uuid: str, surrogate: SurrogateDocument | dict,
+             surrogate_uuid: str, campaign_sha256: str) -> Response:
+        start = time.perf_counter()
+        settings = SearchSettings.model_validate(self.search)
+        unperturbed = TaskDocument.model_validate(unperturbed)
+        surrogate = SurrogateDocument.model_validate(surrogate)
+        model = model_from_base64(surrogate.model_base64)
+        starts = {UNPERTURBED: structure} | distortion_candidates(
+            structure, bulk_structure, labels.defect_site_frac_coords, labels.defect_type, labels.charge,
+            settings.distortion_increment, settings.neighbour_pairs)
+        relaxed = {name: relax_with_surrogate(model, s, settings.surrogate.fmax_eV_per_angstrom,
+                                              settings.surrogate.max_steps) for name, s in starts.items()}
+        names = list(relaxed)
+        site = defect_site_index(structure, labels.defect_site_frac_coords, labels.defect_type)
+        centres = [relaxed[n][0].cart_coords[site] if site is not None
+                   else structure.lattice.get_cartesian_coords(labels.defect_site_frac_coords) for n in names]
+        fingerprints = defect_site_fingerprints([relaxed[n][0] for n in names], centres, settings.soap_r_cut_angstrom,
+                                                settings.soap_n_max, settings.soap_l_max, settings.soap_sigma_angstrom)
+        distances = cosine_distances(fingerprints)
+        energies = [relaxed[n][1] for n in names]
+        minimum_of = unique_minima(energies, distances, settings.cosine_distance_threshold)
+        unperturbed_minimum = minimum_of[0]
+        minima = [names[i] for i in sorted(set(minimum_of), key=lambda i: energies[i])]
+        sent = [name for name in minima if name != names[unperturbed_minimum]]
+        candidates = [SearchCandidate(name=n, surrogate_energy_eV=relaxed[n][1], surrogate_steps=relaxed[n][2],
+                                      surrogate_converged=relaxed[n][3], minimum=names[minimum_of[i]],
+                                      cosine_distance_to_minimum=float(distances[i, minimum_of[i]]),
+                                      sent_to_reference=n in sent) for i, n in enumerate(names)]
+        document = StructureSearchDocument(
+            calculation_id=labels.calculation_id, labels=labels, candidates=candidates, unique_minima=minima,
+            sent_to_reference=sent,
+            fingerprint={"r_cut_angstrom": settings.soap_r_cut_angstrom, "n_max": settings.soap_n_max,
+                         "l_max": settings.soap_l_max, "sigma_angstrom": settings.soap_sigma_angstrom,
+                         "cosine_distance_threshold": settings.cosine_distance_threshold},
+            distortion_increment=settings.distortion_increment,
+            neighbour_pairs=any(n.startswith("Pair_") for n in names), benchmark=settings.benchmark,
+            surrogate_uuid=surrogate_uuid, unperturbed_uuid=unperturbed_uuid,
+            wall_time_s=time.perf_counter() - start, campaign_sha256=campaign_sha256,
+            parent_uuids=[unperturbed_uuid, surrogate_uuid], defectscreen_version=defectscreen.__version__)
+        relax = RelaxMaker(engine_settings=self.engine_settings, fmax_eV_per_angstrom=self.fmax_eV_per_angstrom,
+                           max_steps=self.max_steps, task_label="relax_candidate")
+        search_uuid = self.current_uuid()
+        jobs: list[Job] = []
+
+        def reference_relaxation(name: str, start_structure: Structure, route: str) -> Job:
+            new = relax.make(start_structure, labels, campaign_sha256, search_candidate=name,
+                             parent_uuids=[search_uuid])
+            new.name = f"relax_candidate {labels.calculation_id} {name} ({route})"
+            new.update_config({"manager_config": {"defectscreen": _search_keys(
+                labels, f"{labels.calculation_id}|relax_candidate {route} {name}|{self.key_suffix}")}})
+            jobs.append(new)
+            return new
+
+        minima_relaxed = [reference_relaxation(n, relaxed[n][0], "surrogate") for n in sent]
+        ground = GroundStateMaker().make(unperturbed, [j.output for j in minima_relaxed],
+                                         [unperturbed_uuid, *[j.uuid for j in minima_relaxed], search_uuid])
+        ground.update_config({"manager_config": {"defectscreen": _search_keys(
+            labels, f"{labels.calculation_id}|ground_state|{self.key_suffix}")}})
+        jobs.append(ground)
+        if settings.benchmark:
+            full = {n: reference_relaxation(n, s, "full") for n, s in starts.items() if n != UNPERTURBED}
+            record = SearchBenchmarkMaker(tolerance_eV=settings.ground_state_tolerance_eV).make(
+                document, unperturbed, [j.output for j in full.values()], [j.output for j in minima_relaxed],
+                surrogate.wall_time_s / surrogate.n_defects_served,
+                [unperturbed_uuid, search_uuid, *[j.uuid for j in full.values()], *[j.uuid for j in minima_relaxed]])
+            record.update_config({"manager_config": {"defectscreen": _search_keys(
+                labels, f"{labels.calculation_id}|search_benchmark|{self.key_suffix}")}})
+            jobs.append(record)
+        return Response(output=document, replace=Flow(jobs, output=ground.output))
+
+    @staticmethod
+    def current_uuid() -> str:
+        from jobflow import CURRENT_JOB
+
+        return CURRENT_JOB.job.uuid
+
+
+def _lowest(tasks: list[TaskDocument]) -> TaskDocument:
+    return min(tasks, key=lambda t: t.energy_eV)
+
+
+def _converged(outputs: list[TaskDocument | dict | None]) -> list[TaskDocument]:
+    tasks = [TaskDocument.model_validate(o) for o in outputs if o is not None]
+    return [t for t in tasks if t.converged]
+
+
+@dataclass
+class GroundStateMaker(Maker):
+    """The lowest converged reference relaxation of a search (unperturbed included), as the defect's 'relax'
+    document; a candidate relaxation that failed is left out."""
+
+    name: str = "ground state"
+
+    @job(config=JobConfig(on_missing_references=OnMissing.NONE))
+    def make(self, unperturbed: TaskDocument | dict, candidates: list[TaskDocument | dict | None],
+             parent_uuids: list[str]) -> TaskDocument:
+        unperturbed = TaskDocument.model_validate(unperturbed)
+        lowest = _lowest([unperturbed, *_converged(candidates)])
+        return lowest.model_copy(update={"task_label": "relax", "parent_uuids": parent_uuids,
+                                         "search_candidate": lowest.search_candidate or UNPERTURBED})
+
+
+@dataclass
+class SearchBenchmarkMaker(Maker):
+    """Compare the surrogate route with the full reference search of the same candidates."""
+
+    name: str = "search benchmark"
+    tolerance_eV: float = 0.01
+
+    @job(config=JobConfig(on_missing_references=OnMissing.NONE))
+    def make(self, search: StructureSearchDocument | dict, unperturbed: TaskDocument | dict,
+             full: list[TaskDocument | dict | None], minima: list[TaskDocument | dict | None],
+             training_share_s: float, parent_uuids: list[str]) -> SearchBenchmarkDocument:
+        search = StructureSearchDocument.model_validate(search)
+        unperturbed = TaskDocument.model_validate(unperturbed)
+        full_tasks, minima_tasks = _converged(full), _converged(minima)
+        full_best = _lowest([unperturbed, *full_tasks])
+        surrogate_best = _lowest([unperturbed, *minima_tasks])
+        energies = {UNPERTURBED: unperturbed.energy_eV} | {
+            c.name: None for c in search.candidates if c.name != UNPERTURBED}
+        energies |= {t.search_candidate: t.energy_eV for t in full_tasks}
+        n_full, n_surrogate = len(search.candidates), 1 + len(search.sent_to_reference)
+        wall_full = unperturbed.wall_time_s + sum(TaskDocument.model_validate(t).wall_time_s
+                                                  for t in full if t is not None)
+        wall_surrogate = (unperturbed.wall_time_s + search.wall_time_s + training_share_s
+                          + sum(TaskDocument.model_validate(t).wall_time_s for t in minima if t is not None))
+        difference = surrogate_best.energy_eV - full_best.energy_eV
+        return SearchBenchmarkDocument(
+            calculation_id=search.calculation_id, labels=search.labels, n_reference_relaxations_full=n_full,
+            n_reference_relaxations_surrogate=n_surrogate,
+            reference_relaxations_saved_percent=100.0 * (n_full - n_surrogate) / n_full,
+            full_ground_state=full_best.search_candidate or UNPERTURBED, full_ground_state_energy_eV=full_best.energy_eV,
+            surrogate_ground_state=surrogate_best.search_candidate or UNPERTURBED,
+            surrogate_ground_state_energy_eV=surrogate_best.energy_eV, energy_difference_eV=difference,
+            ground_state_found=difference <= self.tolerance_eV, ground_state_tolerance_eV=self.tolerance_eV,
+            reconstruction_energy_eV=full_best.energy_eV - unperturbed.energy_eV, full_reference_energies_eV=energies,
+            wall_time_full_s=wall_full, wall_time_surrogate_s=wall_surrogate, speedup=wall_full / wall_surrogate,
+            campaign_sha256=search.campaign_sha256, parent_uuids=parent_uuids,
+            defectscreen_version=defectscreen.__version__)

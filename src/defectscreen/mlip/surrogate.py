@@ -1,0 +1,177 @@
+"""The structure-search surrogate (seed 002 §IV): a universal potential that ships its weights (CHGNet 0.3.0, in
+its wheel) fine-tuned on the campaign's own reference relaxation frames, then used to relax every candidate.
+
+Training data (seed 002): evenly spaced frames of each relaxation, frames more than ``max_energy_above_lowest_eV``
+above the lowest frame of the same cell removed, bulk frames of the host added. The engine's absolute energies
+(xTB: ~ −60 eV/atom) are far from the pretrained model's, and one host's cells cannot separate per-element
+references, so each cell's energies are learned relative to its last frame, placed where the starting model puts
+it: E'_frame = E_frame − E_last + E_model(last). A search compares minima of one composition and charge, for which
+these relative energies and the forces are all that matter (seed 002 reports the same relative-energy error).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+import warnings
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase.optimize import FIRE
+from pydantic import BaseModel, ConfigDict, Field
+from pymatgen.core import Structure
+
+SHIPPED_MODEL = "chgnet-0.3.0"
+
+
+class SurrogateSettings(BaseModel):
+    """How the structure-search surrogate is trained and how it relaxes candidates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    starting_model: str = Field(SHIPPED_MODEL, description="'chgnet-0.3.0' (weights in the chgnet wheel) or the path "
+                                "of a CHGNet model file (CHGNet.from_file) to fine-tune")
+    epochs: int = Field(20, ge=0, description="fine-tuning epochs (0: use the starting model as is)")
+    learning_rate: float = Field(5e-4, gt=0, description="Adam, cosine schedule (seed 002: 5e-4)")
+    batch_size: int = Field(4, ge=1)
+    frames_per_relaxation: int = Field(10, ge=1, description="evenly spaced frames of each defect relaxation")
+    bulk_frames: int = Field(5, ge=1, description="evenly spaced frames of the host's bulk relaxation")
+    max_energy_above_lowest_eV: float = Field(15.0, gt=0, description="drop frames this far above the lowest "
+                                              "frame of the same cell (seed 002)")
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="evenly spaced frames held out")
+    fmax_eV_per_angstrom: float = Field(0.05, gt=0, description="candidate relaxations (FIRE) stop below this")
+    max_steps: int = Field(500, ge=1)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One labelled structure: energy (eV), forces (eV/Å), and the cell it came from."""
+
+    structure: Structure
+    energy_eV: float
+    forces_eV_per_angstrom: np.ndarray
+    source: str
+
+
+def _load_chgnet(starting_model: str):
+    from chgnet.model import CHGNet
+
+    with redirect_stdout(io.StringIO()):
+        if starting_model == SHIPPED_MODEL:
+            return CHGNet.load(model_name="0.3.0", use_device="cpu", verbose=False)
+        if not Path(starting_model).is_file():
+            raise FileNotFoundError(f"search.surrogate.starting_model: '{starting_model}' does not exist; give a "
+                                    f"CHGNet model file on this machine or '{SHIPPED_MODEL}'")
+        return CHGNet.from_file(starting_model)
+
+
+def model_to_base64(model) -> str:
+    buffer = io.BytesIO()
+    torch.save(model.as_dict(), buffer)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def model_from_base64(text: str):
+    from chgnet.model import CHGNet
+
+    state = torch.load(io.BytesIO(base64.b64decode(text)), map_location="cpu", weights_only=False)
+    return CHGNet.from_dict(state)
+
+
+def select_frames(frames: list[Frame], n_kept: int, max_energy_above_lowest_eV: float) -> list[Frame]:
+    """Frames of one relaxation within the energy window of its lowest frame, then ``n_kept`` evenly spaced."""
+    lowest = min(f.energy_eV for f in frames)
+    kept = [f for f in frames if f.energy_eV - lowest <= max_energy_above_lowest_eV]
+    index = sorted({int(round(i)) for i in np.linspace(0, len(kept) - 1, min(n_kept, len(kept)))})
+    return [kept[i] for i in index]
+
+
+def predict(model, structures: list[Structure]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Total energies (eV) and forces (eV/Å) of the model."""
+    with redirect_stdout(io.StringIO()):
+        predictions = model.predict_structure(structures, task="ef", batch_size=8)
+    if isinstance(predictions, dict):
+        predictions = [predictions]
+    return (np.array([p["e"] * len(s) for p, s in zip(predictions, structures)]),
+            [np.asarray(p["f"]) for p in predictions])
+
+
+def cell_offsets(model, frames: list[Frame]) -> dict[str, float]:
+    """source cell -> E_engine − E_model (eV) at its last frame (the frame list keeps each relaxation in order)."""
+    last = {f.source: f for f in frames}
+    model_energies, _ = predict(model, [f.structure for f in last.values()])
+    return {source: f.energy_eV - e for (source, f), e in zip(last.items(), model_energies)}
+
+
+def aligned_energy(frame: Frame, offsets: dict[str, float]) -> float:
+    """E' = E − (E_engine − E_model)(last frame of the same cell), in eV."""
+    return frame.energy_eV - offsets[frame.source]
+
+
+def errors(model, frames: list[Frame], offsets: dict[str, float]) -> dict[str, float]:
+    """Relative-energy MAE (meV/atom) and force MAE (meV/Å) of ``model`` on ``frames``."""
+    energies, forces = predict(model, [f.structure for f in frames])
+    energy = np.mean([abs(e - aligned_energy(f, offsets)) / len(f.structure) for e, f in zip(energies, frames)])
+    force = np.mean(np.concatenate([np.abs(p - f.forces_eV_per_angstrom).ravel() for p, f in zip(forces, frames)]))
+    return {"energy_mae_meV_per_atom": 1000 * float(energy), "force_mae_meV_per_angstrom": 1000 * float(force)}
+
+
+def fine_tune(frames: list[Frame], bulk_frames: list[Frame], settings: SurrogateSettings, workdir: Path) -> dict:
+    """Fine-tune the starting model on ``frames`` + ``bulk_frames``; the model (base64), the per-cell energy offsets,
+    the split, and the errors of the starting and of the fine-tuned model on the held-out frames."""
+    from chgnet.data.dataset import StructureData, collate_graphs
+    from chgnet.trainer import Trainer
+    from torch.utils.data import DataLoader, Subset
+
+    start = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    model = _load_chgnet(settings.starting_model)
+    everything = frames + bulk_frames
+    offsets = cell_offsets(model, everything)
+    n_validation = int(round(settings.validation_fraction * len(everything)))
+    validation = sorted({int(round(i)) for i in np.linspace(1, len(everything) - 2, n_validation)}) \
+        if n_validation and len(everything) > 2 else []
+    train = [i for i in range(len(everything)) if i not in validation]
+    held_out = [everything[i] for i in validation] or everything
+    before = errors(model, held_out, offsets)
+    if settings.epochs > 0:
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            data = StructureData([f.structure for f in everything],
+                                 [aligned_energy(f, offsets) / len(f.structure) for f in everything],
+                                 [f.forces_eV_per_angstrom for f in everything], shuffle=False)
+            loader = {split: DataLoader(Subset(data, idx), batch_size=settings.batch_size, shuffle=split == "train",
+                                        collate_fn=collate_graphs)
+                      for split, idx in (("train", train), ("validation", validation or train))}
+            trainer = Trainer(model=model, targets="ef", optimizer="Adam", scheduler="CosLR", criterion="MSE",
+                              epochs=settings.epochs, learning_rate=settings.learning_rate, use_device="cpu",
+                              torch_seed=settings.seed, data_seed=settings.seed, print_freq=10**6)
+            trainer.train(loader["train"], loader["validation"], save_dir=str(workdir / "chgnet"))
+            model = trainer.get_best_model() if trainer.best_model is not None else trainer.model
+        model.eval()
+    after = errors(model, held_out, offsets)
+    return {"model_base64": model_to_base64(model), "cell_offsets_eV": offsets,
+            "n_training_frames": len(train), "n_validation_frames": len(validation),
+            "validation_errors_starting_model": before, "validation_errors": after,
+            "code_versions": {"chgnet": version("chgnet"), "torch": version("torch")},
+            "wall_time_s": time.perf_counter() - start}
+
+
+def relax_with_surrogate(model, structure: Structure, fmax_eV_per_angstrom: float,
+                         max_steps: int) -> tuple[Structure, float, int, bool]:
+    """FIRE relaxation at fixed cell: (final structure, model energy in eV, steps, converged)."""
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    atoms = structure.to_ase_atoms()
+    atoms.calc = CHGNetCalculator(model=model, use_device="cpu")
+    with redirect_stdout(io.StringIO()):
+        optimizer = FIRE(atoms, logfile=None)
+        converged = bool(optimizer.run(fmax=fmax_eV_per_angstrom, steps=max_steps))
+    return (Structure(structure.lattice, structure.species, atoms.positions, coords_are_cartesian=True),
+            float(atoms.get_potential_energy()), int(optimizer.nsteps), converged)

@@ -1,0 +1,187 @@
+"""Structure search (seed 002): ShakeNBreak candidates, SOAP unique minima, the CHGNet surrogate, and the search
+running through the LaunchPad into the ground state every later step reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from pymatgen.core import Structure
+
+from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_site_fingerprints, unique_minima
+from defectscreen.analysis.distortions import distortion_candidates, first_shell
+from defectscreen.builders import DefectBuilder
+from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
+from defectscreen.flows.hosts import prototype_structure
+from defectscreen.mlip.surrogate import (
+    Frame,
+    SurrogateSettings,
+    cell_offsets,
+    errors,
+    fine_tune,
+    model_from_base64,
+    predict,
+    select_frames,
+)
+from defectscreen.storage import StorageSettings
+from defectscreen.storage.submission import submit_campaign
+from defectscreen.storage.worker import run_worker
+
+CDTE_BOND_ANGSTROM = 6.481 * np.sqrt(3) / 4
+
+
+def _vacancy_cell() -> tuple[Structure, Structure, list[float]]:
+    bulk = prototype_structure("zincblende-CdTe") * (2, 2, 2)
+    site = bulk[0].frac_coords.tolist()
+    defect = bulk.copy()
+    defect.remove_sites([0])
+    return defect, bulk, site
+
+
+def _distances(structure: Structure, site: list[float]) -> np.ndarray:
+    return structure.lattice.get_all_distances([site], structure.frac_coords)[0]
+
+
+def test_bond_distortions_move_as_many_neighbours_as_the_electron_count_says() -> None:
+    """v_Cd⁰ in CdTe misses two electrons: two Te neighbours at (1 + d) × the bulk bond, the others untouched by
+    the distortion; v_Cd²⁻ is fully compensated, so only the rattle and the dimer remain."""
+    defect, bulk, site = _vacancy_cell()
+    candidates = distortion_candidates(defect, bulk, site, "vacancy", 0)
+    assert len(candidates) == 14 and "Dimer" in candidates
+    for factor in (-0.4, 0.3):
+        distorted = candidates[f"Bond_Distortion_{100 * factor:.1f}%"]
+        assert [s.specie.symbol for s in distorted] == [s.specie.symbol for s in defect]
+        nearest = np.sort(_distances(distorted, site)[first_shell(defect, site, None)])
+        moved = nearest[:2] if factor < 0 else nearest[2:]
+        assert moved == pytest.approx([(1 + factor) * CDTE_BOND_ANGSTROM] * 2, abs=1e-3)
+    dimer = candidates["Dimer"]
+    shell = first_shell(defect, site, None)
+    pair = dimer.distance_matrix[np.ix_(shell, shell)]
+    assert pair[pair > 0].min() < 0.7 * CDTE_BOND_ANGSTROM * np.sqrt(8 / 3)  # Te–Te 4.58 Å in the bulk
+    assert sorted(distortion_candidates(defect, bulk, site, "vacancy", -2)) == ["Dimer", "Rattled"]
+
+
+def test_mixed_neighbour_shell_adds_every_pair() -> None:
+    """CdSe_xTe_1-x-like shell (one Te neighbour replaced by Se): the seed's finer search adds 6 pairs × 5
+    compressions, each compressing exactly that pair."""
+    defect, bulk, site = _vacancy_cell()
+    shell = first_shell(defect, site, None)
+    defect.replace(shell[0], "Se")
+    bulk_alloy = bulk.copy()
+    bulk_alloy.replace(shell[0] + 1, "Se")
+    candidates = distortion_candidates(defect, bulk_alloy, site, "vacancy", 0)
+    pairs = [name for name in candidates if name.startswith("Pair_")]
+    assert len(pairs) == 30
+    i, j = shell[1], shell[2]
+    compressed = candidates[f"Pair_{i}-{j}_Bond_Distortion_-50.0%"]
+    assert _distances(compressed, site)[[i, j]] == pytest.approx([0.5 * CDTE_BOND_ANGSTROM] * 2, abs=1e-3)
+    assert len(distortion_candidates(defect, bulk_alloy, site, "vacancy", 0, neighbour_pairs=False)) == 14
+
+
+def test_defect_site_fingerprint_sees_motifs_not_translations() -> None:
+    """The SOAP cosine distance is 0 for the same cell translated rigidly (site moved along), and above the
+    search's threshold for a Te–Te dimer at the vacancy."""
+    defect, bulk, site = _vacancy_cell()
+    centre = defect.lattice.get_cartesian_coords(site)
+    shifted = defect.copy()
+    shifted.translate_sites(list(range(len(shifted))), [0.13, 0.07, -0.21])
+    dimer = distortion_candidates(defect, bulk, site, "vacancy", 0)["Dimer"]
+    fingerprints = defect_site_fingerprints([defect, shifted, dimer], [
+        centre, centre + shifted.lattice.get_cartesian_coords([0.13, 0.07, -0.21]), centre])
+    distances = cosine_distances(fingerprints)
+    assert distances[0, 1] < 1e-9
+    assert distances[0, 2] > 1e-3
+    assert np.allclose(distances, distances.T) and np.allclose(np.diag(distances), 0, atol=1e-12)
+
+
+def test_unique_minima_are_the_lowest_member_of_each_cluster() -> None:
+    distances = np.array([[0, 1e-5, 0.2, 0.2], [1e-5, 0, 0.2, 0.2], [0.2, 0.2, 0, 0.3], [0.2, 0.2, 0.3, 0]])
+    assert unique_minima([-1.0, -2.0, -0.5, -3.0], distances, 1e-3) == [1, 1, 2, 3]
+
+
+def test_surrogate_training_frames_offsets_and_model_round_trip(tmp_path: Path) -> None:
+    """Frames above the window are dropped and the rest evenly thinned; the per-cell offsets put the starting model
+    exactly on each cell's last frame (zero relative-energy error there); the fine-tuned model file reloads to
+    the same predictions."""
+    defect, _, _ = _vacancy_cell()
+    rng = np.random.default_rng(0)
+    trajectory = [Frame(defect.copy().perturb(0.05 * (10 - i), 0.05 * (10 - i)) if i < 10 else defect.copy(),
+                        -100.0 - i + (50.0 if i == 1 else 0.0), rng.normal(0, 0.1, (len(defect), 3)), "v_Cd")
+                  for i in range(11)]
+    kept = select_frames(trajectory, 4, 15.0)
+    assert trajectory[1] not in kept and kept[0] is trajectory[0] and kept[-1] is trajectory[-1] and len(kept) == 4
+    from defectscreen.mlip.surrogate import _load_chgnet
+
+    model = _load_chgnet("chgnet-0.3.0")
+    offsets = cell_offsets(model, kept)
+    assert errors(model, [kept[-1]], offsets)["energy_mae_meV_per_atom"] == pytest.approx(0, abs=1e-3)
+    result = fine_tune(kept[:-1], [kept[-1]], SurrogateSettings(epochs=1, validation_fraction=0.25), tmp_path)
+    assert result["n_training_frames"] + result["n_validation_frames"] == 4
+    reloaded = model_from_base64(result["model_base64"])
+    energies, forces = predict(reloaded, [defect])
+    again, _ = predict(model_from_base64(result["model_base64"]), [defect])
+    assert np.isfinite(energies).all() and energies == pytest.approx(again, abs=1e-6) and forces[0].shape == (15, 3)
+
+
+def test_search_settings_errors_name_the_field() -> None:
+    base = {"name": "s", "hosts": [{"name": "CdTe", "prototype": "zincblende-CdTe"}]}
+    with pytest.raises(CampaignError, match="structure_search is computed from relaxation"):
+        parse_campaign({**base, "properties": ["unrelaxed_energy", "structure_search"]})
+    with pytest.raises(CampaignError, match=r"search\.surrogate.*epochz"):
+        parse_campaign({**base, "search": {"surrogate": {"epochz": 3}}})
+
+
+CAMPAIGN = {
+    "name": "cdte-search",
+    "hosts": [{"name": "CdTe", "prototype": "zincblende-CdTe"}],
+    "defects": {"vacancies": ["Cd"]},
+    "charges": {"default": [0]},
+    "supercell": {"matrix": [[2, 0, 0], [0, 2, 0], [0, 0, 2]]},
+    "engine": {"name": "xtb", "method": "GFN1-xTB"},
+    "relax": {"fmax_eV_per_angstrom": 0.1, "max_steps": 200},
+    "properties": ["relaxation", "structure_search"],
+    "search": {"surrogate": {"epochs": 2}},
+}
+
+
+@pytest.mark.slow
+def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_path: Path) -> None:
+    """v_Cd⁰ in CdTe through the embedded LaunchPad: every candidate relaxed by the surrogate and recorded, only
+    unique minima sent to GFN1-xTB, the ground state is the lowest of those and the unperturbed relaxation, the
+    defect builder reads it, and resubmitting adds nothing."""
+    settings = StorageSettings(data_dir=tmp_path / "data")
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump(CAMPAIGN))
+    campaign, base_dir = load_campaign(path)
+    report = submit_campaign(campaign, base_dir, settings.launchpad(), settings.collection("campaigns", "name"))
+    assert report.new_jobs == 4  # bulk, v_Cd relaxations, surrogate, search
+    run_worker(settings)
+    store = settings.job_store()
+    store.connect()
+    stored = store.query_one({"output.@class": "StructureSearchDocument"})
+    search, search_uuid = stored["output"], stored["uuid"]
+    names = [c["name"] for c in search["candidates"]]
+    assert names[0] == "Unperturbed" and len(names) == 15
+    assert set(search["unique_minima"]) == {c["minimum"] for c in search["candidates"]}
+    assert all(c["sent_to_reference"] == (c["name"] in search["sent_to_reference"]) for c in search["candidates"])
+    assert len(search["sent_to_reference"]) == len(search["unique_minima"]) - 1
+    relaxations = [d["output"] for d in store.query({"output.labels.calculation_id": "CdTe:v_Cd:0",
+                                                      "output.task_label": {"$in": ["relax", "relax_candidate"]}})]
+    candidates = [r for r in relaxations if r["task_label"] == "relax_candidate"]
+    assert sorted(r["search_candidate"] for r in candidates) == sorted(search["sent_to_reference"])
+    ground = store.get_output(search_uuid, which="last").model_dump()
+    lowest = min(r["energy_eV"] for r in relaxations if r["converged"])
+    assert ground["task_label"] == "relax" and ground["energy_eV"] == pytest.approx(lowest, abs=1e-9)
+    assert ground["relaxation_frames"] and search["surrogate_uuid"] in search["parent_uuids"]
+    surrogate = store.query_one({"output.@class": "SurrogateDocument"}, load=True)["output"]
+    assert [s["calculation_id"] for s in surrogate["training_sources"]] == ["CdTe:bulk", "CdTe:v_Cd:0"]
+    defects = settings.collection("defects", "defect_id")
+    builder = DefectBuilder(store.docs_store, settings.collection("campaigns", "name"), defects)
+    builder.run()
+    defects.connect()
+    assert defects.query_one({"labels.calculation_id": "CdTe:v_Cd:0"})["energy_eV"] == pytest.approx(
+        ground["energy_eV"])
+    again = submit_campaign(campaign, base_dir, settings.launchpad())
+    assert again.new_jobs == 0
