@@ -135,9 +135,8 @@ class StructureSearchMaker(Maker):
         distances = cosine_distances(fingerprints)
         energies = [relaxed[n][1] for n in names]
         minimum_of = unique_minima(energies, distances, settings.cosine_distance_threshold)
-        unperturbed_minimum = minimum_of[0]
         minima = [names[i] for i in sorted(set(minimum_of), key=lambda i: energies[i])]
-        sent = [name for name in minima if name != names[unperturbed_minimum]]
+        sent = [name for name in minima if name != UNPERTURBED]
         candidates = [SearchCandidate(name=n, surrogate_energy_eV=relaxed[n][1], surrogate_steps=relaxed[n][2],
                                       surrogate_converged=relaxed[n][3], minimum=names[minimum_of[i]],
                                       cosine_distance_to_minimum=float(distances[i, minimum_of[i]]),

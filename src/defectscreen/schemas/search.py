@@ -59,7 +59,8 @@ class StructureSearchDocument(BaseModel):
     candidates: list[SearchCandidate]
     unique_minima: list[str] = Field(description="candidate names, lowest surrogate energy first")
     sent_to_reference: list[str] = Field(
-        description="unique minima relaxed with the reference (all but the one the unperturbed relaxation represents)")
+        description="unique minima relaxed with the reference from their surrogate geometry (all but 'Unperturbed', "
+        "whose reference relaxation is the campaign's own)")
     fingerprint: dict = Field(description="SOAP parameters and the cosine-distance threshold")
     distortion_increment: float
     neighbour_pairs: bool = Field(description="whether the every-neighbour-pair search was added")
