@@ -251,8 +251,7 @@ def search(host: str | None, as_json: bool) -> None:
         table.add_column(column)
     for uuid, doc in sorted(searches.items(), key=lambda item: item[1]["calculation_id"]):
         ground, bench = grounds.get(uuid), benchmarks.get(doc["calculation_id"])
-        unperturbed = next((c for c in doc["candidates"] if c["name"] == "Unperturbed"), None)
-        lowering = "" if ground is None or unperturbed is None else _ground_state_lowering(store, doc, ground)
+        lowering = "" if ground is None else _ground_state_lowering(store, doc, ground)
         table.add_row(doc["calculation_id"], str(len(doc["candidates"])), str(len(doc["unique_minima"])),
                       str(len(doc["sent_to_reference"])), ground.search_candidate if ground else "(running)",
                       lowering, f"{bench['reference_relaxations_saved_percent']:.0f}" if bench else "",

@@ -23,6 +23,7 @@ from defectscreen.jobs import (
     TrainingSetMaker,
 )
 from defectscreen.jobs.search import StructureSearchMaker, SurrogateMaker
+from defectscreen.jobs.tagging import tag_job, task_key
 from defectscreen.physics.embedding import repetitions_series
 
 PROPERTY_TASKS = {"relaxation": "relax", "unrelaxed_energy": "static"}
@@ -34,11 +35,6 @@ CONVERGENCE_TASK = "embedding_convergence"
 HUANG_RHYS_TASK = "huang_rhys"
 SURROGATE_TASK = "surrogate"
 SEARCH_TASK = "structure_search"
-
-
-def task_key(calculation_id: str, task_label: str, settings_hash: str) -> str:
-    """Identity of one calculation: same cell, same task, same settings."""
-    return f"{calculation_id}|{task_label}|{settings_hash[:16]}"
 
 
 def phonon_task_hashes(campaign: Campaign) -> dict[str, str]:
@@ -67,7 +63,8 @@ def search_task_hashes(campaign: Campaign) -> dict[str, str]:
     surrogate = hashlib.sha256("|".join([
         campaign.engine.settings_hash(), campaign.relax.model_dump_json(),
         campaign.search.surrogate.model_dump_json()]).encode()).hexdigest()
-    search = hashlib.sha256(f"{surrogate}|{campaign.search.model_dump_json(exclude={'surrogate'})}".encode()).hexdigest()
+    search_settings = campaign.search.model_dump_json(exclude={"surrogate"})
+    search = hashlib.sha256(f"{surrogate}|{search_settings}".encode()).hexdigest()
     return {SURROGATE_TASK: surrogate, SEARCH_TASK: search}
 
 
@@ -181,10 +178,7 @@ class HostScreeningMaker(Maker):
                 return OutputReference(self.submitted[key]), self.submitted[key]
             job = build()
             job.name = f"{key.split('|')[1]} {calculation_id}"
-            job.update_config({"manager_config": {"defectscreen": {
-                "key": key, "host": host, "calculation_id": calculation_id, "campaign": campaign.name,
-            }}})
-            jobs.append(job)
+            jobs.append(tag_job(job, key, host, calculation_id, campaign.name))
             return job.output, job.uuid
 
         relaxed: dict[str, tuple[OutputReference, str]] = {}
@@ -290,7 +284,7 @@ class HostScreeningMaker(Maker):
                                       fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom,
                                       max_steps=campaign.relax.max_steps,
                                       search=campaign.search.model_dump(mode="json"),
-                                      key_suffix=hashes[SEARCH_TASK][:16])
+                                      settings_hash=hashes[SEARCH_TASK])
         for cell in cells:
             cid = cell.labels.calculation_id
             (unperturbed, unperturbed_uuid), (surrogate, sur_uuid) = relaxed[cid], surrogates[cell.labels.charge]

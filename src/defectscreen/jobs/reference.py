@@ -22,6 +22,7 @@ from defectscreen.engines import (
     parse_engine_settings,
 )
 from defectscreen.engines.electronic import one_electron_levels, planar_average_potential
+from defectscreen.mlip.dataset import evenly_spaced
 from defectscreen.schemas import CalculationLabels, EngineRecord, TaskDocument
 from defectscreen.schemas.tasks import RelaxationFrame
 
@@ -43,11 +44,6 @@ def reference_atoms(structure: Structure, labels: CalculationLabels, engine: Xtb
     return atoms
 
 
-def evenly_spaced(n_items: int, n_kept: int) -> list[int]:
-    """Indices of ``n_kept`` evenly spaced items of ``n_items`` (first and last included; all if fewer)."""
-    return sorted({int(round(i)) for i in np.linspace(0, n_items - 1, min(n_kept, n_items))})
-
-
 def run_reference(
     structure: Structure,
     labels: CalculationLabels,
@@ -64,18 +60,12 @@ def run_reference(
     """
     start = time.perf_counter()
     atoms = reference_atoms(structure, labels, engine)
-    energies: list[float] = []
     steps: list[tuple[np.ndarray, float, np.ndarray]] = []
     n_steps, converged = 0, True
-
-    def record() -> None:
-        energy = float(atoms.get_potential_energy())
-        energies.append(energy)
-        steps.append((atoms.positions.copy(), energy, atoms.get_forces().copy()))
-
     if fmax_eV_per_angstrom is not None:
         optimizer = BFGS(atoms, logfile="relax.log")
-        optimizer.attach(record)
+        optimizer.attach(lambda: steps.append((atoms.positions.copy(), float(atoms.get_potential_energy()),
+                                               atoms.get_forces().copy())))
         converged = optimizer.run(fmax=fmax_eV_per_angstrom, steps=max_steps)
         n_steps = optimizer.nsteps
         if not converged and not allow_unconverged:
@@ -102,7 +92,7 @@ def run_reference(
         "converged": bool(converged),
         "fmax_target_eV_per_angstrom": fmax_eV_per_angstrom,
         "n_ionic_steps": n_steps,
-        "relaxation_energies_eV": energies or [energy],
+        "relaxation_energies_eV": [e for _, e, _ in steps] or [energy],
         "relaxation_frames": frames,
         "levels": one_electron_levels(atoms),
         "planar_average_potential_eV": planar_average_potential(atoms),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from jobflow import Flow, Job, JobConfig, Maker, OnMissing, Response, job
+from jobflow import CURRENT_JOB, Flow, Job, JobConfig, Maker, OnMissing, Response, job
 from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Structure
 
@@ -18,6 +18,7 @@ from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_s
 from defectscreen.analysis.distortions import defect_site_index, distortion_candidates
 from defectscreen.engines import XtbSettings
 from defectscreen.jobs.reference import RelaxMaker
+from defectscreen.jobs.tagging import tag_job, task_key
 from defectscreen.mlip.surrogate import (
     Frame,
     SurrogateSettings,
@@ -95,10 +96,6 @@ class SurrogateMaker(Maker):
             defectscreen_version=defectscreen.__version__, **fields)
 
 
-def _search_keys(labels: CalculationLabels, prefix: str) -> dict:
-    return {"host": labels.host, "calculation_id": labels.calculation_id, "campaign": labels.campaign, "key": prefix}
-
-
 @dataclass
 class StructureSearchMaker(Maker):
     """Search one (defect, charge): candidates relaxed with the surrogate, unique minima sent to the engine; the job
@@ -110,7 +107,7 @@ class StructureSearchMaker(Maker):
     fmax_eV_per_angstrom: float = 0.05
     max_steps: int = 200
     search: dict = field(default_factory=dict)
-    key_suffix: str = ""
+    settings_hash: str = ""  # search settings hash: part of the task keys of the jobs it adds
 
     @job(config=JobConfig(pass_manager_config=False))
     def make(self, structure: Structure, bulk_structure: Structure, labels: CalculationLabels,
@@ -154,48 +151,44 @@ class StructureSearchMaker(Maker):
             parent_uuids=[unperturbed_uuid, surrogate_uuid], defectscreen_version=defectscreen.__version__)
         relax = RelaxMaker(engine_settings=self.engine_settings, fmax_eV_per_angstrom=self.fmax_eV_per_angstrom,
                            max_steps=self.max_steps, task_label="relax_candidate")
-        search_uuid = self.current_uuid()
+        search_uuid = CURRENT_JOB.job.uuid
         jobs: list[Job] = []
+
+        def add(new: Job, task_label: str) -> Job:
+            jobs.append(tag_job(new, task_key(labels.calculation_id, task_label, self.settings_hash), labels.host,
+                                labels.calculation_id, labels.campaign))
+            return new
 
         def reference_relaxation(name: str, start_structure: Structure, route: str) -> Job:
             new = relax.make(start_structure, labels, campaign_sha256, search_candidate=name,
                              parent_uuids=[search_uuid])
             new.name = f"relax_candidate {labels.calculation_id} {name} ({route})"
-            new.update_config({"manager_config": {"defectscreen": _search_keys(
-                labels, f"{labels.calculation_id}|relax_candidate {route} {name}|{self.key_suffix}")}})
-            jobs.append(new)
-            return new
+            return add(new, f"relax_candidate {route} {name}")
 
         minima_relaxed = [reference_relaxation(n, relaxed[n][0], "surrogate") for n in sent]
-        ground = GroundStateMaker().make(unperturbed, [j.output for j in minima_relaxed],
-                                         [unperturbed_uuid, *[j.uuid for j in minima_relaxed], search_uuid])
-        ground.update_config({"manager_config": {"defectscreen": _search_keys(
-            labels, f"{labels.calculation_id}|ground_state|{self.key_suffix}")}})
-        jobs.append(ground)
+        ground = add(GroundStateMaker().make(unperturbed, [j.output for j in minima_relaxed],
+                                             [unperturbed_uuid, *[j.uuid for j in minima_relaxed], search_uuid]),
+                     "ground_state")
         if settings.benchmark:
             full = {n: reference_relaxation(n, s, "full") for n, s in starts.items() if n != UNPERTURBED}
-            record = SearchBenchmarkMaker(tolerance_eV=settings.ground_state_tolerance_eV).make(
+            add(SearchBenchmarkMaker(tolerance_eV=settings.ground_state_tolerance_eV).make(
                 document, unperturbed, [j.output for j in full.values()], [j.output for j in minima_relaxed],
                 surrogate.wall_time_s / surrogate.n_defects_served,
-                [unperturbed_uuid, search_uuid, *[j.uuid for j in full.values()], *[j.uuid for j in minima_relaxed]])
-            record.update_config({"manager_config": {"defectscreen": _search_keys(
-                labels, f"{labels.calculation_id}|search_benchmark|{self.key_suffix}")}})
-            jobs.append(record)
+                [unperturbed_uuid, search_uuid, *[j.uuid for j in full.values()], *[j.uuid for j in minima_relaxed]]),
+                "search_benchmark")
         return Response(output=document, replace=Flow(jobs, output=ground.output))
-
-    @staticmethod
-    def current_uuid() -> str:
-        from jobflow import CURRENT_JOB
-
-        return CURRENT_JOB.job.uuid
 
 
 def _lowest(tasks: list[TaskDocument]) -> TaskDocument:
     return min(tasks, key=lambda t: t.energy_eV)
 
 
-def _converged(outputs: list[TaskDocument | dict | None]) -> list[TaskDocument]:
-    tasks = [TaskDocument.model_validate(o) for o in outputs if o is not None]
+def _finished(outputs: list[TaskDocument | dict | None]) -> list[TaskDocument]:
+    """The relaxations that produced a document (a failed job's output is None)."""
+    return [TaskDocument.model_validate(o) for o in outputs if o is not None]
+
+
+def _converged(tasks: list[TaskDocument]) -> list[TaskDocument]:
     return [t for t in tasks if t.converged]
 
 
@@ -210,7 +203,7 @@ class GroundStateMaker(Maker):
     def make(self, unperturbed: TaskDocument | dict, candidates: list[TaskDocument | dict | None],
              parent_uuids: list[str]) -> TaskDocument:
         unperturbed = TaskDocument.model_validate(unperturbed)
-        lowest = _lowest([unperturbed, *_converged(candidates)])
+        lowest = _lowest([unperturbed, *_converged(_finished(candidates))])
         return lowest.model_copy(update={"task_label": "relax", "parent_uuids": parent_uuids,
                                          "search_candidate": lowest.search_candidate or UNPERTURBED})
 
@@ -228,17 +221,16 @@ class SearchBenchmarkMaker(Maker):
              training_share_s: float, parent_uuids: list[str]) -> SearchBenchmarkDocument:
         search = StructureSearchDocument.model_validate(search)
         unperturbed = TaskDocument.model_validate(unperturbed)
-        full_tasks, minima_tasks = _converged(full), _converged(minima)
-        full_best = _lowest([unperturbed, *full_tasks])
-        surrogate_best = _lowest([unperturbed, *minima_tasks])
+        full_tasks, minima_tasks = _finished(full), _finished(minima)
+        full_best = _lowest([unperturbed, *_converged(full_tasks)])
+        surrogate_best = _lowest([unperturbed, *_converged(minima_tasks)])
         energies = {UNPERTURBED: unperturbed.energy_eV} | {
             c.name: None for c in search.candidates if c.name != UNPERTURBED}
-        energies |= {t.search_candidate: t.energy_eV for t in full_tasks}
+        energies |= {t.search_candidate: t.energy_eV for t in _converged(full_tasks)}
         n_full, n_surrogate = len(search.candidates), 1 + len(search.sent_to_reference)
-        wall_full = unperturbed.wall_time_s + sum(TaskDocument.model_validate(t).wall_time_s
-                                                  for t in full if t is not None)
+        wall_full = unperturbed.wall_time_s + sum(t.wall_time_s for t in full_tasks)
         wall_surrogate = (unperturbed.wall_time_s + search.wall_time_s + training_share_s
-                          + sum(TaskDocument.model_validate(t).wall_time_s for t in minima if t is not None))
+                          + sum(t.wall_time_s for t in minima_tasks))
         difference = surrogate_best.energy_eV - full_best.energy_eV
         return SearchBenchmarkDocument(
             calculation_id=search.calculation_id, labels=search.labels, n_reference_relaxations_full=n_full,

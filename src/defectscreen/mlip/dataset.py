@@ -53,6 +53,11 @@ def train_validation_split(n_frames: int, validation_fraction: float, seed: int)
     return sorted(order[n_validation:].tolist()), sorted(order[:n_validation].tolist())
 
 
+def evenly_spaced(n_items: int, n_kept: int) -> list[int]:
+    """Indices of ``n_kept`` evenly spaced items of ``n_items`` (first and last included; all if fewer)."""
+    return sorted({int(round(i)) for i in np.linspace(0, n_items - 1, min(n_kept, n_items))})
+
+
 def labelled_frame(structure: Structure | Atoms, energy_eV: float, forces_eV_per_angstrom: np.ndarray) -> Atoms:
     """ASE atoms carrying a reference energy and forces."""
     atoms = structure.to_ase_atoms() if isinstance(structure, Structure) else structure.copy()

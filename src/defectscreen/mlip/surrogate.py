@@ -26,6 +26,8 @@ from ase.optimize import FIRE
 from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Structure
 
+from defectscreen.mlip.dataset import evenly_spaced
+
 SHIPPED_MODEL = "chgnet-0.3.0"
 
 
@@ -88,8 +90,7 @@ def select_frames(frames: list[Frame], n_kept: int, max_energy_above_lowest_eV: 
     """Frames of one relaxation within the energy window of its lowest frame, then ``n_kept`` evenly spaced."""
     lowest = min(f.energy_eV for f in frames)
     kept = [f for f in frames if f.energy_eV - lowest <= max_energy_above_lowest_eV]
-    index = sorted({int(round(i)) for i in np.linspace(0, len(kept) - 1, min(n_kept, len(kept)))})
-    return [kept[i] for i in index]
+    return [kept[i] for i in evenly_spaced(len(kept), n_kept)]
 
 
 def predict(model, structures: list[Structure]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -135,7 +136,7 @@ def fine_tune(frames: list[Frame], bulk_frames: list[Frame], settings: Surrogate
     everything = frames + bulk_frames
     offsets = cell_offsets(model, everything)
     n_validation = int(round(settings.validation_fraction * len(everything)))
-    validation = sorted({int(round(i)) for i in np.linspace(1, len(everything) - 2, n_validation)}) \
+    validation = [i + 1 for i in evenly_spaced(len(everything) - 2, n_validation)] \
         if n_validation and len(everything) > 2 else []
     train = [i for i in range(len(everything)) if i not in validation]
     held_out = [everything[i] for i in validation] or everything
