@@ -5,8 +5,10 @@
 Runs a campaign with ``search.benchmark: true`` (every ShakeNBreak candidate is also relaxed with the reference
 engine, GFN1-xTB here) on cation and anion vacancies of three zincblende chalcogenides (CdTe, ZnSe, ZnS;
 16-site cells; bond distortions −60/−30/0/+30/+60 % and the dimer, a coarser grid than the campaign default of
-10 % steps so that the full search fits in about 20 minutes on 2 cores), through the embedded LaunchPad with
-``--workers`` FireWorks workers, then prints one row per
+10 % steps so that the full searches fit in about 25 minutes on 2 cores), through the embedded LaunchPad with
+``--workers`` FireWorks workers. ``training_hosts: all_others`` is the seed's test on unseen compositions: each
+host's surrogate of a charge state learns from the full searches of the other two hosts in that charge state (and
+their bulk frames) besides its own unperturbed relaxations, never from its own full search. Prints one row per
 (defect, charge) from the stored SearchBenchmarkDocuments and the totals next to the seed's figures (73 % of
 reference relaxations saved, 88 % of ground states found, 13x faster). Rerunning with the same --data-dir resumes.
 """
@@ -36,7 +38,8 @@ CAMPAIGN = {
     "engine": {"name": "xtb", "method": "GFN1-xTB"},
     "relax": {"fmax_eV_per_angstrom": 0.1, "max_steps": 200},
     "properties": ["relaxation", "structure_search"],
-    "search": {"benchmark": True, "distortion_increment": 0.3},
+    "search": {"benchmark": True, "distortion_increment": 0.3, "training_hosts": "all_others",
+               "surrogate": {"epochs": 10, "frames_per_relaxation": 5}},
 }
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,29 @@ def _assert_all_done_once(settings: StorageSettings, n_jobs: int) -> None:
     ids = [(row["calculation_id"], row["task_label"]) for row in rows]
     assert len(ids) == n_jobs and len(set(ids)) == n_jobs, "one task document per job"
     assert store.docs_store.count({}) == n_jobs, "no duplicated outputs"
+
+
+def _open_and_write(data_dir: Path, uuid: str) -> int:
+    store = StorageSettings(data_dir=data_dir).job_store()
+    store.connect()
+    store.docs_store.update([{"uuid": uuid, "index": 1}], key=["uuid", "index"])
+    return store.docs_store.count({"uuid": uuid})
+
+
+def test_workers_opening_a_fresh_store_together(tmp_path: Path) -> None:
+    """Right after a submission (campaign recorded, nothing run), six processes open the embedded job store at
+    once, twice over: each reads and writes it. maggma rewrote montydb's configuration at every connect and montydb
+    creates a collection's table on first write, so before the fix they failed with 'Empty module name' or 'no
+    such table: documents'."""
+    for attempt in range(2):
+        data_dir = tmp_path / str(attempt)
+        StorageSettings(data_dir=data_dir).collection("campaigns", "name")
+        uuids = [str(i) for i in range(12)]
+        with ProcessPoolExecutor(6) as pool:
+            assert list(pool.map(_open_and_write, [data_dir] * len(uuids), uuids)) == [1] * len(uuids)
+        store = StorageSettings(data_dir=data_dir).job_store()
+        store.connect()
+        assert store.docs_store.count() == len(uuids)
 
 
 def test_two_concurrent_workers(data_dir: Path, si_campaign: Path) -> None:

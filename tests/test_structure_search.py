@@ -131,6 +131,47 @@ def test_search_settings_errors_name_the_field() -> None:
         parse_campaign({**base, "properties": ["unrelaxed_energy", "structure_search"]})
     with pytest.raises(CampaignError, match=r"search\.surrogate.*epochz"):
         parse_campaign({**base, "search": {"surrogate": {"epochz": 3}}})
+    two = {**base, "hosts": [*base["hosts"], {"name": "ZnSe", "prototype": "zincblende-ZnSe"}]}
+    with pytest.raises(CampaignError, match="set search.benchmark: true"):
+        parse_campaign({**two, "search": {"training_hosts": "all_others"}})
+    with pytest.raises(CampaignError, match=r"search.training_hosts: ZnS not among the hosts \(CdTe, ZnSe\)"):
+        parse_campaign({**two, "search": {"training_hosts": ["ZnS"]}})
+    with pytest.raises(CampaignError, match="no host is left to search"):
+        parse_campaign({**two, "search": {"training_hosts": ["ZnSe", "CdTe"]}})
+
+
+def test_training_hosts_feed_the_other_hosts_surrogates(tmp_path: Path) -> None:
+    """ZnSe as training host: its defects get full searches (every candidate relaxed with the engine) that fix
+    its ground states; CdTe's surrogate of each charge waits on ZnSe's bulk relaxation and on ZnSe's full searches
+    of that charge only; everything lands in one workflow, and resubmitting adds nothing."""
+    settings = StorageSettings(data_dir=tmp_path / "data")
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump({
+        **CAMPAIGN, "hosts": [*CAMPAIGN["hosts"], {"name": "ZnSe", "prototype": "zincblende-ZnSe"}],
+        "defects": {"vacancies": True}, "charges": {"default": [0, -1]}, "search": {"training_hosts": ["ZnSe"]}}))
+    campaign, base_dir = load_campaign(path)
+    launchpad = settings.launchpad()
+    submit_campaign(campaign, base_dir, launchpad)
+    assert len(launchpad.get_wf_ids()) == 1
+    fireworks = {fw["name"]: fw for fw in launchpad.fireworks.find({}, {"name": 1, "fw_id": 1, "spec._tasks": 1})}
+    uuid = {name: fw["spec"]["_tasks"][0]["job"]["uuid"] for name, fw in fireworks.items()}
+    names = sorted(fireworks)
+    assert [n for n in names if n.startswith("full_search")] == [
+        f"full_search ZnSe:{d}:{q}" for d in ("v_Se", "v_Zn") for q in (-1, 0)]
+    assert not [n for n in names if n.startswith(("surrogate ZnSe", "structure_search ZnSe", "full_search CdTe"))]
+    links = {int(parent): children for parent, children in launchpad.workflows.find_one({})["links"].items()}
+    for charge in (0, -1):
+        surrogate = fireworks[f"surrogate CdTe:surrogate:{charge}"]
+        parents = {fw_id for fw_id, children in links.items() if surrogate["fw_id"] in children}
+        expected = {"relax CdTe:bulk", "relax ZnSe:bulk", f"relax CdTe:v_Cd:{charge}", f"relax CdTe:v_Te:{charge}",
+                    f"full_search ZnSe:v_Zn:{charge}", f"full_search ZnSe:v_Se:{charge}"}
+        assert parents == {fireworks[n]["fw_id"] for n in expected}
+        arguments = surrogate["spec"]["_tasks"][0]["job"]["function_kwargs"]
+        assert sorted(r["uuid"] for r in arguments["related_searches"]) == sorted(
+            uuid[f"full_search ZnSe:{d}:{charge}"] for d in ("v_Zn", "v_Se"))
+    ground = fireworks["ground_state ZnSe:v_Zn:0"]["spec"]["_tasks"][0]["job"]["function_args"]
+    assert ground[1]["uuid"] == uuid["full_search ZnSe:v_Zn:0"] and ground[1]["attributes"] == [["a", "relaxations"]]
+    assert submit_campaign(campaign, base_dir, launchpad).new_jobs == 0
 
 
 CAMPAIGN = {
@@ -148,40 +189,67 @@ CAMPAIGN = {
 
 @pytest.mark.slow
 def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_path: Path) -> None:
-    """v_Cd⁰ in CdTe through the embedded LaunchPad: every candidate relaxed by the surrogate and recorded, only
-    unique minima sent to GFN1-xTB, the ground state is the lowest of those and the unperturbed relaxation, the
-    defect builder reads it, and resubmitting adds nothing."""
+    """v_Cd⁰ in CdTe searched with a surrogate that also learned from the full search of v_Zn⁰ in ZnSe (training
+    host), through the embedded LaunchPad: every candidate relaxed by the surrogate and recorded, only unique minima
+    sent to GFN1-xTB, each ground state is the lowest of the reference relaxations its route made, the defect
+    builder reads it, and resubmitting adds nothing."""
     settings = StorageSettings(data_dir=tmp_path / "data")
     path = tmp_path / "campaign.yaml"
-    path.write_text(yaml.safe_dump(CAMPAIGN))
+    path.write_text(yaml.safe_dump({
+        **CAMPAIGN, "hosts": [*CAMPAIGN["hosts"], {"name": "ZnSe", "prototype": "zincblende-ZnSe"}],
+        "defects": {"vacancies": ["Cd", "Zn"]},
+        "search": {"distortion_increment": 0.6, "training_hosts": ["ZnSe"], "surrogate": {"epochs": 2}}}))
     campaign, base_dir = load_campaign(path)
     report = submit_campaign(campaign, base_dir, settings.launchpad(), settings.collection("campaigns", "name"))
-    assert report.new_jobs == 4  # bulk, v_Cd relaxations, surrogate, search
+    assert report.new_jobs == 8  # 2 bulk, 2 vacancy relaxations, ZnSe full search + ground state, surrogate, search
     run_worker(settings)
     store = settings.job_store()
     store.connect()
     stored = store.query_one({"output.@class": "StructureSearchDocument"})
     search, search_uuid = stored["output"], stored["uuid"]
     names = [c["name"] for c in search["candidates"]]
-    assert names[0] == "Unperturbed" and len(names) == 15
+    assert names[0] == "Unperturbed" and len(names) == 5  # −60 %, 0 % (rattle), +60 %, dimer
     assert set(search["unique_minima"]) == {c["minimum"] for c in search["candidates"]}
     assert all(c["sent_to_reference"] == (c["name"] in search["sent_to_reference"]) for c in search["candidates"])
     assert search["sent_to_reference"] == [m for m in search["unique_minima"] if m != "Unperturbed"]
-    relaxations = [d["output"] for d in store.query({"output.labels.calculation_id": "CdTe:v_Cd:0",
+
+    def reference_relaxations(cid: str) -> list[dict]:
+        """The unperturbed relaxation and the candidates' (not the ground-state documents chosen from them)."""
+        outputs = [d["output"] for d in store.query({"output.labels.calculation_id": cid,
                                                       "output.task_label": {"$in": ["relax", "relax_candidate"]}})]
-    candidates = [r for r in relaxations if r["task_label"] == "relax_candidate"]
+        return [o for o in outputs if o["task_label"] == "relax_candidate" or o["search_candidate"] is None]
+
+    cdte = reference_relaxations("CdTe:v_Cd:0")
+    candidates = [r for r in cdte if r["task_label"] == "relax_candidate"]
     assert sorted(r["search_candidate"] for r in candidates) == sorted(search["sent_to_reference"])
     ground = store.get_output(search_uuid, which="last").model_dump()
-    lowest = min(r["energy_eV"] for r in relaxations if r["converged"])
+    lowest = min(r["energy_eV"] for r in cdte if r["converged"])
     assert ground["task_label"] == "relax" and ground["energy_eV"] == pytest.approx(lowest, abs=1e-9)
     assert ground["relaxation_frames"] and search["surrogate_uuid"] in search["parent_uuids"]
+
+    full = store.query_one({"output.@class": "FullSearchDocument"}, load=True)["output"]
+    assert full["calculation_id"] == "ZnSe:v_Zn:0" and len(full["candidates"]) == 4 and not full["not_finished"]
+    assert sorted(r["search_candidate"] for r in full["relaxations"]) == sorted(full["candidates"])
+    znse = reference_relaxations("ZnSe:v_Zn:0")
+    assert len(znse) == 5
+    znse_ground = next(d["output"] for d in store.query({"output.labels.calculation_id": "ZnSe:v_Zn:0",
+                                                         "output.task_label": "relax"})
+                       if d["output"]["search_candidate"] is not None)
+    assert znse_ground["energy_eV"] == pytest.approx(min(r["energy_eV"] for r in znse if r["converged"]), abs=1e-9)
+
     surrogate = store.query_one({"output.@class": "SurrogateDocument"}, load=True)["output"]
-    assert [s["calculation_id"] for s in surrogate["training_sources"]] == ["CdTe:bulk", "CdTe:v_Cd:0"]
+    sources = [(s["calculation_id"], s["candidate"]) for s in surrogate["training_sources"]]
+    assert sources[:3] == [("CdTe:bulk", None), ("CdTe:v_Cd:0", None), ("ZnSe:bulk", None)]
+    assert sorted(sources[3:]) == sorted(("ZnSe:v_Zn:0", c) for c in full["candidates"])
+    assert surrogate["related_hosts"] == ["ZnSe"]
+    assert surrogate["n_training_frames"] + surrogate["n_validation_frames"] == sum(
+        s["n_frames"] for s in surrogate["training_sources"])
+
     defects = settings.collection("defects", "defect_id")
     builder = DefectBuilder(store.docs_store, settings.collection("campaigns", "name"), defects)
     builder.run()
     defects.connect()
-    assert defects.query_one({"labels.calculation_id": "CdTe:v_Cd:0"})["energy_eV"] == pytest.approx(
-        ground["energy_eV"])
+    for cid, energy in (("CdTe:v_Cd:0", ground["energy_eV"]), ("ZnSe:v_Zn:0", znse_ground["energy_eV"])):
+        assert defects.query_one({"labels.calculation_id": cid})["energy_eV"] == pytest.approx(energy)
     again = submit_campaign(campaign, base_dir, settings.launchpad())
     assert again.new_jobs == 0

@@ -227,14 +227,17 @@ def _run_builders(settings: StorageSettings, report_counts: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the search (and benchmark) documents as JSON")
 def search(host: str | None, as_json: bool) -> None:
     """Structure searches: candidates, unique surrogate minima, those sent to the engine, the ground state chosen,
-    and, for campaigns with search.benchmark, the comparison with the full reference search."""
+    and, for campaigns with search.benchmark, the comparison with the full reference search; a training host's
+    defects show their full search."""
     settings = StorageSettings.from_environment()
     store = settings.job_store()
     store.connect()
     criteria = {} if host is None else {"output.labels.host": host}
     searches = {d["uuid"]: d["output"] for d in store.query({**criteria, "output.@class": "StructureSearchDocument"},
                                                              properties=["uuid", "output"])}
-    if not searches:
+    full = {d["output"]["calculation_id"]: d["output"] for d in store.query(
+        {**criteria, "output.@class": "FullSearchDocument"}, properties=["output"])}
+    if not searches and not full:
         raise click.ClickException("no structure searches stored; add structure_search to the campaign's properties "
                                    "and run its jobs")
     replaced = {d["uuid"] for d in store.query({"uuid": {"$in": list(searches)}, "index": 2}, properties=["uuid"])}
@@ -242,8 +245,8 @@ def search(host: str | None, as_json: bool) -> None:
     benchmarks = {d["output"]["calculation_id"]: d["output"] for d in store.query(
         {**criteria, "output.@class": "SearchBenchmarkDocument"}, properties=["output"])}
     if as_json:
-        click.echo(json.dumps({"searches": list(searches.values()), "benchmarks": list(benchmarks.values())},
-                              indent=2, default=str))
+        click.echo(json.dumps({"searches": list(searches.values()), "benchmarks": list(benchmarks.values()),
+                               "full_searches": list(full.values())}, indent=2, default=str))
         return
     table = Table(title="structure searches (surrogate minima -> reference relaxations)")
     for column in ("defect", "candidates", "unique minima", "sent to engine", "ground state", "E_gs − E_unperturbed (eV)",
@@ -251,16 +254,24 @@ def search(host: str | None, as_json: bool) -> None:
         table.add_column(column)
     for uuid, doc in sorted(searches.items(), key=lambda item: item[1]["calculation_id"]):
         ground, bench = grounds.get(uuid), benchmarks.get(doc["calculation_id"])
-        lowering = "" if ground is None else _ground_state_lowering(store, doc, ground)
+        lowering = "" if ground is None else _ground_state_lowering(store, doc["unperturbed_uuid"], ground)
         table.add_row(doc["calculation_id"], str(len(doc["candidates"])), str(len(doc["unique_minima"])),
                       str(len(doc["sent_to_reference"])), ground.search_candidate if ground else "(running)",
                       lowering, f"{bench['reference_relaxations_saved_percent']:.0f}" if bench else "",
                       str(bench["ground_state_found"]) if bench else "", f"{bench['speedup']:.1f}" if bench else "")
+    searched_ids = {doc["calculation_id"] for doc in searches.values()}
+    for cid in sorted(set(full) - searched_ids):
+        stored = store.query_one({"output.labels.calculation_id": cid, "output.task_label": "relax",
+                                  "output.search_candidate": {"$ne": None}}, properties=["output"])
+        ground = TaskDocument.model_validate(stored["output"]) if stored else None
+        table.add_row(cid, str(1 + len(full[cid]["candidates"])), "", "all (training host)",
+                      ground.search_candidate if ground else "(running)",
+                      _ground_state_lowering(store, ground.parent_uuids[0], ground) if ground else "", "", "", "")
     console.print(table)
 
 
-def _ground_state_lowering(store, search: dict, ground: TaskDocument) -> str:
-    unperturbed = store.query_one({"uuid": search["unperturbed_uuid"]}, properties=["output.energy_eV"])
+def _ground_state_lowering(store, unperturbed_uuid: str, ground: TaskDocument) -> str:
+    unperturbed = store.query_one({"uuid": unperturbed_uuid}, properties=["output.energy_eV"])
     return f"{ground.energy_eV - unperturbed['output']['energy_eV']:.3f}" if unperturbed else ""
 
 

@@ -266,6 +266,23 @@ class Campaign(_Strict):
                     f"dielectric_constant for host(s) {', '.join(missing)} (e.g. dielectric_constant: 9.5)")
         return self
 
+    @model_validator(mode="after")
+    def _training_hosts(self) -> Campaign:
+        training, names = self.search.training_hosts, [host.name for host in self.hosts]
+        if training == "all_others":
+            if not self.search.benchmark or len(names) < 2:
+                raise ValueError("search.training_hosts: 'all_others' trains each host's surrogate on the other hosts' "
+                                 "full searches, which only benchmark mode runs for every host: set "
+                                 "search.benchmark: true (and give two or more hosts), or list training hosts")
+            return self
+        unknown = [h for h in training if h not in names]
+        if unknown:
+            raise ValueError(f"search.training_hosts: {', '.join(unknown)} not among the hosts ({', '.join(names)})")
+        if training and set(names) <= set(training):
+            raise ValueError("search.training_hosts names every host, so no host is left to search with the "
+                             "surrogate: leave out the hosts to search")
+        return self
+
     @field_validator("properties")
     @classmethod
     def _required_properties(cls, properties: list[str]) -> list[str]:

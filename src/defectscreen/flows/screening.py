@@ -22,7 +22,7 @@ from defectscreen.jobs import (
     StaticMaker,
     TrainingSetMaker,
 )
-from defectscreen.jobs.search import StructureSearchMaker, SurrogateMaker
+from defectscreen.jobs.search import FullSearchMaker, GroundStateMaker, StructureSearchMaker, SurrogateMaker
 from defectscreen.jobs.tagging import tag_job, task_key
 from defectscreen.physics.embedding import repetitions_series
 
@@ -33,6 +33,8 @@ VALIDATION_TASK = "phonons_engine"
 EMBEDDING_TASK = "embedded_phonons"
 CONVERGENCE_TASK = "embedding_convergence"
 HUANG_RHYS_TASK = "huang_rhys"
+FULL_SEARCH_TASK = "full_search"
+GROUND_STATE_TASK = "ground_state"
 SURROGATE_TASK = "surrogate"
 SEARCH_TASK = "structure_search"
 
@@ -59,13 +61,18 @@ def phonon_task_hashes(campaign: Campaign) -> dict[str, str]:
 
 
 def search_task_hashes(campaign: Campaign) -> dict[str, str]:
-    """Settings hashes of the surrogate (engine, relaxation, surrogate recipe) and of the search built on it."""
-    surrogate = hashlib.sha256("|".join([
+    """Settings hashes of the full reference search (engine, relaxation, candidates), of the surrogate built on it
+    (its recipe and training hosts) and of the search that uses the surrogate."""
+    search = campaign.search
+    full = hashlib.sha256("|".join([
         campaign.engine.settings_hash(), campaign.relax.model_dump_json(),
-        campaign.search.surrogate.model_dump_json()]).encode()).hexdigest()
-    search_settings = campaign.search.model_dump_json(exclude={"surrogate"})
-    search = hashlib.sha256(f"{surrogate}|{search_settings}".encode()).hexdigest()
-    return {SURROGATE_TASK: surrogate, SEARCH_TASK: search}
+        search.model_dump_json(include={"distortion_increment", "neighbour_pairs"})]).encode()).hexdigest()
+    surrogate = hashlib.sha256(
+        f"{full}|{search.surrogate.model_dump_json()}|{search.model_dump_json(include={'training_hosts'})}".encode()
+    ).hexdigest()
+    searched_with_surrogate = hashlib.sha256(
+        f"{surrogate}|{search.model_dump_json(exclude={'surrogate'})}".encode()).hexdigest()
+    return {FULL_SEARCH_TASK: full, SURROGATE_TASK: surrogate, SEARCH_TASK: searched_with_surrogate}
 
 
 def surrogate_id(host: str, charge: int) -> str:
@@ -76,6 +83,39 @@ def surrogate_id(host: str, charge: int) -> str:
 def searched(campaign: Campaign, calculations: list[Calculation]) -> list[Calculation]:
     """Defect cells whose ground state comes from a structure search."""
     return _defects(calculations) if "structure_search" in campaign.properties else []
+
+
+def is_training_host(campaign: Campaign, host: str) -> bool:
+    """A host named in search.training_hosts: fully searched with the engine, no surrogate of its own."""
+    return isinstance(campaign.search.training_hosts, list) and host in campaign.search.training_hosts
+
+
+def has_full_search(campaign: Campaign, host: str) -> bool:
+    """Every candidate of the host's defects is relaxed with the engine: a training host, or any host in benchmark
+    mode."""
+    return campaign.search.benchmark or is_training_host(campaign, host)
+
+
+def related_hosts(campaign: Campaign, host: str) -> list[str]:
+    """Hosts whose full searches and bulk relaxations also train this host's surrogates."""
+    training = campaign.search.training_hosts
+    if training == "all_others":
+        return [h.name for h in campaign.hosts if h.name != host]
+    return [h for h in training if h != host]
+
+
+def _search_keys(campaign: Campaign, calculations: list[Calculation]) -> list[str]:
+    cells = searched(campaign, calculations)
+    if not cells:
+        return []
+    hashes, host = search_task_hashes(campaign), cells[0].labels.host
+    keys = [task_key(c.labels.calculation_id, FULL_SEARCH_TASK, hashes[FULL_SEARCH_TASK])
+            for c in cells if has_full_search(campaign, host)]
+    if is_training_host(campaign, host):
+        return keys + [task_key(c.labels.calculation_id, GROUND_STATE_TASK, hashes[FULL_SEARCH_TASK]) for c in cells]
+    keys += [task_key(surrogate_id(host, q), SURROGATE_TASK, hashes[SURROGATE_TASK])
+             for q in {c.labels.charge for c in cells}]
+    return keys + [task_key(c.labels.calculation_id, SEARCH_TASK, hashes[SEARCH_TASK]) for c in cells]
 
 
 def adjacent_charge_pairs(calculations: list[Calculation]) -> list[tuple[Calculation, Calculation]]:
@@ -112,11 +152,7 @@ def planned_keys(campaign: Campaign, calculations: list[Calculation]) -> list[st
     settings_hash = campaign.engine.settings_hash()
     keys = [task_key(c.labels.calculation_id, task, settings_hash)
             for c in calculations for task in _property_tasks(campaign, c)]
-    search_hashes = search_task_hashes(campaign)
-    searched_cells = searched(campaign, calculations)
-    keys += [task_key(surrogate_id(c.labels.host, q), SURROGATE_TASK, search_hashes[SURROGATE_TASK])
-             for q, c in {c.labels.charge: c for c in searched_cells}.items()]
-    keys += [task_key(c.labels.calculation_id, SEARCH_TASK, search_hashes[SEARCH_TASK]) for c in searched_cells]
+    keys += _search_keys(campaign, calculations)
     pairs = adjacent_charge_pairs(calculations)
     if "configuration_coordinate" in campaign.properties:
         keys += [task_key(pair_id(a, b), CCD_TASK, settings_hash) for a, b in pairs]
@@ -154,13 +190,18 @@ class HostScreeningMaker(Maker):
     phases go through the same maker as the pseudo-host 'phases' (relaxations only).
 
     ``submitted`` maps the task keys already on the LaunchPad to their jobflow uuids: those jobs are
-    left out (a resubmitted campaign adds only what is new) and later jobs read their outputs by uuid.
+    left out (a resubmitted campaign adds only what is new) and later jobs read their outputs by uuid. ``built``
+    collects the jobs this maker made, by task key: a surrogate that learns from another host's full searches
+    (``search.training_hosts``) makes them, or reads them, from there, so each job is made once per submission.
     """
 
     name: str = "host screening"
     submitted: dict[str, str] = field(default_factory=dict)
+    built: dict[str, tuple[OutputReference, str]] = field(default_factory=dict)
 
-    def make(self, campaign: Campaign, host: str, calculations: list[Calculation]) -> Flow:
+    def make(self, campaign: Campaign, host: str, calculations: list[Calculation],
+             other_hosts: dict[str, list[Calculation]] | None = None) -> Flow:
+        """``other_hosts``: the calculations of the campaign's other hosts (needed with search.training_hosts)."""
         engine_settings = campaign.engine.model_dump(mode="json")
         recipe = campaign.potential.model_dump(mode="json")
         settings_hash, hashes = campaign.engine.settings_hash(), phonon_task_hashes(campaign)
@@ -172,24 +213,30 @@ class HostScreeningMaker(Maker):
         }
         jobs: list[Job] = []
 
-        def output(key: str, calculation_id: str, build: Callable[[], Job]) -> tuple[OutputReference, str]:
-            """The output of the task with this key: submitted earlier (read by uuid) or a new job."""
+        def output(key: str, calculation_id: str, build: Callable[[], Job],
+                   job_host: str = host) -> tuple[OutputReference, str]:
+            """The output of the task with this key: submitted earlier (read by uuid), made already, or a new job."""
             if key in self.submitted:
                 return OutputReference(self.submitted[key]), self.submitted[key]
-            job = build()
-            job.name = f"{key.split('|')[1]} {calculation_id}"
-            jobs.append(tag_job(job, key, host, calculation_id, campaign.name))
-            return job.output, job.uuid
+            if key not in self.built:
+                job = build()
+                job.name = f"{key.split('|')[1]} {calculation_id}"
+                jobs.append(tag_job(job, key, job_host, calculation_id, campaign.name))
+                self.built[key] = (job.output, job.uuid)
+            return self.built[key]
+
+        def task(calculation: Calculation, task_label: str) -> tuple[OutputReference, str]:
+            labels = calculation.labels
+            return output(task_key(labels.calculation_id, task_label, settings_hash), labels.calculation_id,
+                          lambda: makers[task_label].make(calculation.structure, labels, campaign_sha256), labels.host)
 
         relaxed: dict[str, tuple[OutputReference, str]] = {}
         for calculation in calculations:
-            labels = calculation.labels
             for task_label in _property_tasks(campaign, calculation):
-                result = output(task_key(labels.calculation_id, task_label, settings_hash), labels.calculation_id,
-                                lambda: makers[task_label].make(calculation.structure, labels, campaign_sha256))
+                result = task(calculation, task_label)
                 if task_label == "relax":
-                    relaxed[labels.calculation_id] = result
-        self._search(campaign, host, calculations, relaxed, output)
+                    relaxed[calculation.labels.calculation_id] = result
+        self._search(campaign, host, calculations, relaxed, output, lambda c: task(c, "relax"), other_hosts or {})
 
         pairs = adjacent_charge_pairs(calculations)
         if "configuration_coordinate" in campaign.properties:
@@ -261,33 +308,60 @@ class HostScreeningMaker(Maker):
 
     @staticmethod
     def _search(campaign: Campaign, host: str, calculations: list[Calculation],
-                relaxed: dict[str, tuple[OutputReference, str]], output: Callable) -> None:
-        """Surrogates per charge state and one search per defect cell; ``relaxed`` then points at the searches,
-        whose outputs are the ground states."""
+                relaxed: dict[str, tuple[OutputReference, str]], output: Callable,
+                relax: Callable[[Calculation], tuple[OutputReference, str]],
+                other_hosts: dict[str, list[Calculation]]) -> None:
+        """Full searches where asked for; a training host's ground states from its full searches, every other host's
+        from surrogates per charge state (learning also from the related hosts' full searches) and one search per
+        defect cell. ``relaxed`` then points at the ground states."""
         cells = searched(campaign, calculations)
         if not cells:
             return
         hashes, campaign_sha256 = search_task_hashes(campaign), campaign.sha256()
-        bulk = next(c for c in calculations if c.labels.defect_type == "bulk")
-        bulk_output, bulk_uuid = relaxed[bulk.labels.calculation_id]
+        reference = {"engine_settings": campaign.engine.model_dump(mode="json"),
+                     "fmax_eV_per_angstrom": campaign.relax.fmax_eV_per_angstrom,
+                     "max_steps": campaign.relax.max_steps, "search": campaign.search.model_dump(mode="json")}
+        full = FullSearchMaker(**reference, settings_hash=hashes[FULL_SEARCH_TASK])
+
+        def bulk_of(group: list[Calculation]) -> Calculation:
+            return next(c for c in group if c.labels.defect_type == "bulk")
+
+        def full_search(cell: Calculation, group: list[Calculation]) -> tuple[OutputReference, str]:
+            cid = cell.labels.calculation_id
+            return output(task_key(cid, FULL_SEARCH_TASK, hashes[FULL_SEARCH_TASK]), cid,
+                          lambda: full.make(cell.structure, bulk_of(group).structure, cell.labels, campaign_sha256),
+                          cell.labels.host)
+
+        if is_training_host(campaign, host):
+            for cell in cells:
+                cid = cell.labels.calculation_id
+                (unperturbed, unperturbed_uuid), (searched_all, full_uuid) = (relaxed[cid],
+                                                                               full_search(cell, calculations))
+                relaxed[cid] = output(task_key(cid, GROUND_STATE_TASK, hashes[FULL_SEARCH_TASK]), cid,
+                                      lambda: GroundStateMaker().make(unperturbed, searched_all.relaxations,
+                                                                      [unperturbed_uuid, full_uuid]))
+            return
+        bulk_output, bulk_uuid = relaxed[bulk_of(calculations).labels.calculation_id]
         training = SurrogateMaker(settings=campaign.search.surrogate.model_dump(mode="json"))
         surrogates = {}
         for charge in sorted({c.labels.charge for c in cells}):
-            same_charge = [c for c in cells if c.labels.charge == charge]
-            refs = [relaxed[c.labels.calculation_id] for c in same_charge]
+            own = [relaxed[c.labels.calculation_id] for c in cells if c.labels.charge == charge]
+            related = {h: [c for c in searched(campaign, other_hosts[h]) if c.labels.charge == charge]
+                       for h in related_hosts(campaign, host)}
+            bulks = [relax(bulk_of(other_hosts[h])) for h, same_charge in related.items() if same_charge]
+            searches = [full_search(c, other_hosts[h]) for h, same_charge in related.items() for c in same_charge]
+            parents = [bulk_uuid, *[u for _, u in own + bulks + searches]]
             sid = surrogate_id(host, charge)
             surrogates[charge] = output(
                 task_key(sid, SURROGATE_TASK, hashes[SURROGATE_TASK]), sid,
-                lambda: training.make(bulk_output, [r for r, _ in refs], [bulk_uuid, *[u for _, u in refs]], sid,
-                                      campaign_sha256))
-        search = StructureSearchMaker(engine_settings=campaign.engine.model_dump(mode="json"),
-                                      fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom,
-                                      max_steps=campaign.relax.max_steps,
-                                      search=campaign.search.model_dump(mode="json"),
-                                      settings_hash=hashes[SEARCH_TASK])
+                lambda: training.make(bulk_output, [r for r, _ in own], parents, sid, campaign_sha256,
+                                      related_bulks=[r for r, _ in bulks], related_searches=[r for r, _ in searches]))
+        search = StructureSearchMaker(**reference, settings_hash=hashes[SEARCH_TASK])
         for cell in cells:
             cid = cell.labels.calculation_id
             (unperturbed, unperturbed_uuid), (surrogate, sur_uuid) = relaxed[cid], surrogates[cell.labels.charge]
+            compared = full_search(cell, calculations) if campaign.search.benchmark else (None, None)
             relaxed[cid] = output(task_key(cid, SEARCH_TASK, hashes[SEARCH_TASK]), cid,
-                                  lambda: search.make(cell.structure, bulk.structure, cell.labels, unperturbed,
-                                                      unperturbed_uuid, surrogate, sur_uuid, campaign_sha256))
+                                  lambda: search.make(cell.structure, bulk_of(calculations).structure, cell.labels,
+                                                      unperturbed, unperturbed_uuid, surrogate, sur_uuid,
+                                                      campaign_sha256, *compared))

@@ -5,7 +5,13 @@ from defectscreen.jobs.embedding import EmbeddedSpectrumMaker, EmbeddingConverge
 from defectscreen.jobs.phonons import GammaPhononMaker, HuangRhysMaker, PotentialRejectedError
 from defectscreen.jobs.potential import PotentialMaker, TrainingSetMaker
 from defectscreen.jobs.reference import RelaxationNotConvergedError, RelaxMaker, StaticMaker
-from defectscreen.jobs.search import GroundStateMaker, SearchBenchmarkMaker, StructureSearchMaker, SurrogateMaker
+from defectscreen.jobs.search import (
+    FullSearchMaker,
+    GroundStateMaker,
+    SearchBenchmarkMaker,
+    StructureSearchMaker,
+    SurrogateMaker,
+)
 
 __all__ = [
     "ConfigurationCoordinateMaker",
@@ -18,6 +24,7 @@ __all__ = [
     "PotentialRejectedError",
     "RelaxMaker",
     "RelaxationNotConvergedError",
+    "FullSearchMaker",
     "SearchBenchmarkMaker",
     "StaticMaker",
     "StructureSearchMaker",

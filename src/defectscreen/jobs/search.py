@@ -29,6 +29,7 @@ from defectscreen.mlip.surrogate import (
 )
 from defectscreen.schemas import CalculationLabels, TaskDocument
 from defectscreen.schemas.search import (
+    FullSearchDocument,
     SearchBenchmarkDocument,
     SearchCandidate,
     StructureSearchDocument,
@@ -58,6 +59,11 @@ class SearchSettings(BaseModel):
     soap_l_max: int = Field(10, ge=0)
     soap_sigma_angstrom: float = Field(1.0, gt=0)
     surrogate: SurrogateSettings = Field(default_factory=SurrogateSettings)
+    training_hosts: list[str] | Literal["all_others"] = Field(
+        default_factory=list, description="hosts whose every candidate is relaxed with the engine (a full search, "
+        "which fixes their ground states); their relaxations and bulk frames also train the other hosts' surrogates "
+        "(seed 002: learn on related compositions, search unseen ones). 'all_others' (benchmark only): each host's "
+        "surrogate learns from the full searches of all the other hosts")
     benchmark: bool = False
     ground_state_tolerance_eV: float = Field(0.01, gt=0, description="benchmark: ground state found when within this")
 
@@ -71,29 +77,101 @@ def relaxation_frames(task: TaskDocument) -> list[Frame]:
 
 @dataclass
 class SurrogateMaker(Maker):
-    """Fine-tune the surrogate of one host and charge state on its bulk and defect reference relaxations."""
+    """Fine-tune the surrogate of one host and charge state on its bulk and defect reference relaxations, and on the
+    full searches and bulk relaxations of related hosts when the campaign names training hosts."""
 
     name: str = "surrogate"
     settings: dict = field(default_factory=lambda: SurrogateSettings().model_dump(mode="json"))
 
     @job(data=["model_base64"])
     def make(self, bulk: TaskDocument | dict, defects: list[TaskDocument | dict], parent_uuids: list[str],
-             surrogate_id: str, campaign_sha256: str) -> SurrogateDocument:
+             surrogate_id: str, campaign_sha256: str, related_bulks: list[TaskDocument | dict] = (),
+             related_searches: list[FullSearchDocument | dict] = ()) -> SurrogateDocument:
+        """``parent_uuids``: of ``bulk``, ``defects``, ``related_bulks`` and ``related_searches``, in that order."""
         settings = SurrogateSettings.model_validate(self.settings)
-        bulk = TaskDocument.model_validate(bulk)
+        bulks = [TaskDocument.model_validate(b) for b in [bulk, *related_bulks]]
         defects = [TaskDocument.model_validate(d) for d in defects]
-        defect_frames = [select_frames(relaxation_frames(d), settings.frames_per_relaxation,
-                                       settings.max_energy_above_lowest_eV) for d in defects]
-        bulk_frames = select_frames(relaxation_frames(bulk), settings.bulk_frames, settings.max_energy_above_lowest_eV)
-        fields = fine_tune([f for frames in defect_frames for f in frames], bulk_frames, settings,
+        searches = [FullSearchDocument.model_validate(s) for s in related_searches]
+        tasks = [*bulks[:1], *defects, *bulks[1:]]
+        relaxations = [*zip(parent_uuids, tasks), *[(uuid, task) for uuid, search in
+                                                      zip(parent_uuids[len(tasks):], searches)
+                                                      for task in search.relaxations]]
+        kept = [select_frames(relaxation_frames(task), settings.bulk_frames if task.labels.defect_type == "bulk"
+                              else settings.frames_per_relaxation, settings.max_energy_above_lowest_eV)
+                for _, task in relaxations]
+        is_bulk = [task.labels.defect_type == "bulk" for _, task in relaxations]
+        fields = fine_tune([f for frames, b in zip(kept, is_bulk) if not b for f in frames],
+                           [f for frames, b in zip(kept, is_bulk) if b for f in frames], settings,
                            Path.cwd() / "surrogate")
-        sources = [TrainingSource(uuid=uuid, calculation_id=task.labels.calculation_id, n_frames=len(frames))
-                   for uuid, task, frames in zip(parent_uuids, [bulk, *defects], [bulk_frames, *defect_frames])]
+        sources = [TrainingSource(uuid=uuid, calculation_id=task.labels.calculation_id,
+                                  candidate=task.search_candidate, n_frames=len(frames))
+                   for (uuid, task), frames in zip(relaxations, kept)]
         return SurrogateDocument(
-            surrogate_id=surrogate_id, host=bulk.labels.host, charge=defects[0].labels.charge,
-            settings=settings.model_dump(mode="json"), training_sources=sources, n_defects_served=len(defects),
-            engine=bulk.engine, campaign_sha256=campaign_sha256, parent_uuids=parent_uuids,
+            surrogate_id=surrogate_id, host=bulks[0].labels.host, charge=defects[0].labels.charge,
+            settings=settings.model_dump(mode="json"), training_sources=sources,
+            related_hosts=sorted({b.labels.host for b in bulks[1:]}), n_defects_served=len(defects),
+            engine=bulks[0].engine, campaign_sha256=campaign_sha256, parent_uuids=parent_uuids,
             defectscreen_version=defectscreen.__version__, **fields)
+
+
+def _candidate_relaxation(relax: RelaxMaker, labels: CalculationLabels, name: str, structure: Structure,
+                          route: str, settings_hash: str, parent_uuid: str, campaign_sha256: str) -> Job:
+    """Reference relaxation of one search candidate, named and tagged like every campaign job."""
+    new = relax.make(structure, labels, campaign_sha256, search_candidate=name, parent_uuids=[parent_uuid])
+    new.name = f"relax_candidate {labels.calculation_id} {name} ({route})"
+    return tag_job(new, task_key(labels.calculation_id, f"relax_candidate {route} {name}", settings_hash),
+                   labels.host, labels.calculation_id, labels.campaign)
+
+
+@dataclass
+class FullSearchMaker(Maker):
+    """Every candidate of one (defect, charge) relaxed with the engine (seed 002's reference search): the benchmark's
+    comparison, and training data for the surrogates of related hosts. The job is replaced by those relaxations and
+    their collection, so its output is a FullSearchDocument."""
+
+    name: str = "full search"
+    engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
+    fmax_eV_per_angstrom: float = 0.05
+    max_steps: int = 200
+    search: dict = field(default_factory=dict)
+    settings_hash: str = ""  # part of the task keys of the relaxations it adds
+
+    @job(config=JobConfig(pass_manager_config=False))
+    def make(self, structure: Structure, bulk_structure: Structure, labels: CalculationLabels,
+             campaign_sha256: str) -> Response:
+        settings = SearchSettings.model_validate(self.search)
+        starts = distortion_candidates(structure, bulk_structure, labels.defect_site_frac_coords, labels.defect_type,
+                                       labels.charge, settings.distortion_increment, settings.neighbour_pairs)
+        relax = RelaxMaker(engine_settings=self.engine_settings, fmax_eV_per_angstrom=self.fmax_eV_per_angstrom,
+                           max_steps=self.max_steps, task_label="relax_candidate")
+        search_uuid = CURRENT_JOB.job.uuid
+        jobs = [_candidate_relaxation(relax, labels, name, start, "full", self.settings_hash, search_uuid,
+                                      campaign_sha256) for name, start in starts.items()]
+        collect = tag_job(
+            FullSearchCollectionMaker().make(labels, list(starts), [j.output for j in jobs],
+                                             settings.distortion_increment, campaign_sha256,
+                                             [search_uuid, *[j.uuid for j in jobs]]),
+            task_key(labels.calculation_id, "full_search_collection", self.settings_hash), labels.host,
+            labels.calculation_id, labels.campaign)
+        return Response(replace=Flow([*jobs, collect], output=collect.output))
+
+
+@dataclass
+class FullSearchCollectionMaker(Maker):
+    """Gather the reference relaxations of a full search (a failed one is listed as not finished)."""
+
+    name: str = "full search collection"
+
+    @job(config=JobConfig(on_missing_references=OnMissing.NONE))
+    def make(self, labels: CalculationLabels, candidates: list[str], relaxations: list[TaskDocument | dict | None],
+             distortion_increment: float, campaign_sha256: str, parent_uuids: list[str]) -> FullSearchDocument:
+        finished = _finished(relaxations)
+        done = {t.search_candidate for t in finished}
+        return FullSearchDocument(
+            calculation_id=labels.calculation_id, labels=labels, candidates=candidates, relaxations=finished,
+            not_finished=[c for c in candidates if c not in done], distortion_increment=distortion_increment,
+            wall_time_s=sum(t.wall_time_s for t in finished), campaign_sha256=campaign_sha256,
+            parent_uuids=parent_uuids, defectscreen_version=defectscreen.__version__)
 
 
 @dataclass
@@ -112,7 +190,10 @@ class StructureSearchMaker(Maker):
     @job(config=JobConfig(pass_manager_config=False))
     def make(self, structure: Structure, bulk_structure: Structure, labels: CalculationLabels,
              unperturbed: TaskDocument | dict, unperturbed_uuid: str, surrogate: SurrogateDocument | dict,
-             surrogate_uuid: str, campaign_sha256: str) -> Response:
+             surrogate_uuid: str, campaign_sha256: str, full_search: FullSearchDocument | dict | None = None,
+             full_search_uuid: str | None = None) -> Response:
+        """``full_search``: the FullSearchMaker output of the same cell (and its job), compared with in benchmark
+        mode."""
         start = time.perf_counter()
         settings = SearchSettings.model_validate(self.search)
         unperturbed = TaskDocument.model_validate(unperturbed)
@@ -152,29 +233,24 @@ class StructureSearchMaker(Maker):
         relax = RelaxMaker(engine_settings=self.engine_settings, fmax_eV_per_angstrom=self.fmax_eV_per_angstrom,
                            max_steps=self.max_steps, task_label="relax_candidate")
         search_uuid = CURRENT_JOB.job.uuid
-        jobs: list[Job] = []
+        minima_relaxed = [_candidate_relaxation(relax, labels, n, relaxed[n][0], "surrogate", self.settings_hash,
+                                                search_uuid, campaign_sha256) for n in sent]
+        jobs = [*minima_relaxed]
 
-        def add(new: Job, task_label: str) -> Job:
+        def add(new: Job, task_label: str) -> None:
             jobs.append(tag_job(new, task_key(labels.calculation_id, task_label, self.settings_hash), labels.host,
                                 labels.calculation_id, labels.campaign))
-            return new
 
-        def reference_relaxation(name: str, start_structure: Structure, route: str) -> Job:
-            new = relax.make(start_structure, labels, campaign_sha256, search_candidate=name,
-                             parent_uuids=[search_uuid])
-            new.name = f"relax_candidate {labels.calculation_id} {name} ({route})"
-            return add(new, f"relax_candidate {route} {name}")
-
-        minima_relaxed = [reference_relaxation(n, relaxed[n][0], "surrogate") for n in sent]
-        ground = add(GroundStateMaker().make(unperturbed, [j.output for j in minima_relaxed],
-                                             [unperturbed_uuid, *[j.uuid for j in minima_relaxed], search_uuid]),
-                     "ground_state")
+        ground = GroundStateMaker().make(unperturbed, [j.output for j in minima_relaxed],
+                                         [unperturbed_uuid, *[j.uuid for j in minima_relaxed], search_uuid])
+        add(ground, "ground_state")
         if settings.benchmark:
-            full = {n: reference_relaxation(n, s, "full") for n, s in starts.items() if n != UNPERTURBED}
+            if full_search is None:
+                raise ValueError("search.benchmark needs the full search of the same cell (full_search)")
             add(SearchBenchmarkMaker(tolerance_eV=settings.ground_state_tolerance_eV).make(
-                document, unperturbed, [j.output for j in full.values()], [j.output for j in minima_relaxed],
+                document, unperturbed, full_search, [j.output for j in minima_relaxed],
                 surrogate.wall_time_s / surrogate.n_defects_served,
-                [unperturbed_uuid, search_uuid, *[j.uuid for j in full.values()], *[j.uuid for j in minima_relaxed]]),
+                [unperturbed_uuid, search_uuid, full_search_uuid, *[j.uuid for j in minima_relaxed]]),
                 "search_benchmark")
         return Response(output=document, replace=Flow(jobs, output=ground.output))
 
@@ -183,9 +259,9 @@ def _lowest(tasks: list[TaskDocument]) -> TaskDocument:
     return min(tasks, key=lambda t: t.energy_eV)
 
 
-def _finished(outputs: list[TaskDocument | dict | None]) -> list[TaskDocument]:
-    """The relaxations that produced a document (a failed job's output is None)."""
-    return [TaskDocument.model_validate(o) for o in outputs if o is not None]
+def _finished(outputs: list[TaskDocument | dict | None] | None) -> list[TaskDocument]:
+    """The relaxations that produced a document (a failed job's output, or a failed search's list, is None)."""
+    return [TaskDocument.model_validate(o) for o in outputs or [] if o is not None]
 
 
 def _converged(tasks: list[TaskDocument]) -> list[TaskDocument]:
@@ -200,7 +276,7 @@ class GroundStateMaker(Maker):
     name: str = "ground state"
 
     @job(config=JobConfig(on_missing_references=OnMissing.NONE))
-    def make(self, unperturbed: TaskDocument | dict, candidates: list[TaskDocument | dict | None],
+    def make(self, unperturbed: TaskDocument | dict, candidates: list[TaskDocument | dict | None] | None,
              parent_uuids: list[str]) -> TaskDocument:
         unperturbed = TaskDocument.model_validate(unperturbed)
         lowest = _lowest([unperturbed, *_converged(_finished(candidates))])
@@ -217,18 +293,20 @@ class SearchBenchmarkMaker(Maker):
 
     @job(config=JobConfig(on_missing_references=OnMissing.NONE))
     def make(self, search: StructureSearchDocument | dict, unperturbed: TaskDocument | dict,
-             full: list[TaskDocument | dict | None], minima: list[TaskDocument | dict | None],
+             full: FullSearchDocument | dict | None, minima: list[TaskDocument | dict | None],
              training_share_s: float, parent_uuids: list[str]) -> SearchBenchmarkDocument:
+        if full is None:
+            raise ValueError(f"the full search of {parent_uuids[0]} left no document: see its relaxations' errors")
         search = StructureSearchDocument.model_validate(search)
+        full = FullSearchDocument.model_validate(full)
         unperturbed = TaskDocument.model_validate(unperturbed)
-        full_tasks, minima_tasks = _finished(full), _finished(minima)
-        full_best = _lowest([unperturbed, *_converged(full_tasks)])
+        minima_tasks = _finished(minima)
+        full_best = _lowest([unperturbed, *_converged(full.relaxations)])
         surrogate_best = _lowest([unperturbed, *_converged(minima_tasks)])
-        energies = {UNPERTURBED: unperturbed.energy_eV} | {
-            c.name: None for c in search.candidates if c.name != UNPERTURBED}
-        energies |= {t.search_candidate: t.energy_eV for t in _converged(full_tasks)}
-        n_full, n_surrogate = len(search.candidates), 1 + len(search.sent_to_reference)
-        wall_full = unperturbed.wall_time_s + sum(t.wall_time_s for t in full_tasks)
+        energies = {UNPERTURBED: unperturbed.energy_eV} | {name: None for name in full.candidates}
+        energies |= {t.search_candidate: t.energy_eV for t in _converged(full.relaxations)}
+        n_full, n_surrogate = 1 + len(full.candidates), 1 + len(search.sent_to_reference)
+        wall_full = unperturbed.wall_time_s + full.wall_time_s
         wall_surrogate = (unperturbed.wall_time_s + search.wall_time_s + training_share_s
                           + sum(t.wall_time_s for t in minima_tasks))
         difference = surrogate_best.energy_eV - full_best.energy_eV

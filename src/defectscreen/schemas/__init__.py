@@ -21,6 +21,7 @@ from defectscreen.schemas.phonons import (
     TrainingSetDocument,
 )
 from defectscreen.schemas.search import (
+    FullSearchDocument,
     SearchBenchmarkDocument,
     StructureSearchDocument,
     SurrogateDocument,
@@ -41,6 +42,7 @@ __all__ = [
     "LineshapeDocument",
     "PhononDocument",
     "PotentialDocument",
+    "FullSearchDocument",
     "SearchBenchmarkDocument",
     "StructureSearchDocument",
     "SurrogateDocument",

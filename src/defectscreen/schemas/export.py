@@ -17,6 +17,7 @@ from defectscreen.schemas import (
     EmbeddedSpectrumDocument,
     EmbeddingConvergenceDocument,
     FormationEnergyDocument,
+    FullSearchDocument,
     HuangRhysDocument,
     LineshapeDocument,
     PhononDocument,
@@ -44,6 +45,7 @@ DOCUMENTS = {
     "defect_summary_document": DefectSummaryDocument,
     "surrogate_document": SurrogateDocument,
     "structure_search_document": StructureSearchDocument,
+    "full_search_document": FullSearchDocument,
     "search_benchmark_document": SearchBenchmarkDocument,
 }
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from defectscreen.schemas.tasks import CalculationLabels, EngineRecord
+from defectscreen.schemas.tasks import CalculationLabels, EngineRecord, TaskDocument
 
 
 class TrainingSource(BaseModel):
     """A reference relaxation whose frames trained the surrogate."""
 
-    uuid: str
+    uuid: str = Field(description="the relaxation's job, or the full search that holds it")
     calculation_id: str
+    candidate: str | None = Field(None, description="search candidate of a full search's relaxation")
     n_frames: int
 
 
@@ -23,6 +24,7 @@ class SurrogateDocument(BaseModel):
     charge: int
     settings: dict = Field(description="SurrogateSettings used")
     training_sources: list[TrainingSource]
+    related_hosts: list[str] = Field(description="other hosts whose bulk and full-search relaxations it learned from")
     n_training_frames: int
     n_validation_frames: int
     validation_errors_starting_model: dict[str, float] = Field(
@@ -70,6 +72,22 @@ class StructureSearchDocument(BaseModel):
     wall_time_s: float = Field(description="candidate generation, surrogate relaxations and fingerprints")
     campaign_sha256: str
     parent_uuids: list[str]
+    defectscreen_version: str
+
+
+class FullSearchDocument(BaseModel):
+    """Every candidate of one (defect, charge) relaxed with the reference engine (seed 002's reference search)."""
+
+    calculation_id: str
+    labels: CalculationLabels
+    candidates: list[str] = Field(description="ShakeNBreak candidate names ('Unperturbed' is the campaign's own "
+                                  "relaxation)")
+    relaxations: list[TaskDocument] = Field(description="the finished reference relaxations, one per candidate")
+    not_finished: list[str] = Field(description="candidates whose relaxation job failed")
+    distortion_increment: float
+    wall_time_s: float = Field(description="sum of the relaxations' wall times")
+    campaign_sha256: str
+    parent_uuids: list[str] = Field(description="the full-search job, then each relaxation")
     defectscreen_version: str
 
 

@@ -15,6 +15,8 @@ DEFECTSCREEN_CONFIG        (the file itself)     ./defectscreen.yaml if it exist
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +26,26 @@ from jobflow import JobStore
 from maggma.core import Store
 from maggma.stores import MongoURIStore, MontyStore
 from maggma.stores.gridfs import GridFSURIStore
+from montydb import MontyClient, set_storage
+from montydb.errors import CollectionInvalid
 
 from defectscreen.storage.launchpad import EmbeddedLaunchPad, mongo_launchpad
+
+
+MONTY_CONFIG_FILES = (".monty.storage", "monty.storage.cfg")  # written by montydb.set_storage
+
+
+class EmbeddedStore(MontyStore):
+    """maggma's MontyStore, except that montydb's storage configuration is written only when the repository has
+    none: MontyStore rewrites it at every connect, and a worker connecting meanwhile reads a partial file ('Empty
+    module name')."""
+
+    def connect(self, force_reset: bool = False) -> None:
+        if not self._coll or force_reset:
+            if not all((Path(self.database_path) / f).is_file() for f in MONTY_CONFIG_FILES):
+                set_storage(self.database_path, storage=self.storage, **self.storage_kwargs)
+            client = MontyClient(self.database_path, **self.client_kwargs)
+            self._coll = client[self.database_name][self.collection_name]
 
 
 @dataclass(frozen=True)
@@ -65,19 +85,33 @@ class StorageSettings:
             docs = MongoURIStore(self.mongo_uri, "outputs", database=self.mongo_database)
             blobs = GridFSURIStore(self.mongo_uri, "outputs_blobs", database=self.mongo_database)
         else:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path = str(self.data_dir / "jobstore")
-            docs = MontyStore("outputs", database_path=path, storage="sqlite")
-            blobs = MontyStore("outputs_blobs", database_path=path, storage="sqlite")
+            docs, blobs = self._embedded("outputs"), self._embedded("outputs_blobs")
         return JobStore(docs, additional_stores={"data": blobs})
+
+    def _embedded(self, name: str, **kwargs) -> MontyStore:
+        """A collection of the embedded database, connected, whose table exists on return: workers started together
+        after a submission would otherwise read a collection file another worker is still creating ('no such
+        table: documents')."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        store = EmbeddedStore(name, database_path=str(self.data_dir / "jobstore"), storage="sqlite", **kwargs)
+        store.connect()
+        database = store._collection.database
+        for _ in range(100):
+            try:
+                if name not in database.list_collection_names():
+                    database.create_collection(name)
+                store.count()
+                return store
+            except (CollectionInvalid, sqlite3.OperationalError):
+                time.sleep(0.05)
+        raise RuntimeError(f"the embedded collection {self.data_dir / 'jobstore'}/{name} cannot be created or read")
 
     def collection(self, name: str, key: str) -> Store:
         """A maggma store beside the JobStore (same MongoDB database, or the same embedded database) for one
         collection the builders or the submission write, documents identified by ``key``."""
         if self.mongo_uri:
             return MongoURIStore(self.mongo_uri, name, database=self.mongo_database, key=key)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return MontyStore(name, database_path=str(self.data_dir / "jobstore"), storage="sqlite", key=key)
+        return self._embedded(name, key=key)
 
     def launchpad(self) -> LaunchPad:
         if self.mongo_uri:

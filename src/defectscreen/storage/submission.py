@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fireworks import LaunchPad
+from jobflow import Flow
 from jobflow.managers.fireworks import flow_to_workflow
 from maggma.core import Store
 
@@ -44,7 +45,7 @@ def record_campaign(campaigns: Store, campaign: Campaign) -> None:
 def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad,
                     campaigns: Store | None = None) -> SubmissionReport:
     """Generate the defect set, build one Flow per host (and one for the competing phases) of the missing jobs,
-    add them.
+    add them (as one workflow when surrogates learn from other hosts' full searches).
 
     The whole defect set is generated (and so validated) before anything is added; the campaign itself is
     recorded in ``campaigns`` when given.
@@ -59,13 +60,16 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad,
     skipped = 0
     flows = []
     for group, group_calculations in groups.items():
-        flow = maker.make(campaign, group, group_calculations)
+        flow = maker.make(campaign, group, group_calculations,
+                          {other: cells for other, cells in groups.items() if other != group})
         skipped += sum(key in existing for key in planned_keys(campaign, group_calculations))
         jobs_per_host[group] = len(flow.jobs)
         if flow.jobs:
             flows.append(flow)
     if campaigns is not None:
         record_campaign(campaigns, campaign)
+    if campaign.search.training_hosts and "structure_search" in campaign.properties and flows:
+        flows = [Flow(flows, name=campaign.name)]  # surrogates that learn from other hosts wait on their searches
     for flow in flows:
         launchpad.add_wf(flow_to_workflow(flow, allow_external_references=True))
     return SubmissionReport(sum(jobs_per_host.values()), skipped, jobs_per_host)
