@@ -31,7 +31,6 @@ from montydb.errors import CollectionInvalid
 
 from defectscreen.storage.launchpad import EmbeddedLaunchPad, mongo_launchpad
 
-
 MONTY_CONFIG_FILES = (".monty.storage", "monty.storage.cfg")  # written by montydb.set_storage
 
 
