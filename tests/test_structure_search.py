@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from click.testing import CliRunner
 from pymatgen.core import Structure
 
 from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_site_fingerprints, unique_minima
 from defectscreen.analysis.distortions import distortion_candidates, first_shell
 from defectscreen.builders import DefectBuilder
+from defectscreen.cli.main import cli
 from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
 from defectscreen.flows.hosts import prototype_structure
 from defectscreen.mlip.surrogate import (
@@ -251,5 +253,12 @@ def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_p
     defects.connect()
     for cid, energy in (("CdTe:v_Cd:0", ground["energy_eV"]), ("ZnSe:v_Zn:0", znse_ground["energy_eV"])):
         assert defects.query_one({"labels.calculation_id": cid})["energy_eV"] == pytest.approx(energy)
+    table = CliRunner().invoke(cli, ["search"], env={"DEFECTSCREEN_DATA_DIR": str(settings.data_dir)})
+    assert table.exit_code == 0, table.output
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in table.output.splitlines() if line.startswith("│")}
+    assert rows["ZnSe:v_Zn:0"][:4] == ["5", "", "all (training host)", znse_ground["search_candidate"]]
+    assert rows["CdTe:v_Cd:0"][:4] == ["5", str(len(search["unique_minima"])), str(len(search["sent_to_reference"])),
+                                       ground["search_candidate"]]
     again = submit_campaign(campaign, base_dir, settings.launchpad())
     assert again.new_jobs == 0

@@ -259,8 +259,8 @@ def search(host: str | None, as_json: bool) -> None:
                       str(len(doc["sent_to_reference"])), ground.search_candidate if ground else "(running)",
                       lowering, f"{bench['reference_relaxations_saved_percent']:.0f}" if bench else "",
                       str(bench["ground_state_found"]) if bench else "", f"{bench['speedup']:.1f}" if bench else "")
-    searched_ids = {doc["calculation_id"] for doc in searches.values()}
-    for cid in sorted(set(full) - searched_ids):
+    for cid in sorted(cid for cid, doc in full.items() if doc["labels"]["host"] in _training_hosts(settings).get(
+            doc["labels"]["campaign"], [])):
         stored = store.query_one({"output.labels.calculation_id": cid, "output.task_label": "relax",
                                   "output.search_candidate": {"$ne": None}}, properties=["output"])
         ground = TaskDocument.model_validate(stored["output"]) if stored else None
@@ -268,6 +268,14 @@ def search(host: str | None, as_json: bool) -> None:
                       ground.search_candidate if ground else "(running)",
                       _ground_state_lowering(store, ground.parent_uuids[0], ground) if ground else "", "", "", "")
     console.print(table)
+
+
+def _training_hosts(settings: StorageSettings) -> dict[str, list[str]]:
+    """campaign name -> hosts it searches fully with the engine (search.training_hosts as a list)."""
+    campaigns = settings.collection("campaigns", "name")
+    campaigns.connect()
+    named = {d["name"]: d["campaign"].get("search", {}).get("training_hosts", []) for d in campaigns.query()}
+    return {name: hosts for name, hosts in named.items() if isinstance(hosts, list)}
 
 
 def _ground_state_lowering(store, unperturbed_uuid: str, ground: TaskDocument) -> str:
