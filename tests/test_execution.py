@@ -4,6 +4,7 @@ task document per job."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -51,15 +52,16 @@ def _open_and_write(data_dir: Path, uuid: str) -> int:
 
 
 def test_workers_opening_a_fresh_store_together(tmp_path: Path) -> None:
-    """Right after a submission (campaign recorded, nothing run), six processes open the embedded job store at
-    once, twice over: each reads and writes it. maggma rewrote montydb's configuration at every connect and montydb
-    creates a collection's table on first write, so before the fix they failed with 'Empty module name' or 'no
-    such table: documents'."""
-    for attempt in range(2):
-        data_dir = tmp_path / str(attempt)
-        StorageSettings(data_dir=data_dir).collection("campaigns", "name")
+    """Six processes open the embedded job store at once, right after a submission that recorded its campaign and
+    on a data directory nothing has opened yet: each reads and writes it. maggma rewrote montydb's configuration at
+    every connect and montydb creates a collection's table on first write, so before the fix they failed with
+    'Empty module name' or 'no such table: documents'."""
+    for recorded in (True, False):
+        data_dir = tmp_path / str(recorded)
+        if recorded:
+            StorageSettings(data_dir=data_dir).collection("campaigns", "name")
         uuids = [str(i) for i in range(12)]
-        with ProcessPoolExecutor(6) as pool:
+        with ProcessPoolExecutor(6, mp_context=multiprocessing.get_context("spawn")) as pool:  # fresh processes
             assert list(pool.map(_open_and_write, [data_dir] * len(uuids), uuids)) == [1] * len(uuids)
         store = StorageSettings(data_dir=data_dir).job_store()
         store.connect()

@@ -259,8 +259,9 @@ def search(host: str | None, as_json: bool) -> None:
                       str(len(doc["sent_to_reference"])), ground.search_candidate if ground else "(running)",
                       lowering, f"{bench['reference_relaxations_saved_percent']:.0f}" if bench else "",
                       str(bench["ground_state_found"]) if bench else "", f"{bench['speedup']:.1f}" if bench else "")
-    for cid in sorted(cid for cid, doc in full.items() if doc["labels"]["host"] in _training_hosts(settings).get(
-            doc["labels"]["campaign"], [])):
+    training = _training_hosts(settings)
+    for cid in sorted(cid for cid, doc in full.items()
+                      if doc["labels"]["host"] in training.get(doc["labels"]["campaign"], [])):
         stored = store.query_one({"output.labels.calculation_id": cid, "output.task_label": "relax",
                                   "output.search_candidate": {"$ne": None}}, properties=["output"])
         ground = TaskDocument.model_validate(stored["output"]) if stored else None

@@ -114,13 +114,18 @@ class SurrogateMaker(Maker):
             defectscreen_version=defectscreen.__version__, **fields)
 
 
+def _tag_cell_job(new: Job, labels: CalculationLabels, task_label: str, settings_hash: str) -> Job:
+    """A job a search adds for one cell, tagged like every campaign job (task key, host, cell, campaign)."""
+    return tag_job(new, task_key(labels.calculation_id, task_label, settings_hash), labels.host,
+                   labels.calculation_id, labels.campaign)
+
+
 def _candidate_relaxation(relax: RelaxMaker, labels: CalculationLabels, name: str, structure: Structure,
                           route: str, settings_hash: str, parent_uuid: str, campaign_sha256: str) -> Job:
-    """Reference relaxation of one search candidate, named and tagged like every campaign job."""
+    """Reference relaxation of one search candidate."""
     new = relax.make(structure, labels, campaign_sha256, search_candidate=name, parent_uuids=[parent_uuid])
     new.name = f"relax_candidate {labels.calculation_id} {name} ({route})"
-    return tag_job(new, task_key(labels.calculation_id, f"relax_candidate {route} {name}", settings_hash),
-                   labels.host, labels.calculation_id, labels.campaign)
+    return _tag_cell_job(new, labels, f"relax_candidate {route} {name}", settings_hash)
 
 
 @dataclass
@@ -147,12 +152,11 @@ class FullSearchMaker(Maker):
         search_uuid = CURRENT_JOB.job.uuid
         jobs = [_candidate_relaxation(relax, labels, name, start, "full", self.settings_hash, search_uuid,
                                       campaign_sha256) for name, start in starts.items()]
-        collect = tag_job(
+        collect = _tag_cell_job(
             FullSearchCollectionMaker().make(labels, list(starts), [j.output for j in jobs],
                                              settings.distortion_increment, campaign_sha256,
                                              [search_uuid, *[j.uuid for j in jobs]]),
-            task_key(labels.calculation_id, "full_search_collection", self.settings_hash), labels.host,
-            labels.calculation_id, labels.campaign)
+            labels, "full_search_collection", self.settings_hash)
         return Response(replace=Flow([*jobs, collect], output=collect.output))
 
 
@@ -235,23 +239,19 @@ class StructureSearchMaker(Maker):
         search_uuid = CURRENT_JOB.job.uuid
         minima_relaxed = [_candidate_relaxation(relax, labels, n, relaxed[n][0], "surrogate", self.settings_hash,
                                                 search_uuid, campaign_sha256) for n in sent]
-        jobs = [*minima_relaxed]
-
-        def add(new: Job, task_label: str) -> None:
-            jobs.append(tag_job(new, task_key(labels.calculation_id, task_label, self.settings_hash), labels.host,
-                                labels.calculation_id, labels.campaign))
-
-        ground = GroundStateMaker().make(unperturbed, [j.output for j in minima_relaxed],
-                                         [unperturbed_uuid, *[j.uuid for j in minima_relaxed], search_uuid])
-        add(ground, "ground_state")
+        ground = _tag_cell_job(GroundStateMaker().make(unperturbed, [j.output for j in minima_relaxed],
+                                                       [unperturbed_uuid, *[j.uuid for j in minima_relaxed],
+                                                        search_uuid]),
+                               labels, "ground_state", self.settings_hash)
+        jobs = [*minima_relaxed, ground]
         if settings.benchmark:
             if full_search is None:
                 raise ValueError("search.benchmark needs the full search of the same cell (full_search)")
-            add(SearchBenchmarkMaker(tolerance_eV=settings.ground_state_tolerance_eV).make(
+            jobs.append(_tag_cell_job(SearchBenchmarkMaker(tolerance_eV=settings.ground_state_tolerance_eV).make(
                 document, unperturbed, full_search, [j.output for j in minima_relaxed],
                 surrogate.wall_time_s / surrogate.n_defects_served,
                 [unperturbed_uuid, search_uuid, full_search_uuid, *[j.uuid for j in minima_relaxed]]),
-                "search_benchmark")
+                labels, "search_benchmark", self.settings_hash))
         return Response(output=document, replace=Flow(jobs, output=ground.output))
 
 

@@ -14,6 +14,7 @@ DEFECTSCREEN_CONFIG        (the file itself)     ./defectscreen.yaml if it exist
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import time
@@ -35,14 +36,18 @@ MONTY_CONFIG_FILES = (".monty.storage", "monty.storage.cfg")  # written by monty
 
 
 class EmbeddedStore(MontyStore):
-    """maggma's MontyStore, except that montydb's storage configuration is written only when the repository has
-    none: MontyStore rewrites it at every connect, and a worker connecting meanwhile reads a partial file ('Empty
-    module name')."""
+    """maggma's MontyStore, except that montydb's storage configuration is written once, under a file lock, when
+    the repository has none: MontyStore rewrites it at every connect, and a worker connecting meanwhile reads a
+    partial file ('Empty module name')."""
 
     def connect(self, force_reset: bool = False) -> None:
         if not self._coll or force_reset:
-            if not all((Path(self.database_path) / f).is_file() for f in MONTY_CONFIG_FILES):
-                set_storage(self.database_path, storage=self.storage, **self.storage_kwargs)
+            repository = Path(self.database_path)
+            repository.mkdir(parents=True, exist_ok=True)
+            with open(repository / ".defectscreen.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not all((repository / f).is_file() for f in MONTY_CONFIG_FILES):
+                    set_storage(self.database_path, storage=self.storage, **self.storage_kwargs)
             client = MontyClient(self.database_path, **self.client_kwargs)
             self._coll = client[self.database_name][self.collection_name]
 
@@ -99,7 +104,7 @@ class StorageSettings:
             try:
                 if name not in database.list_collection_names():
                     database.create_collection(name)
-                store.count()
+                list(store._collection.find({}, max_scan=1))  # reads the table without scanning it
                 return store
             except (CollectionInvalid, sqlite3.OperationalError):
                 time.sleep(0.05)
