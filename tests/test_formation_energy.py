@@ -23,6 +23,7 @@ from defectscreen.analysis.formation import (
     finite_size_correction,
     formation_energy_at_vbm,
     freysoldt_lattice_energy_eV,
+    kumagai_oba_correction,
     transition_levels,
 )
 from defectscreen.builders import (
@@ -326,6 +327,58 @@ def test_potential_alignment_follows_a_rigid_shift_of_the_defect_potential() -> 
     assert corrections[1].correction_eV - corrections[0].correction_eV == pytest.approx(2 * 0.3, abs=1e-9)
     with pytest.raises(ValueError, match="different grids"):
         finite_size_correction(1, structure.lattice, [0, 0, 0], 5.0, 1.0, [p[:30] for p in bulk], bulk)
+
+
+def _rocksalt_cells() -> tuple[Structure, Structure, list[float]]:
+    """64-site MgO and the same cell without one O, and the vacancy's position."""
+    bulk = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.21), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    bulk.make_supercell(2)
+    oxygen = next(i for i, site in enumerate(bulk) if site.specie.symbol == "O")
+    defect = bulk.copy()
+    defect.remove_sites([oxygen])
+    return bulk, defect, list(bulk[oxygen].frac_coords)
+
+
+@pytest.mark.parametrize("dielectric", [9.8, [[4.0, 0, 0], [0, 6.0, 0], [0, 0, 9.0]]])
+def test_kumagai_point_charge_energy_is_the_screened_madelung_energy(dielectric) -> None:
+    """E_PC of a point charge screened by ε: for a tensor, the isotropic Madelung energy of the lattice ε^(−1/2)·L
+    divided by √det ε (the anisotropic Coulomb kernel 1/(√det ε |ε^(−1/2) r|)); for a scalar in a cubic cell,
+    q²α_M/(2εL)."""
+    bulk, defect, vacancy = _rocksalt_cells()
+    tensor = np.eye(3) * dielectric if np.ndim(dielectric) == 0 else np.asarray(dielectric)
+    correction = kumagai_oba_correction(-2, defect, [0.0] * len(defect), bulk, [0.0] * len(bulk), dielectric, vacancy)
+    transformed_bohr = bulk.lattice.matrix @ np.diag(tensor.diagonal() ** -0.5) / BOHR_ANGSTROM
+    madelung, _ = point_charge_madelung_hartree(transformed_bohr, 0.3)
+    expected = -4 * madelung / np.sqrt(np.linalg.det(tensor)) * HARTREE_EV
+    assert correction.method == "kumagai"
+    assert correction.lattice_energy_eV == pytest.approx(expected, rel=1e-4)
+    if np.ndim(dielectric) == 0:
+        assert expected == pytest.approx(4 * 2.837297 / (2 * 9.8 * 8.42 / BOHR_ANGSTROM) * HARTREE_EV, rel=1e-5)
+    far = [site for site in correction.site_potentials if site.point_charge_V is not None]
+    assert 0 < len(far) < len(defect) and min(s.distance_angstrom for s in far) > correction.sampling_radius_angstrom
+    assert correction.alignment_eV == pytest.approx(-2 * np.mean([s.point_charge_V for s in far]), abs=1e-9)
+
+
+def test_kumagai_alignment_follows_a_rigid_shift_of_the_site_potentials() -> None:
+    """Same convention as Freysoldt's: site potentials are the electron's potential energy, so shifting every
+    defect-cell site by C adds q·C; q = 0 is not corrected."""
+    bulk, defect, _ = _rocksalt_cells()
+    bulk_sites = [-40.0 if site.specie.symbol == "Mg" else -60.0 for site in bulk]
+    defect_sites = [-40.0 if site.specie.symbol == "Mg" else -60.0 for site in defect]
+    corrections = [kumagai_oba_correction(2, defect, list(np.add(defect_sites, shift)), bulk, bulk_sites, 9.8, None)
+                   for shift in (0.0, 0.25)]
+    assert corrections[1].correction_eV - corrections[0].correction_eV == pytest.approx(2 * 0.25, abs=1e-9)
+    assert kumagai_oba_correction(0, defect, defect_sites, bulk, bulk_sites, 9.8, None).correction_eV == 0.0
+    with pytest.raises(ValueError, match="one value per site"):
+        kumagai_oba_correction(1, defect, defect_sites[:-1], bulk, bulk_sites, 9.8, None)
+
+
+def test_kumagai_needs_an_engine_with_site_potentials() -> None:
+    data = {"name": "k", "hosts": [{"name": "MgO", "prototype": "rocksalt-MgO", "dielectric_constant": 9.8}],
+            "properties": ["relaxation", "formation_energy"], "formation": {"correction": "kumagai"}}
+    with pytest.raises(CampaignError, match="formation.correction: 'kumagai'.*engine: {name: gpaw}"):
+        parse_campaign(data)
+    assert parse_campaign({**data, "engine": {"name": "gpaw"}}).formation.correction == "kumagai"
 
 
 def test_same_builders_on_a_mongodb_store_with_indexes(built: StorageSettings) -> None:

@@ -110,3 +110,6 @@ def test_gpaw_static_matches_direct_gpaw(tmp_path: Path) -> None:
     potential = atoms.calc.get_electrostatic_potential()
     assert [len(profile) for profile in doc.planar_average_potential_eV] == list(potential.shape)
     assert np.mean(doc.planar_average_potential_eV[2]) == pytest.approx(potential.mean(), abs=2e-3)
+    sites = atoms.calc.get_atomic_electrostatic_potentials()
+    assert doc.site_potential_eV == pytest.approx(list(sites), abs=2e-3)
+    assert doc.site_potential_eV[0] == pytest.approx(doc.site_potential_eV[1], abs=1e-3)  # the two equivalent Si

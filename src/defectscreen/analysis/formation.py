@@ -3,8 +3,8 @@ transition levels and the charge-neutral Fermi level.
 
 E_f(X^q; E_F, μ) = E[X^q] + E_corr − E[bulk] − Σ_i n_i (E_i^ref + μ_i) + q (E_VBM + E_F)
 (n_i atoms of element i added; μ_i relative to the element's reference phase). The library parts are
-pymatgen's: Freysoldt's correction (pymatgen-analysis-defects), the phase diagram and chemical-potential diagram,
-and the lower envelope of the formation-energy lines.
+pymatgen's: Freysoldt's and Kumagai–Oba's corrections (pymatgen-analysis-defects; the latter through pydefect),
+the phase diagram and chemical-potential diagram, and the lower envelope of the formation-energy lines.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pymatgen.analysis.defects.corrections.freysoldt import (
     get_freysoldt_correction,
     perform_es_corr,
 )
+from pymatgen.analysis.defects.corrections.kumagai import get_efnv_correction
 from pymatgen.analysis.defects.thermo import (
     ensure_stable_bulk,
     get_lower_envelope,
@@ -25,7 +26,7 @@ from pymatgen.analysis.defects.thermo import (
 )
 from pymatgen.analysis.defects.utils import QModel
 from pymatgen.analysis.phase_diagram import PhaseDiagram
-from pymatgen.core import Composition, Lattice
+from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.entries.computed_entries import ComputedEntry
 
 from defectscreen.physics.fermi_level import (
@@ -40,6 +41,7 @@ from defectscreen.schemas.formation import (
     DefectFormation,
     FermiLevelSolution,
     FiniteSizeCorrection,
+    SitePotential,
     TransitionLevel,
 )
 
@@ -87,6 +89,44 @@ def finite_size_correction(charge: int, lattice: Lattice, defect_frac_coords: li
     return FiniteSizeCorrection(
         method="freysoldt", correction_eV=float(result.correction_energy), lattice_energy_eV=float(meta["electrostatic"]),
         alignment_eV=float(meta["potential"]), alignment_per_axis_eV=[float(v) for v in meta["alignments"].values()],
+        **common)
+
+
+def kumagai_oba_correction(charge: int, defect: Structure, defect_site_potential_eV: list[float], bulk: Structure,
+                           bulk_site_potential_eV: list[float], dielectric: float | list,
+                           defect_frac_coords: list[float] | None) -> FiniteSizeCorrection:
+    """Kumagai–Oba (extended FNV) correction of one charged cell (Kumagai & Oba, PRB 89, 195205 (2014)):
+
+    E_corr = E_PC − q ⟨φ_defect − φ_bulk − φ_PC⟩_far,
+
+    E_PC the lattice energy of a point charge q screened by the dielectric tensor ε (anisotropic Ewald sum; for a
+    scalar ε in a cubic cell q²α_M/(2εL)), φ the electrostatic potential at the atomic sites (V; φ = −V_e of the
+    engine's potential energy of an electron at each site, eV), φ_PC the point charge's potential there, averaged
+    over the sites outside the sphere whose radius is half the largest distance between opposite cell faces
+    (pydefect's defect region). Sites are matched between the cells by pydefect; ``defect_frac_coords`` is the
+    defect's position (found from the structures when None). ε scalar or 3x3."""
+    common = {"dielectric_constant": dielectric, "gaussian_width_bohr": None}
+    if charge == 0:
+        return FiniteSizeCorrection(method="none", correction_eV=0.0, lattice_energy_eV=0.0, alignment_eV=0.0,
+                                    **common)
+    if len(defect_site_potential_eV) != len(defect) or len(bulk_site_potential_eV) != len(bulk):
+        raise ValueError("atomic-site potentials must give one value per site of the defect and of the bulk cell")
+    tensor = np.eye(3) * dielectric if np.ndim(dielectric) == 0 else np.asarray(dielectric, dtype=float)
+    kwargs = {} if defect_frac_coords is None else {"defect_coords": tuple(defect_frac_coords)}
+    result = get_efnv_correction(
+        charge,
+        defect.copy(site_properties={"potential": [-v for v in defect_site_potential_eV]}),
+        bulk.copy(site_properties={"potential": [-v for v in bulk_site_potential_eV]}),
+        tensor, **kwargs)
+    efnv = result.metadata["efnv_corr"]
+    return FiniteSizeCorrection(
+        method="kumagai", correction_eV=float(efnv.correction_energy),
+        lattice_energy_eV=float(efnv.point_charge_correction), alignment_eV=float(efnv.alignment_correction),
+        sampling_radius_angstrom=float(efnv.defect_region_radius),
+        site_potentials=[SitePotential(element=site.specie, distance_angstrom=float(site.distance),
+                                       defect_minus_bulk_V=float(site.potential),
+                                       point_charge_V=None if site.pc_potential is None else float(site.pc_potential))
+                         for site in efnv.sites],
         **common)
 
 

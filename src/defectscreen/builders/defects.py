@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from maggma.core import Builder, Store
-from pymatgen.core import Lattice
+from pymatgen.core import Lattice, Structure
 
-from defectscreen.analysis.formation import finite_size_correction
+from defectscreen.analysis.formation import finite_size_correction, kumagai_oba_correction
 from defectscreen.builders.common import (
     engine_key,
     ensure_indexes,
@@ -23,21 +23,26 @@ TASK_FIELDS = ["uuid", "output.labels", "output.energy_eV", "output.structure.la
 HEADER = ["uuid", "completed_at", "output.labels", "output.engine.settings_hash", "output.campaign_sha256"]
 
 
-def host_dielectric(campaign: dict | None, host: str) -> tuple[float | list | None, float]:
-    """(dielectric constant of ``host``, Freysoldt Gaussian width) from a stored campaign document."""
+SITE_FIELDS = ["uuid", "output.structure", "output.site_potential_eV"]
+
+
+def charge_model(campaign: dict | None, host: str) -> tuple[float | list | None, float, str]:
+    """(dielectric constant of ``host``, Freysoldt Gaussian width, correction scheme) from a stored campaign
+    document ('freysoldt' for campaigns stored before the scheme could be chosen)."""
     if campaign is None:
-        return None, 1.0
+        return None, 1.0, "freysoldt"
     spec = next((h for h in campaign["campaign"]["hosts"] if h["name"] == host), {})
-    return spec.get("dielectric_constant"), campaign["campaign"]["formation"]["gaussian_width_bohr"]
+    formation = campaign["campaign"]["formation"]
+    return spec.get("dielectric_constant"), formation["gaussian_width_bohr"], formation.get("correction", "freysoldt")
 
 
 class DefectBuilder(Builder):
     """Relaxed defect task documents (with their host's bulk relaxation of the same engine settings) ->
     ``DefectChargeDocument`` in ``defects``, keyed by ``defect_id``.
 
-    The dielectric constant and charge model come from the newest submitted version of the campaign
-    (``campaigns`` collection). Charged defects of a host without a dielectric constant are skipped with a
-    warning naming the campaign field.
+    The dielectric constant and correction scheme come from the newest submitted version of the campaign
+    (``campaigns`` collection). Charged defects of a host without a dielectric constant, and Kumagai–Oba
+    corrections of cells without atomic-site potentials, are skipped with a warning naming the fix.
     """
 
     def __init__(self, tasks: Store, campaigns: Store, defects: Store, **kwargs) -> None:
@@ -70,31 +75,47 @@ class DefectBuilder(Builder):
                                     "settings yet; it is built once that relaxation is stored")
                 continue
             campaign = campaigns.get(labels["campaign"])
-            charge_model = host_dielectric(campaign, labels["host"])
-            if labels["charge"] != 0 and charge_model[0] is None:
+            model = charge_model(campaign, labels["host"])
+            if labels["charge"] != 0 and model[0] is None:
                 self.logger.warning(f"{defect_id}: charged, but campaign {labels['campaign']} gives no "
                                     f"hosts[{labels['host']}].dielectric_constant; add it and resubmit")
                 continue
             fingerprint = input_fingerprint(doc["uuid"], doc["completed_at"], bulk["uuid"], bulk["completed_at"],
-                                            charge_model)
+                                            model)
             if built.get(defect_id) != fingerprint:
                 pending.append({"defect_id": defect_id, "fingerprint": fingerprint, "campaign": campaign,
                                 "task_uuid": doc["uuid"], "bulk_uuid": bulk["uuid"]})
         self.total = len(pending)
         bulk_outputs = {doc["uuid"]: doc for doc in self.tasks.query(
             {**RELAXED, "output.labels.defect_type": "bulk"},
-            properties=["uuid", "output.energy_eV", "output.planar_average_potential_eV"])}
+            properties=["uuid", "output.energy_eV", "output.planar_average_potential_eV", *SITE_FIELDS[1:]])}
         for item in pending:
-            yield {**item, "task": latest[item["defect_id"]], "bulk": bulk_outputs[item["bulk_uuid"]]}
+            task, labels = latest[item["defect_id"]], latest[item["defect_id"]]["output"]["labels"]
+            if labels["charge"] != 0 and charge_model(item["campaign"], labels["host"])[2] == "kumagai":
+                task = {**task, "sites": self.tasks.query_one({"uuid": task["uuid"]}, properties=SITE_FIELDS)}
+                if None in (task["sites"]["output"].get("site_potential_eV"),
+                            bulk_outputs[item["bulk_uuid"]]["output"].get("site_potential_eV")):
+                    self.logger.warning(f"{item['defect_id']}: formation.correction 'kumagai' needs atomic-site "
+                                        "potentials of the defect and bulk cells, which these tasks lack (computed "
+                                        "before defectscreen stored them): rerun them or use 'freysoldt'")
+                    continue
+            yield {**item, "task": task, "bulk": bulk_outputs[item["bulk_uuid"]]}
 
     def process_item(self, item: dict) -> dict:
         task, bulk = item["task"]["output"], item["bulk"]["output"]
         labels = task["labels"]
-        dielectric, width = host_dielectric(item["campaign"], labels["host"])
-        correction = finite_size_correction(
-            labels["charge"], Lattice.from_dict(task["structure"]["lattice"]), labels.get("defect_site_frac_coords"),
-            dielectric, width, task.get("planar_average_potential_eV"),
-            bulk.get("planar_average_potential_eV"))
+        dielectric, width, scheme = charge_model(item["campaign"], labels["host"])
+        if scheme == "kumagai" and labels["charge"] != 0:
+            sites = item["task"]["sites"]["output"]
+            correction = kumagai_oba_correction(
+                labels["charge"], Structure.from_dict(sites["structure"]), sites["site_potential_eV"],
+                Structure.from_dict(bulk["structure"]), bulk["site_potential_eV"], dielectric,
+                labels.get("defect_site_frac_coords"))
+        else:
+            correction = finite_size_correction(
+                labels["charge"], Lattice.from_dict(task["structure"]["lattice"]),
+                labels.get("defect_site_frac_coords"), dielectric, width, task.get("planar_average_potential_eV"),
+                bulk.get("planar_average_potential_eV"))
         return DefectChargeDocument(
             defect_id=item["defect_id"], labels=labels, energy_eV=task["energy_eV"],
             corrected_energy_eV=task["energy_eV"] + correction.correction_eV, correction=correction,

@@ -18,9 +18,9 @@ from defectscreen.builders.chain import COLLECTIONS
 from defectscreen.cli.analyze import analyze
 from defectscreen.cli.potential import potential
 from defectscreen.flows.campaign import CampaignError, load_campaign
-from defectscreen.reports.plots import plot_formation_energies
+from defectscreen.reports.plots import plot_formation_energies, plot_site_potentials
 from defectscreen.reports.report_builder import REPORT_ID, report_pipeline
-from defectscreen.schemas import FormationEnergyDocument, TaskDocument
+from defectscreen.schemas import DefectChargeDocument, FormationEnergyDocument, TaskDocument
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.progress import failures, host_progress
 from defectscreen.storage.query import (
@@ -287,12 +287,16 @@ def _ground_state_lowering(store, unperturbed_uuid: str, ground: TaskDocument) -
 @cli.command()
 @click.option("--host", help="host label, e.g. GaN (default: every host)")
 @click.option("--json", "as_json", is_flag=True, help="print the formation-energy documents as JSON")
-@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="write <host>_formation.png per host here")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False),
+              help="write <host>_formation.png per host here (and, for Kumagai–Oba corrections, "
+              "<host>_<defect>_<q>_site_potentials.png per charged defect)")
 def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
     """Transition levels, chemical-potential limits and charge-neutral Fermi levels built by `defectscreen build`."""
     settings = StorageSettings.from_environment()
     store = settings.collection("formation_energies", COLLECTIONS["formation_energies"])
     store.connect()
+    defects = settings.collection("defects", COLLECTIONS["defects"])
+    defects.connect()
     documents = [FormationEnergyDocument(**{k: v for k, v in doc.items() if k != "_id"})
                  for doc in store.query({} if host is None else {"host": host}, sort={"host_id": 1})]
     if not documents:
@@ -304,6 +308,10 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
         if plot_dir:
             Path(plot_dir).mkdir(parents=True, exist_ok=True)
             console.print(f"wrote {plot_formation_energies(doc, Path(plot_dir) / f'{doc.host}_formation.png')}")
+            for defect in defects.query({"labels.host": doc.host, "correction.method": "kumagai"}):
+                charged = DefectChargeDocument(**{k: v for k, v in defect.items() if k != "_id"})
+                name = f"{doc.host}_{charged.labels.defect_name}_{charged.labels.charge:+d}_site_potentials.png"
+                console.print(f"wrote {plot_site_potentials(charged, Path(plot_dir) / name)}")
         if as_json:
             continue
         table = Table(title=f"{doc.host} ({doc.engine.name}): gap {doc.band_gap_eV:.3f} eV, "

@@ -2,7 +2,8 @@
 
 Band edges of the bulk cell place the Fermi level in formation-energy diagrams; the bulk levels give the
 density of states for the charge-neutral Fermi level; GPAW's planar-averaged electrostatic potential
-gives Freysoldt's potential alignment. Levels are at the engine's k-points (Γ of the supercell for xTB).
+gives Freysoldt's potential alignment, its atomic-site potentials Kumagai–Oba's. Levels are at the engine's
+k-points (Γ of the supercell for xTB).
 """
 
 from __future__ import annotations
@@ -58,3 +59,13 @@ def planar_average_potential(atoms: Atoms) -> list[list[float]] | None:
         return None
     potential = guard.inner.get_electrostatic_potential()
     return [potential.mean(axis=tuple(i for i in range(3) if i != axis)).tolist() for axis in range(3)]
+
+
+def atomic_site_potential(atoms: Atoms) -> list[float] | None:
+    """Electrostatic potential energy of an electron at each atomic site (eV; GPAW's pseudo Hartree potential
+    averaged over each atom's compensation-charge shape, the analogue of VASP's core-averaged potentials), as the
+    Kumagai–Oba alignment needs; None for engines without one."""
+    guard: ScfGuard = atoms.calc
+    if guard.engine != "GPAW":
+        return None
+    return [float(v) for v in guard.inner.get_atomic_electrostatic_potentials()]

@@ -218,13 +218,17 @@ class CompetingPhaseSpec(_Strict):
 
 
 class FormationSettings(_Strict):
-    """Formation energies: competing phases, the charge model of the Freysoldt correction, the temperature of the
+    """Formation energies: competing phases, the finite-size correction of charged cells, the temperature of the
     charge-neutral Fermi level, and optional chemical-potential limits fixed by the user."""
 
     competing_phases: list[CompetingPhaseSpec] = Field(default_factory=list)
     chemical_potentials: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="limit name -> element -> μ (eV, relative to the element's reference "
         "phase); replaces the phase-diagram limits of every host whose elements it names")
+    correction: Literal["freysoldt", "kumagai"] = Field(
+        "freysoldt", description="finite-size correction of charged cells: 'freysoldt' (Gaussian model charge, "
+        "alignment of planar-averaged potentials) or 'kumagai' (Kumagai–Oba: point charge screened by the dielectric "
+        "tensor, alignment of atomic-site potentials; needs engine gpaw)")
     gaussian_width_bohr: float = Field(1.0, gt=0, description="Freysoldt model charge: Gaussian width β")
     temperature_K: float = Field(300.0, gt=0, description="temperature of the charge-neutral Fermi level")
 
@@ -264,6 +268,14 @@ class Campaign(_Strict):
                 raise ValueError(
                     f"formation_energy corrects charged defects with the host's dielectric constant: give "
                     f"dielectric_constant for host(s) {', '.join(missing)} (e.g. dielectric_constant: 9.5)")
+        return self
+
+    @model_validator(mode="after")
+    def _site_potentials_for_kumagai(self) -> Campaign:
+        if self.formation.correction == "kumagai" and self.engine.name != "gpaw":
+            raise ValueError(f"formation.correction: 'kumagai' aligns atomic-site electrostatic potentials, which "
+                             f"engine '{self.engine.name}' does not compute: use engine: {{name: gpaw}} or "
+                             "formation.correction: freysoldt")
         return self
 
     @model_validator(mode="after")

@@ -21,7 +21,11 @@ from defectscreen.engines import (
     make_calculator,
     parse_engine_settings,
 )
-from defectscreen.engines.electronic import one_electron_levels, planar_average_potential
+from defectscreen.engines.electronic import (
+    atomic_site_potential,
+    one_electron_levels,
+    planar_average_potential,
+)
 from defectscreen.mlip.dataset import evenly_spaced
 from defectscreen.schemas import CalculationLabels, EngineRecord, TaskDocument
 from defectscreen.schemas.tasks import RelaxationFrame
@@ -96,6 +100,7 @@ def run_reference(
         "relaxation_frames": frames,
         "levels": one_electron_levels(atoms),
         "planar_average_potential_eV": planar_average_potential(atoms),
+        "site_potential_eV": atomic_site_potential(atoms),
         "engine": EngineRecord(**engine_record(engine)),
         "wall_time_s": time.perf_counter() - start,
         "defectscreen_version": defectscreen.__version__,

@@ -12,7 +12,11 @@ import numpy as np  # noqa: E402
 
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE  # noqa: E402
 from defectscreen.schemas.embedding import EmbeddingConvergenceDocument  # noqa: E402
-from defectscreen.schemas.formation import FormationEnergyDocument, PhotoluminescenceBand  # noqa: E402
+from defectscreen.schemas.formation import (  # noqa: E402
+    DefectChargeDocument,
+    FormationEnergyDocument,
+    PhotoluminescenceBand,
+)
 from defectscreen.schemas.optics import (  # noqa: E402
     CaptureDocument,
     ConfigurationCoordinateDocument,
@@ -214,6 +218,34 @@ def plot_formation_energies(document: FormationEnergyDocument, path: str | Path,
     axes[0][0].set_ylabel("formation energy (eV)")
     axes[0][-1].legend(fontsize=8, loc="best")
     return _save(figure, path, title or f"{document.host} ({document.engine.name})")
+
+
+def plot_site_potentials(document: DefectChargeDocument, path: str | Path, title: str = "") -> Path:
+    """Kumagai–Oba check: φ_defect − φ_bulk at each atomic site against its distance from the defect, the point
+    charge's φ_PC and their difference at the sites outside the sampling radius (averaged into the alignment)."""
+    correction = document.correction
+    if correction.site_potentials is None:
+        raise ValueError(f"{document.defect_id}: correction '{correction.method}' has no site potentials; only "
+                         "formation.correction: kumagai stores them")
+    figure, axis = plt.subplots(figsize=(6.0, 3.8))
+    for index, element in enumerate(sorted({site.element for site in correction.site_potentials})):
+        sites = [site for site in correction.site_potentials if site.element == element]
+        axis.plot([s.distance_angstrom for s in sites], [s.defect_minus_bulk_V for s in sites], "o", color=f"C{index}",
+                  markersize=4, label=f"φ_def − φ_bulk ({element})")
+    far = sorted((s for s in correction.site_potentials if s.point_charge_V is not None),
+                 key=lambda s: s.distance_angstrom)
+    distance = [s.distance_angstrom for s in far]
+    axis.plot(distance, [s.point_charge_V for s in far], "x", color="0.3", label="φ_PC (point charge)")
+    axis.plot(distance, [s.defect_minus_bulk_V - s.point_charge_V for s in far], "s", color="tab:red", markersize=3,
+              label="difference")
+    axis.axhline(-correction.alignment_eV / document.labels.charge, color="tab:red", lw=0.8, ls="--",
+                 label=f"ΔV = {-correction.alignment_eV / document.labels.charge:.3f} V")
+    axis.axvline(correction.sampling_radius_angstrom, color="0.5", lw=0.8, ls=":")
+    axis.set_xlabel("distance from the defect (Å)")
+    axis.set_ylabel("potential (V)")
+    axis.legend(fontsize=7)
+    return _save(figure, path, title or f"{document.defect_id.split('|')[0]}: Kumagai–Oba "
+                 f"{correction.correction_eV:.3f} eV")
 
 
 def plot_photoluminescence(bands: list[PhotoluminescenceBand], path: str | Path, title: str = "") -> Path:

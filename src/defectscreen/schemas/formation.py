@@ -7,17 +7,33 @@ from pydantic import BaseModel, Field
 from defectscreen.schemas.tasks import CalculationLabels, EngineRecord
 
 
-class FiniteSizeCorrection(BaseModel):
-    """Freysoldt correction of a charged supercell (zero for q = 0)."""
+class SitePotential(BaseModel):
+    """One atomic site of a Kumagai–Oba correction."""
 
-    method: str = Field(description="'freysoldt' (lattice energy + potential alignment), 'freysoldt_lattice_only' "
-                        "(engine without a real-space potential: no alignment term), or 'none' (q = 0)")
+    element: str
+    distance_angstrom: float = Field(description="from the defect (nearest image)")
+    defect_minus_bulk_V: float = Field(description="φ_defect − φ_bulk, electrostatic potential at the site")
+    point_charge_V: float | None = Field(description="φ_PC of the screened point charge; None inside the sampling "
+                                         "radius (sites not averaged)")
+
+
+class FiniteSizeCorrection(BaseModel):
+    """Finite-size correction of a charged supercell (zero for q = 0)."""
+
+    method: str = Field(description="'freysoldt' (lattice energy + planar-averaged potential alignment), "
+                        "'freysoldt_lattice_only' (engine without a real-space potential: no alignment term), "
+                        "'kumagai' (point-charge lattice energy + atomic-site potential alignment) or 'none' (q = 0)")
     correction_eV: float = Field(description="added to the supercell energy")
-    lattice_energy_eV: float = Field(description="E_iso − E_per of the model charge, screened by ε")
-    alignment_eV: float | None = Field(description="−q ΔV of the planar-averaged potentials far from the defect")
+    lattice_energy_eV: float = Field(description="E_iso − E_per of the model charge (Freysoldt: Gaussian of width "
+                                     "gaussian_width_bohr; Kumagai: point charge), screened by ε")
+    alignment_eV: float | None = Field(description="−q ΔV far from the defect: of the planar-averaged potentials "
+                                       "(Freysoldt) or of the atomic-site potentials outside the sampling radius "
+                                       "(Kumagai)")
     alignment_per_axis_eV: list[float] | None = None
     dielectric_constant: float | list[list[float]] | None = Field(description="None only for q = 0 without one")
-    gaussian_width_bohr: float
+    gaussian_width_bohr: float | None = Field(description="Freysoldt's model charge; None for Kumagai")
+    sampling_radius_angstrom: float | None = Field(None, description="Kumagai: sites farther than this are averaged")
+    site_potentials: list[SitePotential] | None = Field(None, description="Kumagai: every site's potentials")
 
 
 class DefectChargeDocument(BaseModel):

@@ -89,6 +89,8 @@ class TaskDocument(BaseModel):
     planar_average_potential_eV: list[list[float]] | None = Field(
         None, description="electrostatic potential energy of an electron averaged over planes normal to a, b, c "
         "(engines with a real-space potential: GPAW)")
+    site_potential_eV: list[float] | None = Field(
+        None, description="electrostatic potential energy of an electron at each site, in site order (GPAW)")
     engine: EngineRecord
     wall_time_s: float
     defectscreen_version: str
