@@ -313,6 +313,17 @@ def test_competing_phases_of_a_campaign_share_the_hosts_image_separation() -> No
         assert widths.min() >= 5.5
 
 
+def test_elemental_reference_uses_the_smaller_of_primitive_and_conventional_cells() -> None:
+    """A cubic 64-site Si host (width 10.86 Å): the diamond reference repeated as the conventional cell needs 64
+    atoms, the primitive cell 4x4x4 = 128."""
+    campaign = parse_campaign({**CAMPAIGN, "hosts": [{"name": "Si", "prototype": "diamond-Si", "dielectric_constant": 11.7}],
+                               "defects": {"vacancies": True}, "charges": "auto",
+                               "supercell": {"matrix": [[-2, 2, 2], [2, -2, 2], [2, 2, -2]]}})
+    (silicon,) = competing_phase_calculations(campaign, Path("."))
+    assert silicon.labels.calculation_id == "phase:Si:diamond" and len(silicon.structure) == 64
+    assert silicon.structure.lattice.abc == pytest.approx((10.86,) * 3, abs=0.05)
+
+
 def test_potential_alignment_follows_a_rigid_shift_of_the_defect_potential() -> None:
     """E_corr = E_lat + q ΔV with ΔV the far-field difference of the electron's potential energy (GPAW's and VASP's
     LOCPOT convention) minus the model charge's: shifting the defect cell's potential by C adds q·C."""

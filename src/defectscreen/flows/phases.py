@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from pymatgen.core import Lattice, Molecule, Structure
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from defectscreen.flows.campaign import Campaign, CampaignError
 from defectscreen.flows.defect_set import Calculation, supercell_matrix
@@ -62,9 +63,12 @@ def _face_widths(structure: Structure) -> np.ndarray:
 
 
 def periodic_cell(structure: Structure, min_width_angstrom: float) -> Structure:
-    """The structure repeated along each lattice vector until every face-to-face width is at least
-    ``min_width_angstrom``. Molecules in their box are left as they are."""
-    return structure * [max(1, int(np.ceil(min_width_angstrom / width - 1e-9))) for width in _face_widths(structure)]
+    """The structure, or its conventional standard cell where that needs fewer atoms (diamond Si under a cubic
+    64-site host: 64 instead of 128), repeated along each lattice vector until every face-to-face width is at
+    least ``min_width_angstrom``."""
+    cells = [structure, SpacegroupAnalyzer(structure).get_conventional_standard_structure()]
+    return min((cell * [max(1, int(np.ceil(min_width_angstrom / width - 1e-9))) for width in _face_widths(cell)]
+                for cell in cells), key=len)
 
 
 def _phase_calculation(campaign: Campaign, name: str, structure: Structure, multiplicity: int) -> Calculation:
