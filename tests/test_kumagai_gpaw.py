@@ -1,26 +1,30 @@
-"""Kumagai–Oba correction on real GPAW site potentials: V_Si²⁺ in 64-site Si (PBE, 500 eV, Γ) through
-DefectBuilder, against the Makov–Payne point-charge energy, the sign and decay of the defect's potential, and
-Freysoldt's correction of the same two cells."""
+"""Kumagai–Oba correction on real GPAW site potentials: V_Si²⁺ in 64-site Si (PBE, 500 eV, Γ) through the
+builders to the report, against the Makov–Payne point-charge energy, the sign and decay of the defect's potential,
+Freysoldt's correction of the same two cells and the formation energy by hand."""
 
 from __future__ import annotations
 
+import base64
+import io
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from jobflow import run_locally
+from maggma.core import Builder
 from maggma.stores import MemoryStore
 from monty.json import jsanitize
 from PIL import Image
 from pymatgen.core import Structure
 
 from defectscreen.analysis.formation import finite_size_correction
-from defectscreen.builders import DefectBuilder
+from defectscreen.builders import DefectBuilder, DefectSummaryBuilder, FormationEnergyBuilder
 from defectscreen.flows.campaign import parse_campaign
 from defectscreen.flows.defect_set import build_defect_set
+from defectscreen.flows.phases import competing_phase_calculations
 from defectscreen.jobs import RelaxMaker
-from defectscreen.reports.plots import plot_site_potentials
-from defectscreen.schemas import DefectChargeDocument
+from defectscreen.reports.report_builder import ReportBuilder
 from defectscreen.storage.submission import record_campaign
 
 BOHR_ANGSTROM = 0.529177210903
@@ -38,7 +42,7 @@ CAMPAIGN = {
 }
 
 
-def _build(builder: DefectBuilder) -> int:
+def _build(builder: Builder) -> int:
     """One pass of the builder without closing its (in-memory) stores; the number of documents written."""
     documents = [builder.process_item(item) for item in builder.get_items()]
     builder.update_targets(documents)
@@ -48,10 +52,11 @@ def _build(builder: DefectBuilder) -> int:
 @pytest.mark.dft
 def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
     campaign = parse_campaign(CAMPAIGN)
-    tasks, campaigns, defects = MemoryStore("tasks"), MemoryStore("campaigns"), MemoryStore("defects")
-    for store in (tasks, campaigns, defects):
+    tasks, campaigns, defects, formation, summaries, reports = (
+        MemoryStore(name) for name in ("tasks", "campaigns", "defects", "formation", "summaries", "reports"))
+    for store in (tasks, campaigns, defects, formation, summaries, reports):
         store.connect()
-    for calculation in build_defect_set(campaign, Path(".")):
+    for calculation in [*build_defect_set(campaign, Path(".")), *competing_phase_calculations(campaign, Path("."))]:
         # fmax far above the unrelaxed cell's forces: a one-SCF "relaxation" of the ideal-site cells
         job = RelaxMaker(engine_settings=campaign.engine.model_dump(mode="json"), fmax_eV_per_angstrom=10.0).make(
             calculation.structure, calculation.labels, campaign.sha256())
@@ -75,6 +80,7 @@ def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
            if site["point_charge_V"] is not None]
     assert len(far) >= 20 and np.std(far) < 0.1  # a plateau far from the vacancy (measured: 0.057 V over 32 sites)
     outputs = {doc["output"]["labels"]["defect_type"]: doc["output"] for doc in tasks.query()}
+    assert len(Structure.from_dict(outputs["competing_phase"]["structure"])) == 64
     lattice = Structure.from_dict(outputs["vacancy"]["structure"]).lattice
     freysoldt = finite_size_correction(2, lattice, document["labels"]["defect_site_frac_coords"],
                                        EPSILON_SI, 1.0, outputs["vacancy"]["planar_average_potential_eV"],
@@ -82,9 +88,20 @@ def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
     assert freysoldt.lattice_energy_eV == pytest.approx(correction["lattice_energy_eV"], abs=2e-3)
     assert correction["correction_eV"] == pytest.approx(freysoldt.correction_eV, abs=0.25)  # measured: 0.18 eV apart
 
-    figure = plot_site_potentials(DefectChargeDocument(**{k: v for k, v in document.items() if k != "_id"}),
-                                  tmp_path / "sites.png")
-    assert Image.open(figure).size == (900, 570)
+    _build(FormationEnergyBuilder(tasks, campaigns, defects, formation))
+    host = formation.query_one({"host": "Si"})
+    assert host["host_formation_enthalpy_eV_per_atom"] == pytest.approx(0.0, abs=1e-6)  # the same cell as the host
+    vbm = outputs["bulk"]["levels"]["highest_occupied_eV"]
+    by_hand = (outputs["vacancy"]["energy_eV"] + correction["correction_eV"] - outputs["bulk"]["energy_eV"]
+               + outputs["competing_phase"]["energy_eV"] / 64 + 2 * vbm)
+    (state,) = host["defects"][0]["charge_states"]
+    assert state["formation_energy_at_vbm_eV"]["Si-rich"] == pytest.approx(by_hand, abs=1e-6)
+    _build(DefectSummaryBuilder(tasks, formation, summaries))
+    _build(ReportBuilder(tasks, defects, formation, summaries, reports))
+    page = reports.query_one({})["html"]
+    figure = re.search(r"Si:v_Si:\+2: Kumagai–Oba site potentials</h3><img alt=\"figure\" src=\"data:image/png;base64,"
+                       r"([A-Za-z0-9+/=]+)\"", page)
+    assert figure and Image.open(io.BytesIO(base64.b64decode(figure.group(1)))).size == (900, 570)
 
     record_campaign(campaigns, parse_campaign({**CAMPAIGN, "formation": {"correction": "freysoldt"}}))
     assert _build(DefectBuilder(tasks, campaigns, defects)) == 1  # the scheme is part of the document's inputs

@@ -1,9 +1,9 @@
 """The screening report: one self-contained HTML page (figures inlined as PNG) from the built collections.
 
 Per host: a sortable table of its defects (click a header), the formation-energy diagram at every
-chemical-potential limit, the configuration-coordinate diagram and C̃/W_if²(T) of every charge pair, its PL
-bands and the embedded-cell S and PL convergence where computed; then the accuracy record of every per-defect
-potential.
+chemical-potential limit, the site potentials of every Kumagai–Oba-corrected charge state, the
+configuration-coordinate diagram and C̃/W_if²(T) of every charge pair, its PL bands and the embedded-cell S and
+PL convergence where computed; then the accuracy record of every per-defect potential.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from defectscreen.reports.plots import (
     plot_embedding_convergence,
     plot_formation_energies,
     plot_photoluminescence,
+    plot_site_potentials,
 )
 from defectscreen.schemas import (
     ConfigurationCoordinateDocument,
+    DefectChargeDocument,
     EmbeddingConvergenceDocument,
     FormationEnergyDocument,
 )
@@ -88,9 +90,10 @@ def _table(rows: list[dict], columns: tuple[tuple[str, str], ...], table_id: str
 
 
 def render_report(title: str, formation_documents: list[dict], summaries: list[dict], vibronic: dict[str, dict],
-                  potentials: list[dict]) -> str:
+                  potentials: list[dict], kumagai_defects: list[dict]) -> str:
     """The report page. ``vibronic`` maps a JobStore uuid to the configuration-coordinate or embedding-convergence
-    document a summary links to; ``potentials`` are the rows of ``storage.query.potential_rows``."""
+    document a summary links to; ``potentials`` are the rows of ``storage.query.potential_rows``;
+    ``kumagai_defects`` the defect documents corrected by Kumagai–Oba."""
     parts = [f"<h1>{html.escape(title)}</h1>",
              (f'<p class="note">defectscreen {defectscreen.__version__}; {len(summaries)} defects in '
               f"{len(formation_documents)} host(s). Energies in eV, levels above the VBM of each host's engine.</p>")]
@@ -108,6 +111,12 @@ def render_report(title: str, formation_documents: list[dict], summaries: list[d
                    f"{html.escape(fermi)}.</p>") if document.fermi_levels else "",
                   _table(host_rows, TABLE_COLUMNS, f"defects-{document.host}"),
                   _figure(lambda path, d=document: plot_formation_energies(d, path))]
+        host_states = {state.defect_uuid for defect in document.defects for state in defect.charge_states}
+        for corrected in sorted((d for d in kumagai_defects if d["task_uuid"] in host_states),
+                                key=lambda d: d["defect_id"]):
+            charged = DefectChargeDocument(**{k: v for k, v in corrected.items() if k != "_id"})
+            parts += [f"<h3>{html.escape(charged.labels.calculation_id)}: Kumagai–Oba site potentials</h3>",
+                      _figure(lambda path, d=charged: plot_site_potentials(d, path))]
         for summary in host_rows:
             for pair in summary["pairs"]:
                 uuid = pair["source_uuids"].get("configuration_coordinate")

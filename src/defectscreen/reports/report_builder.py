@@ -16,13 +16,17 @@ REPORT_ID = "screening"
 
 
 class ReportBuilder(Builder):
-    """Every formation-energy and summary document (and the potentials' accuracy rows) -> one report document
-    ``{report_id, html, n_defects, n_hosts, input_fingerprint}``, rebuilt only when one of them changed."""
+    """Every formation-energy and summary document (and the potentials' accuracy rows, and the site potentials of
+    Kumagai–Oba-corrected defects) -> one report document ``{report_id, html, n_defects, n_hosts,
+    input_fingerprint}``, rebuilt only when one of them changed (a formation-energy document's fingerprint covers
+    its defect documents)."""
 
-    def __init__(self, tasks: Store, formation_energies: Store, summaries: Store, reports: Store, **kwargs) -> None:
-        self.tasks, self.formation_energies, self.summaries, self.reports = tasks, formation_energies, summaries, reports
+    def __init__(self, tasks: Store, defects: Store, formation_energies: Store, summaries: Store, reports: Store,
+                 **kwargs) -> None:
+        self.tasks, self.defects, self.reports = tasks, defects, reports
+        self.formation_energies, self.summaries = formation_energies, summaries
         self.stored_keys: set[str] = set()  # target keys when get_items last ran
-        super().__init__(sources=[tasks, formation_energies, summaries], targets=[reports], **kwargs)
+        super().__init__(sources=[tasks, defects, formation_energies, summaries], targets=[reports], **kwargs)
 
     def get_items(self) -> Iterator[dict]:
         formation = sorted(self.formation_energies.query(properties=["host_id", "input_fingerprint"]),
@@ -45,8 +49,11 @@ class ReportBuilder(Builder):
         summaries = list(self.summaries.query())
         linked = {uuid for s in summaries for pair in s["pairs"] for uuid in pair["source_uuids"].values()}
         vibronic = {doc["uuid"]: doc["output"] for doc in self.tasks.query({"uuid": {"$in": sorted(linked)}})}
+        corrected = sorted({state["defect_uuid"] for doc in formation for defect in doc["defects"]
+                            for state in defect["charge_states"]})
+        kumagai = list(self.defects.query({"task_uuid": {"$in": corrected}, "correction.method": "kumagai"}))
         report = render_report("defectscreen screening report", formation, summaries, vibronic,
-                               potential_rows(self.tasks))
+                               potential_rows(self.tasks), kumagai)
         return {"report_id": REPORT_ID, "html": report, "n_hosts": len(formation), "n_defects": len(summaries),
                 "input_fingerprint": item["fingerprint"]}
 
@@ -58,5 +65,5 @@ def report_pipeline(settings: StorageSettings) -> list[Builder]:
     """The builder chain followed by the report builder, on the stores ``settings`` names."""
     chain = builder_chain(settings)
     tasks = settings.job_store().docs_store
-    formation, summaries = chain[1].formation_energies, chain[2].summaries
-    return [*chain, ReportBuilder(tasks, formation, summaries, settings.collection("reports", "report_id"))]
+    defects, formation, summaries = chain[0].defects, chain[1].formation_energies, chain[2].summaries
+    return [*chain, ReportBuilder(tasks, defects, formation, summaries, settings.collection("reports", "report_id"))]
