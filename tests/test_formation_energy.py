@@ -33,6 +33,7 @@ from defectscreen.builders import (
 )
 from defectscreen.builders.chain import COLLECTIONS
 from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
+from defectscreen.flows.hosts import prototype_structure
 from defectscreen.flows.phases import competing_phase_calculations
 from defectscreen.physics.fermi_level import (
     DefectLines,
@@ -135,6 +136,31 @@ def test_chemical_potential_limits_of_a_binary() -> None:
     assert limits == {"Ga-rich": pytest.approx({"Ga": 0.0, "N": -1.2}), "N-rich": pytest.approx({"Ga": -1.2, "N": 0.0})}
     fixed = chemical_potential_limits(host, phases, {"growth": {"Ga": -0.3, "N": -0.9}})
     assert [(limit.name, limit.source) for limit in fixed["limits"]] == [("growth", "campaign")]
+
+
+def test_a_dopants_binary_bounds_its_chemical_potential() -> None:
+    """MgO:N with the experimental enthalpies ΔH(MgO) = −6.24 eV and ΔH(Mg3N2) = −4.78 eV per formula unit: where
+    Mg is rich, 3μ_Mg + 2μ_N ≤ ΔH(Mg3N2) holds μ_N at ΔH(Mg3N2)/2; where O is rich, N2 does (μ_N = 0); a third
+    vertex sits where both bind, μ_Mg = ΔH(Mg3N2)/3."""
+    phases = [ComputedEntry("Mg2", -3.0, entry_id="Mg"), ComputedEntry("O2", -10.0, entry_id="O2"),
+              ComputedEntry("N2", -16.0, entry_id="N2"), ComputedEntry("Mg3N2", 3 * -1.5 + 2 * -8.0 - 4.78)]
+    host = ComputedEntry("MgO", -1.5 - 5.0 - 6.24, entry_id="host")
+    limits = sorted((limit.mu_eV for limit in chemical_potential_limits(host, phases, {})["limits"]),
+                    key=lambda mu: mu["Mg"])
+    assert limits == [pytest.approx({"Mg": -6.24, "O": 0.0, "N": 0.0}),
+                      pytest.approx({"Mg": -4.78 / 3, "O": -6.24 + 4.78 / 3, "N": 0.0}),
+                      pytest.approx({"Mg": 0.0, "O": -6.24, "N": -4.78 / 2})]
+
+
+def test_built_in_mg3n2_is_the_anti_bixbyite_crystal() -> None:
+    """Mg tetrahedral (4 N at 2.09–2.18 Å), N sixfold, at the measured density 2.71 g/cm³."""
+    structure = prototype_structure("antibixbyite-Mg3N2")
+    assert structure.composition.reduced_formula == "Mg3N2" and len(structure) == 40
+    assert structure.density == pytest.approx(2.71, abs=0.01)
+    for site in structure:
+        unlike = [n.nn_distance for n in structure.get_neighbors(site, 2.5) if n.specie != site.specie]
+        assert len(unlike) == (4 if site.specie.symbol == "Mg" else 6)
+        assert 2.08 < min(unlike) and max(unlike) < 2.19
 
 
 def test_elemental_host_has_one_limit_at_its_reference() -> None:
@@ -305,7 +331,7 @@ def test_competing_phases_of_a_campaign_share_the_hosts_image_separation() -> No
     campaign = parse_campaign({**CAMPAIGN, "hosts": [*CAMPAIGN["hosts"], {"name": "GaN", "prototype": "wurtzite-GaN",
                                                                           "dielectric_constant": 9.5}]})
     phases = {c.labels.calculation_id: c for c in competing_phase_calculations(campaign, Path("."))}
-    assert set(phases) == {"phase:Mg:hcp", "phase:O2:O2", "phase:N2:N2", "phase:Ga:alpha"}
+    assert set(phases) == {"phase:Mg:hcp", "phase:O2:O2", "phase:N2:N2", "phase:Ga:alpha", "phase:Mg3N2:antibixbyite"}
     assert phases["phase:O2:O2"].labels.spin_multiplicity == 3
     for calculation in phases.values():
         lattice = calculation.structure.lattice
