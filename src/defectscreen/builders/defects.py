@@ -84,29 +84,29 @@ class DefectBuilder(Builder):
                                             model)
             if built.get(defect_id) != fingerprint:
                 pending.append({"defect_id": defect_id, "fingerprint": fingerprint, "campaign": campaign,
-                                "task_uuid": doc["uuid"], "bulk_uuid": bulk["uuid"]})
+                                "charge_model": model, "task_uuid": doc["uuid"], "bulk_uuid": bulk["uuid"]})
         self.total = len(pending)
         bulk_outputs = {doc["uuid"]: doc for doc in self.tasks.query(
             {**RELAXED, "output.labels.defect_type": "bulk"},
             properties=["uuid", "output.energy_eV", "output.planar_average_potential_eV", *SITE_FIELDS[1:]])}
         for item in pending:
-            task, labels = latest[item["defect_id"]], latest[item["defect_id"]]["output"]["labels"]
-            if labels["charge"] != 0 and charge_model(item["campaign"], labels["host"])[2] == "kumagai":
-                task = {**task, "sites": self.tasks.query_one({"uuid": task["uuid"]}, properties=SITE_FIELDS)}
-                if None in (task["sites"]["output"].get("site_potential_eV"),
-                            bulk_outputs[item["bulk_uuid"]]["output"].get("site_potential_eV")):
+            task, bulk = latest[item["defect_id"]], bulk_outputs[item["bulk_uuid"]]
+            sites = None  # the defect cell's structure and site potentials, fetched only for Kumagai–Oba
+            if task["output"]["labels"]["charge"] != 0 and item["charge_model"][2] == "kumagai":
+                sites = self.tasks.query_one({"uuid": task["uuid"]}, properties=SITE_FIELDS)["output"]
+                if None in (sites.get("site_potential_eV"), bulk["output"].get("site_potential_eV")):
                     self.logger.warning(f"{item['defect_id']}: formation.correction 'kumagai' needs atomic-site "
                                         "potentials of the defect and bulk cells, which these tasks lack (computed "
                                         "before defectscreen stored them): rerun them or use 'freysoldt'")
                     continue
-            yield {**item, "task": task, "bulk": bulk_outputs[item["bulk_uuid"]]}
+            yield {**item, "task": task, "bulk": bulk, "sites": sites}
 
     def process_item(self, item: dict) -> dict:
         task, bulk = item["task"]["output"], item["bulk"]["output"]
         labels = task["labels"]
-        dielectric, width, scheme = charge_model(item["campaign"], labels["host"])
-        if scheme == "kumagai" and labels["charge"] != 0:
-            sites = item["task"]["sites"]["output"]
+        dielectric, width, _ = item["charge_model"]
+        sites = item["sites"]
+        if sites is not None:
             correction = kumagai_oba_correction(
                 labels["charge"], Structure.from_dict(sites["structure"]), sites["site_potential_eV"],
                 Structure.from_dict(bulk["structure"]), bulk["site_potential_eV"], dielectric,
