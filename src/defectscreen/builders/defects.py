@@ -26,14 +26,23 @@ HEADER = ["uuid", "completed_at", "output.labels", "output.engine.settings_hash"
 SITE_FIELDS = ["uuid", "output.structure", "output.site_potential_eV"]
 
 
-def charge_model(campaign: dict | None, host: str) -> tuple[float | list | None, float, str]:
-    """(dielectric constant of ``host``, Freysoldt Gaussian width, correction scheme) from a stored campaign
-    document ('freysoldt' for campaigns stored before the scheme could be chosen)."""
+DIELECTRIC_FIELDS = ["uuid", "completed_at", "output.host", "output.engine.settings_hash", "output.epsilon_static"]
+
+
+def charge_model(campaign: dict | None, host: str, computed: dict | None
+                 ) -> tuple[float | list | None, float, str, str | None]:
+    """(dielectric constant of ``host``, Freysoldt Gaussian width, correction scheme, uuid of the dielectric
+    document it came from) from a stored campaign document ('freysoldt' for campaigns stored before the scheme
+    could be chosen). ``computed``: the host's newest dielectric document with the defect's engine settings, used
+    where the campaign says 'computed' (None there: no constant yet)."""
     if campaign is None:
-        return None, 1.0, "freysoldt"
+        return None, 1.0, "freysoldt", None
     spec = next((h for h in campaign["campaign"]["hosts"] if h["name"] == host), {})
     formation = campaign["campaign"]["formation"]
-    return spec.get("dielectric_constant"), formation["gaussian_width_bohr"], formation.get("correction", "freysoldt")
+    dielectric, source = spec.get("dielectric_constant"), None
+    if dielectric == "computed":
+        dielectric, source = (computed["output"]["epsilon_static"], computed["uuid"]) if computed else (None, None)
+    return dielectric, formation["gaussian_width_bohr"], formation.get("correction", "freysoldt"), source
 
 
 class DefectBuilder(Builder):
@@ -41,7 +50,8 @@ class DefectBuilder(Builder):
     ``DefectChargeDocument`` in ``defects``, keyed by ``defect_id``.
 
     The dielectric constant and correction scheme come from the newest submitted version of the campaign
-    (``campaigns`` collection). Charged defects of a host without a dielectric constant, and Kumagai–Oba
+    (``campaigns`` collection); a constant the campaign computes comes from the host's newest dielectric document
+    (ε⁰ tensor) with the defect's engine settings. Charged defects of a host without a dielectric constant, and Kumagai–Oba
     corrections of cells without atomic-site potentials, are skipped with a warning naming the fix.
     """
 
@@ -56,6 +66,10 @@ class DefectBuilder(Builder):
         bulks = {}
         for doc in self.tasks.query({**RELAXED, "output.labels.defect_type": "bulk"}, properties=HEADER):
             bulks[(doc["output"]["labels"]["host"], doc["output"]["engine"]["settings_hash"])] = doc
+        dielectrics: dict[tuple[str, str], dict] = {}
+        for doc in sorted(self.tasks.query({"output.task_label": "dielectric"}, properties=DIELECTRIC_FIELDS),
+                          key=lambda doc: doc["completed_at"]):
+            dielectrics[(doc["output"]["host"], doc["output"]["engine"]["settings_hash"])] = doc
         built = {doc["defect_id"]: doc["input_fingerprint"]
                  for doc in self.defects.query(properties=["defect_id", "input_fingerprint"])}
         self.stored_keys = set(built)
@@ -75,10 +89,12 @@ class DefectBuilder(Builder):
                                     "settings yet; it is built once that relaxation is stored")
                 continue
             campaign = campaigns.get(labels["campaign"])
-            model = charge_model(campaign, labels["host"])
+            model = charge_model(campaign, labels["host"],
+                                 dielectrics.get((labels["host"], doc["output"]["engine"]["settings_hash"])))
             if labels["charge"] != 0 and model[0] is None:
-                self.logger.warning(f"{defect_id}: charged, but campaign {labels['campaign']} gives no "
-                                    f"hosts[{labels['host']}].dielectric_constant; add it and resubmit")
+                self.logger.warning(f"{defect_id}: charged, but there is no dielectric constant of {labels['host']}: "
+                                    f"campaign {labels['campaign']} gives no hosts[{labels['host']}].dielectric_constant "
+                                    "(add it and resubmit), or says 'computed' and its dielectric job has not finished")
                 continue
             fingerprint = input_fingerprint(doc["uuid"], doc["completed_at"], bulk["uuid"], bulk["completed_at"],
                                             model)
@@ -104,7 +120,7 @@ class DefectBuilder(Builder):
     def process_item(self, item: dict) -> dict:
         task, bulk = item["task"]["output"], item["bulk"]["output"]
         labels = task["labels"]
-        dielectric, width, _ = item["charge_model"]
+        dielectric, width, _, dielectric_uuid = item["charge_model"]
         sites = item["sites"]
         if sites is not None:
             correction = kumagai_oba_correction(
@@ -120,7 +136,7 @@ class DefectBuilder(Builder):
             defect_id=item["defect_id"], labels=labels, energy_eV=task["energy_eV"],
             corrected_energy_eV=task["energy_eV"] + correction.correction_eV, correction=correction,
             bulk_energy_eV=bulk["energy_eV"], engine=task["engine"], task_uuid=item["task"]["uuid"],
-            bulk_task_uuid=item["bulk"]["uuid"],
+            bulk_task_uuid=item["bulk"]["uuid"], dielectric_task_uuid=dielectric_uuid,
             campaign_sha256=item["campaign"]["sha256"] if item["campaign"] else task["campaign_sha256"],
             input_fingerprint=item["fingerprint"]).model_dump(mode="json")
 

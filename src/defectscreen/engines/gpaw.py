@@ -14,9 +14,10 @@ from defectscreen.engines.guard import ScfGuard
 
 
 def gpaw_calculator(
-    settings: GpawSettings, charge: int, multiplicity: int, workdir: Path
+    settings: GpawSettings, charge: int, multiplicity: int, workdir: Path, symmetry_off: bool = False
 ) -> ScfGuard:
-    """GPAW PW calculator writing its text log to ``workdir/gpaw.txt``."""
+    """GPAW PW calculator writing its text log to ``workdir/gpaw.txt``; ``symmetry_off``: every k-point of the
+    full Monkhorst–Pack grid, as Berry phases need."""
     spin_polarized = multiplicity > 1
     calculator = GPAW(
         mode=PW(settings.ecut_eV),
@@ -33,6 +34,7 @@ def gpaw_calculator(
         maxiter=settings.max_scf_iterations,
         setups=settings.setups,
         txt=str(workdir / "gpaw.txt"),
+        **({"symmetry": "off"} if symmetry_off else {}),
     )
     return ScfGuard(calculator, scf_failures=(KohnShamConvergenceError,), engine="GPAW")
 

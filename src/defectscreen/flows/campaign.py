@@ -26,6 +26,7 @@ from pymatgen.core import Element, Structure
 
 from defectscreen.engines import EngineSettings, GpawSettings, XtbSettings
 from defectscreen.flows.hosts import PROTOTYPE_NAMES, prototype_structure
+from defectscreen.jobs.dielectric import DEFAULT_KPOINT_DENSITY
 from defectscreen.jobs.search import SearchSettings
 from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.nequip_backend import NequipSettings
@@ -84,8 +85,9 @@ class HostSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$", description="label used in every id")
     prototype: str | None = None
     structure: str | None = Field(None, description="path, relative to the campaign file")
-    dielectric_constant: float | list[list[float]] | None = Field(
-        None, description="static dielectric constant (ionic + electronic), scalar or 3x3 tensor; needed by "
+    dielectric_constant: float | list[list[float]] | str | None = Field(
+        None, description="static dielectric constant (ionic + electronic), scalar or 3x3 tensor, or 'computed' "
+        "(engine gpaw: ε∞ + ionic part of the primitive cell, see formation.dielectric); needed by "
         "formation_energy for the finite-size correction of charged defects")
 
     @model_validator(mode="after")
@@ -95,9 +97,9 @@ class HostSpec(_Strict):
                 "give exactly one of 'prototype' (built-in) or 'structure' (a file path)"
             )
         epsilon = self.dielectric_constant
-        if epsilon is not None and not _valid_dielectric(epsilon):
-            raise ValueError("dielectric_constant must be a number >= 1 or a symmetric positive-definite 3x3 tensor, "
-                             "e.g. 9.5 or [[9.3,0,0],[0,9.3,0],[0,0,10.4]]")
+        if epsilon not in (None, "computed") and (isinstance(epsilon, str) or not _valid_dielectric(epsilon)):
+            raise ValueError("dielectric_constant must be a number >= 1, a symmetric positive-definite 3x3 tensor "
+                             "or 'computed', e.g. 9.5 or [[9.3,0,0],[0,9.3,0],[0,0,10.4]]")
         if self.prototype is not None and self.prototype not in PROTOTYPE_NAMES:
             raise ValueError(
                 f"unknown prototype '{self.prototype}'; built-in: {', '.join(PROTOTYPE_NAMES)}"
@@ -217,6 +219,18 @@ class CompetingPhaseSpec(_Strict):
         return structure
 
 
+class DielectricSettings(_Strict):
+    """How a host's dielectric constant is computed where the campaign says 'computed' (engine gpaw): the
+    primitive cell's atoms relaxed at the fixed lattice, ε∞ by the RPA response with local fields, Born charges
+    from Berry-phase polarizations and Γ force constants from the same ± displacements."""
+
+    kpoint_density: float = Field(DEFAULT_KPOINT_DENSITY, gt=0, description="k-points per Å⁻¹ of the primitive "
+                                  "cell's Monkhorst–Pack grid (ASE's kptdensity)")
+    response_ecut_eV: float = Field(100.0, gt=0, description="plane-wave cutoff of the response function")
+    displacement_angstrom: float = Field(0.01, gt=0, le=0.05)
+    fmax_eV_per_angstrom: float = Field(0.01, gt=0, description="relaxation of the primitive cell's atoms")
+
+
 class FormationSettings(_Strict):
     """Formation energies: competing phases, the finite-size correction of charged cells, the temperature of the
     charge-neutral Fermi level, and optional chemical-potential limits fixed by the user."""
@@ -230,6 +244,7 @@ class FormationSettings(_Strict):
         "alignment of planar-averaged potentials) or 'kumagai' (Kumagai–Oba: point charge screened by the dielectric "
         "tensor, alignment of atomic-site potentials; needs engine gpaw)")
     gaussian_width_bohr: float = Field(1.0, gt=0, description="Freysoldt model charge: Gaussian width β")
+    dielectric: DielectricSettings = Field(default_factory=DielectricSettings)
     temperature_K: float = Field(300.0, gt=0, description="temperature of the charge-neutral Fermi level")
 
     @field_validator("chemical_potentials")
@@ -268,6 +283,15 @@ class Campaign(_Strict):
                 raise ValueError(
                     f"formation_energy corrects charged defects with the host's dielectric constant: give "
                     f"dielectric_constant for host(s) {', '.join(missing)} (e.g. dielectric_constant: 9.5)")
+        return self
+
+    @model_validator(mode="after")
+    def _engine_for_computed_dielectric(self) -> Campaign:
+        computed = [host.name for host in self.hosts if host.dielectric_constant == "computed"]
+        if computed and self.engine.name != "gpaw":
+            raise ValueError(f"hosts[{computed[0]}].dielectric_constant: 'computed' needs Born charges and the "
+                             f"electronic response, which engine '{self.engine.name}' does not compute: use engine: "
+                             "{name: gpaw} or give the value (e.g. dielectric_constant: 9.5)")
         return self
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from defectscreen.jobs import (
     StaticMaker,
     TrainingSetMaker,
 )
+from defectscreen.jobs.dielectric import DielectricMaker
 from defectscreen.jobs.search import FullSearchMaker, GroundStateMaker, StructureSearchMaker, SurrogateMaker
 from defectscreen.jobs.tagging import tag_job, task_key
 from defectscreen.physics.embedding import repetitions_series
@@ -37,6 +38,7 @@ FULL_SEARCH_TASK = "full_search"
 GROUND_STATE_TASK = "ground_state"
 SURROGATE_TASK = "surrogate"
 SEARCH_TASK = "structure_search"
+DIELECTRIC_TASK = "dielectric"
 
 
 def phonon_task_hashes(campaign: Campaign) -> dict[str, str]:
@@ -73,6 +75,18 @@ def search_task_hashes(campaign: Campaign) -> dict[str, str]:
     searched_with_surrogate = hashlib.sha256(
         f"{surrogate}|{search.model_dump_json(exclude={'surrogate'})}".encode()).hexdigest()
     return {FULL_SEARCH_TASK: full, SURROGATE_TASK: surrogate, SEARCH_TASK: searched_with_surrogate}
+
+
+def computes_dielectric(campaign: Campaign, host: str) -> bool:
+    """Whether the campaign computes this host's dielectric constant (formation energies, 'computed')."""
+    return "formation_energy" in campaign.properties and any(
+        spec.name == host and spec.dielectric_constant == "computed" for spec in campaign.hosts)
+
+
+def dielectric_task_key(campaign: Campaign, host: str) -> str:
+    """Task key of a host's dielectric job: engine settings and formation.dielectric."""
+    settings = f"{campaign.engine.settings_hash()}|{campaign.formation.dielectric.model_dump_json()}"
+    return task_key(f"{host}:dielectric", DIELECTRIC_TASK, hashlib.sha256(settings.encode()).hexdigest())
 
 
 def surrogate_id(host: str, charge: int) -> str:
@@ -153,6 +167,8 @@ def planned_keys(campaign: Campaign, calculations: list[Calculation]) -> list[st
     keys = [task_key(c.labels.calculation_id, task, settings_hash)
             for c in calculations for task in _property_tasks(campaign, c)]
     keys += _search_keys(campaign, calculations)
+    keys += [dielectric_task_key(campaign, c.labels.host) for c in calculations
+             if c.labels.defect_type == "bulk" and computes_dielectric(campaign, c.labels.host)]
     pairs = adjacent_charge_pairs(calculations)
     if "configuration_coordinate" in campaign.properties:
         keys += [task_key(pair_id(a, b), CCD_TASK, settings_hash) for a, b in pairs]
@@ -186,8 +202,8 @@ def _embedding_label(repetitions: tuple[int, int, int]) -> str:
 @dataclass
 class HostScreeningMaker(Maker):
     """Reference relaxations and/or single points of a host's bulk and defect supercells; configuration-coordinate
-    diagrams, per-defect potentials, Γ phonons and Huang–Rhys factors built on them. The campaign's competing
-    phases go through the same maker as the pseudo-host 'phases' (relaxations only).
+    diagrams, per-defect potentials, Γ phonons and Huang–Rhys factors built on them; the host's dielectric tensor
+    where the campaign says 'computed'. The campaign's competing phases go through the same maker as the pseudo-host 'phases' (relaxations only).
 
     ``submitted`` maps the task keys already on the LaunchPad to their jobflow uuids: those jobs are
     left out (a resubmitted campaign adds only what is new) and later jobs read their outputs by uuid. ``built``
@@ -237,6 +253,11 @@ class HostScreeningMaker(Maker):
                 if task_label == "relax":
                     relaxed[calculation.labels.calculation_id] = result
         self._search(campaign, host, calculations, relaxed, output, lambda c: task(c, "relax"), other_hosts or {})
+        if computes_dielectric(campaign, host):
+            bulk_cell = next(c for c in calculations if c.labels.defect_type == "bulk")
+            dielectric = DielectricMaker(engine_settings=engine_settings, **campaign.formation.dielectric.model_dump())
+            output(dielectric_task_key(campaign, host), f"{host}:dielectric",
+                   lambda: dielectric.make(bulk_cell.structure, host, campaign.name, campaign_sha256))
 
         pairs = adjacent_charge_pairs(calculations)
         if "configuration_coordinate" in campaign.properties:

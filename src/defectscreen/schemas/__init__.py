@@ -1,5 +1,6 @@
 """Pydantic documents, one per stored collection, with units in field names and provenance."""
 
+from defectscreen.schemas.dielectric import DielectricDocument
 from defectscreen.schemas.embedding import (
     EmbeddedSpectrumDocument,
     EmbeddingConvergenceDocument,
@@ -31,6 +32,7 @@ from defectscreen.schemas.tasks import CalculationLabels, EngineRecord, TaskDocu
 __all__ = [
     "DefectChargeDocument",
     "DefectSummaryDocument",
+    "DielectricDocument",
     "FormationEnergyDocument",
     "EmbeddedSpectrumDocument",
     "EmbeddingConvergenceDocument",

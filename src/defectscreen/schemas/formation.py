@@ -48,6 +48,8 @@ class DefectChargeDocument(BaseModel):
     engine: EngineRecord
     task_uuid: str
     bulk_task_uuid: str
+    dielectric_task_uuid: str | None = Field(None, description="the host's dielectric document whose ε⁰ was used "
+                                             "(None: the campaign gave the dielectric constant)")
     campaign_sha256: str = Field(description="campaign whose dielectric constant and charge model were used")
     input_fingerprint: str = Field(description="SHA-256 of the source documents' uuids and completion times")
 
