@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import REPO
 from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
 from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.storage.submission import submit_campaign
@@ -81,3 +82,11 @@ def test_structure_file_host(tmp_path: Path) -> None:
             "supercell": {"matrix": [[2, 0, 0], [0, 2, 0], [0, 0, 2]]}}
     ids = [c.labels.calculation_id for c in build_defect_set(parse_campaign(data), tmp_path)]
     assert ids[0] == "MgO:bulk" and "MgO:v_O:+1" in ids and "MgO:v_Mg:-2" in ids
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "flows").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_campaign_is_valid_and_generates_its_cells(path: Path) -> None:
+    campaign, base_dir = load_campaign(path)
+    calculations = build_defect_set(campaign, base_dir)
+    assert {c.labels.host for c in calculations} == {host.name for host in campaign.hosts}
+    assert sum(c.labels.defect_type == "bulk" for c in calculations) == len(campaign.hosts)

@@ -9,9 +9,9 @@ import numpy as np
 import phonopy
 import pytest
 import yaml
-from conftest import REFERENCE_DATA
 from maggma.stores import MemoryStore
 
+from conftest import REFERENCE_DATA
 from defectscreen.builders.defects import DefectBuilder
 from defectscreen.flows.campaign import CampaignError, parse_campaign
 from defectscreen.flows.defect_set import build_defect_set
@@ -171,17 +171,21 @@ def test_defect_builder_screens_charged_defects_with_the_computed_tensor() -> No
 
 
 @pytest.mark.dft
-def test_gpaw_mgo_dielectric_tensor_matches_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # GPAW PBE 500 eV on the MgO primitive cell at the experimental lattice, 4x4x4 k (the job, stored through a
+def test_gpaw_mgo_dielectric_tensor_matches_experiment(data_dir: Path) -> None:
+    # GPAW PBE 500 eV on the MgO primitive cell at the experimental lattice, 4x4x4 k (the job, stored in the embedded
     # JobStore): cubic, so every tensor is isotropic and the three TO modes degenerate. Experiment (Jasperse et al.,
     # Phys. Rev. 146, 526 (1966)): ω_TO = 401 cm⁻¹ = 49.7 meV, ω_LO = 718 cm⁻¹ = 89.0 meV, ε⁰ = 9.8, ε∞ = 2.96.
-    from jobflow import JobStore, run_locally
+    # Then what users read: `defectscreen dielectric` and the report's note on the host.
+    from click.testing import CliRunner
+    from jobflow import run_locally
 
+    from defectscreen.cli.main import cli
     from defectscreen.jobs.dielectric import DielectricMaker
+    from defectscreen.reports.html import _screening_note
     from defectscreen.schemas import DielectricDocument
+    from defectscreen.storage import StorageSettings
 
-    monkeypatch.chdir(tmp_path)
-    store = JobStore(MemoryStore())
+    store = StorageSettings.from_environment().job_store()
     job = DielectricMaker(kpoint_density=1.5).make(prototype_structure("rocksalt-MgO"), "MgO", "eps", "c0")
     run_locally(job, store=store, create_folders=True, ensure_success=True)
     store.connect()
@@ -197,3 +201,9 @@ def test_gpaw_mgo_dielectric_tensor_matches_experiment(tmp_path: Path, monkeypat
     assert mode == pytest.approx(49.7, rel=0.03)
     assert mode * np.sqrt(static[0, 0] / electronic[0, 0]) == pytest.approx(89.0, rel=0.03)  # Lyddane–Sachs–Teller
     assert np.array(document.born_charges_e).sum(axis=0) == pytest.approx(np.zeros((3, 3)), abs=1e-10)
+    printed = CliRunner().invoke(cli, ["dielectric", "--host", "MgO"])
+    assert printed.exit_code == 0, printed.output
+    assert f"{static[0, 0]:.3f}" in printed.output and f"{document.born_charges_e[0][0][0]:+.3f}" in printed.output
+    note = _screening_note(document.epsilon_static, stored["output"])
+    assert f"ε⁰ = diag({static[0, 0]:.2f}, {static[0, 0]:.2f}, {static[0, 0]:.2f}), computed with gpaw" in note
+    assert f"TO modes {mode:.1f}" in note

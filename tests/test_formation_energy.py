@@ -269,6 +269,7 @@ def test_report_renders_in_headless_chromium(built: StorageSettings, tmp_path: P
     loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
     assert loaded and loaded.group(1) == loaded.group(2) and int(loaded.group(2)) >= 1
     assert dom.count("<tr>") == 1 + 2  # header + N_O, v_O
+    assert "Charged defects screened by ε⁰ = 9.80 (campaign)." in dom
     shot = tmp_path / "report.png"
     subprocess.run([*browser, f"--screenshot={shot}", page.as_uri()], check=True, capture_output=True, timeout=120)
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)

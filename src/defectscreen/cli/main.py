@@ -20,7 +20,7 @@ from defectscreen.cli.potential import potential
 from defectscreen.flows.campaign import CampaignError, load_campaign
 from defectscreen.reports.plots import plot_formation_energies, plot_site_potentials
 from defectscreen.reports.report_builder import REPORT_ID, report_pipeline
-from defectscreen.schemas import DefectChargeDocument, FormationEnergyDocument, TaskDocument
+from defectscreen.schemas import DefectChargeDocument, DielectricDocument, FormationEnergyDocument, TaskDocument
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.progress import failures, host_progress
 from defectscreen.storage.query import (
@@ -328,6 +328,41 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
         for solution in doc.fermi_levels:
             console.print(f"  {solution.limit}: charge-neutral E_F = {solution.fermi_level_eV:.3f} eV at "
                           f"{solution.temperature_K:g} K (n {solution.electrons_cm3:.2e}, p {solution.holes_cm3:.2e} cm^-3)")
+
+
+@cli.command()
+@click.option("--host", help="host label, e.g. MgO (default: every host)")
+@click.option("--json", "as_json", is_flag=True, help="print the dielectric documents as JSON")
+def dielectric(host: str | None, as_json: bool) -> None:
+    """Dielectric tensors the campaigns computed (hosts[].dielectric_constant: computed): ε∞, ε_ion, ε⁰, Born
+    charges and the infrared-active Γ modes, newest last."""
+    settings = StorageSettings.from_environment()
+    store = settings.job_store()
+    store.connect()
+    criteria = {"output.task_label": "dielectric", **({} if host is None else {"output.host": host})}
+    documents = [DielectricDocument.model_validate(doc["output"])
+                 for doc in store.query(criteria, properties=["output"], sort={"completed_at": 1})]
+    if not documents:
+        raise click.ClickException("no computed dielectric tensors; give a host dielectric_constant: computed in a "
+                                   "campaign with engine gpaw and the formation_energy property, and run its jobs")
+    if as_json:
+        click.echo(json.dumps([doc.model_dump(mode="json") for doc in documents], indent=2))
+        return
+    for doc in documents:
+        table = Table(title=f"{doc.host} ({doc.engine.name}, primitive cell, k {'x'.join(map(str, doc.kpts))}): "
+                            "ε⁰ = ε∞ + ε_ion")
+        for column in ("", "xx", "yy", "zz", "yz", "xz", "xy"):
+            table.add_column(column)
+        for name, tensor in (("ε∞", doc.epsilon_electronic), ("ε_ion", doc.epsilon_ionic), ("ε⁰", doc.epsilon_static)):
+            table.add_row(name, *(f"{tensor[i][j]:.3f}" for i, j in ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))))
+        for index, site in enumerate(doc.structure):
+            born = doc.born_charges_e[index]
+            table.add_row(f"Z* {site.specie.symbol}{index}", *(f"{born[i][j]:+.3f}" for i, j in
+                                                                ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))))
+        console.print(table)
+        console.print("  infrared-active TO modes (meV): " + ", ".join(
+            f"{mode.frequency_meV:.2f} (ε_ion share {sum(mode.epsilon_contribution[i][i] for i in range(3)) / 3:.3f})"
+            for mode in doc.infrared_modes))
 
 
 @cli.command()

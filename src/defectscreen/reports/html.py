@@ -1,6 +1,7 @@
 """The screening report: one self-contained HTML page (figures inlined as PNG) from the built collections.
 
-Per host: a sortable table of its defects (click a header), the formation-energy diagram at every
+Per host: the dielectric constant that screened its charged defects (and what a computed one is made of), a
+sortable table of its defects (click a header), the formation-energy diagram at every
 chemical-potential limit, the site potentials of every Kumagai–Oba-corrected charge state, the
 configuration-coordinate diagram and C̃/W_if²(T) of every charge pair, its PL bands and the embedded-cell S and
 PL convergence where computed; then the accuracy record of every per-defect potential.
@@ -25,6 +26,7 @@ from defectscreen.reports.plots import (
 from defectscreen.schemas import (
     ConfigurationCoordinateDocument,
     DefectChargeDocument,
+    DielectricDocument,
     EmbeddingConvergenceDocument,
     FormationEnergyDocument,
 )
@@ -89,11 +91,38 @@ def _table(rows: list[dict], columns: tuple[tuple[str, str], ...], table_id: str
     return f'<table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def _tensor(tensor: float | list[list[float]]) -> str:
+    """A dielectric constant as written in the report: the number, or the diagonal (and the largest off-diagonal
+    element where one is not negligible)."""
+    if not isinstance(tensor, list):
+        return f"{tensor:.2f}"
+    off_diagonal = max(abs(tensor[i][j]) for i in range(3) for j in range(3) if i != j)
+    diagonal = f"diag({', '.join(f'{tensor[i][i]:.2f}' for i in range(3))})"
+    return diagonal if off_diagonal < 5e-3 else f"{diagonal}, off-diagonal up to {off_diagonal:.2f}"
+
+
+def _screening_note(epsilon: float | list[list[float]], dielectric: dict | None) -> str:
+    """Which ε⁰ screened the host's charged defects and, when computed, what it is made of."""
+    if dielectric is None:
+        return f'<p class="note">Charged defects screened by ε⁰ = {html.escape(_tensor(epsilon))} (campaign).</p>'
+    document = DielectricDocument(**dielectric)
+    charges = ", ".join(f"{site.specie.symbol} {document.born_charges_e[i][0][0]:+.2f}"
+                        for i, site in enumerate(document.structure))
+    modes = ", ".join(f"{mode.frequency_meV:.1f}" for mode in document.infrared_modes)
+    return (f'<p class="note">Charged defects screened by ε⁰ = {html.escape(_tensor(epsilon))}, computed with '
+            f"{html.escape(document.engine.name)} on the primitive cell (k {'x'.join(map(str, document.kpts))}): "
+            f"ε∞ = {html.escape(_tensor(document.epsilon_electronic))}, ε_ion = "
+            f"{html.escape(_tensor(document.epsilon_ionic))}; Born charges Z*_xx {html.escape(charges)}; "
+            f"infrared-active TO modes {modes} meV.</p>")
+
+
 def render_report(title: str, formation_documents: list[dict], summaries: list[dict], vibronic: dict[str, dict],
-                  potentials: list[dict], kumagai_defects: list[dict]) -> str:
+                  potentials: list[dict], kumagai_defects: list[dict],
+                  screening: dict[str, tuple[float | list[list[float]], dict | None]]) -> str:
     """The report page. ``vibronic`` maps a JobStore uuid to the configuration-coordinate or embedding-convergence
     document a summary links to; ``potentials`` are the rows of ``storage.query.potential_rows``;
-    ``kumagai_defects`` the defect documents corrected by Kumagai–Oba."""
+    ``kumagai_defects`` the defect documents corrected by Kumagai–Oba; ``screening`` maps a host to the dielectric
+    constant its charged defects were corrected with and the dielectric document it was computed in (or None)."""
     parts = [f"<h1>{html.escape(title)}</h1>",
              (f'<p class="note">defectscreen {defectscreen.__version__}; {len(summaries)} defects in '
               f"{len(formation_documents)} host(s). Energies in eV, levels above the VBM of each host's engine.</p>")]
@@ -109,6 +138,7 @@ def render_report(title: str, formation_documents: list[dict], summaries: list[d
                   (f'<p class="note">ΔH_f {document.host_formation_enthalpy_eV_per_atom:.3f} eV/atom; limits: '
                    f"{html.escape(limits)}. Charge-neutral Fermi level at {document.fermi_levels[0].temperature_K:g} K: "
                    f"{html.escape(fermi)}.</p>") if document.fermi_levels else "",
+                  _screening_note(*screening[document.host]) if document.host in screening else "",
                   _table(host_rows, TABLE_COLUMNS, f"defects-{document.host}"),
                   _figure(lambda path, d=document: plot_formation_energies(d, path))]
         host_states = {state.defect_uuid for defect in document.defects for state in defect.charge_states}

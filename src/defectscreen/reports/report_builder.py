@@ -16,8 +16,8 @@ REPORT_ID = "screening"
 
 
 class ReportBuilder(Builder):
-    """Every formation-energy and summary document (and the potentials' accuracy rows, and the site potentials of
-    Kumagai–Oba-corrected defects) -> one report document ``{report_id, html, n_defects, n_hosts,
+    """Every formation-energy and summary document (and the potentials' accuracy rows, the site potentials of
+    Kumagai–Oba-corrected defects and the dielectric constant that screened each host's charged defects) -> one report document ``{report_id, html, n_defects, n_hosts,
     input_fingerprint}``, rebuilt only when one of them changed (a formation-energy document's fingerprint covers
     its defect documents)."""
 
@@ -53,9 +53,19 @@ class ReportBuilder(Builder):
                             for state in defect["charge_states"]})
         kumagai = list(self.defects.query({"task_uuid": {"$in": corrected}, "correction.method": "kumagai"}))
         report = render_report("defectscreen screening report", formation, summaries, vibronic,
-                               potential_rows(self.tasks), kumagai)
+                               potential_rows(self.tasks), kumagai, self._screening(corrected))
         return {"report_id": REPORT_ID, "html": report, "n_hosts": len(formation), "n_defects": len(summaries),
                 "input_fingerprint": item["fingerprint"]}
+
+    def _screening(self, corrected: list[str]) -> dict[str, tuple[float | list, dict | None]]:
+        """host -> (ε⁰ its charged defects were corrected with, the dielectric document it came from or None)."""
+        charged = {doc["labels"]["host"]: doc for doc in self.defects.query(
+            {"task_uuid": {"$in": corrected}, "labels.charge": {"$ne": 0}},
+            properties=["labels.host", "correction.dielectric_constant", "dielectric_task_uuid"])}
+        computed = {doc["uuid"]: doc["output"] for doc in self.tasks.query(
+            {"uuid": {"$in": sorted({d.get("dielectric_task_uuid") for d in charged.values()} - {None})}})}
+        return {host: (doc["correction"]["dielectric_constant"], computed.get(doc.get("dielectric_task_uuid")))
+                for host, doc in charged.items()}
 
     def update_targets(self, items: list[dict]) -> None:
         replace_documents(self.reports, items, "report_id", self.stored_keys)
