@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,19 @@ def test_duschinsky_rate_reduces_to_one_mode_with_two_frequencies_and_to_one_bas
     rotated = capture_coefficient_duschinsky(TEMPERATURES, [33.45] * 3, [33.45] * 3, rotation, [1.0, 0.5, -0.3], 0.5, 0.1, 1000.0, 1)
     one_basis = capture_coefficient_multimode(TEMPERATURES, [33.45] * 3, [1.0, 0.5, -0.3], 0.5, 0.1, 1000.0, 1)
     np.testing.assert_allclose(rotated.capture_coefficient_unscaled_cm3_s, one_basis.capture_coefficient_unscaled_cm3_s, rtol=1e-8)
+
+
+def test_duschinsky_rate_far_in_the_tail_is_finite_quiet_and_equals_the_one_basis_rate() -> None:
+    # 60 weakly coupled modes (S = 0.03 in all) and ΔE = 4 eV at 10 K: a rate ~1e-150 below the peak, where the
+    # contour integrand's exponents are largest. Its magnitude at the contour start is the rate times the line width,
+    # so the Duschinsky path needs no rescaling: it agrees with the rescaled one-basis rate, without a warning.
+    energies = np.linspace(5.0, 90.0, 60)
+    displacement = np.sqrt(2 * HBAR2 * 0.0005 / energies)
+    one_basis = capture_coefficient_multimode([10.0, 300.0], energies, displacement, 4.0, 0.1, 1000.0, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        duschinsky = capture_coefficient_duschinsky([10.0, 300.0], energies, energies, np.eye(60), displacement, 4.0,
+                                                    0.1, 1000.0, 1)
+    assert np.all(one_basis.capture_coefficient_unscaled_cm3_s < 1e-140)
+    np.testing.assert_allclose(duschinsky.capture_coefficient_unscaled_cm3_s,
+                               one_basis.capture_coefficient_unscaled_cm3_s, rtol=1e-8)

@@ -147,7 +147,7 @@ def _log_sinh(z: np.ndarray) -> np.ndarray:
     """log sinh z, stable for large Re z."""
     z = np.asarray(z, dtype=complex)
     large = z.real > 20
-    return np.where(large, z - np.log(2.0), np.log(np.sinh(np.where(large, 0, z))))
+    return np.where(large, z - np.log(2.0), np.log(np.sinh(np.where(large, 1, z))))
 
 
 def _duschinsky_correlation(t, initial_meV, final_meV, rotation, displacement, coupling, temperature_K):
@@ -206,6 +206,8 @@ def capture_coefficient_duschinsky(
     evaluated in closed form with two n×n solves per time step (O(n³) each; minutes for ~600 modes).
     ΔE is the energy between the two vibrational ground states. With J = 1 and equal frequencies this is
     `capture_coefficient_multimode`; with one mode and ω_i ≠ ω_f the sum over vibrational states (tested).
+    F is kept as a log magnitude until the integrand is formed, whose size at the contour start is the rate times
+    the line width: rates ~1e-150 (60 modes, ΔE = 4 eV, 10 K) agree with the rescaled one-basis integral to 1e-8.
     """
     initial = np.asarray(initial_energies_meV, dtype=float)
     final = np.asarray(final_energies_meV, dtype=float)
