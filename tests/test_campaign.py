@@ -57,6 +57,14 @@ def test_unknown_engine_setting_lists_known_ones() -> None:
     assert "unknown engine" in _error({**BASE, "engine": {"name": "vasp"}})
 
 
+def test_effective_masses_must_be_positive() -> None:
+    host = {**BASE["hosts"][0], "effective_mass_hole": -0.5}
+    message = _error({**BASE, "hosts": [host]})
+    assert "hosts.0.effective_mass_hole" in message and "greater than 0" in message
+    masses = {**BASE["hosts"][0], "effective_mass_electron": 0.2, "effective_mass_hole": 1.4}
+    assert parse_campaign({**BASE, "hosts": [masses]}).hosts[0].effective_mass_hole == 1.4
+
+
 def test_substituting_an_element_no_host_has() -> None:
     message = _error({**BASE, "defects": {"substitutions": {"O": ["N"]}}})
     assert "defects.substitutions: host element(s) O occur in no host" in message

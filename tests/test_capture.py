@@ -136,3 +136,62 @@ def test_analyze_capture_cli_prints_json(tmp_path) -> None:
         bad = runner.invoke(cli, ["analyze", "capture", "--initial", str(GAN_CN / "nonrad_POSCAR.C-.gz"),
                                   "--final", str(GAN_CN / "nonrad_POSCAR.C0.gz"), "--delta-e", "1.1", "--temperatures", "hot"])
         assert bad.exit_code != 0 and "start:stop:step" in bad.output
+
+
+def test_summary_capture_at_the_level_is_f_times_unscaled_over_s() -> None:
+    """The defect summary's C at a pair's level: Z from the capturing charge and the carrier, f from the campaign's
+    m* and the mean eigenvalue of ε⁰, s from the CCD document; C is left out (C̃ kept) where m* is missing."""
+    from defectscreen.analysis.summary import capture_at_level
+
+    delta_E = [0.4, 0.6, 0.8]
+    temperatures = [250.0, 300.0, 350.0]
+    table = [capture_coefficient_unscaled(np.array(temperatures), 1.5, e, 30.0, 25.0, 1.0, 1000.0, 1).tolist()
+             for e in delta_E]
+
+    def factor(carrier: str, initial_charge: int, scaling: float) -> dict:
+        return {"carrier": carrier, "initial_charge": initial_charge, "delta_E_eV": delta_E,
+                "temperatures_K": temperatures, "capture_coefficient_per_W_if2_cm3_s": table,
+                "W_if_eV_per_amu_half_angstrom": 0.05, "charged_supercell_scaling": scaling}
+
+    epsilon = [[8.0, 0, 0], [0, 9.0, 0], [0, 0, 10.0]]
+    gap = 3.0
+    electron = capture_at_level(factor("electron", 1, 1.7), gap - 0.6, gap, {"electron": 0.2}, epsilon)
+    assert electron.Z == -1 and electron.temperature_K == 300.0 and electron.delta_E_eV == pytest.approx(0.6)
+    assert electron.capture_coefficient_per_W_if2_cm3_s == pytest.approx(table[1][1], rel=1e-12)
+    assert electron.capture_coefficient_unscaled_cm3_s == pytest.approx(table[1][1] * 0.05**2, rel=1e-12)
+    f = sommerfeld_factor(np.array([300.0]), -1, 0.2, 9.0)[0]
+    assert electron.sommerfeld_factor == pytest.approx(f, rel=1e-12) and f > 1
+    assert electron.capture_coefficient_cm3_s == pytest.approx(table[1][1] * 0.05**2 * f / 1.7, rel=1e-12)
+    neutral = capture_at_level(factor("hole", 0, 1.0), 0.6, gap, {}, None)
+    assert (neutral.Z, neutral.sommerfeld_factor) == (0, 1.0)
+    assert neutral.capture_coefficient_cm3_s == neutral.capture_coefficient_unscaled_cm3_s
+    repelled = capture_at_level(factor("hole", 1, 0.8), 0.6, gap, {"hole": 1.0}, 9.0)
+    assert repelled.Z == 1 and repelled.sommerfeld_factor < 1
+    unconverged = {**factor("hole", -1, 1.3), "charged_supercell_scaling_profile": {"plateau_found": False}}
+    no_mass = capture_at_level(unconverged, 0.6, gap, {"electron": 0.2}, epsilon)
+    assert no_mass.sommerfeld_factor is None and no_mass.capture_coefficient_cm3_s is None
+    assert no_mass.capture_coefficient_unscaled_cm3_s == pytest.approx(table[1][1] * 0.05**2, rel=1e-12)
+    floor = factor("hole", 0, 1.0)
+    floor["capture_coefficient_per_W_if2_cm3_s"] = [[0.0] * 3, *table[1:]]  # below the numerical floor at 0.4 eV
+    between = capture_at_level(floor, 0.7, gap, {}, None).capture_coefficient_per_W_if2_cm3_s
+    assert between == pytest.approx(np.sqrt(table[1][1] * table[2][1]), rel=1e-9)  # log-linear midpoint
+    assert capture_at_level(floor, 0.5, gap, {}, None).capture_coefficient_per_W_if2_cm3_s == pytest.approx(
+        0.5 * table[1][1], rel=1e-9)
+    from defectscreen.reports.html import _capture_note
+
+    note = _capture_note({"capture": [electron.model_dump(), no_mass.model_dump()]})
+    assert "electron capture (Z = -1) at ΔE = 0.60 eV, 300 K" in note and f"f = {f:.2f}, s = 1.70, C = " in note
+    assert "hole capture (Z = -1)" in note and note.count("C = ") == 1  # no C without the hole mass
+    assert note.count("no plateau") == 1 and electron.scaling_plateau_found is None
+
+
+def test_band_edges_skip_states_localized_at_the_defect() -> None:
+    """C_N⁰ in GaN: the occupied C p partner 0.12 eV below the empty defect orbital is localized at the defect
+    (W = 0 by symmetry, no free carrier); the valence edge is the delocalized doublet below it."""
+    from defectscreen.jobs.coupling import edge_manifolds
+
+    eigenvalues = np.array([-1.5, -0.945, -0.94, -0.12, 0.0, 0.0005, 1.1, 1.105, 1.4])
+    bands = list(range(9))
+    assert edge_manifolds(eigenvalues, bands, 4, set()) == {"valence": [3], "conduction": [6, 7]}
+    assert edge_manifolds(eigenvalues, bands, 4, {3}) == {"valence": [1, 2], "conduction": [6, 7]}
+    assert edge_manifolds(eigenvalues, bands, 4, {3, 6, 7}) == {"valence": [1, 2], "conduction": [8]}

@@ -178,7 +178,7 @@ def test_missing_elemental_reference_is_named() -> None:
 
 CAMPAIGN = {
     "name": "mgo-formation",
-    "hosts": [{"name": "MgO", "prototype": "rocksalt-MgO", "dielectric_constant": 9.8}],
+    "hosts": [{"name": "MgO", "prototype": "rocksalt-MgO", "dielectric_constant": 9.8, "effective_mass_hole": 1.6}],
     "defects": {"vacancies": ["O"], "substitutions": {"O": ["N"]}},
     "charges": {"v_O": [0, 1, 2], "N_O": [0, -1]},
     "supercell": {"min_length_angstrom": 5.5, "max_atoms": 40},
@@ -229,6 +229,7 @@ def test_formation_energies_from_the_campaigns_own_tasks(built: StorageSettings)
 
     bulk = tasks["MgO:bulk"]
     assert doc["vbm_eV"] == bulk["levels"]["highest_occupied_eV"]
+    assert (doc["dielectric_constant"], doc["dielectric_task_uuid"], doc["effective_masses"]) == (9.8, None, {"hole": 1.6})
     per_atom = {el: tasks[pid]["energy_eV"] / tasks[pid]["n_atoms"] for el, pid in
                 (("Mg", "phase:Mg:hcp"), ("O", "phase:O2:O2"), ("N", "phase:N2:N2"))}
     enthalpy = (bulk["energy_eV"] - 15 * (per_atom["Mg"] + per_atom["O"])) / 15

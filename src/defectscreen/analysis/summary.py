@@ -4,7 +4,11 @@ With the levels known, each pair's Huang–Rhys factors give its photoluminescen
 
 Capture through a pair happens at that pair's own level ε (the crossing of the two charge states' lines): an
 electron is captured by the higher charge with ΔE = E_CBM − ε, a hole by the lower charge with ΔE = ε − E_VBM,
-and the 1D phonon factor C̃/W_if² stored on a ΔE grid is interpolated there (log-linear).
+and the 1D phonon factor C̃/W_if² stored on a ΔE grid is interpolated there (log-linear; linear next to a grid
+point where it is below the numerical floor, 0). C = f C̃ / s with the
+Sommerfeld factor f of the carrier's Coulomb interaction with the capturing charge (m* from the campaign, ε the
+mean of the eigenvalues of the ε⁰ the host's defects were corrected with) and the charged-supercell scaling s
+from the orbitals.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from itertools import pairwise
 import numpy as np
 
 from defectscreen.analysis.lineshape import binned_emission
+from defectscreen.physics.capture import sommerfeld_factor
 from defectscreen.physics.lineshape import optical_lineshape
 from defectscreen.schemas.formation import (
     CaptureAtLevel,
@@ -34,22 +39,38 @@ def pair_level_eV(defect: DefectFormation, higher: int, lower: int) -> float:
     return states[lower][limit] - states[higher][limit]
 
 
-def capture_at_level(factor: dict, level_eV: float, band_gap_eV: float, coupling: float | None,
+def capture_at_level(factor: dict, level_eV: float, band_gap_eV: float, effective_masses: dict[str, float],
+                     dielectric_constant: float | list[list[float]] | None,
                      temperature_K: float = SUMMARY_TEMPERATURE_K) -> CaptureAtLevel:
-    """C̃/W_if² of one capture direction of a ConfigurationCoordinateDocument's ``phonon_factors`` entry at the
-    pair's level, at the grid temperature nearest ``temperature_K``."""
-    delta_e = band_gap_eV - level_eV if factor["carrier"] == "electron" else level_eV
+    """C̃/W_if², C̃ and C of one capture direction of a ConfigurationCoordinateDocument's ``phonon_factors`` entry
+    at the pair's level, at the grid temperature nearest ``temperature_K``."""
+    carrier = factor["carrier"]
+    delta_e = band_gap_eV - level_eV if carrier == "electron" else level_eV
     grid = np.asarray(factor["delta_E_eV"])
     column = int(np.argmin(np.abs(np.asarray(factor["temperatures_K"]) - temperature_K)))
+    temperature = float(factor["temperatures_K"][column])
     table = np.asarray(factor["capture_coefficient_per_W_if2_cm3_s"])[:, column]
-    value = None
-    if grid[0] <= delta_e <= grid[-1] and np.all(table > 0):
-        value = float(np.exp(np.interp(delta_e, grid, np.log(table))))
-    return CaptureAtLevel(carrier=factor["carrier"], delta_E_eV=float(delta_e),
-                          temperature_K=float(factor["temperatures_K"][column]),
-                          capture_coefficient_per_W_if2_cm3_s=value,
-                          capture_coefficient_unscaled_cm3_s=None if value is None or coupling is None
-                          else value * coupling**2)
+    per_w2 = None
+    if grid[0] <= delta_e <= grid[-1]:
+        right = min(int(np.searchsorted(grid, delta_e)), grid.size - 1)
+        bracket = table[max(right - 1, 0):right + 1]
+        per_w2 = float(np.exp(np.interp(delta_e, grid, np.log(np.maximum(table, 1e-300))))
+                       if np.all(bracket > 0) else np.interp(delta_e, grid, table))
+    coupling = factor.get("W_if_eV_per_amu_half_angstrom")
+    unscaled = None if per_w2 is None or coupling is None else per_w2 * coupling**2
+    Z = -factor["initial_charge"] if carrier == "electron" else factor["initial_charge"]
+    sommerfeld = 1.0 if Z == 0 else None
+    if Z != 0 and carrier in effective_masses and dielectric_constant is not None:
+        epsilon = float(np.mean(np.linalg.eigvalsh(np.atleast_2d(dielectric_constant))))
+        sommerfeld = float(sommerfeld_factor(np.array([temperature]), Z, effective_masses[carrier], epsilon)[0])
+    scaling = factor.get("charged_supercell_scaling")
+    profile = factor.get("charged_supercell_scaling_profile")
+    return CaptureAtLevel(carrier=carrier, delta_E_eV=float(delta_e), temperature_K=temperature,
+                          capture_coefficient_per_W_if2_cm3_s=per_w2, capture_coefficient_unscaled_cm3_s=unscaled,
+                          Z=Z, sommerfeld_factor=sommerfeld, charged_supercell_scaling=scaling,
+                          scaling_plateau_found=profile["plateau_found"] if profile else None,
+                          capture_coefficient_cm3_s=None if None in (unscaled, sommerfeld, scaling)
+                          else unscaled * sommerfeld / scaling)
 
 
 def photoluminescence_bands(huang_rhys: dict, frequencies_meV: dict[str, list[float]], level_eV: float,
@@ -82,6 +103,7 @@ def photoluminescence_bands(huang_rhys: dict, frequencies_meV: dict[str, list[fl
 
 
 def summarize_defect(summary_id: str, host: str, campaign: str, engine_name: str, band_gap_eV: float,
+                     effective_masses: dict[str, float], dielectric_constant: float | list[list[float]] | None,
                      defect: DefectFormation, fermi_levels: list[FermiLevelSolution], ccd: dict[str, dict],
                      huang_rhys: dict[str, dict], embedded: dict[str, dict], frequencies_meV: dict[str, list[float]],
                      formation_id: str, fingerprint: str) -> DefectSummaryDocument:
@@ -99,7 +121,7 @@ def summarize_defect(summary_id: str, host: str, campaign: str, engine_name: str
             pair.delta_Q_amu_half_angstrom = doc["delta_Q_amu_half_angstrom"]
             surfaces = {s["state"]: s["hbar_omega_meV"] for s in doc["surfaces"]}
             pair.hbar_omega_higher_meV, pair.hbar_omega_lower_meV = surfaces["higher_charge"], surfaces["lower_charge"]
-            pair.capture = [capture_at_level(f, pair.level_eV, band_gap_eV, f.get("W_if_eV_per_amu_half_angstrom"))
+            pair.capture = [capture_at_level(f, pair.level_eV, band_gap_eV, effective_masses, dielectric_constant)
                             for f in doc["phonon_factors"]]
             pair.source_uuids["configuration_coordinate"] = doc["uuid"]
         if key in huang_rhys:
@@ -116,8 +138,7 @@ def summarize_defect(summary_id: str, host: str, campaign: str, engine_name: str
     depths = [min(t.level_eV, band_gap_eV - t.level_eV) for t in defect.transition_levels]
     per_w2 = [c.capture_coefficient_per_W_if2_cm3_s for p in pairs for c in p.capture
               if c.capture_coefficient_per_W_if2_cm3_s is not None]
-    unscaled = [c.capture_coefficient_unscaled_cm3_s for p in pairs for c in p.capture
-                if c.capture_coefficient_unscaled_cm3_s is not None]
+    rates = [c.capture_coefficient_cm3_s for p in pairs for c in p.capture if c.capture_coefficient_cm3_s is not None]
     huang_rhys_values = [v for p in pairs for v in (p.huang_rhys_total_embedded or p.huang_rhys_total,) if v is not None]
     return DefectSummaryDocument(
         summary_id=summary_id, host=host, defect_name=defect.defect_name, defect_type=defect.defect_type,
@@ -128,5 +149,5 @@ def summarize_defect(summary_id: str, host: str, campaign: str, engine_name: str
                            for s in fermi_levels},
         pairs=pairs, huang_rhys_total_max=max(huang_rhys_values, default=None),
         capture_coefficient_per_W_if2_max_cm3_s=max(per_w2, default=None),
-        capture_coefficient_max_cm3_s=max(unscaled, default=None), formation_energies_uuid=formation_id,
+        capture_coefficient_max_cm3_s=max(rates, default=None), formation_energies_uuid=formation_id,
         input_fingerprint=fingerprint)

@@ -105,6 +105,10 @@ class FormationEnergyBuilder(Builder):
         defects = [defect_formation(name, states[0]["labels"]["defect_type"], states, thermo["limits"],
                                     thermo["references"], vbm, cbm - vbm) for name, states in sorted(by_defect.items())]
         volume = Lattice.from_dict(bulk["structure"]["lattice"]).volume
+        screened = next((d for d in item["defects"] if d["correction"]["dielectric_constant"] is not None), None)
+        host = next((h for h in item["campaign"]["campaign"]["hosts"] if h["name"] == item["host"]), {})
+        masses = {carrier: host[f"effective_mass_{carrier}"] for carrier in ("electron", "hole")
+                  if host.get(f"effective_mass_{carrier}") is not None}
         return FormationEnergyDocument(
             host_id=item["host_id"], host=item["host"], campaign=item["campaign"]["name"], formula=bulk["formula"],
             vbm_eV=vbm, cbm_eV=cbm, band_gap_eV=cbm - vbm,
@@ -113,6 +117,8 @@ class FormationEnergyBuilder(Builder):
             elemental_reference_energies_eV_per_atom=thermo["references"], competing_phases=thermo["phase_enthalpies"],
             chemical_potential_limits=thermo["limits"], defects=defects,
             fermi_levels=fermi_levels(defects, thermo["limits"], levels, volume, settings["temperature_K"]),
+            dielectric_constant=screened["correction"]["dielectric_constant"] if screened else None,
+            dielectric_task_uuid=screened.get("dielectric_task_uuid") if screened else None, effective_masses=masses,
             engine=bulk["engine"], bulk_task_uuid=item["bulk"]["uuid"],
             source_uuids=[item["bulk"]["uuid"], *(p["uuid"] for p in item["phases"]),
                           *(d["task_uuid"] for d in item["defects"])],

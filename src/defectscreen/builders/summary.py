@@ -83,8 +83,9 @@ class DefectSummaryBuilder(Builder):
             {"uuid": {"$in": phonons}}, properties=["uuid", "output.frequencies_meV"])} if phonons else {}
         for item in pending:
             formation = formations[item["host_id"]]
-            yield {**item, "formation": {key: formation[key] for key in ("host_id", "host", "campaign", "engine",
-                                                                         "band_gap_eV", "fermi_levels")},
+            yield {**item, "formation": {key: formation.get(key) for key in (
+                       "host_id", "host", "campaign", "engine", "band_gap_eV", "fermi_levels", "effective_masses",
+                       "dielectric_constant")},
                    "defect": next(d for d in formation["defects"] if d["defect_name"] == item["defect_name"]),
                    "documents": {kind: {pair: vibronic[uuid] for pair, uuid in pairs.items()}
                                  for kind, pairs in item["related"].items()},
@@ -96,7 +97,8 @@ class DefectSummaryBuilder(Builder):
         formation, documents = item["formation"], item["documents"]
         return summarize_defect(
             item["summary_id"], formation["host"], formation["campaign"], formation["engine"]["name"],
-            formation["band_gap_eV"], DefectFormation(**item["defect"]),
+            formation["band_gap_eV"], formation["effective_masses"] or {}, formation["dielectric_constant"],
+            DefectFormation(**item["defect"]),
             [FermiLevelSolution(**s) for s in formation["fermi_levels"]], documents["configuration_coordinate"],
             documents["huang_rhys"], documents["embedding_convergence"], item["frequencies_meV"], formation["host_id"],
             item["fingerprint"]).model_dump(mode="json")

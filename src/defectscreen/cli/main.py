@@ -143,7 +143,7 @@ def status() -> None:
 @click.option("--level-window", nargs=2, type=float, metavar="MIN MAX", help="a transition level MIN..MAX eV above the VBM")
 @click.option("--deep-level", type=float, metavar="EV", help="a transition level at least EV from both band edges")
 @click.option("--huang-rhys", nargs=2, type=float, metavar="MIN MAX", help="largest total S of the defect's pairs in MIN..MAX")
-@click.option("--capture-above", type=float, metavar="CM3_S", help="largest capture coefficient (300 K, W_if known) above")
+@click.option("--capture-above", type=float, metavar="CM3_S", help="largest C = f C̃/s (300 K, W_if known) above")
 @click.option("--capture-per-w2-above", type=float, metavar="CM3_S", help="largest C/W_if² (300 K) above")
 @click.option("--formation-below", type=float, metavar="EV", help="lowest formation energy at --fermi-level and --limit below")
 @click.option("--fermi-level", type=float, default=0.0, show_default=True, help="eV above the VBM, for --formation-below")

@@ -89,6 +89,11 @@ class HostSpec(_Strict):
         None, description="static dielectric constant (ionic + electronic), scalar or 3x3 tensor, or 'computed' "
         "(engine gpaw: ε∞ + ionic part of the primitive cell, see formation.dielectric); needed by "
         "formation_energy for the finite-size correction of charged defects")
+    effective_mass_electron: float | None = Field(
+        None, gt=0, description="conduction-band effective mass (electron masses) for the Sommerfeld factor of "
+        "electron capture by a charged defect; without it that capture coefficient C is left out (C̃ is kept)")
+    effective_mass_hole: float | None = Field(
+        None, gt=0, description="valence-band effective mass (electron masses), the same for hole capture")
 
     @model_validator(mode="after")
     def _one_source(self) -> HostSpec:

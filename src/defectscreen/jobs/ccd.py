@@ -72,9 +72,7 @@ class ConfigurationCoordinateMaker(Maker):
                 energy_below_minimum_meV=1e3 * float(task.energy_eV - energies.min()),
             ))
         omega_lower, omega_higher = surfaces[0].hbar_omega_meV, surfaces[1].hbar_omega_meV
-        coupling, W_if, defect_ipr = [], {}, None
-        if isinstance(engine, GpawSettings):
-            coupling, W_if, defect_ipr = gpaw_couplings(higher, lower, engine, delta_Q)
+        orbitals = gpaw_couplings(higher, lower, engine, delta_Q) if isinstance(engine, GpawSettings) else None
         factors = []
         for carrier, (initial_charge, omega_i), (final_charge, omega_f) in (
             ("electron", (higher.labels.charge, omega_higher), (lower.labels.charge, omega_lower)),
@@ -83,7 +81,9 @@ class ConfigurationCoordinateMaker(Maker):
             table = [capture_coefficient_unscaled(np.array(DEFAULT_TEMPERATURES_K), delta_Q, delta_E, omega_i, omega_f,
                                                   1.0, lower.structure.volume, 1).tolist()
                      for delta_E in DEFAULT_DELTA_E_EV]
-            coupled = W_if.get(carrier)
+            coupled = orbitals.W_if.get(carrier) if orbitals else None
+            profile = orbitals.scaling.get(carrier) if orbitals else None
+            scaling = profile.scaling if profile else (1.0 if orbitals and initial_charge == 0 else None)
             factors.append(CapturePhononFactor(
                 carrier=carrier, initial_charge=initial_charge, final_charge=final_charge, hbar_omega_i_meV=omega_i,
                 hbar_omega_f_meV=omega_f, delta_E_eV=list(DEFAULT_DELTA_E_EV), temperatures_K=list(DEFAULT_TEMPERATURES_K),
@@ -92,15 +92,17 @@ class ConfigurationCoordinateMaker(Maker):
                                                for e in DEFAULT_DELTA_E_EV],
                 W_if_eV_per_amu_half_angstrom=coupled,
                 capture_coefficient_unscaled_cm3_s=None if coupled is None else (np.array(table) * coupled**2).tolist(),
+                charged_supercell_scaling=scaling, charged_supercell_scaling_profile=profile,
             ))
         return ConfigurationCoordinateDocument(
             calculation_id=f"{lower.labels.host}:{lower.labels.defect_name}:{higher.labels.charge}/{lower.labels.charge}",
             host=lower.labels.host, defect_name=lower.labels.defect_name, higher_charge=higher.labels.charge,
             lower_charge=lower.labels.charge, delta_Q_amu_half_angstrom=delta_Q,
             delta_R_angstrom=float(np.sqrt(np.sum(displacement**2))), surfaces=surfaces,
-            harmonic_fit_window=HARMONIC_FIT_WINDOW, phonon_factors=factors, coupling=coupling,
-            defect_orbital_ipr=defect_ipr,
-            engine=EngineRecord(**engine_record(engine)), n_single_points=2 * len(fractions) + (3 if coupling else 0),
+            harmonic_fit_window=HARMONIC_FIT_WINDOW, phonon_factors=factors,
+            coupling=orbitals.elements if orbitals else [], defect_orbital_ipr=orbitals.defect_orbital_ipr if orbitals else None,
+            engine=EngineRecord(**engine_record(engine)),
+            n_single_points=2 * len(fractions) + (orbitals.n_scf if orbitals else 0),
             wall_time_s=time.perf_counter() - start, campaign_sha256=campaign_sha256, parent_uuids=parent_uuids,
             defectscreen_version=defectscreen.__version__,
         )

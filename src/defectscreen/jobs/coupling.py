@@ -1,63 +1,114 @@
-"""Electron–phonon coupling W_if of the platform's own GPAW runs, from all-electron orbitals along Q.
+"""Electron–phonon coupling W_if and charged-supercell scaling s of the platform's own GPAW runs, from
+all-electron orbitals.
 
-Orbitals are those of the higher charge state (its defect level is empty in the channel that receives
-the carrier), at its minimum Q = ΔQ and at Q = ΔQ ± δ on the path: the defect orbital is the first empty
-band of the minority channel; the valence (conduction) edge manifold is the highest (lowest) band more than
-10 meV below (above) it with its partners within 10 meV (bands degenerate with the defect level are its own).
-W_b is stored for every computed band (5 on each side), marked `edge` when it belongs to an edge manifold:
-a band of another symmetry than the defect orbital gives W_b = 0 on a symmetric path, so look at the list. W_b = |ε_d − ε_b| ∂⟨ψ_b(ΔQ)|ψ_d(Q)⟩/∂Q (Alkauskas 2014 Eq. 23); the defect orbital is
-followed to the displaced geometries by its largest overlap. A carrier's W_if is the RMS over its manifold
-(invariant under rotations inside a degenerate edge).
+W_if: orbitals of the higher charge state (its defect level is empty in the channel that receives the carrier),
+at its minimum Q = ΔQ and at Q = ΔQ ± δ on the path: the defect orbital is the first empty band of the minority
+channel; the valence (conduction) edge manifold is the highest (lowest) band more than 10 meV below (above) it
+that is not localized at the defect, with its partners within 10 meV (bands degenerate with the defect level
+are its own). Localized: density within 2 Å of the defect site more than 3 times the cell average (a defect
+orbital's partner, e.g. the occupied C_N p states below the empty one in GaN, gives W = 0 by symmetry and is no
+free carrier). W_b is stored for every computed band (5 on each side) with that density ratio, marked `edge`
+when it belongs to an edge manifold. W_b = |ε_d − ε_b| ∂⟨ψ_b(ΔQ)|ψ_d(Q)⟩/∂Q (Alkauskas 2014 Eq. 23); the
+defect orbital is followed to the displaced geometries by its largest overlap. A carrier's W_if is the RMS over
+its manifold (invariant under rotations inside a degenerate edge).
+
+s: the free carrier's edge manifold in the supercell of the charge state it is captured by (the higher charge
+for electrons, the lower for holes; one more SCF, at the lower charge's minimum, for a charged lower state),
+around the defect site (physics/supercell_scaling.py). A carrier captured by a neutral defect has s = 1.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from defectscreen.engines import GpawSettings
-from defectscreen.engines.gpaw import kohn_sham_orbitals
+from defectscreen.engines.gpaw import KohnShamOrbitals, kohn_sham_orbitals
 from defectscreen.jobs.reference import reference_atoms
 from defectscreen.physics.capture import electron_phonon_coupling, orbital_inverse_participation_ratio, orbital_overlap
 from defectscreen.physics.ccd import interpolate_structures
+from defectscreen.physics.supercell_scaling import SpheresAroundDefect, charged_supercell_scaling
 from defectscreen.schemas import TaskDocument
-from defectscreen.schemas.optics import CouplingMatrixElement
+from defectscreen.schemas.optics import ChargedSupercellScalingRecord, CouplingMatrixElement
 
 COUPLING_STEP = 0.1  # ± this fraction of ΔQ around the higher charge's minimum
 DEGENERACY_MEV = 10.0
 EDGE_BANDS = 5  # bands computed on each side of the defect band
+LOCALIZATION_RADIUS_ANGSTROM = 2.0
+LOCALIZED_DENSITY_RATIO = 3.0  # s(2 Å) above this: a state of the defect, not of a band edge
 
 
-def gpaw_couplings(higher: TaskDocument, lower: TaskDocument, settings: GpawSettings, delta_Q: float
-                   ) -> tuple[list[CouplingMatrixElement], dict[str, float], float]:
-    """Per-band couplings, W_if per carrier ('hole': valence edge, 'electron': conduction edge) and the
-    defect orbital's inverse participation ratio; delta_Q: path length from the lower to the higher charge's
-    relaxed structure (amu^1/2 Å)."""
-    labels = higher.labels
-    spin = 1 if labels.spin_multiplicity > 1 else 0
+@dataclass(frozen=True)
+class CarrierCoupling:
+    """What the orbitals give for capture: per-band W_b, per carrier W_if and s, the number of SCFs run."""
+
+    elements: list[CouplingMatrixElement]
+    W_if: dict[str, float]
+    scaling: dict[str, ChargedSupercellScalingRecord]  # carriers captured by a charged defect
+    defect_orbital_ipr: float
+    n_scf: int
+
+
+def edge_manifolds(eigenvalues_eV: np.ndarray, bands: list[int], defect: int,
+                   localized: set[int]) -> dict[str, list[int]]:
+    """The valence and conduction edge bands among ``bands`` around the defect band (see the module text)."""
+    gap_meV = (eigenvalues_eV[bands] - eigenvalues_eV[defect]) * 1e3
+    below = [b for b, g in zip(bands, gap_meV) if g < -DEGENERACY_MEV and b not in localized]
+    above = [b for b, g in zip(bands, gap_meV) if g > DEGENERACY_MEV and b not in localized]
+    return {
+        "valence": [b for b in below if abs(eigenvalues_eV[b] - eigenvalues_eV[below[-1]]) * 1e3 < DEGENERACY_MEV]
+        if below else [],
+        "conduction": [b for b in above if abs(eigenvalues_eV[b] - eigenvalues_eV[above[0]]) * 1e3 < DEGENERACY_MEV]
+        if above else [],
+    }
+
+
+def near_defect_ratios(states: KohnShamOrbitals, spheres: SpheresAroundDefect) -> dict[int, float]:
+    """s(2 Å) of every computed band: its density near the defect over its cell average."""
+    return {band: spheres.density_ratio_at(np.abs(orbital) ** 2, LOCALIZATION_RADIUS_ANGSTROM)
+            for band, orbital in states.orbitals.items()}
+
+
+def scaling_record(states: KohnShamOrbitals, manifold: list[int], spheres: SpheresAroundDefect,
+                   charge: int) -> ChargedSupercellScalingRecord:
+    """s of the edge ``manifold`` (summed |ψ|²) of the cell of the defect in ``charge``."""
+    result = charged_supercell_scaling(sum(np.abs(states.orbitals[b]) ** 2 for b in manifold), spheres)
+    return ChargedSupercellScalingRecord(
+        scaling=result.scaling, captured_by_charge=charge, bands=[b + 1 for b in manifold],
+        radii_angstrom=result.radii_angstrom.tolist(), density_ratio=result.density_ratio.tolist(),
+        plateau_radii_angstrom=list(result.plateau_radii_angstrom), plateau_found=result.plateau_found)
+
+
+def gpaw_couplings(higher: TaskDocument, lower: TaskDocument, settings: GpawSettings,
+                   delta_Q: float) -> CarrierCoupling:
+    """W_b, W_if and s per carrier ('hole': valence edge, 'electron': conduction edge); delta_Q: path length from
+    the lower to the higher charge's relaxed structure (amu^1/2 Å)."""
+    spin = 1 if higher.labels.spin_multiplicity > 1 else 0
     fractions = [1.0 - COUPLING_STEP, 1.0 + COUPLING_STEP]
     displaced = interpolate_structures(lower.structure, higher.structure, np.array(fractions))
 
-    def orbitals(structure, bands=None):
-        atoms = reference_atoms(structure, labels, settings)
-        return kohn_sham_orbitals(atoms.calc, atoms, spin, bands, edge_bands=EDGE_BANDS)
+    def orbitals(structure, task: TaskDocument, channel: int, bands=None) -> KohnShamOrbitals:
+        atoms = reference_atoms(structure, task.labels, settings)
+        return kohn_sham_orbitals(atoms.calc, atoms, channel, bands, edge_bands=EDGE_BANDS)
 
-    reference = orbitals(higher.structure)
+    reference = orbitals(higher.structure, higher, spin)
     defect = int(np.argmax(reference.occupations < 0.5))
     bands = sorted(reference.orbitals)
-    moved = [orbitals(structure, bands) for structure in displaced]
+    moved = [orbitals(structure, higher, spin, bands) for structure in displaced]
     q = np.array([-COUPLING_STEP, COUPLING_STEP]) * delta_Q
-    defect_orbitals = [max(m.orbitals.values(), key=lambda o: orbital_overlap(reference.orbitals[defect], o)) for m in moved]
+    defect_orbitals = [max(m.orbitals.values(), key=lambda o: orbital_overlap(reference.orbitals[defect], o))
+                       for m in moved]
     eigenvalues = reference.eigenvalues_eV
-    gap_meV = (eigenvalues[bands] - eigenvalues[defect]) * 1e3
-    below = [b for b, g in zip(bands, gap_meV) if g < -DEGENERACY_MEV]
-    above = [b for b, g in zip(bands, gap_meV) if g > DEGENERACY_MEV]
-    edges = {
-        "valence": [b for b in below if abs(eigenvalues[b] - eigenvalues[below[-1]]) * 1e3 < DEGENERACY_MEV] if below else [],
-        "conduction": [b for b in above if abs(eigenvalues[b] - eigenvalues[above[0]]) * 1e3 < DEGENERACY_MEV] if above else [],
-    }
+    spheres = SpheresAroundDefect.on_grid(np.asarray(higher.labels.defect_site_frac_coords),
+                                          reference.orbitals[defect].shape, higher.structure.lattice.matrix)
+    near = near_defect_ratios(reference, spheres)
+    edges = edge_manifolds(eigenvalues, bands, defect, {b for b, r in near.items() if r > LOCALIZED_DENSITY_RATIO})
     elements, squares = [], {"valence": [], "conduction": []}
-    for band in below + above:
+    for band in bands:
         side = "valence" if band < defect else "conduction"
+        if abs(eigenvalues[band] - eigenvalues[defect]) * 1e3 <= DEGENERACY_MEV:
+            continue
         overlaps = [np.sign(x) * orbital_overlap(reference.orbitals[band], d) for x, d in zip(q, defect_orbitals)]
         difference = float(eigenvalues[defect] - eigenvalues[band])
         coupling = electron_phonon_coupling(q, np.array(overlaps), difference)
@@ -68,8 +119,24 @@ def gpaw_couplings(higher: TaskDocument, lower: TaskDocument, settings: GpawSett
             q_amu_half_angstrom=(q + delta_Q).tolist(), overlaps=overlaps, W_if_eV_per_amu_half_angstrom=coupling,
             edge=side if band in edges[side] else None,
             inverse_participation_ratio=orbital_inverse_participation_ratio(reference.orbitals[band]),
+            density_ratio_near_defect=near[band],
         ))
     per_carrier = {carrier: float(np.sqrt(np.mean(squares[side])))
                    for side, carrier in (("valence", "hole"), ("conduction", "electron")) if squares[side]}
-    defect_ipr = orbital_inverse_participation_ratio(reference.orbitals[defect])
-    return elements, per_carrier, defect_ipr
+    scaling, n_scf = {}, 3
+    if higher.labels.charge != 0 and edges["conduction"]:
+        scaling["electron"] = scaling_record(reference, edges["conduction"], spheres, higher.labels.charge)
+    if lower.labels.charge != 0 and edges["valence"]:
+        channel = spin if lower.labels.spin_multiplicity > 1 else 0
+        captured = orbitals(lower.structure, lower, channel)
+        lower_bands = sorted(captured.orbitals)
+        lower_defect = max(lower_bands, key=lambda b: orbital_overlap(reference.orbitals[defect], captured.orbitals[b]))
+        lower_near = near_defect_ratios(captured, spheres)
+        valence = edge_manifolds(captured.eigenvalues_eV, lower_bands, lower_defect,
+                                 {b for b, r in lower_near.items() if r > LOCALIZED_DENSITY_RATIO})["valence"]
+        if valence:
+            scaling["hole"] = scaling_record(captured, valence, spheres, lower.labels.charge)
+        n_scf += 1
+    return CarrierCoupling(elements=elements, W_if=per_carrier, scaling=scaling,
+                           defect_orbital_ipr=orbital_inverse_participation_ratio(reference.orbitals[defect]),
+                           n_scf=n_scf)

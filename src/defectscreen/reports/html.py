@@ -116,6 +116,23 @@ def _screening_note(epsilon: float | list[list[float]], dielectric: dict | None)
             f"infrared-active TO modes {modes} meV.</p>")
 
 
+CAPTURE_TERMS = (("C̃/W_if²", "capture_coefficient_per_W_if2_cm3_s", ".2e"),
+                 ("C̃", "capture_coefficient_unscaled_cm3_s", ".2e"), ("f", "sommerfeld_factor", ".2f"),
+                 ("s", "charged_supercell_scaling", ".2f"), ("C", "capture_coefficient_cm3_s", ".2e"))
+
+
+def _capture_note(pair: dict) -> str:
+    """One line per capture direction at the pair's level: the factors of C = f C̃ / s that are known (cm³/s)."""
+    lines = [", ".join([f"{c['carrier']} capture (Z = {c.get('Z', '?')}) at ΔE = {c['delta_E_eV']:.2f} eV, "
+                        f"{c['temperature_K']:g} K",
+                        *(f"{label} = {c[key]:{form}}" for label, key, form in CAPTURE_TERMS
+                          if c.get(key) is not None),
+                        *(["s(R) has no plateau in this cell: use a larger supercell before trusting C"]
+                          if c.get("scaling_plateau_found") is False else [])])
+             for c in pair["capture"]]
+    return f'<p class="note">{html.escape("; ".join(lines))} (cm³/s, g = 1)</p>' if lines else ""
+
+
 def render_report(title: str, formation_documents: list[dict], summaries: list[dict], vibronic: dict[str, dict],
                   potentials: list[dict], kumagai_defects: list[dict],
                   screening: dict[str, tuple[float | list[list[float]], dict | None]]) -> str:
@@ -153,7 +170,8 @@ def render_report(title: str, formation_documents: list[dict], summaries: list[d
                 if uuid in vibronic:
                     ccd = ConfigurationCoordinateDocument(**vibronic[uuid])
                     parts += [f"<h3>{html.escape(ccd.calculation_id)}</h3>",
-                              _figure(lambda path, d=ccd: plot_configuration_coordinate(d, path))]
+                              _figure(lambda path, d=ccd: plot_configuration_coordinate(d, path)),
+                              _capture_note(pair)]
                 if pair["photoluminescence"]:
                     bands = [PhotoluminescenceBand(**band) for band in pair["photoluminescence"]]
                     label = f"{summary['host']}:{summary['defect_name']}:{pair['charges']}"

@@ -114,6 +114,11 @@ class FormationEnergyDocument(BaseModel):
     chemical_potential_limits: list[ChemicalPotentialLimit]
     defects: list[DefectFormation]
     fermi_levels: list[FermiLevelSolution]
+    dielectric_constant: float | list[list[float]] | None = Field(
+        None, description="ε⁰ its defects were corrected with (scalar or 3x3); None when no defect had one")
+    dielectric_task_uuid: str | None = Field(None, description="the dielectric document ε⁰ came from (None: campaign)")
+    effective_masses: dict[str, float] = Field(
+        default_factory=dict, description="carrier ('electron', 'hole') -> m* (electron masses) from the campaign")
     engine: EngineRecord
     bulk_task_uuid: str
     source_uuids: list[str] = Field(description="bulk, competing-phase and defect task uuids used")
@@ -130,6 +135,14 @@ class CaptureAtLevel(BaseModel):
     capture_coefficient_per_W_if2_cm3_s: float | None = Field(
         description="C̃/W_if² interpolated at ΔE; None where ΔE is outside the computed grid")
     capture_coefficient_unscaled_cm3_s: float | None = Field(description="× W_if² where the engine gave orbitals")
+    Z: int = Field(description="defect charge / carrier charge before capture (< 0 attractive)")
+    sommerfeld_factor: float | None = Field(description="f at temperature_K; None for Z ≠ 0 without m* and ε")
+    charged_supercell_scaling: float | None = Field(description="s from the orbitals (1 for Z = 0)")
+    scaling_plateau_found: bool | None = Field(
+        None, description="False: s(R) had no flat window in this cell (s is the flattest window's mean); use a "
+        "larger supercell before trusting C")
+    capture_coefficient_cm3_s: float | None = Field(
+        description="C = f C̃ / s with g = 1 (multiply by the number of equivalent final configurations)")
 
 
 class PhotoluminescenceBand(BaseModel):
@@ -186,6 +199,8 @@ class DefectSummaryDocument(BaseModel):
     pairs: list[ChargePairSummary]
     huang_rhys_total_max: float | None
     capture_coefficient_per_W_if2_max_cm3_s: float | None
-    capture_coefficient_max_cm3_s: float | None = Field(description="unscaled C̃ where W_if is known")
+    capture_coefficient_max_cm3_s: float | None = Field(
+        description="largest C = f C̃ / s at 300 K over the pairs where W_if (and, for charged defects, m* and ε) "
+        "are known")
     formation_energies_uuid: str = Field(description="host_id of the formation-energy document")
     input_fingerprint: str

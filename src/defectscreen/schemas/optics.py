@@ -79,6 +79,9 @@ class CouplingMatrixElement(BaseModel):
         None, description="for the platform's own runs: which band edge the band belongs to"
     )
     inverse_participation_ratio: float | None = Field(None, description="N_grid Σ|ψ|⁴ of this band's orbital")
+    density_ratio_near_defect: float | None = Field(
+        None, description="platform runs: density within 2 Å of the defect site over the cell average (> 3: "
+        "localized at the defect, never a band edge)")
 
 
 class PotentialEnergySurface(BaseModel):
@@ -153,6 +156,19 @@ class CaptureDocument(BaseModel):
     defectscreen_version: str
 
 
+class ChargedSupercellScalingRecord(BaseModel):
+    """s of one carrier: its band-edge density in the supercell of the charged defect that captures it, around
+    the defect site, over the cell average (physics/supercell_scaling.py)."""
+
+    scaling: float = Field(description="s: mean of s(R) over the plateau; C = f C̃ / s")
+    captured_by_charge: int = Field(description="charge state whose cell holds the free carrier's orbitals")
+    bands: list[int] = Field(description="the edge manifold (1-based band indices) whose summed |ψ|² is used")
+    radii_angstrom: list[float]
+    density_ratio: list[float] = Field(description="s(R): density within R of the defect over the cell average")
+    plateau_radii_angstrom: list[float] = Field(description="[R_start, R_end] of the window averaged")
+    plateau_found: bool = Field(description="False: no window was flat to 0.05/Å; s is the flattest window's mean")
+
+
 class CapturePhononFactor(BaseModel):
     """C̃(T, ΔE) / W_if² of the 1D harmonic model for one capture direction, cm³/s per (eV/(amu^1/2 Å))²:
     multiply by W_if² (and f(T)/s) once the coupling and the transition energy are known."""
@@ -172,6 +188,10 @@ class CapturePhononFactor(BaseModel):
     capture_coefficient_unscaled_cm3_s: list[list[float]] | None = Field(
         None, description="[ΔE][T] C̃ = table × W_if² (no Sommerfeld factor or supercell scaling)"
     )
+    charged_supercell_scaling: float | None = Field(
+        None, description="s for C = f C̃ / s: 1 for capture by a neutral defect, from the orbitals for a charged "
+        "one (charged_supercell_scaling_profile); None for engines without orbitals")
+    charged_supercell_scaling_profile: ChargedSupercellScalingRecord | None = None
 
 
 class ConfigurationCoordinateDocument(BaseModel):

@@ -115,7 +115,8 @@ def summary_criteria(
 
     level_window_eV: a transition level between the two energies (eV above the VBM); deep_level_eV: a level at
     least this far from both band edges; huang_rhys_range: the largest S of the defect's pairs inside it;
-    capture_*: the largest capture coefficient (300 K; unscaled by W_if² where known, per W_if² otherwise) above.
+    capture_*: the largest capture coefficient at 300 K above: C = f C̃ / s (needs W_if, and m* and ε for a charged
+    defect), or C̃/W_if².
     """
     criteria: dict = {key: value for key, value in
                       {"host": host, "defect_name": defect, "defect_type": defect_type}.items() if value is not None}
