@@ -185,13 +185,11 @@ def test_summary_capture_at_the_level_is_f_times_unscaled_over_s() -> None:
     assert note.count("no plateau") == 1 and electron.scaling_plateau_found is None
 
 
-def test_band_edges_skip_states_localized_at_the_defect() -> None:
-    """C_N⁰ in GaN: the occupied C p partner 0.12 eV below the empty defect orbital is localized at the defect
-    (W = 0 by symmetry, no free carrier); the valence edge is the delocalized doublet below it."""
+def test_band_edges_are_the_nearest_manifolds_beside_the_defect_level() -> None:
+    """Bands within 10 meV of the defect level are its own; each edge is the nearest band beyond with its partners
+    within 10 meV (a degenerate edge enters whole, so W_if is rotation-invariant)."""
     from defectscreen.jobs.coupling import edge_manifolds
 
     eigenvalues = np.array([-1.5, -0.945, -0.94, -0.12, 0.0, 0.0005, 1.1, 1.105, 1.4])
-    bands = list(range(9))
-    assert edge_manifolds(eigenvalues, bands, 4, set()) == {"valence": [3], "conduction": [6, 7]}
-    assert edge_manifolds(eigenvalues, bands, 4, {3}) == {"valence": [1, 2], "conduction": [6, 7]}
-    assert edge_manifolds(eigenvalues, bands, 4, {3, 6, 7}) == {"valence": [1, 2], "conduction": [8]}
+    assert edge_manifolds(eigenvalues, list(range(9)), 4) == {"valence": [3], "conduction": [6, 7]}
+    assert edge_manifolds(eigenvalues, [0, 1, 2, 4, 5], 4) == {"valence": [1, 2], "conduction": []}

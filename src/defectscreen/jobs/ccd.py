@@ -101,6 +101,7 @@ class ConfigurationCoordinateMaker(Maker):
             delta_R_angstrom=float(np.sqrt(np.sum(displacement**2))), surfaces=surfaces,
             harmonic_fit_window=HARMONIC_FIT_WINDOW, phonon_factors=factors,
             coupling=orbitals.elements if orbitals else [], defect_orbital_ipr=orbitals.defect_orbital_ipr if orbitals else None,
+            defect_orbital_density_ratio=orbitals.defect_orbital_density_ratio if orbitals else None,
             engine=EngineRecord(**engine_record(engine)),
             n_single_points=2 * len(fractions) + (orbitals.n_scf if orbitals else 0),
             wall_time_s=time.perf_counter() - start, campaign_sha256=campaign_sha256, parent_uuids=parent_uuids,

@@ -4,13 +4,14 @@ all-electron orbitals.
 W_if: orbitals of the higher charge state (its defect level is empty in the channel that receives the carrier),
 at its minimum Q = ΔQ and at Q = ΔQ ± δ on the path: the defect orbital is the first empty band of the minority
 channel; the valence (conduction) edge manifold is the highest (lowest) band more than 10 meV below (above) it
-that is not localized at the defect, with its partners within 10 meV (bands degenerate with the defect level
-are its own). Localized: density within 2 Å of the defect site more than 3 times the cell average (a defect
-orbital's partner, e.g. the occupied C_N p states below the empty one in GaN, gives W = 0 by symmetry and is no
-free carrier). W_b is stored for every computed band (5 on each side) with that density ratio, marked `edge`
-when it belongs to an edge manifold. W_b = |ε_d − ε_b| ∂⟨ψ_b(ΔQ)|ψ_d(Q)⟩/∂Q (Alkauskas 2014 Eq. 23); the
-defect orbital is followed to the displaced geometries by its largest overlap. A carrier's W_if is the RMS over
-its manifold (invariant under rotations inside a degenerate edge).
+with its partners within 10 meV (bands degenerate with the defect level are its own). W_b is stored for every
+computed band (5 on each side), marked `edge` when it belongs to an edge manifold, with two measures of how much
+of it sits at the defect (inverse participation ratio; density within 2 Å of the defect site over the cell
+average): a band of another symmetry than the defect orbital gives W_b = 0 on a symmetric path, and in a small
+cell the edge band can be a defect-hybridized state rather than a free carrier, so look at the list.
+W_b = |ε_d − ε_b| ∂⟨ψ_b(ΔQ)|ψ_d(Q)⟩/∂Q (Alkauskas 2014 Eq. 23); the defect orbital is followed to the displaced
+geometries by its largest overlap. A carrier's W_if is the RMS over its manifold (invariant under rotations
+inside a degenerate edge).
 
 s: the free carrier's edge manifold in the supercell of the charge state it is captured by (the higher charge
 for electrons, the lower for holes; one more SCF, at the lower charge's minimum, for a charged lower state),
@@ -35,8 +36,7 @@ from defectscreen.schemas.optics import ChargedSupercellScalingRecord, CouplingM
 COUPLING_STEP = 0.1  # ± this fraction of ΔQ around the higher charge's minimum
 DEGENERACY_MEV = 10.0
 EDGE_BANDS = 5  # bands computed on each side of the defect band
-LOCALIZATION_RADIUS_ANGSTROM = 2.0
-LOCALIZED_DENSITY_RATIO = 3.0  # s(2 Å) above this: a state of the defect, not of a band edge
+LOCALIZATION_RADIUS_ANGSTROM = 2.0  # the bands' near-defect density ratio s(R) is reported at this R
 
 
 @dataclass(frozen=True)
@@ -47,15 +47,15 @@ class CarrierCoupling:
     W_if: dict[str, float]
     scaling: dict[str, ChargedSupercellScalingRecord]  # carriers captured by a charged defect
     defect_orbital_ipr: float
+    defect_orbital_density_ratio: float  # its density within 2 Å of the defect site over the cell average
     n_scf: int
 
 
-def edge_manifolds(eigenvalues_eV: np.ndarray, bands: list[int], defect: int,
-                   localized: set[int]) -> dict[str, list[int]]:
+def edge_manifolds(eigenvalues_eV: np.ndarray, bands: list[int], defect: int) -> dict[str, list[int]]:
     """The valence and conduction edge bands among ``bands`` around the defect band (see the module text)."""
     gap_meV = (eigenvalues_eV[bands] - eigenvalues_eV[defect]) * 1e3
-    below = [b for b, g in zip(bands, gap_meV) if g < -DEGENERACY_MEV and b not in localized]
-    above = [b for b, g in zip(bands, gap_meV) if g > DEGENERACY_MEV and b not in localized]
+    below = [b for b, g in zip(bands, gap_meV) if g < -DEGENERACY_MEV]
+    above = [b for b, g in zip(bands, gap_meV) if g > DEGENERACY_MEV]
     return {
         "valence": [b for b in below if abs(eigenvalues_eV[b] - eigenvalues_eV[below[-1]]) * 1e3 < DEGENERACY_MEV]
         if below else [],
@@ -103,7 +103,7 @@ def gpaw_couplings(higher: TaskDocument, lower: TaskDocument, settings: GpawSett
     spheres = SpheresAroundDefect.on_grid(np.asarray(higher.labels.defect_site_frac_coords),
                                           reference.orbitals[defect].shape, higher.structure.lattice.matrix)
     near = near_defect_ratios(reference, spheres)
-    edges = edge_manifolds(eigenvalues, bands, defect, {b for b, r in near.items() if r > LOCALIZED_DENSITY_RATIO})
+    edges = edge_manifolds(eigenvalues, bands, defect)
     elements, squares = [], {"valence": [], "conduction": []}
     for band in bands:
         side = "valence" if band < defect else "conduction"
@@ -131,12 +131,10 @@ def gpaw_couplings(higher: TaskDocument, lower: TaskDocument, settings: GpawSett
         captured = orbitals(lower.structure, lower, channel)
         lower_bands = sorted(captured.orbitals)
         lower_defect = max(lower_bands, key=lambda b: orbital_overlap(reference.orbitals[defect], captured.orbitals[b]))
-        lower_near = near_defect_ratios(captured, spheres)
-        valence = edge_manifolds(captured.eigenvalues_eV, lower_bands, lower_defect,
-                                 {b for b, r in lower_near.items() if r > LOCALIZED_DENSITY_RATIO})["valence"]
+        valence = edge_manifolds(captured.eigenvalues_eV, lower_bands, lower_defect)["valence"]
         if valence:
             scaling["hole"] = scaling_record(captured, valence, spheres, lower.labels.charge)
         n_scf += 1
     return CarrierCoupling(elements=elements, W_if=per_carrier, scaling=scaling,
                            defect_orbital_ipr=orbital_inverse_participation_ratio(reference.orbitals[defect]),
-                           n_scf=n_scf)
+                           defect_orbital_density_ratio=near[defect], n_scf=n_scf)

@@ -98,12 +98,15 @@ def plot_capture(document: CaptureDocument, path: str | Path, title: str = "") -
 def plot_configuration_coordinate(document: ConfigurationCoordinateDocument, path: str | Path,
                                   display_delta_E_eV: float | None = None) -> Path:
     """Left: both computed surfaces (points, harmonic fits), the higher charge drawn display_delta_E_eV above the
-    lower (the true offset depends on the Fermi level; default: the lower surface's range); right: C̃/W_if²
-    against T for three ΔE (values below 1e-40 cm³/s are not drawn)."""
+    lower (the true offset depends on the Fermi level; default: the lower surface's range); middle: C̃/W_if²
+    against T for three ΔE (values below 1e-40 cm³/s are not drawn); right, where the orbitals gave them: the
+    charged-supercell profiles s(R) with the window averaged into s shaded."""
     if display_delta_E_eV is None:
         lower = np.array(document.surfaces[0].energy_eV)
         display_delta_E_eV = float(lower.max() - lower.min())
-    figure, (ccd_axis, rate_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    profiles = [f for f in document.phonon_factors if f.charged_supercell_scaling_profile is not None]
+    figure, axes = plt.subplots(1, 3 if profiles else 2, figsize=(16.5 if profiles else 11, 4.2))
+    ccd_axis, rate_axis = axes[:2]
     delta_Q = document.delta_Q_amu_half_angstrom
     q = np.linspace(-0.4 * delta_Q, 1.4 * delta_Q, 300)
     for surface, offset, color in ((document.surfaces[0], 0.0, "tab:blue"),
@@ -125,6 +128,20 @@ def plot_configuration_coordinate(document: ConfigurationCoordinateDocument, pat
     rate_axis.set_xlabel("T (K)")
     rate_axis.set_ylabel("C̃ / W$_{if}^2$ (cm³/s per (eV/amu$^{1/2}$Å)²)")
     rate_axis.legend(fontsize=7)
+    for factor in profiles:
+        profile = factor.charged_supercell_scaling_profile
+        (line,) = axes[2].plot(profile.radii_angstrom, profile.density_ratio,
+                               label=f"{factor.carrier} captured by q = {profile.captured_by_charge:+d}: "
+                               f"s = {profile.scaling:.2f}" + ("" if profile.plateau_found else " (no plateau)"))
+        axes[2].axvspan(*profile.plateau_radii_angstrom, color=line.get_color(), alpha=0.15)
+    if profiles:
+        beyond_bonds = [r for f in profiles for R, r in zip(f.charged_supercell_scaling_profile.radii_angstrom,
+                                                               f.charged_supercell_scaling_profile.density_ratio) if R >= 1.0]
+        axes[2].set_ylim(0.0, min(10.0, 1.2 * max(beyond_bonds)))
+        axes[2].axhline(1.0, color="0.6", lw=0.8, ls=":")
+        axes[2].set_xlabel("R from the defect site (Å)")
+        axes[2].set_ylabel("s(R): band-edge density within R / cell average")
+        axes[2].legend(fontsize=7)
     return _save(figure, path)
 
 

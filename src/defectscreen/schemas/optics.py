@@ -80,8 +80,8 @@ class CouplingMatrixElement(BaseModel):
     )
     inverse_participation_ratio: float | None = Field(None, description="N_grid Σ|ψ|⁴ of this band's orbital")
     density_ratio_near_defect: float | None = Field(
-        None, description="platform runs: density within 2 Å of the defect site over the cell average (> 3: "
-        "localized at the defect, never a band edge)")
+        None, description="platform runs: density within 2 Å of the defect site over the cell average (compare "
+        "with the defect orbital's: a band-edge state near it is hybridized with the defect)")
 
 
 class PotentialEnergySurface(BaseModel):
@@ -214,6 +214,9 @@ class ConfigurationCoordinateDocument(BaseModel):
     defect_orbital_ipr: float | None = Field(
         None, description="N_grid Σ|ψ|⁴ of the defect orbital; compare with the band-edge orbitals' in `coupling`"
     )
+    defect_orbital_density_ratio: float | None = Field(
+        None, description="the defect orbital's density within 2 Å of the defect site over the cell average; "
+        "compare with `coupling[].density_ratio_near_defect`")
     engine: EngineRecord
     n_single_points: int
     wall_time_s: float
