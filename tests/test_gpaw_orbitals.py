@@ -42,3 +42,34 @@ def test_orbital_overlaps_are_orthonormal_and_linear_in_q(tmp_path: Path) -> Non
     assert second == pytest.approx(2 * first, rel=0.1)  # ⟨ψ_i(0)|ψ_j(Q)⟩ ∝ Q for i ≠ j
     kept = sum(orbital_overlap(reference.orbitals[empty_band], small.orbitals[b]) ** 2 for b in manifold)
     assert kept > 0.99  # the empty state stays inside its (degenerate) manifold
+
+
+@pytest.mark.dft
+def test_coupling_job_gives_the_charged_supercell_scaling_of_the_capturing_charge(tmp_path: Path, monkeypatch) -> None:
+    """C_Si 0/−1 in 8-atom Si (Γ): a hole is captured by the charged lower state, so its s comes from one more
+    SCF of that state's valence edge; the electron is captured by the neutral higher state (s = 1, no profile)."""
+    from types import SimpleNamespace
+
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from defectscreen.jobs.coupling import gpaw_couplings
+
+    monkeypatch.chdir(tmp_path)
+    crystal = bulk("Si", "diamond", 5.43, cubic=True)
+    crystal[0].symbol = "C"
+    symmetric = AseAtomsAdaptor.get_structure(crystal)
+    distorted = symmetric.copy()
+    distorted.perturb(0.03)
+
+    def task(charge: int, multiplicity: int, structure):
+        labels = SimpleNamespace(charge=charge, spin_multiplicity=multiplicity, defect_site_frac_coords=[0.0, 0.0, 0.0])
+        return SimpleNamespace(labels=labels, structure=structure)
+
+    result = gpaw_couplings(task(0, 1, symmetric), task(-1, 2, distorted), GpawSettings(), 0.2)
+    assert result.n_scf == 4 and set(result.scaling) == {"hole"}
+    hole = result.scaling["hole"]
+    assert hole.captured_by_charge == -1 and hole.bands
+    assert hole.radii_angstrom[-1] <= 5.43 / 2 + 1e-9  # inside the inscribed sphere
+    assert 0.3 < hole.scaling < 3.0
+    assert set(result.W_if) == {"hole", "electron"} and all(np.isfinite(list(result.W_if.values())))
+    assert all(e.density_ratio_near_defect > 0 for e in result.elements) and result.defect_orbital_density_ratio > 0

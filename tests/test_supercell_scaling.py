@@ -1,14 +1,22 @@
-"""Charged-supercell scaling s: exact limits on model densities, minimum images against pymatgen, and the
-all-electron GPAW orbital of a hydrogen atom against the analytic 1s radial distribution."""
+"""Charged-supercell scaling s: exact limits on model densities, minimum images against pymatgen, the
+all-electron GPAW orbital of a hydrogen atom against the analytic 1s radial distribution, and s from a WAVECAR
+through `defectscreen analyze capture` on the public C_N GaN data."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from pymatgen.core import Lattice
+from pymatgen.io.vasp.outputs import Wavecar
 
+from conftest import GAN_CN
+from defectscreen.cli.main import cli
+from defectscreen.readers.structures import read_structure
+from defectscreen.readers.vasp import read_wavecar_density
 from defectscreen.physics.supercell_scaling import (
     SpheresAroundDefect,
     charged_supercell_scaling,
@@ -98,3 +106,80 @@ def test_gpaw_hydrogen_orbital_encloses_the_analytic_1s_fraction(tmp_path: Path)
     near = (result.radii_angstrom >= 0.3) & (result.radii_angstrom <= 2.5)
     np.testing.assert_allclose(result.enclosed_fraction[near], analytic[near], atol=0.03)
     assert spheres.density_ratio_at(density, 0.5) > 20  # centred on the nucleus
+
+
+def _write_wavecar(path: Path, lattice: np.ndarray, encut_eV: float, bands: list[dict[tuple[int, int, int], complex]]
+                   ) -> np.ndarray:
+    """A one-k-point (Γ), one-spin standard WAVECAR in VASP's record layout (single precision) whose band b has
+    plane-wave coefficients ``bands[b]``; returns the G vectors in file order."""
+    layout = Wavecar.__new__(Wavecar)  # pymatgen's own G-sphere generation, so the file is what VASP would write
+    layout.a, layout.encut, layout._C = lattice, encut_eV, 0.262465831
+    layout.b = 2 * np.pi * np.linalg.inv(lattice).T
+    layout._generate_nbmax()
+    g_vectors = np.array(layout._generate_G_points(np.zeros(3), gamma=False)[0])
+    n_bands = len(bands)
+    record = max(len(g_vectors), 4 + 3 * n_bands, 13)  # in 8-byte words
+    header = np.zeros(record)
+    header[:3] = [8 * record, 1, 45200]
+    cell = np.zeros(record)
+    cell[:13] = [1, n_bands, encut_eV, *lattice.ravel(), 0.0]
+    kpoint = np.zeros(record)
+    kpoint[0] = len(g_vectors)
+    kpoint[4:4 + 3 * n_bands] = np.ravel([[0.1 * b, 0.0, 1.0] for b in range(n_bands)])
+    with open(path, "wb") as file:
+        for words in (header, cell, kpoint):
+            words.astype(np.float64).tofile(file)
+        index = {tuple(g): i for i, g in enumerate(g_vectors.astype(int))}
+        for coefficients in bands:
+            data = np.zeros(record, dtype=np.complex64)
+            for g, value in coefficients.items():
+                data[index[g]] = value
+            data.tofile(file)
+    return g_vectors
+
+
+def test_wavecar_density_and_capture_cli_scaling_on_the_gan_cn_cell(tmp_path: Path) -> None:
+    """A WAVECAR on the 96-atom C_N⁻ cell: the density read through pymatgen equals Σ|Σ_G c_G e^{iG·r}|² summed
+    directly on the same grid (axis order and origin), s from `analyze capture --scaling-wavecar` is the s of that
+    density around the C site, and C = f C̃ / s against the run with s = 1."""
+    initial = read_structure(GAN_CN / "nonrad_POSCAR.C-.gz")
+    lattice = initial.lattice.matrix
+    bands = [{(0, 0, 0): 1.0, (1, 0, 0): 0.5, (0, -2, 1): 0.3j}, {(0, 0, 0): 1.0, (0, 0, 3): -0.4, (2, 1, 0): 0.2}]
+    wavecar = tmp_path / "WAVECAR"
+    _write_wavecar(wavecar, lattice, 40.0, bands)
+    density, cell = read_wavecar_density(wavecar, [1, 2], 1, 1)
+    np.testing.assert_allclose(cell, lattice, atol=1e-12)
+    points = np.stack(np.meshgrid(*[np.arange(n) / n for n in density.shape], indexing="ij"), axis=-1)
+    direct = sum(np.abs(sum(c * np.exp(2j * np.pi * points @ np.array(g)) for g, c in band.items())) ** 2
+                 for band in bands)
+    np.testing.assert_allclose(density / density.sum(), direct / direct.sum(), rtol=1e-5, atol=1e-12)
+    carbon = initial[95].frac_coords
+    spheres = SpheresAroundDefect.on_grid(carbon, density.shape, lattice)
+    expected = charged_supercell_scaling(direct, spheres).scaling
+    shifted = charged_supercell_scaling(np.roll(direct, 3, axis=1), spheres).scaling
+    assert abs(shifted - expected) > 1e-3  # a grid read three points off would fail this test
+
+    arguments = ["analyze", "capture", "--initial", str(GAN_CN / "nonrad_POSCAR.C-.gz"), "--final",
+                 str(GAN_CN / "nonrad_POSCAR.C0.gz"), "--ccd-final", str(GAN_CN / "nonrad_vasprun.xml.0.gz"),
+                 "--ccd-final", str(GAN_CN / "nonrad_lower_10/vasprun.xml.gz"), "--w-if", "0.094", "--bulk-band", "1",
+                 "--bulk-band", "2", "--delta-e", "1.13", "-g", "4", "--Z", "-1", "--effective-mass", "0.18",
+                 "--dielectric", "8.9", "--temperatures", "300", "--json"]
+    runner = CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        plain = runner.invoke(cli, arguments)
+        scaled = runner.invoke(cli, [*arguments, "--scaling-wavecar", str(wavecar), "--defect-site",
+                                     ",".join(str(x) for x in carbon)])
+        missing = runner.invoke(cli, [*arguments, "--scaling-wavecar", str(wavecar)])
+        both = runner.invoke(cli, [*arguments, "--scaling-wavecar", str(wavecar), "--defect-site", "0.5,0.5,0.5",
+                                   "--scaling", "2"])
+        wrong_kind = runner.invoke(cli, [*arguments, "--scaling-wavecar", str(GAN_CN / "nonrad_POSCAR.C0.gz"),
+                                         "--defect-site", "0.5,0.5,0.5"])
+    assert plain.exit_code == 0 and scaled.exit_code == 0, scaled.output
+    plain_summary, scaled_summary = (json.loads(r.output.strip().splitlines()[-1]) for r in (plain, scaled))
+    assert scaled_summary["charged_supercell_scaling"] == pytest.approx(expected, rel=1e-5)
+    assert scaled_summary["capture_coefficient_cm3_s"][0] == pytest.approx(
+        plain_summary["capture_coefficient_cm3_s"][0] / expected, rel=1e-5)
+    assert missing.exit_code != 0 and "--defect-site" in missing.output
+    assert both.exit_code != 0 and "not both" in both.output
+    assert wrong_kind.exit_code != 0 and "not a readable VASP WAVECAR" in wrong_kind.output

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -35,12 +35,14 @@ from defectscreen.physics.multimode_capture import (
     duschinsky_matrix,
 )
 from defectscreen.physics.normal_modes import NormalModes, atomic_masses, enforce_acoustic_sum_rule, gamma_normal_modes
+from defectscreen.physics.supercell_scaling import SpheresAroundDefect, charged_supercell_scaling
 from defectscreen.readers import InputFileError
 from defectscreen.readers.phonopy_files import read_force_constants
 from defectscreen.readers.structures import read_structure
-from defectscreen.readers.vasp import read_vasprun, read_wswq_overlap
+from defectscreen.readers.vasp import read_vasprun, read_wavecar_density, read_wswq_overlap
 from defectscreen.schemas.optics import (
     CaptureDocument,
+    ChargedSupercellScalingRecord,
     CouplingMatrixElement,
     DuschinskySummary,
     InputRecord,
@@ -152,6 +154,24 @@ def _q_of(path: Path, structure: Structure, final: Structure, initial: Structure
         raise InputFileError(f"{path}: not a geometry of this defect supercell: {error}") from None
 
 
+def _wavecar_scaling(path: str | Path, initial: Structure, bands: list[int], spin: int, kpoint: int,
+                     defect_site_frac: tuple[float, float, float] | None,
+                     settings: CaptureSettings) -> ChargedSupercellScalingRecord:
+    """s of the band-edge bands of the initial state's WAVECAR around the defect site."""
+    if defect_site_frac is None:
+        raise InputFileError("--scaling-wavecar needs --defect-site (fractional coordinates of the defect)")
+    if settings.charged_supercell_scaling != 1.0:
+        raise InputFileError("give either --scaling or --scaling-wavecar, not both")
+    density, lattice = read_wavecar_density(path, bands, spin, kpoint)
+    if not np.allclose(lattice, initial.lattice.matrix, atol=1e-3):
+        raise InputFileError(f"{path}: its cell is not the initial state's supercell (give the WAVECAR of the "
+                             "relaxed initial state)")
+    result = charged_supercell_scaling(density, SpheresAroundDefect.on_grid(np.asarray(defect_site_frac),
+                                                                            density.shape, lattice))
+    charge = -settings.Z if settings.carrier == "electron" else settings.Z
+    return ChargedSupercellScalingRecord.from_scaling(result, charge, list(bands))
+
+
 def analyze_capture_files(
     initial_path: str | Path, final_path: str | Path, settings: CaptureSettings,
     ccd_initial: list[str | Path] = (), ccd_final: list[str | Path] = (),
@@ -160,6 +180,7 @@ def analyze_capture_files(
     hbar_omega_i_meV: float | None = None, hbar_omega_f_meV: float | None = None,
     W_if: float | None = None, fc_initial: str | Path | None = None, fc_final: str | Path | None = None,
     multimode_sigma_meV: float = DEFAULT_CAPTURE_SIGMA_MEV, duschinsky: bool = False,
+    scaling_wavecar: str | Path | None = None, defect_site_frac: tuple[float, float, float] | None = None,
 ) -> CaptureDocument:
     """C(T) for capture from the relaxed `initial_path` state into the relaxed `final_path` state.
 
@@ -169,8 +190,14 @@ def analyze_capture_files(
     state's basis (both: also the Duschinsky summary) and, without CCD points, the 1D ħω of that state.
     duschinsky (needs both): also the rate with each state's own phonons rotated by J — O(n³) per time step,
     minutes for hundreds of modes.
+    scaling_wavecar: WAVECAR of the relaxed initial state (the charged cell holding the free carrier): s from its
+    `bulk_bands` around `defect_site_frac` (physics/supercell_scaling.py) replaces settings.charged_supercell_scaling.
     """
     initial, final = read_structure(initial_path), read_structure(final_path)
+    profile = None
+    if scaling_wavecar is not None:
+        profile = _wavecar_scaling(scaling_wavecar, initial, bulk_bands, spin, kpoint, defect_site_frac, settings)
+        settings = replace(settings, charged_supercell_scaling=profile.scaling)
     try:
         displacement = displacement_between(final, initial)
     except StructureMismatchError as error:
@@ -285,6 +312,7 @@ def analyze_capture_files(
         classical_barrier_spline_eV=spline_barrier, coupling=coupling, W_if_eV_per_amu_half_angstrom=W_if,
         degeneracy=settings.degeneracy, Z=settings.Z, effective_mass=settings.effective_mass,
         dielectric_constant=settings.dielectric_constant, charged_supercell_scaling=settings.charged_supercell_scaling,
+        charged_supercell_scaling_profile=profile,
         supercell_volume_angstrom3=float(final.volume), temperatures_K=temperatures.tolist(),
         sommerfeld_factor=sommerfeld.tolist(), capture_coefficient_unscaled_cm3_s=unscaled.tolist(),
         capture_coefficient_cm3_s=scaled.tolist(), capture_cross_section_cm2=cross_section,

@@ -94,6 +94,16 @@ def _temperatures(spec: str) -> tuple[float, ...]:
                                  param_hint="--temperatures") from None
 
 
+def _defect_site(text: str | None) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        x, y, z = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputFileError(f"--defect-site '{text}': give three fractional coordinates, e.g. 0.5,0.5,0.5") from None
+    return x, y, z
+
+
 @analyze.command()
 @click.option("--initial", type=FILE, required=True, help="relaxed structure of the state before capture")
 @click.option("--final", type=FILE, required=True, help="relaxed structure of the state after capture")
@@ -119,6 +129,8 @@ def _temperatures(spec: str) -> tuple[float, ...]:
 @click.option("--effective-mass", type=float, help="carrier effective mass m*/m_e")
 @click.option("--dielectric", type=float, help="static dielectric constant ε")
 @click.option("--scaling", type=float, default=1.0, show_default=True, help="charged-supercell scaling s (C = f C̃ / s)")
+@click.option("--scaling-wavecar", type=FILE, help="WAVECAR of the relaxed initial state: s from its --bulk-band densities")
+@click.option("--defect-site", help="fractional coordinates x,y,z of the defect (with --scaling-wavecar)")
 @click.option("--carrier", type=click.Choice(["electron", "hole"]), default="hole", show_default=True)
 @click.option("--temperatures", default="25:800:25", show_default=True, help="K: start:stop:step or a comma list")
 @click.option("--output", "prefix", default="capture", show_default=True, help="writes PREFIX.json (document)")
@@ -126,7 +138,7 @@ def _temperatures(spec: str) -> tuple[float, ...]:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write the CCD and C(T) figure")
 def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, wswq_dirs, reference_vasprun,
             defect_band, bulk_bands, spin, kpoint, W_if, fc_initial, fc_final, multimode_sigma_meV, duschinsky, delta_E_eV, degeneracy, Z, effective_mass, dielectric,
-            scaling, carrier, temperatures, prefix, as_json, plot_path) -> None:
+            scaling, scaling_wavecar, defect_site, carrier, temperatures, prefix, as_json, plot_path) -> None:
     """Nonradiative capture coefficient C(T), 1D static-coupling model (Alkauskas et al. 2014)."""
     try:
         settings = CaptureSettings(delta_E_eV=delta_E_eV, degeneracy=degeneracy, Z=Z, effective_mass=effective_mass,
@@ -137,7 +149,8 @@ def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, ws
             wswq_dirs=list(wswq_dirs), reference_vasprun=reference_vasprun, defect_band=defect_band,
             bulk_bands=list(bulk_bands), spin=spin, kpoint=kpoint, hbar_omega_i_meV=omega_i_meV,
             hbar_omega_f_meV=omega_f_meV, W_if=W_if, fc_initial=fc_initial, fc_final=fc_final,
-            multimode_sigma_meV=multimode_sigma_meV, duschinsky=duschinsky,
+            multimode_sigma_meV=multimode_sigma_meV, duschinsky=duschinsky, scaling_wavecar=scaling_wavecar,
+            defect_site_frac=_defect_site(defect_site),
         )
     except (InputFileError, ValueError) as error:
         raise click.ClickException(str(error)) from None
@@ -148,7 +161,7 @@ def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, ws
     summary = document.model_dump(include={
         "carrier", "delta_Q_amu_half_angstrom", "delta_R_angstrom", "delta_E_eV", "hbar_omega_i_meV", "hbar_omega_f_meV",
         "classical_barrier_harmonic_eV", "W_if_eV_per_amu_half_angstrom", "degeneracy", "Z", "temperatures_K",
-        "sommerfeld_factor", "capture_coefficient_cm3_s"})
+        "charged_supercell_scaling", "sommerfeld_factor", "capture_coefficient_cm3_s"})
     summary["W_if_per_band"] = {c.band: c.W_if_eV_per_amu_half_angstrom for c in document.coupling}
     for record in document.multimode:
         summary[f"multimode_{record.basis}_basis_capture_coefficient_cm3_s"] = record.capture_coefficient_cm3_s

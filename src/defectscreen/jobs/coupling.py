@@ -74,10 +74,7 @@ def scaling_record(states: KohnShamOrbitals, manifold: list[int], spheres: Spher
                    charge: int) -> ChargedSupercellScalingRecord:
     """s of the edge ``manifold`` (summed |ψ|²) of the cell of the defect in ``charge``."""
     result = charged_supercell_scaling(sum(np.abs(states.orbitals[b]) ** 2 for b in manifold), spheres)
-    return ChargedSupercellScalingRecord(
-        scaling=result.scaling, captured_by_charge=charge, bands=[b + 1 for b in manifold],
-        radii_angstrom=result.radii_angstrom.tolist(), density_ratio=result.density_ratio.tolist(),
-        plateau_radii_angstrom=list(result.plateau_radii_angstrom), plateau_found=result.plateau_found)
+    return ChargedSupercellScalingRecord.from_scaling(result, charge, [b + 1 for b in manifold])
 
 
 def gpaw_couplings(higher: TaskDocument, lower: TaskDocument, settings: GpawSettings,

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from defectscreen.physics.supercell_scaling import ChargedSupercellScaling
 from defectscreen.schemas.tasks import EngineRecord
 
 
@@ -123,6 +124,27 @@ class DuschinskySummary(BaseModel):
     frequency_shift_rms_meV: float = Field(description="RMS of ħω_f,k' − ħω_i,k for the best-matching modes")
 
 
+class ChargedSupercellScalingRecord(BaseModel):
+    """s of one carrier: its band-edge density in the supercell of the charged defect that captures it, around
+    the defect site, over the cell average (physics/supercell_scaling.py)."""
+
+    scaling: float = Field(description="s: mean of s(R) over the plateau; C = f C̃ / s")
+    captured_by_charge: int = Field(description="charge state whose cell holds the free carrier's orbitals")
+    bands: list[int] = Field(description="the edge manifold (1-based band indices) whose summed |ψ|² is used")
+    radii_angstrom: list[float]
+    density_ratio: list[float] = Field(description="s(R): density within R of the defect over the cell average")
+    plateau_radii_angstrom: list[float] = Field(description="[R_start, R_end] of the window averaged")
+    plateau_found: bool = Field(description="False: no window was flat to 0.05/Å; s is the flattest window's mean")
+
+    @classmethod
+    def from_scaling(cls, result: ChargedSupercellScaling, captured_by_charge: int,
+                     bands: list[int]) -> ChargedSupercellScalingRecord:
+        """The stored form of a physics.supercell_scaling result (bands 1-based)."""
+        return cls(scaling=result.scaling, captured_by_charge=captured_by_charge, bands=bands,
+                   radii_angstrom=result.radii_angstrom.tolist(), density_ratio=result.density_ratio.tolist(),
+                   plateau_radii_angstrom=list(result.plateau_radii_angstrom), plateau_found=result.plateau_found)
+
+
 class CaptureDocument(BaseModel):
     """Nonradiative capture in the 1D static-coupling model (Alkauskas, Yan & Van de Walle 2014)."""
 
@@ -141,7 +163,9 @@ class CaptureDocument(BaseModel):
     Z: int = Field(description="defect charge / carrier charge before capture (< 0 attractive)")
     effective_mass: float | None
     dielectric_constant: float | None
-    charged_supercell_scaling: float = Field(description="s: C = f C̃ / s (1 when not given)")
+    charged_supercell_scaling: float = Field(description="s: C = f C̃ / s (1 when neither given nor computed)")
+    charged_supercell_scaling_profile: ChargedSupercellScalingRecord | None = Field(
+        None, description="s(R) when s was computed from a WAVECAR (--scaling-wavecar)")
     supercell_volume_angstrom3: float
     temperatures_K: list[float]
     sommerfeld_factor: list[float]
@@ -154,19 +178,6 @@ class CaptureDocument(BaseModel):
     duschinsky: DuschinskySummary | None = None
     inputs: list[InputRecord]
     defectscreen_version: str
-
-
-class ChargedSupercellScalingRecord(BaseModel):
-    """s of one carrier: its band-edge density in the supercell of the charged defect that captures it, around
-    the defect site, over the cell average (physics/supercell_scaling.py)."""
-
-    scaling: float = Field(description="s: mean of s(R) over the plateau; C = f C̃ / s")
-    captured_by_charge: int = Field(description="charge state whose cell holds the free carrier's orbitals")
-    bands: list[int] = Field(description="the edge manifold (1-based band indices) whose summed |ψ|² is used")
-    radii_angstrom: list[float]
-    density_ratio: list[float] = Field(description="s(R): density within R of the defect over the cell average")
-    plateau_radii_angstrom: list[float] = Field(description="[R_start, R_end] of the window averaged")
-    plateau_found: bool = Field(description="False: no window was flat to 0.05/Å; s is the flattest window's mean")
 
 
 class CapturePhononFactor(BaseModel):
