@@ -51,11 +51,16 @@ class CarrierCoupling:
     n_scf: int
 
 
+def bands_beside_level(eigenvalues_eV: np.ndarray, bands: list[int], defect: int) -> tuple[list[int], list[int]]:
+    """The bands more than 10 meV below and above the defect level (those within it are the defect's own)."""
+    gap_meV = (eigenvalues_eV[bands] - eigenvalues_eV[defect]) * 1e3
+    return ([b for b, g in zip(bands, gap_meV) if g < -DEGENERACY_MEV],
+            [b for b, g in zip(bands, gap_meV) if g > DEGENERACY_MEV])
+
+
 def edge_manifolds(eigenvalues_eV: np.ndarray, bands: list[int], defect: int) -> dict[str, list[int]]:
     """The valence and conduction edge bands among ``bands`` around the defect band (see the module text)."""
-    gap_meV = (eigenvalues_eV[bands] - eigenvalues_eV[defect]) * 1e3
-    below = [b for b, g in zip(bands, gap_meV) if g < -DEGENERACY_MEV]
-    above = [b for b, g in zip(bands, gap_meV) if g > DEGENERACY_MEV]
+    below, above = bands_beside_level(eigenvalues_eV, bands, defect)
     return {
         "valence": [b for b in below if abs(eigenvalues_eV[b] - eigenvalues_eV[below[-1]]) * 1e3 < DEGENERACY_MEV]
         if below else [],
@@ -102,10 +107,9 @@ def gpaw_couplings(higher: TaskDocument, lower: TaskDocument, settings: GpawSett
     near = near_defect_ratios(reference, spheres)
     edges = edge_manifolds(eigenvalues, bands, defect)
     elements, squares = [], {"valence": [], "conduction": []}
-    for band in bands:
+    below, above = bands_beside_level(eigenvalues, bands, defect)
+    for band in below + above:
         side = "valence" if band < defect else "conduction"
-        if abs(eigenvalues[band] - eigenvalues[defect]) * 1e3 <= DEGENERACY_MEV:
-            continue
         overlaps = [np.sign(x) * orbital_overlap(reference.orbitals[band], d) for x, d in zip(q, defect_orbitals)]
         difference = float(eigenvalues[defect] - eigenvalues[band])
         coupling = electron_phonon_coupling(q, np.array(overlaps), difference)

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from defectscreen.physics.supercell_scaling import DEFAULT_MINIMUM_RADIUS_ANGSTROM  # noqa: E402
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE  # noqa: E402
 from defectscreen.schemas.embedding import EmbeddingConvergenceDocument  # noqa: E402
 from defectscreen.schemas.formation import (  # noqa: E402
@@ -136,7 +137,8 @@ def plot_configuration_coordinate(document: ConfigurationCoordinateDocument, pat
         axes[2].axvspan(*profile.plateau_radii_angstrom, color=line.get_color(), alpha=0.15)
     if profiles:
         beyond_bonds = [r for f in profiles for R, r in zip(f.charged_supercell_scaling_profile.radii_angstrom,
-                                                               f.charged_supercell_scaling_profile.density_ratio) if R >= 1.0]
+                                                               f.charged_supercell_scaling_profile.density_ratio)
+                        if R >= DEFAULT_MINIMUM_RADIUS_ANGSTROM]
         axes[2].set_ylim(0.0, min(10.0, 1.2 * max(beyond_bonds)))
         axes[2].axhline(1.0, color="0.6", lw=0.8, ls=":")
         axes[2].set_xlabel("R from the defect site (Å)")
