@@ -11,7 +11,9 @@ embedded LaunchPad with ``--workers`` FireWorks workers. ``training_hosts: all_o
 host's surrogate of a charge state learns from the full searches of the other two hosts in that charge state (and
 their bulk frames) besides its own unperturbed relaxations, never from its own full search. Prints one row per
 (defect, charge) from the stored SearchBenchmarkDocuments and the totals next to the seed's figures (73 % of
-reference relaxations saved, 88 % of ground states found, 13x faster). Rerunning with the same --data-dir resumes.
+reference relaxations saved, 88 % of ground states found, 13x faster), and for the same minima relaxed from their
+ShakeNBreak structures instead of their surrogate geometries (``search.reference_start: candidate``, read from the
+full search, which relaxed exactly those structures). Rerunning with the same --data-dir resumes.
 """
 
 from __future__ import annotations
@@ -88,14 +90,17 @@ def print_table(settings: StorageSettings) -> None:
     rows = sorted((d["output"] for d in documents),
                   key=lambda o: o["calculation_id"])
     header = (f"{'defect':16s} {'full':>4s} {'surr':>4s} {'saved%':>6s} {'full GS':>24s} {'surrogate GS':>24s} "
-              f"{'ΔE(eV)':>7s} {'E_rec(eV)':>9s} {'E_surr-E_unp':>12s} {'found':>5s} {'t_full(s)':>9s} {'t_surr(s)':>9s} {'speedup':>7s}")
+              f"{'ΔE(eV)':>7s} {'E_rec(eV)':>9s} {'E_surr-E_unp':>12s} {'found':>5s} {'t_full(s)':>9s} {'t_surr(s)':>9s} {'speedup':>7s}"
+              f" | {'cand. start GS':>24s} {'ΔE(eV)':>7s} {'found':>5s} {'t(s)':>6s} {'speedup':>7s}")
     print(header)
     for o in rows:
+        c = o["candidate_start"]
         print(f"{o['calculation_id']:16s} {o['n_reference_relaxations_full']:4d} "
               f"{o['n_reference_relaxations_surrogate']:4d} {o['reference_relaxations_saved_percent']:6.1f} "
               f"{o['full_ground_state']:>24s} {o['surrogate_ground_state']:>24s} {o['energy_difference_eV']:7.3f} "
               f"{o['reconstruction_energy_eV']:9.3f} {_surrogate_lowering(o):12.3f} {str(o['ground_state_found']):>5s} {o['wall_time_full_s']:9.0f} "
-              f"{o['wall_time_surrogate_s']:9.0f} {o['speedup']:7.1f}")
+              f"{o['wall_time_surrogate_s']:9.0f} {o['speedup']:7.1f} | {c['ground_state']:>24s} "
+              f"{c['energy_difference_eV']:7.3f} {str(c['ground_state_found']):>5s} {c['wall_time_s']:6.0f} {c['speedup']:7.1f}")
     if not rows:
         print("no benchmark documents yet (jobs failed or still waiting: run `defectscreen status`)")
         return
@@ -113,6 +118,11 @@ def print_table(settings: StorageSettings) -> None:
           f"({t_full / t_surrogate:.1f}x; seed: 13x); the surrogate route found a structure below the unperturbed "
           f"relaxation for {lowered}/{len(rows)}; as many candidates drawn at random would find the ground state for "
           f"{by_chance:.1f}/{len(rows)} on average")
+    found_c = sum(o["candidate_start"]["ground_state_found"] for o in rows)
+    t_c = sum(o["candidate_start"]["wall_time_s"] for o in rows)
+    print(f"the same minima relaxed from their ShakeNBreak structures (search.reference_start: candidate, read from "
+          f"the full search): ground state found {found_c}/{len(rows)} ({100 * found_c / len(rows):.0f} %), "
+          f"wall time {t_c:.0f} s ({t_full / t_c:.1f}x)")
 
 
 def _surrogate_lowering(row: dict) -> float:

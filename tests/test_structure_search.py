@@ -17,6 +17,7 @@ from defectscreen.builders import DefectBuilder
 from defectscreen.cli.main import cli
 from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
 from defectscreen.flows.hosts import prototype_structure
+from defectscreen.jobs.search import SearchBenchmarkMaker
 from defectscreen.mlip.surrogate import (
     Frame,
     SurrogateSettings,
@@ -27,6 +28,7 @@ from defectscreen.mlip.surrogate import (
     predict,
     select_frames,
 )
+from defectscreen.schemas import CalculationLabels, FullSearchDocument, StructureSearchDocument, TaskDocument
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.submission import submit_campaign
 from defectscreen.storage.worker import run_worker
@@ -127,12 +129,53 @@ def test_surrogate_training_frames_offsets_and_model_round_trip(tmp_path: Path) 
     assert np.isfinite(energies).all() and energies == pytest.approx(again, abs=1e-6) and forces[0].shape == (15, 3)
 
 
+def _relaxation(labels: CalculationLabels, name: str | None, energy_eV: float, wall_time_s: float,
+                converged: bool = True) -> TaskDocument:
+    return TaskDocument.model_construct(labels=labels, search_candidate=name, energy_eV=energy_eV,
+                                        wall_time_s=wall_time_s, converged=converged)
+
+
+def test_benchmark_reads_the_candidate_start_route_from_the_full_search() -> None:
+    """A reconstruction the surrogate relaxes away: the sent minimum (−60 %) relaxed from its surrogate geometry
+    returns to the unperturbed energy, the same candidate relaxed from its ShakeNBreak structure (in the full search)
+    reaches the ground state. Both routes are recorded, with wall times that add up their own relaxations."""
+    labels = CalculationLabels(calculation_id="CdTe:v_Cd:0", campaign="c", host="CdTe", defect_name="v_Cd",
+                               defect_type="vacancy", defect_elements=["Cd"], element_changes={"Cd": -1}, charge=0,
+                               spin_multiplicity=1)
+    names = ["Bond_Distortion_-60.0%", "Bond_Distortion_0.0%", "Bond_Distortion_60.0%", "Dimer"]
+    energies = [-2.9, -5.0, -0.1, 0.3]  # the rattle ran out of steps: not a ground state
+    full = FullSearchDocument.model_construct(
+        calculation_id=labels.calculation_id, labels=labels, candidates=names, not_finished=[], wall_time_s=406.0,
+        relaxations=[_relaxation(labels, n, e, 100.0 + i, converged=e > -5)
+                     for i, (n, e) in enumerate(zip(names, energies))])
+    search = StructureSearchDocument.model_construct(
+        calculation_id=labels.calculation_id, labels=labels, sent_to_reference=["Bond_Distortion_-60.0%", "Dimer"],
+        wall_time_s=7.0, campaign_sha256="x")
+    unperturbed = _relaxation(labels, None, 0.0, 50.0)
+    sent = [_relaxation(labels, "Bond_Distortion_-60.0%", 0.0, 20.0), _relaxation(labels, "Dimer", 0.2, 30.0)]
+    maker = SearchBenchmarkMaker(tolerance_eV=0.01)
+    record = SearchBenchmarkMaker.make.original(maker, search, unperturbed, full, sent, 3.0, ["a", "b", "c"])
+    assert record.full_ground_state == "Bond_Distortion_-60.0%" and record.reconstruction_energy_eV == -2.9
+    assert record.surrogate_ground_state == "Unperturbed" and not record.ground_state_found
+    assert record.energy_difference_eV == pytest.approx(2.9)
+    assert record.reference_relaxations_saved_percent == pytest.approx(40.0)  # 3 of 5
+    route = record.candidate_start
+    assert route.ground_state == "Bond_Distortion_-60.0%" and route.ground_state_found
+    assert route.energy_difference_eV == pytest.approx(0.0)
+    assert record.wall_time_full_s == pytest.approx(50 + 100 + 101 + 102 + 103)
+    assert record.wall_time_surrogate_s == pytest.approx(50 + 7 + 3 + 20 + 30)
+    assert route.wall_time_s == pytest.approx(50 + 7 + 3 + 100 + 103)
+    assert route.speedup == pytest.approx(record.wall_time_full_s / route.wall_time_s)
+
+
 def test_search_settings_errors_name_the_field() -> None:
     base = {"name": "s", "hosts": [{"name": "CdTe", "prototype": "zincblende-CdTe"}]}
     with pytest.raises(CampaignError, match="structure_search is computed from relaxation"):
         parse_campaign({**base, "properties": ["unrelaxed_energy", "structure_search"]})
     with pytest.raises(CampaignError, match=r"search\.surrogate.*epochz"):
         parse_campaign({**base, "search": {"surrogate": {"epochz": 3}}})
+    with pytest.raises(CampaignError, match=r"search\.reference_start.*'surrogate_minimum' or 'candidate'"):
+        parse_campaign({**base, "search": {"reference_start": "relaxed"}})
     two = {**base, "hosts": [*base["hosts"], {"name": "ZnSe", "prototype": "zincblende-ZnSe"}]}
     with pytest.raises(CampaignError, match="set search.benchmark: true"):
         parse_campaign({**two, "search": {"training_hosts": "all_others"}})

@@ -29,6 +29,7 @@ from defectscreen.mlip.surrogate import (
 )
 from defectscreen.schemas import CalculationLabels, TaskDocument
 from defectscreen.schemas.search import (
+    CandidateStartRoute,
     FullSearchDocument,
     SearchBenchmarkDocument,
     SearchCandidate,
@@ -59,6 +60,11 @@ class SearchSettings(BaseModel):
     soap_l_max: int = Field(10, ge=0)
     soap_sigma_angstrom: float = Field(1.0, gt=0)
     surrogate: SurrogateSettings = Field(default_factory=SurrogateSettings)
+    reference_start: Literal["surrogate_minimum", "candidate"] = Field(
+        "surrogate_minimum", description="where the reference relaxation of each unique minimum starts: its "
+        "surrogate-relaxed geometry (seed 002: fewest reference steps) or the ShakeNBreak structure of the candidate "
+        "that reached it (the surrogate only decides which candidates are distinct; more reference steps, but a "
+        "reconstruction the surrogate relaxes away is still reached by the reference)")
     training_hosts: list[str] | Literal["all_others"] = Field(
         default_factory=list, description="hosts whose every candidate is relaxed with the engine (a full search, "
         "which fixes their ground states); their relaxations and bulk frames also train the other hosts' surrogates "
@@ -225,7 +231,7 @@ class StructureSearchMaker(Maker):
                                       sent_to_reference=n in sent) for i, n in enumerate(names)]
         document = StructureSearchDocument(
             calculation_id=labels.calculation_id, labels=labels, candidates=candidates, unique_minima=minima,
-            sent_to_reference=sent,
+            sent_to_reference=sent, reference_start=settings.reference_start,
             fingerprint={"r_cut_angstrom": settings.soap_r_cut_angstrom, "n_max": settings.soap_n_max,
                          "l_max": settings.soap_l_max, "sigma_angstrom": settings.soap_sigma_angstrom,
                          "cosine_distance_threshold": settings.cosine_distance_threshold},
@@ -237,7 +243,8 @@ class StructureSearchMaker(Maker):
         relax = RelaxMaker(engine_settings=self.engine_settings, fmax_eV_per_angstrom=self.fmax_eV_per_angstrom,
                            max_steps=self.max_steps, task_label="relax_candidate")
         search_uuid = CURRENT_JOB.job.uuid
-        minima_relaxed = [_candidate_relaxation(relax, labels, n, relaxed[n][0], "surrogate", self.settings_hash,
+        start_of = {n: relaxed[n][0] if settings.reference_start == "surrogate_minimum" else starts[n] for n in sent}
+        minima_relaxed = [_candidate_relaxation(relax, labels, n, start_of[n], "surrogate", self.settings_hash,
                                                 search_uuid, campaign_sha256) for n in sent]
         ground = _tag_cell_job(GroundStateMaker().make(unperturbed, [j.output for j in minima_relaxed],
                                                        [unperturbed_uuid, *[j.uuid for j in minima_relaxed],
@@ -310,6 +317,16 @@ class SearchBenchmarkMaker(Maker):
         wall_surrogate = (unperturbed.wall_time_s + search.wall_time_s + training_share_s
                           + sum(t.wall_time_s for t in minima_tasks))
         difference = surrogate_best.energy_eV - full_best.energy_eV
+        sent_in_full = [t for t in full.relaxations if t.search_candidate in search.sent_to_reference]
+        candidate_best = _lowest([unperturbed, *_converged(sent_in_full)])
+        wall_candidates = (unperturbed.wall_time_s + search.wall_time_s + training_share_s
+                           + sum(t.wall_time_s for t in sent_in_full))
+        candidate_start = CandidateStartRoute(
+            ground_state=candidate_best.search_candidate or UNPERTURBED,
+            ground_state_energy_eV=candidate_best.energy_eV,
+            energy_difference_eV=candidate_best.energy_eV - full_best.energy_eV,
+            ground_state_found=candidate_best.energy_eV - full_best.energy_eV <= self.tolerance_eV,
+            wall_time_s=wall_candidates, speedup=wall_full / wall_candidates)
         return SearchBenchmarkDocument(
             calculation_id=search.calculation_id, labels=search.labels, n_reference_relaxations_full=n_full,
             n_reference_relaxations_surrogate=n_surrogate,
@@ -320,5 +337,6 @@ class SearchBenchmarkMaker(Maker):
             ground_state_found=difference <= self.tolerance_eV, ground_state_tolerance_eV=self.tolerance_eV,
             reconstruction_energy_eV=full_best.energy_eV - unperturbed.energy_eV, full_reference_energies_eV=energies,
             wall_time_full_s=wall_full, wall_time_surrogate_s=wall_surrogate, speedup=wall_full / wall_surrogate,
+            candidate_start=candidate_start,
             campaign_sha256=search.campaign_sha256, parent_uuids=parent_uuids,
             defectscreen_version=defectscreen.__version__)
