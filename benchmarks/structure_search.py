@@ -12,8 +12,8 @@ host's surrogate of a charge state learns from the full searches of the other tw
 their bulk frames) besides its own unperturbed relaxations, never from its own full search. Prints one row per
 (defect, charge) from the stored SearchBenchmarkDocuments and the totals next to the seed's figures (73 % of
 reference relaxations saved, 88 % of ground states found, 13x faster), and for the same minima relaxed from their
-ShakeNBreak structures instead of their surrogate geometries (``search.reference_start: candidate``, read from the
-full search, which relaxed exactly those structures). Rerunning with the same --data-dir resumes.
+ShakeNBreak structures instead of their surrogate geometries (read from the full search, which relaxed exactly those
+structures: what the surrogate geometry itself is worth). Rerunning with the same --data-dir resumes.
 """
 
 from __future__ import annotations
@@ -120,8 +120,7 @@ def print_table(settings: StorageSettings) -> None:
           f"{by_chance:.1f}/{len(rows)} on average")
     found_c = sum(o["candidate_start"]["ground_state_found"] for o in rows)
     t_c = sum(o["candidate_start"]["wall_time_s"] for o in rows)
-    print(f"the same minima relaxed from their ShakeNBreak structures (search.reference_start: candidate, read from "
-          f"the full search): ground state found {found_c}/{len(rows)} ({100 * found_c / len(rows):.0f} %), "
+    print(f"the same minima relaxed from their ShakeNBreak structures instead (read from the full search): ground state found {found_c}/{len(rows)} ({100 * found_c / len(rows):.0f} %), "
           f"wall time {t_c:.0f} s ({t_full / t_c:.1f}x)")
 
 

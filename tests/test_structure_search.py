@@ -174,8 +174,6 @@ def test_search_settings_errors_name_the_field() -> None:
         parse_campaign({**base, "properties": ["unrelaxed_energy", "structure_search"]})
     with pytest.raises(CampaignError, match=r"search\.surrogate.*epochz"):
         parse_campaign({**base, "search": {"surrogate": {"epochz": 3}}})
-    with pytest.raises(CampaignError, match=r"search\.reference_start.*'surrogate_minimum' or 'candidate'"):
-        parse_campaign({**base, "search": {"reference_start": "relaxed"}})
     two = {**base, "hosts": [*base["hosts"], {"name": "ZnSe", "prototype": "zincblende-ZnSe"}]}
     with pytest.raises(CampaignError, match="set search.benchmark: true"):
         parse_campaign({**two, "search": {"training_hosts": "all_others"}})

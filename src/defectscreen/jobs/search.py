@@ -60,11 +60,6 @@ class SearchSettings(BaseModel):
     soap_l_max: int = Field(10, ge=0)
     soap_sigma_angstrom: float = Field(1.0, gt=0)
     surrogate: SurrogateSettings = Field(default_factory=SurrogateSettings)
-    reference_start: Literal["surrogate_minimum", "candidate"] = Field(
-        "surrogate_minimum", description="where the reference relaxation of each unique minimum starts: its "
-        "surrogate-relaxed geometry (seed 002: fewest reference steps) or the ShakeNBreak structure of the candidate "
-        "that reached it (the surrogate only decides which candidates are distinct; more reference steps, but a "
-        "reconstruction the surrogate relaxes away is still reached by the reference)")
     training_hosts: list[str] | Literal["all_others"] = Field(
         default_factory=list, description="hosts whose every candidate is relaxed with the engine (a full search, "
         "which fixes their ground states); their relaxations and bulk frames also train the other hosts' surrogates "
@@ -231,7 +226,7 @@ class StructureSearchMaker(Maker):
                                       sent_to_reference=n in sent) for i, n in enumerate(names)]
         document = StructureSearchDocument(
             calculation_id=labels.calculation_id, labels=labels, candidates=candidates, unique_minima=minima,
-            sent_to_reference=sent, reference_start=settings.reference_start,
+            sent_to_reference=sent,
             fingerprint={"r_cut_angstrom": settings.soap_r_cut_angstrom, "n_max": settings.soap_n_max,
                          "l_max": settings.soap_l_max, "sigma_angstrom": settings.soap_sigma_angstrom,
                          "cosine_distance_threshold": settings.cosine_distance_threshold},
@@ -243,8 +238,7 @@ class StructureSearchMaker(Maker):
         relax = RelaxMaker(engine_settings=self.engine_settings, fmax_eV_per_angstrom=self.fmax_eV_per_angstrom,
                            max_steps=self.max_steps, task_label="relax_candidate")
         search_uuid = CURRENT_JOB.job.uuid
-        start_of = {n: relaxed[n][0] if settings.reference_start == "surrogate_minimum" else starts[n] for n in sent}
-        minima_relaxed = [_candidate_relaxation(relax, labels, n, start_of[n], "surrogate", self.settings_hash,
+        minima_relaxed = [_candidate_relaxation(relax, labels, n, relaxed[n][0], "surrogate", self.settings_hash,
                                                 search_uuid, campaign_sha256) for n in sent]
         ground = _tag_cell_job(GroundStateMaker().make(unperturbed, [j.output for j in minima_relaxed],
                                                        [unperturbed_uuid, *[j.uuid for j in minima_relaxed],

@@ -50,8 +50,7 @@ class SearchCandidate(BaseModel):
     surrogate_converged: bool
     minimum: str = Field(description="the unique minimum (candidate name) it relaxed into")
     cosine_distance_to_minimum: float = Field(description="SOAP cosine distance of its defect site to the minimum's")
-    sent_to_reference: bool = Field(description="relaxed with the reference engine (from where the search "
-                                    "document's reference_start says)")
+    sent_to_reference: bool = Field(description="relaxed with the reference engine from its surrogate minimum")
 
 
 class StructureSearchDocument(BaseModel):
@@ -62,10 +61,8 @@ class StructureSearchDocument(BaseModel):
     candidates: list[SearchCandidate]
     unique_minima: list[str] = Field(description="candidate names, lowest surrogate energy first")
     sent_to_reference: list[str] = Field(
-        description="unique minima relaxed with the reference (all but 'Unperturbed', whose reference relaxation is "
-        "the campaign's own)")
-    reference_start: str = Field(description="'surrogate_minimum': the sent relaxations start from the surrogate "
-                                 "geometry; 'candidate': from the candidates' ShakeNBreak structures")
+        description="unique minima relaxed with the reference from their surrogate geometry (all but 'Unperturbed', "
+        "whose reference relaxation is the campaign's own)")
     fingerprint: dict = Field(description="SOAP parameters and the cosine-distance threshold")
     distortion_increment: float
     neighbour_pairs: bool = Field(description="whether the every-neighbour-pair search was added")
@@ -95,8 +92,9 @@ class FullSearchDocument(BaseModel):
 
 
 class CandidateStartRoute(BaseModel):
-    """The minima a search sent, relaxed with the reference from their candidates' ShakeNBreak structures
-    (``search.reference_start: candidate``): read from the full search, which relaxed exactly those structures."""
+    """Diagnostic: the minima a search sent, had they been relaxed with the reference from their candidates'
+    ShakeNBreak structures instead of their surrogate geometries; read from the full search, which relaxed exactly
+    those structures. Measures what the surrogate geometry itself is worth."""
 
     ground_state: str
     ground_state_energy_eV: float
@@ -131,7 +129,7 @@ class SearchBenchmarkDocument(BaseModel):
                                          "surrogate relaxations + this defect's share of the surrogate's training")
     speedup: float
     candidate_start: CandidateStartRoute = Field(
-        description="the same minima relaxed from their ShakeNBreak structures instead (the other reference_start)")
+        description="the same minima relaxed from their ShakeNBreak structures (read from the full search)")
     campaign_sha256: str
     parent_uuids: list[str]
     defectscreen_version: str
