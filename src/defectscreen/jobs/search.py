@@ -301,25 +301,27 @@ class SearchBenchmarkMaker(Maker):
         search = StructureSearchDocument.model_validate(search)
         full = FullSearchDocument.model_validate(full)
         unperturbed = TaskDocument.model_validate(unperturbed)
-        minima_tasks = _finished(minima)
         full_best = _lowest([unperturbed, *_converged(full.relaxations)])
-        surrogate_best = _lowest([unperturbed, *_converged(minima_tasks)])
+
+        def route(relaxations: list[TaskDocument]) -> tuple[TaskDocument, float, float]:
+            """A route's ground state (unperturbed included), its energy above the full search's (eV) and its wall
+            time: unperturbed + these reference relaxations + surrogate search + this defect's share of training."""
+            best = _lowest([unperturbed, *_converged(relaxations)])
+            wall = (unperturbed.wall_time_s + search.wall_time_s + training_share_s
+                    + sum(t.wall_time_s for t in relaxations))
+            return best, best.energy_eV - full_best.energy_eV, wall
+
+        surrogate_best, difference, wall_surrogate = route(_finished(minima))
+        candidate_best, candidate_difference, wall_candidates = route(
+            [t for t in full.relaxations if t.search_candidate in search.sent_to_reference])
         energies = {UNPERTURBED: unperturbed.energy_eV} | {name: None for name in full.candidates}
         energies |= {t.search_candidate: t.energy_eV for t in _converged(full.relaxations)}
         n_full, n_surrogate = 1 + len(full.candidates), 1 + len(search.sent_to_reference)
         wall_full = unperturbed.wall_time_s + full.wall_time_s
-        wall_surrogate = (unperturbed.wall_time_s + search.wall_time_s + training_share_s
-                          + sum(t.wall_time_s for t in minima_tasks))
-        difference = surrogate_best.energy_eV - full_best.energy_eV
-        sent_in_full = [t for t in full.relaxations if t.search_candidate in search.sent_to_reference]
-        candidate_best = _lowest([unperturbed, *_converged(sent_in_full)])
-        wall_candidates = (unperturbed.wall_time_s + search.wall_time_s + training_share_s
-                           + sum(t.wall_time_s for t in sent_in_full))
         candidate_start = CandidateStartRoute(
             ground_state=candidate_best.search_candidate or UNPERTURBED,
-            ground_state_energy_eV=candidate_best.energy_eV,
-            energy_difference_eV=candidate_best.energy_eV - full_best.energy_eV,
-            ground_state_found=candidate_best.energy_eV - full_best.energy_eV <= self.tolerance_eV,
+            ground_state_energy_eV=candidate_best.energy_eV, energy_difference_eV=candidate_difference,
+            ground_state_found=candidate_difference <= self.tolerance_eV,
             wall_time_s=wall_candidates, speedup=wall_full / wall_candidates)
         return SearchBenchmarkDocument(
             calculation_id=search.calculation_id, labels=search.labels, n_reference_relaxations_full=n_full,
