@@ -13,7 +13,9 @@ their bulk frames) besides its own unperturbed relaxations, never from its own f
 (defect, charge) from the stored SearchBenchmarkDocuments and the totals next to the seed's figures (73 % of
 reference relaxations saved, 88 % of ground states found, 13x faster), and for the same minima relaxed from their
 ShakeNBreak structures instead of their surrogate geometries (read from the full search, which relaxed exactly those
-structures: what the surrogate geometry itself is worth). Rerunning with the same --data-dir resumes.
+structures: what the surrogate geometry itself is worth). Rerunning with the same --data-dir resumes; rerun with
+other surrogate settings, it reuses the full searches (their task keys exclude the surrogate) and prints the newest
+benchmark document of each defect.
 """
 
 from __future__ import annotations
@@ -84,11 +86,13 @@ def run_workers(settings: StorageSettings, n_workers: int) -> None:
 
 
 def print_table(settings: StorageSettings) -> None:
+    """The newest benchmark document of each defect (a rerun with other search settings adds a new set)."""
     store = settings.job_store()
     store.connect()
-    documents = store.query({"output.@class": "SearchBenchmarkDocument"}, properties=["output"])
-    rows = sorted((d["output"] for d in documents),
-                  key=lambda o: o["calculation_id"])
+    documents = store.query({"output.@class": "SearchBenchmarkDocument"}, properties=["output", "completed_at"],
+                            sort={"completed_at": 1})
+    newest = {d["output"]["calculation_id"]: d["output"] for d in documents}
+    rows = [newest[cid] for cid in sorted(newest)]
     header = (f"{'defect':16s} {'full':>4s} {'surr':>4s} {'saved%':>6s} {'full GS':>24s} {'surrogate GS':>24s} "
               f"{'ΔE(eV)':>7s} {'E_rec(eV)':>9s} {'E_surr-E_unp':>12s} {'found':>5s} {'t_full(s)':>9s} {'t_surr(s)':>9s} {'speedup':>7s}"
               f" | {'cand. start GS':>24s} {'ΔE(eV)':>7s} {'found':>5s} {'t(s)':>6s} {'speedup':>7s}")

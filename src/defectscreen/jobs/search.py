@@ -76,6 +76,26 @@ def relaxation_frames(task: TaskDocument) -> list[Frame]:
                   np.array(f.forces_eV_per_angstrom), task.labels.calculation_id) for f in task.relaxation_frames]
 
 
+def surrogate_minima(model, structure: Structure, bulk_structure: Structure, labels: CalculationLabels,
+                     settings: SearchSettings) -> tuple[dict[str, tuple[Structure, float, int, bool]], np.ndarray,
+                                                        list[int]]:
+    """The unperturbed cell and every ShakeNBreak candidate relaxed with the surrogate (name -> structure, energy in
+    eV, steps, converged), the SOAP cosine distances of their defect sites, and each one's unique minimum (index)."""
+    starts = {UNPERTURBED: structure} | distortion_candidates(
+        structure, bulk_structure, labels.defect_site_frac_coords, labels.defect_type, labels.charge,
+        settings.distortion_increment, settings.neighbour_pairs)
+    relaxed = {name: relax_with_surrogate(model, s, settings.surrogate.fmax_eV_per_angstrom,
+                                          settings.surrogate.max_steps) for name, s in starts.items()}
+    site = defect_site_index(structure, labels.defect_site_frac_coords, labels.defect_type)
+    centres = [r[0].cart_coords[site] if site is not None
+               else structure.lattice.get_cartesian_coords(labels.defect_site_frac_coords) for r in relaxed.values()]
+    fingerprints = defect_site_fingerprints([r[0] for r in relaxed.values()], centres, settings.soap_r_cut_angstrom,
+                                            settings.soap_n_max, settings.soap_l_max, settings.soap_sigma_angstrom)
+    distances = cosine_distances(fingerprints)
+    return relaxed, distances, unique_minima([r[1] for r in relaxed.values()], distances,
+                                             settings.cosine_distance_threshold)
+
+
 @dataclass
 class SurrogateMaker(Maker):
     """Fine-tune the surrogate of one host and charge state on its bulk and defect reference relaxations, and on the
@@ -203,21 +223,9 @@ class StructureSearchMaker(Maker):
         settings = SearchSettings.model_validate(self.search)
         unperturbed = TaskDocument.model_validate(unperturbed)
         surrogate = SurrogateDocument.model_validate(surrogate)
-        model = model_from_base64(surrogate.model_base64)
-        starts = {UNPERTURBED: structure} | distortion_candidates(
-            structure, bulk_structure, labels.defect_site_frac_coords, labels.defect_type, labels.charge,
-            settings.distortion_increment, settings.neighbour_pairs)
-        relaxed = {name: relax_with_surrogate(model, s, settings.surrogate.fmax_eV_per_angstrom,
-                                              settings.surrogate.max_steps) for name, s in starts.items()}
-        names = list(relaxed)
-        site = defect_site_index(structure, labels.defect_site_frac_coords, labels.defect_type)
-        centres = [relaxed[n][0].cart_coords[site] if site is not None
-                   else structure.lattice.get_cartesian_coords(labels.defect_site_frac_coords) for n in names]
-        fingerprints = defect_site_fingerprints([relaxed[n][0] for n in names], centres, settings.soap_r_cut_angstrom,
-                                                settings.soap_n_max, settings.soap_l_max, settings.soap_sigma_angstrom)
-        distances = cosine_distances(fingerprints)
-        energies = [relaxed[n][1] for n in names]
-        minimum_of = unique_minima(energies, distances, settings.cosine_distance_threshold)
+        relaxed, distances, minimum_of = surrogate_minima(model_from_base64(surrogate.model_base64), structure,
+                                                          bulk_structure, labels, settings)
+        names, energies = list(relaxed), [r[1] for r in relaxed.values()]
         minima = [names[i] for i in sorted(set(minimum_of), key=lambda i: energies[i])]
         sent = [name for name in minima if name != UNPERTURBED]
         candidates = [SearchCandidate(name=n, surrogate_energy_eV=relaxed[n][1], surrogate_steps=relaxed[n][2],
