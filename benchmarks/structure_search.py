@@ -124,8 +124,9 @@ def print_table(settings: StorageSettings) -> None:
           f"{by_chance:.1f}/{len(rows)} on average")
     found_c = sum(o["candidate_start"]["ground_state_found"] for o in rows)
     t_c = sum(o["candidate_start"]["wall_time_s"] for o in rows)
-    print(f"the same minima relaxed from their ShakeNBreak structures instead (read from the full search): ground state found {found_c}/{len(rows)} ({100 * found_c / len(rows):.0f} %), "
-          f"wall time {t_c:.0f} s ({t_full / t_c:.1f}x)")
+    print(f"the same minima relaxed from their ShakeNBreak structures instead (read from the full search): ground "
+          f"state found {found_c}/{len(rows)} ({100 * found_c / len(rows):.0f} %), wall time {t_c:.0f} s "
+          f"({t_full / t_c:.1f}x)")
 
 
 def _surrogate_lowering(row: dict) -> float:

@@ -18,8 +18,8 @@ the reference) or puts it in the unperturbed cell's cluster, and which unique mi
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
+from contextlib import chdir
 from pathlib import Path
 
 from defectscreen.flows.campaign import load_campaign
@@ -61,13 +61,13 @@ def main() -> None:
     tasks = [TaskDocument.model_validate(o) for o in outputs if not isinstance(o, FullSearchDocument)]
     bulks = [t for t in tasks if t.labels.defect_type == "bulk"]
     own_bulk = next(t for t in bulks if t.labels.host == labels.host)
+    full_uuid, full = stored(FullSearchDocument, {"output.calculation_id": args.defect})
+    full = FullSearchDocument.model_validate(full)
     if args.with_own_full_search:
-        uuid, own = stored(FullSearchDocument, {"output.calculation_id": args.defect})
-        parents.append(uuid)
-        searches.append(FullSearchDocument.model_validate(own))
+        parents.append(full_uuid)
+        searches.append(full)
     settings = old["settings"] | {"frames_per_relaxation": args.frames_per_relaxation, "epochs": args.epochs}
-    with tempfile.TemporaryDirectory() as workdir:
-        os.chdir(workdir)
+    with tempfile.TemporaryDirectory() as workdir, chdir(workdir):
         surrogate = SurrogateMaker.make.original(
             SurrogateMaker(settings=settings), own_bulk, [t for t in tasks if t.labels.defect_type != "bulk"],
             parents, sid, old["campaign_sha256"], related_bulks=[b for b in bulks if b is not own_bulk],
@@ -80,7 +80,6 @@ def main() -> None:
     relaxed, distances, minimum_of = surrogate_minima(
         model_from_base64(surrogate.model_base64), unperturbed.input_structure, own_bulk.input_structure, labels,
         campaign.search)
-    full = FullSearchDocument.model_validate(stored(FullSearchDocument, {"output.calculation_id": args.defect})[1])
     reference = {UNPERTURBED: unperturbed.energy_eV} | {t.search_candidate: t.energy_eV for t in full.relaxations
                                                        if t.converged}
     names = list(relaxed)
