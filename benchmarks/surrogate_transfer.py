@@ -23,7 +23,7 @@ from contextlib import chdir
 from pathlib import Path
 
 from defectscreen.flows.campaign import load_campaign
-from defectscreen.flows.screening import surrogate_id
+from defectscreen.flows.steps.structure_search import surrogate_id
 from defectscreen.jobs.search import UNPERTURBED, SurrogateMaker, surrogate_minima
 from defectscreen.mlip.surrogate import model_from_base64
 from defectscreen.schemas import TaskDocument

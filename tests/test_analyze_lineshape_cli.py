@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import NV_DIAMOND
+
 from defectscreen.cli.main import cli
 from defectscreen.schemas.optics import LineshapeDocument
 

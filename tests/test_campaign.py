@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
 from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.storage.submission import submit_campaign

@@ -8,12 +8,11 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import GAN_CN
-from defectscreen.analysis.capture import CaptureSettings, analyze_capture_files
-from defectscreen.cli.main import cli
 from pymatgen.analysis.defects.recombination import get_SRH_coef
 
+from defectscreen.analysis.capture import CaptureSettings, analyze_capture_files
+from defectscreen.cli.main import cli
 from defectscreen.physics.capture import (
     capture_coefficient_unscaled,
     effective_rydberg_eV,
@@ -139,44 +138,52 @@ def test_analyze_capture_cli_prints_json(tmp_path) -> None:
 
 
 def test_summary_capture_at_the_level_is_f_times_unscaled_over_s() -> None:
-    """The defect summary's C at a pair's level: Z from the capturing charge and the carrier, f from the campaign's
-    m* and the mean eigenvalue of ε⁰, s from the CCD document; C is left out (C̃ kept) where m* is missing."""
+    """The defect summary's C at a pair's level: C̃/W² evaluated there exactly (Eq. 22 with the CCD document's ΔQ,
+    ħω_i, ħω_f, volume and g, to 1e-10 relative, between grid points too: a log-linear interpolation of the grid is
+    off by percent there), Z from the capturing charge and the carrier, f from the campaign's m* and the mean
+    eigenvalue of ε⁰, s from the CCD document; C is left out (C̃ kept) where m* is missing, nothing for ΔE ≤ 0."""
     from defectscreen.analysis.summary import capture_at_level
 
     delta_E = [0.4, 0.6, 0.8]
     temperatures = [250.0, 300.0, 350.0]
-    table = [capture_coefficient_unscaled(np.array(temperatures), 1.5, e, 30.0, 25.0, 1.0, 1000.0, 1).tolist()
+    ccd = {"delta_Q_amu_half_angstrom": 1.5, "supercell_volume_angstrom3": 1000.0, "final_state_degeneracy": 2}
+
+    def direct(e: float) -> float:
+        return float(capture_coefficient_unscaled(np.array([300.0]), 1.5, e, 30.0, 25.0, 1.0, 1000.0, 2)[0])
+
+    table = [capture_coefficient_unscaled(np.array(temperatures), 1.5, e, 30.0, 25.0, 1.0, 1000.0, 2).tolist()
              for e in delta_E]
 
     def factor(carrier: str, initial_charge: int, scaling: float) -> dict:
-        return {"carrier": carrier, "initial_charge": initial_charge, "delta_E_eV": delta_E,
-                "temperatures_K": temperatures, "capture_coefficient_per_W_if2_cm3_s": table,
-                "W_if_eV_per_amu_half_angstrom": 0.05, "charged_supercell_scaling": scaling}
+        return {"carrier": carrier, "initial_charge": initial_charge, "hbar_omega_i_meV": 30.0,
+                "hbar_omega_f_meV": 25.0, "delta_E_eV": delta_E, "temperatures_K": temperatures,
+                "capture_coefficient_per_W_if2_cm3_s": table, "W_if_eV_per_amu_half_angstrom": 0.05,
+                "charged_supercell_scaling": scaling}
 
     epsilon = [[8.0, 0, 0], [0, 9.0, 0], [0, 0, 10.0]]
     gap = 3.0
-    electron = capture_at_level(factor("electron", 1, 1.7), gap - 0.6, gap, {"electron": 0.2}, epsilon)
+    electron = capture_at_level(factor("electron", 1, 1.7), ccd, gap - 0.6, gap, {"electron": 0.2}, epsilon)
     assert electron.Z == -1 and electron.temperature_K == 300.0 and electron.delta_E_eV == pytest.approx(0.6)
     assert electron.capture_coefficient_per_W_if2_cm3_s == pytest.approx(table[1][1], rel=1e-12)
     assert electron.capture_coefficient_unscaled_cm3_s == pytest.approx(table[1][1] * 0.05**2, rel=1e-12)
     f = sommerfeld_factor(np.array([300.0]), -1, 0.2, 9.0)[0]
     assert electron.sommerfeld_factor == pytest.approx(f, rel=1e-12) and f > 1
     assert electron.capture_coefficient_cm3_s == pytest.approx(table[1][1] * 0.05**2 * f / 1.7, rel=1e-12)
-    neutral = capture_at_level(factor("hole", 0, 1.0), 0.6, gap, {}, None)
+    between = capture_at_level(factor("hole", 0, 1.0), ccd, 0.7137, gap, {}, None).capture_coefficient_per_W_if2_cm3_s
+    assert between == pytest.approx(direct(0.7137), rel=1e-10)
+    log_linear = np.exp(np.interp(0.7137, delta_E, np.log(np.array(table)[:, 1])))
+    assert abs(log_linear / direct(0.7137) - 1) > 1e-3  # what the grid gave before
+    neutral = capture_at_level(factor("hole", 0, 1.0), ccd, 0.6, gap, {}, None)
     assert (neutral.Z, neutral.sommerfeld_factor) == (0, 1.0)
     assert neutral.capture_coefficient_cm3_s == neutral.capture_coefficient_unscaled_cm3_s
-    repelled = capture_at_level(factor("hole", 1, 0.8), 0.6, gap, {"hole": 1.0}, 9.0)
+    repelled = capture_at_level(factor("hole", 1, 0.8), ccd, 0.6, gap, {"hole": 1.0}, 9.0)
     assert repelled.Z == 1 and repelled.sommerfeld_factor < 1
     unconverged = {**factor("hole", -1, 1.3), "charged_supercell_scaling_profile": {"plateau_found": False}}
-    no_mass = capture_at_level(unconverged, 0.6, gap, {"electron": 0.2}, epsilon)
+    no_mass = capture_at_level(unconverged, ccd, 0.6, gap, {"electron": 0.2}, epsilon)
     assert no_mass.sommerfeld_factor is None and no_mass.capture_coefficient_cm3_s is None
     assert no_mass.capture_coefficient_unscaled_cm3_s == pytest.approx(table[1][1] * 0.05**2, rel=1e-12)
-    floor = factor("hole", 0, 1.0)
-    floor["capture_coefficient_per_W_if2_cm3_s"] = [[0.0] * 3, *table[1:]]  # below the numerical floor at 0.4 eV
-    between = capture_at_level(floor, 0.7, gap, {}, None).capture_coefficient_per_W_if2_cm3_s
-    assert between == pytest.approx(np.sqrt(table[1][1] * table[2][1]), rel=1e-9)  # log-linear midpoint
-    assert capture_at_level(floor, 0.5, gap, {}, None).capture_coefficient_per_W_if2_cm3_s == pytest.approx(
-        0.5 * table[1][1], rel=1e-9)
+    outside = capture_at_level(factor("electron", 0, 1.0), ccd, gap + 0.1, gap, {}, None)
+    assert outside.capture_coefficient_per_W_if2_cm3_s is None and outside.capture_coefficient_cm3_s is None
     from defectscreen.reports.html import _capture_note
 
     note = _capture_note({"capture": [electron.model_dump(), no_mass.model_dump()]})

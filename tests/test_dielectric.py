@@ -9,14 +9,18 @@ import numpy as np
 import phonopy
 import pytest
 import yaml
+from conftest import REFERENCE_DATA
 from maggma.stores import MemoryStore
 
-from conftest import REFERENCE_DATA
 from defectscreen.builders.defects import DefectBuilder
 from defectscreen.flows.campaign import CampaignError, parse_campaign
 from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.flows.hosts import prototype_structure
-from defectscreen.flows.screening import dielectric_task_key, planned_keys
+from defectscreen.flows.registry import TaskRegistry
+from defectscreen.flows.screening import HostScreeningMaker
+from defectscreen.flows.steps import HostCells
+from defectscreen.flows.steps.dielectric import dielectric_settings_hash
+from defectscreen.jobs.tagging import task_key
 from defectscreen.physics.dielectric import (
     COULOMB_EV_ANGSTROM,
     force_constants_from_cartesian_displacements,
@@ -124,12 +128,14 @@ def test_computed_dielectric_needs_a_dft_engine_and_plans_one_job_per_host(tmp_p
     with pytest.raises(CampaignError, match="dielectric_constant must be a number >= 1"):
         parse_campaign(yaml.safe_load(COMPUTED.replace("computed", "computd")) | {"engine": {"name": "gpaw"}})
     campaign = parse_campaign(yaml.safe_load(COMPUTED) | {"engine": {"name": "gpaw"}})
-    key = dielectric_task_key(campaign, "MgO")
-    keys = planned_keys(campaign, build_defect_set(campaign, tmp_path))
-    assert key.startswith("MgO:dielectric|dielectric|") and keys.count(key) == 1
+    key = task_key("MgO:dielectric", "dielectric", dielectric_settings_hash(campaign))
+    registry = TaskRegistry(campaign.name)
+    flow = HostScreeningMaker(registry=registry).make(HostCells(campaign, "MgO", build_defect_set(campaign, tmp_path)))
+    names = [job.name for job in flow.jobs]
+    assert key in registry.made and names.count("dielectric MgO:dielectric") == 1
     finer = parse_campaign(yaml.safe_load(COMPUTED) | {"engine": {"name": "gpaw"},
                                                        "formation": {"dielectric": {"kpoint_density": 3.0}}})
-    assert dielectric_task_key(finer, "MgO") != key
+    assert dielectric_settings_hash(finer) != dielectric_settings_hash(campaign)
 
 
 def test_defect_builder_screens_charged_defects_with_the_computed_tensor() -> None:

@@ -43,8 +43,8 @@ from defectscreen.physics.fermi_level import (
 from defectscreen.physics.units import BOLTZMANN_EV_PER_K
 from defectscreen.reports.report_builder import REPORT_ID, report_pipeline
 from defectscreen.storage import StorageSettings
-from defectscreen.storage.query import query_summaries, summary_criteria
-from defectscreen.storage.submission import submit_campaign
+from defectscreen.storage.query import current_versions, query_summaries, summary_criteria
+from defectscreen.storage.submission import record_campaign, submit_campaign
 from defectscreen.storage.worker import run_worker
 
 BOHR_ANGSTROM = 0.529177210903
@@ -420,9 +420,9 @@ def test_kumagai_needs_an_engine_with_site_potentials() -> None:
     assert parse_campaign({**data, "engine": {"name": "gpaw"}}).formation.correction == "kumagai"
 
 
-def test_same_builders_on_a_mongodb_store_with_indexes(built: StorageSettings) -> None:
-    """The builders on MongoDB-like stores (maggma's MemoryStore on mongomock): the same documents as on the
-    embedded store, and the filtered fields indexed."""
+def _memory_stores(built: StorageSettings) -> tuple[MemoryStore, dict[str, MemoryStore]]:
+    """The built campaign's task documents in a MongoDB-like store (maggma's MemoryStore on mongomock) and empty
+    builder collections beside it."""
     source = built.job_store().docs_store
     source.connect()
     tasks = MemoryStore("outputs", key="uuid")
@@ -430,6 +430,13 @@ def test_same_builders_on_a_mongodb_store_with_indexes(built: StorageSettings) -
     for store in (tasks, *stores.values()):
         store.connect()
     tasks.update([{k: v for k, v in doc.items() if k != "_id"} for doc in source.query()], key="uuid")
+    return tasks, stores
+
+
+def test_same_builders_on_a_mongodb_store_with_indexes(built: StorageSettings) -> None:
+    """The builders on MongoDB-like stores (maggma's MemoryStore on mongomock): the same documents as on the
+    embedded store, and the filtered fields indexed."""
+    tasks, stores = _memory_stores(built)
     embedded_campaigns = built.collection("campaigns", "name")
     embedded_campaigns.connect()
     stores["campaigns"].update([{k: v for k, v in d.items() if k != "_id"} for d in embedded_campaigns.query()],
@@ -446,3 +453,51 @@ def test_same_builders_on_a_mongodb_store_with_indexes(built: StorageSettings) -
     assert mongo_doc["chemical_potential_limits"] == embedded_doc["chemical_potential_limits"]
     indexed = {key for info in stores["summaries"]._collection.index_information().values() for key, _ in info["key"]}
     assert {"summary_id", "deepest_level_depth_eV", "huang_rhys_total_max", "transition_levels.level_eV"} <= indexed
+
+
+def test_resubmission_with_another_dielectric_constant_builds_new_documents(built: StorageSettings) -> None:
+    """Another ε (and hole mass) in a resubmitted campaign: submission says which host's settings changed, the
+    builders correct and build anew beside the old documents, which keep their ε, corrections and levels; readers
+    see the current campaign version's documents."""
+    tasks, stores = _memory_stores(built)
+    builders = [DefectBuilder(tasks, stores["campaigns"], stores["defects"]),
+                FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"]),
+                DefectSummaryBuilder(tasks, stores["formation_energies"], stores["summaries"])]
+
+    def build() -> list[int]:
+        counts = []
+        for builder in builders:
+            builder.connect()
+            items = list(builder.get_items())
+            builder.update_targets([builder.process_item(item) for item in items])
+            counts.append(len(items))
+        return counts
+
+    first = parse_campaign(CAMPAIGN)
+    assert record_campaign(stores["campaigns"], first) == []
+    assert build() == [5, 1, 2]
+    old_defects = {d["defect_id"]: d for d in stores["defects"].query({"labels.charge": 2})}
+    changed = {**CAMPAIGN, "hosts": [{**CAMPAIGN["hosts"][0], "dielectric_constant": 12.0,
+                                      "effective_mass_hole": 2.0}]}
+    second = parse_campaign(changed)
+    messages = record_campaign(stores["campaigns"], second)
+    assert len(messages) == 1 and messages[0].startswith("MgO: ") and "9.8 -> 12.0" in messages[0]
+    assert "1.6} -> {'hole': 2.0}" in messages[0]
+    assert build() == [5, 1, 2]  # every defect corrected anew, one new formation document, its summaries
+    assert record_campaign(stores["campaigns"], second) == [] and build() == [0, 0, 0]
+    v_o = {d["correction"]["dielectric_constant"]: d for d in stores["defects"].query({"labels.charge": 2})}
+    assert set(v_o) == {9.8, 12.0} and v_o[9.8] == {**old_defects[v_o[9.8]["defect_id"]], "_id": v_o[9.8]["_id"]}
+    assert v_o[12.0]["defect_id"] != v_o[9.8]["defect_id"]
+    assert v_o[12.0]["correction"]["method"] == "freysoldt_lattice_only"  # xTB: the q²/ε lattice term alone
+    assert v_o[12.0]["correction"]["correction_eV"] == pytest.approx(v_o[9.8]["correction"]["correction_eV"] * 9.8
+                                                                     / 12.0, rel=1e-5)  # stored to 1e-6 eV
+    formation = {d["inputs"]["correction"]["dielectric_constant"]: d for d in stores["formation_energies"].query()}
+    assert set(formation) == {9.8, 12.0} and formation[12.0]["effective_masses"] == {"hole": 2.0}
+    assert formation[9.8]["campaign_sha256"] == first.sha256() != formation[12.0]["campaign_sha256"]
+    current = current_versions(stores["campaigns"])
+    assert current == [second.sha256()]
+    shown = [d["host_id"] for d in stores["formation_energies"].query({"campaign_sha256": {"$in": current}})]
+    assert shown == [formation[12.0]["host_id"]]
+    summaries = query_summaries(stores["summaries"], summary_criteria(campaign_versions=current))
+    assert {row["summary_id"].split("|")[-1] for row in summaries} == {formation[12.0]["settings_key"]}
+    assert len(list(stores["summaries"].query())) == 4

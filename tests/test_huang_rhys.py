@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import NV_DIAMOND
 from phonopy import Phonopy
 from phonopy.structure.atoms import PhonopyAtoms
 
-from conftest import NV_DIAMOND
 from defectscreen.physics.huang_rhys import (
     StructureMismatchError,
     displacement_between,

@@ -103,7 +103,7 @@ def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
     (state,) = host["defects"][0]["charge_states"]
     assert state["formation_energy_at_vbm_eV"]["Si-rich"] == pytest.approx(by_hand, abs=1e-6)
     _build(DefectSummaryBuilder(tasks, formation, summaries))
-    _build(ReportBuilder(tasks, defects, formation, summaries, reports))
+    _build(ReportBuilder(tasks, campaigns, defects, formation, summaries, reports))
     page = reports.query_one({})["html"]
     figure = re.search(r"Si:v_Si:\+2: Kumagai–Oba site potentials</h3><img alt=\"figure\" src=\"data:image/png;base64,"
                        r"([A-Za-z0-9+/=]+)\"", page)
@@ -111,5 +111,6 @@ def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
 
     record_campaign(campaigns, parse_campaign({**CAMPAIGN, "formation": {"correction": "freysoldt"}}))
     assert _build(DefectBuilder(tasks, campaigns, defects)) == 1  # the scheme is part of the document's inputs
-    rebuilt = defects.query_one({"labels.charge": 2})["correction"]
+    assert defects.query_one({"labels.charge": 2, "correction.method": "kumagai"})["correction"] == correction
+    rebuilt = defects.query_one({"labels.charge": 2, "correction.method": "freysoldt"})["correction"]
     assert rebuilt["method"] == "freysoldt" and rebuilt["correction_eV"] == pytest.approx(freysoldt.correction_eV)

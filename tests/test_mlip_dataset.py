@@ -7,9 +7,9 @@ import gzip
 import numpy as np
 import pytest
 from ase.build import bulk
+from conftest import GAN_CN
 from pymatgen.core import Lattice, Structure
 
-from conftest import GAN_CN
 from defectscreen.mlip.dataset import (
     labelled_frame,
     perturbed_structures,

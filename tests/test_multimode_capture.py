@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import NV_DIAMOND
+
 from defectscreen.analysis.capture import CaptureSettings, analyze_capture_files
 from defectscreen.physics.capture import hermite_functions, vibrational_matrix_elements
 from defectscreen.physics.multimode_capture import (

@@ -154,7 +154,7 @@ def test_benchmark_reads_the_candidate_start_route_from_the_full_search() -> Non
     unperturbed = _relaxation(labels, None, 0.0, 50.0)
     sent = [_relaxation(labels, "Bond_Distortion_-60.0%", 0.0, 20.0), _relaxation(labels, "Dimer", 0.2, 30.0)]
     maker = SearchBenchmarkMaker(tolerance_eV=0.01)
-    record = SearchBenchmarkMaker.make.original(maker, search, unperturbed, full, sent, 3.0, ["a", "b", "c"])
+    record = SearchBenchmarkMaker.make.original(maker, search, unperturbed, full, sent, 3.0)
     assert record.full_ground_state == "Bond_Distortion_-60.0%" and record.reconstruction_energy_eV == -2.9
     assert record.surrogate_ground_state == "Unperturbed" and not record.ground_state_found
     assert record.energy_difference_eV == pytest.approx(2.9)

@@ -10,19 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import GAN_CN
 from pymatgen.core import Lattice
 from pymatgen.io.vasp.outputs import Wavecar
 
-from conftest import GAN_CN
 from defectscreen.cli.main import cli
-from defectscreen.readers.structures import read_structure
-from defectscreen.readers.vasp import read_wavecar_density
 from defectscreen.physics.supercell_scaling import (
     SpheresAroundDefect,
     charged_supercell_scaling,
     distances_from,
     inscribed_radius_angstrom,
 )
+from defectscreen.readers.structures import read_structure
+from defectscreen.readers.vasp import read_wavecar_density
 
 HEXAGONAL = Lattice.hexagonal(8.0, 9.0).matrix
 GRID = (40, 40, 45)

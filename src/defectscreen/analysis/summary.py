@@ -3,22 +3,23 @@
 With the levels known, each pair's Huang–Rhys factors give its photoluminescence bands (ZPL from the level).
 
 Capture through a pair happens at that pair's own level ε (the crossing of the two charge states' lines): an
-electron is captured by the higher charge with ΔE = E_CBM − ε, a hole by the lower charge with ΔE = ε − E_VBM,
-and the 1D phonon factor C̃/W_if² stored on a ΔE grid is interpolated there (log-linear; linear next to a grid
-point where it is below the numerical floor, 0). C = f C̃ / s with the
-Sommerfeld factor f of the carrier's Coulomb interaction with the capturing charge (m* from the campaign, ε the
-mean of the eigenvalues of the ε⁰ the host's defects were corrected with) and the charged-supercell scaling s
-from the orbitals.
+electron is captured by the higher charge with ΔE = E_CBM − ε, a hole by the lower charge with ΔE = ε − E_VBM.
+C̃/W_if² of the 1D harmonic model (seed 000, Eq. 22) is evaluated there exactly, at 300 K, from the
+configuration-coordinate document's ΔQ, ħω_i, ħω_f, cell volume and g (its (ΔE, T) grid is for figures).
+C = f C̃ / s with the Sommerfeld factor f of the carrier's Coulomb interaction with the capturing charge (m* from
+the campaign, ε the mean of the eigenvalues of the ε⁰ the host's defects were corrected with) and the
+charged-supercell scaling s from the orbitals.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
 
 from defectscreen.analysis.lineshape import binned_emission
-from defectscreen.physics.capture import sommerfeld_factor
+from defectscreen.physics.capture import capture_coefficient_unscaled, sommerfeld_factor
 from defectscreen.physics.lineshape import optical_lineshape
 from defectscreen.schemas.formation import (
     CaptureAtLevel,
@@ -39,33 +40,29 @@ def pair_level_eV(defect: DefectFormation, higher: int, lower: int) -> float:
     return states[lower][limit] - states[higher][limit]
 
 
-def capture_at_level(factor: dict, level_eV: float, band_gap_eV: float, effective_masses: dict[str, float],
-                     dielectric_constant: float | list[list[float]] | None,
+def capture_at_level(factor: dict, ccd: dict, level_eV: float, band_gap_eV: float,
+                     effective_masses: dict[str, float], dielectric_constant: float | list[list[float]] | None,
                      temperature_K: float = SUMMARY_TEMPERATURE_K) -> CaptureAtLevel:
-    """C̃/W_if², C̃ and C of one capture direction of a ConfigurationCoordinateDocument's ``phonon_factors`` entry
-    at the pair's level, at the grid temperature nearest ``temperature_K``."""
+    """C̃/W_if², C̃ and C of one capture direction (a ``phonon_factors`` entry of the ConfigurationCoordinateDocument
+    ``ccd``) at the pair's level, evaluated exactly at ``temperature_K`` (K). None where ΔE ≤ 0 (the level lies
+    outside the gap on that carrier's side: no capture)."""
     carrier = factor["carrier"]
     delta_e = band_gap_eV - level_eV if carrier == "electron" else level_eV
-    grid = np.asarray(factor["delta_E_eV"])
-    column = int(np.argmin(np.abs(np.asarray(factor["temperatures_K"]) - temperature_K)))
-    temperature = float(factor["temperatures_K"][column])
-    table = np.asarray(factor["capture_coefficient_per_W_if2_cm3_s"])[:, column]
     per_w2 = None
-    if grid[0] <= delta_e <= grid[-1]:
-        right = min(int(np.searchsorted(grid, delta_e)), grid.size - 1)
-        bracket = table[max(right - 1, 0):right + 1]
-        per_w2 = float(np.exp(np.interp(delta_e, grid, np.log(np.maximum(table, 1e-300))))
-                       if np.all(bracket > 0) else np.interp(delta_e, grid, table))
+    if delta_e > 0:
+        per_w2 = float(capture_coefficient_unscaled(
+            np.array([temperature_K]), ccd["delta_Q_amu_half_angstrom"], delta_e, factor["hbar_omega_i_meV"],
+            factor["hbar_omega_f_meV"], 1.0, ccd["supercell_volume_angstrom3"], ccd["final_state_degeneracy"])[0])
     coupling = factor.get("W_if_eV_per_amu_half_angstrom")
     unscaled = None if per_w2 is None or coupling is None else per_w2 * coupling**2
     Z = -factor["initial_charge"] if carrier == "electron" else factor["initial_charge"]
     sommerfeld = 1.0 if Z == 0 else None
     if Z != 0 and carrier in effective_masses and dielectric_constant is not None:
         epsilon = float(np.mean(np.linalg.eigvalsh(np.atleast_2d(dielectric_constant))))
-        sommerfeld = float(sommerfeld_factor(np.array([temperature]), Z, effective_masses[carrier], epsilon)[0])
+        sommerfeld = float(sommerfeld_factor(np.array([temperature_K]), Z, effective_masses[carrier], epsilon)[0])
     scaling = factor.get("charged_supercell_scaling")
     profile = factor.get("charged_supercell_scaling_profile")
-    return CaptureAtLevel(carrier=carrier, delta_E_eV=float(delta_e), temperature_K=temperature,
+    return CaptureAtLevel(carrier=carrier, delta_E_eV=float(delta_e), temperature_K=temperature_K,
                           capture_coefficient_per_W_if2_cm3_s=per_w2, capture_coefficient_unscaled_cm3_s=unscaled,
                           Z=Z, sommerfeld_factor=sommerfeld, charged_supercell_scaling=scaling,
                           scaling_plateau_found=profile["plateau_found"] if profile else None,
@@ -102,13 +99,41 @@ def photoluminescence_bands(huang_rhys: dict, frequencies_meV: dict[str, list[fl
     return bands
 
 
-def summarize_defect(summary_id: str, host: str, campaign: str, engine_name: str, band_gap_eV: float,
-                     effective_masses: dict[str, float], dielectric_constant: float | list[list[float]] | None,
-                     defect: DefectFormation, fermi_levels: list[FermiLevelSolution], ccd: dict[str, dict],
-                     huang_rhys: dict[str, dict], embedded: dict[str, dict], frequencies_meV: dict[str, list[float]],
-                     formation_id: str, fingerprint: str) -> DefectSummaryDocument:
-    """The summary of ``defect``; ``ccd``, ``huang_rhys`` and ``embedded`` map 'q/q-1' to the pair's stored
-    document (with its JobStore ``uuid``), ``frequencies_meV`` the phonon documents' ħω_k by uuid."""
+@dataclass(frozen=True)
+class HostFormation:
+    """What a defect summary reads of its host's formation-energy document."""
+
+    host_id: str
+    host: str
+    campaign: str
+    campaign_sha256: str
+    engine_name: str
+    band_gap_eV: float
+    fermi_levels: list[FermiLevelSolution]
+    effective_masses: dict[str, float]
+    dielectric_constant: float | list[list[float]] | None
+
+
+@dataclass(frozen=True)
+class SummaryInputs:
+    """Everything one defect's summary is made of: its host's formation results, the defect's own, and the
+    vibronic documents of its charge pairs ('q/q-1' -> stored document with its JobStore ``uuid``); the phonon
+    frequencies the Huang–Rhys documents refer to, by phonon-document uuid."""
+
+    summary_id: str
+    fingerprint: str
+    host: HostFormation
+    defect: DefectFormation
+    configuration_coordinate: dict[str, dict] = field(default_factory=dict)
+    huang_rhys: dict[str, dict] = field(default_factory=dict)
+    embedding_convergence: dict[str, dict] = field(default_factory=dict)
+    frequencies_meV: dict[str, list[float]] = field(default_factory=dict)
+
+
+def summarize_defect(inputs: SummaryInputs) -> DefectSummaryDocument:
+    """The summary of ``inputs.defect``."""
+    host, defect = inputs.host, inputs.defect
+    band_gap_eV = host.band_gap_eV
     charges = sorted((s.charge for s in defect.charge_states), reverse=True)
     pairs = []
     for higher, lower in pairwise(charges):
@@ -116,24 +141,24 @@ def summarize_defect(summary_id: str, host: str, campaign: str, engine_name: str
             continue
         key = f"{higher}/{lower}"
         pair = ChargePairSummary(charges=key, level_eV=pair_level_eV(defect, higher, lower))
-        if key in ccd:
-            doc = ccd[key]
+        if key in inputs.configuration_coordinate:
+            doc = inputs.configuration_coordinate[key]
             pair.delta_Q_amu_half_angstrom = doc["delta_Q_amu_half_angstrom"]
             surfaces = {s["state"]: s["hbar_omega_meV"] for s in doc["surfaces"]}
             pair.hbar_omega_higher_meV, pair.hbar_omega_lower_meV = surfaces["higher_charge"], surfaces["lower_charge"]
-            pair.capture = [capture_at_level(f, pair.level_eV, band_gap_eV, effective_masses, dielectric_constant)
-                            for f in doc["phonon_factors"]]
+            pair.capture = [capture_at_level(f, doc, pair.level_eV, band_gap_eV, host.effective_masses,
+                                             host.dielectric_constant) for f in doc["phonon_factors"]]
             pair.source_uuids["configuration_coordinate"] = doc["uuid"]
-        if key in huang_rhys:
-            doc = huang_rhys[key]
+        if key in inputs.huang_rhys:
+            doc = inputs.huang_rhys[key]
             pair.huang_rhys_total = next((r["huang_rhys_total"] for r in doc["records"]
                                           if r["phonon_basis"] == "higher_charge"), doc["records"][0]["huang_rhys_total"])
             pair.source_uuids["huang_rhys"] = doc["uuid"]
-            pair.photoluminescence = photoluminescence_bands(doc, frequencies_meV, pair.level_eV, band_gap_eV)
-        if key in embedded:
-            largest = embedded[key]["points"][-1]
+            pair.photoluminescence = photoluminescence_bands(doc, inputs.frequencies_meV, pair.level_eV, band_gap_eV)
+        if key in inputs.embedding_convergence:
+            largest = inputs.embedding_convergence[key]["points"][-1]
             pair.huang_rhys_total_embedded, pair.embedded_n_atoms = largest["huang_rhys_total"], largest["n_atoms"]
-            pair.source_uuids["embedding_convergence"] = embedded[key]["uuid"]
+            pair.source_uuids["embedding_convergence"] = inputs.embedding_convergence[key]["uuid"]
         pairs.append(pair)
     depths = [min(t.level_eV, band_gap_eV - t.level_eV) for t in defect.transition_levels]
     per_w2 = [c.capture_coefficient_per_W_if2_cm3_s for p in pairs for c in p.capture
@@ -141,13 +166,14 @@ def summarize_defect(summary_id: str, host: str, campaign: str, engine_name: str
     rates = [c.capture_coefficient_cm3_s for p in pairs for c in p.capture if c.capture_coefficient_cm3_s is not None]
     huang_rhys_values = [v for p in pairs for v in (p.huang_rhys_total_embedded or p.huang_rhys_total,) if v is not None]
     return DefectSummaryDocument(
-        summary_id=summary_id, host=host, defect_name=defect.defect_name, defect_type=defect.defect_type,
-        campaign=campaign, engine_name=engine_name, band_gap_eV=band_gap_eV, charges=charges,
+        summary_id=inputs.summary_id, host=host.host, defect_name=defect.defect_name, defect_type=defect.defect_type,
+        campaign=host.campaign, campaign_sha256=host.campaign_sha256, engine_name=host.engine_name,
+        band_gap_eV=band_gap_eV, charges=charges,
         charge_states=defect.charge_states, transition_levels=defect.transition_levels,
         deepest_level_depth_eV=max(depths) if depths else None,
         concentration_cm3={s.limit: float(sum(s.concentrations_cm3.get(defect.defect_name, {}).values()))
-                           for s in fermi_levels},
+                           for s in host.fermi_levels},
         pairs=pairs, huang_rhys_total_max=max(huang_rhys_values, default=None),
         capture_coefficient_per_W_if2_max_cm3_s=max(per_w2, default=None),
-        capture_coefficient_max_cm3_s=max(rates, default=None), formation_energies_uuid=formation_id,
-        input_fingerprint=fingerprint)
+        capture_coefficient_max_cm3_s=max(rates, default=None), formation_energies_uuid=host.host_id,
+        input_fingerprint=inputs.fingerprint)

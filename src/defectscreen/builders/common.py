@@ -1,11 +1,13 @@
-"""What every builder shares: the fingerprint of a built document's inputs, ids, indexes."""
+"""What every builder shares: the fingerprint of a built document's inputs, indexes, and the incremental pattern."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
+from typing import ClassVar
 
-from maggma.core import Store
+from maggma.core import Builder, Store
 from maggma.stores import MontyStore
 
 import defectscreen
@@ -31,25 +33,42 @@ def ensure_indexes(store: Store, fields: tuple[str, ...]) -> None:
         store.ensure_index(field)
 
 
-#: above this many replaced documents the embedded store's collection is rewritten rather than filtered by $in.
-MAX_DELETE_LIST = 500
+class IncrementalBuilder(Builder):
+    """One target collection whose documents (keyed by ``key``) each store ``input_fingerprint``, the hash of their
+    inputs: :meth:`plan` says which documents should exist and their fingerprints (from the sources' small header
+    fields), ``get_items`` loads (:meth:`load`) the full inputs of only those whose fingerprint changed, so a second
+    build processes nothing and a new or recomputed input rebuilds exactly what depends on it. ``process_item`` is
+    pure (everything it needs is in the item); ``update_targets`` replaces by key."""
 
+    key: ClassVar[str]
+    indexes: ClassVar[tuple[str, ...]] = ()
+    #: criteria matching target documents of an older layout (their ids lack what the current ones hold); they are
+    #: removed before building and built again in the current layout.
+    older_layout: ClassVar[dict | None] = None
 
-def replace_documents(store: Store, documents: list[dict], key: str, stored_keys: set[str]) -> None:
-    """Write built documents, replacing those with the same ``key`` (``stored_keys``: the keys the store held when
-    the build started). On the embedded store (montydb, no indexes) maggma's per-document upsert scans the
-    collection once per document; there the replaced ones are deleted and all inserted in bulk. Built documents
-    are derived: one lost between the two steps is rebuilt by the next run."""
-    if not documents:
-        return
-    if isinstance(store, MontyStore):
-        replaced = {document[key] for document in documents if document[key] in stored_keys}
-        if len(replaced) > MAX_DELETE_LIST:  # montydb tests $in against a list: rewrite the collection instead
-            kept = [doc for doc in store._collection.find({}) if doc[key] not in replaced]
-            store._collection.drop()
-            documents = kept + documents
-        elif replaced:
-            store._collection.delete_many({key: {"$in": sorted(replaced)}})
-        store._collection.insert_many(documents)
-        return
-    store.update(documents, key=key)
+    def __init__(self, sources: list[Store], target: Store, **kwargs) -> None:
+        self.target = target
+        super().__init__(sources=sources, targets=[target], **kwargs)
+
+    def plan(self) -> Iterable[dict]:
+        """Every document that should exist now: dicts with ``key``, ``fingerprint`` and what :meth:`load` needs."""
+        raise NotImplementedError
+
+    def load(self, pending: list[dict]) -> Iterator[dict]:
+        """The items of the ``pending`` planned documents, with everything ``process_item`` reads."""
+        raise NotImplementedError
+
+    def get_items(self) -> Iterator[dict]:
+        ensure_indexes(self.target, (self.key, *self.indexes))
+        if self.older_layout is not None:
+            self.target.remove_docs(self.older_layout)
+        built = {doc[self.key]: doc["input_fingerprint"]
+                 for doc in self.target.query(properties=[self.key, "input_fingerprint"])}
+        pending = [planned for planned in self.plan() if built.get(planned[self.key]) != planned["fingerprint"]]
+        self.total = len(pending)
+        yield from self.load(pending)
+
+    def update_targets(self, items: list[dict | None]) -> None:
+        documents = [item for item in items if item is not None]
+        if documents:
+            self.target.update(documents, key=self.key)

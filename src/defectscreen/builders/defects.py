@@ -2,143 +2,121 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-from maggma.core import Builder, Store
+from maggma.core import Store
 from pymatgen.core import Lattice, Structure
 
 from defectscreen.analysis.formation import finite_size_correction, kumagai_oba_correction
-from defectscreen.builders.common import (
-    engine_key,
-    ensure_indexes,
-    input_fingerprint,
-    replace_documents,
-)
-from defectscreen.schemas.formation import DefectChargeDocument
+from defectscreen.builders.common import IncrementalBuilder, engine_key, input_fingerprint
+from defectscreen.schemas.formation import CorrectionSettings, DefectChargeDocument, settings_key
 
 RELAXED = {"output.task_label": "relax", "output.converged": True}
 #: what the correction needs of a defect task (read in the one scan of the task documents: no structure sites).
 TASK_FIELDS = ["uuid", "output.labels", "output.energy_eV", "output.structure.lattice", "output.engine",
                "output.campaign_sha256", "output.planar_average_potential_eV"]
 HEADER = ["uuid", "completed_at", "output.labels", "output.engine.settings_hash", "output.campaign_sha256"]
-
-
 SITE_FIELDS = ["uuid", "output.structure", "output.site_potential_eV"]
-
-
 DIELECTRIC_FIELDS = ["uuid", "completed_at", "output.host", "output.engine.settings_hash", "output.epsilon_static"]
 
 
-def charge_model(campaign: dict | None, host: str, computed: dict | None
-                 ) -> tuple[float | list | None, float, str, str | None]:
-    """(dielectric constant of ``host``, Freysoldt Gaussian width, correction scheme, uuid of the dielectric
-    document it came from) from a stored campaign document ('freysoldt' for campaigns stored before the scheme
-    could be chosen). ``computed``: the host's newest dielectric document with the defect's engine settings, used
-    where the campaign says 'computed' (None there: no constant yet)."""
-    if campaign is None:
-        return None, 1.0, "freysoldt", None
-    spec = next((h for h in campaign["campaign"]["hosts"] if h["name"] == host), {})
-    formation = campaign["campaign"]["formation"]
-    dielectric, source = spec.get("dielectric_constant"), None
-    if dielectric == "computed":
-        dielectric, source = (computed["output"]["epsilon_static"], computed["uuid"]) if computed else (None, None)
-    return dielectric, formation["gaussian_width_bohr"], formation.get("correction", "freysoldt"), source
+def dielectric_constant(settings: CorrectionSettings, computed: dict | None) -> tuple[float | list | None, str | None]:
+    """(ε⁰ to screen with, uuid of the dielectric document it came from): the campaign's value, or for 'computed'
+    the host's newest dielectric document with the defect's engine settings (None, None: not computed yet)."""
+    if settings.dielectric_constant != "computed":
+        return settings.dielectric_constant, None
+    return (computed["output"]["epsilon_static"], computed["uuid"]) if computed else (None, None)
 
 
-class DefectBuilder(Builder):
+class DefectBuilder(IncrementalBuilder):
     """Relaxed defect task documents (with their host's bulk relaxation of the same engine settings) ->
     ``DefectChargeDocument`` in ``defects``, keyed by ``defect_id``.
 
-    The dielectric constant and correction scheme come from the newest submitted version of the campaign
-    (``campaigns`` collection); a constant the campaign computes comes from the host's newest dielectric document
-    (ε⁰ tensor) with the defect's engine settings. Charged defects of a host without a dielectric constant, and Kumagai–Oba
-    corrections of cells without atomic-site potentials, are skipped with a warning naming the fix.
+    The correction settings (scheme, dielectric constant, Gaussian width) come from the newest submitted version of
+    the task's campaign and are part of the id: a resubmission with another ε builds new documents and leaves those
+    corrected under the old one as they were. A constant the campaign computes comes from the host's newest
+    dielectric document (ε⁰ tensor) with the defect's engine settings. Charged defects of a host without a dielectric
+    constant, and Kumagai–Oba corrections of cells without atomic-site potentials, are skipped with a warning naming
+    the fix.
     """
+
+    key = "defect_id"
+    indexes = ("labels.host", "labels.defect_name", "labels.charge", "task_uuid", "settings_key")
+    older_layout = {"settings_key": {"$exists": False}}
 
     def __init__(self, tasks: Store, campaigns: Store, defects: Store, **kwargs) -> None:
         self.tasks, self.campaigns, self.defects = tasks, campaigns, defects
-        self.stored_keys: set[str] = set()  # target keys when get_items last ran
-        super().__init__(sources=[tasks, campaigns], targets=[defects], **kwargs)
+        super().__init__([tasks, campaigns], defects, **kwargs)
 
-    def get_items(self) -> Iterator[dict]:
-        ensure_indexes(self.defects, ("defect_id", "labels.host", "labels.defect_name", "labels.charge", "task_uuid"))
+    def plan(self) -> Iterable[dict]:
         campaigns = {doc["name"]: doc for doc in self.campaigns.query()}
-        bulks = {}
-        for doc in self.tasks.query({**RELAXED, "output.labels.defect_type": "bulk"}, properties=HEADER):
-            bulks[(doc["output"]["labels"]["host"], doc["output"]["engine"]["settings_hash"])] = doc
+        bulks = {(doc["output"]["labels"]["host"], doc["output"]["engine"]["settings_hash"]): doc
+                 for doc in self.tasks.query({**RELAXED, "output.labels.defect_type": "bulk"}, properties=HEADER)}
         dielectrics: dict[tuple[str, str], dict] = {}
         for doc in sorted(self.tasks.query({"output.task_label": "dielectric"}, properties=DIELECTRIC_FIELDS),
                           key=lambda doc: doc["completed_at"]):
             dielectrics[(doc["output"]["host"], doc["output"]["engine"]["settings_hash"])] = doc
-        built = {doc["defect_id"]: doc["input_fingerprint"]
-                 for doc in self.defects.query(properties=["defect_id", "input_fingerprint"])}
-        self.stored_keys = set(built)
         latest: dict[str, dict] = {}
         criteria = {**RELAXED, "output.labels.defect_type": {"$nin": ["bulk", "competing_phase"]}}
         for doc in self.tasks.query(criteria, properties=["completed_at", *TASK_FIELDS]):
             output = doc["output"]
-            defect_id = f"{output['labels']['calculation_id']}|{engine_key(output['engine']['settings_hash'])}"
-            if defect_id not in latest or doc["completed_at"] > latest[defect_id]["completed_at"]:
-                latest[defect_id] = doc
-        pending = []
-        for defect_id, doc in sorted(latest.items()):
-            labels = doc["output"]["labels"]
-            bulk = bulks.get((labels["host"], doc["output"]["engine"]["settings_hash"]))
+            cell = f"{output['labels']['calculation_id']}|{engine_key(output['engine']['settings_hash'])}"
+            if cell not in latest or doc["completed_at"] > latest[cell]["completed_at"]:
+                latest[cell] = doc
+        for cell, doc in sorted(latest.items()):
+            labels, settings_hash = doc["output"]["labels"], doc["output"]["engine"]["settings_hash"]
+            bulk = bulks.get((labels["host"], settings_hash))
             if bulk is None:
-                self.logger.warning(f"{defect_id}: no relaxed bulk cell of {labels['host']} with the same engine "
+                self.logger.warning(f"{cell}: no relaxed bulk cell of {labels['host']} with the same engine "
                                     "settings yet; it is built once that relaxation is stored")
                 continue
             campaign = campaigns.get(labels["campaign"])
-            model = charge_model(campaign, labels["host"],
-                                 dielectrics.get((labels["host"], doc["output"]["engine"]["settings_hash"])))
-            if labels["charge"] != 0 and model[0] is None:
-                self.logger.warning(f"{defect_id}: charged, but there is no dielectric constant of {labels['host']}: "
+            settings = CorrectionSettings.from_campaign(campaign, labels["host"])
+            epsilon, source = dielectric_constant(settings, dielectrics.get((labels["host"], settings_hash)))
+            if labels["charge"] != 0 and epsilon is None:
+                self.logger.warning(f"{cell}: charged, but there is no dielectric constant of {labels['host']}: "
                                     f"campaign {labels['campaign']} gives no hosts[{labels['host']}].dielectric_constant "
                                     "(add it and resubmit), or says 'computed' and its dielectric job has not finished")
                 continue
-            fingerprint = input_fingerprint(doc["uuid"], doc["completed_at"], bulk["uuid"], bulk["completed_at"],
-                                            model)
-            if built.get(defect_id) != fingerprint:
-                pending.append({"defect_id": defect_id, "fingerprint": fingerprint, "campaign": campaign,
-                                "charge_model": model, "task_uuid": doc["uuid"], "bulk_uuid": bulk["uuid"]})
-        self.total = len(pending)
+            yield {"defect_id": f"{cell}|{settings_key(settings)}", "settings": settings, "epsilon": epsilon,
+                   "dielectric_uuid": source, "task": doc, "bulk_uuid": bulk["uuid"],
+                   "campaign_sha256": campaign["sha256"] if campaign else doc["output"]["campaign_sha256"],
+                   "fingerprint": input_fingerprint(doc["uuid"], doc["completed_at"], bulk["uuid"],
+                                                    bulk["completed_at"], settings.model_dump(), epsilon, source)}
+
+    def load(self, pending: list[dict]) -> Iterator[dict]:
         bulk_outputs = {doc["uuid"]: doc for doc in self.tasks.query(
-            {**RELAXED, "output.labels.defect_type": "bulk"},
+            {"uuid": {"$in": sorted({item["bulk_uuid"] for item in pending})}},
             properties=["uuid", "output.energy_eV", "output.planar_average_potential_eV", *SITE_FIELDS[1:]])}
         for item in pending:
-            task, bulk = latest[item["defect_id"]], bulk_outputs[item["bulk_uuid"]]
+            task, bulk = item["task"], bulk_outputs[item["bulk_uuid"]]
             sites = None  # the defect cell's structure and site potentials, fetched only for Kumagai–Oba
-            if task["output"]["labels"]["charge"] != 0 and item["charge_model"][2] == "kumagai":
+            if task["output"]["labels"]["charge"] != 0 and item["settings"].scheme == "kumagai":
                 sites = self.tasks.query_one({"uuid": task["uuid"]}, properties=SITE_FIELDS)["output"]
                 if None in (sites.get("site_potential_eV"), bulk["output"].get("site_potential_eV")):
                     self.logger.warning(f"{item['defect_id']}: formation.correction 'kumagai' needs atomic-site "
                                         "potentials of the defect and bulk cells, which these tasks lack (computed "
                                         "before defectscreen stored them): rerun them or use 'freysoldt'")
                     continue
-            yield {**item, "task": task, "bulk": bulk, "sites": sites}
+            yield {**item, "bulk": bulk, "sites": sites}
 
     def process_item(self, item: dict) -> dict:
         task, bulk = item["task"]["output"], item["bulk"]["output"]
-        labels = task["labels"]
-        dielectric, width, _, dielectric_uuid = item["charge_model"]
-        sites = item["sites"]
+        labels, settings, sites = task["labels"], item["settings"], item["sites"]
         if sites is not None:
             correction = kumagai_oba_correction(
                 labels["charge"], Structure.from_dict(sites["structure"]), sites["site_potential_eV"],
-                Structure.from_dict(bulk["structure"]), bulk["site_potential_eV"], dielectric,
+                Structure.from_dict(bulk["structure"]), bulk["site_potential_eV"], item["epsilon"],
                 labels.get("defect_site_frac_coords"))
         else:
             correction = finite_size_correction(
                 labels["charge"], Lattice.from_dict(task["structure"]["lattice"]),
-                labels.get("defect_site_frac_coords"), dielectric, width, task.get("planar_average_potential_eV"),
-                bulk.get("planar_average_potential_eV"))
+                labels.get("defect_site_frac_coords"), item["epsilon"], settings.gaussian_width_bohr,
+                task.get("planar_average_potential_eV"), bulk.get("planar_average_potential_eV"))
         return DefectChargeDocument(
-            defect_id=item["defect_id"], labels=labels, energy_eV=task["energy_eV"],
+            defect_id=item["defect_id"], labels=labels, correction_settings=settings,
+            settings_key=settings_key(settings), energy_eV=task["energy_eV"],
             corrected_energy_eV=task["energy_eV"] + correction.correction_eV, correction=correction,
             bulk_energy_eV=bulk["energy_eV"], engine=task["engine"], task_uuid=item["task"]["uuid"],
-            bulk_task_uuid=item["bulk"]["uuid"], dielectric_task_uuid=dielectric_uuid,
-            campaign_sha256=item["campaign"]["sha256"] if item["campaign"] else task["campaign_sha256"],
-            input_fingerprint=item["fingerprint"]).model_dump(mode="json")
-
-    def update_targets(self, items: list[dict]) -> None:
-        replace_documents(self.defects, items, "defect_id", self.stored_keys)
+            bulk_task_uuid=item["bulk"]["uuid"], dielectric_task_uuid=item["dielectric_uuid"],
+            campaign_sha256=item["campaign_sha256"], input_fingerprint=item["fingerprint"]).model_dump(mode="json")

@@ -20,14 +20,18 @@ from defectscreen.cli.potential import potential
 from defectscreen.flows.campaign import CampaignError, load_campaign
 from defectscreen.reports.plots import plot_formation_energies, plot_site_potentials
 from defectscreen.reports.report_builder import REPORT_ID, report_pipeline
-from defectscreen.schemas import DefectChargeDocument, DielectricDocument, FormationEnergyDocument, TaskDocument
+from defectscreen.schemas import DefectChargeDocument, DielectricDocument, FormationEnergyDocument
+from defectscreen.schemas.formation import settings_key
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.progress import failures, host_progress
 from defectscreen.storage.query import (
     ROW_FIELDS,
+    SEARCH_FIELDS,
     SUMMARY_FIELDS,
+    current_versions,
     query_summaries,
     query_tasks,
+    structure_searches,
     summary_criteria,
     task_criteria,
 )
@@ -64,6 +68,8 @@ def _submit(campaign_path: str, settings: StorageSettings) -> None:
     )
     for host, count in report.jobs_per_host.items():
         console.print(f"  {host}: {count} new")
+    for change in report.settings_changes:
+        console.print(f"[yellow]formation settings changed[/] {change}")
 
 
 @cli.command()
@@ -161,7 +167,7 @@ def query(host, defect, element, defect_type, charge, task_label, level_window, 
         store = settings.collection("summaries", COLLECTIONS["summaries"])
         store.connect()
         criteria = summary_criteria(host, defect, defect_type, level_window or None, deep_level, huang_rhys or None,
-                                    capture_above, capture_per_w2_above)
+                                    capture_above, capture_per_w2_above, current_versions(_campaigns(settings)))
         try:
             rows = query_summaries(store, criteria, formation_below, fermi_level, limit)
         except ValueError as error:
@@ -232,56 +238,30 @@ def search(host: str | None, as_json: bool) -> None:
     settings = StorageSettings.from_environment()
     store = settings.job_store()
     store.connect()
-    criteria = {} if host is None else {"output.labels.host": host}
-    searches = {d["uuid"]: d["output"] for d in store.query({**criteria, "output.@class": "StructureSearchDocument"},
-                                                             properties=["uuid", "output"])}
-    full = {d["output"]["calculation_id"]: d["output"] for d in store.query(
-        {**criteria, "output.@class": "FullSearchDocument"}, properties=["output"])}
-    if not searches and not full:
+    found = structure_searches(store, _campaigns(settings), host)
+    if not found["rows"] and not found["full_searches"]:
         raise click.ClickException("no structure searches stored; add structure_search to the campaign's properties "
                                    "and run its jobs")
-    replaced = {d["uuid"] for d in store.query({"uuid": {"$in": list(searches)}, "index": 2}, properties=["uuid"])}
-    grounds = {uuid: TaskDocument.model_validate(store.get_output(uuid, which="last")) for uuid in replaced}
-    benchmarks = {d["output"]["calculation_id"]: d["output"] for d in store.query(
-        {**criteria, "output.@class": "SearchBenchmarkDocument"}, properties=["output"])}
     if as_json:
-        click.echo(json.dumps({"searches": list(searches.values()), "benchmarks": list(benchmarks.values()),
-                               "full_searches": list(full.values())}, indent=2, default=str))
+        click.echo(json.dumps({key: found[key] for key in ("searches", "benchmarks", "full_searches")}, indent=2,
+                              default=str))
         return
     table = Table(title="structure searches (surrogate minima -> reference relaxations)")
     for column in ("defect", "candidates", "unique minima", "sent to engine", "ground state", "E_gs − E_unperturbed (eV)",
                    "full search: saved %", "found", "speed-up"):
         table.add_column(column)
-    for uuid, doc in sorted(searches.items(), key=lambda item: item[1]["calculation_id"]):
-        ground, bench = grounds.get(uuid), benchmarks.get(doc["calculation_id"])
-        lowering = "" if ground is None else _ground_state_lowering(store, doc["unperturbed_uuid"], ground)
-        table.add_row(doc["calculation_id"], str(len(doc["candidates"])), str(len(doc["unique_minima"])),
-                      str(len(doc["sent_to_reference"])), ground.search_candidate if ground else "(running)",
-                      lowering, f"{bench['reference_relaxations_saved_percent']:.0f}" if bench else "",
-                      str(bench["ground_state_found"]) if bench else "", f"{bench['speedup']:.1f}" if bench else "")
-    training = _training_hosts(settings)
-    for cid in sorted(cid for cid, doc in full.items()
-                      if doc["labels"]["host"] in training.get(doc["labels"]["campaign"], [])):
-        stored = store.query_one({"output.labels.calculation_id": cid, "output.task_label": "relax",
-                                  "output.search_candidate": {"$ne": None}}, properties=["output"])
-        ground = TaskDocument.model_validate(stored["output"]) if stored else None
-        table.add_row(cid, str(1 + len(full[cid]["candidates"])), "", "all (training host)",
-                      ground.search_candidate if ground else "(running)",
-                      _ground_state_lowering(store, ground.parent_uuids[0], ground) if ground else "", "", "", "")
+    formats = {"ground_state_lowering_eV": "{:.3f}", "saved_percent": "{:.0f}", "speedup": "{:.1f}"}
+    for row in found["rows"]:
+        table.add_row(*("(running)" if field == "ground_state" and row[field] is None else "" if row[field] is None
+                        else formats.get(field, "{}").format(row[field]) for field in SEARCH_FIELDS))
     console.print(table)
 
 
-def _training_hosts(settings: StorageSettings) -> dict[str, list[str]]:
-    """campaign name -> hosts it searches fully with the engine (search.training_hosts as a list)."""
-    campaigns = settings.collection("campaigns", "name")
+def _campaigns(settings: StorageSettings):
+    """The ``campaigns`` collection (newest submitted version of each campaign), connected."""
+    campaigns = settings.collection("campaigns", COLLECTIONS["campaigns"])
     campaigns.connect()
-    named = {d["name"]: d["campaign"].get("search", {}).get("training_hosts", []) for d in campaigns.query()}
-    return {name: hosts for name, hosts in named.items() if isinstance(hosts, list)}
-
-
-def _ground_state_lowering(store, unperturbed_uuid: str, ground: TaskDocument) -> str:
-    unperturbed = store.query_one({"uuid": unperturbed_uuid}, properties=["output.energy_eV"])
-    return f"{ground.energy_eV - unperturbed['output']['energy_eV']:.3f}" if unperturbed else ""
+    return campaigns
 
 
 @cli.command()
@@ -297,8 +277,9 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
     store.connect()
     defects = settings.collection("defects", COLLECTIONS["defects"])
     defects.connect()
+    criteria = {"campaign_sha256": {"$in": current_versions(_campaigns(settings))}}
     documents = [FormationEnergyDocument(**{k: v for k, v in doc.items() if k != "_id"})
-                 for doc in store.query({} if host is None else {"host": host}, sort={"host_id": 1})]
+                 for doc in store.query(criteria | ({} if host is None else {"host": host}), sort={"host_id": 1})]
     if not documents:
         raise click.ClickException("no formation-energy documents; run a campaign with the formation_energy property, "
                                    "then `defectscreen build`")
@@ -308,7 +289,8 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
         if plot_dir:
             Path(plot_dir).mkdir(parents=True, exist_ok=True)
             console.print(f"wrote {plot_formation_energies(doc, Path(plot_dir) / f'{doc.host}_formation.png')}")
-            for defect in defects.query({"labels.host": doc.host, "correction.method": "kumagai"}):
+            for defect in defects.query({"labels.host": doc.host, "correction.method": "kumagai",
+                                         "settings_key": settings_key(doc.inputs.correction)}):
                 charged = DefectChargeDocument(**{k: v for k, v in defect.items() if k != "_id"})
                 name = f"{doc.host}_{charged.labels.defect_name}_{charged.labels.charge:+d}_site_potentials.png"
                 console.print(f"wrote {plot_site_potentials(charged, Path(plot_dir) / name)}")

@@ -26,6 +26,7 @@ from pymatgen.core import Element, Structure
 
 from defectscreen.engines import EngineSettings, GpawSettings, XtbSettings
 from defectscreen.flows.hosts import PROTOTYPE_NAMES, prototype_structure
+from defectscreen.flows.steps import STEPS
 from defectscreen.jobs.dielectric import DEFAULT_KPOINT_DENSITY
 from defectscreen.jobs.search import SearchSettings
 from defectscreen.mlip.mace import MaceSettings
@@ -35,11 +36,7 @@ from defectscreen.mlip.surrogate import SurrogateSettings
 from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM
 from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
 
-PROPERTIES = ("relaxation", "unrelaxed_energy", "configuration_coordinate", "phonons", "huang_rhys", "embedded_phonons",
-              "formation_energy", "structure_search")
-#: property -> the property it is computed from.
-REQUIRES = {"configuration_coordinate": "relaxation", "phonons": "relaxation", "huang_rhys": "phonons",
-            "embedded_phonons": "phonons", "formation_energy": "relaxation", "structure_search": "relaxation"}
+PROPERTIES = tuple(STEPS)
 
 
 class CampaignError(ValueError):
@@ -327,9 +324,10 @@ class Campaign(_Strict):
     @field_validator("properties")
     @classmethod
     def _required_properties(cls, properties: list[str]) -> list[str]:
-        for prop, needed in REQUIRES.items():
-            if prop in properties and needed not in properties:
-                raise ValueError(f"{prop} is computed from {needed}: add '{needed}' to properties")
+        for prop in properties:
+            for needed in STEPS[prop].needs:
+                if needed not in properties:
+                    raise ValueError(f"{prop} is computed from {needed}: add '{needed}' to properties")
         return properties
 
     @field_validator("hosts")

@@ -1,4 +1,5 @@
-"""jobflow Makers in the atomate2 style: a dataclass whose make() returns a Job."""
+"""jobflow Makers in the atomate2 style: a dataclass whose make() returns a Job; jobs that read other jobs' documents
+record them as parents through :mod:`defectscreen.jobs.provenance`."""
 
 from defectscreen.jobs.ccd import ConfigurationCoordinateMaker
 from defectscreen.jobs.embedding import EmbeddedSpectrumMaker, EmbeddingConvergenceMaker

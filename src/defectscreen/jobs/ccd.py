@@ -11,6 +11,7 @@ from jobflow import Maker, job
 import defectscreen
 from defectscreen.engines import GpawSettings, XtbSettings, engine_record, parse_engine_settings
 from defectscreen.jobs.coupling import gpaw_couplings
+from defectscreen.jobs.provenance import parent_uuids, provenance, read
 from defectscreen.jobs.reference import run_reference
 from defectscreen.physics.capture import capture_coefficient_unscaled
 from defectscreen.physics.ccd import fit_harmonic, harmonic_crossing_barrier, interpolate_structures
@@ -24,6 +25,7 @@ DEFAULT_PATH_FRACTIONS = (-0.2, -0.1, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 1.1, 
 HARMONIC_FIT_WINDOW = 0.2
 DEFAULT_DELTA_E_EV = tuple(round(0.1 * i, 1) for i in range(2, 31))
 DEFAULT_TEMPERATURES_K = tuple(float(t) for t in range(50, 801, 50))
+FINAL_STATE_DEGENERACY = 1
 
 
 class NotAMinimumError(RuntimeError):
@@ -39,12 +41,10 @@ class ConfigurationCoordinateMaker(Maker):
     engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
     path_fractions: tuple[float, ...] = DEFAULT_PATH_FRACTIONS
 
-    @job(output_schema=ConfigurationCoordinateDocument)
-    def make(self, higher: TaskDocument | dict, lower: TaskDocument | dict, campaign_sha256: str,
-             parent_uuids: list[str]) -> ConfigurationCoordinateDocument:
+    @job(output_schema=ConfigurationCoordinateDocument, config=provenance())
+    def make(self, higher: TaskDocument, lower: TaskDocument, campaign_sha256: str) -> ConfigurationCoordinateDocument:
         start = time.perf_counter()
-        higher = TaskDocument.model_validate(higher)
-        lower = TaskDocument.model_validate(lower)
+        higher, lower = read(higher, TaskDocument), read(lower, TaskDocument)
         engine = parse_engine_settings(self.engine_settings)
         displacement = displacement_between(lower.structure, higher.structure)
         masses = atomic_masses(lower.structure)
@@ -79,7 +79,7 @@ class ConfigurationCoordinateMaker(Maker):
             ("hole", (lower.labels.charge, omega_lower), (higher.labels.charge, omega_higher)),
         ):
             table = [capture_coefficient_unscaled(np.array(DEFAULT_TEMPERATURES_K), delta_Q, delta_E, omega_i, omega_f,
-                                                  1.0, lower.structure.volume, 1).tolist()
+                                                  1.0, lower.structure.volume, FINAL_STATE_DEGENERACY).tolist()
                      for delta_E in DEFAULT_DELTA_E_EV]
             coupled = orbitals.W_if.get(carrier) if orbitals else None
             profile = orbitals.scaling.get(carrier) if orbitals else None
@@ -99,11 +99,12 @@ class ConfigurationCoordinateMaker(Maker):
             host=lower.labels.host, defect_name=lower.labels.defect_name, higher_charge=higher.labels.charge,
             lower_charge=lower.labels.charge, delta_Q_amu_half_angstrom=delta_Q,
             delta_R_angstrom=float(np.sqrt(np.sum(displacement**2))), surfaces=surfaces,
-            harmonic_fit_window=HARMONIC_FIT_WINDOW, phonon_factors=factors,
+            harmonic_fit_window=HARMONIC_FIT_WINDOW, supercell_volume_angstrom3=lower.structure.volume,
+            final_state_degeneracy=FINAL_STATE_DEGENERACY, phonon_factors=factors,
             coupling=orbitals.elements if orbitals else [], defect_orbital_ipr=orbitals.defect_orbital_ipr if orbitals else None,
             defect_orbital_density_ratio=orbitals.defect_orbital_density_ratio if orbitals else None,
             engine=EngineRecord(**engine_record(engine)),
             n_single_points=2 * len(fractions) + (orbitals.n_scf if orbitals else 0),
-            wall_time_s=time.perf_counter() - start, campaign_sha256=campaign_sha256, parent_uuids=parent_uuids,
+            wall_time_s=time.perf_counter() - start, campaign_sha256=campaign_sha256, parent_uuids=parent_uuids(),
             defectscreen_version=defectscreen.__version__,
         )

@@ -16,6 +16,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 import defectscreen
 from defectscreen.engines import GpawSettings, engine_record
 from defectscreen.engines.dielectric import born_charges_and_forces, electronic_dielectric_tensor, ground_state
+from defectscreen.jobs.provenance import parent_uuids
 from defectscreen.physics.dielectric import (
     force_constants_from_cartesian_displacements,
     infrared_active,
@@ -52,8 +53,7 @@ class DielectricMaker(Maker):
     fmax_eV_per_angstrom: float = 0.01
 
     @job(output_schema=DielectricDocument)
-    def make(self, structure: Structure, host: str, campaign: str, campaign_sha256: str,
-             parent_uuids: list[str] | None = None) -> DielectricDocument:
+    def make(self, structure: Structure, host: str, campaign: str, campaign_sha256: str) -> DielectricDocument:
         start = time.perf_counter()
         primitive = structure.get_primitive_structure()
         kpts = monkhorst_pack_grid(primitive, self.kpoint_density)
@@ -84,4 +84,4 @@ class DielectricMaker(Maker):
             n_relaxation_steps=optimizer.nsteps, max_force_eV_per_angstrom=max_force,
             engine=EngineRecord(**engine_record(engine)), wall_time_s=time.perf_counter() - start,
             defectscreen_version=defectscreen.__version__, campaign_sha256=campaign_sha256,
-            parent_uuids=parent_uuids or [])
+            parent_uuids=parent_uuids())

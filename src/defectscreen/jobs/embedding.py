@@ -16,6 +16,7 @@ from defectscreen.analysis.embedding import (
 )
 from defectscreen.analysis.potential import model_file_from
 from defectscreen.jobs.phonons import require_usable
+from defectscreen.jobs.provenance import parent_uuids, provenance, read, read_all
 from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
 from defectscreen.schemas import TaskDocument
 from defectscreen.schemas.embedding import EmbeddedSpectrumDocument, EmbeddingConvergenceDocument
@@ -33,16 +34,15 @@ class EmbeddedSpectrumMaker(Maker):
     method: Method = "lanczos"
     sigma_meV: float = DEFAULT_SIGMA_MEV
 
-    @job(output_schema=EmbeddedSpectrumDocument)
-    def make(self, basis: TaskDocument | dict, other: TaskDocument | dict, host: TaskDocument | dict,
-             phonons: PhononDocument | dict, potential: PotentialDocument | dict, parent_uuids: list[str],
-             label: str) -> EmbeddedSpectrumDocument:
-        basis, other, host = (TaskDocument.model_validate(d) for d in (basis, other, host))
-        phonons, potential = PhononDocument.model_validate(phonons), PotentialDocument.model_validate(potential)
+    @job(output_schema=EmbeddedSpectrumDocument, config=provenance())
+    def make(self, basis: TaskDocument, other: TaskDocument, host: TaskDocument, phonons: PhononDocument,
+             potential: PotentialDocument, label: str) -> EmbeddedSpectrumDocument:
+        basis, other, host = (read(d, TaskDocument) for d in (basis, other, host))
+        phonons, potential = read(phonons, PhononDocument), read(potential, PotentialDocument)
         require_usable(potential)
         source = source_from_potential(
             label, basis.structure, other.structure, np.array(phonons.force_constants_eV_per_angstrom2),
-            host.structure, model_file_from(potential, Path.cwd() / "model"), potential.backend, parent_uuids)
+            host.structure, model_file_from(potential, Path.cwd() / "model"), potential.backend, parent_uuids())
         return embedded_spectrum(source, tuple(self.repetitions), self.method, sigma_meV=self.sigma_meV)
 
 
@@ -52,7 +52,6 @@ class EmbeddingConvergenceMaker(Maker):
 
     name: str = "embedding convergence"
 
-    @job(output_schema=EmbeddingConvergenceDocument)
-    def make(self, points: list[EmbeddedSpectrumDocument | dict],
-             point_uuids: list[str]) -> EmbeddingConvergenceDocument:
-        return convergence_document([EmbeddedSpectrumDocument.model_validate(p) for p in points], point_uuids)
+    @job(output_schema=EmbeddingConvergenceDocument, config=provenance())
+    def make(self, points: list[EmbeddedSpectrumDocument]) -> EmbeddingConvergenceDocument:
+        return convergence_document(read_all(points, EmbeddedSpectrumDocument), parent_uuids())

@@ -13,6 +13,7 @@ from jobflow import Maker, job
 import defectscreen
 from defectscreen.analysis.potential import model_file_from, model_forces
 from defectscreen.engines import XtbSettings, engine_record, forces_function, parse_engine_settings
+from defectscreen.jobs.provenance import parent_uuids, provenance, read, read_all, uuid_of
 from defectscreen.jobs.reference import reference_atoms
 from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM, force_constants_by_displacement
 from defectscreen.physics.huang_rhys import (
@@ -61,15 +62,16 @@ class GammaPhononMaker(Maker):
     engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
     displacement_angstrom: float = DEFAULT_DISPLACEMENT_ANGSTROM
 
-    @job(output_schema=PhononDocument, data=["eigenvectors", "force_constants_eV_per_angstrom2"])
-    def make(self, relaxed: TaskDocument | dict, relaxed_uuid: str, campaign_sha256: str,
-             potential: PotentialDocument | dict | None = None, potential_uuid: str | None = None,
-             compare_with: PhononDocument | dict | None = None, compare_with_uuid: str | None = None) -> PhononDocument:
+    @job(output_schema=PhononDocument, data=["eigenvectors", "force_constants_eV_per_angstrom2"],
+         config=provenance())
+    def make(self, relaxed: TaskDocument, campaign_sha256: str, potential: PotentialDocument | None = None,
+             compare_with: PhononDocument | None = None) -> PhononDocument:
         start = time.perf_counter()
-        relaxed = TaskDocument.model_validate(relaxed)
+        potential_uuid, compare_with_uuid = uuid_of(potential), uuid_of(compare_with)
+        relaxed, potential = read(relaxed, TaskDocument), read(potential, PotentialDocument)
+        compare_with = read(compare_with, PhononDocument)
         engine = parse_engine_settings(self.engine_settings)
         if potential is not None:
-            potential = PotentialDocument.model_validate(potential)
             require_usable(potential)
             forces_of = model_forces(model_file_from(potential, Path.cwd() / "model"), potential.backend)
         else:
@@ -80,7 +82,6 @@ class GammaPhononMaker(Maker):
         modes = structure_normal_modes(relaxed.structure, force_constants)
         comparison = None
         if compare_with is not None:
-            compare_with = PhononDocument.model_validate(compare_with)
             candidate = NormalModes(np.array(compare_with.frequencies_meV), np.array(compare_with.eigenvectors),
                                     modes.masses_amu)
             comparison = PhononComparison(potential_phonons_uuid=compare_with_uuid,
@@ -97,7 +98,7 @@ class GammaPhononMaker(Maker):
             potential_uuid=potential_uuid,
             model_sha256=None if potential is None else potential.model_sha256,
             wall_time_s=time.perf_counter() - start, campaign_sha256=campaign_sha256,
-            parent_uuids=[u for u in (relaxed_uuid, potential_uuid, compare_with_uuid) if u is not None],
+            parent_uuids=parent_uuids(),
             defectscreen_version=defectscreen.__version__,
         )
 
@@ -110,15 +111,14 @@ class HuangRhysMaker(Maker):
     name: str = "huang-rhys"
     sigma_meV: float = DEFAULT_SIGMA_MEV
 
-    @job(output_schema=HuangRhysDocument)
-    def make(self, higher: TaskDocument | dict, lower: TaskDocument | dict, relaxed_uuids: list[str],
-             phonons: list[PhononDocument | dict], phonon_uuids: list[str], campaign_sha256: str) -> HuangRhysDocument:
-        higher, lower = TaskDocument.model_validate(higher), TaskDocument.model_validate(lower)
+    @job(output_schema=HuangRhysDocument, config=provenance())
+    def make(self, higher: TaskDocument, lower: TaskDocument, phonons: list[PhononDocument],
+             campaign_sha256: str) -> HuangRhysDocument:
+        higher, lower = read(higher, TaskDocument), read(lower, TaskDocument)
         displacement = displacement_between(lower.structure, higher.structure)
         masses = atomic_masses(lower.structure)
         records = []
-        for document, uuid in zip(phonons, phonon_uuids):
-            document = PhononDocument.model_validate(document)
+        for document, uuid in zip(read_all(phonons, PhononDocument), [uuid_of(p) for p in phonons]):
             modes = NormalModes(np.array(document.frequencies_meV), np.array(document.eigenvectors), masses)
             result = huang_rhys_from_displacement(modes, displacement)
             grid = np.arange(0.0, max(modes.frequencies_meV.max(), 0.0) + 5 * self.sigma_meV, 0.25)
@@ -142,5 +142,5 @@ class HuangRhysMaker(Maker):
             lower_charge=lower.labels.charge, delta_Q_amu_half_angstrom=delta_Q_total(displacement, masses),
             delta_R_angstrom=float(np.sqrt(np.sum(displacement**2))), sigma_meV=self.sigma_meV, records=records,
             potential_vs_engine_huang_rhys=comparison, campaign_sha256=campaign_sha256,
-            parent_uuids=relaxed_uuids + phonon_uuids, defectscreen_version=defectscreen.__version__,
+            parent_uuids=parent_uuids(), defectscreen_version=defectscreen.__version__,
         )

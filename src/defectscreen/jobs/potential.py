@@ -12,6 +12,7 @@ from pymatgen.core import Structure
 
 import defectscreen
 from defectscreen.engines import GpawSettings, XtbSettings, engine_record, parse_engine_settings
+from defectscreen.jobs.provenance import parent_uuids, provenance, read, uuid_of
 from defectscreen.jobs.reference import reference_atoms
 from defectscreen.mlip.dataset import labelled_frame, perturbed_structures, train_validation_split
 from defectscreen.mlip.potential import PotentialRecipe, fit_potential
@@ -36,10 +37,11 @@ class TrainingSetMaker(Maker):
     engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
     recipe: dict = field(default_factory=lambda: PotentialRecipe().model_dump(mode="json"))
 
-    @job(output_schema=TrainingSetDocument, data=["displacements_angstrom", "forces_eV_per_angstrom"])
-    def make(self, relaxed: TaskDocument | dict, campaign_sha256: str, parent_uuids: list[str]) -> TrainingSetDocument:
+    @job(output_schema=TrainingSetDocument, data=["displacements_angstrom", "forces_eV_per_angstrom"],
+         config=provenance())
+    def make(self, relaxed: TaskDocument, campaign_sha256: str) -> TrainingSetDocument:
         start = time.perf_counter()
-        relaxed = TaskDocument.model_validate(relaxed)
+        relaxed = read(relaxed, TaskDocument)
         recipe = PotentialRecipe.model_validate(self.recipe)
         engine = parse_engine_settings(self.engine_settings)
         structures = perturbed_structures(relaxed.structure, recipe.n_structures, recipe.r_max_angstrom, recipe.seed)
@@ -52,7 +54,7 @@ class TrainingSetMaker(Maker):
             energies_eV=[float(f.get_potential_energy()) for f in frames],
             forces_eV_per_angstrom=[f.get_forces().tolist() for f in frames], train_indices=train, validation_indices=validation,
             engine=EngineRecord(**engine_record(engine)), wall_time_s=time.perf_counter() - start,
-            campaign_sha256=campaign_sha256, parent_uuids=parent_uuids, defectscreen_version=defectscreen.__version__,
+            campaign_sha256=campaign_sha256, parent_uuids=parent_uuids(), defectscreen_version=defectscreen.__version__,
         )
 
 
@@ -75,16 +77,16 @@ class PotentialMaker(Maker):
     name: str = "potential"
     recipe: dict = field(default_factory=lambda: PotentialRecipe().model_dump(mode="json"))
 
-    @job(output_schema=PotentialDocument, data=["model_base64"])
-    def make(self, training_set: TrainingSetDocument | dict, campaign_sha256: str,
-             parent_uuids: list[str]) -> PotentialDocument:
-        training_set = TrainingSetDocument.model_validate(training_set)
+    @job(output_schema=PotentialDocument, data=["model_base64"], config=provenance())
+    def make(self, training_set: TrainingSetDocument, campaign_sha256: str) -> PotentialDocument:
+        frames_uuid = uuid_of(training_set)
+        training_set = read(training_set, TrainingSetDocument)
         frames = training_frames(training_set)
         fields = fit_potential([frames[i] for i in training_set.train_indices],
                                [frames[i] for i in training_set.validation_indices],
                                PotentialRecipe.model_validate(self.recipe), Path.cwd() / "potential")
         return PotentialDocument(
             calculation_id=training_set.calculation_id, labels=training_set.labels,
-            frames=FrameSource(uuid=parent_uuids[0]), campaign_sha256=campaign_sha256, parent_uuids=parent_uuids,
+            frames=FrameSource(uuid=frames_uuid), campaign_sha256=campaign_sha256, parent_uuids=parent_uuids(),
             **fields,
         )

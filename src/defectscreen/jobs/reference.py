@@ -26,6 +26,7 @@ from defectscreen.engines.electronic import (
     one_electron_levels,
     planar_average_potential,
 )
+from defectscreen.jobs.provenance import parent_uuids
 from defectscreen.mlip.dataset import evenly_spaced
 from defectscreen.schemas import CalculationLabels, EngineRecord, TaskDocument
 from defectscreen.schemas.tasks import RelaxationFrame
@@ -128,7 +129,6 @@ class RelaxMaker(Maker):
         labels: CalculationLabels,
         campaign_sha256: str,
         search_candidate: str | None = None,
-        parent_uuids: list[str] | None = None,
     ) -> TaskDocument:
         fields = run_reference(
             structure,
@@ -140,7 +140,7 @@ class RelaxMaker(Maker):
         )
         return TaskDocument(
             task_label=self.task_label, labels=labels, campaign_sha256=campaign_sha256,
-            search_candidate=search_candidate, parent_uuids=parent_uuids or [], **fields
+            search_candidate=search_candidate, parent_uuids=parent_uuids(), **fields
         )
 
 
@@ -157,7 +157,6 @@ class StaticMaker(Maker):
         structure: Structure,
         labels: CalculationLabels,
         campaign_sha256: str,
-        parent_uuids: list[str] | None = None,
     ) -> TaskDocument:
         fields = run_reference(
             structure, labels, parse_engine_settings(self.engine_settings), None, 0
@@ -166,6 +165,6 @@ class StaticMaker(Maker):
             task_label="static",
             labels=labels,
             campaign_sha256=campaign_sha256,
-            parent_uuids=parent_uuids or [],
+            parent_uuids=parent_uuids(),
             **fields,
         )

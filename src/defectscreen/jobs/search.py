@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from jobflow import CURRENT_JOB, Flow, Job, JobConfig, Maker, OnMissing, Response, job
@@ -17,6 +17,7 @@ import defectscreen
 from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_site_fingerprints, unique_minima
 from defectscreen.analysis.distortions import defect_site_index, distortion_candidates
 from defectscreen.engines import XtbSettings
+from defectscreen.jobs.provenance import made_by, parent_uuids, provenance, read, read_all, uuid_of
 from defectscreen.jobs.reference import RelaxMaker
 from defectscreen.jobs.tagging import tag_job, task_key
 from defectscreen.mlip.surrogate import (
@@ -104,19 +105,16 @@ class SurrogateMaker(Maker):
     name: str = "surrogate"
     settings: dict = field(default_factory=lambda: SurrogateSettings().model_dump(mode="json"))
 
-    @job(data=["model_base64"])
-    def make(self, bulk: TaskDocument | dict, defects: list[TaskDocument | dict], parent_uuids: list[str],
-             surrogate_id: str, campaign_sha256: str, related_bulks: list[TaskDocument | dict] = (),
-             related_searches: list[FullSearchDocument | dict] = ()) -> SurrogateDocument:
-        """``parent_uuids``: of ``bulk``, ``defects``, ``related_bulks`` and ``related_searches``, in that order."""
+    @job(data=["model_base64"], config=provenance())
+    def make(self, bulk: TaskDocument, defects: list[TaskDocument], surrogate_id: str, campaign_sha256: str,
+             related_bulks: list[TaskDocument] = (), related_searches: list[FullSearchDocument] = ()
+             ) -> SurrogateDocument:
         settings = SurrogateSettings.model_validate(self.settings)
-        bulks = [TaskDocument.model_validate(b) for b in [bulk, *related_bulks]]
-        defects = [TaskDocument.model_validate(d) for d in defects]
-        searches = [FullSearchDocument.model_validate(s) for s in related_searches]
-        tasks = [*bulks[:1], *defects, *bulks[1:]]
-        relaxations = [*zip(parent_uuids, tasks), *[(uuid, task) for uuid, search in
-                                                      zip(parent_uuids[len(tasks):], searches)
-                                                      for task in search.relaxations]]
+        relaxations = [*((uuid_of(task), read(task, TaskDocument)) for task in [bulk, *defects, *related_bulks]),
+                       *((uuid_of(search), task) for search in related_searches
+                         for task in read(search, FullSearchDocument).relaxations)]
+        bulks = read_all([bulk, *related_bulks], TaskDocument)
+        defects = read_all(defects, TaskDocument)
         kept = [select_frames(relaxation_frames(task), settings.bulk_frames if task.labels.defect_type == "bulk"
                               else settings.frames_per_relaxation, settings.max_energy_above_lowest_eV)
                 for _, task in relaxations]
@@ -131,7 +129,7 @@ class SurrogateMaker(Maker):
             surrogate_id=surrogate_id, host=bulks[0].labels.host, charge=defects[0].labels.charge,
             settings=settings.model_dump(mode="json"), training_sources=sources,
             related_hosts=sorted({b.labels.host for b in bulks[1:]}), n_defects_served=len(defects),
-            engine=bulks[0].engine, campaign_sha256=campaign_sha256, parent_uuids=parent_uuids,
+            engine=bulks[0].engine, campaign_sha256=campaign_sha256, parent_uuids=parent_uuids(),
             defectscreen_version=defectscreen.__version__, **fields)
 
 
@@ -143,8 +141,8 @@ def _tag_cell_job(new: Job, labels: CalculationLabels, task_label: str, settings
 
 def _candidate_relaxation(relax: RelaxMaker, labels: CalculationLabels, name: str, structure: Structure,
                           route: str, settings_hash: str, parent_uuid: str, campaign_sha256: str) -> Job:
-    """Reference relaxation of one search candidate."""
-    new = relax.make(structure, labels, campaign_sha256, search_candidate=name, parent_uuids=[parent_uuid])
+    """Reference relaxation of one search candidate, made by the running search ``parent_uuid``."""
+    new = made_by(relax.make(structure, labels, campaign_sha256, search_candidate=name), parent_uuid)
     new.name = f"relax_candidate {labels.calculation_id} {name} ({route})"
     return _tag_cell_job(new, labels, f"relax_candidate {route} {name}", settings_hash)
 
@@ -173,10 +171,9 @@ class FullSearchMaker(Maker):
         search_uuid = CURRENT_JOB.job.uuid
         jobs = [_candidate_relaxation(relax, labels, name, start, "full", self.settings_hash, search_uuid,
                                       campaign_sha256) for name, start in starts.items()]
-        collect = _tag_cell_job(
+        collect = _tag_cell_job(made_by(
             FullSearchCollectionMaker().make(labels, list(starts), [j.output for j in jobs],
-                                             settings.distortion_increment, campaign_sha256,
-                                             [search_uuid, *[j.uuid for j in jobs]]),
+                                             settings.distortion_increment, campaign_sha256), search_uuid),
             labels, "full_search_collection", self.settings_hash)
         return Response(replace=Flow([*jobs, collect], output=collect.output))
 
@@ -187,16 +184,16 @@ class FullSearchCollectionMaker(Maker):
 
     name: str = "full search collection"
 
-    @job(config=JobConfig(on_missing_references=OnMissing.NONE))
-    def make(self, labels: CalculationLabels, candidates: list[str], relaxations: list[TaskDocument | dict | None],
-             distortion_increment: float, campaign_sha256: str, parent_uuids: list[str]) -> FullSearchDocument:
+    @job(config=provenance(on_missing_references=OnMissing.NONE))
+    def make(self, labels: CalculationLabels, candidates: list[str], relaxations: list[TaskDocument | None],
+             distortion_increment: float, campaign_sha256: str) -> FullSearchDocument:
         finished = _finished(relaxations)
         done = {t.search_candidate for t in finished}
         return FullSearchDocument(
             calculation_id=labels.calculation_id, labels=labels, candidates=candidates, relaxations=finished,
             not_finished=[c for c in candidates if c not in done], distortion_increment=distortion_increment,
             wall_time_s=sum(t.wall_time_s for t in finished), campaign_sha256=campaign_sha256,
-            parent_uuids=parent_uuids, defectscreen_version=defectscreen.__version__)
+            parent_uuids=parent_uuids(), defectscreen_version=defectscreen.__version__)
 
 
 @dataclass
@@ -212,17 +209,15 @@ class StructureSearchMaker(Maker):
     search: dict = field(default_factory=dict)
     settings_hash: str = ""  # search settings hash: part of the task keys of the jobs it adds
 
-    @job(config=JobConfig(pass_manager_config=False))
+    @job(config=provenance(pass_manager_config=False))
     def make(self, structure: Structure, bulk_structure: Structure, labels: CalculationLabels,
-             unperturbed: TaskDocument | dict, unperturbed_uuid: str, surrogate: SurrogateDocument | dict,
-             surrogate_uuid: str, campaign_sha256: str, full_search: FullSearchDocument | dict | None = None,
-             full_search_uuid: str | None = None) -> Response:
-        """``full_search``: the FullSearchMaker output of the same cell (and its job), compared with in benchmark
-        mode."""
+             unperturbed: TaskDocument, surrogate: SurrogateDocument, campaign_sha256: str,
+             full_search: FullSearchDocument | None = None) -> Response:
+        """``full_search``: the FullSearchMaker output of the same cell, compared with in benchmark mode."""
         start = time.perf_counter()
         settings = SearchSettings.model_validate(self.search)
-        unperturbed = TaskDocument.model_validate(unperturbed)
-        surrogate = SurrogateDocument.model_validate(surrogate)
+        unperturbed_input, unperturbed_uuid, surrogate_uuid = unperturbed, uuid_of(unperturbed), uuid_of(surrogate)
+        unperturbed, surrogate = read(unperturbed, TaskDocument), read(surrogate, SurrogateDocument)
         relaxed, distances, minimum_of = surrogate_minima(model_from_base64(surrogate.model_base64), structure,
                                                           bulk_structure, labels, settings)
         names, energies = list(relaxed), [r[1] for r in relaxed.values()]
@@ -242,24 +237,22 @@ class StructureSearchMaker(Maker):
             neighbour_pairs=any(n.startswith("Pair_") for n in names), benchmark=settings.benchmark,
             surrogate_uuid=surrogate_uuid, unperturbed_uuid=unperturbed_uuid,
             wall_time_s=time.perf_counter() - start, campaign_sha256=campaign_sha256,
-            parent_uuids=[unperturbed_uuid, surrogate_uuid], defectscreen_version=defectscreen.__version__)
+            parent_uuids=parent_uuids(), defectscreen_version=defectscreen.__version__)
         relax = RelaxMaker(engine_settings=self.engine_settings, fmax_eV_per_angstrom=self.fmax_eV_per_angstrom,
                            max_steps=self.max_steps, task_label="relax_candidate")
         search_uuid = CURRENT_JOB.job.uuid
         minima_relaxed = [_candidate_relaxation(relax, labels, n, relaxed[n][0], "surrogate", self.settings_hash,
                                                 search_uuid, campaign_sha256) for n in sent]
-        ground = _tag_cell_job(GroundStateMaker().make(unperturbed, [j.output for j in minima_relaxed],
-                                                       [unperturbed_uuid, *[j.uuid for j in minima_relaxed],
-                                                        search_uuid]),
+        ground = _tag_cell_job(made_by(GroundStateMaker().make(unperturbed_input,
+                                                               [j.output for j in minima_relaxed]), search_uuid),
                                labels, "ground_state", self.settings_hash)
         jobs = [*minima_relaxed, ground]
         if settings.benchmark:
             if full_search is None:
                 raise ValueError("search.benchmark needs the full search of the same cell (full_search)")
-            jobs.append(_tag_cell_job(SearchBenchmarkMaker(tolerance_eV=settings.ground_state_tolerance_eV).make(
-                document, unperturbed, full_search, [j.output for j in minima_relaxed],
-                surrogate.wall_time_s / surrogate.n_defects_served,
-                [unperturbed_uuid, search_uuid, full_search_uuid, *[j.uuid for j in minima_relaxed]]),
+            jobs.append(_tag_cell_job(made_by(SearchBenchmarkMaker(tolerance_eV=settings.ground_state_tolerance_eV).make(
+                document, unperturbed_input, full_search, [j.output for j in minima_relaxed],
+                surrogate.wall_time_s / surrogate.n_defects_served), search_uuid),
                 labels, "search_benchmark", self.settings_hash))
         return Response(output=document, replace=Flow(jobs, output=ground.output))
 
@@ -268,9 +261,9 @@ def _lowest(tasks: list[TaskDocument]) -> TaskDocument:
     return min(tasks, key=lambda t: t.energy_eV)
 
 
-def _finished(outputs: list[TaskDocument | dict | None] | None) -> list[TaskDocument]:
+def _finished(outputs: Any) -> list[TaskDocument]:
     """The relaxations that produced a document (a failed job's output, or a failed search's list, is None)."""
-    return [TaskDocument.model_validate(o) for o in outputs or [] if o is not None]
+    return [t for t in read_all(outputs, TaskDocument) if t is not None]
 
 
 def _converged(tasks: list[TaskDocument]) -> list[TaskDocument]:
@@ -284,12 +277,11 @@ class GroundStateMaker(Maker):
 
     name: str = "ground state"
 
-    @job(config=JobConfig(on_missing_references=OnMissing.NONE))
-    def make(self, unperturbed: TaskDocument | dict, candidates: list[TaskDocument | dict | None] | None,
-             parent_uuids: list[str]) -> TaskDocument:
-        unperturbed = TaskDocument.model_validate(unperturbed)
+    @job(config=provenance(on_missing_references=OnMissing.NONE))
+    def make(self, unperturbed: TaskDocument, candidates: list[TaskDocument | None] | None) -> TaskDocument:
+        unperturbed = read(unperturbed, TaskDocument)
         lowest = _lowest([unperturbed, *_converged(_finished(candidates))])
-        return lowest.model_copy(update={"task_label": "relax", "parent_uuids": parent_uuids,
+        return lowest.model_copy(update={"task_label": "relax", "parent_uuids": parent_uuids(),
                                          "search_candidate": lowest.search_candidate or UNPERTURBED})
 
 
@@ -300,15 +292,14 @@ class SearchBenchmarkMaker(Maker):
     name: str = "search benchmark"
     tolerance_eV: float = 0.01
 
-    @job(config=JobConfig(on_missing_references=OnMissing.NONE))
-    def make(self, search: StructureSearchDocument | dict, unperturbed: TaskDocument | dict,
-             full: FullSearchDocument | dict | None, minima: list[TaskDocument | dict | None],
-             training_share_s: float, parent_uuids: list[str]) -> SearchBenchmarkDocument:
+    @job(config=provenance(on_missing_references=OnMissing.NONE))
+    def make(self, search: StructureSearchDocument, unperturbed: TaskDocument, full: FullSearchDocument | None,
+             minima: list[TaskDocument | None], training_share_s: float) -> SearchBenchmarkDocument:
+        search, full = read(search, StructureSearchDocument), read(full, FullSearchDocument)
         if full is None:
-            raise ValueError(f"the full search of {parent_uuids[0]} left no document: see its relaxations' errors")
-        search = StructureSearchDocument.model_validate(search)
-        full = FullSearchDocument.model_validate(full)
-        unperturbed = TaskDocument.model_validate(unperturbed)
+            raise ValueError(f"the full search of {search.calculation_id} left no document: see its relaxations' "
+                             "errors")
+        unperturbed = read(unperturbed, TaskDocument)
         full_best = _lowest([unperturbed, *_converged(full.relaxations)])
 
         def route(relaxations: list[TaskDocument]) -> tuple[TaskDocument, float, float]:
@@ -342,5 +333,5 @@ class SearchBenchmarkMaker(Maker):
             reconstruction_energy_eV=full_best.energy_eV - unperturbed.energy_eV, full_reference_energies_eV=energies,
             wall_time_full_s=wall_full, wall_time_surrogate_s=wall_surrogate, speedup=wall_full / wall_surrogate,
             candidate_start=candidate_start,
-            campaign_sha256=search.campaign_sha256, parent_uuids=parent_uuids,
+            campaign_sha256=search.campaign_sha256, parent_uuids=parent_uuids(),
             defectscreen_version=defectscreen.__version__)

@@ -263,7 +263,7 @@ def plot_site_potentials(document: DefectChargeDocument, path: str | Path, title
     axis.set_xlabel("distance from the defect (Å)")
     axis.set_ylabel("potential (V)")
     axis.legend(fontsize=7)
-    return _save(figure, path, title or f"{document.defect_id.split('|')[0]}: Kumagai–Oba "
+    return _save(figure, path, title or f"{document.labels.calculation_id}: Kumagai–Oba "
                  f"{correction.correction_eV:.3f} eV")
 
 

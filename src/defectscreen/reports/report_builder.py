@@ -2,78 +2,87 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from maggma.core import Builder, Store
 
 from defectscreen.builders import builder_chain
-from defectscreen.builders.common import input_fingerprint, replace_documents
+from defectscreen.builders.common import IncrementalBuilder, input_fingerprint
 from defectscreen.reports.html import render_report
+from defectscreen.schemas.formation import CorrectionSettings, settings_key
 from defectscreen.storage import StorageSettings
-from defectscreen.storage.query import potential_rows
+from defectscreen.storage.query import current_versions, potential_rows
 
 REPORT_ID = "screening"
 
 
-class ReportBuilder(Builder):
-    """Every formation-energy and summary document (and the potentials' accuracy rows, the site potentials of
-    Kumagai–Oba-corrected defects and the dielectric constant that screened each host's charged defects) -> one report document ``{report_id, html, n_defects, n_hosts,
+class ReportBuilder(IncrementalBuilder):
+    """The formation-energy and summary documents of every campaign's current version (and the potentials'
+    accuracy rows, the site potentials of Kumagai–Oba-corrected defects and the dielectric constant that screened
+    each host's charged defects) -> one report document ``{report_id, html, n_defects, n_hosts,
     input_fingerprint}``, rebuilt only when one of them changed (a formation-energy document's fingerprint covers
     its defect documents)."""
 
-    def __init__(self, tasks: Store, defects: Store, formation_energies: Store, summaries: Store, reports: Store,
-                 **kwargs) -> None:
-        self.tasks, self.defects, self.reports = tasks, defects, reports
-        self.formation_energies, self.summaries = formation_energies, summaries
-        self.stored_keys: set[str] = set()  # target keys when get_items last ran
-        super().__init__(sources=[tasks, defects, formation_energies, summaries], targets=[reports], **kwargs)
+    key = "report_id"
 
-    def get_items(self) -> Iterator[dict]:
-        formation = sorted(self.formation_energies.query(properties=["host_id", "input_fingerprint"]),
+    def __init__(self, tasks: Store, campaigns: Store, defects: Store, formation_energies: Store, summaries: Store,
+                 reports: Store, **kwargs) -> None:
+        self.tasks, self.campaigns, self.defects = tasks, campaigns, defects
+        self.formation_energies, self.summaries, self.reports = formation_energies, summaries, reports
+        super().__init__([tasks, campaigns, defects, formation_energies, summaries], reports, **kwargs)
+
+    def plan(self) -> Iterable[dict]:
+        current = {"campaign_sha256": {"$in": current_versions(self.campaigns)}}
+        formation = sorted(self.formation_energies.query(current, properties=["host_id", "input_fingerprint"]),
                            key=lambda d: d["host_id"])
-        summaries = sorted(self.summaries.query(properties=["summary_id", "input_fingerprint"]),
+        if not formation:
+            return
+        summaries = sorted(self.summaries.query(current, properties=["summary_id", "input_fingerprint"]),
                            key=lambda d: d["summary_id"])
         potentials = sorted(doc["uuid"] for doc in self.tasks.query({"output.model_sha256": {"$exists": True}},
                                                                     properties=["uuid"]))
-        fingerprint = input_fingerprint([(d["host_id"], d["input_fingerprint"]) for d in formation],
-                                        [(d["summary_id"], d["input_fingerprint"]) for d in summaries], potentials)
-        built = self.reports.query_one({"report_id": REPORT_ID}, properties=["input_fingerprint"])
-        self.stored_keys = set() if built is None else {REPORT_ID}
-        self.total = 0
-        if formation and (built is None or built["input_fingerprint"] != fingerprint):
-            self.total = 1
-            yield {"fingerprint": fingerprint}
+        yield {"report_id": REPORT_ID, "criteria": current,
+               "fingerprint": input_fingerprint([(d["host_id"], d["input_fingerprint"]) for d in formation],
+                                                [(d["summary_id"], d["input_fingerprint"]) for d in summaries],
+                                                potentials)}
 
-    def process_item(self, item: dict) -> dict:
-        formation = sorted(self.formation_energies.query(), key=lambda d: d["host_id"])
-        summaries = list(self.summaries.query())
-        linked = {uuid for s in summaries for pair in s["pairs"] for uuid in pair["source_uuids"].values()}
-        vibronic = {doc["uuid"]: doc["output"] for doc in self.tasks.query({"uuid": {"$in": sorted(linked)}})}
-        corrected = sorted({state["defect_uuid"] for doc in formation for defect in doc["defects"]
-                            for state in defect["charge_states"]})
-        kumagai = list(self.defects.query({"task_uuid": {"$in": corrected}, "correction.method": "kumagai"}))
-        report = render_report("defectscreen screening report", formation, summaries, vibronic,
-                               potential_rows(self.tasks), kumagai, self._screening(corrected))
-        return {"report_id": REPORT_ID, "html": report, "n_hosts": len(formation), "n_defects": len(summaries),
-                "input_fingerprint": item["fingerprint"]}
+    def load(self, pending: list[dict]) -> Iterator[dict]:
+        for item in pending:
+            formation = sorted(self.formation_energies.query(item["criteria"]), key=lambda d: d["host_id"])
+            summaries = list(self.summaries.query(item["criteria"]))
+            linked = {uuid for s in summaries for pair in s["pairs"] for uuid in pair["source_uuids"].values()}
+            vibronic = {doc["uuid"]: doc["output"] for doc in self.tasks.query({"uuid": {"$in": sorted(linked)}})}
+            corrected = sorted({state["defect_uuid"] for doc in formation for defect in doc["defects"]
+                                for state in defect["charge_states"]})
+            corrections = sorted({settings_key(CorrectionSettings(**d["inputs"]["correction"])) for d in formation})
+            used = {"task_uuid": {"$in": corrected}, "settings_key": {"$in": corrections}}
+            yield {**item, "formation": formation, "summaries": summaries, "vibronic": vibronic,
+                   "potentials": potential_rows(self.tasks),
+                   "kumagai": list(self.defects.query({**used, "correction.method": "kumagai"})),
+                   "screening": self._screening(used)}
 
-    def _screening(self, corrected: list[str]) -> dict[str, tuple[float | list, dict | None]]:
+    def _screening(self, used: dict) -> dict[str, tuple[float | list, dict | None]]:
         """host -> (ε⁰ its charged defects were corrected with, the dielectric document it came from or None)."""
         charged = {doc["labels"]["host"]: doc for doc in self.defects.query(
-            {"task_uuid": {"$in": corrected}, "labels.charge": {"$ne": 0}},
+            {**used, "labels.charge": {"$ne": 0}},
             properties=["labels.host", "correction.dielectric_constant", "dielectric_task_uuid"])}
         computed = {doc["uuid"]: doc["output"] for doc in self.tasks.query(
             {"uuid": {"$in": sorted({d.get("dielectric_task_uuid") for d in charged.values()} - {None})}})}
         return {host: (doc["correction"]["dielectric_constant"], computed.get(doc.get("dielectric_task_uuid")))
                 for host, doc in charged.items()}
 
-    def update_targets(self, items: list[dict]) -> None:
-        replace_documents(self.reports, items, "report_id", self.stored_keys)
+    def process_item(self, item: dict) -> dict:
+        report = render_report("defectscreen screening report", item["formation"], item["summaries"],
+                               item["vibronic"], item["potentials"], item["kumagai"], item["screening"])
+        return {"report_id": REPORT_ID, "html": report, "n_hosts": len(item["formation"]),
+                "n_defects": len(item["summaries"]), "input_fingerprint": item["fingerprint"]}
 
 
 def report_pipeline(settings: StorageSettings) -> list[Builder]:
     """The builder chain followed by the report builder, on the stores ``settings`` names."""
     chain = builder_chain(settings)
     tasks = settings.job_store().docs_store
-    defects, formation, summaries = chain[0].defects, chain[1].formation_energies, chain[2].summaries
-    return [*chain, ReportBuilder(tasks, defects, formation, summaries, settings.collection("reports", "report_id"))]
+    campaigns, defects = chain[0].campaigns, chain[0].defects
+    formation, summaries = chain[1].formation_energies, chain[2].summaries
+    return [*chain, ReportBuilder(tasks, campaigns, defects, formation, summaries,
+                                  settings.collection("reports", "report_id"))]

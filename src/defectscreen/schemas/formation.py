@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from defectscreen.schemas.tasks import CalculationLabels, EngineRecord
@@ -36,11 +39,60 @@ class FiniteSizeCorrection(BaseModel):
     site_potentials: list[SitePotential] | None = Field(None, description="Kumagai: every site's potentials")
 
 
+def settings_key(settings: BaseModel) -> str:
+    """16 hex digits of the SHA-256 of settings' canonical JSON: part of the ids of the documents built under them."""
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
+
+
+class CorrectionSettings(BaseModel):
+    """The campaign's settings a charged defect's finite-size correction depends on: part of the defect document's
+    inputs and id, so that another ε or scheme in a resubmitted campaign builds new documents beside the old."""
+
+    scheme: Literal["freysoldt", "kumagai"] = "freysoldt"
+    dielectric_constant: float | list[list[float]] | Literal["computed"] | None = Field(
+        None, description="as the campaign gives it ('computed': the host's newest dielectric document)")
+    gaussian_width_bohr: float = 1.0
+
+    @classmethod
+    def from_campaign(cls, campaign: dict | None, host: str) -> CorrectionSettings:
+        """The settings of ``host`` in a stored campaign document (``{"campaign": {...}}``; the defaults where a
+        task's campaign was never recorded)."""
+        if campaign is None:
+            return cls()
+        spec = next((h for h in campaign["campaign"]["hosts"] if h["name"] == host), {})
+        formation = campaign["campaign"]["formation"]
+        return cls(scheme=formation.get("correction", "freysoldt"), dielectric_constant=spec.get("dielectric_constant"),
+                   gaussian_width_bohr=formation["gaussian_width_bohr"])
+
+
+class FormationInputs(BaseModel):
+    """The campaign's settings a host's formation energies, levels, Fermi level and capture coefficients depend on
+    beyond its task documents: part of the formation document's inputs and id (``settings_key``)."""
+
+    correction: CorrectionSettings
+    chemical_potentials: dict[str, dict[str, float]] = Field(default_factory=dict,
+                                                             description="limits the user fixed")
+    temperature_K: float = Field(description="of the charge-neutral Fermi level")
+    effective_masses: dict[str, float] = Field(default_factory=dict, description="carrier -> m* (electron masses)")
+
+    @classmethod
+    def from_campaign(cls, campaign: dict, host: str) -> FormationInputs:
+        """The formation settings of ``host`` in a stored campaign document."""
+        spec = next((h for h in campaign["campaign"]["hosts"] if h["name"] == host), {})
+        formation = campaign["campaign"]["formation"]
+        return cls(correction=CorrectionSettings.from_campaign(campaign, host),
+                   chemical_potentials=formation["chemical_potentials"], temperature_K=formation["temperature_K"],
+                   effective_masses={carrier: spec[f"effective_mass_{carrier}"] for carrier in ("electron", "hole")
+                                     if spec.get(f"effective_mass_{carrier}") is not None})
+
+
 class DefectChargeDocument(BaseModel):
     """One relaxed defect in one charge state, with its finite-size correction (collection ``defects``)."""
 
-    defect_id: str = Field(description="'GaN:C_N:-1|<engine settings hash[:16]>'")
+    defect_id: str = Field(description="'GaN:C_N:-1|<engine settings hash[:16]>|<settings_key>'")
     labels: CalculationLabels
+    correction_settings: CorrectionSettings
+    settings_key: str = Field(description="settings_key(correction_settings)")
     energy_eV: float = Field(description="relaxed supercell energy, uncorrected")
     corrected_energy_eV: float
     correction: FiniteSizeCorrection
@@ -98,9 +150,11 @@ class FormationEnergyDocument(BaseModel):
     """Formation energies, transition levels and the charge-neutral Fermi level of every defect of one host
     (collection ``formation_energies``)."""
 
-    host_id: str = Field(description="'GaN|<engine settings hash[:16]>'")
+    host_id: str = Field(description="'GaN|<engine settings hash[:16]>|<settings_key>'")
     host: str
     campaign: str
+    inputs: FormationInputs
+    settings_key: str = Field(description="settings_key(inputs)")
     formula: str
     vbm_eV: float
     cbm_eV: float
@@ -133,7 +187,7 @@ class CaptureAtLevel(BaseModel):
     delta_E_eV: float = Field(description="CBM − ε (electron) or ε − VBM (hole), ε the pair's crossing level")
     temperature_K: float
     capture_coefficient_per_W_if2_cm3_s: float | None = Field(
-        description="C̃/W_if² interpolated at ΔE; None where ΔE is outside the computed grid")
+        description="C̃/W_if² evaluated exactly at ΔE (seed 000 Eq. 22); None where ΔE ≤ 0 (level beyond that band edge)")
     capture_coefficient_unscaled_cm3_s: float | None = Field(description="× W_if² where the engine gave orbitals")
     Z: int = Field(description="defect charge / carrier charge before capture (< 0 attractive)")
     sommerfeld_factor: float | None = Field(description="f at temperature_K; None for Z ≠ 0 without m* and ε")
@@ -184,11 +238,12 @@ class DefectSummaryDocument(BaseModel):
     """One defect of one host: formation energies, transition levels, equilibrium concentration and every vibronic
     result, with links to their documents (collection ``summaries``)."""
 
-    summary_id: str = Field(description="'GaN:C_N|<engine settings hash[:16]>'")
+    summary_id: str = Field(description="'GaN:C_N|<engine settings hash[:16]>|<settings_key>'")
     host: str
     defect_name: str
     defect_type: str
     campaign: str
+    campaign_sha256: str = Field(description="the campaign version its formation-energy document was built under")
     engine_name: str
     band_gap_eV: float
     charges: list[int]

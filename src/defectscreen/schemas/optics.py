@@ -218,6 +218,10 @@ class ConfigurationCoordinateDocument(BaseModel):
     delta_R_angstrom: float
     surfaces: list[PotentialEnergySurface] = Field(description="lower charge (minimum at 0), then higher charge")
     harmonic_fit_window: float = Field(description="points with |Q − Q_min| ≤ this × ΔQ enter the harmonic fit")
+    supercell_volume_angstrom3: float | None = Field(
+        None, description="volume of the cell C̃ is normalised to (Eq. 22); None in documents made before it was "
+        "stored (the summary then reads it from the lower charge's relaxation)")
+    final_state_degeneracy: int = Field(1, description="g of Eq. 22 in phonon_factors and at the level")
     phonon_factors: list[CapturePhononFactor]
     coupling: list[CouplingMatrixElement] = Field(
         default_factory=list, description="W_if per band-edge band from all-electron GPAW orbitals of the higher charge"

@@ -101,6 +101,12 @@ SUMMARY_FIELDS = ("summary_id", "host", "defect_name", "defect_type", "charges",
                   "capture_coefficient_max_cm3_s", "lowest_formation_energy_eV")
 
 
+def current_versions(campaigns: Store) -> list[str]:
+    """SHA-256 of the newest submitted version of every campaign: documents built under an earlier version's
+    settings stay stored, and readers show those of these versions (``campaign_sha256``)."""
+    return sorted(doc["sha256"] for doc in campaigns.query(properties=["sha256"]))
+
+
 def summary_criteria(
     host: str | None = None,
     defect: str | None = None,
@@ -110,16 +116,19 @@ def summary_criteria(
     huang_rhys_range: tuple[float, float] | None = None,
     capture_above_cm3_s: float | None = None,
     capture_per_w2_above_cm3_s: float | None = None,
+    campaign_versions: list[str] | None = None,
 ) -> dict:
     """MongoDB criteria on the ``summaries`` collection (indexed fields only); None means any.
 
     level_window_eV: a transition level between the two energies (eV above the VBM); deep_level_eV: a level at
     least this far from both band edges; huang_rhys_range: the largest S of the defect's pairs inside it;
     capture_*: the largest capture coefficient at 300 K above: C = f C̃ / s (needs W_if, and m* and ε for a charged
-    defect), or C̃/W_if².
+    defect), or C̃/W_if²; campaign_versions: built under one of these campaign versions (:func:`current_versions`).
     """
     criteria: dict = {key: value for key, value in
                       {"host": host, "defect_name": defect, "defect_type": defect_type}.items() if value is not None}
+    if campaign_versions is not None:
+        criteria["campaign_sha256"] = {"$in": campaign_versions}
     if level_window_eV is not None:
         criteria["transition_levels.level_eV"] = {"$gte": level_window_eV[0], "$lte": level_window_eV[1]}
     if deep_level_eV is not None:
@@ -155,3 +164,58 @@ def query_summaries(store, criteria: dict, formation_below_eV: float | None = No
             continue
         rows.append({**{f: doc.get(f) for f in SUMMARY_FIELDS[:-1]}, "lowest_formation_energy_eV": energy})
     return sorted(rows, key=lambda row: row["summary_id"])
+
+
+SEARCH_FIELDS = ("defect", "candidates", "unique_minima", "sent_to_engine", "ground_state",
+                 "ground_state_lowering_eV", "saved_percent", "found", "speedup")
+
+
+def _training_hosts(campaigns: Store) -> dict[str, list[str]]:
+    """campaign name -> hosts it searches fully with the engine (search.training_hosts as a list)."""
+    named = {d["name"]: d["campaign"].get("search", {}).get("training_hosts", []) for d in campaigns.query()}
+    return {name: hosts for name, hosts in named.items() if isinstance(hosts, list)}
+
+
+def _energy_of(store: JobStore, uuid: str) -> float | None:
+    doc = store.query_one({"uuid": uuid}, properties=["output.energy_eV"])
+    return doc["output"]["energy_eV"] if doc else None
+
+
+def structure_searches(store: JobStore, campaigns: Store, host: str | None = None) -> dict[str, list[dict]]:
+    """The stored structure searches: ``rows`` (one per searched defect cell: candidates, unique surrogate minima,
+    those sent to the engine, the ground state chosen and how far below the unperturbed relaxation it lies, and the
+    benchmark's comparison where one ran; a training host's cells with their full search), and the ``searches``,
+    ``benchmarks`` and ``full_searches`` documents themselves."""
+    criteria = {} if host is None else {"output.labels.host": host}
+    searches = {d["uuid"]: d["output"] for d in store.query({**criteria, "output.@class": "StructureSearchDocument"},
+                                                             properties=["uuid", "output"])}
+    full = {d["output"]["calculation_id"]: d["output"] for d in store.query(
+        {**criteria, "output.@class": "FullSearchDocument"}, properties=["output"])}
+    benchmarks = {d["output"]["calculation_id"]: d["output"] for d in store.query(
+        {**criteria, "output.@class": "SearchBenchmarkDocument"}, properties=["output"])}
+    replaced = {d["uuid"] for d in store.query({"uuid": {"$in": list(searches)}, "index": 2}, properties=["uuid"])}
+    rows = []
+    for uuid, doc in sorted(searches.items(), key=lambda item: item[1]["calculation_id"]):
+        ground = store.get_output(uuid, which="last") if uuid in replaced else None
+        bench, unperturbed = benchmarks.get(doc["calculation_id"]), _energy_of(store, doc["unperturbed_uuid"])
+        rows.append({"defect": doc["calculation_id"], "candidates": len(doc["candidates"]),
+                     "unique_minima": len(doc["unique_minima"]), "sent_to_engine": len(doc["sent_to_reference"]),
+                     "ground_state": ground["search_candidate"] if ground else None,
+                     "ground_state_lowering_eV": (ground["energy_eV"] - unperturbed
+                                                  if ground and unperturbed is not None else None),
+                     "saved_percent": bench["reference_relaxations_saved_percent"] if bench else None,
+                     "found": bench["ground_state_found"] if bench else None,
+                     "speedup": bench["speedup"] if bench else None})
+    training = _training_hosts(campaigns)
+    for cid in sorted(cid for cid, doc in full.items()
+                      if doc["labels"]["host"] in training.get(doc["labels"]["campaign"], [])):
+        stored = store.query_one({"output.labels.calculation_id": cid, "output.task_label": "relax",
+                                  "output.search_candidate": {"$ne": None}}, properties=["output"])
+        ground = stored["output"] if stored else None
+        unperturbed = _energy_of(store, ground["parent_uuids"][0]) if ground else None
+        rows.append({"defect": cid, "candidates": 1 + len(full[cid]["candidates"]), "unique_minima": None,
+                     "sent_to_engine": "all (training host)", "ground_state": ground["search_candidate"] if ground else None,
+                     "ground_state_lowering_eV": ground["energy_eV"] - unperturbed if unperturbed is not None else None,
+                     "saved_percent": None, "found": None, "speedup": None})
+    return {"rows": rows, "searches": list(searches.values()), "benchmarks": list(benchmarks.values()),
+            "full_searches": list(full.values())}

@@ -27,12 +27,15 @@ from jobflow import JobStore
 from maggma.core import Store
 from maggma.stores import MongoURIStore, MontyStore
 from maggma.stores.gridfs import GridFSURIStore
+from monty.json import jsanitize
 from montydb import MontyClient, set_storage
 from montydb.errors import CollectionInvalid
 
 from defectscreen.storage.launchpad import EmbeddedLaunchPad, mongo_launchpad
 
 MONTY_CONFIG_FILES = (".monty.storage", "monty.storage.cfg")  # written by montydb.set_storage
+#: above this many replaced documents the embedded store rewrites its collection rather than filtering by $in.
+MAX_DELETE_LIST = 500
 
 
 class EmbeddedStore(MontyStore):
@@ -50,6 +53,27 @@ class EmbeddedStore(MontyStore):
                     set_storage(self.database_path, storage=self.storage, **self.storage_kwargs)
             client = MontyClient(self.database_path, **self.client_kwargs)
             self._coll = client[self.database_name][self.collection_name]
+
+    def update(self, docs: list[dict] | dict, key: list | str | None = None) -> None:
+        """maggma's update (replace documents with the same key, insert new ones) in bulk: montydb has no indexes,
+        so maggma's one upsert per document scans the collection once per document. Here one scan finds the keys
+        already stored, those documents are deleted (by $in, or by rewriting the collection when there are many:
+        montydb tests $in against a list) and all are inserted at once. Built documents are derived: one lost
+        between the two steps is rebuilt by the next build."""
+        key = key or self.key
+        docs = [jsanitize(d, allow_bson=True) for d in (docs if isinstance(docs, list) else [docs])]
+        if isinstance(key, list) or not docs:
+            super().update(docs, key)
+            return
+        incoming = {d[key] for d in docs}
+        replaced = {d[key] for d in self._collection.find({}, {key: 1}) if d.get(key) in incoming}
+        if len(replaced) > MAX_DELETE_LIST:
+            kept = [d for d in self._collection.find({}) if d.get(key) not in replaced]
+            self._collection.drop()
+            docs = kept + docs
+        elif replaced:
+            self._collection.delete_many({key: {"$in": sorted(replaced)}})
+        self._collection.insert_many(docs)
 
 
 @dataclass(frozen=True)

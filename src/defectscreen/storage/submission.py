@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +14,10 @@ from maggma.core import Store
 from defectscreen.flows.campaign import Campaign
 from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.flows.phases import competing_phase_calculations
-from defectscreen.flows.screening import HostScreeningMaker, planned_keys
+from defectscreen.flows.registry import TaskRegistry
+from defectscreen.flows.screening import HostScreeningMaker
+from defectscreen.flows.steps import HostCells
+from defectscreen.schemas.formation import FormationInputs, settings_key
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class SubmissionReport:
     new_jobs: int
     already_submitted: int
     jobs_per_host: dict[str, int]
+    settings_changes: list[str] = field(default_factory=list)
 
 
 def submitted_keys(launchpad: LaunchPad) -> dict[str, str]:
@@ -34,12 +38,33 @@ def submitted_keys(launchpad: LaunchPad) -> dict[str, str]:
     }
 
 
-def record_campaign(campaigns: Store, campaign: Campaign) -> None:
-    """Keep the newest submitted version of the campaign (builders read its dielectric constants and formation
-    settings from here), keyed by name."""
+def _by_setting(inputs: FormationInputs) -> dict:
+    """Setting name ('temperature_K', 'correction.dielectric_constant', ...) -> value."""
+    values = inputs.model_dump()
+    return values | {f"correction.{name}": value for name, value in values.pop("correction").items()}
+
+
+def record_campaign(campaigns: Store, campaign: Campaign) -> list[str]:
+    """Keep the newest submitted version of the campaign (builders build under its formation settings), keyed by
+    name. Returns, per host whose formation settings differ from the version submitted before, what changed: its
+    documents are built anew beside those of the earlier settings, which stay as they were."""
     campaigns.connect()
-    campaigns.update([{"name": campaign.name, "sha256": campaign.sha256(), "campaign": campaign.model_dump(mode="json"),
-                       "submitted_at": datetime.now(UTC).isoformat()}], key="name")
+    previous = campaigns.query_one({"name": campaign.name})
+    document = {"name": campaign.name, "sha256": campaign.sha256(), "campaign": campaign.model_dump(mode="json"),
+                "submitted_at": datetime.now(UTC).isoformat()}
+    campaigns.update([document], key="name")
+    if previous is None or "formation_energy" not in campaign.properties:
+        return []
+    changes = []
+    for host in campaign.hosts:
+        inputs = [FormationInputs.from_campaign(doc, host.name) for doc in (previous, document)]
+        before, after = (_by_setting(i) for i in inputs)
+        changed = [f"{name} {before[name]} -> {after[name]}" for name in after if before[name] != after[name]]
+        if changed:
+            changes.append(f"{host.name}: {'; '.join(changed)}: formation energies and summaries are built as new "
+                           f"documents (settings {settings_key(inputs[1])}); those built under the "
+                           "earlier settings stay stored")
+    return changes
 
 
 def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad,
@@ -54,22 +79,18 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad,
     groups = {host.name: [c for c in calculations if c.labels.host == host.name] for host in campaign.hosts}
     if "formation_energy" in campaign.properties:
         groups["phases"] = competing_phase_calculations(campaign, base_dir)
-    existing = submitted_keys(launchpad)
-    maker = HostScreeningMaker(submitted=existing)
+    maker = HostScreeningMaker(registry=TaskRegistry(campaign.name, submitted_keys(launchpad)))
     jobs_per_host: dict[str, int] = {}
-    skipped = 0
     flows = []
     for group, group_calculations in groups.items():
-        flow = maker.make(campaign, group, group_calculations,
-                          {other: cells for other, cells in groups.items() if other != group})
-        skipped += sum(key in existing for key in planned_keys(campaign, group_calculations))
+        flow = maker.make(HostCells(campaign, group, group_calculations,
+                                    {other: cells for other, cells in groups.items() if other != group}))
         jobs_per_host[group] = len(flow.jobs)
         if flow.jobs:
             flows.append(flow)
-    if campaigns is not None:
-        record_campaign(campaigns, campaign)
+    changes = record_campaign(campaigns, campaign) if campaigns is not None else []
     if campaign.search.training_hosts and "structure_search" in campaign.properties and flows:
         flows = [Flow(flows, name=campaign.name)]  # surrogates that learn from other hosts wait on their searches
     for flow in flows:
         launchpad.add_wf(flow_to_workflow(flow, allow_external_references=True))
-    return SubmissionReport(sum(jobs_per_host.values()), skipped, jobs_per_host)
+    return SubmissionReport(sum(jobs_per_host.values()), len(maker.registry.reused), jobs_per_host, changes)

@@ -1,0 +1,34 @@
+"""Fixed-cell relaxation of every cell (bulk, defects, competing phases) with the campaign's engine."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jobflow import OutputReference
+
+from defectscreen.flows.registry import TaskRegistry
+from defectscreen.flows.steps.base import HostCells, Step, StepOutputs
+from defectscreen.jobs import RelaxMaker
+
+if TYPE_CHECKING:
+    from defectscreen.flows.campaign import Campaign
+    from defectscreen.flows.defect_set import Calculation
+
+TASK = "relax"
+
+
+def relaxation(campaign: Campaign, cell: Calculation, registry: TaskRegistry) -> OutputReference:
+    """The relaxation of one cell (of any host: a surrogate also learns from related hosts' bulk cells)."""
+    maker = RelaxMaker(engine_settings=campaign.engine.model_dump(mode="json"),
+                       fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom, max_steps=campaign.relax.max_steps)
+    labels = cell.labels
+    return registry.output(labels.host, labels.calculation_id, TASK, campaign.engine.settings_hash(),
+                           lambda: maker.make(cell.structure, labels, campaign.sha256()))
+
+
+class Relaxation(Step):
+    property = "relaxation"
+
+    def add(self, cells: HostCells, registry: TaskRegistry, outputs: StepOutputs) -> None:
+        for cell in cells.calculations:
+            outputs.relaxed[cell.labels.calculation_id] = relaxation(cells.campaign, cell, registry)

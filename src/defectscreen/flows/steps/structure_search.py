@@ -1,0 +1,122 @@
+"""Seed 002's structure search: each defect cell's ground state from distorted candidates relaxed with a surrogate
+fine-tuned per host and charge, only the unique minima relaxed with the engine. A training host (search.training_hosts)
+is searched fully with the engine instead; in benchmark mode every host is, to compare."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from jobflow import OutputReference
+
+from defectscreen.flows.registry import TaskRegistry
+from defectscreen.flows.steps.base import HostCells, Step, StepOutputs, bulk_cell, defect_cells
+from defectscreen.flows.steps.relaxation import relaxation
+from defectscreen.jobs.search import FullSearchMaker, GroundStateMaker, StructureSearchMaker, SurrogateMaker
+
+if TYPE_CHECKING:
+    from defectscreen.flows.campaign import Campaign
+    from defectscreen.flows.defect_set import Calculation
+
+FULL_SEARCH_TASK = "full_search"
+GROUND_STATE_TASK = "ground_state"
+SURROGATE_TASK = "surrogate"
+SEARCH_TASK = "structure_search"
+
+
+def search_task_hashes(campaign: Campaign) -> dict[str, str]:
+    """Settings hashes of the full reference search (engine, relaxation, candidates), of the surrogate built on it
+    (its recipe and training hosts) and of the search that uses the surrogate."""
+    search = campaign.search
+    full = hashlib.sha256("|".join([
+        campaign.engine.settings_hash(), campaign.relax.model_dump_json(),
+        search.model_dump_json(include={"distortion_increment", "neighbour_pairs"})]).encode()).hexdigest()
+    surrogate = hashlib.sha256(
+        f"{full}|{search.surrogate.model_dump_json()}|{search.model_dump_json(include={'training_hosts'})}".encode()
+    ).hexdigest()
+    searched_with_surrogate = hashlib.sha256(
+        f"{surrogate}|{search.model_dump_json(exclude={'surrogate'})}".encode()).hexdigest()
+    return {FULL_SEARCH_TASK: full, SURROGATE_TASK: surrogate, SEARCH_TASK: searched_with_surrogate}
+
+
+def surrogate_id(host: str, charge: int) -> str:
+    """'CdTe:surrogate:-1': the surrogate serving one host's defects in one charge state."""
+    return f"{host}:surrogate:{charge}"
+
+
+def is_training_host(campaign: Campaign, host: str) -> bool:
+    """A host named in search.training_hosts: fully searched with the engine, no surrogate of its own."""
+    return isinstance(campaign.search.training_hosts, list) and host in campaign.search.training_hosts
+
+
+def related_hosts(campaign: Campaign, host: str) -> list[str]:
+    """Hosts whose full searches and bulk relaxations also train this host's surrogates."""
+    training = campaign.search.training_hosts
+    if training == "all_others":
+        return [h.name for h in campaign.hosts if h.name != host]
+    return [h for h in training if h != host]
+
+
+def full_search(campaign: Campaign, cell: Calculation, group: list[Calculation],
+                registry: TaskRegistry) -> OutputReference:
+    """Every candidate of ``cell`` (of any host; ``group``: its host's cells) relaxed with the engine."""
+    search = campaign.search
+    maker = FullSearchMaker(engine_settings=campaign.engine.model_dump(mode="json"),
+                            fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom,
+                            max_steps=campaign.relax.max_steps, search=search.model_dump(mode="json"),
+                            settings_hash=search_task_hashes(campaign)[FULL_SEARCH_TASK])
+    labels = cell.labels
+    return registry.output(labels.host, labels.calculation_id, FULL_SEARCH_TASK, maker.settings_hash,
+                           lambda: maker.make(cell.structure, bulk_cell(group).structure, labels, campaign.sha256()))
+
+
+class StructureSearch(Step):
+    property = "structure_search"
+    needs = ("relaxation",)
+
+    def add(self, cells: HostCells, registry: TaskRegistry, outputs: StepOutputs) -> None:
+        campaign, searched = cells.campaign, cells.defects
+        if not searched:
+            return
+        if is_training_host(campaign, cells.host):
+            self._ground_states_from_full_searches(cells, registry, outputs)
+            return
+        hashes = search_task_hashes(campaign)
+        training = SurrogateMaker(settings=campaign.search.surrogate.model_dump(mode="json"))
+        bulk = outputs.relaxed[cells.bulk.labels.calculation_id]
+        surrogates = {}
+        for charge in sorted({c.labels.charge for c in searched}):
+            own = [outputs.relaxed[c.labels.calculation_id] for c in searched if c.labels.charge == charge]
+            related = {h: [c for c in defect_cells(cells.other_hosts[h]) if c.labels.charge == charge]
+                       for h in related_hosts(campaign, cells.host)}
+            bulks = [relaxation(campaign, bulk_cell(cells.other_hosts[h]), registry)
+                     for h, same_charge in related.items() if same_charge]
+            searches = [full_search(campaign, c, cells.other_hosts[h], registry)
+                        for h, same_charge in related.items() for c in same_charge]
+            sid = surrogate_id(cells.host, charge)
+            surrogates[charge] = registry.output(
+                cells.host, sid, SURROGATE_TASK, hashes[SURROGATE_TASK],
+                lambda: training.make(bulk, own, sid, cells.campaign_sha256, related_bulks=bulks,
+                                      related_searches=searches))
+        search = StructureSearchMaker(
+            engine_settings=cells.engine_settings, fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom,
+            max_steps=campaign.relax.max_steps, search=campaign.search.model_dump(mode="json"),
+            settings_hash=hashes[SEARCH_TASK])
+        for cell in searched:
+            cid = cell.labels.calculation_id
+            compared = full_search(campaign, cell, cells.calculations, registry) if campaign.search.benchmark else None
+            outputs.searched[cid] = registry.output(
+                cells.host, cid, SEARCH_TASK, hashes[SEARCH_TASK],
+                lambda: search.make(cell.structure, cells.bulk.structure, cell.labels, outputs.relaxed[cid],
+                                    surrogates[cell.labels.charge], cells.campaign_sha256, full_search=compared))
+
+    @staticmethod
+    def _ground_states_from_full_searches(cells: HostCells, registry: TaskRegistry, outputs: StepOutputs) -> None:
+        """A training host: each cell's ground state is the lowest of its unperturbed and fully searched relaxations."""
+        settings_hash = search_task_hashes(cells.campaign)[FULL_SEARCH_TASK]
+        for cell in cells.defects:
+            cid = cell.labels.calculation_id
+            searched_all = full_search(cells.campaign, cell, cells.calculations, registry)
+            outputs.searched[cid] = registry.output(
+                cells.host, cid, GROUND_STATE_TASK, settings_hash,
+                lambda: GroundStateMaker().make(outputs.relaxed[cid], searched_all.relaxations))
