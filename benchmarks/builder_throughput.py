@@ -97,7 +97,7 @@ def generate(n_hosts: int, n_defects: int, rng: np.random.Generator) -> tuple[li
                 energy = formation + bulk_energy - references[removed] - charge * vbm - charge**2 * lattice_energy
                 tasks.append(_task(_labels(host, name, "vacancy", charge, {removed: -1}, 4), cell_defect, energy,
                                    settings_hash))
-            truth[f"{host}:{name}|{settings_hash[:16]}"] = at_vbm
+            truth[(host, name)] = at_vbm
         hosts.append({"name": host, "dielectric_constant": DIELECTRIC})
     campaign = {"name": "benchmark", "sha256": "benchmark", "submitted_at": _now(), "campaign": {
         "hosts": hosts, "formation": {"gaussian_width_bohr": WIDTH_BOHR, "chemical_potentials": {},
@@ -160,10 +160,11 @@ def main() -> None:
         report("full build", build(settings))
         summaries = settings.collection("summaries", COLLECTIONS["summaries"])
         summaries.connect()
-        built = {doc["summary_id"]: doc for doc in summaries.query(properties=["summary_id", "charge_states"])}
+        built = {(doc["host"], doc["defect_name"]): doc
+                 for doc in summaries.query(properties=["host", "defect_name", "charge_states"])}
         errors = []
-        for summary_id, at_vbm in truth.items():
-            states = {s["charge"]: s["formation_energy_at_vbm_eV"] for s in built[summary_id]["charge_states"]}
+        for defect, at_vbm in truth.items():
+            states = {s["charge"]: s["formation_energy_at_vbm_eV"] for s in built[defect]["charge_states"]}
             limit = next(iter(states[0]))
             shift = states[0][limit] - at_vbm[0]
             errors += [abs(states[q][limit] - shift - at_vbm[q]) for q in at_vbm]

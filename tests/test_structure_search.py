@@ -269,6 +269,9 @@ def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_p
     lowest = min(r["energy_eV"] for r in cdte if r["converged"])
     assert ground["task_label"] == "relax" and ground["energy_eV"] == pytest.approx(lowest, abs=1e-9)
     assert ground["relaxation_frames"] and search["surrogate_uuid"] in search["parent_uuids"]
+    # made by the search, from the unperturbed relaxation handed on with its uuid, and the sent minima
+    assert ground["parent_uuids"][:2] == [search_uuid, search["unperturbed_uuid"]]
+    assert len(ground["parent_uuids"]) == 2 + len(search["sent_to_reference"])
 
     full = store.query_one({"output.@class": "FullSearchDocument"}, load=True)["output"]
     assert full["calculation_id"] == "ZnSe:v_Zn:0" and len(full["candidates"]) == 4 and not full["not_finished"]

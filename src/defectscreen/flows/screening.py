@@ -19,7 +19,7 @@ class HostScreeningMaker(Maker):
     """
 
     name: str = "host screening"
-    registry: TaskRegistry = field(default_factory=lambda: TaskRegistry(""))
+    registry: TaskRegistry = field(kw_only=True)
 
     def make(self, cells: HostCells) -> Flow:
         outputs = StepOutputs()

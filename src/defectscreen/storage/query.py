@@ -5,6 +5,8 @@ from __future__ import annotations
 from jobflow import JobStore
 from maggma.core import Store
 
+from defectscreen.schemas import TaskDocument
+
 ROW_FIELDS = (
     "calculation_id", "host", "defect_name", "defect_type", "charge", "task_label",
     "energy_eV", "max_force_eV_per_angstrom", "n_atoms", "engine", "uuid",
@@ -196,12 +198,12 @@ def structure_searches(store: JobStore, campaigns: Store, host: str | None = Non
     replaced = {d["uuid"] for d in store.query({"uuid": {"$in": list(searches)}, "index": 2}, properties=["uuid"])}
     rows = []
     for uuid, doc in sorted(searches.items(), key=lambda item: item[1]["calculation_id"]):
-        ground = store.get_output(uuid, which="last") if uuid in replaced else None
+        ground = TaskDocument.model_validate(store.get_output(uuid, which="last")) if uuid in replaced else None
         bench, unperturbed = benchmarks.get(doc["calculation_id"]), _energy_of(store, doc["unperturbed_uuid"])
         rows.append({"defect": doc["calculation_id"], "candidates": len(doc["candidates"]),
                      "unique_minima": len(doc["unique_minima"]), "sent_to_engine": len(doc["sent_to_reference"]),
-                     "ground_state": ground["search_candidate"] if ground else None,
-                     "ground_state_lowering_eV": (ground["energy_eV"] - unperturbed
+                     "ground_state": ground.search_candidate if ground else None,
+                     "ground_state_lowering_eV": (ground.energy_eV - unperturbed
                                                   if ground and unperturbed is not None else None),
                      "saved_percent": bench["reference_relaxations_saved_percent"] if bench else None,
                      "found": bench["ground_state_found"] if bench else None,
