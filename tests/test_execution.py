@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,6 +78,19 @@ def test_two_concurrent_workers(data_dir: Path, si_campaign: Path) -> None:
     assert launches.count_documents({}) == 5, "no job ran twice"
 
 
+def test_worker_max_jobs_stops_after_that_many_or_when_none_is_ready(data_dir: Path, si_campaign: Path) -> None:
+    """--max-jobs N stops after N jobs, or as soon as no job is READY: it used to sleep forever waiting for the
+    N-th (on an empty store too)."""
+    empty = subprocess.run([*CLI, "worker", "--max-jobs", "1"], capture_output=True, text=True, timeout=120)
+    assert empty.returncode == 0, empty.stderr[-2000:]
+    settings = _submit(si_campaign)
+    two = subprocess.run([*CLI, "worker", "--max-jobs", "2"], capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0 and settings.launchpad().launches.count_documents({}) == 2
+    rest = subprocess.run([*CLI, "worker", "--max-jobs", "10"], capture_output=True, text=True, timeout=600)
+    assert rest.returncode == 0, rest.stderr[-2000:]
+    _assert_all_done_once(settings, 5)
+
+
 def test_kill_9_worker_mid_job_then_recover(data_dir: Path, si_campaign: Path) -> None:
     settings = _submit(si_campaign)
     launchpad = settings.launchpad()
@@ -123,6 +137,13 @@ def test_failed_job_recorded_with_reason_rest_goes_on(data_dir: Path, si_campaig
     _submit(si_campaign)
     result = subprocess.run([*CLI, "worker"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 0
+    console = result.stdout + result.stderr  # the jobs' tracebacks go to the worker's log, one line each here
+    assert "Traceback" not in console and "INFO" not in console
+    log = Path(re.search(r"go to (\S+\.log)", console).group(1))
+    assert log.read_text().count("RelaxationNotConvergedError") >= 4
+    failed = [line for line in console.splitlines() if line.startswith("failed ")]
+    assert len(failed) >= 4 and all("relaxation used all 2 ionic steps" in line and "(job folder " in line
+                                    for line in failed)
     status = subprocess.run([*CLI, "status"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
     assert "relaxation used all 2 ionic steps" in status.stdout
     launchpad = StorageSettings.from_environment().launchpad()

@@ -75,8 +75,9 @@ class DefectBuilder(IncrementalBuilder):
             epsilon, source = dielectric_constant(settings, dielectrics.get((labels["host"], settings_hash)))
             if labels["charge"] != 0 and epsilon is None:
                 self.logger.warning(f"{cell}: charged, but there is no dielectric constant of {labels['host']}: "
-                                    f"campaign {labels['campaign']} gives no hosts[{labels['host']}].dielectric_constant "
-                                    "(add it and resubmit), or says 'computed' and its dielectric job has not finished")
+                                    f"campaign {labels['campaign']} gives no "
+                                    f"hosts[{labels['host']}].dielectric_constant (add it and resubmit), or says "
+                                    "'computed' and its dielectric job has not finished")
                 continue
             yield {"defect_id": f"{cell}|{settings_key(settings)}", "settings": settings, "epsilon": epsilon,
                    "dielectric_uuid": source, "task": doc, "bulk_uuid": bulk["uuid"],

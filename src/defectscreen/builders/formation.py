@@ -34,7 +34,8 @@ class FormationEnergyBuilder(IncrementalBuilder):
     older_layout = {"settings_key": {"$exists": False}}
 
     def __init__(self, tasks: Store, campaigns: Store, defects: Store, formation_energies: Store, **kwargs) -> None:
-        self.tasks, self.campaigns, self.defects, self.formation_energies = tasks, campaigns, defects, formation_energies
+        self.tasks, self.campaigns, self.defects = tasks, campaigns, defects
+        self.formation_energies = formation_energies
         super().__init__([tasks, campaigns, defects], formation_energies, **kwargs)
 
     def plan(self) -> Iterable[dict]:

@@ -53,8 +53,8 @@ class DefectSummaryBuilder(IncrementalBuilder):
             ids = f"{engine_key(formation['engine']['settings_hash'])}|{formation['settings_key']}"
             for defect in formation["defects"]:
                 prefix = f"{formation['host']}:{defect['defect_name']}:"
-                related = {kind: {pair.removeprefix(prefix): doc for pair, doc in docs.items() if pair.startswith(prefix)}
-                           for kind, docs in headers.items()}
+                related = {kind: {pair.removeprefix(prefix): doc for pair, doc in docs.items()
+                                  if pair.startswith(prefix)} for kind, docs in headers.items()}
                 yield {"summary_id": f"{formation['host']}:{defect['defect_name']}|{ids}",
                        "host_id": formation["host_id"], "defect_name": defect["defect_name"],
                        "related": {kind: {pair: doc["uuid"] for pair, doc in docs.items()}

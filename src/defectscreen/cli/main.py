@@ -40,6 +40,7 @@ from defectscreen.storage.worker import (
     DEFAULT_LOST_AFTER_S,
     recover_lost_runs,
     run_worker,
+    worker_log,
 )
 
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -85,8 +86,14 @@ def submit(campaign_path: str) -> None:
 @click.option("--wait", "wait_s", type=float, default=None, help="keep polling for new jobs every WAIT seconds instead of stopping")
 def worker(max_jobs: int, lost_after: float, wait_s: float | None) -> None:
     """Run jobs from the LaunchPad in this process (start as many as you like, anywhere)."""
-    settings = StorageSettings.from_environment()
-    recovered = run_worker(settings, max_jobs=max_jobs, lost_after_s=lost_after, wait_for_jobs_s=wait_s)
+    _work(StorageSettings.from_environment(), max_jobs=max_jobs, lost_after_s=lost_after, wait_for_jobs_s=wait_s)
+
+
+def _work(settings: StorageSettings, **options) -> None:
+    """Run jobs in this process (``options`` as :func:`run_worker`'s), their output in the worker's log; then the
+    status and one line per failed job."""
+    console.print(f"running jobs; their output and the tracebacks of failed jobs go to {worker_log(settings)}")
+    recovered = run_worker(settings, **options)
     if recovered:
         console.print(f"re-queued lost job(s): {recovered}")
     _print_status(settings)
@@ -106,8 +113,7 @@ def run(campaign_path: str) -> None:
     """Submit CAMPAIGN_PATH and run a local worker until every job has finished."""
     settings = StorageSettings.from_environment()
     _submit(campaign_path, settings)
-    run_worker(settings)
-    _print_status(settings)
+    _work(settings)
 
 
 def _print_status(settings: StorageSettings) -> None:
@@ -129,7 +135,8 @@ def _print_status(settings: StorageSettings) -> None:
         bars.refresh()
     failed = failures(launchpad)
     for failure in failed:
-        console.print(f"[red]failed[/] {failure.job_name}: {failure.reason}")
+        console.print(f"[red]failed[/] {failure.job_name}: {failure.reason}"
+                      + (f" (job folder {failure.job_dir})" if failure.job_dir else ""), soft_wrap=True)
 
 
 @cli.command()

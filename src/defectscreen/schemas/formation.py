@@ -187,7 +187,8 @@ class CaptureAtLevel(BaseModel):
     delta_E_eV: float = Field(description="CBM − ε (electron) or ε − VBM (hole), ε the pair's crossing level")
     temperature_K: float
     capture_coefficient_per_W_if2_cm3_s: float | None = Field(
-        description="C̃/W_if² evaluated exactly at ΔE (seed 000 Eq. 22); None where ΔE ≤ 0 (level beyond that band edge)")
+        description="C̃/W_if² evaluated exactly at ΔE (seed 000 Eq. 22); None where ΔE ≤ 0 (the level lies beyond "
+        "that band edge)")
     capture_coefficient_unscaled_cm3_s: float | None = Field(description="× W_if² where the engine gave orbitals")
     Z: int = Field(description="defect charge / carrier charge before capture (< 0 attractive)")
     sommerfeld_factor: float | None = Field(description="f at temperature_K; None for Z ≠ 0 without m* and ε")

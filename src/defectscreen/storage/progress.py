@@ -15,6 +15,7 @@ class Failure:
     calculation_id: str
     job_name: str
     reason: str
+    job_dir: str | None = None
 
 
 def host_progress(launchpad: LaunchPad) -> dict[str, Counter]:
@@ -43,5 +44,5 @@ def failures(launchpad: LaunchPad) -> list[Failure]:
         trace = stored.get("_exception", {}).get("_stacktrace", "no error recorded")
         reason = trace.strip().splitlines()[-1]
         calculation_id = fw.get("spec", {}).get("defectscreen", {}).get("calculation_id", "?")
-        result.append(Failure(calculation_id, fw["name"], reason))
+        result.append(Failure(calculation_id, fw["name"], reason, (launch or {}).get("launch_dir")))
     return result

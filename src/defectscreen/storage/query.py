@@ -216,7 +216,8 @@ def structure_searches(store: JobStore, campaigns: Store, host: str | None = Non
         ground = stored["output"] if stored else None
         unperturbed = _energy_of(store, ground["parent_uuids"][0]) if ground else None
         rows.append({"defect": cid, "candidates": 1 + len(full[cid]["candidates"]), "unique_minima": None,
-                     "sent_to_engine": "all (training host)", "ground_state": ground["search_candidate"] if ground else None,
+                     "sent_to_engine": "all (training host)",
+                     "ground_state": ground["search_candidate"] if ground else None,
                      "ground_state_lowering_eV": ground["energy_eV"] - unperturbed if unperturbed is not None else None,
                      "saved_percent": None, "found": None, "speedup": None})
     return {"rows": rows, "searches": list(searches.values()), "benchmarks": list(benchmarks.values()),

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import jobflow
 from fireworks import FWorker, LaunchPad
@@ -23,6 +28,33 @@ def recover_lost_runs(launchpad: LaunchPad, lost_after_s: float) -> list[int]:
     return lost_fw_ids
 
 
+def worker_log(settings: StorageSettings) -> Path:
+    """Where this worker process writes what its jobs print: FireWorks' and jobflow's logs, engines' output and the
+    traceback of every failed job."""
+    return settings.data_dir / "logs" / f"worker-{socket.gethostname()}-{os.getpid()}.log"
+
+
+@contextmanager
+def output_to(path: Path) -> Iterator[Path]:
+    """Point file descriptors 1 and 2 (Python's and compiled engines' output alike) at ``path`` while jobs run;
+    the console keeps only what the command itself prints before and after."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield path
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, original in zip((1, 2), saved):
+                os.dup2(original, fd)
+                os.close(original)
+
+
 def run_worker(
     settings: StorageSettings,
     max_jobs: int = 0,
@@ -31,18 +63,22 @@ def run_worker(
 ) -> list[int]:
     """Run jobs in this process; returns the ids of lost jobs put back in the queue first.
 
-    ``max_jobs`` 0 runs until no job is READY. ``wait_for_jobs_s`` keeps polling for new jobs
-    (for long-lived workers); None stops as soon as the queue is empty.
+    ``max_jobs`` 0 runs until no job is READY or will become so; N stops after N jobs or as soon as none is READY
+    (one pass of FireWorks' rapidfire: asked for N launches alone, it sleeps until the N-th comes).
+    ``wait_for_jobs_s`` keeps polling for new jobs (for long-lived workers); None stops as soon as the queue is
+    empty. What the jobs print goes to :func:`worker_log`, not the console.
     """
     launchpad = settings.launchpad()
     recovered = recover_lost_runs(launchpad, lost_after_s)
     jobflow.SETTINGS.JOB_STORE = settings.job_store()
-    rapidfire(
-        launchpad,
-        FWorker(name=socket.gethostname()),
-        m_dir=str(settings.launch_dir),
-        nlaunches=max_jobs if wait_for_jobs_s is None else (max_jobs or "infinite"),
-        sleep_time=wait_for_jobs_s or 1,
-        strm_lvl="WARNING",
-    )
+    with output_to(worker_log(settings)):
+        rapidfire(
+            launchpad,
+            FWorker(name=socket.gethostname()),
+            m_dir=str(settings.launch_dir),
+            nlaunches=max_jobs if wait_for_jobs_s is None else (max_jobs or "infinite"),
+            max_loops=1 if max_jobs and wait_for_jobs_s is None else -1,
+            sleep_time=wait_for_jobs_s or 1,
+            strm_lvl="WARNING",
+        )
     return recovered

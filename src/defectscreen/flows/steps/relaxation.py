@@ -11,19 +11,20 @@ from defectscreen.flows.steps.base import HostCells, Step, StepOutputs
 from defectscreen.jobs import RelaxMaker
 
 if TYPE_CHECKING:
-    from defectscreen.flows.campaign import Campaign
     from defectscreen.flows.defect_set import Calculation
 
 TASK = "relax"
 
 
-def relaxation(campaign: Campaign, cell: Calculation, registry: TaskRegistry) -> OutputReference:
-    """The relaxation of one cell (of any host: a surrogate also learns from related hosts' bulk cells)."""
-    maker = RelaxMaker(engine_settings=campaign.engine.model_dump(mode="json"),
-                       fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom, max_steps=campaign.relax.max_steps)
+def relaxation(cells: HostCells, cell: Calculation, registry: TaskRegistry) -> OutputReference:
+    """The relaxation of one cell, of this host or another (a surrogate also learns from related hosts' bulk
+    cells), with the campaign's engine and relaxation settings."""
+    relax = cells.campaign.relax
+    maker = RelaxMaker(engine_settings=cells.engine_settings, fmax_eV_per_angstrom=relax.fmax_eV_per_angstrom,
+                       max_steps=relax.max_steps)
     labels = cell.labels
-    return registry.output(labels.host, labels.calculation_id, TASK, campaign.engine.settings_hash(),
-                           lambda: maker.make(cell.structure, labels, campaign.sha256()))
+    return registry.output(labels.host, labels.calculation_id, TASK, cells.engine_hash,
+                           lambda: maker.make(cell.structure, labels, cells.campaign_sha256))
 
 
 class Relaxation(Step):
@@ -31,4 +32,4 @@ class Relaxation(Step):
 
     def add(self, cells: HostCells, registry: TaskRegistry, outputs: StepOutputs) -> None:
         for cell in cells.calculations:
-            outputs.relaxed[cell.labels.calculation_id] = relaxation(cells.campaign, cell, registry)
+            outputs.relaxed[cell.labels.calculation_id] = relaxation(cells, cell, registry)

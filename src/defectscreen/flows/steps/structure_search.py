@@ -57,17 +57,18 @@ def related_hosts(campaign: Campaign, host: str) -> list[str]:
     return [h for h in training if h != host]
 
 
-def full_search(campaign: Campaign, cell: Calculation, group: list[Calculation],
+def full_search(cells: HostCells, cell: Calculation, group: list[Calculation],
                 registry: TaskRegistry) -> OutputReference:
-    """Every candidate of ``cell`` (of any host; ``group``: its host's cells) relaxed with the engine."""
-    search = campaign.search
-    maker = FullSearchMaker(engine_settings=campaign.engine.model_dump(mode="json"),
+    """Every candidate of ``cell`` (of this host or another; ``group``: its host's cells) relaxed with the engine."""
+    campaign = cells.campaign
+    maker = FullSearchMaker(engine_settings=cells.engine_settings,
                             fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom,
-                            max_steps=campaign.relax.max_steps, search=search.model_dump(mode="json"),
+                            max_steps=campaign.relax.max_steps, search=campaign.search.model_dump(mode="json"),
                             settings_hash=search_task_hashes(campaign)[FULL_SEARCH_TASK])
     labels = cell.labels
+    bulk = bulk_cell(group).structure
     return registry.output(labels.host, labels.calculation_id, FULL_SEARCH_TASK, maker.settings_hash,
-                           lambda: maker.make(cell.structure, bulk_cell(group).structure, labels, campaign.sha256()))
+                           lambda: maker.make(cell.structure, bulk, labels, cells.campaign_sha256))
 
 
 class StructureSearch(Step):
@@ -89,9 +90,9 @@ class StructureSearch(Step):
             own = [outputs.relaxed[c.labels.calculation_id] for c in searched if c.labels.charge == charge]
             related = {h: [c for c in defect_cells(cells.other_hosts[h]) if c.labels.charge == charge]
                        for h in related_hosts(campaign, cells.host)}
-            bulks = [relaxation(campaign, bulk_cell(cells.other_hosts[h]), registry)
+            bulks = [relaxation(cells, bulk_cell(cells.other_hosts[h]), registry)
                      for h, same_charge in related.items() if same_charge]
-            searches = [full_search(campaign, c, cells.other_hosts[h], registry)
+            searches = [full_search(cells, c, cells.other_hosts[h], registry)
                         for h, same_charge in related.items() for c in same_charge]
             sid = surrogate_id(cells.host, charge)
             surrogates[charge] = registry.output(
@@ -104,7 +105,7 @@ class StructureSearch(Step):
             settings_hash=hashes[SEARCH_TASK])
         for cell in searched:
             cid = cell.labels.calculation_id
-            compared = full_search(campaign, cell, cells.calculations, registry) if campaign.search.benchmark else None
+            compared = full_search(cells, cell, cells.calculations, registry) if campaign.search.benchmark else None
             outputs.searched[cid] = registry.output(
                 cells.host, cid, SEARCH_TASK, hashes[SEARCH_TASK],
                 lambda: search.make(cell.structure, cells.bulk.structure, cell.labels, outputs.relaxed[cid],
@@ -116,7 +117,7 @@ class StructureSearch(Step):
         settings_hash = search_task_hashes(cells.campaign)[FULL_SEARCH_TASK]
         for cell in cells.defects:
             cid = cell.labels.calculation_id
-            searched_all = full_search(cells.campaign, cell, cells.calculations, registry)
+            searched_all = full_search(cells, cell, cells.calculations, registry)
             outputs.searched[cid] = registry.output(
                 cells.host, cid, GROUND_STATE_TASK, settings_hash,
                 lambda: GroundStateMaker().make(outputs.relaxed[cid], searched_all.relaxations))
