@@ -25,8 +25,7 @@ import yaml
 from fireworks import LaunchPad
 from jobflow import JobStore
 from maggma.core import Store
-from maggma.stores import MongoURIStore, MontyStore
-from maggma.stores.gridfs import GridFSURIStore
+from maggma.stores import GridFSStore, MongoStore, MontyStore
 from monty.json import jsanitize
 from montydb import MontyClient, set_storage
 from montydb.errors import CollectionInvalid
@@ -110,8 +109,8 @@ class StorageSettings:
     def job_store(self) -> JobStore:
         """jobflow JobStore: task documents in ``outputs``, large arrays in the ``data`` store."""
         if self.mongo_uri:
-            docs = MongoURIStore(self.mongo_uri, "outputs", database=self.mongo_database)
-            blobs = GridFSURIStore(self.mongo_uri, "outputs_blobs", database=self.mongo_database)
+            docs = MongoStore.from_uri(self.mongo_uri, "outputs", database=self.mongo_database)
+            blobs = GridFSStore.from_uri(self.mongo_uri, "outputs_blobs", database=self.mongo_database)
         else:
             docs, blobs = self._embedded("outputs"), self._embedded("outputs_blobs")
         return JobStore(docs, additional_stores={"data": blobs})
@@ -138,7 +137,7 @@ class StorageSettings:
         """A maggma store beside the JobStore (same MongoDB database, or the same embedded database) for one
         collection the builders or the submission write, documents identified by ``key``."""
         if self.mongo_uri:
-            return MongoURIStore(self.mongo_uri, name, database=self.mongo_database, key=key)
+            return MongoStore.from_uri(self.mongo_uri, name, database=self.mongo_database, key=key)
         return self._embedded(name, key=key)
 
     def launchpad(self) -> LaunchPad:
