@@ -14,6 +14,7 @@ built transition levels equal the generated ones.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import tempfile
 import time
@@ -106,9 +107,8 @@ def generate(n_hosts: int, n_defects: int, rng: np.random.Generator) -> tuple[li
 
 
 def recompute(store, documents: list[dict]) -> None:
-    """Store the documents again with a new completion time, as a rerun job would."""
-    store._collection.delete_many({"uuid": {"$in": [doc["uuid"] for doc in documents]}})
-    store._collection.insert_many([{**doc, "completed_at": _now()} for doc in documents])
+    """Store the documents again with a new completion time, as a rerun job would (same uuid and index)."""
+    store.update([{**doc, "completed_at": _now()} for doc in documents], key=["uuid", "index"])
 
 
 def build(settings: StorageSettings) -> list[tuple[str, int, float]]:
@@ -126,6 +126,7 @@ def build(settings: StorageSettings) -> list[tuple[str, int, float]]:
                 builder.update_targets([doc for doc in batch if doc is not None])
                 batch = []
         builder.update_targets([doc for doc in batch if doc is not None])
+        builder.finalize()
         rows.append((type(builder).__name__, items, time.perf_counter() - start))
     return rows
 
@@ -142,15 +143,18 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--defects", type=int, default=100, help="defects per host (3 charge states each)")
     parser.add_argument("--queries", type=int, default=30, help="repetitions per query")
+    parser.add_argument("--mongo-uri", help="a MongoDB server (empty database) instead of the embedded store")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as folder:
-        settings = StorageSettings(data_dir=Path(folder))
+        settings = StorageSettings(data_dir=Path(folder), mongo_uri=args.mongo_uri,
+                                   mongo_database=f"builder_throughput_{uuid.uuid4().hex[:8]}")
+        print(f"store: {settings.mode}")
         start = time.perf_counter()
         tasks, campaign, truth = generate(args.hosts, args.defects, rng)
         store = settings.job_store().docs_store
         store.connect()
-        store._collection.insert_many(tasks)  # a fresh store: one bulk insert (update() upserts one by one)
+        store.update(tasks, key=["uuid", "index"])
         campaigns = settings.collection("campaigns", COLLECTIONS["campaigns"])
         campaigns.connect()
         campaigns.update([campaign], key="name")
@@ -185,7 +189,7 @@ def main() -> None:
             "level in 0.5-1.5 eV": summary_criteria(level_window_eV=(0.5, 1.5)),
             "type + host": summary_criteria(host="H007", defect_type="vacancy"),
         }
-        print(f"\nquery latency, {args.queries} repetitions (embedded store, {len(built)} summaries)")
+        print(f"\nquery latency, {args.queries} repetitions ({settings.mode} store, {len(built)} summaries)")
         for name, criteria in queries.items():
             times = []
             for _ in range(args.queries):
@@ -198,6 +202,8 @@ def main() -> None:
         start = time.perf_counter()
         rows = query_summaries(summaries, summary_criteria(), formation_below_eV=1.0, fermi_level_eV=0.5)
         print(f"  {'E_f(0.5 eV) < 1 eV':24s} {len(rows):6d} rows  once {(time.perf_counter() - start) * 1e3:8.1f} ms")
+        peak_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"\npeak resident memory of this process (generated documents included): {peak_MB:.0f} MB")
 
 
 if __name__ == "__main__":

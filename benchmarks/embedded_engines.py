@@ -1,6 +1,7 @@
-"""The two embedded document databases side by side on the JobStore's workload: could the LaunchPad's engine
-(``storage.embedded_mongo``: mongomock in memory, SQLite file, one lock per operation) also hold the task
-documents that montydb (maggma MontyStore on SQLite) holds today?
+"""Embedded document databases side by side on the JobStore's workload: the indexed SQLite store that holds the
+task documents (``storage.document_store``), the LaunchPad's engine (``storage.embedded_mongo``: mongomock in
+memory, SQLite file, one lock per operation) and, where montydb is installed (``pip install montydb``), maggma's
+MontyStore on SQLite, which held them before.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/embedded_engines.py [--hosts 100] [--defects 100]
 
@@ -12,6 +13,7 @@ tasks, a few fields), one uuid lookup, and the fresh process's peak memory.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -26,10 +28,17 @@ PROBE = r"""
 import json, resource, sys, time
 start = time.perf_counter()
 engine, path, uuid = sys.argv[1:4]
-if engine == "montydb":
-    from defectscreen.storage import StorageSettings
-    from pathlib import Path
-    collection = StorageSettings(data_dir=Path(path))._embedded("outputs")._collection
+if engine == "document_store":
+    from defectscreen.storage.document_store import SQLiteDocumentStore
+    collection = SQLiteDocumentStore("outputs", path, key="uuid")
+    collection.connect()
+    collection.find = lambda criteria, properties: collection.query(criteria, properties)
+    collection.find_one = collection.query_one
+elif engine == "montydb":
+    from maggma.stores import MontyStore
+    store = MontyStore("outputs", database_path=path, storage="sqlite")
+    store.connect()
+    collection = store._collection
 else:
     from defectscreen.storage.embedded_mongo import EmbeddedMongoClient
     collection = EmbeddedMongoClient(path)["jobstore"]["outputs"]
@@ -51,10 +60,21 @@ print(json.dumps({"open_s": opened, "scan_s": scan, "rows": len(rows), "lookup_s
 def fill(engine: str, path: Path, tasks: list[dict]) -> float:
     """Seconds to insert every task document in one bulk insert."""
     start = time.perf_counter()
-    if engine == "montydb":
-        from defectscreen.storage import StorageSettings
+    if engine == "document_store":
+        from defectscreen.storage.document_store import SQLiteDocumentStore
+        from defectscreen.storage.settings import TASK_INDEXES
 
-        StorageSettings(data_dir=path)._embedded("outputs")._collection.insert_many([dict(t) for t in tasks])
+        store = SQLiteDocumentStore("outputs", str(path), key="uuid")
+        store.connect()
+        for field in TASK_INDEXES:
+            store.ensure_index(field)
+        store.update([dict(t) for t in tasks], key=["uuid", "index"])
+    elif engine == "montydb":
+        from maggma.stores import MontyStore
+
+        store = MontyStore("outputs", database_path=str(path), storage="sqlite")
+        store.connect()
+        store._collection.insert_many([dict(t) for t in tasks])
     else:
         from defectscreen.storage.embedded_mongo import EmbeddedMongoClient
 
@@ -72,7 +92,10 @@ def main() -> None:
     print(f"{'engine':16s} {'insert s':>9s} {'open s':>8s} {'scan s':>8s} {'rows':>6s} {'lookup ms':>10s} "
           f"{'peak MB':>8s}")
     with tempfile.TemporaryDirectory() as folder:
-        for engine, path in (("montydb", Path(folder) / "monty"), ("embedded_mongo", Path(folder) / "lp.sqlite")):
+        engines = [("document_store", Path(folder) / "jobstore.sqlite"), ("embedded_mongo", Path(folder) / "lp.sqlite")]
+        if importlib.util.find_spec("montydb") is not None:
+            engines.append(("montydb", Path(folder) / "monty"))
+        for engine, path in engines:
             inserted = fill(engine, path, tasks)
             probe = subprocess.run([sys.executable, "-c", PROBE, engine, str(path), tasks[-1]["uuid"]],
                                    capture_output=True, text=True, check=True)

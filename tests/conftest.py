@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pymongo
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -35,6 +43,60 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("DEFECTSCREEN_MONGO_URI", raising=False)
     monkeypatch.chdir(tmp_path)
     return path
+
+
+MONGO_USER = "defectscreen-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_wire_server(storage: Path, port: int, *options: str, host: str = "127.0.0.1",
+                      prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+    """SecantusDB (a MongoDB wire-protocol server over WiredTiger, the test extra) on ``host:port``, ready."""
+    server_binary = shutil.which("secantusd-py", path=str(Path(sys.executable).parent))
+    assert server_binary, "the MongoDB-mode tests need the test server: pip install -e '.[test]' (SecantusDB)"
+    server = subprocess.Popen([*prefix, server_binary, "--host", host, "--port", str(port), "--storage-path",
+                               str(storage), "--log-level", "WARNING", *options],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return server
+        except OSError:
+            assert server.poll() is None and time.time() < deadline, "the MongoDB test server did not start"
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(URI with credentials, password) of a MongoDB wire-protocol server that requires authentication: started
+    once without it to create the user, then restarted with ``--auth``."""
+    storage, port, password = tmp_path_factory.mktemp("mongo"), _free_port(), f"pw-{secrets.token_hex(12)}"
+    server = start_wire_server(storage, port)
+    with pymongo.MongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=20_000) as client:
+        client.admin.command("createUser", MONGO_USER, pwd=password, roles=["root"])
+    server.terminate()
+    server.wait(timeout=60)
+    server = start_wire_server(storage, port, "--auth")
+    yield f"mongodb://{MONGO_USER}:{password}@127.0.0.1:{port}/?authSource=admin", password
+    server.terminate()
+    server.wait(timeout=60)
+
+
+@pytest.fixture(params=["embedded", "mongodb"])
+def store_mode(request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test runs on the embedded store and again on the MongoDB server (its own database), with the same
+    assertions; the data directory keeps the job folders and logs in both."""
+    if request.param == "mongodb":
+        uri, _ = request.getfixturevalue("mongo_server")
+        monkeypatch.setenv("DEFECTSCREEN_MONGO_URI", uri)
+        monkeypatch.setenv("DEFECTSCREEN_MONGO_DB", f"test_{secrets.token_hex(6)}")
+    return request.param
 
 
 SI_CAMPAIGN = """

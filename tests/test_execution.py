@@ -15,6 +15,8 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import bson
+import pymongo
 import pytest
 import yaml
 
@@ -54,9 +56,8 @@ def _open_and_write(data_dir: Path, uuid: str) -> int:
 
 def test_workers_opening_a_fresh_store_together(tmp_path: Path) -> None:
     """Six processes open the embedded job store at once, right after a submission that recorded its campaign and
-    on a data directory nothing has opened yet: each reads and writes it. maggma rewrote montydb's configuration at
-    every connect and montydb creates a collection's table on first write, so before the fix they failed with
-    'Empty module name' or 'no such table: documents'."""
+    on a data directory nothing has opened yet: each creates or finds the tables and indexes and writes (montydb,
+    the store before, failed here with 'Empty module name' or 'no such table: documents')."""
     for recorded in (True, False):
         data_dir = tmp_path / str(recorded)
         if recorded:
@@ -69,7 +70,7 @@ def test_workers_opening_a_fresh_store_together(tmp_path: Path) -> None:
         assert store.docs_store.count() == len(uuids)
 
 
-def test_two_concurrent_workers(data_dir: Path, si_campaign: Path) -> None:
+def test_two_concurrent_workers(store_mode: str, si_campaign: Path) -> None:
     settings = _submit(si_campaign)
     workers = [subprocess.Popen([*CLI, "worker"], env=os.environ.copy()) for _ in range(2)]
     assert [w.wait(timeout=900) for w in workers] == [0, 0]
@@ -78,7 +79,7 @@ def test_two_concurrent_workers(data_dir: Path, si_campaign: Path) -> None:
     assert launches.count_documents({}) == 5, "no job ran twice"
 
 
-def test_worker_max_jobs_stops_after_that_many_or_when_none_is_ready(data_dir: Path, si_campaign: Path) -> None:
+def test_worker_max_jobs_stops_after_that_many_or_when_none_is_ready(store_mode: str, si_campaign: Path) -> None:
     """--max-jobs N stops after N jobs, or as soon as no job is READY: it used to sleep forever waiting for the
     N-th (on an empty store too)."""
     empty = subprocess.run([*CLI, "worker", "--max-jobs", "1"], capture_output=True, text=True, timeout=120)
@@ -91,7 +92,7 @@ def test_worker_max_jobs_stops_after_that_many_or_when_none_is_ready(data_dir: P
     _assert_all_done_once(settings, 5)
 
 
-def test_kill_9_worker_mid_job_then_recover(data_dir: Path, si_campaign: Path) -> None:
+def test_kill_9_worker_mid_job_then_recover(store_mode: str, si_campaign: Path) -> None:
     settings = _submit(si_campaign)
     launchpad = settings.launchpad()
     worker = subprocess.Popen([*CLI, "worker"], env=os.environ.copy())
@@ -130,7 +131,7 @@ def test_resubmission_adds_only_new_jobs(data_dir: Path, si_campaign: Path) -> N
     assert launchpad.fireworks.count_documents({}) == 7
 
 
-def test_failed_job_recorded_with_reason_rest_goes_on(data_dir: Path, si_campaign: Path) -> None:
+def test_failed_job_recorded_with_reason_rest_goes_on(store_mode: str, si_campaign: Path) -> None:
     data = yaml.safe_load(si_campaign.read_text())
     data["relax"] = {"fmax_eV_per_angstrom": 0.001, "max_steps": 2}
     si_campaign.write_text(yaml.safe_dump(data))
@@ -152,18 +153,51 @@ def test_failed_job_recorded_with_reason_rest_goes_on(data_dir: Path, si_campaig
     assert states["FIZZLED"] + states["COMPLETED"] == 5, "every job was attempted"
 
 
-@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
-def test_query_formats_and_filters(data_dir: Path, si_campaign: Path, fmt: str) -> None:
+def test_query_formats_and_filters(store_mode: str, si_campaign: Path) -> None:
     _submit(si_campaign)
     subprocess.run([*CLI, "worker"], check=True, capture_output=True)
-    out = subprocess.run([*CLI, "query", "--host", "Si", "--type", "vacancy", "--format", fmt],
-                         capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "250"}).stdout
-    if fmt == "json":
-        rows = yaml.safe_load(out)
-        assert {r["calculation_id"] for r in rows} == {"Si:v_Si:0", "Si:v_Si:-1"}
-        assert all(r["defect_type"] == "vacancy" and r["n_atoms"] == 15 for r in rows)
-    elif fmt == "csv":
-        header, *lines = out.strip().splitlines()
-        assert header.startswith("calculation_id,host,defect_name") and lines
-    else:
-        assert "Si:v_Si" in out
+    outputs = {fmt: subprocess.run([*CLI, "query", "--host", "Si", "--type", "vacancy", "--format", fmt],
+                                   capture_output=True, text=True, check=True,
+                                   env={**os.environ, "COLUMNS": "250"}).stdout for fmt in ("json", "csv", "table")}
+    rows = yaml.safe_load(outputs["json"])
+    assert {r["calculation_id"] for r in rows} == {"Si:v_Si:0", "Si:v_Si:-1"}
+    assert all(r["defect_type"] == "vacancy" and r["n_atoms"] == 15 for r in rows)
+    header, *lines = outputs["csv"].strip().splitlines()
+    assert header.startswith("calculation_id,host,defect_name") and len(lines) == 2
+    assert "Si:v_Si" in outputs["table"]
+
+
+def test_credentials_never_leave_the_uri(mongo_server: tuple[str, str], data_dir: Path, si_campaign: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """MongoDB mode with a password: submit, recover, a worker, status, query, build, report and search (kill -9 and
+    concurrent workers run on this server in the store_mode tests; the builders and the report in
+    tests/test_formation_energy.py). The password is in no console output, log, job folder, stored document (task
+    documents, built collections, FireWorks workflows, fireworks with their specs, launches) of either database."""
+    uri, password = mongo_server
+    database = f"secret_{os.getpid()}"
+    monkeypatch.setenv("DEFECTSCREEN_MONGO_URI", uri)
+    monkeypatch.setenv("DEFECTSCREEN_MONGO_DB", database)
+    consoles = [subprocess.run([*CLI, "submit", str(si_campaign)], capture_output=True, text=True, check=True)]
+    consoles += [subprocess.run([*CLI, *command], capture_output=True, text=True)
+                 for command in (["recover", "--lost-after", "0"], ["worker"])]
+    for command in (["status"], ["query", "--format", "json"], ["build"]):
+        consoles.append(subprocess.run([*CLI, *command], capture_output=True, text=True))
+    failed = [(c.args[3:], c.returncode, c.stdout[-800:] + c.stderr[-800:]) for c in consoles if c.returncode]
+    assert not failed
+    for command, reason in ((["report", "--out", "report.html"], "no formation-energy documents yet"),
+                            (["search"], "no structure searches stored")):  # this campaign computes neither
+        consoles.append(subprocess.run([*CLI, *command], capture_output=True, text=True))
+        assert consoles[-1].returncode == 1 and reason in consoles[-1].stderr
+    _assert_all_done_once(StorageSettings.from_environment(), 5)
+
+    assert not [c.args for c in consoles if password in c.stdout + c.stderr], "password on a console"
+    files = [p for p in data_dir.parent.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".log" for p in files)
+    assert not [p for p in files if password.encode() in p.read_bytes()], "password in a file"
+    with pymongo.MongoClient(uri) as client:
+        names = [database, f"{database}_fireworks"]
+        collections = {(name, c) for name in names for c in client[name].list_collection_names()}
+        assert {(names[1], "fireworks"), (names[1], "launches"), (names[0], "outputs")} <= collections
+        for name, collection in collections:
+            for doc in client[name][collection].find():
+                assert password.encode() not in bson.encode(doc), f"password in {name}.{collection}"

@@ -207,11 +207,13 @@ def _build(settings: StorageSettings, process: bool = True) -> list[int]:
     return counts
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> StorageSettings:
-    """The MgO campaign run by a worker and built once (defects, formation energies, summaries, report)."""
+@pytest.fixture(scope="module", params=["embedded", "mongodb"])
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> StorageSettings:
+    """The MgO campaign run by a worker and built once (defects, formation energies, summaries, report), on the
+    embedded store and on the MongoDB server (its own database): every test using it runs in both modes."""
     tmp_path = tmp_path_factory.mktemp("formation")
-    settings = StorageSettings(data_dir=tmp_path / "data")
+    uri = request.getfixturevalue("mongo_server")[0] if request.param == "mongodb" else None
+    settings = StorageSettings(data_dir=tmp_path / "data", mongo_uri=uri, mongo_database=f"formation_{tmp_path.name}")
     _submit(settings, tmp_path, CAMPAIGN)
     assert _build(settings) == [5, 1, 2, 1]
     return settings
@@ -302,6 +304,9 @@ def test_builders_are_incremental_and_mrun_runs_them(built: StorageSettings, tmp
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     settings = built
     monkeypatch.setenv("DEFECTSCREEN_DATA_DIR", str(settings.data_dir))
+    if settings.mongo_uri:
+        monkeypatch.setenv("DEFECTSCREEN_MONGO_URI", settings.mongo_uri)
+        monkeypatch.setenv("DEFECTSCREEN_MONGO_DB", settings.mongo_database)
     assert _build(settings) == [0, 0, 0, 0]
     _submit(settings, tmp_path, {**CAMPAIGN, "charges": {"v_O": [0, 1, 2], "N_O": [0, -1, 1]}})
     assert _build(settings, process=False) == [1, 1, 0, 0]  # downstream sees the change once upstream is built

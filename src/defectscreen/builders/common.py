@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from maggma.core import Builder, Store
-from maggma.stores import MontyStore
 
 import defectscreen
 
@@ -25,14 +25,6 @@ def engine_key(settings_hash: str) -> str:
     return settings_hash[:16]
 
 
-def ensure_indexes(store: Store, fields: tuple[str, ...]) -> None:
-    """Index the fields users filter on. The embedded store (montydb) has no indexes and scans instead."""
-    if isinstance(store, MontyStore):
-        return
-    for field in fields:
-        store.ensure_index(field)
-
-
 class IncrementalBuilder(Builder):
     """One target collection whose documents (keyed by ``key``) each store ``input_fingerprint``, the hash of their
     inputs: :meth:`plan` says which documents should exist and their fingerprints (from the sources' small header
@@ -46,9 +38,15 @@ class IncrementalBuilder(Builder):
     #: removed before building and built again in the current layout.
     older_layout: ClassVar[dict | None] = None
 
-    def __init__(self, sources: list[Store], target: Store, **kwargs) -> None:
-        self.target = target
+    def __init__(self, sources: list[Store], target: Store, build_states: Store | None = None, **kwargs) -> None:
+        self.target, self.build_states = target, build_states
+        self._sources_state: list | None = None
         super().__init__(sources=sources, targets=[target], **kwargs)
+
+    def connect(self) -> None:
+        super().connect()
+        if self.build_states is not None:
+            self.build_states.connect()
 
     def plan(self) -> Iterable[dict]:
         """Every document that should exist now: dicts with ``key``, ``fingerprint`` and what :meth:`load` needs."""
@@ -58,17 +56,49 @@ class IncrementalBuilder(Builder):
         """The items of the ``pending`` planned documents, with everything ``process_item`` reads."""
         raise NotImplementedError
 
+    def sources_state(self) -> list:
+        """What a build depends on, read from indexes only: the defectscreen version, and per source and target its
+        document count and newest ``last_updated_field`` (completion time of task documents, submission time of
+        campaigns, build time of built documents). Any stored, rerun or removed document changes it."""
+        state: list = [defectscreen.__version__]
+        for store in (*self.sources, self.target):
+            newest = store.query_one(properties=[store.last_updated_field], sort={store.last_updated_field: -1})
+            for part in store.last_updated_field.split("."):
+                newest = (newest or {}).get(part)
+            state.append([store.collection_name, store.count(), str(newest)])
+        return state
+
     def get_items(self) -> Iterator[dict]:
-        ensure_indexes(self.target, (self.key, *self.indexes))
+        for field in (self.key, "input_fingerprint", self.target.last_updated_field, *self.indexes):
+            self.target.ensure_index(field)
+        self.total = 0
+        self._sources_state = None
+        if self.build_states is not None:
+            self._sources_state = self.sources_state()
+            recorded = self.build_states.query_one({"builder": self.target.collection_name})
+            if recorded is not None and recorded["sources_state"] == self._sources_state:
+                return
         if self.older_layout is not None:
             self.target.remove_docs(self.older_layout)
         built = {doc[self.key]: doc["input_fingerprint"]
                  for doc in self.target.query(properties=[self.key, "input_fingerprint"])}
         pending = [planned for planned in self.plan() if built.get(planned[self.key]) != planned["fingerprint"]]
         self.total = len(pending)
-        yield from self.load(pending)
+        if pending:
+            yield from self.load(pending)
 
     def update_targets(self, items: list[dict | None]) -> None:
-        documents = [item for item in items if item is not None]
+        now = datetime.now(UTC).isoformat()
+        documents = [{**item, self.target.last_updated_field: now} for item in items if item is not None]
         if documents:
             self.target.update(documents, key=self.key)
+
+    def finalize(self) -> None:
+        """Record the sources' state the finished build started from: the next build with the same state is a no-op
+        (nothing is planned). The state is taken before planning, so inputs stored during a build are built next."""
+        if self.build_states is not None and self._sources_state is not None:
+            if self.total:  # what this build wrote changed the target: record its state after the build
+                self._sources_state[-1] = self.sources_state()[-1]
+            self.build_states.update([{"builder": self.target.collection_name, "sources_state": self._sources_state}],
+                                     key="builder")
+        super().finalize()

@@ -12,10 +12,12 @@ from defectscreen.builders.common import IncrementalBuilder, engine_key, input_f
 from defectscreen.schemas.formation import CorrectionSettings, DefectChargeDocument, settings_key
 
 RELAXED = {"output.task_label": "relax", "output.converged": True}
-#: what the correction needs of a defect task (read in the one scan of the task documents: no structure sites).
-TASK_FIELDS = ["uuid", "output.labels", "output.energy_eV", "output.structure.lattice", "output.engine",
-               "output.campaign_sha256", "output.planar_average_potential_eV"]
-HEADER = ["uuid", "completed_at", "output.labels", "output.engine.settings_hash", "output.campaign_sha256"]
+#: what the correction needs of a defect task (read for the tasks to build only: no structure sites).
+TASK_FIELDS = ["uuid", "completed_at", "output.labels", "output.energy_eV", "output.structure.lattice",
+               "output.engine", "output.campaign_sha256", "output.planar_average_potential_eV"]
+#: what planning reads of every task: indexed scalars, answered by the embedded store's index alone.
+HEADER = ["uuid", "completed_at", "output.labels.calculation_id", "output.labels.host", "output.labels.campaign",
+          "output.labels.charge", "output.engine.settings_hash", "output.campaign_sha256"]
 SITE_FIELDS = ["uuid", "output.structure", "output.site_potential_eV"]
 DIELECTRIC_FIELDS = ["uuid", "completed_at", "output.host", "output.engine.settings_hash", "output.epsilon_static"]
 
@@ -58,7 +60,7 @@ class DefectBuilder(IncrementalBuilder):
             dielectrics[(doc["output"]["host"], doc["output"]["engine"]["settings_hash"])] = doc
         latest: dict[str, dict] = {}
         criteria = {**RELAXED, "output.labels.defect_type": {"$nin": ["bulk", "competing_phase"]}}
-        for doc in self.tasks.query(criteria, properties=["completed_at", *TASK_FIELDS]):
+        for doc in self.tasks.query(criteria, properties=HEADER):
             output = doc["output"]
             cell = f"{output['labels']['calculation_id']}|{engine_key(output['engine']['settings_hash'])}"
             if cell not in latest or doc["completed_at"] > latest[cell]["completed_at"]:
@@ -86,11 +88,13 @@ class DefectBuilder(IncrementalBuilder):
                                                     bulk["completed_at"], settings.model_dump(), epsilon, source)}
 
     def load(self, pending: list[dict]) -> Iterator[dict]:
+        tasks = {(doc["uuid"], doc["completed_at"]): doc for doc in self.tasks.query(
+            {"uuid": {"$in": sorted({item["task"]["uuid"] for item in pending})}}, properties=TASK_FIELDS)}
         bulk_outputs = {doc["uuid"]: doc for doc in self.tasks.query(
             {"uuid": {"$in": sorted({item["bulk_uuid"] for item in pending})}},
             properties=["uuid", "output.energy_eV", "output.planar_average_potential_eV", *SITE_FIELDS[1:]])}
         for item in pending:
-            task, bulk = item["task"], bulk_outputs[item["bulk_uuid"]]
+            task, bulk = tasks[(item["task"]["uuid"], item["task"]["completed_at"])], bulk_outputs[item["bulk_uuid"]]
             sites = None  # the defect cell's structure and site potentials, fetched only for Kumagai–Oba
             if task["output"]["labels"]["charge"] != 0 and item["settings"].scheme == "kumagai":
                 sites = self.tasks.query_one({"uuid": task["uuid"]}, properties=SITE_FIELDS)["output"]
@@ -99,7 +103,7 @@ class DefectBuilder(IncrementalBuilder):
                                         "potentials of the defect and bulk cells, which these tasks lack (computed "
                                         "before defectscreen stored them): rerun them or use 'freysoldt'")
                     continue
-            yield {**item, "bulk": bulk, "sites": sites}
+            yield {**item, "task": task, "bulk": bulk, "sites": sites}
 
     def process_item(self, item: dict) -> dict:
         task, bulk = item["task"]["output"], item["bulk"]["output"]

@@ -46,9 +46,10 @@ class FormationEnergyBuilder(IncrementalBuilder):
             groups[(doc["labels"]["host"], doc["engine"]["settings_hash"], doc["settings_key"])].append(doc)
         bulks = {(doc["output"]["labels"]["host"], doc["output"]["engine"]["settings_hash"]): doc
                  for doc in self.tasks.query({**RELAXED, "output.labels.defect_type": "bulk"},
-                                             properties=[*HEADER, "output.formula"])}
+                                             properties=[*HEADER, "output.labels.defect_elements", "output.formula"])}
         phases = list(self.tasks.query({**RELAXED, "output.labels.defect_type": "competing_phase"},
-                                       properties=[*HEADER, "output.formula", "output.energy_eV"]))
+                                       properties=[*HEADER, "output.labels.defect_elements", "output.formula",
+                                                   "output.energy_eV"]))
         for (host, settings_hash, correction_key), defects in sorted(groups.items()):
             campaign = campaigns.get(defects[0]["labels"]["campaign"])
             if campaign is None:

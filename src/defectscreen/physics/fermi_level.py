@@ -23,11 +23,21 @@ CUBIC_ANGSTROM_PER_CUBIC_CM = 1e24
 
 @dataclass(frozen=True)
 class DefectLines:
-    """One defect's formation energies at E_F = VBM per charge state (eV) and its site density (cm⁻³)."""
+    """One defect's formation energies at E_F = VBM per charge state (eV) and its site density (cm⁻³), or several
+    defects' charge states at once with one site density per state."""
 
     charges: np.ndarray
     formation_energies_at_vbm_eV: np.ndarray
-    sites_per_cm3: float
+    sites_per_cm3: float | np.ndarray
+
+    @classmethod
+    def joined(cls, defects: list[DefectLines]) -> DefectLines:
+        """Every charge state of ``defects`` in one set of arrays (one vectorised evaluation per E_F)."""
+        if not defects:
+            return cls(np.zeros(0), np.zeros(0), np.zeros(0))
+        return cls(np.concatenate([d.charges for d in defects]),
+                   np.concatenate([d.formation_energies_at_vbm_eV for d in defects]),
+                   np.concatenate([np.broadcast_to(d.sites_per_cm3, np.shape(d.charges)) for d in defects]))
 
     def formation_energies_eV(self, fermi_level_eV: float) -> np.ndarray:
         return self.formation_energies_at_vbm_eV + self.charges * fermi_level_eV
@@ -81,6 +91,7 @@ def charge_neutral_fermi_level(defects: list[DefectLines], host: HostLevels, tem
     negative formation energies saturate the defects."""
     if temperature_K <= 0:
         raise ValueError(f"temperature_K must be positive, got {temperature_K}")
+    defects = [DefectLines.joined(defects)]
     low, high = -1.0, band_gap_eV + 1.0
     for _ in range(10):
         if net_charge_cm3(low, defects, host, temperature_K) > 0 > net_charge_cm3(high, defects, host, temperature_K):

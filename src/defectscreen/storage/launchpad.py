@@ -52,6 +52,7 @@ class EmbeddedLaunchPad(LaunchPad):
 def mongo_launchpad(uri: str, database: str) -> LaunchPad:
     """The LaunchPad in database ``<database>_fireworks`` on the MongoDB server at ``uri``."""
     launchpad = LaunchPad(host=uri, uri_mode=True, name=f"{database}_fireworks", strm_lvl="WARNING")
-    if launchpad.fw_id_assigner.count_documents({}) == 0:
+    if launchpad.fw_id_assigner.count_documents({}) == 0:  # first use: FireWorks' indexes, then the id counters
+        launchpad.tuneup(bkground=False)
         launchpad._restart_ids(1, 1)
     return launchpad

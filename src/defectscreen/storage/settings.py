@@ -14,10 +14,7 @@ DEFECTSCREEN_CONFIG        (the file itself)     ./defectscreen.yaml if it exist
 
 from __future__ import annotations
 
-import fcntl
 import os
-import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,54 +22,19 @@ import yaml
 from fireworks import LaunchPad
 from jobflow import JobStore
 from maggma.core import Store
-from maggma.stores import GridFSStore, MongoStore, MontyStore
-from monty.json import jsanitize
-from montydb import MontyClient, set_storage
-from montydb.errors import CollectionInvalid
+from maggma.stores import GridFSStore, MongoStore
 
+from defectscreen.storage.document_store import SQLiteDocumentStore
 from defectscreen.storage.launchpad import EmbeddedLaunchPad, mongo_launchpad
 
-MONTY_CONFIG_FILES = (".monty.storage", "monty.storage.cfg")  # written by montydb.set_storage
-#: above this many replaced documents the embedded store rewrites its collection rather than filtering by $in.
-MAX_DELETE_LIST = 500
-
-
-class EmbeddedStore(MontyStore):
-    """maggma's MontyStore, except that montydb's storage configuration is written once, under a file lock, when
-    the repository has none: MontyStore rewrites it at every connect, and a worker connecting meanwhile reads a
-    partial file ('Empty module name')."""
-
-    def connect(self, force_reset: bool = False) -> None:
-        if not self._coll or force_reset:
-            repository = Path(self.database_path)
-            repository.mkdir(parents=True, exist_ok=True)
-            with open(repository / ".defectscreen.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if not all((repository / f).is_file() for f in MONTY_CONFIG_FILES):
-                    set_storage(self.database_path, storage=self.storage, **self.storage_kwargs)
-            client = MontyClient(self.database_path, **self.client_kwargs)
-            self._coll = client[self.database_name][self.collection_name]
-
-    def update(self, docs: list[dict] | dict, key: list | str | None = None) -> None:
-        """maggma's update (replace documents with the same key, insert new ones) in bulk: montydb has no indexes,
-        so maggma's one upsert per document scans the collection once per document. Here one scan finds the keys
-        already stored, those documents are deleted (by $in, or by rewriting the collection when there are many:
-        montydb tests $in against a list) and all are inserted at once. Built documents are derived: one lost
-        between the two steps is rebuilt by the next build."""
-        key = key or self.key
-        docs = [jsanitize(d, allow_bson=True) for d in (docs if isinstance(docs, list) else [docs])]
-        if isinstance(key, list) or not docs:
-            super().update(docs, key)
-            return
-        incoming = {d[key] for d in docs}
-        replaced = {d[key] for d in self._collection.find({}, {key: 1}) if d.get(key) in incoming}
-        if len(replaced) > MAX_DELETE_LIST:
-            kept = [d for d in self._collection.find({}) if d.get(key) not in replaced]
-            self._collection.drop()
-            docs = kept + docs
-        elif replaced:
-            self._collection.delete_many({key: {"$in": sorted(replaced)}})
-        self._collection.insert_many(docs)
+#: what builders, queries and the CLI look task documents up by (indexed in both modes, on first use).
+TASK_INDEXES = (
+    "uuid", "index", "completed_at", "output.task_label", "output.converged", "output.@class",
+    "output.calculation_id", "output.labels.calculation_id", "output.labels.host", "output.labels.defect_name",
+    "output.labels.defect_type", "output.labels.charge", "output.labels.campaign", "output.engine.settings_hash",
+    "output.campaign_sha256", "output.host", "output.force_source", "output.model_sha256",
+    "output.records.phonons_uuid", "output.phonon_factors", "output.records.huang_rhys_total", "output.points",
+)
 
 
 @dataclass(frozen=True)
@@ -109,29 +71,32 @@ class StorageSettings:
     def job_store(self) -> JobStore:
         """jobflow JobStore: task documents in ``outputs``, large arrays in the ``data`` store."""
         if self.mongo_uri:
-            docs = MongoStore.from_uri(self.mongo_uri, "outputs", database=self.mongo_database)
+            docs = MongoStore.from_uri(self.mongo_uri, "outputs", database=self.mongo_database,
+                                       last_updated_field="completed_at")
             blobs = GridFSStore.from_uri(self.mongo_uri, "outputs_blobs", database=self.mongo_database)
         else:
-            docs, blobs = self._embedded("outputs"), self._embedded("outputs_blobs")
-        return JobStore(docs, additional_stores={"data": blobs})
-
-    def _embedded(self, name: str, **kwargs) -> MontyStore:
-        """A collection of the embedded database, connected, whose table exists on return: workers started together
-        after a submission would otherwise read a collection file another worker is still creating ('no such
-        table: documents')."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        store = EmbeddedStore(name, database_path=str(self.data_dir / "jobstore"), storage="sqlite", **kwargs)
+            docs = self._embedded("outputs", last_updated_field="completed_at")
+            blobs = self._embedded("outputs_blobs")
+        store = JobStore(docs, additional_stores={"data": blobs})
         store.connect()
-        database = store._collection.database
-        for _ in range(100):
-            try:
-                if name not in database.list_collection_names():
-                    database.create_collection(name)
-                list(store._collection.find({}, max_scan=1))  # reads the table without scanning it
-                return store
-            except (CollectionInvalid, sqlite3.OperationalError):
-                time.sleep(0.05)
-        raise RuntimeError(f"the embedded collection {self.data_dir / 'jobstore'}/{name} cannot be created or read")
+        for field in TASK_INDEXES:
+            store.ensure_index(field)
+        return store
+
+    def _embedded(self, name: str, **kwargs) -> SQLiteDocumentStore:
+        """A collection of the embedded database (``<data_dir>/jobstore.sqlite``), connected."""
+        if (self.data_dir / "jobstore").is_dir() and not self.embedded_database.exists():
+            raise RuntimeError(
+                f"{self.data_dir}: its JobStore is in the montydb layout of defectscreen < 0.2 (folder 'jobstore'), "
+                "which this version no longer reads; run the campaign again into a new data_dir "
+                "(DEFECTSCREEN_DATA_DIR)")
+        store = SQLiteDocumentStore(name, database_path=str(self.embedded_database), **kwargs)
+        store.connect()
+        return store
+
+    @property
+    def embedded_database(self) -> Path:
+        return self.data_dir / "jobstore.sqlite"
 
     def collection(self, name: str, key: str) -> Store:
         """A maggma store beside the JobStore (same MongoDB database, or the same embedded database) for one
