@@ -333,12 +333,12 @@ class SQLiteDocumentStore(Store):
             return RANGE, f"{typed(bounds[0])} AND {clauses}", [*map(_index_value, bounds)], True
         return None
 
-    def _plan(self, criteria: dict) -> tuple[str | None, list, bool]:
+    def _plan(self, criteria: dict, indexed: dict[str, int] | None = None) -> tuple[str | None, list, bool]:
         """(SQL selecting candidate ids — possibly repeated — or None for every document, its parameters, whether
         it selects exactly the matching documents). The first of the most selective conditions walks the index;
         each other is a correlated lookup by id per candidate, so the cost follows the candidates, not the
-        collection."""
-        indexed = self.indexed_fields()
+        collection. ``indexed``: :meth:`indexed_fields`, when the caller already read it."""
+        indexed = self.indexed_fields() if indexed is None else indexed
         conditions = list(criteria.items())
         for sub in criteria.get("$and", []):
             conditions.extend(sub.items())
@@ -509,15 +509,15 @@ class SQLiteDocumentStore(Store):
         if not docs:
             return
         with self._write():
-            replaced = []
+            replaced, indexed = [], self.indexed_fields()
             for doc in docs:
                 criteria = {field: (field_values(doc, field.split("."))[0] or [None])[0] for field in keys}
-                sql, parameters, exact = self._plan(criteria)
+                sql, parameters, _ = self._plan(criteria, indexed)
                 if sql is None:
                     raise ValueError(f"{self.name}: document without its key field(s) {keys}: cannot update")
                 replaced.extend(row for (row,) in self._sql().execute(sql, parameters).fetchall())
             self._delete(sorted(set(replaced)))
-            self._insert(docs, self.indexed_fields())
+            self._insert(docs, indexed)
 
     def remove_docs(self, criteria: dict) -> None:
         with self._write():
