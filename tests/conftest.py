@@ -20,6 +20,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Test files in decreasing cost (the ``slow(seconds=...)`` marks of their tests, summed), so that the two
+    processes of ``pytest -n 2 --dist loadfile --no-loadscope-reorder`` start the long files first and end together."""
+    cost: dict[Path, float] = {}
+    for item in items:
+        cost[item.path] = cost.get(item.path, 0.0) + sum(mark.kwargs.get("seconds", 60.0)
+                                                         for mark in item.iter_markers("slow"))
+    items.sort(key=lambda item: -cost[item.path])
+
+
 def _reference_data() -> Path:
     """../shared/reference-data of the checkout (or DEFECTSCREEN_REFERENCE_DATA); tests need the real files."""
     if "DEFECTSCREEN_REFERENCE_DATA" in os.environ:

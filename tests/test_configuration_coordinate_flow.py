@@ -23,6 +23,7 @@ def _worker() -> None:
     subprocess.run([*CLI, "worker"], check=True, capture_output=True, timeout=1200)
 
 
+@pytest.mark.slow(seconds=80)
 def test_ccd_added_after_relaxations_reads_them_and_is_physical(data_dir: Path, si_campaign: Path) -> None:
     data = yaml.safe_load(si_campaign.read_text())
     data["defects"]["vacancies"] = False  # V_Si relaxed from the symmetric site is a Jahn–Teller saddle

@@ -176,6 +176,7 @@ def test_defect_builder_screens_charged_defects_with_the_computed_tensor() -> No
     assert document["correction"]["method"] == "freysoldt_lattice_only"
 
 
+@pytest.mark.slow(seconds=120)
 @pytest.mark.dft
 def test_gpaw_mgo_dielectric_tensor_matches_experiment(data_dir: Path) -> None:
     # GPAW PBE 500 eV on the MgO primitive cell at the experimental lattice, 4x4x4 k (the job, stored in the embedded

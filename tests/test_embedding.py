@@ -168,6 +168,7 @@ def nv_embedded():
                                  default_radii(source.defect.lattice))
 
 
+@pytest.mark.slow(seconds=50)
 def test_lanczos_and_chebyshev_match_dense_on_1727_atoms(nv_embedded):
     matrix, vector = nv_embedded.dynamical_matrix, nv_embedded.mass_weighted_displacement
     grid = np.arange(0.0, 200.0, 0.25)
@@ -183,6 +184,7 @@ def test_lanczos_and_chebyshev_match_dense_on_1727_atoms(nv_embedded):
     assert lanczos.matrix_vector_products < 600  # ≪ 3N = 5181
 
 
+@pytest.mark.slow(seconds=56)
 def test_slepc_window_equals_the_dense_modes(nv_embedded):
     matrix, vector = nv_embedded.dynamical_matrix, nv_embedded.mass_weighted_displacement
     eigenvalues, vectors = np.linalg.eigh(matrix.toarray())

@@ -54,6 +54,7 @@ def _open_and_write(data_dir: Path, uuid: str) -> int:
     return store.docs_store.count({"uuid": uuid})
 
 
+@pytest.mark.slow(seconds=130)
 def test_workers_opening_a_fresh_store_together(tmp_path: Path) -> None:
     """Six processes open the embedded job store at once, right after a submission that recorded its campaign and
     on a data directory nothing has opened yet: each creates or finds the tables and indexes and writes (montydb,
@@ -70,7 +71,8 @@ def test_workers_opening_a_fresh_store_together(tmp_path: Path) -> None:
         assert store.docs_store.count() == len(uuids)
 
 
-def test_two_concurrent_workers(store_mode: str, si_campaign: Path) -> None:
+@pytest.mark.slow(seconds=90)
+def test_two_concurrent_workers_then_query_formats_and_filters(store_mode: str, si_campaign: Path) -> None:
     settings = _submit(si_campaign)
     workers = [subprocess.Popen([*CLI, "worker"], env=os.environ.copy()) for _ in range(2)]
     assert [w.wait(timeout=900) for w in workers] == [0, 0]
@@ -78,7 +80,18 @@ def test_two_concurrent_workers(store_mode: str, si_campaign: Path) -> None:
     launches = settings.launchpad().launches
     assert launches.count_documents({}) == 5, "no job ran twice"
 
+    outputs = {fmt: subprocess.run([*CLI, "query", "--host", "Si", "--type", "vacancy", "--format", fmt],
+                                   capture_output=True, text=True, check=True,
+                                   env={**os.environ, "COLUMNS": "250"}).stdout for fmt in ("json", "csv", "table")}
+    rows = yaml.safe_load(outputs["json"])
+    assert {r["calculation_id"] for r in rows} == {"Si:v_Si:0", "Si:v_Si:-1"}
+    assert all(r["defect_type"] == "vacancy" and r["n_atoms"] == 15 for r in rows)
+    header, *lines = outputs["csv"].strip().splitlines()
+    assert header.startswith("calculation_id,host,defect_name") and len(lines) == 2
+    assert "Si:v_Si" in outputs["table"]
 
+
+@pytest.mark.slow(seconds=80)
 def test_worker_max_jobs_stops_after_that_many_or_when_none_is_ready(store_mode: str, si_campaign: Path) -> None:
     """--max-jobs N stops after N jobs, or as soon as no job is READY: it used to sleep forever waiting for the
     N-th (on an empty store too)."""
@@ -92,6 +105,7 @@ def test_worker_max_jobs_stops_after_that_many_or_when_none_is_ready(store_mode:
     _assert_all_done_once(settings, 5)
 
 
+@pytest.mark.slow(seconds=90)
 def test_kill_9_worker_mid_job_then_recover(store_mode: str, si_campaign: Path) -> None:
     settings = _submit(si_campaign)
     launchpad = settings.launchpad()
@@ -131,6 +145,7 @@ def test_resubmission_adds_only_new_jobs(data_dir: Path, si_campaign: Path) -> N
     assert launchpad.fireworks.count_documents({}) == 7
 
 
+@pytest.mark.slow(seconds=45)
 def test_failed_job_recorded_with_reason_rest_goes_on(store_mode: str, si_campaign: Path) -> None:
     data = yaml.safe_load(si_campaign.read_text())
     data["relax"] = {"fmax_eV_per_angstrom": 0.001, "max_steps": 2}
@@ -153,20 +168,7 @@ def test_failed_job_recorded_with_reason_rest_goes_on(store_mode: str, si_campai
     assert states["FIZZLED"] + states["COMPLETED"] == 5, "every job was attempted"
 
 
-def test_query_formats_and_filters(store_mode: str, si_campaign: Path) -> None:
-    _submit(si_campaign)
-    subprocess.run([*CLI, "worker"], check=True, capture_output=True)
-    outputs = {fmt: subprocess.run([*CLI, "query", "--host", "Si", "--type", "vacancy", "--format", fmt],
-                                   capture_output=True, text=True, check=True,
-                                   env={**os.environ, "COLUMNS": "250"}).stdout for fmt in ("json", "csv", "table")}
-    rows = yaml.safe_load(outputs["json"])
-    assert {r["calculation_id"] for r in rows} == {"Si:v_Si:0", "Si:v_Si:-1"}
-    assert all(r["defect_type"] == "vacancy" and r["n_atoms"] == 15 for r in rows)
-    header, *lines = outputs["csv"].strip().splitlines()
-    assert header.startswith("calculation_id,host,defect_name") and len(lines) == 2
-    assert "Si:v_Si" in outputs["table"]
-
-
+@pytest.mark.slow(seconds=170)
 def test_credentials_never_leave_the_uri(mongo_server: tuple[str, str], data_dir: Path, si_campaign: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """MongoDB mode with a password: submit, recover, a worker, status, query, build, report and search (kill -9 and

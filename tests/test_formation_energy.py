@@ -22,6 +22,7 @@ from defectscreen.analysis.formation import (
     chemical_potential_limits,
     finite_size_correction,
     formation_energy_at_vbm,
+    formation_flags,
     freysoldt_lattice_energy_eV,
     kumagai_oba_correction,
     transition_levels,
@@ -42,6 +43,7 @@ from defectscreen.physics.fermi_level import (
 )
 from defectscreen.physics.units import BOLTZMANN_EV_PER_K
 from defectscreen.reports.report_builder import REPORT_ID, report_pipeline
+from defectscreen.schemas.formation import FermiLevelSolution
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.query import current_versions, query_summaries, summary_criteria
 from defectscreen.storage.submission import record_campaign, submit_campaign
@@ -115,6 +117,17 @@ def test_single_donor_pins_fermi_level_analytically() -> None:
     level = charge_neutral_fermi_level([donor], _two_level_host(gap, states), temperature, gap)
     kt = BOLTZMANN_EV_PER_K * temperature
     assert level == pytest.approx((gap - b - kt * np.log(states / sites)) / 2, abs=1e-6)
+
+
+def test_formation_flags_name_what_is_not_physics() -> None:
+    inside = FermiLevelSolution(limit="O-rich", temperature_K=300.0, fermi_level_eV=2.0, electrons_cm3=0.0,
+                                holes_cm3=0.0, concentrations_cm3={})
+    outside = inside.model_copy(update={"limit": "Mg-rich", "fermi_level_eV": 2.6})
+    assert formation_flags("gpaw", 4.5, [inside, outside]) == []
+    flags = formation_flags("xtb", 0.067, [outside])
+    assert len(flags) == 3 and "GFN-xTB" in flags[0] and "gap 0.067 eV: metallic" in flags[1]
+    assert flags[2].startswith("Mg-rich: charge-neutral E_F = 2.60 eV lies outside the gap (0 to 0.07 eV)")
+    assert formation_flags("gpaw", 1.0, [inside.model_copy(update={"fermi_level_eV": -0.01})])[0].startswith("O-rich")
 
 
 def test_transition_levels_are_line_crossings() -> None:
@@ -219,6 +232,7 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     return settings
 
 
+@pytest.mark.slow(seconds=160)
 def test_formation_energies_from_the_campaigns_own_tasks(built: StorageSettings) -> None:
     settings = built
     store = settings.job_store()
@@ -250,6 +264,10 @@ def test_formation_energies_from_the_campaigns_own_tasks(built: StorageSettings)
         assert state["formation_energy_at_vbm_eV"]["Mg-rich"] == pytest.approx(by_hand, abs=1e-6)
         assert (state["formation_energy_at_vbm_eV"]["O-rich"] - state["formation_energy_at_vbm_eV"]["Mg-rich"]
                 == pytest.approx(-enthalpy, abs=1e-5))
+    assert any("GFN-xTB is parametrised for molecules" in flag for flag in doc["flags"])  # xTB has no band gap
+    for solution in doc["fermi_levels"]:
+        outside = not 0 <= solution["fermi_level_eV"] <= doc["band_gap_eV"]
+        assert outside == any(flag.startswith(f"{solution['limit']}: charge-neutral E_F") for flag in doc["flags"])
     for solution in doc["fermi_levels"]:
         charge_balance = sum(int(q) * c for states in solution["concentrations_cm3"].values() for q, c in states.items())
         assert charge_balance + solution["holes_cm3"] - solution["electrons_cm3"] == pytest.approx(
@@ -290,6 +308,7 @@ def test_summaries_answer_physics_queries(built: StorageSettings) -> None:
     formation = built.collection("formation_energies", COLLECTIONS["formation_energies"])
     formation.connect()
     doc = formation.query_one({"host": "MgO"})
+    assert all(row["flags"] == doc["flags"] and row["flags"] for row in everything)  # read where the rows are read
     v_o = next(d for d in doc["defects"] if d["defect_name"] == "v_O")
     lowest = min(s["formation_energy_at_vbm_eV"]["O-rich"] + s["charge"] * 0.02 for s in v_o["charge_states"])
     below = query_summaries(store, summary_criteria(host="MgO"), lowest + 1e-6, 0.02, "O-rich")
@@ -300,6 +319,7 @@ def test_summaries_answer_physics_queries(built: StorageSettings) -> None:
         query_summaries(store, {}, 1.0, 0.0, "Ga-rich")
 
 
+@pytest.mark.slow(seconds=70)
 def test_builders_are_incremental_and_mrun_runs_them(built: StorageSettings, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     settings = built

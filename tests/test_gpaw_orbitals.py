@@ -44,6 +44,7 @@ def test_orbital_overlaps_are_orthonormal_and_linear_in_q(tmp_path: Path) -> Non
     assert kept > 0.99  # the empty state stays inside its (degenerate) manifold
 
 
+@pytest.mark.slow(seconds=55)
 @pytest.mark.dft
 def test_coupling_job_gives_the_charged_supercell_scaling_of_the_capturing_charge(tmp_path: Path, monkeypatch) -> None:
     """C_Si 0/−1 in 8-atom Si (Γ): a hole is captured by the charged lower state, so its s comes from one more

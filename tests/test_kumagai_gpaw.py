@@ -49,6 +49,7 @@ def _build(builder: Builder) -> int:
     return len(documents)
 
 
+@pytest.mark.slow(seconds=650)
 @pytest.mark.dft
 def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
     campaign = parse_campaign(CAMPAIGN)

@@ -95,6 +95,7 @@ def _worker(network: Network, host: str, scratch: Path, environment: dict, *opti
          *options], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow(seconds=280)
 def test_workers_on_three_hosts_survive_a_cut_link_and_a_kill(network: Network, tmp_path: Path) -> None:
     scratch, config = tmp_path / "hosts", tmp_path / "FW_config.yaml"
     scratch.mkdir()

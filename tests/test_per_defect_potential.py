@@ -59,6 +59,7 @@ def trained_nequip(copper_vacancy, tmp_path_factory):
     return _train(copper_vacancy, NequipSettings(max_epochs=40), tmp_path_factory.mktemp("nequip"))
 
 
+@pytest.mark.slow(seconds=90)
 @pytest.mark.parametrize("backend", ["mace", "nequip"])
 def test_potential_reproduces_teacher_phonons(copper_vacancy, backend, request) -> None:
     fields, model, _, _ = request.getfixturevalue("trained" if backend == "mace" else "trained_nequip")
@@ -76,6 +77,7 @@ def test_potential_reproduces_teacher_phonons(copper_vacancy, backend, request) 
     assert comparison.frequency_max_abs_error_meV < 2.0
 
 
+@pytest.mark.slow(seconds=55)
 def test_fine_tuning_from_a_model_file(trained, tmp_path: Path) -> None:
     fields, model, frames, recipe = trained
     train, validation = train_validation_split(len(frames), recipe.validation_fraction, seed=1)

@@ -230,7 +230,7 @@ CAMPAIGN = {
 }
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=450)
 def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_path: Path) -> None:
     """v_Cd⁰ in CdTe searched with a surrogate that also learned from the full search of v_Zn⁰ in ZnSe (training
     host), through the embedded LaunchPad: every candidate relaxed by the surrogate and recorded, only unique minima

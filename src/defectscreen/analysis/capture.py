@@ -12,6 +12,7 @@ from scipy import constants
 
 from defectscreen import __version__
 from defectscreen.analysis.lineshape import file_record
+from defectscreen.defaults import DEFAULT_CAPTURE_SIGMA_MEV, DEFAULT_MIN_PHONON_ENERGY_MEV
 from defectscreen.physics.capture import capture_coefficient_unscaled, electron_phonon_coupling, sommerfeld_factor
 from defectscreen.physics.ccd import (
     configuration_coordinate,
@@ -21,7 +22,6 @@ from defectscreen.physics.ccd import (
     spline_surface,
 )
 from defectscreen.physics.huang_rhys import (
-    DEFAULT_MIN_PHONON_ENERGY_MEV,
     HuangRhys,
     StructureMismatchError,
     delta_Q_total,
@@ -29,7 +29,6 @@ from defectscreen.physics.huang_rhys import (
     huang_rhys_from_displacement,
 )
 from defectscreen.physics.multimode_capture import (
-    DEFAULT_CAPTURE_SIGMA_MEV,
     capture_coefficient_duschinsky,
     capture_coefficient_multimode,
     duschinsky_matrix,

@@ -20,6 +20,7 @@ from pymatgen.core import Structure
 from defectscreen import __version__
 from defectscreen.analysis.lineshape import binned_emission, check_same_cell, file_record
 from defectscreen.analysis.potential import model_forces
+from defectscreen.defaults import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV, EMBEDDING_METHODS
 from defectscreen.engines.slepc import DEFAULT_SLEPC_TOLERANCE, window_modes
 from defectscreen.physics.embedding import (
     EmbeddedCell,
@@ -32,7 +33,7 @@ from defectscreen.physics.embedding import (
 from defectscreen.physics.finite_displacement import force_constants_by_displacement
 from defectscreen.physics.host_lattice import HostCell, host_cell
 from defectscreen.physics.huang_rhys import displacement_between, spectral_density
-from defectscreen.physics.lineshape import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV, optical_lineshape
+from defectscreen.physics.lineshape import optical_lineshape
 from defectscreen.physics.normal_modes import atomic_masses, enforce_acoustic_sum_rule, mass_weighted_dynamical_matrix
 from defectscreen.physics.spectral_function import (
     DEFAULT_SPECTRUM_TOLERANCE,
@@ -56,7 +57,6 @@ from defectscreen.schemas.embedding import (
 from defectscreen.schemas.optics import InputRecord
 
 Method = Literal["dense", "lanczos", "chebyshev", "slepc"]
-METHODS = ("dense", "lanczos", "chebyshev", "slepc")
 #: Above this many atoms dense diagonalization is refused (≈ 4 GB and minutes at 4000 atoms here).
 MAX_DENSE_ATOMS = 4000
 SPECTRUM_STEP_MEV = 0.25
@@ -141,7 +141,7 @@ def _solve(method: Method, matrix, vector, grid, sigma_meV, tolerance, window_me
     if method == "chebyshev":
         return chebyshev_spectral_function(matrix, vector, grid, sigma_meV, tolerance), None
     if method != "slepc":
-        raise ValueError(f"method = {method!r}: choose one of {', '.join(METHODS)}")
+        raise ValueError(f"method = {method!r}: choose one of {', '.join(EMBEDDING_METHODS)}")
     if window_meV is None:
         raise ValueError("method 'slepc' needs window_meV (lower, upper): it finds every mode in a window")
     found = window_modes(matrix, vector, window_meV, DEFAULT_SLEPC_TOLERANCE)

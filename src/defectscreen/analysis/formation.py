@@ -254,6 +254,29 @@ def fermi_levels(defects: list[DefectFormation], limits: list[ChemicalPotentialL
     return solutions
 
 
+#: Below this one-electron gap (eV) a host counts as metallic at the engine's level of theory.
+METALLIC_GAP_EV = 0.1
+#: Engines whose one-electron levels of a periodic solid are not a band gap (parametrised for molecules).
+ENGINES_WITHOUT_BAND_GAP = {"xtb": "GFN-xTB"}
+
+
+def formation_flags(engine_name: str, band_gap_eV: float, solutions: list[FermiLevelSolution]) -> list[str]:
+    """What in a host's formation-energy document is not physics, in a reader's words (empty when all is)."""
+    flags = []
+    if engine_name in ENGINES_WITHOUT_BAND_GAP:
+        flags.append(f"{ENGINES_WITHOUT_BAND_GAP[engine_name]} is parametrised for molecules: its one-electron gap of "
+                     f"a periodic solid ({band_gap_eV:.2f} eV) is not the band gap, so transition levels, Fermi levels "
+                     "and concentrations are qualitative only; use engine gpaw for numbers")
+    if band_gap_eV < METALLIC_GAP_EV:
+        flags.append(f"gap {band_gap_eV:.3f} eV: metallic or nearly so at this level of theory; levels in the gap "
+                     "and the charge-neutral Fermi level have no meaning")
+    for solution in solutions:
+        if not 0.0 <= solution.fermi_level_eV <= band_gap_eV:
+            flags.append(f"{solution.limit}: charge-neutral E_F = {solution.fermi_level_eV:.2f} eV lies outside the "
+                         f"gap (0 to {band_gap_eV:.2f} eV); the gap is too small for these defects' levels")
+    return flags
+
+
 def phase_entry(task: dict) -> ComputedEntry:
     """ComputedEntry of a relaxed competing phase or bulk task document (dict form)."""
     return ComputedEntry(Composition(task["formula"]), task["energy_eV"], entry_id=task["labels"]["calculation_id"])

@@ -10,8 +10,8 @@ import numpy as np
 from pymatgen.core import Structure
 
 from defectscreen import __version__
+from defectscreen.defaults import DEFAULT_GAMMA_MEV, DEFAULT_MIN_PHONON_ENERGY_MEV, DEFAULT_SIGMA_MEV
 from defectscreen.physics.huang_rhys import (
-    DEFAULT_MIN_PHONON_ENERGY_MEV,
     HuangRhys,
     StructureMismatchError,
     displacement_between,
@@ -19,7 +19,7 @@ from defectscreen.physics.huang_rhys import (
     huang_rhys_from_forces,
     spectral_density,
 )
-from defectscreen.physics.lineshape import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV, Lineshape, optical_lineshape
+from defectscreen.physics.lineshape import Lineshape, optical_lineshape
 from defectscreen.physics.normal_modes import (
     NormalModes,
     atomic_masses,
@@ -146,6 +146,10 @@ def analyze_lineshape_files(
         coupling = huang_rhys_from_forces(modes, calculation.forces_eV_per_angstrom, min_phonon_energy_meV)
         inputs.append(file_record("excited_forces", excited_forces_path))
         source = "forces"
+    if coupling.n_excluded_modes == len(modes.frequencies_meV):
+        raise InputFileError(f"{force_constants_path}: every mode is below {min_phonon_energy_meV:g} meV, so no mode "
+                             "carries a Huang–Rhys factor; force constants that are all (nearly) zero come from a "
+                             "displacement of 0 or a wrong file")
     band = optical_lineshape(modes.frequencies_meV, coupling.partial_huang_rhys, zpl_energy_eV=zpl_energy_eV,
                              sigma_meV=sigma_meV, gamma_meV=gamma_meV, temperature_K=temperature_K, kind=kind)
     return lineshape_document(modes, coupling, band, inputs, acoustic_sum_rule_enforced=True, coupling_source=source)

@@ -112,6 +112,7 @@ class HostFormation:
     fermi_levels: list[FermiLevelSolution]
     effective_masses: dict[str, float]
     dielectric_constant: float | list[list[float]] | None
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ def summarize_defect(inputs: SummaryInputs) -> DefectSummaryDocument:
     return DefectSummaryDocument(
         summary_id=inputs.summary_id, host=host.host, defect_name=defect.defect_name, defect_type=defect.defect_type,
         campaign=host.campaign, campaign_sha256=host.campaign_sha256, engine_name=host.engine_name,
+        flags=list(host.flags),
         band_gap_eV=band_gap_eV, charges=charges,
         charge_states=defect.charge_states, transition_levels=defect.transition_levels,
         deepest_level_depth_eV=max(depths) if depths else None,

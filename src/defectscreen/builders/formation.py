@@ -13,6 +13,7 @@ from defectscreen.analysis.formation import (
     chemical_potential_limits,
     defect_formation,
     fermi_levels,
+    formation_flags,
     phase_entry,
 )
 from defectscreen.builders.common import IncrementalBuilder, engine_key, input_fingerprint
@@ -106,6 +107,7 @@ class FormationEnergyBuilder(IncrementalBuilder):
                                     thermo["references"], vbm, cbm - vbm) for name, states in sorted(by_defect.items())]
         volume = Lattice.from_dict(bulk["structure"]["lattice"]).volume
         screened = next((d for d in item["defects"] if d["correction"]["dielectric_constant"] is not None), None)
+        solutions = fermi_levels(defects, thermo["limits"], levels, volume, inputs.temperature_K)
         return FormationEnergyDocument(
             host_id=item["host_id"], host=item["host"], campaign=item["campaign"]["name"], inputs=inputs,
             settings_key=settings_key(inputs), formula=bulk["formula"], vbm_eV=vbm, cbm_eV=cbm, band_gap_eV=cbm - vbm,
@@ -113,7 +115,7 @@ class FormationEnergyBuilder(IncrementalBuilder):
             host_energy_above_hull_eV_per_atom=thermo["host_above_hull"],
             elemental_reference_energies_eV_per_atom=thermo["references"], competing_phases=thermo["phase_enthalpies"],
             chemical_potential_limits=thermo["limits"], defects=defects,
-            fermi_levels=fermi_levels(defects, thermo["limits"], levels, volume, inputs.temperature_K),
+            fermi_levels=solutions, flags=formation_flags(bulk["engine"]["name"], cbm - vbm, solutions),
             dielectric_constant=screened["correction"]["dielectric_constant"] if screened else None,
             dielectric_task_uuid=screened.get("dielectric_task_uuid") if screened else None,
             effective_masses=inputs.effective_masses, engine=bulk["engine"], bulk_task_uuid=item["bulk"]["uuid"],

@@ -87,7 +87,7 @@ class DefectSummaryBuilder(IncrementalBuilder):
                     band_gap_eV=formation["band_gap_eV"],
                     fermi_levels=[FermiLevelSolution(**s) for s in formation["fermi_levels"]],
                     effective_masses=formation["effective_masses"] or {},
-                    dielectric_constant=formation["dielectric_constant"]),
+                    dielectric_constant=formation["dielectric_constant"], flags=tuple(formation.get("flags", ()))),
                 defect=DefectFormation(**next(d for d in formation["defects"]
                                               if d["defect_name"] == item["defect_name"])),
                 frequencies_meV={uuid: frequencies[uuid] for uuid in used if uuid in frequencies}, **documents)

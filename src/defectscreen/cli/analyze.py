@@ -8,22 +8,14 @@ from pathlib import Path
 
 import click
 
-from defectscreen.analysis.capture import CaptureSettings, analyze_capture_files
-from defectscreen.analysis.embedding import (
-    METHODS,
-    convergence_document,
-    embedded_spectrum,
-    source_from_files,
+from defectscreen.cli.options import FILE, NON_NEGATIVE, POSITIVE, ordered_pair, output_path
+from defectscreen.defaults import (
+    DEFAULT_CAPTURE_SIGMA_MEV,
+    DEFAULT_GAMMA_MEV,
+    DEFAULT_MIN_PHONON_ENERGY_MEV,
+    DEFAULT_SIGMA_MEV,
+    EMBEDDING_METHODS,
 )
-from defectscreen.analysis.lineshape import analyze_lineshape_files
-from defectscreen.physics.embedding import EmbeddingRadii, default_radii, repetitions_series
-from defectscreen.physics.huang_rhys import DEFAULT_MIN_PHONON_ENERGY_MEV
-from defectscreen.physics.lineshape import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV
-from defectscreen.physics.multimode_capture import DEFAULT_CAPTURE_SIGMA_MEV
-from defectscreen.readers import InputFileError
-from defectscreen.reports.plots import plot_capture, plot_embedding_convergence, plot_lineshape
-
-FILE = click.Path(exists=True, dir_okay=False)
 
 
 @click.group()
@@ -44,18 +36,23 @@ def _write_rows(path: Path, header: list[str], columns: list[list[float]]) -> No
 @click.option("--ground", type=FILE, required=True, help="relaxed ground-state structure (CONTCAR)")
 @click.option("--excited", type=FILE, help="relaxed excited-state structure (CONTCAR): displacement mode")
 @click.option("--excited-forces", type=FILE, help="vasprun.xml of the excited state at the ground geometry: force mode")
-@click.option("--zpl", "zpl_eV", type=float, help="zero-phonon-line energy in eV (needed for I(ħω))")
-@click.option("--sigma-meV", "sigma_meV", type=float, default=DEFAULT_SIGMA_MEV, show_default=True, help="Gaussian width of each phonon δ")
-@click.option("--gamma-meV", "gamma_meV", type=float, default=DEFAULT_GAMMA_MEV, show_default=True, help="Lorentzian half width of the ZPL")
-@click.option("--temperature", "temperature_K", type=float, default=0.0, show_default=True, help="temperature in K")
+@click.option("--zpl", "zpl_eV", type=POSITIVE, help="zero-phonon-line energy in eV (needed for I(ħω))")
+@click.option("--sigma-meV", "sigma_meV", type=NON_NEGATIVE, default=DEFAULT_SIGMA_MEV, show_default=True, help="Gaussian width of each phonon δ")
+@click.option("--gamma-meV", "gamma_meV", type=NON_NEGATIVE, default=DEFAULT_GAMMA_MEV, show_default=True, help="Lorentzian half width of the ZPL")
+@click.option("--temperature", "temperature_K", type=NON_NEGATIVE, default=0.0, show_default=True, help="temperature in K")
 @click.option("--kind", type=click.Choice(["emission", "absorption"]), default="emission", show_default=True)
-@click.option("--min-phonon-meV", "min_phonon_meV", type=float, default=DEFAULT_MIN_PHONON_ENERGY_MEV, show_default=True, help="modes below this carry no S_k")
-@click.option("--output", "prefix", default="lineshape", show_default=True, help="writes PREFIX.json (document) and PREFIX_spectrum.csv")
+@click.option("--min-phonon-meV", "min_phonon_meV", type=NON_NEGATIVE, default=DEFAULT_MIN_PHONON_ENERGY_MEV, show_default=True, help="modes below this carry no S_k")
+@click.option("--output", "prefix", default="lineshape", show_default=True, callback=output_path, help="writes PREFIX.json (document) and PREFIX_spectrum.csv")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write a figure (png/svg/pdf)")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), callback=output_path, help="write a figure (png/svg/pdf)")
 def lineshape(force_constants, cell, ground, excited, excited_forces, zpl_eV, sigma_meV, gamma_meV, temperature_K, kind,
               min_phonon_meV, prefix, as_json, plot_path) -> None:
-    """Huang–Rhys factors and the PL/absorption lineshape (generating function, seed 000 Eqs. 6–10)."""
+    """Huang–Rhys factors and the PL/absorption lineshape (generating-function method of Alkauskas et al.,
+    New J. Phys. 16, 073026 (2014))."""
+    from defectscreen.analysis.lineshape import analyze_lineshape_files
+    from defectscreen.readers import InputFileError
+    from defectscreen.reports.plots import plot_lineshape
+
     try:
         document = analyze_lineshape_files(force_constants, cell, ground, excited, excited_forces, zpl_energy_eV=zpl_eV,
                                            sigma_meV=sigma_meV, gamma_meV=gamma_meV, temperature_K=temperature_K,
@@ -87,11 +84,17 @@ def _temperatures(spec: str) -> tuple[float, ...]:
     try:
         if ":" in spec:
             start, stop, step = (float(x) for x in spec.split(":"))
-            return tuple(start + i * step for i in range(int(round((stop - start) / step)) + 1))
-        return tuple(float(x) for x in spec.split(","))
+            if step <= 0 or stop < start or (stop - start) / step > 10_000:
+                raise ValueError
+            values = tuple(start + i * step for i in range(int(round((stop - start) / step)) + 1))
+        else:
+            values = tuple(float(x) for x in spec.split(","))
+        if min(values) <= 0:
+            raise ValueError
     except ValueError:
-        raise click.BadParameter(f"{spec!r}: use start:stop:step (e.g. 25:800:25) or a comma list (100,300)",
-                                 param_hint="--temperatures") from None
+        raise click.BadParameter(f"{spec!r}: temperatures in K above 0, as start:stop:step with a positive step "
+                                 "(e.g. 25:800:25) or a comma list (100,300)", param_hint="--temperatures") from None
+    return values
 
 
 def _defect_site(text: str | None) -> tuple[float, float, float] | None:
@@ -100,7 +103,8 @@ def _defect_site(text: str | None) -> tuple[float, float, float] | None:
     try:
         x, y, z = (float(v) for v in text.split(","))
     except ValueError:
-        raise InputFileError(f"--defect-site '{text}': give three fractional coordinates, e.g. 0.5,0.5,0.5") from None
+        raise click.BadParameter(f"{text!r}: give three fractional coordinates, e.g. 0.5,0.5,0.5",
+                                 param_hint="--defect-site") from None
     return x, y, z
 
 
@@ -109,37 +113,41 @@ def _defect_site(text: str | None) -> tuple[float, float, float] | None:
 @click.option("--final", type=FILE, required=True, help="relaxed structure of the state after capture")
 @click.option("--ccd-initial", multiple=True, type=FILE, help="vasprun.xml of initial-state points on the path (repeat)")
 @click.option("--ccd-final", multiple=True, type=FILE, help="vasprun.xml of final-state points on the path (repeat)")
-@click.option("--omega-i-meV", "omega_i_meV", type=float, help="ħω_i when no initial-state CCD points are given")
-@click.option("--omega-f-meV", "omega_f_meV", type=float, help="ħω_f when no final-state CCD points are given")
+@click.option("--omega-i-meV", "omega_i_meV", type=POSITIVE, help="ħω_i when no initial-state CCD points are given")
+@click.option("--omega-f-meV", "omega_f_meV", type=POSITIVE, help="ħω_f when no final-state CCD points are given")
 @click.option("--wswq", "wswq_dirs", multiple=True, type=click.Path(exists=True, file_okay=False), help="folder with WSWQ + vasprun.xml of a displaced geometry (repeat)")
 @click.option("--reference-vasprun", type=FILE, help="vasprun.xml whose orbitals the WSWQ overlaps use (Q of its geometry)")
-@click.option("--defect-band", type=int, help="defect orbital band index (1-based)")
-@click.option("--bulk-band", "bulk_bands", multiple=True, type=int, help="band-edge band index (1-based, repeat)")
-@click.option("--spin", type=int, default=1, show_default=True, help="spin channel, 1 up, 2 down")
-@click.option("--kpoint", type=int, default=1, show_default=True)
+@click.option("--defect-band", type=click.IntRange(min=1), help="defect orbital band index (1-based)")
+@click.option("--bulk-band", "bulk_bands", multiple=True, type=click.IntRange(min=1), help="band-edge band index (1-based, repeat)")
+@click.option("--spin", type=click.IntRange(1, 2), default=1, show_default=True, help="spin channel, 1 up, 2 down")
+@click.option("--kpoint", type=click.IntRange(min=1), default=1, show_default=True, help="k-point index (1-based)")
 @click.option("--w-if", "W_if", type=float, help="electron–phonon coupling in eV/(amu^1/2 Å), instead of WSWQ files")
 @click.option("--fc-initial", type=FILE, help="phonopy FORCE_CONSTANTS of the relaxed initial state: multi-mode C(T)")
 @click.option("--fc-final", type=FILE, help="phonopy FORCE_CONSTANTS of the relaxed final state: multi-mode C(T)")
-@click.option("--multimode-sigma-meV", "multimode_sigma_meV", type=float, default=DEFAULT_CAPTURE_SIGMA_MEV, show_default=True,
+@click.option("--multimode-sigma-meV", "multimode_sigma_meV", type=POSITIVE, default=DEFAULT_CAPTURE_SIGMA_MEV, show_default=True,
               help="Gaussian width of the energy δ in the multi-mode sum")
 @click.option("--duschinsky", is_flag=True, help="also the rate with both states' phonons and the Duschinsky rotation (slow: minutes)")
-@click.option("--delta-e", "delta_E_eV", type=float, required=True, help="transition energy ΔE in eV")
-@click.option("--degeneracy", "-g", type=int, default=1, show_default=True, help="degeneracy factor g of the final state")
+@click.option("--delta-e", "delta_E_eV", type=POSITIVE, required=True, help="transition energy ΔE in eV")
+@click.option("--degeneracy", "-g", type=click.IntRange(min=1), default=1, show_default=True, help="degeneracy factor g of the final state")
 @click.option("--Z", "Z", type=int, default=0, show_default=True, help="defect charge / carrier charge (< 0 attractive)")
-@click.option("--effective-mass", type=float, help="carrier effective mass m*/m_e")
-@click.option("--dielectric", type=float, help="static dielectric constant ε")
-@click.option("--scaling", type=float, default=1.0, show_default=True, help="charged-supercell scaling s (C = f C̃ / s)")
+@click.option("--effective-mass", type=POSITIVE, help="carrier effective mass m*/m_e")
+@click.option("--dielectric", type=click.FloatRange(min=1.0), help="static dielectric constant ε (≥ 1)")
+@click.option("--scaling", type=POSITIVE, default=1.0, show_default=True, help="charged-supercell scaling s (C = f C̃ / s)")
 @click.option("--scaling-wavecar", type=FILE, help="WAVECAR of the relaxed initial state: s from its --bulk-band densities")
 @click.option("--defect-site", help="fractional coordinates x,y,z of the defect (with --scaling-wavecar)")
 @click.option("--carrier", type=click.Choice(["electron", "hole"]), default="hole", show_default=True)
 @click.option("--temperatures", default="25:800:25", show_default=True, help="K: start:stop:step or a comma list")
-@click.option("--output", "prefix", default="capture", show_default=True, help="writes PREFIX.json (document)")
+@click.option("--output", "prefix", default="capture", show_default=True, callback=output_path, help="writes PREFIX.json (document)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write the CCD and C(T) figure")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), callback=output_path, help="write the CCD and C(T) figure")
 def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, wswq_dirs, reference_vasprun,
             defect_band, bulk_bands, spin, kpoint, W_if, fc_initial, fc_final, multimode_sigma_meV, duschinsky, delta_E_eV, degeneracy, Z, effective_mass, dielectric,
             scaling, scaling_wavecar, defect_site, carrier, temperatures, prefix, as_json, plot_path) -> None:
     """Nonradiative capture coefficient C(T), 1D static-coupling model (Alkauskas et al. 2014)."""
+    from defectscreen.analysis.capture import CaptureSettings, analyze_capture_files
+    from defectscreen.readers import InputFileError
+    from defectscreen.reports.plots import plot_capture
+
     try:
         settings = CaptureSettings(delta_E_eV=delta_E_eV, degeneracy=degeneracy, Z=Z, effective_mass=effective_mass,
                                    dielectric_constant=dielectric, charged_supercell_scaling=scaling,
@@ -184,26 +192,35 @@ def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, ws
 @click.option("--bulk-fc", type=FILE, help="phonopy FORCE_CONSTANTS of --bulk-cell (default: the defect cell's far field)")
 @click.option("--atoms", "target_atoms", default="1000,10000", show_default=True,
               help="comma-separated target sizes; the defect cell is always the first point")
-@click.option("--method", type=click.Choice(METHODS), default="lanczos", show_default=True,
+@click.option("--method", type=click.Choice(EMBEDDING_METHODS), default="lanczos", show_default=True,
               help="dense (≤ 4000 atoms), lanczos, chebyshev (S(ħω) only), slepc (modes in --window-meV)")
-@click.option("--window-meV", "window_meV", nargs=2, type=float, help="slepc: lower upper ħω in meV")
-@click.option("--r-d", "r_d", type=float, help="defect radius r_d in Å (default: a quarter of the defect cell's width)")
-@click.option("--r-b", "r_b", type=float, help="boundary radius r_b in Å (default: half the defect cell's width)")
-@click.option("--zpl", "zpl_eV", type=float, help="zero-phonon-line energy in eV (needed for I(ħω))")
-@click.option("--sigma-meV", "sigma_meV", type=float, default=DEFAULT_SIGMA_MEV, show_default=True, help="Gaussian width of each phonon δ")
-@click.option("--gamma-meV", "gamma_meV", type=float, default=DEFAULT_GAMMA_MEV, show_default=True, help="Lorentzian half width of the ZPL")
-@click.option("--temperature", "temperature_K", type=float, default=0.0, show_default=True, help="temperature in K")
+@click.option("--window-meV", "window_meV", nargs=2, type=NON_NEGATIVE, callback=ordered_pair, help="slepc: lower upper ħω in meV")
+@click.option("--r-d", "r_d", type=POSITIVE, help="defect radius r_d in Å (default: a quarter of the defect cell's width)")
+@click.option("--r-b", "r_b", type=POSITIVE, help="boundary radius r_b in Å (default: half the defect cell's width)")
+@click.option("--zpl", "zpl_eV", type=POSITIVE, help="zero-phonon-line energy in eV (needed for I(ħω))")
+@click.option("--sigma-meV", "sigma_meV", type=NON_NEGATIVE, default=DEFAULT_SIGMA_MEV, show_default=True, help="Gaussian width of each phonon δ")
+@click.option("--gamma-meV", "gamma_meV", type=NON_NEGATIVE, default=DEFAULT_GAMMA_MEV, show_default=True, help="Lorentzian half width of the ZPL")
+@click.option("--temperature", "temperature_K", type=NON_NEGATIVE, default=0.0, show_default=True, help="temperature in K")
 @click.option("--label", default="defect", show_default=True, help="name stored in the documents")
-@click.option("--output", "prefix", default="embedding", show_default=True, help="writes PREFIX.json (convergence document)")
+@click.option("--output", "prefix", default="embedding", show_default=True, callback=output_path, help="writes PREFIX.json (convergence document)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write the convergence figure (png/svg/pdf)")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), callback=output_path, help="write the convergence figure (png/svg/pdf)")
 def embed(force_constants, cell, ground, excited, bulk_cell, bulk_fc, target_atoms, method, window_meV, r_d, r_b, zpl_eV,
           sigma_meV, gamma_meV, temperature_K, label, prefix, as_json, plot_path) -> None:
-    """S(ħω), S and the PL band versus supercell size: force-constant embedding (seed 000 §IV.A) + a sparse solver."""
+    """S(ħω), S and the PL band versus supercell size: the defect's force constants embedded in ever larger host
+    supercells, solved with a sparse method."""
+    from defectscreen.analysis.embedding import convergence_document, embedded_spectrum, source_from_files
+    from defectscreen.physics.embedding import EmbeddingRadii, default_radii, repetitions_series
+    from defectscreen.readers import InputFileError
+    from defectscreen.reports.plots import plot_embedding_convergence
+
     try:
         sizes = [int(size) for size in target_atoms.split(",") if size.strip()]
+        if not sizes or min(sizes) < 1:
+            raise ValueError
     except ValueError:
-        raise click.ClickException(f"--atoms {target_atoms!r}: give comma-separated atom counts, e.g. 1000,10000") from None
+        raise click.BadParameter(f"{target_atoms!r}: give comma-separated positive atom counts, e.g. 1000,10000",
+                                 param_hint="--atoms") from None
     try:
         source = source_from_files(force_constants, cell, ground, excited, label, bulk_cell, bulk_fc)
         radii = None

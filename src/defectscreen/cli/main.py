@@ -1,4 +1,7 @@
-"""``defectscreen``: submit campaigns, run workers, watch progress, query results."""
+"""``defectscreen``: submit campaigns, run workers, watch progress, query results.
+
+Only click is imported here: each command imports what it uses, so ``--help`` and a wrong option answer at once.
+"""
 
 from __future__ import annotations
 
@@ -6,47 +9,30 @@ import csv
 import json
 import logging
 import sys
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from maggma.cli.serial import serial
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
-from rich.table import Table
 
-from defectscreen.builders.chain import COLLECTIONS
 from defectscreen.cli.analyze import analyze
+from defectscreen.cli.errors import CommandGroup
+from defectscreen.cli.options import NON_NEGATIVE, POSITIVE, ordered_pair, output_folder, output_path, storage_settings
 from defectscreen.cli.potential import potential
-from defectscreen.flows.campaign import CampaignError, load_campaign
-from defectscreen.reports.plots import plot_formation_energies, plot_site_potentials
-from defectscreen.reports.report_builder import REPORT_ID, report_pipeline
-from defectscreen.schemas import DefectChargeDocument, DielectricDocument, FormationEnergyDocument
-from defectscreen.schemas.formation import settings_key
-from defectscreen.storage import StorageSettings
-from defectscreen.storage.progress import failures, host_progress
-from defectscreen.storage.query import (
-    ROW_FIELDS,
-    SEARCH_FIELDS,
-    SUMMARY_FIELDS,
-    current_versions,
-    query_summaries,
-    query_tasks,
-    structure_searches,
-    summary_criteria,
-    task_criteria,
-)
-from defectscreen.storage.submission import submit_campaign
-from defectscreen.storage.worker import (
-    DEFAULT_LOST_AFTER_S,
-    recover_lost_runs,
-    run_worker,
-    worker_log,
-)
+from defectscreen.defaults import DEFAULT_LOST_AFTER_S
 
-console = Console(width=None if sys.stdout.isatty() else 200)
+if TYPE_CHECKING:
+    from defectscreen.storage import StorageSettings
 
 
-@click.group()
+@cache
+def _console():
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+@click.group(cls=CommandGroup)
 @click.version_option(package_name="defectscreen")
 def cli() -> None:
     """High-throughput point-defect screening on FireWorks, jobflow and maggma.
@@ -57,92 +43,109 @@ def cli() -> None:
 
 
 def _submit(campaign_path: str, settings: StorageSettings) -> None:
+    from defectscreen.builders.chain import COLLECTIONS
+    from defectscreen.flows.campaign import CampaignError, load_campaign
+    from defectscreen.storage.submission import submit_campaign
+
     try:
         campaign, base_dir = load_campaign(campaign_path)
         report = submit_campaign(campaign, base_dir, settings.launchpad(),
                                  settings.collection("campaigns", COLLECTIONS["campaigns"]))
     except CampaignError as error:
         raise click.ClickException(str(error)) from None
-    console.print(
+    _console().print(
         f"campaign [bold]{campaign.name}[/]: {report.new_jobs} new job(s) submitted, "
         f"{report.already_submitted} already on the LaunchPad ({settings.mode} store)"
     )
     for host, count in report.jobs_per_host.items():
-        console.print(f"  {host}: {count} new")
+        _console().print(f"  {host}: {count} new")
     for change in report.settings_changes:
-        console.print(f"[yellow]formation settings changed[/] {change}")
+        _console().print(f"[yellow]formation settings changed[/] {change}")
 
 
 @cli.command()
 @click.argument("campaign_path", type=click.Path(dir_okay=False))
 def submit(campaign_path: str) -> None:
     """Validate CAMPAIGN_PATH and add its missing jobs to the LaunchPad."""
-    _submit(campaign_path, StorageSettings.from_environment())
+    _submit(campaign_path, storage_settings())
 
 
 @cli.command()
-@click.option("--max-jobs", default=0, show_default=True, help="stop after this many jobs (0: until none is READY)")
-@click.option("--lost-after", default=DEFAULT_LOST_AFTER_S, show_default=True, help="seconds without a ping after which a RUNNING job is rerun")
-@click.option("--wait", "wait_s", type=float, default=None, help="keep polling for new jobs every WAIT seconds instead of stopping")
+@click.option("--max-jobs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="stop after this many jobs (0: until none is READY)")
+@click.option("--lost-after", type=NON_NEGATIVE, default=DEFAULT_LOST_AFTER_S, show_default=True,
+              help="seconds without a ping after which a RUNNING job is rerun")
+@click.option("--wait", "wait_s", type=POSITIVE, default=None,
+              help="keep polling for new jobs every WAIT seconds instead of stopping")
 def worker(max_jobs: int, lost_after: float, wait_s: float | None) -> None:
     """Run jobs from the LaunchPad in this process (start as many as you like, anywhere)."""
-    _work(StorageSettings.from_environment(), max_jobs=max_jobs, lost_after_s=lost_after, wait_for_jobs_s=wait_s)
+    _work(storage_settings(), max_jobs=max_jobs, lost_after_s=lost_after, wait_for_jobs_s=wait_s)
 
 
 def _work(settings: StorageSettings, **options) -> None:
     """Run jobs in this process (``options`` as :func:`run_worker`'s), their output in the worker's log; then the
     status and one line per failed job."""
-    console.print(f"running jobs; their output and the tracebacks of failed jobs go to {worker_log(settings)}")
+    from defectscreen.storage.worker import run_worker, worker_log
+
+    _console().print(f"running jobs; their output and the tracebacks of failed jobs go to {worker_log(settings)}")
     recovered = run_worker(settings, **options)
     if recovered:
-        console.print(f"re-queued lost job(s): {recovered}")
+        _console().print(f"re-queued lost job(s): {recovered}")
     _print_status(settings)
 
 
 @cli.command()
-@click.option("--lost-after", default=DEFAULT_LOST_AFTER_S, show_default=True, help="seconds without a ping after which a RUNNING job counts as lost")
+@click.option("--lost-after", type=NON_NEGATIVE, default=DEFAULT_LOST_AFTER_S, show_default=True,
+              help="seconds without a ping after which a RUNNING job counts as lost")
 def recover(lost_after: float) -> None:
     """Find RUNNING jobs whose worker died (kill -9, node failure) and make them READY again."""
-    lost = recover_lost_runs(StorageSettings.from_environment().launchpad(), lost_after)
-    console.print(f"re-queued {len(lost)} lost job(s): {lost}")
+    from defectscreen.storage.worker import recover_lost_runs
+
+    lost = recover_lost_runs(storage_settings().launchpad(), lost_after)
+    _console().print(f"re-queued {len(lost)} lost job(s): {lost}")
 
 
 @cli.command()
 @click.argument("campaign_path", type=click.Path(dir_okay=False))
 def run(campaign_path: str) -> None:
     """Submit CAMPAIGN_PATH and run a local worker until every job has finished."""
-    settings = StorageSettings.from_environment()
+    settings = storage_settings()
     _submit(campaign_path, settings)
     _work(settings)
 
 
 def _print_status(settings: StorageSettings) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from defectscreen.storage.progress import failures, host_progress
+
     launchpad = settings.launchpad()
     progress_by_host = host_progress(launchpad)
     if not progress_by_host:
-        console.print("no jobs on the LaunchPad; submit a campaign first")
+        _console().print("no jobs on the LaunchPad; submit a campaign first")
         return
     table = Table(title=f"defectscreen jobs ({settings.mode} store)")
     for column in ("host", "waiting", "running", "done", "failed"):
         table.add_column(column, justify="left" if column == "host" else "right")
     for host, counts in progress_by_host.items():
         table.add_row(host, *(str(counts[state]) for state in ("waiting", "running", "done", "failed")))
-    console.print(table)
+    _console().print(table)
     with Progress(TextColumn("{task.description:>12}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  console=console, auto_refresh=False) as bars:
+                  console=_console(), auto_refresh=False) as bars:
         for host, counts in progress_by_host.items():
             bars.add_task(host, total=sum(counts.values()), completed=counts["done"] + counts["failed"])
         bars.refresh()
     failed = failures(launchpad)
     for failure in failed:
-        console.print(f"[red]failed[/] {failure.job_name}: {failure.reason}"
+        _console().print(f"[red]failed[/] {failure.job_name}: {failure.reason}"
                       + (f" (job folder {failure.job_dir})" if failure.job_dir else ""), soft_wrap=True)
 
 
 @cli.command()
 def status() -> None:
     """Jobs per host: waiting, running, done, failed (with reasons)."""
-    _print_status(StorageSettings.from_environment())
+    _print_status(storage_settings())
 
 
 @cli.command()
@@ -153,20 +156,33 @@ def status() -> None:
                                                            "competing_phase"]))
 @click.option("--charge", type=int, help="charge state (task documents)")
 @click.option("--task", "task_label", type=click.Choice(["relax", "static"]))
-@click.option("--level-window", nargs=2, type=float, metavar="MIN MAX", help="a transition level MIN..MAX eV above the VBM")
-@click.option("--deep-level", type=float, metavar="EV", help="a transition level at least EV from both band edges")
-@click.option("--huang-rhys", nargs=2, type=float, metavar="MIN MAX", help="largest total S of the defect's pairs in MIN..MAX")
-@click.option("--capture-above", type=float, metavar="CM3_S", help="largest C = f C̃/s (300 K, W_if known) above")
-@click.option("--capture-per-w2-above", type=float, metavar="CM3_S", help="largest C/W_if² (300 K) above")
+@click.option("--level-window", nargs=2, type=float, metavar="MIN MAX", callback=ordered_pair, help="a transition level MIN..MAX eV above the VBM")
+@click.option("--deep-level", type=NON_NEGATIVE, metavar="EV", help="a transition level at least EV from both band edges")
+@click.option("--huang-rhys", nargs=2, type=NON_NEGATIVE, metavar="MIN MAX", callback=ordered_pair, help="largest total S of the defect's pairs in MIN..MAX")
+@click.option("--capture-above", type=NON_NEGATIVE, metavar="CM3_S", help="largest C = f C̃/s (300 K, W_if known) above")
+@click.option("--capture-per-w2-above", type=NON_NEGATIVE, metavar="CM3_S", help="largest C/W_if² (300 K) above")
 @click.option("--formation-below", type=float, metavar="EV", help="lowest formation energy at --fermi-level and --limit below")
 @click.option("--fermi-level", type=float, default=0.0, show_default=True, help="eV above the VBM, for --formation-below")
-@click.option("--limit", help="chemical-potential limit, e.g. Ga-rich (default: each host's first)")
+@click.option("--mu-limit", "--limit", "limit", metavar="NAME",
+              help="chemical-potential limit of --formation-below, e.g. Ga-rich (default: each host's first; "
+              "--limit is the old name)")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 def query(host, defect, element, defect_type, charge, task_label, level_window, deep_level, huang_rhys, capture_above,
           capture_per_w2_above, formation_below, fermi_level, limit, output_format) -> None:
     """Stored documents matching every filter given: task documents, or, with any physics filter, the defect
     summaries `defectscreen build` made."""
-    settings = StorageSettings.from_environment()
+    from defectscreen.builders.chain import COLLECTIONS
+    from defectscreen.storage.query import (
+        ROW_FIELDS,
+        SUMMARY_FIELDS,
+        current_versions,
+        query_summaries,
+        query_tasks,
+        summary_criteria,
+        task_criteria,
+    )
+
+    settings = storage_settings()
     physics = (level_window, deep_level, huang_rhys, capture_above, capture_per_w2_above, formation_below, limit)
     if any(value not in (None, ()) for value in physics):
         if element is not None or charge is not None or task_label is not None:
@@ -197,18 +213,22 @@ def _print_rows(rows: list[dict], fields: tuple[str, ...], title: str, output_fo
         writer.writerows({key: json.dumps(value) if isinstance(value, list | dict) else value
                           for key, value in row.items()} for row in rows)
     else:
+        from rich.table import Table
+
         table = Table(title=f"{len(rows)} {title}")
         shown = [field for field in fields if field not in hidden]
         for column in shown:
             table.add_column(column)
         for row in rows:
             table.add_row(*(_cell(row[column]) for column in shown))
-        console.print(table)
+        _console().print(table)
 
 
 def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return f"{len(value)} (see --format json)"
     if isinstance(value, list) and value and isinstance(value[0], dict):
         return ", ".join(f"{v['charges']}: {v['level_eV']:.3f}" for v in value)
     return str(value)
@@ -218,11 +238,15 @@ def _cell(value: object) -> str:
 def build() -> None:
     """Run the builders: tasks -> defects -> formation energies -> summaries -> report. Only new or changed inputs
     are processed, so running it again after more jobs finished is cheap (`mrun builders/pipeline.py` does the same)."""
-    _run_builders(StorageSettings.from_environment(), report_counts=True)
+    _run_builders(storage_settings(), report_counts=True)
 
 
 def _run_builders(settings: StorageSettings, report_counts: bool) -> None:
     """Every builder of the pipeline in order; their warnings (what was skipped and why) go to the console."""
+    from maggma.cli.serial import serial
+
+    from defectscreen.reports.report_builder import report_pipeline
+
     for builder in report_pipeline(settings):
         handler = logging.StreamHandler(sys.stderr)
         handler.setLevel(logging.WARNING)
@@ -231,7 +255,7 @@ def _run_builders(settings: StorageSettings, report_counts: bool) -> None:
         serial(builder, no_bars=True)
         builder.logger.removeHandler(handler)
         if report_counts:
-            console.print(f"{type(builder).__name__}: {getattr(builder, 'total', 0)} item(s) with new or changed "
+            _console().print(f"{type(builder).__name__}: {getattr(builder, 'total', 0)} item(s) with new or changed "
                           f"inputs -> {', '.join(target.collection_name for target in builder.targets)}")
 
 
@@ -242,7 +266,11 @@ def search(host: str | None, as_json: bool) -> None:
     """Structure searches: candidates, unique surrogate minima, those sent to the engine, the ground state chosen,
     and, for campaigns with search.benchmark, the comparison with the full reference search; a training host's
     defects show their full search."""
-    settings = StorageSettings.from_environment()
+    from rich.table import Table
+
+    from defectscreen.storage.query import SEARCH_FIELDS, structure_searches
+
+    settings = storage_settings()
     store = settings.job_store()
     store.connect()
     found = structure_searches(store, _campaigns(settings), host)
@@ -261,11 +289,13 @@ def search(host: str | None, as_json: bool) -> None:
     for row in found["rows"]:
         table.add_row(*("(running)" if field == "ground_state" and row[field] is None else "" if row[field] is None
                         else formats.get(field, "{}").format(row[field]) for field in SEARCH_FIELDS))
-    console.print(table)
+    _console().print(table)
 
 
 def _campaigns(settings: StorageSettings):
     """The ``campaigns`` collection (newest submitted version of each campaign), connected."""
+    from defectscreen.builders.chain import COLLECTIONS
+
     campaigns = settings.collection("campaigns", COLLECTIONS["campaigns"])
     campaigns.connect()
     return campaigns
@@ -274,12 +304,20 @@ def _campaigns(settings: StorageSettings):
 @cli.command()
 @click.option("--host", help="host label, e.g. GaN (default: every host)")
 @click.option("--json", "as_json", is_flag=True, help="print the formation-energy documents as JSON")
-@click.option("--plot", "plot_dir", type=click.Path(file_okay=False),
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), callback=output_folder,
               help="write <host>_formation.png per host here (and, for Kumagai–Oba corrections, "
               "<host>_<defect>_<q>_site_potentials.png per charged defect)")
 def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
     """Transition levels, chemical-potential limits and charge-neutral Fermi levels built by `defectscreen build`."""
-    settings = StorageSettings.from_environment()
+    from rich.table import Table
+
+    from defectscreen.builders.chain import COLLECTIONS
+    from defectscreen.reports.plots import plot_formation_energies, plot_site_potentials
+    from defectscreen.schemas import DefectChargeDocument, FormationEnergyDocument
+    from defectscreen.schemas.formation import settings_key
+    from defectscreen.storage.query import current_versions
+
+    settings = storage_settings()
     store = settings.collection("formation_energies", COLLECTIONS["formation_energies"])
     store.connect()
     defects = settings.collection("defects", COLLECTIONS["defects"])
@@ -294,13 +332,12 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
         click.echo(json.dumps([doc.model_dump(mode="json") for doc in documents], indent=2))
     for doc in documents:
         if plot_dir:
-            Path(plot_dir).mkdir(parents=True, exist_ok=True)
-            console.print(f"wrote {plot_formation_energies(doc, Path(plot_dir) / f'{doc.host}_formation.png')}")
+            _console().print(f"wrote {plot_formation_energies(doc, Path(plot_dir) / f'{doc.host}_formation.png')}")
             for defect in defects.query({"labels.host": doc.host, "correction.method": "kumagai",
                                          "settings_key": settings_key(doc.inputs.correction)}):
                 charged = DefectChargeDocument(**{k: v for k, v in defect.items() if k != "_id"})
                 name = f"{doc.host}_{charged.labels.defect_name}_{charged.labels.charge:+d}_site_potentials.png"
-                console.print(f"wrote {plot_site_potentials(charged, Path(plot_dir) / name)}")
+                _console().print(f"wrote {plot_site_potentials(charged, Path(plot_dir) / name)}")
         if as_json:
             continue
         table = Table(title=f"{doc.host} ({doc.engine.name}): gap {doc.band_gap_eV:.3f} eV, "
@@ -313,10 +350,13 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
             stable = {limit.name: min(s.formation_energy_at_vbm_eV[limit.name] for s in defect.charge_states)
                       for limit in doc.chemical_potential_limits}
             table.add_row(defect.defect_name, levels, *(f"{value:.3f}" for value in stable.values()))
-        console.print(table)
+        _console().print(table)
         for solution in doc.fermi_levels:
-            console.print(f"  {solution.limit}: charge-neutral E_F = {solution.fermi_level_eV:.3f} eV at "
-                          f"{solution.temperature_K:g} K (n {solution.electrons_cm3:.2e}, p {solution.holes_cm3:.2e} cm^-3)")
+            _console().print(f"  {solution.limit}: charge-neutral E_F = {solution.fermi_level_eV:.3f} eV at "
+                             f"{solution.temperature_K:g} K (n {solution.electrons_cm3:.2e}, p {solution.holes_cm3:.2e} "
+                             "cm^-3)")
+        for flag in doc.flags:
+            _console().print(f"  [yellow]not physics:[/] {flag}", soft_wrap=True)
 
 
 @cli.command()
@@ -325,7 +365,11 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
 def dielectric(host: str | None, as_json: bool) -> None:
     """Dielectric tensors the campaigns computed (hosts[].dielectric_constant: computed): ε∞, ε_ion, ε⁰, Born
     charges and the infrared-active Γ modes, newest last."""
-    settings = StorageSettings.from_environment()
+    from rich.table import Table
+
+    from defectscreen.schemas import DielectricDocument
+
+    settings = storage_settings()
     store = settings.job_store()
     store.connect()
     criteria = {"output.task_label": "dielectric", **({} if host is None else {"output.host": host})}
@@ -348,17 +392,20 @@ def dielectric(host: str | None, as_json: bool) -> None:
             born = doc.born_charges_e[index]
             table.add_row(f"Z* {site.specie.symbol}{index}", *(f"{born[i][j]:+.3f}" for i, j in
                                                                 ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))))
-        console.print(table)
-        console.print("  infrared-active TO modes (meV): " + ", ".join(
+        _console().print(table)
+        _console().print("  infrared-active TO modes (meV): " + ", ".join(
             f"{mode.frequency_meV:.2f} (ε_ion share {sum(mode.epsilon_contribution[i][i] for i in range(3)) / 3:.3f})"
             for mode in doc.infrared_modes))
 
 
 @cli.command()
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="defectscreen-report.html", show_default=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="defectscreen-report.html", show_default=True,
+              callback=output_path, help="HTML file to write")
 def report(out_path: str) -> None:
     """Build what changed (as `defectscreen build`) and write the stored HTML screening report to OUT."""
-    settings = StorageSettings.from_environment()
+    from defectscreen.reports.report_builder import REPORT_ID
+
+    settings = storage_settings()
     _run_builders(settings, report_counts=False)
     store = settings.collection("reports", "report_id")
     store.connect()
@@ -367,7 +414,7 @@ def report(out_path: str) -> None:
         raise click.ClickException("nothing to report: no formation-energy documents yet (run a campaign with the "
                                    "formation_energy property)")
     Path(out_path).write_text(document["html"])
-    console.print(f"wrote {out_path}: {document['n_defects']} defect(s) in {document['n_hosts']} host(s)")
+    _console().print(f"wrote {out_path}: {document['n_defects']} defect(s) in {document['n_hosts']} host(s)")
 
 
 cli.add_command(analyze)

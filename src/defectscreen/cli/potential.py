@@ -6,22 +6,14 @@ import json
 from pathlib import Path
 
 import click
-from phonopy.file_IO import write_FORCE_CONSTANTS
 
-from defectscreen.analysis.potential import phonons_from_model, train_on_frames_file
-from defectscreen.mlip.mace import MaceSettings
-from defectscreen.mlip.nequip_backend import NequipSettings
-from defectscreen.mlip.potential import PotentialRecipe
-from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM
-from defectscreen.physics.mode_comparison import LOCALIZED_IPR_FACTOR, localized_mode_indices
-from defectscreen.physics.normal_modes import inverse_participation_ratio
-from defectscreen.readers import InputFileError
-from defectscreen.reports.plots import plot_phonon_validation
-from defectscreen.schemas.phonons import HuangRhysDocument, PhononDocument
-from defectscreen.storage import StorageSettings
-from defectscreen.storage.query import POTENTIAL_FIELDS, phonon_validation, potential_rows
+from defectscreen.cli.options import FILE, POSITIVE, output_folder, output_path, storage_settings
+from defectscreen.defaults import (
+    DEFAULT_DISPLACEMENT_ANGSTROM,
+    DEFAULT_MAX_EPOCHS,
+    DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM,
+)
 
-FILE = click.Path(exists=True, dir_okay=False)
 SUMMARY_FIELDS = (
     "n_train", "n_validation", "train_force_rmse_meV_per_angstrom", "validation_force_rmse_meV_per_angstrom",
     "validation_energy_mae_meV_per_atom", "usable", "flag_reason", "model_sha256", "training_wall_time_s",
@@ -30,7 +22,8 @@ SUMMARY_FIELDS = (
 
 @click.group()
 def potential() -> None:
-    """Per-defect ML potentials from your own frames (seed 000 §II)."""
+    """Per-defect machine-learned potentials: train on your own DFT frames, take Γ phonons with them, and list or
+    plot the campaigns' potentials."""
 
 
 @potential.command(name="list")
@@ -38,7 +31,9 @@ def potential() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
 def list_potentials(host, as_json) -> None:
     """Stored per-defect potentials of the campaigns: errors, and phonon errors where validated."""
-    store = StorageSettings.from_environment().job_store()
+    from defectscreen.storage.query import POTENTIAL_FIELDS, potential_rows
+
+    store = storage_settings().job_store()
     store.connect()
     rows = potential_rows(store, host)
     if as_json:
@@ -52,11 +47,15 @@ def list_potentials(host, as_json) -> None:
 @potential.command()
 @click.argument("calculation_id")
 @click.option("--out", "path", type=click.Path(dir_okay=False), default="phonons.png", show_default=True,
-              help="figure file (png/svg/pdf)")
+              callback=output_path, help="figure file (png/svg/pdf)")
 def plot(calculation_id, path) -> None:
     """Figure of a validated defect cell (e.g. GaN:C_N:0): the potential's Γ frequencies against the engine's and
     S(ħω) from both."""
-    store = StorageSettings.from_environment().job_store()
+    from defectscreen.reports.plots import plot_phonon_validation
+    from defectscreen.schemas.phonons import HuangRhysDocument, PhononDocument
+    from defectscreen.storage.query import phonon_validation
+
+    store = storage_settings().job_store()
     store.connect()
     try:
         engine, learned, huang_rhys = phonon_validation(store, calculation_id)
@@ -70,19 +69,26 @@ def plot(calculation_id, path) -> None:
 @potential.command()
 @click.argument("frames", type=FILE)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="potential", show_default=True,
-              help="folder for the model, the training log and potential.json")
+              callback=output_folder, help="folder for the model, the training log and potential.json")
 @click.option("--backend", type=click.Choice(["mace", "nequip", "allegro"]), default="mace", show_default=True)
-@click.option("--validation-fraction", type=float, default=0.15, show_default=True)
-@click.option("--max-epochs", type=int, default=MaceSettings().max_epochs, show_default=True)
+@click.option("--validation-fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.15,
+              show_default=True, help="share of the frames held out to measure the errors")
+@click.option("--max-epochs", type=click.IntRange(min=1), default=DEFAULT_MAX_EPOCHS, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the train/validation split")
-@click.option("--threshold-meV", "threshold", type=float,
-              default=PotentialRecipe().max_validation_force_rmse_meV_per_angstrom, show_default=True,
+@click.option("--threshold-meV", "threshold", type=POSITIVE,
+              default=DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM, show_default=True,
               help="validation force RMSE (meV/Å) above which the model is flagged")
 @click.option("--foundation-model", type=FILE, help="model file (MACE) or checkpoint (NequIP) to fine-tune from")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
 def train(frames, out_dir, backend, validation_fraction, max_epochs, seed, threshold, foundation_model, as_json) -> None:
     """Train on FRAMES (extended XYZ with energies and forces, gzip accepted), hold out a validation set,
     and report the errors measured on it."""
+    from defectscreen.analysis.potential import train_on_frames_file
+    from defectscreen.mlip.mace import MaceSettings
+    from defectscreen.mlip.nequip_backend import NequipSettings
+    from defectscreen.mlip.potential import PotentialRecipe
+    from defectscreen.readers import InputFileError
+
     try:
         training = (MaceSettings(max_epochs=max_epochs, foundation_model=foundation_model) if backend == "mace" else
                     NequipSettings(model=backend, max_epochs=max_epochs, foundation_model=foundation_model))
@@ -111,12 +117,20 @@ def train(frames, out_dir, backend, validation_fraction, max_epochs, seed, thres
 @click.option("--backend", type=click.Choice(["mace", "nequip"]), default="mace", show_default=True,
               help="nequip also for Allegro checkpoints")
 @click.option("--structure", type=FILE, required=True, help="relaxed supercell (POSCAR/CONTCAR/CIF) matching the model")
-@click.option("--displacement", type=float, default=DEFAULT_DISPLACEMENT_ANGSTROM, show_default=True, help="Å")
+@click.option("--displacement", type=click.FloatRange(0.001, 0.1), default=DEFAULT_DISPLACEMENT_ANGSTROM,
+              show_default=True, help="finite-displacement amplitude in Å (0.001 to 0.1)")
 @click.option("--fc-out", type=click.Path(dir_okay=False), default="FORCE_CONSTANTS", show_default=True,
-              help="phonopy FORCE_CONSTANTS, readable by `defectscreen analyze lineshape --fc`")
+              callback=output_path, help="phonopy FORCE_CONSTANTS, readable by `defectscreen analyze lineshape --fc`")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object: frequencies and localized modes")
 def phonons(model_file, backend, structure, displacement, fc_out, as_json) -> None:
     """Γ phonons of STRUCTURE with forces from the model (± displacements, acoustic sum rule enforced)."""
+    from phonopy.file_IO import write_FORCE_CONSTANTS
+
+    from defectscreen.analysis.potential import phonons_from_model
+    from defectscreen.physics.mode_comparison import LOCALIZED_IPR_FACTOR, localized_mode_indices
+    from defectscreen.physics.normal_modes import inverse_participation_ratio
+    from defectscreen.readers import InputFileError
+
     try:
         cell, force_constants, modes, n_evaluations = phonons_from_model(Path(model_file), backend, Path(structure),
                                                                          displacement)

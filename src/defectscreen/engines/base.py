@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Union
 
 import numpy as np
 from ase import Atoms
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, TypeAdapter
 
 from defectscreen.engines.guard import ScfGuard
 
@@ -51,7 +51,7 @@ class GpawSettings(_Settings):
     name: Literal["gpaw"] = "gpaw"
     xc: str = "PBE"
     ecut_eV: float = Field(500.0, ge=500.0)
-    kpts: tuple[int, int, int] = (1, 1, 1)
+    kpts: tuple[PositiveInt, PositiveInt, PositiveInt] = (1, 1, 1)
     smearing_eV: float = Field(0.01, gt=0)
     max_scf_iterations: int = Field(300, gt=0)
     energy_convergence_eV_per_electron: float = Field(5e-4, gt=0)

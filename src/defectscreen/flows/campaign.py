@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pymatgen.core import Element, Structure
 
+from defectscreen.defaults import DEFAULT_DISPLACEMENT_ANGSTROM, DEFAULT_SIGMA_MEV
 from defectscreen.engines import EngineSettings, GpawSettings, XtbSettings
 from defectscreen.flows.hosts import PROTOTYPE_NAMES, prototype_structure
 from defectscreen.flows.steps import STEPS
@@ -33,8 +34,6 @@ from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.nequip_backend import NequipSettings
 from defectscreen.mlip.potential import PotentialRecipe
 from defectscreen.mlip.surrogate import SurrogateSettings
-from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM
-from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
 
 PROPERTIES = tuple(STEPS)
 
@@ -68,12 +67,24 @@ def _load_structure(path: Path, field: str) -> Structure:
             "give a CIF, POSCAR or pymatgen Structure JSON path relative to the campaign file"
         )
     try:
-        return Structure.from_file(path)
+        structure = Structure.from_file(path)
     except Exception as error:  # pymatgen raises many types for unreadable files
         raise CampaignError(
             f"{field}: '{path}' is not a readable crystal structure "
             f"({error}); give a CIF, POSCAR/CONTCAR or pymatgen Structure JSON"
         ) from error
+    unknown = sorted({symbol for symbol in (getattr(species, "symbol", str(species)) for species in
+                                            structure.composition) if not Element.is_valid_symbol(symbol)})
+    if unknown:
+        raise CampaignError(f"{field}: '{path}' holds {', '.join(unknown)}, not chemical elements; name each site's "
+                            "element (POSCAR: the element line above the counts)")
+    if not structure.is_ordered:
+        raise CampaignError(f"{field}: '{path}' has partial occupancies; defects need an ordered cell: choose one "
+                            "ordering (e.g. pymatgen's OrderDisorderedStructureTransformation) and give that file")
+    if len(structure) > 1 and (closest := structure.distance_matrix[np.triu_indices(len(structure), 1)].min()) < 0.5:
+        raise CampaignError(f"{field}: '{path}' has atoms {closest:.2f} Å apart (closer than 0.5 Å); remove the "
+                            "duplicated sites")
+    return structure
 
 
 class HostSpec(_Strict):
@@ -149,13 +160,17 @@ class DefectKinds(_Strict):
         return value
 
 
+#: Larger defect cells are refused: a relaxation of 1000 atoms takes days with DFT and hours with xTB here.
+MAX_SUPERCELL_ATOMS = 1000
+
+
 class SupercellRule(_Strict):
     """Defect supercell: an explicit matrix, or the most cubic cell with images at least
     ``min_length_angstrom`` apart holding ``min_atoms``..``max_atoms`` atoms."""
 
-    min_length_angstrom: float = Field(10.0, gt=0)
+    min_length_angstrom: float = Field(10.0, gt=0, le=50.0)
     min_atoms: int = Field(1, ge=1)
-    max_atoms: int = Field(240, ge=1)
+    max_atoms: int = Field(240, ge=1, le=MAX_SUPERCELL_ATOMS)
     matrix: list[list[int]] | None = None
 
     @model_validator(mode="after")
@@ -276,6 +291,16 @@ class Campaign(_Strict):
     phonons: PhononSettings = Field(default_factory=PhononSettings)
     formation: FormationSettings = Field(default_factory=FormationSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+
+    @field_validator("charges")
+    @classmethod
+    def _charge_lists(cls, charges: str | dict[str, list[int]]) -> str | dict[str, list[int]]:
+        if isinstance(charges, dict):
+            for name, values in charges.items():
+                if not values:
+                    raise ValueError(f"{name}: an empty list computes nothing; give charges, e.g. [0, -1], "
+                                     "or remove the key")
+        return charges
 
     @model_validator(mode="after")
     def _dielectric_for_formation(self) -> Campaign:
@@ -406,6 +431,8 @@ def load_campaign(path: str | Path) -> tuple[Campaign, Path]:
         raise CampaignError(f"campaign file '{path}' does not exist")
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise CampaignError(f"{path}: not a text file; a campaign is a YAML file (see flows/quickstart.yaml)") from None
     except yaml.YAMLError as error:
         raise CampaignError(f"{path}: not valid YAML: {error}") from None
     return parse_campaign(data, source=str(path)), path.parent.resolve()

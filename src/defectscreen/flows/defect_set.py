@@ -7,7 +7,10 @@ twice adds nothing twice.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from pymatgen.analysis.defects.supercells import get_sc_fromstruct
 from pymatgen.core import Structure
 
 from defectscreen.engines import spin_multiplicity
-from defectscreen.flows.campaign import Campaign, CampaignError, DefectKinds, SupercellRule
+from defectscreen.flows.campaign import MAX_SUPERCELL_ATOMS, Campaign, CampaignError, DefectKinds, SupercellRule
 from defectscreen.schemas import CalculationLabels
 
 CHARGE_PADDING_LIMIT = 2
@@ -42,17 +45,36 @@ def charge_label(charge: int) -> str:
     return f"{charge:+d}" if charge else "0"
 
 
+@contextmanager
+def _quiet_logger(name: str):
+    """Only errors from logger ``name`` while the block runs."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def supercell_matrix(host: str, structure: Structure, rule: SupercellRule) -> np.ndarray:
     """The supercell matrix the rule gives for this host (shared by its bulk and defect cells)."""
     if rule.matrix is not None:
+        n_atoms = len(structure) * round(abs(np.linalg.det(rule.matrix)))
+        if n_atoms > MAX_SUPERCELL_ATOMS:
+            raise CampaignError(f"supercell.matrix: {n_atoms} atoms in host {host}'s supercell, more than "
+                                f"{MAX_SUPERCELL_ATOMS}; use a smaller matrix")
         return np.array(rule.matrix)
     try:
-        matrix = get_sc_fromstruct(
-            structure,
-            min_atoms=rule.min_atoms,
-            max_atoms=rule.max_atoms,
-            min_length=rule.min_length_angstrom,
-        )
+        # the cell-shape search logs each size it tries as a warning and warns of its own deprecations
+        with _quiet_logger("pymatgen.analysis.defects.supercells"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            matrix = get_sc_fromstruct(
+                structure,
+                min_atoms=rule.min_atoms,
+                max_atoms=rule.max_atoms,
+                min_length=rule.min_length_angstrom,
+            )
     except RuntimeError:  # pymatgen-analysis-defects: "Could not find a cubic supercell"
         matrix = None
     if matrix is None:
@@ -129,18 +151,24 @@ def charge_states(campaign: Campaign, host: str, name: str, defect: Defect) -> l
 
 
 def build_defect_set(campaign: Campaign, base_dir: Path) -> list[Calculation]:
-    """Every calculation the campaign asks for, bulk supercell first within each host."""
+    """Every calculation the campaign asks for, bulk supercell first within each host; names in the campaign's
+    maps that match nothing (a host element, a defect) are a :class:`CampaignError`, not silently ignored."""
     unknown_hosts = set(campaign.defects.substitutions)
+    unknown_vacancies = set(campaign.defects.vacancies) if isinstance(campaign.defects.vacancies, list) else set()
+    charge_keys = set(campaign.charges) - {"default"} if isinstance(campaign.charges, dict) else set()
+    generated: set[str] = set()
     calculations: list[Calculation] = []
     for host_spec in campaign.hosts:
         structure = host_spec.load(base_dir)
         structure.remove_oxidation_states()
         unknown_hosts -= {element.symbol for element in structure.composition}
+        unknown_vacancies -= {element.symbol for element in structure.composition}
         matrix = supercell_matrix(host_spec.name, structure, campaign.supercell)
         bulk = structure.copy().make_supercell(matrix)
         calculations.append(_bulk_calculation(campaign, host_spec.name, bulk))
         defects = generate_defects(structure, campaign.defects)
         for name, defect in zip(defect_names(defects), defects):
+            generated |= {name, defect.name}
             cell, site = defect.get_supercell_structure(sc_mat=matrix, return_site=True)
             cell.remove_oxidation_states()
             changes = {el.symbol: int(n) for el, n in defect.element_changes.items()}
@@ -164,6 +192,13 @@ def build_defect_set(campaign: Campaign, base_dir: Path) -> list[Calculation]:
             f"defects.substitutions: host element(s) {', '.join(sorted(unknown_hosts))} occur "
             "in no host; substitute an element the hosts contain"
         )
+    if unknown_vacancies:
+        raise CampaignError(f"defects.vacancies: element(s) {', '.join(sorted(unknown_vacancies))} occur in no host; "
+                            "list elements the hosts contain, or write vacancies: true for every element")
+    if charge_keys - generated:
+        raise CampaignError(
+            f"charges: {', '.join(sorted(charge_keys - generated))} names no defect of this campaign; its defects "
+            f"are {', '.join(sorted(generated)) or 'none'} (or use 'default' for every defect)")
     return calculations
 
 

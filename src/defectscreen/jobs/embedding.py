@@ -15,9 +15,9 @@ from defectscreen.analysis.embedding import (
     source_from_potential,
 )
 from defectscreen.analysis.potential import model_file_from
+from defectscreen.defaults import DEFAULT_SIGMA_MEV
 from defectscreen.jobs.phonons import require_usable
 from defectscreen.jobs.provenance import parent_uuids, provenance, read, read_all
-from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
 from defectscreen.schemas import TaskDocument
 from defectscreen.schemas.embedding import EmbeddedSpectrumDocument, EmbeddingConvergenceDocument
 from defectscreen.schemas.phonons import PhononDocument, PotentialDocument

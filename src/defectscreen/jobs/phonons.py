@@ -12,17 +12,17 @@ from jobflow import Maker, job
 
 import defectscreen
 from defectscreen.analysis.potential import model_file_from, model_forces
+from defectscreen.defaults import DEFAULT_DISPLACEMENT_ANGSTROM, DEFAULT_SIGMA_MEV
 from defectscreen.engines import XtbSettings, engine_record, forces_function, parse_engine_settings
 from defectscreen.jobs.provenance import parent_uuids, provenance, read, read_all, uuid_of
 from defectscreen.jobs.reference import reference_atoms
-from defectscreen.physics.finite_displacement import DEFAULT_DISPLACEMENT_ANGSTROM, force_constants_by_displacement
+from defectscreen.physics.finite_displacement import force_constants_by_displacement
 from defectscreen.physics.huang_rhys import (
     delta_Q_total,
     displacement_between,
     huang_rhys_from_displacement,
     spectral_density,
 )
-from defectscreen.physics.lineshape import DEFAULT_SIGMA_MEV
 from defectscreen.physics.mode_comparison import compare_normal_modes
 from defectscreen.physics.normal_modes import (
     NormalModes,

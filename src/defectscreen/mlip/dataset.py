@@ -99,6 +99,9 @@ def read_frames(path: Path) -> list[Atoms]:
                 f"total energy (key '{ENERGY_KEY}' or 'energy' in the comment line) and per-atom forces "
                 f"('{FORCES_KEY}' or 'forces' in Properties)"
             )
+        if not (np.isfinite(float(energy)) and np.all(np.isfinite(forces))):
+            raise InputFileError(f"{path}: frame {index} has a non-finite energy or force (NaN or inf); remove the "
+                                 "frame or recompute it")
         frames.append(labelled_frame(atoms, float(energy), forces))
     if len(frames) < 2:
         raise InputFileError(f"{path}: {len(frames)} frame(s); a potential needs at least 2 (training and validation)")

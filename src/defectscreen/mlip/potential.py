@@ -19,6 +19,7 @@ from ase import Atoms
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 import defectscreen
+from defectscreen.defaults import DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM
 from defectscreen.mlip.dataset import write_frames
 from defectscreen.mlip.mace import MaceSettings, mace_calculator, train_mace
 from defectscreen.mlip.nequip_backend import NequipSettings, nequip_predict, nequip_python, train_nequip
@@ -52,7 +53,7 @@ class PotentialRecipe(BaseModel):
     r_max_angstrom: float = Field(0.04, gt=0, le=0.5)
     validation_fraction: float = Field(0.15, gt=0, lt=1)
     seed: int = 0
-    max_validation_force_rmse_meV_per_angstrom: float = Field(30.0, gt=0)
+    max_validation_force_rmse_meV_per_angstrom: float = Field(DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM, gt=0)
     training: BackendSettings = Field(default_factory=MaceSettings)  # type: ignore[valid-type]
 
     def settings_hash(self) -> str:

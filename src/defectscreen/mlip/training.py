@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from defectscreen.defaults import DEFAULT_MAX_EPOCHS
+
 
 class TrainingFailedError(RuntimeError):
     """The training backend exited with an error; the message carries the end of its log."""
@@ -19,7 +21,7 @@ class TrainingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cutoff_angstrom: float = Field(5.0, gt=0)
-    max_epochs: int = Field(150, ge=1)
+    max_epochs: int = Field(DEFAULT_MAX_EPOCHS, ge=1)
     batch_size: int = Field(4, ge=1)
     learning_rate: float = Field(0.01, gt=0)
     energy_weight: float = Field(1.0, ge=0)

@@ -9,8 +9,9 @@ from phonopy import Phonopy
 from phonopy.structure.atoms import PhonopyAtoms
 from pymatgen.core import Structure
 
+from defectscreen.defaults import DEFAULT_DISPLACEMENT_ANGSTROM
+
 #: Displacement used throughout seed 000 (Å).
-DEFAULT_DISPLACEMENT_ANGSTROM = 0.01
 #: Tolerance (Å) for the site symmetry that lets phonopy skip equivalent displacements.
 SYMMETRY_TOLERANCE_ANGSTROM = 1e-4
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from pymatgen.core import Structure
 
+from defectscreen.defaults import DEFAULT_MIN_PHONON_ENERGY_MEV
 from defectscreen.physics.normal_modes import NormalModes
 from defectscreen.physics.units import HBAR2_PER_AMU_ANGSTROM2_MEV, MEV_PER_SQRT_EIGENVALUE
 
 #: Modes below this ħω (acoustic translations, numerical noise) carry no Huang–Rhys weight.
-DEFAULT_MIN_PHONON_ENERGY_MEV = 1.0
 
 
 class StructureMismatchError(ValueError):

@@ -22,16 +22,15 @@ from typing import Literal
 
 import numpy as np
 
+from defectscreen.defaults import DEFAULT_GAMMA_MEV, DEFAULT_SIGMA_MEV
 from defectscreen.physics.units import bose_occupation
-
-#: Seed 000 defaults: ZPL Lorentzian half width γ and Gaussian width σ of each phonon δ.
-DEFAULT_GAMMA_MEV = 0.3
-DEFAULT_SIGMA_MEV = 2.0
 
 _ENVELOPE_LOG_CUTOFF = 46.0  # the sideband is truncated where its envelope is below e^-46 ≈ 1e-20
 _MODES_PER_CHUNK = 512
 CONVERGENCE_TOLERANCE = 1e-6
 _MAX_FFT_POINTS = 2**24
+#: At most this many e^{-iω_k τ} values held at once (16 bytes each: 256 MB).
+_PHASES_PER_CHUNK = 2**24
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,9 @@ def _sideband(energies, factors, occupations, sigma, gamma, eps_low, eps_high, t
     n_tau = int(np.ceil(tau_max / dtau)) + 1
     tau = np.arange(n_tau) * dtau
     s_tau = np.zeros(n_tau, dtype=complex)
-    for start in range(0, energies.size, _MODES_PER_CHUNK):
-        chunk = slice(start, start + _MODES_PER_CHUNK)
+    modes_per_chunk = max(1, min(_MODES_PER_CHUNK, _PHASES_PER_CHUNK // n_tau))  # bounded memory for long τ grids
+    for start in range(0, energies.size, modes_per_chunk):
+        chunk = slice(start, start + modes_per_chunk)
         phase = np.exp(-1j * np.outer(tau, energies[chunk]))
         s_tau += phase @ (factors[chunk] * (occupations[chunk] + 1)) + phase.conj() @ (factors[chunk] * occupations[chunk])
     s_tau *= np.exp(-0.5 * (sigma * tau) ** 2)

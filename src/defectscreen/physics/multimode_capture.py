@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from defectscreen.defaults import DEFAULT_CAPTURE_SIGMA_MEV
 from defectscreen.physics.units import (
     BOLTZMANN_MEV_PER_K,
     HBAR2_PER_AMU_ANGSTROM2_MEV,
@@ -31,7 +32,6 @@ from defectscreen.physics.units import (
 )
 
 _ENVELOPE_LOG_CUTOFF = 46.0
-DEFAULT_CAPTURE_SIGMA_MEV = 4.0
 
 
 @dataclass(frozen=True)

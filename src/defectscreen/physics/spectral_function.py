@@ -26,7 +26,8 @@ import numpy as np
 from scipy.fft import dct
 from scipy.linalg import eigh_tridiagonal
 
-from defectscreen.physics.huang_rhys import DEFAULT_MIN_PHONON_ENERGY_MEV, spectral_density
+from defectscreen.defaults import DEFAULT_MIN_PHONON_ENERGY_MEV
+from defectscreen.physics.huang_rhys import spectral_density
 from defectscreen.physics.units import HBAR2_PER_AMU_ANGSTROM2_MEV, MEV_PER_SQRT_EIGENVALUE
 
 #: Relative change of S(ħω) between order m and m/2 accepted as converged.

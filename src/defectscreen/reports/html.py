@@ -61,6 +61,7 @@ th { background: #e8eef6; cursor: pointer; }
 td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
 .note { color: #666; font-size: 0.85em; }
+.flag { color: #8a4b00; background: #fff4e0; border-left: 4px solid #e08a00; padding: 4px 8px; font-size: 0.9em; }
 """
 
 
@@ -156,6 +157,7 @@ def render_report(title: str, formation_documents: list[dict], summaries: list[d
                    f"{html.escape(limits)}. Charge-neutral Fermi level at {document.fermi_levels[0].temperature_K:g} K: "
                    f"{html.escape(fermi)}.</p>") if document.fermi_levels else "",
                   _screening_note(*screening[document.host]) if document.host in screening else "",
+                  "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>' for flag in document.flags),
                   _table(host_rows, TABLE_COLUMNS, f"defects-{document.host}"),
                   _figure(lambda path, d=document: plot_formation_energies(d, path))]
         host_states = {state.defect_uuid for defect in document.defects for state in defect.charge_states}

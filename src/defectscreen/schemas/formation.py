@@ -168,6 +168,8 @@ class FormationEnergyDocument(BaseModel):
     chemical_potential_limits: list[ChemicalPotentialLimit]
     defects: list[DefectFormation]
     fermi_levels: list[FermiLevelSolution]
+    flags: list[str] = Field(default_factory=list, description="what in this document is not physics (an engine "
+                             "without a band gap, a metallic gap, a Fermi level outside the gap), in words")
     dielectric_constant: float | list[list[float]] | None = Field(
         None, description="ε⁰ its defects were corrected with (scalar or 3x3); None when no defect had one")
     dielectric_task_uuid: str | None = Field(None, description="the dielectric document ε⁰ came from (None: campaign)")
@@ -246,6 +248,8 @@ class DefectSummaryDocument(BaseModel):
     campaign: str
     campaign_sha256: str = Field(description="the campaign version its formation-energy document was built under")
     engine_name: str
+    flags: list[str] = Field(default_factory=list, description="the host's formation-energy flags: what is not "
+                             "physics in these levels, energies and concentrations")
     band_gap_eV: float
     charges: list[int]
     charge_states: list[ChargeStateFormation]

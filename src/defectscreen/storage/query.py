@@ -100,7 +100,7 @@ def phonon_validation(store: JobStore, calculation_id: str) -> tuple[dict, dict,
 
 SUMMARY_FIELDS = ("summary_id", "host", "defect_name", "defect_type", "charges", "transition_levels",
                   "deepest_level_depth_eV", "huang_rhys_total_max", "capture_coefficient_per_W_if2_max_cm3_s",
-                  "capture_coefficient_max_cm3_s", "lowest_formation_energy_eV")
+                  "capture_coefficient_max_cm3_s", "flags", "lowest_formation_energy_eV")
 
 
 def current_versions(campaigns: Store) -> list[str]:

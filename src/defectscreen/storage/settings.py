@@ -23,6 +23,9 @@ from fireworks import LaunchPad
 from jobflow import JobStore
 from maggma.core import Store
 from maggma.stores import GridFSStore, MongoStore
+from pymongo import MongoClient
+from pymongo.errors import InvalidURI, OperationFailure, ServerSelectionTimeoutError
+from pymongo.uri_parser import parse_uri
 
 from defectscreen.storage.document_store import SQLiteDocumentStore
 from defectscreen.storage.launchpad import EmbeddedLaunchPad, mongo_launchpad
@@ -37,6 +40,10 @@ TASK_INDEXES = (
 )
 
 
+class StorageSettingsError(ValueError):
+    """A storage setting (environment variable or config file) that cannot work, with the fix."""
+
+
 @dataclass(frozen=True)
 class StorageSettings:
     """Where the JobStore and the LaunchPad live."""
@@ -47,22 +54,66 @@ class StorageSettings:
 
     @classmethod
     def from_environment(cls) -> StorageSettings:
+        """The settings from the environment and the config file, checked: a malformed file, an unknown key or a
+        malformed MongoDB URI is a :class:`StorageSettingsError` naming the setting and the fix."""
         config_path = Path(os.environ.get("DEFECTSCREEN_CONFIG", "defectscreen.yaml"))
-        config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+        if "DEFECTSCREEN_CONFIG" in os.environ and not config_path.is_file():
+            raise StorageSettingsError(f"DEFECTSCREEN_CONFIG={config_path}: no such file; point it at a YAML file "
+                                       "with data_dir, mongo_uri and/or mongo_database, or unset it")
+        try:
+            config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise StorageSettingsError(f"{config_path}: not valid YAML ({str(error).splitlines()[0]}); write "
+                                       "`key: value` lines with data_dir, mongo_uri and/or mongo_database") from None
+        config = {} if config is None else config
+        if not isinstance(config, dict):
+            raise StorageSettingsError(f"{config_path}: expected `key: value` lines (data_dir, mongo_uri, "
+                                       f"mongo_database), found a {type(config).__name__}")
         unknown = set(config) - {"data_dir", "mongo_uri", "mongo_database"}
         if unknown:
-            raise ValueError(
-                f"{config_path}: unknown key(s) {', '.join(sorted(unknown))}; "
+            raise StorageSettingsError(
+                f"{config_path}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
                 "known: data_dir, mongo_uri, mongo_database"
             )
         data_dir = os.environ.get("DEFECTSCREEN_DATA_DIR", config.get("data_dir", "defectscreen-data"))
+        mongo_uri = os.environ.get("DEFECTSCREEN_MONGO_URI", config.get("mongo_uri")) or None
+        if mongo_uri is not None:
+            try:
+                parse_uri(str(mongo_uri))
+            except (InvalidURI, ValueError) as error:
+                raise StorageSettingsError(f"DEFECTSCREEN_MONGO_URI (or mongo_uri): {error}; write "
+                                           "mongodb://[user:password@]host[:port][/?options]") from None
+        if Path(data_dir).exists() and not Path(data_dir).is_dir():
+            raise StorageSettingsError(f"DEFECTSCREEN_DATA_DIR (or data_dir) {data_dir}: a file, not a folder; "
+                                       "name a folder (it is created if missing)")
         return cls(
             data_dir=Path(data_dir).resolve(),
-            mongo_uri=os.environ.get("DEFECTSCREEN_MONGO_URI", config.get("mongo_uri")),
+            mongo_uri=mongo_uri,
             mongo_database=os.environ.get(
                 "DEFECTSCREEN_MONGO_DB", config.get("mongo_database", "defectscreen")
             ),
         )
+
+    def check_server(self, timeout_s: float = 5.0) -> None:
+        """In MongoDB mode, a :class:`StorageSettingsError` within ``timeout_s`` if the server cannot be reached or
+        refuses the credentials; nothing in embedded mode."""
+        if not self.mongo_uri:
+            return
+        with MongoClient(self.mongo_uri, serverSelectionTimeoutMS=int(1000 * timeout_s)) as client:
+            try:
+                client.admin.command("ping")
+                client[self.mongo_database].list_collection_names()
+            except ServerSelectionTimeoutError as error:
+                hosts = ", ".join(f"{host}:{port}" for host, port in parse_uri(self.mongo_uri)["nodelist"])
+                raise StorageSettingsError(
+                    f"no MongoDB server answered at {hosts} within {timeout_s:g} s (DEFECTSCREEN_MONGO_URI or "
+                    f"mongo_uri: {str(error).split(',')[0]}); start it, or unset the URI to use the embedded "
+                    "store") from None
+            except OperationFailure as error:
+                reason = (error.details or {}).get("errmsg", str(error))
+                raise StorageSettingsError(
+                    f"the MongoDB server refused access to database {self.mongo_database!r} ({reason}): check the "
+                    "user, password and authSource in DEFECTSCREEN_MONGO_URI") from None
 
     @property
     def mode(self) -> str:

@@ -13,9 +13,8 @@ import jobflow
 from fireworks import FWorker, LaunchPad
 from fireworks.core.rocket_launcher import rapidfire
 
+from defectscreen.defaults import DEFAULT_LOST_AFTER_S
 from defectscreen.storage.settings import StorageSettings
-
-DEFAULT_LOST_AFTER_S = 600
 
 
 def recover_lost_runs(launchpad: LaunchPad, lost_after_s: float) -> list[int]:

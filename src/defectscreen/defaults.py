@@ -1,0 +1,24 @@
+"""The defaults a user sees in ``defectscreen --help``, in one import-free module.
+
+The modules that use them import them from here; the command line reads them without importing numpy, torch or
+FireWorks, so ``--help`` answers at once.
+"""
+
+#: Gaussian width of each phonon δ in S(ħω) and the lineshape, meV.
+DEFAULT_SIGMA_MEV = 2.0
+#: Lorentzian half width of the zero-phonon line, meV.
+DEFAULT_GAMMA_MEV = 0.3
+#: Modes below this energy carry no partial Huang–Rhys factor (the acoustic Γ modes), meV.
+DEFAULT_MIN_PHONON_ENERGY_MEV = 1.0
+#: Gaussian width of the energy δ in the multi-mode capture sum, meV.
+DEFAULT_CAPTURE_SIGMA_MEV = 4.0
+#: Finite-displacement amplitude for force constants, Å.
+DEFAULT_DISPLACEMENT_ANGSTROM = 0.01
+#: Seconds without a ping after which a RUNNING job counts as lost and is rerun.
+DEFAULT_LOST_AFTER_S = 600
+#: Epochs of per-defect potential training.
+DEFAULT_MAX_EPOCHS = 150
+#: Validation force RMSE above which a per-defect potential is flagged and not used, meV/Å.
+DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM = 30.0
+#: Solvers of the force-constant embedding: dense (≤ 4000 atoms), Lanczos, Chebyshev, SLEPc shift-invert.
+EMBEDDING_METHODS = ("dense", "lanczos", "chebyshev", "slepc")
