@@ -59,8 +59,8 @@ def test_wrong_files_are_refused_with_the_reason(tmp_path, monkeypatch) -> None:
         "--ground", str(NV_DIAMOND / "gs_CONTCAR.gz"), "--excited", str(NV_DIAMOND / "zpl_CONTCAR.gz"),
     ])
     assert result.exit_code != 0 and "not a phonopy FORCE_CONSTANTS file" in result.output
-    no_width = _run(tmp_path, monkeypatch, "--sigma-meV", "0", "--gamma-meV", "0")
-    assert no_width.exit_code == 1 and "at least one > 0" in no_width.output
+    no_width = _run(tmp_path, monkeypatch, "--sigma-meV", "0")  # S(ħω) needs a width: refused before any work
+    assert no_width.exit_code == 2 and "--sigma-meV" in no_width.output
 
 
 def test_force_mode_needs_forces_at_the_ground_geometry(tmp_path, monkeypatch) -> None:

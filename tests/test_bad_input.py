@@ -36,6 +36,7 @@ OPTION_CASES = [
     (["analyze", "lineshape", *NV, "--zpl", "0"], "--zpl"),
     (["analyze", "lineshape", *NV, "--temperature", "-300"], "--temperature"),
     (["analyze", "lineshape", *NV, "--sigma-meV", "-1"], "--sigma-meV"),
+    (["analyze", "lineshape", *NV, "--sigma-meV", "0"], "--sigma-meV"),
     (["analyze", "lineshape", *NV, "--output", "no-such-folder/nv"], "--output"),
     (["analyze", "lineshape", *NV, "--plot", "no-such-folder/nv.png"], "--plot"),
     ([*CAPTURE, "--Z", "-1", "--effective-mass", "0", "--dielectric", "8.9"], "--effective-mass"),
@@ -99,6 +100,13 @@ def test_campaign_that_would_compute_nothing_or_too_much_is_refused(changes: dic
                                                                     tmp_path: Path) -> None:
     _assert_refused(CliRunner().invoke(cli, ["submit", _campaign(tmp_path, **changes)]), 1, named)
     assert StorageSettings.from_environment().launchpad().fireworks.count_documents({}) == 0
+
+
+def test_a_key_given_twice_is_named(data_dir: Path) -> None:
+    """YAML keeps the last of two equal keys without a word; a campaign refuses them."""
+    path = data_dir.parent / "twice.yaml"
+    path.write_text(SI_CAMPAIGN + "charges:\n  default: [0, 1]\n")
+    _assert_refused(CliRunner().invoke(cli, ["submit", str(path)]), 1, "key 'charges' is given twice; keep one")
 
 
 def test_a_binary_file_as_campaign_is_named(data_dir: Path) -> None:

@@ -424,13 +424,31 @@ def parse_campaign(data: dict, source: str = "campaign") -> Campaign:
         raise CampaignError(f"{source} is invalid:\n" + "\n".join(lines)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML itself keeps the last one silently)."""
+
+
+def _mapping_without_repeated_keys(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key '{key}' is given twice; keep one",
+                                                    key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeated_keys)
+
+
 def load_campaign(path: str | Path) -> tuple[Campaign, Path]:
     """Read and validate a YAML campaign; returns it with the directory host paths are relative to."""
     path = Path(path)
     if not path.is_file():
         raise CampaignError(f"campaign file '{path}' does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a safe loader
     except UnicodeDecodeError:
         raise CampaignError(f"{path}: not a text file; a campaign is a YAML file (see flows/quickstart.yaml)") from None
     except yaml.YAMLError as error:

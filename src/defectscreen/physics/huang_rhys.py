@@ -126,7 +126,7 @@ def spectral_density(
 ) -> np.ndarray:
     """S(ħω) in 1/meV on energy_grid_meV: Σ_k S_k exp(−(ħω−ħω_k)²/2σ²)/(σ sqrt(2π)) (seed 000 Eq. 10)."""
     if sigma_meV <= 0:
-        raise ValueError(f"sigma_meV = {sigma_meV}: the Gaussian width must be positive (seed default 2 meV)")
+        raise ValueError(f"sigma_meV = {sigma_meV}: the Gaussian width must be positive (default 2 meV)")
     grid = np.asarray(energy_grid_meV, dtype=float)[:, None]
     gauss = np.exp(-0.5 * ((grid - np.asarray(phonon_energies_meV)[None, :]) / sigma_meV) ** 2)
     return gauss @ np.asarray(partial_huang_rhys) / (sigma_meV * np.sqrt(2.0 * np.pi))

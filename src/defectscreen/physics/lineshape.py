@@ -118,7 +118,7 @@ def optical_lineshape(
     if sigma_meV < 0 or gamma_meV < 0 or (sigma_meV == 0 and gamma_meV == 0):
         raise ValueError(
             f"sigma_meV = {sigma_meV}, gamma_meV = {gamma_meV}: both must be >= 0 and at least one > 0 "
-            f"(seed defaults sigma {DEFAULT_SIGMA_MEV} meV, gamma {DEFAULT_GAMMA_MEV} meV)"
+            f"(defaults sigma {DEFAULT_SIGMA_MEV} meV, gamma {DEFAULT_GAMMA_MEV} meV)"
         )
     if np.any(factors < 0):
         raise ValueError("Huang–Rhys factors must be non-negative")
