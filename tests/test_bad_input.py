@@ -37,7 +37,8 @@ OPTION_CASES = [
     (["analyze", "lineshape", *NV, "--temperature", "-300"], "--temperature"),
     (["analyze", "lineshape", *NV, "--sigma-meV", "-1"], "--sigma-meV"),
     (["analyze", "lineshape", *NV, "--sigma-meV", "0"], "--sigma-meV"),
-    (["analyze", "lineshape", *NV, "--output", "no-such-folder/nv"], "--output"),
+    (["analyze", "lineshape", *NV, "--out", "no-such-folder/nv"], "--out"),
+    (["analyze", "lineshape", *NV, "--output", "no-such-folder/nv"], "--output"),  # the old name
     (["analyze", "lineshape", *NV, "--plot", "no-such-folder/nv.png"], "--plot"),
     ([*CAPTURE, "--Z", "-1", "--effective-mass", "0", "--dielectric", "8.9"], "--effective-mass"),
     ([*CAPTURE, "--Z", "-1", "--effective-mass", "0.2", "--dielectric", "0"], "--dielectric"),
@@ -54,8 +55,7 @@ OPTION_CASES = [
     (["potential", "train", STRUCTURE, "--max-epochs", "0"], "--max-epochs"),
     (["potential", "train", STRUCTURE, "--out", "si.yaml"], "--out"),
     (["potential", "phonons", "--model", STRUCTURE, "--structure", STRUCTURE, "--displacement", "0"], "--displacement"),
-    (["potential", "phonons", "--model", STRUCTURE, "--structure", STRUCTURE, "--fc-out", "no-such-folder/FC"],
-     "--fc-out"),
+    (["potential", "phonons", "--model", STRUCTURE, "--structure", STRUCTURE, "--out", "no-such-folder/FC"], "--out"),
 ]
 
 

@@ -42,7 +42,8 @@ def _write_rows(path: Path, header: list[str], columns: list[list[float]]) -> No
 @click.option("--temperature", "temperature_K", type=NON_NEGATIVE, default=0.0, show_default=True, help="temperature in K")
 @click.option("--kind", type=click.Choice(["emission", "absorption"]), default="emission", show_default=True)
 @click.option("--min-phonon-meV", "min_phonon_meV", type=NON_NEGATIVE, default=DEFAULT_MIN_PHONON_ENERGY_MEV, show_default=True, help="modes below this carry no S_k")
-@click.option("--output", "prefix", default="lineshape", show_default=True, callback=output_path, help="writes PREFIX.json (document) and PREFIX_spectrum.csv")
+@click.option("--out", "--output", "prefix", default="lineshape", show_default=True, callback=output_path, metavar="PREFIX",
+              help="writes PREFIX.json (document) and PREFIX_spectrum.csv (--output: the old name)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), callback=output_path, help="write a figure (png/svg/pdf)")
 def lineshape(force_constants, cell, ground, excited, excited_forces, zpl_eV, sigma_meV, gamma_meV, temperature_K, kind,
@@ -137,7 +138,8 @@ def _defect_site(text: str | None) -> tuple[float, float, float] | None:
 @click.option("--defect-site", help="fractional coordinates x,y,z of the defect (with --scaling-wavecar)")
 @click.option("--carrier", type=click.Choice(["electron", "hole"]), default="hole", show_default=True)
 @click.option("--temperatures", default="25:800:25", show_default=True, help="K: start:stop:step or a comma list")
-@click.option("--output", "prefix", default="capture", show_default=True, callback=output_path, help="writes PREFIX.json (document)")
+@click.option("--out", "--output", "prefix", default="capture", show_default=True, callback=output_path, metavar="PREFIX",
+              help="writes PREFIX.json (document) (--output: the old name)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), callback=output_path, help="write the CCD and C(T) figure")
 def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, wswq_dirs, reference_vasprun,
@@ -202,7 +204,8 @@ def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, ws
 @click.option("--gamma-meV", "gamma_meV", type=NON_NEGATIVE, default=DEFAULT_GAMMA_MEV, show_default=True, help="Lorentzian half width of the ZPL")
 @click.option("--temperature", "temperature_K", type=NON_NEGATIVE, default=0.0, show_default=True, help="temperature in K")
 @click.option("--label", default="defect", show_default=True, help="name stored in the documents")
-@click.option("--output", "prefix", default="embedding", show_default=True, callback=output_path, help="writes PREFIX.json (convergence document)")
+@click.option("--out", "--output", "prefix", default="embedding", show_default=True, callback=output_path, metavar="PREFIX",
+              help="writes PREFIX.json (convergence document) (--output: the old name)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), callback=output_path, help="write the convergence figure (png/svg/pdf)")
 def embed(force_constants, cell, ground, excited, bulk_cell, bulk_fc, target_atoms, method, window_meV, r_d, r_b, zpl_eV,

@@ -119,7 +119,7 @@ def train(frames, out_dir, backend, validation_fraction, max_epochs, seed, thres
 @click.option("--structure", type=FILE, required=True, help="relaxed supercell (POSCAR/CONTCAR/CIF) matching the model")
 @click.option("--displacement", type=click.FloatRange(0.001, 0.1), default=DEFAULT_DISPLACEMENT_ANGSTROM,
               show_default=True, help="finite-displacement amplitude in Å (0.001 to 0.1)")
-@click.option("--fc-out", type=click.Path(dir_okay=False), default="FORCE_CONSTANTS", show_default=True,
+@click.option("--out", "--fc-out", "fc_out", type=click.Path(dir_okay=False), default="FORCE_CONSTANTS", show_default=True,
               callback=output_path, help="phonopy FORCE_CONSTANTS, readable by `defectscreen analyze lineshape --fc`")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object: frequencies and localized modes")
 def phonons(model_file, backend, structure, displacement, fc_out, as_json) -> None:
