@@ -12,9 +12,10 @@ from pathlib import Path
 
 import click
 
-#: exceptions whose message is written for a user (a setting, a file, a campaign field and its fix).
-USER_ERRORS = ("CampaignError", "InputFileError", "StorageSettingsError", "ValueError", "FileNotFoundError",
-               "FileExistsError", "PermissionError", "IsADirectoryError", "NotADirectoryError", "UnicodeDecodeError")
+#: exceptions whose message is written for a user (a setting, a file, a campaign field and its fix): ValueError
+#: covers CampaignError, InputFileError, StorageSettingsError and UnicodeDecodeError, which derive from it.
+USER_ERRORS = ("ValueError", "FileNotFoundError", "FileExistsError", "PermissionError", "IsADirectoryError",
+               "NotADirectoryError")
 
 
 class CommandGroup(click.Group):
@@ -55,7 +56,7 @@ def describe(error: BaseException, command: str) -> str:
     if "ValidationError" in names and kind.__module__.startswith("pydantic"):
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in error.errors())
         message = f"invalid setting: {problems}"
-    elif "ServerSelectionTimeoutError" in names or "ConnectionFailure" in names:
+    elif "ConnectionFailure" in names:  # ServerSelectionTimeoutError among them
         message = ("cannot reach the MongoDB server that DEFECTSCREEN_MONGO_URI (or mongo_uri in defectscreen.yaml) "
                    f"names: {str(error).split(',')[0]}; start it, or unset the URI to use the embedded store")
     elif "OperationFailure" in names and getattr(error, "code", None) in (13, 18):

@@ -161,8 +161,9 @@ def build_defect_set(campaign: Campaign, base_dir: Path) -> list[Calculation]:
     for host_spec in campaign.hosts:
         structure = host_spec.load(base_dir)
         structure.remove_oxidation_states()
-        unknown_hosts -= {element.symbol for element in structure.composition}
-        unknown_vacancies -= {element.symbol for element in structure.composition}
+        elements = {element.symbol for element in structure.composition}
+        unknown_hosts -= elements
+        unknown_vacancies -= elements
         matrix = supercell_matrix(host_spec.name, structure, campaign.supercell)
         bulk = structure.copy().make_supercell(matrix)
         calculations.append(_bulk_calculation(campaign, host_spec.name, bulk))
