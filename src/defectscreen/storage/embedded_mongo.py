@@ -14,21 +14,33 @@ thread lock) and in three steps:
 
 A process killed at any point loses only the operation it had not committed, and the kernel
 releases its lock, so concurrent workers neither lose updates nor see half-written ones. Cost:
-one indexed SQLite read per operation, plus the changed documents; nothing scales with the size
-of the database except mongomock's own in-memory scans.
+one indexed SQLite read per operation, plus the changed documents.
+
+mongomock scans every document of a collection for every query and every unique-index check,
+which made a LaunchPad with 10^4 queued jobs cost seconds per job. Each collection therefore
+keeps a hash index of every top-level field's scalar values (and the scalar elements of lists,
+as MongoDB's multikey indexes do): a query with an equality or ``$in`` on a top-level field
+tests only the documents the index names, and a single-field unique index is checked by one
+lookup. The index only narrows the candidates; mongomock's own matching still decides, so
+results are exactly mongomock's.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
+import itertools
 import sqlite3
 import threading
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import bson
 import mongomock_ng as mongomock
+from bson import ObjectId
+from mongomock_ng.filtering import BsonComparable, filter_applies, resolve_sort_key
 from mongomock_ng.store import CollectionStore, DatabaseStore, ServerStore
 
 _SCHEMA = (
@@ -40,32 +52,182 @@ _SCHEMA = (
 )
 
 
+_INDEXED_TYPES = (str, int, float, ObjectId)
+
+
+def _indexable(value: Any) -> bool:
+    return isinstance(value, _INDEXED_TYPES) and value == value
+
+
+def _equality_values(condition: Any) -> list | None:
+    """The values a top-level filter condition requires equality with, or None if it is not such a condition."""
+    if _indexable(condition):
+        return [condition]
+    if isinstance(condition, Mapping):
+        if "$eq" in condition and _indexable(condition["$eq"]):
+            return [condition["$eq"]]
+        values = condition.get("$in")
+        if isinstance(values, (list, tuple)) and all(_indexable(value) for value in values):
+            return list(values)
+    return None
+
+
+def _sort_key(key: str, parts: list[str], document: dict) -> tuple:
+    """mongomock's ``resolve_sort_key`` with a fast path for a field reached through sub-documents only."""
+    value = document
+    for part in parts:
+        if not isinstance(value, dict):
+            return resolve_sort_key(key, document)
+        if part not in value:
+            return 1, BsonComparable(None)
+        value = value[part]
+    if isinstance(value, (list, tuple, dict)):
+        return resolve_sort_key(key, document)
+    return 1, BsonComparable(value)
+
+
 class _TrackedCollectionStore(CollectionStore):
-    """mongomock's collection store that remembers which document ids were written or removed."""
+    """mongomock's collection store that remembers which document ids were written or removed,
+    and indexes every top-level field's scalar values (and the scalar elements of lists)."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.changed_ids: set = set()
+        self._index: dict[str, dict[Any, set]] = {}
+        self._entries: dict[Any, list[tuple[str, Any]]] = {}
+        self._position: dict[Any, int] = {}
+        self._inserted = 0
 
     def __setitem__(self, key, val) -> None:
-        super().__setitem__(key, val)
+        self._store(key, val)
         self.changed_ids.add(key)
 
     def __delitem__(self, key) -> None:
-        super().__delitem__(key)
+        self._remove(key)
         self.changed_ids.add(key)
 
     def drop(self) -> None:
         self.changed_ids.update(self._documents)
         super().drop()
+        self._index, self._entries, self._position = {}, {}, {}
 
     def replay(self, key, doc: dict | None) -> None:
         """Apply a committed row from disk without marking it as changed here."""
         if doc is None:
             if key in self._documents:
-                super().__delitem__(key)
+                self._remove(key)
         else:
-            super().__setitem__(key, doc)
+            self._store(key, doc)
+
+    def _store(self, key, doc: dict) -> None:
+        self._unindex(key)
+        super().__setitem__(key, doc)
+        if key not in self._position:
+            self._position[key] = self._inserted
+            self._inserted += 1
+        entries = []
+        for field, value in doc.items():
+            values = value if isinstance(value, list) else (value,)
+            entries.extend((field, element) for element in values if _indexable(element))
+        for field, value in entries:
+            self._index.setdefault(field, {}).setdefault(value, set()).add(key)
+        self._entries[key] = entries
+
+    def _remove(self, key) -> None:
+        self._unindex(key)
+        self._position.pop(key, None)
+        super().__delitem__(key)
+
+    def _unindex(self, key) -> None:
+        for field, value in self._entries.pop(key, ()):
+            keys = self._index[field][value]
+            keys.discard(key)
+            if not keys:
+                del self._index[field][value]
+
+    def holding(self, field: str, values: list) -> set:
+        """Ids of the documents whose top-level ``field`` equals (or, for a list, contains) one of ``values``."""
+        by_value = self._index.get(field, {})
+        return set().union(*(by_value.get(value, ()) for value in values))
+
+    def candidates(self, filter: Mapping) -> list | None:
+        """Ids, in insertion order, of a superset of the documents ``filter`` matches; None to scan all."""
+        best = None
+        for field, condition in filter.items():
+            values = None if field.startswith("$") or "." in field else _equality_values(condition)
+            if values is not None:
+                ids = self.holding(field, values)
+                if best is None or len(ids) < len(best):
+                    best = ids
+        return None if best is None else sorted(best, key=self._position.__getitem__)
+
+
+class _IndexedCollection:
+    """Replaces, on one mongomock collection, the full scans of queries and unique checks by index lookups."""
+
+    def __init__(self, collection: mongomock.Collection) -> None:
+        self.collection = collection
+        self.scan = collection._iter_documents
+        self.check_uniques = collection._ensure_uniques
+        collection._iter_documents = self.iter_documents
+        collection._ensure_uniques = self.ensure_uniques
+        collection.find_one = self.find_one
+        self.dataset = collection._get_dataset
+        collection._get_dataset = self.get_dataset
+
+    def find_one(self, filter=None, *args, **kwargs):
+        """mongomock's ``find_one``, without copying and projecting every match to return the first."""
+        if filter is None:
+            filter = {}
+        if not isinstance(filter, Mapping):
+            filter = {"_id": filter}
+        cursor = self.collection.find(filter, *args, **kwargs)
+        cursor._factory = functools.partial(itertools.islice, cursor._factory(), 1 + cursor._skip)
+        return next(cursor, None)
+
+    def iter_documents(self, filter):
+        store = self.collection._store
+        ids = store.candidates(filter) if isinstance(filter, Mapping) else None
+        if ids is None:
+            return self.scan(filter)
+        documents = store._documents
+        return (documents[key] for key in ids if filter_applies(filter, documents[key]))
+
+    def get_dataset(self, spec, sort, fields, as_class):
+        """mongomock's sorted query, sorting the index's candidates first and testing the filter lazily in that
+        order, so that ``find_one`` with a sort (a LaunchPad's checkout) stops at the first match."""
+        store = self.collection._store
+        keys = [(item, 1) if isinstance(item, str) else tuple(item)
+                for item in (sort.items() if isinstance(sort, Mapping) else sort or ())]
+        ids = store.candidates(spec) if keys and isinstance(spec, Mapping) else None
+        if ids is None or any(key.startswith("$") for key, _ in keys) or any(
+                isinstance(condition, Mapping) and {"$near", "$nearSphere"} & condition.keys()
+                for condition in spec.values()):
+            return self.dataset(spec, sort, fields, as_class)
+        documents = [store._documents[key] for key in ids]
+        for key, direction in reversed(keys):
+            documents.sort(key=functools.partial(_sort_key, key, key.split(".")), reverse=direction < 0)
+        matches = (self.collection._copy_only_fields(document, fields, as_class, filter=spec)
+                   for document in documents if filter_applies(spec, document))
+        return (match for match in matches if match is not None)
+
+    def ensure_uniques(self, new_data: dict) -> None:
+        store = self.collection._store
+        checks = []
+        for index in store.indexes.values():
+            if not index.get("unique"):
+                continue
+            keys = index.get("key")
+            field = keys[0][0] if len(keys) == 1 else "."
+            value = new_data.get(field)
+            if "." in field or index.get("partialFilterExpression") is not None or not _indexable(value):
+                return self.check_uniques(new_data)
+            checks.append((keys, field, value))
+        for keys, field, value in checks:
+            if store.holding(field, [value]) - {new_data.get("_id")}:
+                raise mongomock.DuplicateKeyError(
+                    "E11000 Duplicate Key Error", 11000, {"keyPattern": dict(keys), "keyValue": {field: value}}
+                )
 
 
 class _TrackedDatabaseStore(DatabaseStore):
@@ -201,6 +363,8 @@ class EmbeddedCollection:
         self.database = database
         self.name = name
         self._coll = database._db[name]
+        if not isinstance(self._coll._iter_documents.__self__, _IndexedCollection):
+            _IndexedCollection(self._coll)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
