@@ -95,6 +95,7 @@ def _campaign(tmp_path: Path, **changes) -> str:
     ({"supercell": {"min_length_angstrom": 1e308}}, "supercell.min_length_angstrom"),
     ({"supercell": {"min_length_angstrom": 60, "max_atoms": 100000}}, "supercell.max_atoms"),
     ({"engine": {"name": "gpaw", "kpts": [0, 0, 0]}}, "engine.gpaw.kpts.0"),
+    ({"engine": {"name": "gpaw", "xc": "PBEE"}}, "engine.gpaw.xc: GPAW does not know the functional 'PBEE'"),
 ])
 def test_campaign_that_would_compute_nothing_or_too_much_is_refused(changes: dict, named: str, data_dir: Path,
                                                                     tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.entries.computed_entries import ComputedEntry
 
+from defectscreen.analysis.measured_band_gaps import FAR_BELOW_FRACTION, measured_band_gap
 from defectscreen.physics.fermi_level import (
     CUBIC_ANGSTROM_PER_CUBIC_CM,
     DefectLines,
@@ -260,8 +261,10 @@ METALLIC_GAP_EV = 0.1
 ENGINES_WITHOUT_BAND_GAP = {"xtb": "GFN-xTB"}
 
 
-def formation_flags(engine_name: str, band_gap_eV: float, solutions: list[FermiLevelSolution]) -> list[str]:
-    """What in a host's formation-energy document is not physics, in a reader's words (empty when all is)."""
+def formation_flags(engine_name: str, formula: str, band_gap_eV: float,
+                    solutions: list[FermiLevelSolution]) -> list[str]:
+    """What in the formation-energy document of the host ``formula`` is not physics, in a reader's words (empty
+    when all is)."""
     flags = []
     if engine_name in ENGINES_WITHOUT_BAND_GAP:
         flags.append(f"{ENGINES_WITHOUT_BAND_GAP[engine_name]} is parametrised for molecules: its one-electron gap of "
@@ -270,6 +273,11 @@ def formation_flags(engine_name: str, band_gap_eV: float, solutions: list[FermiL
     if band_gap_eV < METALLIC_GAP_EV:
         flags.append(f"gap {band_gap_eV:.3f} eV: metallic or nearly so at this level of theory; levels in the gap "
                      "and the charge-neutral Fermi level have no meaning")
+    measured = measured_band_gap(formula)
+    if measured is not None and band_gap_eV < FAR_BELOW_FRACTION * measured[0]:
+        flags.append(f"gap {band_gap_eV:.2f} eV is far below the measured {measured[0]:.2f} eV of "
+                     f"{Composition(formula).reduced_formula} ({measured[1]}); semilocal DFT gives about half of it, "
+                     "so the structure, the cell or the engine is wrong for levels in the gap")
     for solution in solutions:
         if not 0.0 <= solution.fermi_level_eV <= band_gap_eV:
             flags.append(f"{solution.limit}: charge-neutral E_F = {solution.fermi_level_eV:.2f} eV lies outside the "

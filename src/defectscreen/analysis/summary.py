@@ -26,7 +26,6 @@ from defectscreen.schemas.formation import (
     ChargePairSummary,
     DefectFormation,
     DefectSummaryDocument,
-    FermiLevelSolution,
     PhotoluminescenceBand,
 )
 
@@ -109,7 +108,6 @@ class HostFormation:
     campaign_sha256: str
     engine_name: str
     band_gap_eV: float
-    fermi_levels: list[FermiLevelSolution]
     effective_masses: dict[str, float]
     dielectric_constant: float | list[list[float]] | None
     flags: tuple[str, ...] = ()
@@ -173,8 +171,6 @@ def summarize_defect(inputs: SummaryInputs) -> DefectSummaryDocument:
         band_gap_eV=band_gap_eV, charges=charges,
         charge_states=defect.charge_states, transition_levels=defect.transition_levels,
         deepest_level_depth_eV=max(depths) if depths else None,
-        concentration_cm3={s.limit: float(sum(s.concentrations_cm3.get(defect.defect_name, {}).values()))
-                           for s in host.fermi_levels},
         pairs=pairs, huang_rhys_total_max=max(huang_rhys_values, default=None),
         capture_coefficient_per_W_if2_max_cm3_s=max(per_w2, default=None),
         capture_coefficient_max_cm3_s=max(rates, default=None), formation_energies_uuid=host.host_id,

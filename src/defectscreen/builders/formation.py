@@ -18,7 +18,7 @@ from defectscreen.analysis.formation import (
 )
 from defectscreen.builders.common import IncrementalBuilder, engine_key, input_fingerprint
 from defectscreen.builders.defects import HEADER, RELAXED
-from defectscreen.schemas.formation import FormationEnergyDocument, FormationInputs, settings_key
+from defectscreen.schemas.formation import DefectFormation, FormationEnergyDocument, FormationInputs, settings_key
 
 
 class FormationEnergyBuilder(IncrementalBuilder):
@@ -28,7 +28,11 @@ class FormationEnergyBuilder(IncrementalBuilder):
     limits, formation energies at the VBM per limit, transition levels and the charge-neutral Fermi level at the
     campaign's ``formation.temperature_K``. A resubmission with other formation settings builds a new document and
     leaves the old one as it was. Hosts without every elemental reference phase are skipped with a warning naming
-    the missing elements."""
+    the missing elements.
+
+    Each defect's entry carries the fingerprint of what it is computed from: a rebuild recomputes the entries of the
+    defects whose charge-state documents changed and takes the others from the previous document, then solves the
+    host's charge neutrality again over all of them."""
 
     key = "host_id"
     indexes = ("host", "campaign_sha256", "defects.defect_name", "defects.transition_levels.level_eV", "band_gap_eV")
@@ -64,25 +68,42 @@ class FormationEnergyBuilder(IncrementalBuilder):
             used = sorted((p for p in phases if p["output"]["engine"]["settings_hash"] == settings_hash
                            and set(p["output"]["labels"]["defect_elements"]) <= system),
                           key=lambda p: p["output"]["labels"]["calculation_id"])
+            host_fingerprint = input_fingerprint(bulk["uuid"], bulk["completed_at"],
+                                                 [(p["uuid"], p["completed_at"]) for p in used], campaign["sha256"],
+                                                 inputs.model_dump())
+            states: dict[str, list[dict]] = defaultdict(list)
+            for doc in sorted(defects, key=lambda doc: doc["defect_id"]):
+                states[doc["labels"]["defect_name"]].append(doc)
+            fingerprints = {name: input_fingerprint(host_fingerprint, [(d["defect_id"], d["input_fingerprint"])
+                                                                       for d in docs])
+                            for name, docs in sorted(states.items())}
+            charged = [d["defect_id"] for docs in states.values() for d in docs if d["labels"]["charge"] != 0]
             yield {"host_id": f"{host}|{engine_key(settings_hash)}|{settings_key(inputs)}", "host": host,
                    "inputs": inputs, "campaign": {"name": campaign["name"], "sha256": campaign["sha256"]},
                    "bulk_uuid": bulk["uuid"], "phases": [{"uuid": p["uuid"], **p["output"]} for p in used],
-                   "defect_ids": sorted(d["defect_id"] for d in defects),
-                   "fingerprint": input_fingerprint(sorted((d["defect_id"], d["input_fingerprint"]) for d in defects),
-                                                    bulk["uuid"], bulk["completed_at"],
-                                                    [(p["uuid"], p["completed_at"]) for p in used],
-                                                    campaign["sha256"], inputs.model_dump())}
+                   "defect_ids": {name: [d["defect_id"] for d in docs] for name, docs in states.items()},
+                   "screening_defect_id": (charged or [defects[0]["defect_id"]])[0],
+                   "defect_fingerprints": fingerprints, "fingerprint": input_fingerprint(fingerprints)}
 
     def load(self, pending: list[dict]) -> Iterator[dict]:
+        """The pending hosts' bulk cells and previous documents; of the defects, only those whose fingerprint
+        changed are read (and the one whose ε⁰ the host reports): the others' entries are taken as built."""
         bulk_documents = {doc["uuid"]: doc for doc in self.tasks.query(
             {"uuid": {"$in": [item["bulk_uuid"] for item in pending]}},
             properties=["uuid", "output.formula", "output.energy_eV", "output.levels", "output.structure.lattice",
                         "output.labels.calculation_id", "output.engine"])}
-        defect_documents = {doc["defect_id"]: doc for doc in self.defects.query(
-            {"labels.host": {"$in": sorted({item["host"] for item in pending})}})}
+        built = {doc["host_id"]: doc["defects"] for doc in self.formation_energies.query(
+            {"host_id": {"$in": [item["host_id"] for item in pending]}}, properties=["host_id", "defects"])}
         for item in pending:
-            yield {**item, "bulk": bulk_documents[item["bulk_uuid"]],
-                   "defects": [defect_documents[defect_id] for defect_id in item["defect_ids"]]}
+            previous = {entry["defect_name"]: entry for entry in built.get(item["host_id"], [])}
+            reused = [previous[name] for name, fingerprint in item["defect_fingerprints"].items()
+                      if previous.get(name, {}).get("input_fingerprint") == fingerprint]
+            changed = sorted(set(item["defect_fingerprints"]) - {entry["defect_name"] for entry in reused})
+            wanted = [item["screening_defect_id"], *(i for name in changed for i in item["defect_ids"][name])]
+            documents = {doc["defect_id"]: doc for doc in self.defects.query({"defect_id": {"$in": wanted}})}
+            yield {**item, "bulk": bulk_documents[item["bulk_uuid"]], "reused": reused,
+                   "screening": documents[item["screening_defect_id"]],
+                   "defects": {name: [documents[i] for i in item["defect_ids"][name]] for name in changed}}
 
     def process_item(self, item: dict) -> dict | None:
         bulk, inputs = item["bulk"]["output"], item["inputs"]
@@ -100,13 +121,14 @@ class FormationEnergyBuilder(IncrementalBuilder):
             return None
         levels = bulk["levels"]
         vbm, cbm = levels["highest_occupied_eV"], levels["lowest_unoccupied_eV"]
-        by_defect: dict[str, list[dict]] = defaultdict(list)
-        for doc in item["defects"]:
-            by_defect[doc["labels"]["defect_name"]].append(doc)
-        defects = [defect_formation(name, states[0]["labels"]["defect_type"], states, thermo["limits"],
-                                    thermo["references"], vbm, cbm - vbm) for name, states in sorted(by_defect.items())]
+        computed = [defect_formation(name, states[0]["labels"]["defect_type"], states, thermo["limits"],
+                                     thermo["references"], vbm, cbm - vbm).model_copy(
+                                         update={"input_fingerprint": item["defect_fingerprints"][name]})
+                    for name, states in item["defects"].items()]
+        defects = sorted([*computed, *(DefectFormation(**entry) for entry in item["reused"])],
+                         key=lambda defect: defect.defect_name)
         volume = Lattice.from_dict(bulk["structure"]["lattice"]).volume
-        screened = next((d for d in item["defects"] if d["correction"]["dielectric_constant"] is not None), None)
+        screened = item["screening"] if item["screening"]["correction"]["dielectric_constant"] is not None else None
         solutions = fermi_levels(defects, thermo["limits"], levels, volume, inputs.temperature_K)
         return FormationEnergyDocument(
             host_id=item["host_id"], host=item["host"], campaign=item["campaign"]["name"], inputs=inputs,
@@ -115,10 +137,10 @@ class FormationEnergyBuilder(IncrementalBuilder):
             host_energy_above_hull_eV_per_atom=thermo["host_above_hull"],
             elemental_reference_energies_eV_per_atom=thermo["references"], competing_phases=thermo["phase_enthalpies"],
             chemical_potential_limits=thermo["limits"], defects=defects,
-            fermi_levels=solutions, flags=formation_flags(bulk["engine"]["name"], cbm - vbm, solutions),
+            fermi_levels=solutions, flags=formation_flags(bulk["engine"]["name"], bulk["formula"], cbm - vbm, solutions),
             dielectric_constant=screened["correction"]["dielectric_constant"] if screened else None,
             dielectric_task_uuid=screened.get("dielectric_task_uuid") if screened else None,
             effective_masses=inputs.effective_masses, engine=bulk["engine"], bulk_task_uuid=item["bulk"]["uuid"],
             source_uuids=[item["bulk"]["uuid"], *(p["uuid"] for p in item["phases"]),
-                          *(d["task_uuid"] for d in item["defects"])],
+                          *(state.defect_uuid for defect in defects for state in defect.charge_states)],
             campaign_sha256=item["campaign"]["sha256"], input_fingerprint=item["fingerprint"]).model_dump(mode="json")

@@ -9,7 +9,7 @@ from pymatgen.core import Lattice
 
 from defectscreen.analysis.summary import HostFormation, SummaryInputs, summarize_defect
 from defectscreen.builders.common import IncrementalBuilder, engine_key, input_fingerprint
-from defectscreen.schemas.formation import DefectFormation, FermiLevelSolution
+from defectscreen.schemas.formation import DefectFormation
 
 #: document kind -> criteria on the JobStore that select it (each has output.calculation_id 'host:defect:q/q-1').
 VIBRONIC = {
@@ -17,8 +17,10 @@ VIBRONIC = {
     "huang_rhys": {"output.records.huang_rhys_total": {"$exists": True}},
     "embedding_convergence": {"output.points": {"$exists": True}},
 }
-FORMATION_HEADER = ["host_id", "input_fingerprint", "host", "defects.defect_name", "engine.settings_hash",
-                    "settings_key"]
+#: what planning reads of every formation-energy document: a summary depends on its own defect's entry (its
+#: fingerprint), on the host's flags and on ε⁰, not on the host's charge-neutral Fermi level, which every defect shifts.
+FORMATION_HEADER = ["host_id", "host", "defects.defect_name", "defects.input_fingerprint", "flags",
+                    "dielectric_constant", "engine.settings_hash", "settings_key"]
 
 
 def _pair_id(doc: dict) -> str:
@@ -59,7 +61,8 @@ class DefectSummaryBuilder(IncrementalBuilder):
                        "host_id": formation["host_id"], "defect_name": defect["defect_name"],
                        "related": {kind: {pair: doc["uuid"] for pair, doc in docs.items()}
                                    for kind, docs in related.items()},
-                       "fingerprint": input_fingerprint(formation["input_fingerprint"], {
+                       "fingerprint": input_fingerprint(defect.get("input_fingerprint"), formation.get("flags"),
+                                                        formation.get("dielectric_constant"), {
                            kind: sorted((pair, doc["uuid"], doc["completed_at"]) for pair, doc in docs.items())
                            for kind, docs in related.items()})}
 
@@ -85,7 +88,6 @@ class DefectSummaryBuilder(IncrementalBuilder):
                     host_id=formation["host_id"], host=formation["host"], campaign=formation["campaign"],
                     campaign_sha256=formation["campaign_sha256"], engine_name=formation["engine"]["name"],
                     band_gap_eV=formation["band_gap_eV"],
-                    fermi_levels=[FermiLevelSolution(**s) for s in formation["fermi_levels"]],
                     effective_masses=formation["effective_masses"] or {},
                     dielectric_constant=formation["dielectric_constant"], flags=tuple(formation.get("flags", ()))),
                 defect=DefectFormation(**next(d for d in formation["defects"]

@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Union
 
 import numpy as np
 from ase import Atoms
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, TypeAdapter, field_validator
 
 from defectscreen.engines.guard import ScfGuard
 
@@ -56,6 +56,23 @@ class GpawSettings(_Settings):
     max_scf_iterations: int = Field(300, gt=0)
     energy_convergence_eV_per_electron: float = Field(5e-4, gt=0)
     setups: str = "paw"
+
+    @field_validator("xc")
+    @classmethod
+    def _known_to_gpaw(cls, xc: str) -> str:
+        """Checked when the campaign is read, not when every job fails on it."""
+        import warnings
+
+        from gpaw.xc import XC
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                XC(xc)
+            except Exception as error:  # noqa: BLE001 - GPAW raises NameError, KeyError or ValueError
+                raise ValueError(f"GPAW does not know the functional {xc!r} ({error}); give e.g. PBE, PBEsol, RPBE, "
+                                 "LDA, SCAN, PBE0 or HSE06") from None
+        return xc
 
 
 EngineSettings = Annotated[Union[XtbSettings, GpawSettings], Field(discriminator="name")]

@@ -133,6 +133,9 @@ class DefectFormation(BaseModel):
     transition_levels: list[TransitionLevel] = Field(description="kinks of the lower envelope inside the gap "
                                                      "(independent of the chemical potentials)")
     equivalent_sites: int | None
+    input_fingerprint: str | None = Field(None, description="SHA-256 of what this defect's entry is computed from "
+                                          "(its charge-state documents, the host's bulk cell, competing phases and "
+                                          "formation settings): its summary is rebuilt when it changes")
 
 
 class FermiLevelSolution(BaseModel):
@@ -238,8 +241,9 @@ class ChargePairSummary(BaseModel):
 
 
 class DefectSummaryDocument(BaseModel):
-    """One defect of one host: formation energies, transition levels, equilibrium concentration and every vibronic
-    result, with links to their documents (collection ``summaries``)."""
+    """One defect of one host: formation energies, transition levels and every vibronic result, with links to their
+    documents (collection ``summaries``). Its equilibrium concentrations at the host's charge-neutral Fermi level,
+    which every defect of the host shifts, are in the formation-energy document ``formation_energies_uuid``."""
 
     summary_id: str = Field(description="'GaN:C_N|<engine settings hash[:16]>|<settings_key>'")
     host: str
@@ -255,7 +259,6 @@ class DefectSummaryDocument(BaseModel):
     charge_states: list[ChargeStateFormation]
     transition_levels: list[TransitionLevel]
     deepest_level_depth_eV: float | None = Field(description="max over levels of min(ε, gap − ε): how deep in the gap")
-    concentration_cm3: dict[str, float] = Field(description="chemical-potential limit -> total at the neutral E_F")
     pairs: list[ChargePairSummary]
     huang_rhys_total_max: float | None
     capture_coefficient_per_W_if2_max_cm3_s: float | None
