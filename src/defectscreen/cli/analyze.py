@@ -1,4 +1,5 @@
-"""``defectscreen analyze``: lineshapes and capture coefficients from a user's own phonopy/VASP files."""
+"""``defectscreen analyze``: lineshapes, capture coefficients and phonon dispersions from a user's own phonopy/VASP
+files."""
 
 from __future__ import annotations
 
@@ -261,3 +262,51 @@ def embed(force_constants, cell, ground, excited, bulk_cell, bulk_fc, target_ato
         for point in summary["points"]:
             click.echo(json.dumps(point))
         click.echo(f"S(largest)/S(next) - 1 = {document.huang_rhys_change_last:+.4f}; document {document_path}")
+
+
+@analyze.command()
+@click.argument("phonopy_yaml", type=FILE)
+@click.option("--force-sets", type=FILE, help="phonopy FORCE_SETS computed from PHONOPY_YAML's displacements")
+@click.option("--force-constants", type=FILE, help="phonopy FORCE_CONSTANTS (full or compact) instead of FORCE_SETS")
+@click.option("--born", type=FILE, help="phonopy BORN file (ε∞, Born charges): adds the LO–TO splitting")
+@click.option("--points", "points_per_segment", type=click.IntRange(min=2, max=2000), default=51, show_default=True,
+              help="q-points on each segment of the path, ends included")
+@click.option("--dos-mesh-length", "mesh_length_angstrom", type=click.FloatRange(min=1.0, max=500.0), default=40.0,
+              show_default=True, help="DOS mesh: about this length (Å) divided by the lattice constant points per axis")
+@click.option("--out", "--output", "prefix", default="dispersion", show_default=True, callback=output_path,
+              metavar="PREFIX", help="writes PREFIX.json (the document) and PREFIX.png (bands and DOS)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
+def dispersion(phonopy_yaml, force_sets, force_constants, born, points_per_segment, mesh_length_angstrom, prefix,
+               as_json) -> None:
+    """Phonon band structure along the standard path and density of states from phonopy files, with the
+    dipole–dipole (LO–TO) correction of Gonze and Lee when a BORN file is given."""
+    from monty.json import jsanitize
+
+    from defectscreen.analysis.dispersion import analyze_dispersion_files
+    from defectscreen.readers import InputFileError
+    from defectscreen.reports.plots import plot_phonon_dispersion
+
+    try:
+        document = analyze_dispersion_files(phonopy_yaml, force_sets, force_constants, born, points_per_segment,
+                                            mesh_length_angstrom)
+    except (InputFileError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    document_path, plot_path = Path(f"{prefix}.json"), Path(f"{prefix}.png")
+    document_path.write_text(json.dumps(jsanitize(document.model_dump(), strict=True), indent=1, ensure_ascii=False))
+    plot_phonon_dispersion(document, plot_path)
+    correction = document.dipole_correction
+    summary = {
+        "formula": document.formula, "path": " ".join(f"{s.start}-{s.end}" for s in document.segments),
+        "highest_frequency_meV": round(max(max(map(max, s.frequencies_meV)) for s in document.segments), 3),
+        "lowest_frequency_meV": round(document.lowest_frequency_meV, 3),
+        "gamma_TO_meV": None if correction is None else [round(f, 3) for f in correction.transverse_gamma_meV[3:]],
+        "gamma_LO_meV": None if correction is None else [round(f, 3) for f in correction.longitudinal_gamma_meV[3:]],
+        "lyddane_sachs_teller": None if correction is None else
+        f"Π(ω_LO/ω_TO)² = {correction.lyddane_sachs_teller_ratio:.4f}, ε⁰/ε∞ = "
+        + ("n/a (unstable)" if correction.epsilon_static_ratio is None else f"{correction.epsilon_static_ratio:.4f}"),
+        "flags": document.flags, "document": str(document_path), "plot": str(plot_path)}
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+    else:
+        for key, value in summary.items():
+            click.echo(f"{key:24s} {value}")

@@ -24,7 +24,7 @@ from defectscreen.schemas.optics import (  # noqa: E402
     LineshapeDocument,
     PotentialEnergySurface,
 )
-from defectscreen.schemas.phonons import HuangRhysDocument, PhononDocument  # noqa: E402
+from defectscreen.schemas.phonons import HuangRhysDocument, PhononDispersionDocument, PhononDocument  # noqa: E402
 
 
 def _save(figure, path: str | Path, title: str = "") -> Path:
@@ -278,3 +278,39 @@ def plot_photoluminescence(bands: list[PhotoluminescenceBand], path: str | Path,
     axis.set_ylabel("PL intensity (1/eV, unit area)")
     axis.legend(fontsize=8)
     return _save(figure, path, title)
+
+
+def plot_phonon_dispersion(document: PhononDispersionDocument, path: str | Path, title: str = "",
+                           reference: PhononDispersionDocument | None = None, reference_label: str = "reference") -> Path:
+    """Bands along the path (distances joined where the path jumps) and the density of states beside them;
+    ``reference`` (same path) drawn dashed under them."""
+    figure, (bands, dos) = plt.subplots(1, 2, figsize=(8, 4.5), sharey=True, gridspec_kw={"width_ratios": [4, 1]})
+    ticks, labels, offset = [0.0], [document.segments[0].start], 0.0
+    for index, segment in enumerate(document.segments):
+        start = segment.distance_inv_angstrom[0]
+        x = offset + np.array(segment.distance_inv_angstrom) - start
+        if reference is not None:
+            bands.plot(x, reference.segments[index].frequencies_meV, "--", color="0.6", lw=1,
+                       label=reference_label if index == 0 else None)
+        lines = bands.plot(x, segment.frequencies_meV, color="C0", lw=1.2)
+        if index == 0:
+            lines[0].set_label(document.force_constants_source if reference is not None else None)
+        offset = x[-1]
+        if labels[-1] != segment.start:
+            labels[-1] = f"{labels[-1]}|{segment.start}"
+        ticks.append(offset)
+        labels.append(segment.end)
+    for tick in ticks:
+        bands.axvline(tick, color="0.8", lw=0.8)
+    bands.axhline(0.0, color="0.5", lw=0.6)
+    bands.set_xticks(ticks, labels)
+    bands.set_xlim(0.0, offset)
+    bands.set_ylabel("ħω (meV)")
+    if reference is not None:
+        bands.legend(loc="lower right", fontsize=8)
+    correction = document.dipole_correction
+    bands.set_title("with LO–TO (Gonze–Lee)" if correction else "no dipole–dipole term", fontsize=9)
+    dos.plot(document.dos_states_per_meV, document.dos_energy_meV, color="C0")
+    dos.set_xlabel("DOS (1/meV)")
+    dos.set_xlim(left=0.0)
+    return _save(figure, path, title or document.formula)

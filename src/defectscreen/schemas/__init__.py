@@ -17,6 +17,7 @@ from defectscreen.schemas.optics import (
 )
 from defectscreen.schemas.phonons import (
     HuangRhysDocument,
+    PhononDispersionDocument,
     PhononDocument,
     PotentialDocument,
     TrainingSetDocument,
@@ -42,6 +43,7 @@ __all__ = [
     "EngineRecord",
     "HuangRhysDocument",
     "LineshapeDocument",
+    "PhononDispersionDocument",
     "PhononDocument",
     "PotentialDocument",
     "FullSearchDocument",

@@ -144,3 +144,50 @@ class HuangRhysDocument(BaseModel):
     campaign_sha256: str
     parent_uuids: list[str] = Field(description="the two relaxations and every phonon document used")
     defectscreen_version: str
+
+
+class PhononBandSegmentDocument(BaseModel):
+    """One straight piece of the dispersion path."""
+
+    start: str = Field(description="label of its first point, e.g. 'Γ'")
+    end: str
+    q_points: list[list[float]] = Field(description="reduced coordinates of the primitive reciprocal lattice")
+    distance_inv_angstrom: list[float] = Field(description="cumulative path length, 1/Å without 2π")
+    frequencies_meV: list[list[float]] = Field(description="(q, band) ħω ascending; imaginary as negative")
+
+
+class DipoleCorrectionDocument(BaseModel):
+    """The dipole–dipole (LO–TO) term: its inputs and what it gives at Γ."""
+
+    method: Literal["gonze-lee"] = Field(description="dipole–dipole force constants subtracted from the supercell's "
+                                         "in real space, added back by an Ewald sum at every q (phonopy)")
+    source: str = Field(description="where Z* and ε∞ came from (a BORN file, a dielectric document)")
+    born_charges_e: list[list[list[float]]] = Field(description="Z* (primitive atom, field α, displacement β)")
+    epsilon_inf: list[list[float]]
+    direction_cartesian: list[float] = Field(description="the direction q̂ Γ is approached along below")
+    transverse_gamma_meV: list[float] = Field(description="ħω at Γ, analytic part only (TO)")
+    longitudinal_gamma_meV: list[float] = Field(description="ħω for q → 0 along direction_cartesian (LO and TO)")
+    lyddane_sachs_teller_ratio: float = Field(description="Π_m ω²_LO,m / ω²_TO,m over the optical modes")
+    epsilon_static_ratio: float | None = Field(
+        description="q̂·ε⁰·q̂ / q̂·ε∞·q̂ with ε⁰ = ε∞ + ε_ion(Z*, Φ_Γ): equals the ratio above when Z*, ε∞ and the "
+        "force constants are consistent; None when an optical Γ mode is unstable (no static response)")
+
+
+class PhononDispersionDocument(BaseModel):
+    """A crystal's phonon dispersion along the standard path and its density of states, from supercell force
+    constants (phonopy), with the dipole–dipole correction when Born charges and ε∞ are given."""
+
+    formula: str
+    primitive_structure: Structure
+    supercell_matrix: list[list[int]]
+    force_constants_source: str = Field(description="the files or document the force constants came from")
+    segments: list[PhononBandSegmentDocument]
+    dos_energy_meV: list[float]
+    dos_states_per_meV: list[float] = Field(description="per primitive cell; integrates to 3N")
+    dos_mesh: list[int]
+    dipole_correction: DipoleCorrectionDocument | None = Field(description="None: no LO–TO splitting computed")
+    lowest_frequency_meV: float = Field(description="on the path")
+    flags: list[str] = Field(default_factory=list, description="what is not physics here (imaginary modes, a "
+                             "polar crystal without its dipole–dipole term)")
+    phonopy_version: str
+    defectscreen_version: str

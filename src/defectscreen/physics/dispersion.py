@@ -1,0 +1,129 @@
+"""Phonon dispersion and density of states of a crystal from supercell force constants, with the dipole–dipole
+(LO–TO) term of polar crystals (seed 003's property, without its double counting).
+
+Force constants computed in a supercell — by an engine or by a potential fine-tuned on supercell data — contain
+the long-range dipole–dipole interaction of the Born charges only as it acts within that periodic supercell.
+Adding the full Ewald dipole sum on top of them counts it twice; keeping only its reciprocal part (seed 003's
+workaround) needs a calibrated Ewald parameter Λ and bends the acoustic branches. Gonze & Lee's route (X. Gonze and
+C. Lee, Phys. Rev. B 55, 10355 (1997), Sec. V; phonopy's default non-analytic correction) removes the double
+counting exactly:
+
+    Φ_short(κ0, κ'L) = Φ_supercell(κ0, κ'L) − Φ_dd(κ0, κ'L)                     (real space, in the supercell)
+    D(q) = D_short(q) + D_dd(q)                                                (every q, Ewald sum, q → 0 limit)
+
+with Φ_dd / D_dd the dipole–dipole force constants of point dipoles Z*_κ screened by ε∞. Φ_short decays fast,
+so its Fourier interpolation between the supercell's q-points is accurate; D_dd carries the non-analytic term
+(4π e²/Ω) (q·Z*_κ)(q·Z*_κ') / (q·ε∞·q) that splits LO from TO at Γ. Λ only splits the Ewald sum between real and
+reciprocal space: with both parts converged the frequencies do not depend on it (tested), so there is nothing to
+calibrate, and acoustic frequencies still vanish at Γ (Σ_κ Z*_κ = 0).
+
+At Γ, the generalized Lyddane–Sachs–Teller relation (Cochran & Cowley, J. Phys. Chem. Solids 23, 447 (1962))
+links the two limits to the dielectric constants of the same Z* and ε∞ along the direction q̂ of approach:
+
+    Π_m ω²_LO,m(q̂) / ω²_TO,m = (q̂·ε⁰·q̂) / (q̂·ε∞·q̂)
+
+Frequencies are ħω in meV (phonopy's THz × h); distances along the path in 1/Å without the 2π
+(the crystallographer's reciprocal lattice, as phonopy).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from phonopy import Phonopy
+from phonopy.phonon.band_structure import get_band_qpoints_by_seekpath
+from scipy import constants
+
+#: ħω in meV of a frequency of 1 THz.
+MEV_PER_THZ = 1e3 * constants.h * 1e12 / constants.e
+#: modes below −this (meV) are imaginary, not numerical noise of the acoustic branches at Γ.
+IMAGINARY_TOLERANCE_MEV = 0.5
+
+
+@dataclass(frozen=True)
+class BandSegment:
+    """One straight piece of the path: from the point ``start`` to ``end`` (labels such as 'Γ', 'X', 'K').
+
+    q_points: (n, 3) reduced coordinates of the primitive cell's reciprocal lattice; distance_inv_angstrom: (n,)
+    cumulative path length in 1/Å (no 2π); frequencies_meV: (n, 3N) ħω ascending per q (imaginary as negative)."""
+
+    start: str
+    end: str
+    q_points: np.ndarray
+    distance_inv_angstrom: np.ndarray
+    frequencies_meV: np.ndarray
+
+
+def _plain_label(label: str) -> str:
+    """'$\\mathrm{X}_1$' -> 'X_1', '$\\Gamma$' -> 'Γ'."""
+    label = label.replace("\\Gamma", "Γ").replace("$", "")
+    return re.sub(r"\\mathrm\{([^}]*)\}", r"\1", label)
+
+
+def band_structure(phonon: Phonopy, points_per_segment: int = 51) -> list[BandSegment]:
+    """ħω along seekpath's standard path of the crystal (Hinuma et al., Comput. Mater. Sci. 128, 140 (2017)):
+    ``points_per_segment`` q-points on each straight piece, ends included (as phonopy's ``--band auto``). With the dipole–dipole term set on ``phonon``, Γ at a
+    segment's end is approached along that segment, so LO and TO appear as they do in a measured dispersion."""
+    paths, labels, connections = get_band_qpoints_by_seekpath(phonon.primitive, points_per_segment,
+                                                              is_const_interval=False)
+    phonon.run_band_structure(paths, path_connections=connections, labels=labels, is_legacy_plot=False)
+    bands = phonon.band_structure
+    labels = [_plain_label(label) for label in labels]
+    segments, point = [], 0
+    for q_points, distances, frequencies, connected in zip(bands.qpoints, bands.distances, bands.frequencies,
+                                                           connections):
+        segments.append(BandSegment(start=labels[point], end=labels[point + 1], q_points=np.asarray(q_points),
+                                    distance_inv_angstrom=np.asarray(distances),
+                                    frequencies_meV=np.asarray(frequencies) * MEV_PER_THZ))
+        point += 1 if connected else 2
+    return segments
+
+
+def density_of_states(phonon: Phonopy, mesh_length_angstrom: float = 40.0) -> tuple[np.ndarray, np.ndarray]:
+    """(ħω in meV, states per meV per primitive cell) on a Γ-centred mesh with about ``mesh_length_angstrom`` / a
+    points along each reciprocal axis (phonopy's length convention), tetrahedron method; integrates to 3N."""
+    phonon.run_mesh(mesh_length_angstrom, with_eigenvectors=False)
+    phonon.run_total_dos(use_tetrahedron_method=True)
+    dos = phonon.total_dos
+    return dos.frequency_points * MEV_PER_THZ, dos.dos / MEV_PER_THZ
+
+
+def gamma_frequencies(phonon: Phonopy, direction_cartesian: np.ndarray | None = None) -> np.ndarray:
+    """ħω (3N,) in meV at Γ: transverse (analytic part only) when ``direction_cartesian`` is None, else the limit
+    q → 0 along that Cartesian direction, which includes the longitudinal (non-analytic) term."""
+    direction = None
+    if direction_cartesian is not None:
+        direction = np.asarray(direction_cartesian, dtype=float) @ phonon.primitive.cell.T  # reduced coordinates
+    phonon.run_qpoints([[0.0, 0.0, 0.0]], nac_q_direction=direction)
+    return phonon.qpoints.frequencies[0] * MEV_PER_THZ
+
+
+def gamma_force_constants(phonon: Phonopy) -> np.ndarray:
+    """Φ_Γ (N, N, 3, 3) in eV/Å² of the primitive cell, Σ_L Φ(κ0, κ'L): the analytic Γ dynamical matrix (without
+    the non-analytic term) times √(M_κ M_κ')."""
+    phonon.dynamical_matrix.run([0.0, 0.0, 0.0])
+    matrix = phonon.dynamical_matrix.dynamical_matrix.real
+    n_atoms = len(phonon.primitive)
+    masses = np.repeat(phonon.primitive.masses, 3)
+    force_constants = matrix * np.sqrt(np.outer(masses, masses))
+    return force_constants.reshape(n_atoms, 3, n_atoms, 3).transpose(0, 2, 1, 3)
+
+
+def lyddane_sachs_teller_ratio(transverse_meV: np.ndarray, longitudinal_meV: np.ndarray) -> float:
+    """Π_m ω²_LO,m / ω²_TO,m over the optical modes (the three lowest of each set are the acoustic ones), to compare
+    with q̂·ε⁰·q̂ / q̂·ε∞·q̂ (module docstring)."""
+    transverse, longitudinal = np.sort(transverse_meV)[3:], np.sort(longitudinal_meV)[3:]
+    return float(np.prod((longitudinal / transverse) ** 2))
+
+
+def imaginary_modes(segments: list[BandSegment]) -> tuple[float, np.ndarray | None]:
+    """(lowest ħω in meV on the path, the q-point where it is); the q-point is None when no mode is below
+    −IMAGINARY_TOLERANCE_MEV."""
+    segment = min(segments, key=lambda piece: piece.frequencies_meV.min())
+    frequency = segment.frequencies_meV.min()
+    if frequency >= -IMAGINARY_TOLERANCE_MEV:
+        return float(frequency), None
+    row = int(np.argmin(segment.frequencies_meV.min(axis=1)))
+    return float(frequency), segment.q_points[row]
