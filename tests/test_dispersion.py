@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import REFERENCE_DATA
 from phonopy.file_IO import parse_FORCE_SETS, write_FORCE_SETS
 
 from defectscreen.analysis.dispersion import analyze_dispersion_files
@@ -21,7 +22,7 @@ from defectscreen.cli.main import cli
 from defectscreen.physics.dispersion import MEV_PER_THZ, gamma_frequencies
 from defectscreen.readers.phonopy_files import load_phonopy
 
-NACL = Path(__file__).resolve().parents[2] / "shared" / "reference-data" / "nacl-phonopy"
+NACL = REFERENCE_DATA / "nacl-phonopy"
 YAML, FORCE_SETS, BORN = NACL / "phonopy_disp_NaCl.yaml", NACL / "FORCE_SETS_NaCl", NACL / "BORN_NaCl"
 POINTS = 21
 
