@@ -86,7 +86,7 @@ def test_ewald_parameter_needs_no_calibration() -> None:
     short_range = load_phonopy(YAML, FORCE_SETS)
     short_range.run_qpoints(q_points[:1])
     acoustic_ratio = automatic[0][:3] / short_range.qpoints.frequencies[0][:3]
-    assert acoustic_ratio == pytest.approx([1.0, 1.0, 1.0], abs=0.15)
+    assert acoustic_ratio == pytest.approx([1.0, 1.0, 1.0], abs=0.03)  # measured within 1.3 %
 
 
 def test_density_of_states_counts_every_mode() -> None:

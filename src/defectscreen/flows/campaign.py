@@ -222,6 +222,19 @@ class PhononSettings(_Strict):
         return draw < self.validate_fraction
 
 
+class DispersionSettings(_Strict):
+    """host_dispersion: each host's phonon dispersion from a potential fine-tuned on its own perturbed supercells,
+    with the LO–TO term of its computed Born charges and ε∞ (engine gpaw, compounds); ``validate``: also directly
+    from the engine in the relaxation's supercell, stored with the comparison."""
+
+    min_supercell_width_angstrom: float = Field(
+        12.0, gt=0, le=40.0, description="the potential's force constants are computed in the smallest diagonal "
+        "supercell of the primitive cell whose three widths reach this (beyond the model's interaction range)")
+    displacement_angstrom: float = Field(0.01, gt=0, le=0.05)
+    points_per_segment: int = Field(51, ge=2, le=500, description="q-points on each segment of the path")
+    validate_with_engine: bool = Field(False, description="also the engine's own dispersion (costly with DFT)")
+
+
 class CompetingPhaseSpec(_Strict):
     """A competing phase the campaign adds to the built-in references (computed like the hosts)."""
 
@@ -289,6 +302,7 @@ class Campaign(_Strict):
     properties: list[Literal[PROPERTIES]] = Field(["relaxation"], min_length=1)  # type: ignore[valid-type]
     potential: PotentialRecipe = Field(default_factory=PotentialRecipe)
     phonons: PhononSettings = Field(default_factory=PhononSettings)
+    dispersion: DispersionSettings = Field(default_factory=DispersionSettings)
     formation: FormationSettings = Field(default_factory=FormationSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
 

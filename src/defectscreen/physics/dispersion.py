@@ -29,12 +29,17 @@ Frequencies are ħω in meV (phonopy's THz × h); distances along the path in 1/
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from phonopy import Phonopy
 from phonopy.phonon.band_structure import get_band_qpoints_by_seekpath
+from phonopy.structure.atoms import PhonopyAtoms
+from pymatgen.core import Lattice, Structure
 from scipy import constants
+
+from defectscreen.physics.dielectric import COULOMB_EV_ANGSTROM, SYMPREC
 
 #: ħω in meV of a frequency of 1 THz.
 MEV_PER_THZ = 1e3 * constants.h * 1e12 / constants.e
@@ -54,6 +59,47 @@ class BandSegment:
     q_points: np.ndarray
     distance_inv_angstrom: np.ndarray
     frequencies_meV: np.ndarray
+
+
+def supercell_for_width(lattice_matrix: np.ndarray, min_width_angstrom: float) -> np.ndarray:
+    """The smallest diagonal supercell matrix of a cell (rows: lattice vectors in Å) whose three widths (distances
+    between opposite faces, Ω / |a_j × a_k|) all reach ``min_width_angstrom``."""
+    lattice = np.asarray(lattice_matrix, dtype=float)
+    volume = abs(np.linalg.det(lattice))
+    widths = [volume / np.linalg.norm(np.cross(lattice[(i + 1) % 3], lattice[(i + 2) % 3])) for i in range(3)]
+    return np.diag([int(np.ceil(min_width_angstrom / width - 1e-9)) for width in widths])
+
+
+def supercell_force_constants(primitive: Structure, supercell_matrix: np.ndarray,
+                              forces_of: Callable[[list[Structure]], np.ndarray],
+                              displacement_angstrom: float) -> tuple[Phonopy, int]:
+    """(phonopy object of the primitive cell with the supercell's force constants, number of force evaluations):
+    ± displacements of the symmetry-distinct atoms of the supercell ``supercell_matrix`` × ``primitive``,
+    ``forces_of`` giving the (n, N, 3) forces in eV/Å on the displaced supercells (drift removed)."""
+    unit_cell = PhonopyAtoms(symbols=[site.specie.symbol for site in primitive], cell=primitive.lattice.matrix,
+                             scaled_positions=primitive.frac_coords)
+    phonon = Phonopy(unit_cell, supercell_matrix=supercell_matrix, primitive_matrix=None, symprec=SYMPREC,
+                     log_level=0)
+    phonon.generate_displacements(distance=displacement_angstrom, is_plusminus=True)
+    displaced = [Structure(Lattice(cell.cell), cell.symbols, cell.scaled_positions)
+                 for cell in phonon.supercells_with_displacements]
+    forces = np.asarray(forces_of(displaced), dtype=float)
+    phonon.forces = forces - forces.mean(axis=1, keepdims=True)
+    phonon.produce_force_constants()
+    phonon.symmetrize_force_constants()
+    return phonon, len(displaced)
+
+
+def set_dipole_correction(phonon: Phonopy, born_charges_e: np.ndarray, epsilon_inf: np.ndarray) -> None:
+    """Switch on the Gonze–Lee dipole–dipole term with Z* (primitive atoms, 3, 3) in e and ε∞ (3, 3)."""
+    phonon.nac_params = {"born": np.asarray(born_charges_e, dtype=float),
+                         "dielectric": np.asarray(epsilon_inf, dtype=float), "factor": COULOMB_EV_ANGSTROM}
+
+
+def path_frequency_errors(segments: list[BandSegment], reference: list[BandSegment]) -> tuple[float, float]:
+    """(mean, max) |Δħω| in meV between two dispersions on the same path, band by band (both ascending)."""
+    difference = np.abs(np.concatenate([a.frequencies_meV - b.frequencies_meV for a, b in zip(segments, reference)]))
+    return float(difference.mean()), float(difference.max())
 
 
 def _plain_label(label: str) -> str:

@@ -173,10 +173,25 @@ class DipoleCorrectionDocument(BaseModel):
         "force constants are consistent; None when an optical Γ mode is unstable (no static response)")
 
 
+class DispersionComparison(BaseModel):
+    """The engine's dispersion (this document) against the potential's, on the same path."""
+
+    potential_dispersion_uuid: str = Field(description="the potential's dispersion in its own (larger) supercell")
+    same_supercell_mean_error_meV: float = Field(description="potential − engine in this document's supercell: "
+                                                 "the model's error alone")
+    same_supercell_max_error_meV: float
+    mean_error_meV: float = Field(description="against the potential's document: model and supercell size together")
+    max_error_meV: float
+
+
 class PhononDispersionDocument(BaseModel):
     """A crystal's phonon dispersion along the standard path and its density of states, from supercell force
-    constants (phonopy), with the dipole–dipole correction when Born charges and ε∞ are given."""
+    constants (phonopy), with the dipole–dipole correction when Born charges and ε∞ are given. From a campaign
+    (task_label 'host_dispersion'): a host's, with forces from its fine-tuned potential or from the engine."""
 
+    task_label: Literal["host_dispersion"] = "host_dispersion"
+    host: str | None = Field(None, description="None for a user's own files (analyze dispersion)")
+    force_source: Literal["potential", "engine", "files"] = "files"
     formula: str
     primitive_structure: Structure
     supercell_matrix: list[list[int]]
@@ -189,5 +204,15 @@ class PhononDispersionDocument(BaseModel):
     lowest_frequency_meV: float = Field(description="on the path")
     flags: list[str] = Field(default_factory=list, description="what is not physics here (imaginary modes, a "
                              "polar crystal without its dipole–dipole term)")
+    n_force_evaluations: int | None = None
+    comparison: DispersionComparison | None = Field(None, description="engine dispersions: against the potential's")
+    engine: EngineRecord | None = Field(None, description="the engine that labelled the potential's data, or made "
+                                        "the forces")
+    potential_uuid: str | None = None
+    model_sha256: str | None = None
+    dielectric_uuid: str | None = Field(None, description="the dielectric document Z* and ε∞ came from")
+    wall_time_s: float | None = None
+    campaign_sha256: str | None = None
+    parent_uuids: list[str] = Field(default_factory=list)
     phonopy_version: str
     defectscreen_version: str

@@ -11,6 +11,7 @@ from defectscreen.flows.steps.base import HostCells, Step, StepOutputs
 from defectscreen.flows.steps.configuration_coordinate import ConfigurationCoordinate
 from defectscreen.flows.steps.dielectric import Dielectric
 from defectscreen.flows.steps.embedded_phonons import EmbeddedPhonons
+from defectscreen.flows.steps.host_dispersion import HostDispersion
 from defectscreen.flows.steps.huang_rhys import HuangRhys
 from defectscreen.flows.steps.phonons import Phonons
 from defectscreen.flows.steps.relaxation import Relaxation
@@ -20,7 +21,7 @@ from defectscreen.flows.steps.unrelaxed_energy import UnrelaxedEnergy
 #: campaign property -> its step.
 STEPS: dict[str, Step] = {step.property: step for step in (
     Relaxation(), UnrelaxedEnergy(), StructureSearch(), Dielectric(), ConfigurationCoordinate(), Phonons(),
-    HuangRhys(), EmbeddedPhonons(),
+    HuangRhys(), EmbeddedPhonons(), HostDispersion(),
 )}
 
 

@@ -1,0 +1,107 @@
+"""A host's phonon dispersion: from its own fine-tuned potential in a supercell beyond the model's range, or directly
+from the engine in the relaxation's supercell (validation), with the LO–TO term of its computed Born charges."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from jobflow import Maker, job
+from pymatgen.core import Structure
+
+from defectscreen.analysis.dispersion import dispersion_document
+from defectscreen.analysis.potential import model_file_from, model_forces
+from defectscreen.engines import XtbSettings, engine_record, forces_function, parse_engine_settings
+from defectscreen.jobs.phonons import require_usable
+from defectscreen.jobs.provenance import parent_uuids, provenance, read, uuid_of
+from defectscreen.jobs.reference import reference_atoms
+from defectscreen.physics.dispersion import (
+    BandSegment,
+    band_structure,
+    path_frequency_errors,
+    set_dipole_correction,
+    supercell_for_width,
+    supercell_force_constants,
+)
+from defectscreen.schemas import EngineRecord, TaskDocument
+from defectscreen.schemas.dielectric import DielectricDocument
+from defectscreen.schemas.phonons import DispersionComparison, PhononDispersionDocument, PotentialDocument
+
+
+def _segments(document: PhononDispersionDocument) -> list[BandSegment]:
+    return [BandSegment(s.start, s.end, np.array(s.q_points), np.array(s.distance_inv_angstrom),
+                        np.array(s.frequencies_meV)) for s in document.segments]
+
+
+def relaxation_supercell_matrix(relaxed: Structure, primitive: Structure) -> np.ndarray:
+    """The integer matrix M with relaxed lattice = M × primitive lattice (rows are lattice vectors)."""
+    matrix = relaxed.lattice.matrix @ np.linalg.inv(primitive.lattice.matrix)
+    rounded = np.rint(matrix)
+    if np.abs(matrix - rounded).max() > 1e-3:
+        raise ValueError("the relaxed bulk cell is not a supercell of its primitive cell")
+    return rounded.astype(int)
+
+
+@dataclass
+class HostDispersionMaker(Maker):
+    """The host's dispersion with forces from ``force_source``: 'potential' (its fine-tuned model, supercell at
+    least ``min_supercell_width_angstrom`` wide) or 'engine' (the relaxation's supercell, compared with the
+    potential's dispersion). Z* and ε∞ of a dielectric document add the LO–TO term; its relaxed primitive cell is
+    then the one the force constants are computed for."""
+
+    name: str = "host dispersion"
+    engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
+    force_source: Literal["potential", "engine"] = "potential"
+    min_supercell_width_angstrom: float = 12.0
+    displacement_angstrom: float = 0.01
+    points_per_segment: int = 51
+
+    @job(output_schema=PhononDispersionDocument, config=provenance())
+    def make(self, relaxed: TaskDocument, campaign_sha256: str, potential: PotentialDocument,
+             dielectric: DielectricDocument | None = None,
+             compare_with: PhononDispersionDocument | None = None) -> PhononDispersionDocument:
+        start = time.perf_counter()
+        potential_uuid, dielectric_uuid, compare_with_uuid = uuid_of(potential), uuid_of(dielectric), uuid_of(compare_with)
+        relaxed, potential = read(relaxed, TaskDocument), read(potential, PotentialDocument)
+        dielectric, compare_with = read(dielectric, DielectricDocument), read(compare_with, PhononDispersionDocument)
+        require_usable(potential)
+        engine = parse_engine_settings(self.engine_settings)
+        primitive = dielectric.structure if dielectric is not None else relaxed.structure.get_primitive_structure()
+        model = model_forces(model_file_from(potential, Path.cwd() / "model"), potential.backend)
+
+        def dispersion_with(forces_of, supercell_matrix):
+            phonon, evaluations = supercell_force_constants(primitive, supercell_matrix, forces_of,
+                                                            self.displacement_angstrom)
+            if dielectric is not None:
+                set_dipole_correction(phonon, dielectric.born_charges_e, dielectric.epsilon_electronic)
+            return phonon, evaluations
+
+        if self.force_source == "potential":
+            phonon, evaluations = dispersion_with(model, supercell_for_width(primitive.lattice.matrix,
+                                                                             self.min_supercell_width_angstrom))
+            source = f"potential {potential_uuid} ({potential.backend})"
+        else:
+            matrix = relaxation_supercell_matrix(relaxed.structure, primitive)
+            phonon, evaluations = dispersion_with(
+                forces_function(lambda structure: reference_atoms(structure, relaxed.labels, engine)), matrix)
+            source = f"engine {engine.name}"
+        document = dispersion_document(phonon, source, None if dielectric is None else
+                                       f"dielectric document {dielectric_uuid}", self.points_per_segment)
+        comparison = None
+        if self.force_source == "engine" and compare_with is not None:
+            same_cell, _ = dispersion_with(model, relaxation_supercell_matrix(relaxed.structure, primitive))
+            engine_path = _segments(document)
+            same = path_frequency_errors(band_structure(same_cell, self.points_per_segment), engine_path)
+            converged = path_frequency_errors(_segments(compare_with), engine_path)
+            comparison = DispersionComparison(
+                potential_dispersion_uuid=compare_with_uuid, same_supercell_mean_error_meV=same[0],
+                same_supercell_max_error_meV=same[1], mean_error_meV=converged[0], max_error_meV=converged[1])
+        return document.model_copy(update={
+            "host": relaxed.labels.host, "force_source": self.force_source, "n_force_evaluations": evaluations,
+            "comparison": comparison, "engine": EngineRecord(**engine_record(engine)), "potential_uuid": potential_uuid,
+            "model_sha256": potential.model_sha256, "dielectric_uuid": dielectric_uuid,
+            "wall_time_s": time.perf_counter() - start, "campaign_sha256": campaign_sha256,
+            "parent_uuids": parent_uuids()})
