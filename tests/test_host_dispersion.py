@@ -4,6 +4,7 @@ relaxation cell is exact at the q-points that cell folds onto Γ, and the potent
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,16 @@ def test_host_dispersion_from_its_potential_matches_the_engine(data_dir: Path, t
     assert comparison["same_supercell_mean_error_meV"] < 0.01 * gamma.max()
     assert comparison["same_supercell_max_error_meV"] < 0.03 * gamma.max()
     assert comparison["mean_error_meV"] < 0.05 * gamma.max()
+
+    cli = [sys.executable, "-m", "defectscreen.cli"]
+    listed = subprocess.run([*cli, "dispersion", "--json"], check=True, capture_output=True, text=True)
+    rows = {row["force_source"]: row for row in json.loads(listed.stdout)}
+    assert rows["potential"]["supercell_atoms"] == 432 and rows["engine"]["supercell_atoms"] == 16
+    assert rows["engine"]["mean_error_meV"] == pytest.approx(comparison["mean_error_meV"])
+    figure = tmp_path / "dispersion.png"
+    subprocess.run([*cli, "dispersion", "--host", "C", "--plot", str(figure)], check=True, capture_output=True)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = tmp_path / "report.html"
+    subprocess.run([*cli, "report", "--out", str(page)], check=True, capture_output=True)
+    html = page.read_text()
+    assert "C: phonon dispersion" in html and "Engine (xtb, relaxation cell) vs potential" in html

@@ -399,6 +399,58 @@ def dielectric(host: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--host", help="host label, e.g. MgO (default: every host)")
+@click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), callback=output_path,
+              help="write the host's dispersion figure (needs --host): the potential's, the engine's dashed")
+def dispersion(host: str | None, as_json: bool, plot_path: str | None) -> None:
+    """Host phonon dispersions the campaigns computed (host_dispersion): source of the forces, supercell, highest
+    and lowest ħω, Γ TO/LO with the Lyddane–Sachs–Teller check, engine-vs-potential errors, flags."""
+    from rich.table import Table
+
+    from defectscreen.storage.query import dispersion_rows
+
+    if plot_path and host is None:
+        raise click.UsageError("--plot draws one host: give --host")
+    store = storage_settings().job_store()
+    store.connect()
+    rows = dispersion_rows(store, host)
+    if not rows:
+        raise click.ClickException("no host dispersions stored; add host_dispersion to a campaign's properties and "
+                                   "run its jobs")
+    if plot_path:
+        from defectscreen.reports.plots import plot_phonon_dispersion
+        from defectscreen.schemas.phonons import PhononDispersionDocument
+
+        newest = {row["force_source"]: row["uuid"] for row in rows}
+        documents = {source: PhononDispersionDocument.model_validate(
+            store.query_one({"uuid": uuid}, properties=["output"])["output"]) for source, uuid in newest.items()}
+        main = documents.get("potential") or documents["engine"]
+        plot_phonon_dispersion(main, plot_path, title=f"{host}: phonon dispersion",
+                               reference=documents.get("engine") if "potential" in documents else None,
+                               reference_label="engine, relaxation cell")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table(title="host phonon dispersions (ħω in meV)")
+    for column in ("host", "forces", "atoms", "highest", "lowest", "Γ TO", "Γ LO (x)", "Π(LO/TO)² | ε⁰/ε∞",
+                   "vs potential mean/max", "flags"):
+        table.add_column(column)
+    for row in rows:
+        modes = ("–", "–") if row["gamma_TO_meV"] is None else tuple(
+            ", ".join(f"{f:.1f}" for f in row[key]) for key in ("gamma_TO_meV", "gamma_LO_meV"))
+        lst = "–" if row["lyddane_sachs_teller"] is None else (
+            f"{row['lyddane_sachs_teller']:.3f} | " + ("–" if row["epsilon_static_ratio"] is None
+                                                       else f"{row['epsilon_static_ratio']:.3f}"))
+        errors = "–" if row["mean_error_meV"] is None else f"{row['mean_error_meV']:.2f} / {row['max_error_meV']:.2f}"
+        table.add_row(row["host"], row["force_source"], str(row["supercell_atoms"]), f"{row['highest_meV']:.1f}",
+                      f"{row['lowest_meV']:.1f}", *modes, lst, errors, "; ".join(row["flags"]) or "–")
+    _console().print(table)
+    if plot_path:
+        click.echo(f"figure: {plot_path}")
+
+
+@cli.command()
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default="defectscreen-report.html", show_default=True,
               callback=output_path, help="HTML file to write")
 def report(out_path: str) -> None:
@@ -411,8 +463,8 @@ def report(out_path: str) -> None:
     store.connect()
     document = store.query_one({"report_id": REPORT_ID})
     if document is None:
-        raise click.ClickException("nothing to report: no formation-energy documents yet (run a campaign with the "
-                                   "formation_energy property)")
+        raise click.ClickException("nothing to report: no formation-energy documents or host dispersions yet (run a "
+                                   "campaign with the formation_energy or host_dispersion property)")
     Path(out_path).write_text(document["html"])
     _console().print(f"wrote {out_path}: {document['n_defects']} defect(s) in {document['n_hosts']} host(s)")
 

@@ -15,11 +15,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 import defectscreen
 from defectscreen.reports.plots import (
     plot_configuration_coordinate,
     plot_embedding_convergence,
     plot_formation_energies,
+    plot_phonon_dispersion,
     plot_photoluminescence,
     plot_site_potentials,
 )
@@ -31,6 +34,7 @@ from defectscreen.schemas import (
     FormationEnergyDocument,
 )
 from defectscreen.schemas.formation import PhotoluminescenceBand
+from defectscreen.schemas.phonons import PhononDispersionDocument
 
 TABLE_COLUMNS = (("defect", "defect_name"), ("type", "defect_type"), ("charges", "charges"),
                  ("levels (eV above VBM)", "transition_levels"), ("deepest level (eV)", "deepest_level_depth_eV"),
@@ -134,13 +138,50 @@ def _capture_note(pair: dict) -> str:
     return f'<p class="note">{html.escape("; ".join(lines))} (cm³/s, g = 1)</p>' if lines else ""
 
 
+def _dispersion_sections(dispersions: list[dict]) -> list[str]:
+    """Per host: its potential's dispersion (the engine's dashed beneath where computed), Γ TO/LO and the
+    Lyddane–Sachs–Teller check, the engine-vs-potential errors, the flags."""
+    newest: dict[str, dict[str, PhononDispersionDocument]] = {}
+    for output in dispersions:
+        document = PhononDispersionDocument(**output)
+        newest.setdefault(document.host, {})[document.force_source] = document
+    parts = []
+    for host, documents in sorted(newest.items()):
+        main = documents.get("potential") or documents["engine"]
+        reference = documents.get("engine") if "potential" in documents else None
+        notes = [f"Forces from {main.force_constants_source}, supercell of "
+                 f"{round(abs(np.linalg.det(main.supercell_matrix))) * len(main.primitive_structure)} atoms."]
+        correction = main.dipole_correction
+        if correction is not None:
+            notes.append(f"LO–TO from Z* and ε∞ ({correction.source}): Γ TO "
+                         f"{', '.join(f'{f:.1f}' for f in correction.transverse_gamma_meV[3:])} meV, LO (q̂ = x) "
+                         f"{', '.join(f'{f:.1f}' for f in correction.longitudinal_gamma_meV[3:])} meV; "
+                         f"Π(ω_LO/ω_TO)² = {correction.lyddane_sachs_teller_ratio:.3f}" + (
+                             "" if correction.epsilon_static_ratio is None
+                             else f" vs ε⁰/ε∞ = {correction.epsilon_static_ratio:.3f}") + ".")
+        comparison = documents["engine"].comparison if "engine" in documents else None
+        if comparison is not None:
+            notes.append(f"Engine ({documents['engine'].engine.name}, relaxation cell) vs potential: "
+                         f"{comparison.same_supercell_mean_error_meV:.2f} / {comparison.same_supercell_max_error_meV:.2f}"
+                         f" meV mean / max in the same supercell, {comparison.mean_error_meV:.2f} / "
+                         f"{comparison.max_error_meV:.2f} meV against the potential's larger supercell.")
+        parts += [f"<h2>{html.escape(host)}: phonon dispersion</h2>",
+                  f'<p class="note">{html.escape(" ".join(notes))}</p>',
+                  "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>' for flag in main.flags),
+                  _figure(lambda path, d=main, r=reference: plot_phonon_dispersion(
+                      d, path, title=f"{host}", reference=r, reference_label="engine, relaxation cell"))]
+    return parts
+
+
 def render_report(title: str, formation_documents: list[dict], summaries: list[dict], vibronic: dict[str, dict],
                   potentials: list[dict], kumagai_defects: list[dict],
-                  screening: dict[str, tuple[float | list[list[float]], dict | None]]) -> str:
+                  screening: dict[str, tuple[float | list[list[float]], dict | None]],
+                  dispersions: list[dict]) -> str:
     """The report page. ``vibronic`` maps a JobStore uuid to the configuration-coordinate or embedding-convergence
     document a summary links to; ``potentials`` are the rows of ``storage.query.potential_rows``;
     ``kumagai_defects`` the defect documents corrected by Kumagai–Oba; ``screening`` maps a host to the dielectric
-    constant its charged defects were corrected with and the dielectric document it was computed in (or None)."""
+    constant its charged defects were corrected with and the dielectric document it was computed in (or None);
+    ``dispersions`` the hosts' PhononDispersionDocuments (potential and engine), oldest first."""
     parts = [f"<h1>{html.escape(title)}</h1>",
              (f'<p class="note">defectscreen {defectscreen.__version__}; {len(summaries)} defects in '
               f"{len(formation_documents)} host(s). Energies in eV, levels above the VBM of each host's engine.</p>")]
@@ -184,6 +225,7 @@ def render_report(title: str, formation_documents: list[dict], summaries: list[d
                     convergence = EmbeddingConvergenceDocument(**vibronic[uuid])
                     parts += [f"<h3>{html.escape(convergence.label)}: embedded phonons and PL</h3>",
                               _figure(lambda path, d=convergence: plot_embedding_convergence(d, path))]
+    parts += _dispersion_sections(dispersions)
     if potentials:
         columns = tuple((key.replace("_", " "), key) for key in potentials[0] if key != "uuid")
         parts += ["<h2>Per-defect potentials: accuracy record</h2>", _table(potentials, columns, "potentials")]

@@ -294,7 +294,7 @@ def plot_phonon_dispersion(document: PhononDispersionDocument, path: str | Path,
                        label=reference_label if index == 0 else None)
         lines = bands.plot(x, segment.frequencies_meV, color="C0", lw=1.2)
         if index == 0:
-            lines[0].set_label(document.force_constants_source if reference is not None else None)
+            lines[0].set_label(document.force_source if reference is not None else None)
         offset = x[-1]
         if labels[-1] != segment.start:
             labels[-1] = f"{labels[-1]}|{segment.start}"

@@ -18,8 +18,8 @@ REPORT_ID = "screening"
 
 class ReportBuilder(IncrementalBuilder):
     """The formation-energy and summary documents of every campaign's current version (and the potentials'
-    accuracy rows, the site potentials of Kumagai–Oba-corrected defects and the dielectric constant that screened
-    each host's charged defects) -> one report document ``{report_id, html, n_defects, n_hosts,
+    accuracy rows, the site potentials of Kumagai–Oba-corrected defects, the dielectric constant that screened
+    each host's charged defects and the hosts' phonon dispersions) -> one report document ``{report_id, html, n_defects, n_hosts,
     input_fingerprint}``, rebuilt only when one of them changed (a formation-energy document's fingerprint covers
     its defect documents)."""
 
@@ -32,19 +32,23 @@ class ReportBuilder(IncrementalBuilder):
         super().__init__([tasks, campaigns, defects, formation_energies, summaries], reports, **kwargs)
 
     def plan(self) -> Iterable[dict]:
-        current = {"campaign_sha256": {"$in": current_versions(self.campaigns)}}
+        versions = current_versions(self.campaigns)
+        current = {"campaign_sha256": {"$in": versions}}
         formation = sorted(self.formation_energies.query(current, properties=["host_id", "input_fingerprint"]),
                            key=lambda d: d["host_id"])
-        if not formation:
+        dispersions = sorted(doc["uuid"] for doc in self.tasks.query(
+            {"output.task_label": "host_dispersion", "output.campaign_sha256": {"$in": versions}},
+            properties=["uuid"]))
+        if not formation and not dispersions:
             return
         summaries = sorted(self.summaries.query(current, properties=["summary_id", "input_fingerprint"]),
                            key=lambda d: d["summary_id"])
         potentials = sorted(doc["uuid"] for doc in self.tasks.query({"output.model_sha256": {"$exists": True}},
                                                                     properties=["uuid"]))
-        yield {"report_id": REPORT_ID, "criteria": current,
+        yield {"report_id": REPORT_ID, "criteria": current, "dispersions": dispersions,
                "fingerprint": input_fingerprint([(d["host_id"], d["input_fingerprint"]) for d in formation],
                                                 [(d["summary_id"], d["input_fingerprint"]) for d in summaries],
-                                                potentials)}
+                                                potentials, dispersions)}
 
     def load(self, pending: list[dict]) -> Iterator[dict]:
         for item in pending:
@@ -59,7 +63,9 @@ class ReportBuilder(IncrementalBuilder):
             yield {**item, "formation": formation, "summaries": summaries, "vibronic": vibronic,
                    "potentials": potential_rows(self.tasks),
                    "kumagai": list(self.defects.query({**used, "correction.method": "kumagai"})),
-                   "screening": self._screening(used)}
+                   "screening": self._screening(used),
+                   "dispersions": [doc["output"] for doc in self.tasks.query({"uuid": {"$in": item["dispersions"]}},
+                                                                             sort={"completed_at": 1})]}
 
     def _screening(self, used: dict) -> dict[str, tuple[float | list, dict | None]]:
         """host -> (ε⁰ its charged defects were corrected with, the dielectric document it came from or None)."""
@@ -73,8 +79,10 @@ class ReportBuilder(IncrementalBuilder):
 
     def process_item(self, item: dict) -> dict:
         report = render_report("defectscreen screening report", item["formation"], item["summaries"],
-                               item["vibronic"], item["potentials"], item["kumagai"], item["screening"])
-        return {"report_id": REPORT_ID, "html": report, "n_hosts": len(item["formation"]),
+                               item["vibronic"], item["potentials"], item["kumagai"], item["screening"],
+                               item["dispersions"])
+        hosts = {doc["host"] for doc in item["formation"]} | {doc["host"] for doc in item["dispersions"]}
+        return {"report_id": REPORT_ID, "html": report, "n_hosts": len(hosts),
                 "n_defects": len(item["summaries"]), "input_fingerprint": item["fingerprint"]}
 
 

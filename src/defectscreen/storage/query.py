@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from jobflow import JobStore
 from maggma.core import Store
 
@@ -222,3 +223,27 @@ def structure_searches(store: JobStore, campaigns: Store, host: str | None = Non
                      "saved_percent": None, "found": None, "speedup": None})
     return {"rows": rows, "searches": list(searches.values()), "benchmarks": list(benchmarks.values()),
             "full_searches": list(full.values())}
+
+
+def dispersion_rows(store: JobStore | Store, host: str | None = None) -> list[dict]:
+    """One row per stored host dispersion (``host_dispersion`` property): where its forces came from, the supercell,
+    the highest and lowest ħω on the path, the optical Γ modes (TO; LO along x), the Lyddane–Sachs–Teller check,
+    the comparison of an engine dispersion with the potential's, and the flags."""
+    criteria: dict = {"output.task_label": "host_dispersion", **({} if host is None else {"output.host": host})}
+    rows = []
+    for doc in store.query(criteria, properties=["uuid", "completed_at", "output"], sort={"completed_at": 1}):
+        output = doc["output"]
+        correction, comparison = output.get("dipole_correction") or {}, output.get("comparison") or {}
+        top = max(max(map(max, segment["frequencies_meV"])) for segment in output["segments"])
+        n_atoms = round(abs(np.linalg.det(output["supercell_matrix"]))) * len(output["primitive_structure"]["sites"])
+        rows.append({
+            "host": output["host"], "force_source": output["force_source"], "supercell_atoms": n_atoms,
+            "highest_meV": top, "lowest_meV": output["lowest_frequency_meV"],
+            "gamma_TO_meV": correction.get("transverse_gamma_meV", [None] * 3)[3:] or None,
+            "gamma_LO_meV": correction.get("longitudinal_gamma_meV", [None] * 3)[3:] or None,
+            "lyddane_sachs_teller": correction.get("lyddane_sachs_teller_ratio"),
+            "epsilon_static_ratio": correction.get("epsilon_static_ratio"),
+            "mean_error_meV": comparison.get("mean_error_meV"), "max_error_meV": comparison.get("max_error_meV"),
+            "same_supercell_mean_error_meV": comparison.get("same_supercell_mean_error_meV"),
+            "flags": output.get("flags", []), "uuid": doc["uuid"]})
+    return rows
