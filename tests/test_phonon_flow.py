@@ -165,6 +165,19 @@ def test_phonon_chain_is_stored_with_provenance_and_matches_the_engine(data_dir:
     subprocess.run([*CLI, "report", "--out", str(page)], check=True, capture_output=True, timeout=600)
     assert "C:N_C:1/0: photoluminescence" in page.read_text()
 
+    # The host's own potential (trained on perturbed host cells) as the embedded cell's host force constants: its
+    # training set and potential, both sizes again and their study; the defect cell itself is unchanged.
+    hosted = {**embedded, "phonons": {**embedded["phonons"], "embedding_host_force_constants": "host_potential"}}
+    assert _submit(path, hosted, settings).new_jobs == 5
+    _worker()
+    assert failures(settings.launchpad()) == []
+    by_uuid = {doc["uuid"]: doc["output"] for doc in store.query({}, load=True)}
+    host_study = next(o for o in by_uuid.values() if "huang_rhys_change_last" in o
+                      and o["points"][1]["embedding"]["host_force_constants"] == "host_potential")
+    host_cell, host_large = host_study["points"]
+    assert host_cell["huang_rhys_total"] == pytest.approx(cell["huang_rhys_total"], rel=1e-9)
+    assert host_large["huang_rhys_total"] == pytest.approx(large["huang_rhys_total"], rel=0.1)
+
     # a threshold no potential meets (trained for 2 epochs: what is checked is the flag, not the fit)
     strict = {**CAMPAIGN, "potential": {**CAMPAIGN["potential"], "max_validation_force_rmse_meV_per_angstrom": 1e-3,
                                         "training": {"max_epochs": 2}}}

@@ -72,7 +72,7 @@ class DefectPhononSource:
     displacement_angstrom: np.ndarray
     host: HostCell
     host_force_constants: np.ndarray
-    host_force_constants_source: Literal["far_field", "potential", "file"]
+    host_force_constants_source: Literal["far_field", "potential", "host_potential", "file"]
     inputs: list[InputRecord]
     parent_uuids: list[str]
 
@@ -108,16 +108,18 @@ def source_from_files(force_constants_path, cell_path, ground_path, excited_path
 
 
 def source_from_potential(label: str, basis: Structure, other: Structure, basis_force_constants: np.ndarray,
-                          host: Structure, model_file: Path, backend: str, parent_uuids: list[str]
-                          ) -> DefectPhononSource:
+                          host: Structure, model_file: Path, backend: str, parent_uuids: list[str],
+                          host_potential: bool = False) -> DefectPhononSource:
     """The platform's route (seed 000 Fig. 3a): the defect cell's force constants from its potential, the host
-    cell's force constants from the same potential, ΔR = other − basis relaxed geometries."""
+    cell's force constants from the model ``model_file`` — the same potential, or with ``host_potential`` the host's
+    own (trained on perturbed host cells) — and ΔR = other − basis relaxed geometries."""
     cell = host_cell(basis, host)
     host_fc, _ = force_constants_by_displacement(cell.host, model_forces(model_file, backend))
     return DefectPhononSource(
         label=label, defect=basis, defect_force_constants=enforce_acoustic_sum_rule(basis_force_constants),
         displacement_angstrom=displacement_between(basis, other), host=cell,
-        host_force_constants=enforce_acoustic_sum_rule(host_fc), host_force_constants_source="potential",
+        host_force_constants=enforce_acoustic_sum_rule(host_fc),
+        host_force_constants_source="host_potential" if host_potential else "potential",
         inputs=[], parent_uuids=parent_uuids,
     )
 

@@ -213,6 +213,9 @@ class PhononSettings(_Strict):
         "lanczos", description="embedded_phonons: spectral method (dense only up to 4000 atoms)")
     embedding_basis: Literal["higher_charge", "lower_charge"] = Field(
         "higher_charge", description="embedded_phonons: whose phonons (the final state of the emission by default)")
+    embedding_host_force_constants: Literal["defect_potential", "host_potential"] = Field(
+        "defect_potential", description="embedded_phonons: the host cell's force constants from the defect's own "
+        "potential, or from the host's potential (trained on perturbed host cells, as for host_dispersion)")
 
     def validated(self, calculation_id: str, defect_name: str) -> bool:
         """Whether this cell's phonons are also computed with the engine (same answer on every machine)."""

@@ -27,7 +27,7 @@ from defectscreen.schemas.phonons import PhononDocument, PotentialDocument
 class EmbeddedSpectrumMaker(Maker):
     """S(ħω), S and the PL band of the defect embedded into ``repetitions`` copies of its cell: defect force
     constants from the basis state's potential phonons, host force constants from the same potential on the
-    host cell, ΔR between the two relaxed charge states."""
+    host cell (or from ``host_potential``, the host's own), ΔR between the two relaxed charge states."""
 
     name: str = "embedded phonons"
     repetitions: tuple[int, int, int] = (1, 1, 1)
@@ -36,13 +36,18 @@ class EmbeddedSpectrumMaker(Maker):
 
     @job(output_schema=EmbeddedSpectrumDocument, config=provenance())
     def make(self, basis: TaskDocument, other: TaskDocument, host: TaskDocument, phonons: PhononDocument,
-             potential: PotentialDocument, label: str) -> EmbeddedSpectrumDocument:
+             potential: PotentialDocument, label: str,
+             host_potential: PotentialDocument | None = None) -> EmbeddedSpectrumDocument:
         basis, other, host = (read(d, TaskDocument) for d in (basis, other, host))
         phonons, potential = read(phonons, PhononDocument), read(potential, PotentialDocument)
+        host_potential = read(host_potential, PotentialDocument)
         require_usable(potential)
+        host_model = potential if host_potential is None else host_potential
+        require_usable(host_model)
         source = source_from_potential(
             label, basis.structure, other.structure, np.array(phonons.force_constants_eV_per_angstrom2),
-            host.structure, model_file_from(potential, Path.cwd() / "model"), potential.backend, parent_uuids())
+            host.structure, model_file_from(host_model, Path.cwd() / "host_model"), host_model.backend,
+            parent_uuids(), host_potential=host_potential is not None)
         return embedded_spectrum(source, tuple(self.repetitions), self.method, sigma_meV=self.sigma_meV)
 
 

@@ -15,9 +15,10 @@ class EmbeddingRecord(BaseModel):
     defect_radius_angstrom: float = Field(description="r_d: defect force constants between atoms both inside it")
     boundary_radius_angstrom: float = Field(description="r_b: force constants of pairs farther apart are zero")
     radii_rule: str = Field(description="'default: r_d = w/4, r_b = w/2 (w = … Å)' or 'given'")
-    host_force_constants: Literal["far_field", "potential", "file"] = Field(
+    host_force_constants: Literal["far_field", "potential", "host_potential", "file"] = Field(
         description="far_field: the defect cell's own rows far from the defect; potential: the per-defect "
-        "potential on the ideal host cell; file: a host FORCE_CONSTANTS file")
+        "potential on the ideal host cell; host_potential: the host's own potential (host_dispersion) on it; "
+        "file: a host FORCE_CONSTANTS file")
     n_defect_pairs: int = Field(description="atom pairs that carry defect force constants")
     acoustic_sum_rule_residual_eV_per_angstrom2: float = Field(
         description="max |Σ_j Φ_ij| left after the self terms were restored and symmetrized")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from defectscreen.flows.registry import TaskRegistry
 from defectscreen.flows.steps.base import HostCells, Step, StepOutputs, pair_id
+from defectscreen.flows.steps.host_dispersion import host_potential
 from defectscreen.flows.steps.phonons import CONVERGENCE_TASK, EMBEDDING_TASK, phonon_task_hashes
 from defectscreen.jobs import EmbeddedSpectrumMaker, EmbeddingConvergenceMaker
 from defectscreen.physics.embedding import repetitions_series
@@ -35,6 +36,8 @@ class EmbeddedPhonons(Step):
             return
         settings, hashes = cells.campaign.phonons, phonon_task_hashes(cells.campaign)
         host = outputs.relaxed[cells.bulk.labels.calculation_id]
+        host_model = (host_potential(cells, registry, outputs)
+                      if settings.embedding_host_force_constants == "host_potential" else None)
         for higher, lower in cells.pairs:
             basis, other = (higher, lower) if settings.embedding_basis == "higher_charge" else (lower, higher)
             bid, oid, pair = basis.labels.calculation_id, other.labels.calculation_id, pair_id(higher, lower)
@@ -45,6 +48,6 @@ class EmbeddedPhonons(Step):
                 points.append(registry.output(
                     cells.host, pair, embedding_label(repetitions), hashes[EMBEDDING_TASK],
                     lambda: maker.make(outputs.ground_state(bid), outputs.ground_state(oid), host,
-                                       outputs.phonons[bid][0], outputs.potentials[bid], pair)))
+                                       outputs.phonons[bid][0], outputs.potentials[bid], pair, host_model)))
             registry.output(cells.host, pair, CONVERGENCE_TASK, hashes[CONVERGENCE_TASK],
                             lambda: EmbeddingConvergenceMaker().make(points))

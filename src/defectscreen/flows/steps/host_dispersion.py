@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 
+from jobflow import OutputReference
+
 from defectscreen.flows.registry import TaskRegistry
 from defectscreen.flows.steps.base import HostCells, Step, StepOutputs
 from defectscreen.flows.steps.dielectric import TASK as DIELECTRIC_TASK
@@ -22,6 +24,17 @@ def dispersion_id(host: str) -> str:
     return f"{host}:dispersion"
 
 
+def host_potential(cells: HostCells, registry: TaskRegistry, outputs: StepOutputs) -> OutputReference:
+    """The host's own potential: trained (``potential`` settings) on perturbed copies of its relaxed bulk cell."""
+    campaign, sha, hashes = cells.campaign, cells.campaign_sha256, phonon_task_hashes(cells.campaign)
+    cid = cells.bulk.labels.calculation_id
+    relaxed, recipe = outputs.relaxed[cid], campaign.potential.model_dump(mode="json")
+    training = TrainingSetMaker(engine_settings=cells.engine_settings, recipe=recipe)
+    data = registry.output(cells.host, cid, TRAINING_TASK, hashes[TRAINING_TASK], lambda: training.make(relaxed, sha))
+    return registry.output(cells.host, cid, POTENTIAL_TASK, hashes[POTENTIAL_TASK],
+                           lambda: PotentialMaker(recipe=recipe).make(data, sha))
+
+
 class HostDispersion(Step):
     property = "host_dispersion"
     needs = ("relaxation",)
@@ -32,11 +45,7 @@ class HostDispersion(Step):
         settings = campaign.dispersion
         task_hash = hashlib.sha256(f"{hashes[POTENTIAL_TASK]}|{settings.model_dump_json()}".encode()).hexdigest()
         bulk = cells.bulk
-        cid, relaxed = bulk.labels.calculation_id, outputs.relaxed[bulk.labels.calculation_id]
-        training = TrainingSetMaker(engine_settings=cells.engine_settings, recipe=campaign.potential.model_dump(mode="json"))
-        fitting = PotentialMaker(recipe=campaign.potential.model_dump(mode="json"))
-        data = registry.output(host, cid, TRAINING_TASK, hashes[TRAINING_TASK], lambda: training.make(relaxed, sha))
-        potential = registry.output(host, cid, POTENTIAL_TASK, hashes[POTENTIAL_TASK], lambda: fitting.make(data, sha))
+        relaxed, potential = outputs.relaxed[bulk.labels.calculation_id], host_potential(cells, registry, outputs)
         dielectric = None
         if campaign.engine.name == "gpaw" and len(bulk.structure.composition.elements) > 1:
             maker = DielectricMaker(engine_settings=cells.engine_settings, **campaign.formation.dielectric.model_dump())

@@ -33,7 +33,8 @@ def phonon_task_hashes(campaign: Campaign) -> dict[str, str]:
         PHONON_TASK: phonons.model_dump_json(include={"displacement_angstrom"}),
         VALIDATION_TASK: "",
         HUANG_RHYS_TASK: phonons.model_dump_json(include={"sigma_meV"}),
-        EMBEDDING_TASK: phonons.model_dump_json(include={"sigma_meV", "embedding_method", "embedding_basis"}),
+        EMBEDDING_TASK: phonons.model_dump_json(include={"sigma_meV", "embedding_method", "embedding_basis"}) + (
+            "|host_potential" if phonons.embedding_host_force_constants == "host_potential" else ""),
         CONVERGENCE_TASK: phonons.model_dump_json(include={"embedding_atoms"}),
     }
     chain, hashes = campaign.engine.settings_hash(), {}
