@@ -16,10 +16,20 @@ import yaml
 from click.testing import CliRunner
 from conftest import REFERENCE_DATA
 from phonopy.file_IO import parse_FORCE_SETS, write_FORCE_SETS
+from pymatgen.analysis.ewald import EwaldSummation
+from pymatgen.core import Lattice, Structure
 
 from defectscreen.analysis.dispersion import analyze_dispersion_files
 from defectscreen.cli.main import cli
-from defectscreen.physics.dispersion import MEV_PER_THZ, gamma_frequencies
+from defectscreen.physics.dispersion import (
+    MEV_PER_THZ,
+    dipole_dipole_force_constants,
+    gamma_frequencies,
+    harmonic_energy_and_forces,
+    matching_sites,
+    supercell_force_constants,
+    supercell_matrix_of,
+)
 from defectscreen.readers.phonopy_files import load_phonopy
 
 NACL = REFERENCE_DATA / "nacl-phonopy"
@@ -130,3 +140,69 @@ def test_analyze_dispersion_command(tmp_path: Path) -> None:
 def test_analyze_dispersion_refuses_bad_files(arguments: list[str], named: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["analyze", "dispersion", str(YAML), *arguments, "--out", str(tmp_path / "x")])
     assert result.exit_code in (1, 2) and named in result.output and "Traceback" not in result.output, result.output
+
+
+def test_dipole_dipole_force_constants_are_what_gonze_lee_subtract() -> None:
+    """Φ_dd of the NaCl supercell (from Z*, ε∞ and the primitive cell alone) is the part phonopy's Gonze–Lee route
+    removes from the supercell force constants: Φ − Φ_short = Φ_dd (to the convergence of the Ewald sums)."""
+    phonon = load_phonopy(YAML, FORCE_SETS, born=BORN)
+    phonon.produce_force_constants(calculate_full_force_constants=True)
+    phonon.run_qpoints([[0.1, 0.0, 0.0]])
+    short_range = phonon.dynamical_matrix.short_range_force_constants
+    primitive = Structure(Lattice(phonon.primitive.cell), phonon.primitive.symbols, phonon.primitive.scaled_positions)
+    ours = Structure(Lattice(phonon.supercell.cell), phonon.supercell.symbols, phonon.supercell.scaled_positions)
+    cell, dipole_dipole = dipole_dipole_force_constants(primitive, supercell_matrix_of(ours, primitive),
+                                                        phonon.nac_params["born"], phonon.nac_params["dielectric"])
+    order = matching_sites(cell, ours)
+    residual = np.abs(phonon.force_constants - short_range - dipole_dipole[np.ix_(order, order)]).max()
+    assert residual < 1e-3 * np.abs(phonon.force_constants).max()  # measured 8e-4 eV/Å² (Ewald sums of two cells)
+    assert np.abs(dipole_dipole.sum(axis=1)).max() < 1e-10, "acoustic sum rule"
+
+
+def test_dipole_dipole_force_constants_are_the_long_range_coulomb_springs() -> None:
+    """A rigid-ion crystal (charges ±1 e, no electrons to screen: ε∞ = 1, Z* = ±1): the harmonic force constants of
+    its Coulomb energy (finite differences of pymatgen's Ewald forces, 128-atom NaCl supercell) equal Φ_dd from Z*
+    and ε∞ for every pair beyond the nearest neighbours; they differ only at the nearest neighbours and on site
+    (phonopy's Ewald kernel omits the real-space part, a short-range term). So what a potential's labels lose in
+    ``short_range_frames`` is the whole long-range part, and what is left for the model is short-ranged."""
+    primitive = Structure(Lattice([[0, 2.82, 2.82], [2.82, 0, 2.82], [2.82, 2.82, 0]]), ["Na", "Cl"],
+                          [[0, 0, 0], [0.5, 0.5, 0.5]])
+    matrix = np.diag([4, 4, 4])
+    born = np.array([np.eye(3), -np.eye(3)])
+    cell, dipole_dipole = dipole_dipole_force_constants(primitive, matrix, born, np.eye(3))
+
+    def coulomb_forces(structures: list[Structure]) -> np.ndarray:
+        forces = []
+        for structure in structures:
+            charged = structure.copy()
+            charged.add_oxidation_state_by_element({"Na": 1, "Cl": -1})
+            forces.append(EwaldSummation(charged, compute_forces=True).forces)
+        return np.array(forces)
+
+    phonon, _ = supercell_force_constants(primitive, matrix, coulomb_forces, 0.005)
+    ours = Structure(Lattice(phonon.supercell.cell), phonon.supercell.symbols, phonon.supercell.scaled_positions)
+    order = matching_sites(cell, ours)
+    difference = np.abs(phonon.force_constants[0] - dipole_dipole[np.ix_(order, order)][0]).max(axis=(1, 2))
+    distance = np.array([ours[0].distance(site) for site in ours])
+    assert difference[distance > 3.5].max() < 2e-3 * np.abs(phonon.force_constants[0]).max()  # measured 6e-4
+    assert difference[distance > 4.5].max() < 1e-5
+    assert np.abs(phonon.force_constants[0][distance > 4.5]).max() > 0.1  # a long-range part there is to match
+
+
+def test_harmonic_labels_and_site_matching() -> None:
+    rng = np.random.default_rng(1)
+    force_constants = rng.normal(size=(4, 4, 3, 3))
+    force_constants = force_constants + force_constants.transpose(1, 0, 3, 2)
+    shift = rng.normal(size=(4, 3)) * 0.01
+    energy, forces = harmonic_energy_and_forces(force_constants, shift)
+    assert energy == pytest.approx(0.5 * shift.ravel() @ force_constants.transpose(0, 2, 1, 3).reshape(12, 12)
+                                   @ shift.ravel())
+    step = 1e-6 * np.eye(12)[5].reshape(4, 3)
+    assert -(harmonic_energy_and_forces(force_constants, shift + step)[0] - energy) / 1e-6 == pytest.approx(
+        forces[1, 2], rel=1e-4)
+    structure = Structure(Lattice.cubic(5.0), ["Na", "Cl", "Na", "Cl"],
+                          [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0.5, 0.5, 0.999]])
+    shuffled = Structure.from_sites([structure[i] for i in (2, 0, 3, 1)])
+    assert matching_sites(shuffled, structure).tolist() == [1, 3, 0, 2]
+    with pytest.raises(ValueError, match="do not hold the same sites"):
+        matching_sites(Structure(Lattice.cubic(5.0), ["Na"] * 4, structure.frac_coords), structure)

@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 from jobflow import Maker, job
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Structure
 
 from defectscreen.analysis.dispersion import dispersion_document
 from defectscreen.analysis.potential import model_file_from, model_forces
@@ -21,10 +21,13 @@ from defectscreen.jobs.reference import reference_atoms
 from defectscreen.physics.dispersion import (
     BandSegment,
     band_structure,
+    dipole_dipole_force_constants,
+    matching_sites,
     path_frequency_errors,
     set_dipole_correction,
     supercell_for_width,
     supercell_force_constants,
+    supercell_matrix_of,
 )
 from defectscreen.schemas import EngineRecord, TaskDocument
 from defectscreen.schemas.dielectric import DielectricDocument
@@ -36,21 +39,14 @@ def _segments(document: PhononDispersionDocument) -> list[BandSegment]:
                         np.array(s.frequencies_meV)) for s in document.segments]
 
 
-def relaxation_supercell_matrix(relaxed: Structure, primitive: Structure) -> np.ndarray:
-    """The integer matrix M with relaxed lattice = M × primitive lattice (rows are lattice vectors)."""
-    matrix = relaxed.lattice.matrix @ np.linalg.inv(primitive.lattice.matrix)
-    rounded = np.rint(matrix)
-    if np.abs(matrix - rounded).max() > 1e-3:
-        raise ValueError("the relaxed bulk cell is not a supercell of its primitive cell")
-    return rounded.astype(int)
-
-
 @dataclass
 class HostDispersionMaker(Maker):
     """The host's dispersion with forces from ``force_source``: 'potential' (its fine-tuned model, supercell at
     least ``min_supercell_width_angstrom`` wide) or 'engine' (the relaxation's supercell, compared with the
     potential's dispersion). Z* and ε∞ of a dielectric document add the LO–TO term; its relaxed primitive cell is
-    then the one the force constants are computed for."""
+    then the one the force constants are computed for. A potential trained on labels without their dipole–dipole
+    part (short-ranged) gets the dipole–dipole force constants of its supercell added back before the Gonze–Lee
+    term, so nothing is subtracted that the model does not hold."""
 
     name: str = "host dispersion"
     engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
@@ -72,19 +68,30 @@ class HostDispersionMaker(Maker):
         primitive = dielectric.structure if dielectric is not None else relaxed.structure.get_primitive_structure()
         model = model_forces(model_file_from(potential, Path.cwd() / "model"), potential.backend)
 
-        def dispersion_with(forces_of, supercell_matrix):
+        def dispersion_with(forces_of, supercell_matrix, short_range: bool = False):
+            """Force constants from ``forces_of``; a short-range model's get the dipole–dipole ones added back."""
             phonon, evaluations = supercell_force_constants(primitive, supercell_matrix, forces_of,
                                                             self.displacement_angstrom)
             if dielectric is not None:
+                if short_range:
+                    cell, dipole_dipole = dipole_dipole_force_constants(
+                        primitive, supercell_matrix, dielectric.born_charges_e, dielectric.epsilon_electronic)
+                    ours = Structure(Lattice(phonon.supercell.cell), phonon.supercell.symbols,
+                                     phonon.supercell.scaled_positions)
+                    order = matching_sites(cell, ours)
+                    phonon.force_constants = phonon.force_constants + dipole_dipole[np.ix_(order, order)]
                 set_dipole_correction(phonon, dielectric.born_charges_e, dielectric.epsilon_electronic)
             return phonon, evaluations
 
+        short_range = potential.dipole_dipole_subtracted is not None
+
         if self.force_source == "potential":
             phonon, evaluations = dispersion_with(model, supercell_for_width(primitive.lattice.matrix,
-                                                                             self.min_supercell_width_angstrom))
+                                                                             self.min_supercell_width_angstrom),
+                                                  short_range)
             source = f"potential {potential_uuid} ({potential.backend})"
         else:
-            matrix = relaxation_supercell_matrix(relaxed.structure, primitive)
+            matrix = supercell_matrix_of(relaxed.structure, primitive)
             phonon, evaluations = dispersion_with(
                 forces_function(lambda structure: reference_atoms(structure, relaxed.labels, engine)), matrix)
             source = f"engine {engine.name}"
@@ -92,7 +99,7 @@ class HostDispersionMaker(Maker):
                                        f"dielectric document {dielectric_uuid}", self.points_per_segment)
         comparison = None
         if self.force_source == "engine" and compare_with is not None:
-            same_cell, _ = dispersion_with(model, relaxation_supercell_matrix(relaxed.structure, primitive))
+            same_cell, _ = dispersion_with(model, supercell_matrix_of(relaxed.structure, primitive), short_range)
             engine_path = _segments(document)
             same = path_frequency_errors(band_structure(same_cell, self.points_per_segment), engine_path)
             converged = path_frequency_errors(_segments(compare_with), engine_path)

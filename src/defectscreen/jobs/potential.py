@@ -16,7 +16,14 @@ from defectscreen.jobs.provenance import parent_uuids, provenance, read, uuid_of
 from defectscreen.jobs.reference import reference_atoms
 from defectscreen.mlip.dataset import labelled_frame, perturbed_structures, train_validation_split
 from defectscreen.mlip.potential import PotentialRecipe, fit_potential
+from defectscreen.physics.dispersion import (
+    dipole_dipole_force_constants,
+    harmonic_energy_and_forces,
+    matching_sites,
+    supercell_matrix_of,
+)
 from defectscreen.schemas import CalculationLabels, EngineRecord, TaskDocument
+from defectscreen.schemas.dielectric import DielectricDocument
 from defectscreen.schemas.phonons import FrameSource, PotentialDocument, TrainingSetDocument
 
 
@@ -70,23 +77,41 @@ def training_frames(training_set: TrainingSetDocument) -> list:
     return frames
 
 
+def short_range_frames(training_set: TrainingSetDocument, dielectric: DielectricDocument) -> list:
+    """The training frames with the dipole–dipole energy and forces of their periodic supercell subtracted (Z*, ε∞
+    of ``dielectric``; harmonic in the displacements from the reference structure): what is left is short-ranged,
+    which a model with a cutoff can represent in any supercell."""
+    reference, primitive = training_set.reference_structure, dielectric.structure
+    cell, force_constants = dipole_dipole_force_constants(
+        primitive, supercell_matrix_of(reference, primitive), dielectric.born_charges_e, dielectric.epsilon_electronic)
+    order = matching_sites(cell, reference)
+    force_constants = force_constants[np.ix_(order, order)]
+    frames = []
+    for frame, shift in zip(training_frames(training_set), training_set.displacements_angstrom):
+        energy, forces = harmonic_energy_and_forces(force_constants, np.array(shift))
+        frames.append(labelled_frame(frame, frame.get_potential_energy() - energy, frame.get_forces() - forces))
+    return frames
+
+
 @dataclass
 class PotentialMaker(Maker):
-    """Train one potential on one training set; the model file goes to the blob store with its checksum."""
+    """Train one potential on one training set; the model file goes to the blob store with its checksum. With a
+    ``dielectric`` document, on the labels less their dipole–dipole part (:func:`short_range_frames`)."""
 
     name: str = "potential"
     recipe: dict = field(default_factory=lambda: PotentialRecipe().model_dump(mode="json"))
 
     @job(output_schema=PotentialDocument, data=["model_base64"], config=provenance())
-    def make(self, training_set: TrainingSetDocument, campaign_sha256: str) -> PotentialDocument:
-        frames_uuid = uuid_of(training_set)
-        training_set = read(training_set, TrainingSetDocument)
-        frames = training_frames(training_set)
+    def make(self, training_set: TrainingSetDocument, campaign_sha256: str,
+             dielectric: DielectricDocument | None = None) -> PotentialDocument:
+        frames_uuid, dielectric_uuid = uuid_of(training_set), uuid_of(dielectric)
+        training_set, dielectric = read(training_set, TrainingSetDocument), read(dielectric, DielectricDocument)
+        frames = training_frames(training_set) if dielectric is None else short_range_frames(training_set, dielectric)
         fields = fit_potential([frames[i] for i in training_set.train_indices],
                                [frames[i] for i in training_set.validation_indices],
                                PotentialRecipe.model_validate(self.recipe), Path.cwd() / "potential")
         return PotentialDocument(
             calculation_id=training_set.calculation_id, labels=training_set.labels,
             frames=FrameSource(uuid=frames_uuid), campaign_sha256=campaign_sha256, parent_uuids=parent_uuids(),
-            **fields,
+            dipole_dipole_subtracted=dielectric_uuid, **fields,
         )

@@ -96,6 +96,54 @@ def set_dipole_correction(phonon: Phonopy, born_charges_e: np.ndarray, epsilon_i
                          "dielectric": np.asarray(epsilon_inf, dtype=float), "factor": COULOMB_EV_ANGSTROM}
 
 
+def dipole_dipole_force_constants(primitive: Structure, supercell_matrix: np.ndarray, born_charges_e: np.ndarray,
+                                  epsilon_inf: np.ndarray) -> tuple[Structure, np.ndarray]:
+    """(the supercell ``supercell_matrix`` × ``primitive`` in phonopy's atom order, its dipole–dipole force
+    constants Φ_dd (N, N, 3, 3) in eV/Å²): the force constants of point dipoles Z* screened by ε∞ in that periodic
+    supercell (Ewald sum, acoustic sum rule included) — exactly what the Gonze–Lee route subtracts from a supercell's
+    force constants (phonopy's short-range force constants of zero force constants, negated)."""
+    unit_cell = PhonopyAtoms(symbols=[site.specie.symbol for site in primitive], cell=primitive.lattice.matrix,
+                             scaled_positions=primitive.frac_coords)
+    phonon = Phonopy(unit_cell, supercell_matrix=supercell_matrix, primitive_matrix=None, symprec=SYMPREC,
+                     log_level=0)
+    n_atoms = len(phonon.supercell)
+    phonon.force_constants = np.zeros((n_atoms, n_atoms, 3, 3))
+    set_dipole_correction(phonon, born_charges_e, epsilon_inf)
+    phonon.dynamical_matrix.make_Gonze_nac_dataset()
+    cell = Structure(Lattice(phonon.supercell.cell), phonon.supercell.symbols, phonon.supercell.scaled_positions)
+    return cell, -np.array(phonon.dynamical_matrix.short_range_force_constants)
+
+
+def supercell_matrix_of(supercell: Structure, primitive: Structure) -> np.ndarray:
+    """The integer matrix M with supercell lattice = M × primitive lattice (rows are lattice vectors)."""
+    matrix = supercell.lattice.matrix @ np.linalg.inv(primitive.lattice.matrix)
+    rounded = np.rint(matrix)
+    if np.abs(matrix - rounded).max() > 1e-3:
+        raise ValueError("the cell is not a supercell of the primitive cell")
+    return rounded.astype(int)
+
+
+def harmonic_energy_and_forces(force_constants: np.ndarray, displacements_angstrom: np.ndarray) -> tuple[float, np.ndarray]:
+    """(E = ½ uᵀΦu in eV, F = −Φu (N, 3) in eV/Å) of displacements u (N, 3) in Å for force constants Φ (N, N, 3, 3)
+    in eV/Å²."""
+    forces = -np.einsum("ijab,jb->ia", force_constants, displacements_angstrom)
+    return float(-0.5 * np.sum(forces * displacements_angstrom)), forces
+
+
+def matching_sites(structure: Structure, reference: Structure, tolerance_angstrom: float = 0.1) -> np.ndarray:
+    """index[i]: the site of ``structure`` at the position of ``reference``'s site i (same lattice, periodic
+    images, same species); ValueError if a site has no partner."""
+    difference = reference.frac_coords[:, None, :] - structure.frac_coords[None, :, :]
+    difference -= np.rint(difference)
+    distances = np.linalg.norm(difference @ reference.lattice.matrix, axis=2)
+    index = distances.argmin(axis=1)
+    species = [site.specie for site in structure]
+    if (distances[np.arange(len(reference)), index].max() > tolerance_angstrom
+            or len(set(index)) != len(reference) or any(species[j] != site.specie for j, site in zip(index, reference))):
+        raise ValueError("the two cells do not hold the same sites")
+    return index
+
+
 def path_frequency_errors(segments: list[BandSegment], reference: list[BandSegment]) -> tuple[float, float]:
     """(mean, max) |Δħω| in meV between two dispersions on the same path, band by band (both ascending)."""
     difference = np.abs(np.concatenate([a.frequencies_meV - b.frequencies_meV for a, b in zip(segments, reference)]))

@@ -69,6 +69,10 @@ class PotentialDocument(BaseModel):
     wall_time_s: float
     campaign_sha256: str | None = None
     parent_uuids: list[str] = Field(default_factory=list, description="the training set's document")
+    dipole_dipole_subtracted: str | None = Field(
+        None, description="the dielectric document whose dipole–dipole energies and forces (Z*, ε∞, Ewald sum in the "
+        "training supercell) were subtracted from the labels: a short-ranged model, the term is added back "
+        "analytically where it is used")
     defectscreen_version: str
 
 

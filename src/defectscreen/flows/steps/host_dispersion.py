@@ -1,6 +1,7 @@
 """The host_dispersion property: a potential fine-tuned on the host's own perturbed supercells, the host's phonon
 dispersion from it with the LO–TO term of its computed Born charges and ε∞ (engine gpaw, compounds), and if asked the
-engine's own dispersion compared with it."""
+engine's own dispersion compared with it. With Born charges the potential learns the labels less their dipole–dipole
+part, which the dispersion adds back analytically in any supercell."""
 
 from __future__ import annotations
 
@@ -18,21 +19,28 @@ from defectscreen.jobs.dielectric import DielectricMaker
 from defectscreen.jobs.dispersion import HostDispersionMaker
 
 POTENTIAL_DISPERSION_TASK, ENGINE_DISPERSION_TASK = "dispersion_potential", "dispersion_engine"
+SHORT_RANGE_POTENTIAL_TASK = "potential_short_range"
 
 
 def dispersion_id(host: str) -> str:
     return f"{host}:dispersion"
 
 
-def host_potential(cells: HostCells, registry: TaskRegistry, outputs: StepOutputs) -> OutputReference:
-    """The host's own potential: trained (``potential`` settings) on perturbed copies of its relaxed bulk cell."""
+def host_potential(cells: HostCells, registry: TaskRegistry, outputs: StepOutputs,
+                   dielectric: OutputReference | None = None) -> OutputReference:
+    """The host's own potential: trained (``potential`` settings) on perturbed copies of its relaxed bulk cell;
+    with a ``dielectric`` document, on those labels less their dipole–dipole part (a short-ranged model)."""
     campaign, sha, hashes = cells.campaign, cells.campaign_sha256, phonon_task_hashes(cells.campaign)
     cid = cells.bulk.labels.calculation_id
     relaxed, recipe = outputs.relaxed[cid], campaign.potential.model_dump(mode="json")
     training = TrainingSetMaker(engine_settings=cells.engine_settings, recipe=recipe)
     data = registry.output(cells.host, cid, TRAINING_TASK, hashes[TRAINING_TASK], lambda: training.make(relaxed, sha))
-    return registry.output(cells.host, cid, POTENTIAL_TASK, hashes[POTENTIAL_TASK],
-                           lambda: PotentialMaker(recipe=recipe).make(data, sha))
+    if dielectric is None:
+        return registry.output(cells.host, cid, POTENTIAL_TASK, hashes[POTENTIAL_TASK],
+                               lambda: PotentialMaker(recipe=recipe).make(data, sha))
+    task_hash = hashlib.sha256(f"{hashes[POTENTIAL_TASK]}|{dielectric_settings_hash(campaign)}".encode()).hexdigest()
+    return registry.output(cells.host, cid, SHORT_RANGE_POTENTIAL_TASK, task_hash,
+                           lambda: PotentialMaker(recipe=recipe).make(data, sha, dielectric=dielectric))
 
 
 class HostDispersion(Step):
@@ -43,14 +51,17 @@ class HostDispersion(Step):
         campaign, sha, host = cells.campaign, cells.campaign_sha256, cells.host
         hashes = phonon_task_hashes(campaign)
         settings = campaign.dispersion
-        task_hash = hashlib.sha256(f"{hashes[POTENTIAL_TASK]}|{settings.model_dump_json()}".encode()).hexdigest()
         bulk = cells.bulk
-        relaxed, potential = outputs.relaxed[bulk.labels.calculation_id], host_potential(cells, registry, outputs)
         dielectric = None
         if campaign.engine.name == "gpaw" and len(bulk.structure.composition.elements) > 1:
             maker = DielectricMaker(engine_settings=cells.engine_settings, **campaign.formation.dielectric.model_dump())
             dielectric = registry.output(host, dielectric_id(host), DIELECTRIC_TASK, dielectric_settings_hash(campaign),
                                          lambda: maker.make(bulk.structure, host, campaign.name, sha))
+        relaxed = outputs.relaxed[bulk.labels.calculation_id]
+        potential = host_potential(cells, registry, outputs, dielectric)
+        depends_on = [hashes[POTENTIAL_TASK], settings.model_dump_json(),
+                      dielectric_settings_hash(campaign) if dielectric is not None else ""]
+        task_hash = hashlib.sha256("|".join(depends_on).encode()).hexdigest()
         common = {"engine_settings": cells.engine_settings, "displacement_angstrom": settings.displacement_angstrom,
                   "min_supercell_width_angstrom": settings.min_supercell_width_angstrom,
                   "points_per_segment": settings.points_per_segment}
