@@ -223,3 +223,16 @@ def test_unusable_host_structure_is_named(file_name: str, text: str, named: str,
     campaign = _campaign(tmp_path, hosts=[{"name": "X", "structure": file_name}])
     _assert_refused(CliRunner().invoke(cli, ["submit", campaign]), 1, f"hosts[X].structure: '{tmp_path / file_name}' "
                                                                       f"{named}")
+
+
+def test_a_failed_jobs_reason_is_one_short_line() -> None:
+    """The console names a failed job by its exception line, even when the message spans many lines (jobflow puts
+    whole documents in it), cut to a few hundred characters; the full trace stays in the log."""
+    from defectscreen.storage.progress import MAX_REASON_CHARACTERS, failure_reason
+
+    trace = ("Traceback (most recent call last):\n  File \"job.py\", line 1, in run\nValueError: Could not resolve "
+             "reference - abc not in store, cache={" + "'x': 1, " * 200 + "\nLattice\n    abc : 7.68 7.68 7.68")
+    reason = failure_reason(trace)
+    assert reason.startswith("ValueError: Could not resolve reference") and "\n" not in reason
+    assert len(reason) <= MAX_REASON_CHARACTERS + 2
+    assert failure_reason("Traceback\n  File x\nRuntimeError: SCF not converged") == "RuntimeError: SCF not converged"

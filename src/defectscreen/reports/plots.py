@@ -290,8 +290,9 @@ def plot_phonon_dispersion(document: PhononDispersionDocument, path: str | Path,
         start = segment.distance_inv_angstrom[0]
         x = offset + np.array(segment.distance_inv_angstrom) - start
         if reference is not None:
-            bands.plot(x, reference.segments[index].frequencies_meV, "--", color="0.6", lw=1,
-                       label=reference_label if index == 0 else None)
+            dashed = bands.plot(x, reference.segments[index].frequencies_meV, "--", color="0.6", lw=1)
+            if index == 0:
+                dashed[0].set_label(reference_label)
         lines = bands.plot(x, segment.frequencies_meV, color="C0", lw=1.2)
         if index == 0:
             lines[0].set_label(document.force_source if reference is not None else None)

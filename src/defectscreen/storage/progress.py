@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -33,6 +34,19 @@ def host_progress(launchpad: LaunchPad) -> dict[str, Counter]:
     return dict(sorted(progress.items()))
 
 
+#: the longest failure reason printed; the whole trace stays in the job's log and the LaunchPad.
+MAX_REASON_CHARACTERS = 300
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
+
+
+def failure_reason(trace: str) -> str:
+    """The line of a Python trace that names the exception (its message may span many lines: the last such
+    line), cut to MAX_REASON_CHARACTERS."""
+    lines = trace.strip().splitlines() or ["no error recorded"]
+    reason = next((line for line in reversed(lines) if _EXCEPTION_LINE.match(line)), lines[-1])
+    return reason if len(reason) <= MAX_REASON_CHARACTERS else reason[:MAX_REASON_CHARACTERS] + " …"
+
+
 def failures(launchpad: LaunchPad) -> list[Failure]:
     """Failed jobs with the last line of their error (e.g. an unconverged SCF)."""
     result = []
@@ -41,8 +55,7 @@ def failures(launchpad: LaunchPad) -> list[Failure]:
             {"fw_id": fw["fw_id"], "state": "FIZZLED"}, sort=[("launch_id", -1)]
         )
         stored = (launch or {}).get("action", {}).get("stored_data", {})
-        trace = stored.get("_exception", {}).get("_stacktrace", "no error recorded")
-        reason = trace.strip().splitlines()[-1]
+        reason = failure_reason(stored.get("_exception", {}).get("_stacktrace", "no error recorded"))
         calculation_id = fw.get("spec", {}).get("defectscreen", {}).get("calculation_id", "?")
         result.append(Failure(calculation_id, fw["name"], reason, (launch or {}).get("launch_dir")))
     return result
