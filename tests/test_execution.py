@@ -186,8 +186,9 @@ def test_credentials_never_leave_the_uri(mongo_server: tuple[str, str], data_dir
         consoles.append(subprocess.run([*CLI, *command], capture_output=True, text=True))
     failed = [(c.args[3:], c.returncode, c.stdout[-800:] + c.stderr[-800:]) for c in consoles if c.returncode]
     assert not failed
-    for command, reason in ((["report", "--out", "report.html"], "no formation-energy documents or host dispersions"),
-                            (["search"], "no structure searches stored")):  # this campaign computes neither
+    nothing = ((["report", "--out", "report.html"], "no formation-energy documents or host dispersions"),
+               (["search"], "no structure searches stored"))  # this campaign computes neither
+    for command, reason in nothing:
         consoles.append(subprocess.run([*CLI, *command], capture_output=True, text=True))
         assert consoles[-1].returncode == 1 and reason in consoles[-1].stderr
     _assert_all_done_once(StorageSettings.from_environment(), 5)
