@@ -78,7 +78,7 @@ def supercell_force_constants(primitive: Structure, supercell_matrix: np.ndarray
     ``forces_of`` giving the (n, N, 3) forces in eV/Å on the displaced supercells (drift removed)."""
     unit_cell = PhonopyAtoms(symbols=[site.specie.symbol for site in primitive], cell=primitive.lattice.matrix,
                              scaled_positions=primitive.frac_coords)
-    phonon = Phonopy(unit_cell, supercell_matrix=supercell_matrix, primitive_matrix=None, symprec=SYMPREC,
+    phonon = Phonopy(unit_cell, supercell_matrix=supercell_matrix, primitive_matrix="P", symprec=SYMPREC,
                      log_level=0)
     phonon.generate_displacements(distance=displacement_angstrom, is_plusminus=True)
     displaced = [Structure(Lattice(cell.cell), cell.symbols, cell.scaled_positions)
@@ -104,7 +104,7 @@ def dipole_dipole_force_constants(primitive: Structure, supercell_matrix: np.nda
     force constants (phonopy's short-range force constants of zero force constants, negated)."""
     unit_cell = PhonopyAtoms(symbols=[site.specie.symbol for site in primitive], cell=primitive.lattice.matrix,
                              scaled_positions=primitive.frac_coords)
-    phonon = Phonopy(unit_cell, supercell_matrix=supercell_matrix, primitive_matrix=None, symprec=SYMPREC,
+    phonon = Phonopy(unit_cell, supercell_matrix=supercell_matrix, primitive_matrix="P", symprec=SYMPREC,
                      log_level=0)
     n_atoms = len(phonon.supercell)
     phonon.force_constants = np.zeros((n_atoms, n_atoms, 3, 3))
