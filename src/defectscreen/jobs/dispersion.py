@@ -21,6 +21,7 @@ from defectscreen.jobs.reference import reference_atoms
 from defectscreen.physics.dispersion import (
     BandSegment,
     band_structure,
+    cell_widths,
     dipole_dipole_force_constants,
     matching_sites,
     path_frequency_errors,
@@ -97,6 +98,14 @@ class HostDispersionMaker(Maker):
             source = f"engine {engine.name}"
         document = dispersion_document(phonon, source, None if dielectric is None else
                                        f"dielectric document {dielectric_uuid}", self.points_per_segment)
+        flags = list(document.flags)
+        cutoff = potential.training_settings.get("cutoff_angstrom")
+        trained_width = min(cell_widths(relaxed.structure.lattice.matrix))
+        if self.force_source == "potential" and cutoff is not None and trained_width < cutoff:
+            flags.append(f"the potential was trained on cells {trained_width:.1f} Å wide, narrower than its "
+                         f"{cutoff:g} Å cutoff (atoms saw their own images): beyond that cell its force constants "
+                         "are extrapolated (diamond/xTB: ~10 meV mean error in 250-atom cells); relax and train on "
+                         "a larger supercell before trusting this dispersion")
         comparison = None
         if self.force_source == "engine" and compare_with is not None:
             same_cell, _ = dispersion_with(model, supercell_matrix_of(relaxed.structure, primitive), short_range)
@@ -108,6 +117,7 @@ class HostDispersionMaker(Maker):
                 same_supercell_max_error_meV=same[1], mean_error_meV=converged[0], max_error_meV=converged[1])
         return document.model_copy(update={
             "host": relaxed.labels.host, "force_source": self.force_source, "n_force_evaluations": evaluations,
+            "flags": flags,
             "comparison": comparison, "engine": EngineRecord(**engine_record(engine)), "potential_uuid": potential_uuid,
             "model_sha256": potential.model_sha256, "dielectric_uuid": dielectric_uuid,
             "wall_time_s": time.perf_counter() - start, "campaign_sha256": campaign_sha256,

@@ -61,13 +61,17 @@ class BandSegment:
     frequencies_meV: np.ndarray
 
 
-def supercell_for_width(lattice_matrix: np.ndarray, min_width_angstrom: float) -> np.ndarray:
-    """The smallest diagonal supercell matrix of a cell (rows: lattice vectors in Å) whose three widths (distances
-    between opposite faces, Ω / |a_j × a_k|) all reach ``min_width_angstrom``."""
+def cell_widths(lattice_matrix: np.ndarray) -> list[float]:
+    """The three widths (Å) of a cell (rows: lattice vectors in Å): distances between opposite faces, Ω/|a_j × a_k|."""
     lattice = np.asarray(lattice_matrix, dtype=float)
     volume = abs(np.linalg.det(lattice))
-    widths = [volume / np.linalg.norm(np.cross(lattice[(i + 1) % 3], lattice[(i + 2) % 3])) for i in range(3)]
-    return np.diag([int(np.ceil(min_width_angstrom / width - 1e-9)) for width in widths])
+    return [float(volume / np.linalg.norm(np.cross(lattice[(i + 1) % 3], lattice[(i + 2) % 3]))) for i in range(3)]
+
+
+def supercell_for_width(lattice_matrix: np.ndarray, min_width_angstrom: float) -> np.ndarray:
+    """The smallest diagonal supercell matrix of a cell (rows: lattice vectors in Å) whose three widths all reach
+    ``min_width_angstrom``."""
+    return np.diag([int(np.ceil(min_width_angstrom / width - 1e-9)) for width in cell_widths(lattice_matrix)])
 
 
 def supercell_force_constants(primitive: Structure, supercell_matrix: np.ndarray,
