@@ -16,12 +16,17 @@ from defectscreen.physics.dispersion import (
     IMAGINARY_TOLERANCE_MEV,
     band_structure,
     density_of_states,
+    dipole_dipole_force_constants,
     gamma_force_constants,
     gamma_frequencies,
     imaginary_modes,
     lyddane_sachs_teller_ratio,
+    matching_sites,
+    set_dipole_correction,
+    supercell_force_constants,
 )
 from defectscreen.readers.phonopy_files import load_phonopy
+from defectscreen.schemas.dielectric import DielectricDocument
 from defectscreen.schemas.phonons import (
     DipoleCorrectionDocument,
     PhononBandSegmentDocument,
@@ -30,6 +35,25 @@ from defectscreen.schemas.phonons import (
 
 #: Γ is approached along Cartesian x for the LO–TO numbers (any direction for a cubic crystal).
 GAMMA_DIRECTION = (1.0, 0.0, 0.0)
+
+
+def supercell_phonons(primitive: Structure, supercell_matrix: np.ndarray, forces_of, displacement_angstrom: float,
+                      dielectric: DielectricDocument | None = None, short_range: bool = False) -> tuple[Phonopy, int]:
+    """(phonopy object with the force constants of ``supercell_matrix`` × ``primitive`` from ``forces_of``, number
+    of force evaluations). With a dielectric document, the Gonze–Lee term of its Z* and ε∞ is set; a
+    ``short_range`` model's force constants (trained without the dipole–dipole part) first get Φ_dd of this
+    supercell added back, so that the Gonze–Lee subtraction removes only what they hold."""
+    phonon, evaluations = supercell_force_constants(primitive, supercell_matrix, forces_of, displacement_angstrom)
+    if dielectric is None:
+        return phonon, evaluations
+    if short_range:
+        cell, dipole_dipole = dipole_dipole_force_constants(primitive, supercell_matrix, dielectric.born_charges_e,
+                                                            dielectric.epsilon_electronic)
+        ours = Structure(Lattice(phonon.supercell.cell), phonon.supercell.symbols, phonon.supercell.scaled_positions)
+        order = matching_sites(cell, ours)
+        phonon.force_constants = phonon.force_constants + dipole_dipole[np.ix_(order, order)]
+    set_dipole_correction(phonon, dielectric.born_charges_e, dielectric.epsilon_electronic)
+    return phonon, evaluations
 
 
 def _dipole_correction(phonon: Phonopy, source: str) -> DipoleCorrectionDocument:

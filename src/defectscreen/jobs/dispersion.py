@@ -10,9 +10,8 @@ from typing import Literal
 
 import numpy as np
 from jobflow import Maker, job
-from pymatgen.core import Lattice, Structure
 
-from defectscreen.analysis.dispersion import dispersion_document
+from defectscreen.analysis.dispersion import dispersion_document, supercell_phonons
 from defectscreen.analysis.potential import model_file_from, model_forces
 from defectscreen.engines import XtbSettings, engine_record, forces_function, parse_engine_settings
 from defectscreen.jobs.phonons import require_usable
@@ -22,12 +21,8 @@ from defectscreen.physics.dispersion import (
     BandSegment,
     band_structure,
     cell_widths,
-    dipole_dipole_force_constants,
-    matching_sites,
     path_frequency_errors,
-    set_dipole_correction,
     supercell_for_width,
-    supercell_force_constants,
     supercell_matrix_of,
 )
 from defectscreen.schemas import EngineRecord, TaskDocument
@@ -69,32 +64,17 @@ class HostDispersionMaker(Maker):
         primitive = dielectric.structure if dielectric is not None else relaxed.structure.get_primitive_structure()
         model = model_forces(model_file_from(potential, Path.cwd() / "model"), potential.backend)
 
-        def dispersion_with(forces_of, supercell_matrix, short_range: bool = False):
-            """Force constants from ``forces_of``; a short-range model's get the dipole–dipole ones added back."""
-            phonon, evaluations = supercell_force_constants(primitive, supercell_matrix, forces_of,
-                                                            self.displacement_angstrom)
-            if dielectric is not None:
-                if short_range:
-                    cell, dipole_dipole = dipole_dipole_force_constants(
-                        primitive, supercell_matrix, dielectric.born_charges_e, dielectric.epsilon_electronic)
-                    ours = Structure(Lattice(phonon.supercell.cell), phonon.supercell.symbols,
-                                     phonon.supercell.scaled_positions)
-                    order = matching_sites(cell, ours)
-                    phonon.force_constants = phonon.force_constants + dipole_dipole[np.ix_(order, order)]
-                set_dipole_correction(phonon, dielectric.born_charges_e, dielectric.epsilon_electronic)
-            return phonon, evaluations
-
         short_range = potential.dipole_dipole_subtracted is not None
-
         if self.force_source == "potential":
-            phonon, evaluations = dispersion_with(model, supercell_for_width(primitive.lattice.matrix,
-                                                                             self.min_supercell_width_angstrom),
-                                                  short_range)
+            matrix = supercell_for_width(primitive.lattice.matrix, self.min_supercell_width_angstrom)
+            phonon, evaluations = supercell_phonons(primitive, matrix, model, self.displacement_angstrom, dielectric,
+                                                    short_range)
             source = f"potential {potential_uuid} ({potential.backend})"
         else:
             matrix = supercell_matrix_of(relaxed.structure, primitive)
-            phonon, evaluations = dispersion_with(
-                forces_function(lambda structure: reference_atoms(structure, relaxed.labels, engine)), matrix)
+            engine_forces = forces_function(lambda structure: reference_atoms(structure, relaxed.labels, engine))
+            phonon, evaluations = supercell_phonons(primitive, matrix, engine_forces, self.displacement_angstrom,
+                                                    dielectric)
             source = f"engine {engine.name}"
         document = dispersion_document(phonon, source, None if dielectric is None else
                                        f"dielectric document {dielectric_uuid}", self.points_per_segment)
@@ -108,7 +88,8 @@ class HostDispersionMaker(Maker):
                          "a larger supercell before trusting this dispersion")
         comparison = None
         if self.force_source == "engine" and compare_with is not None:
-            same_cell, _ = dispersion_with(model, supercell_matrix_of(relaxed.structure, primitive), short_range)
+            same_cell, _ = supercell_phonons(primitive, supercell_matrix_of(relaxed.structure, primitive), model,
+                                             self.displacement_angstrom, dielectric, short_range)
             engine_path = _segments(document)
             same = path_frequency_errors(band_structure(same_cell, self.points_per_segment), engine_path)
             converged = path_frequency_errors(_segments(compare_with), engine_path)
