@@ -31,6 +31,7 @@ from defectscreen.physics.dispersion import (
     supercell_force_constants,
     supercell_matrix_of,
 )
+from defectscreen.physics.finite_displacement import structure_of
 from defectscreen.readers.phonopy_files import load_phonopy
 
 NACL = REFERENCE_DATA / "nacl-phonopy"
@@ -143,15 +144,20 @@ def test_analyze_dispersion_refuses_bad_files(arguments: list[str], named: str, 
     assert result.exit_code in (1, 2) and named in result.output and "Traceback" not in result.output, result.output
 
 
-def test_dipole_dipole_force_constants_are_what_gonze_lee_subtract() -> None:
-    """Φ_dd of the NaCl supercell (from Z*, ε∞ and the primitive cell alone) is the part phonopy's Gonze–Lee route
-    removes from the supercell force constants: Φ − Φ_short = Φ_dd (to the convergence of the Ewald sums)."""
+def _nacl_short_range_force_constants():
+    """(NaCl's phonopy object with full force constants and BORN, the short-range force constants phonopy's
+    Gonze–Lee route keeps of them)."""
     phonon = load_phonopy(YAML, FORCE_SETS, born=BORN)
     phonon.produce_force_constants(calculate_full_force_constants=True)
     phonon.run_qpoints([[0.1, 0.0, 0.0]])
-    short_range = phonon.dynamical_matrix.short_range_force_constants
-    primitive = Structure(Lattice(phonon.primitive.cell), phonon.primitive.symbols, phonon.primitive.scaled_positions)
-    ours = Structure(Lattice(phonon.supercell.cell), phonon.supercell.symbols, phonon.supercell.scaled_positions)
+    return phonon, phonon.dynamical_matrix.short_range_force_constants
+
+
+def test_dipole_dipole_force_constants_are_what_gonze_lee_subtract() -> None:
+    """Φ_dd of the NaCl supercell (from Z*, ε∞ and the primitive cell alone) is the part phonopy's Gonze–Lee route
+    removes from the supercell force constants: Φ − Φ_short = Φ_dd (to the convergence of the Ewald sums)."""
+    phonon, short_range = _nacl_short_range_force_constants()
+    primitive, ours = structure_of(phonon.primitive), structure_of(phonon.supercell)
     cell, dipole_dipole = dipole_dipole_force_constants(primitive, supercell_matrix_of(ours, primitive),
                                                         phonon.nac_params["born"], phonon.nac_params["dielectric"])
     order = matching_sites(cell, ours)
@@ -181,7 +187,7 @@ def test_dipole_dipole_force_constants_are_the_long_range_coulomb_springs() -> N
         return np.array(forces)
 
     phonon, _ = supercell_force_constants(primitive, matrix, coulomb_forces, 0.005)
-    ours = Structure(Lattice(phonon.supercell.cell), phonon.supercell.symbols, phonon.supercell.scaled_positions)
+    ours = structure_of(phonon.supercell)
     order = matching_sites(cell, ours)
     difference = np.abs(phonon.force_constants[0] - dipole_dipole[np.ix_(order, order)][0]).max(axis=(1, 2))
     distance = np.array([ours[0].distance(site) for site in ours])
@@ -213,12 +219,8 @@ def test_short_range_model_plus_analytic_dipole_term_gives_the_full_dispersion()
     """A model holding only NaCl's short-range force constants (what a potential trained without the dipole–dipole
     part learns), evaluated by finite displacements, plus Φ_dd added back and the Gonze–Lee term, reproduces the
     dispersion of the full force constants with NAC; without the add-back the LO–TO physics is lost."""
-    phonon = load_phonopy(YAML, FORCE_SETS, born=BORN)
-    phonon.produce_force_constants(calculate_full_force_constants=True)
-    phonon.run_qpoints([[0.1, 0.0, 0.0]])
-    short_range = phonon.dynamical_matrix.short_range_force_constants
-    reference = Structure(Lattice(phonon.supercell.cell), phonon.supercell.symbols, phonon.supercell.scaled_positions)
-    primitive = Structure(Lattice(phonon.primitive.cell), phonon.primitive.symbols, phonon.primitive.scaled_positions)
+    phonon, short_range = _nacl_short_range_force_constants()
+    reference, primitive = structure_of(phonon.supercell), structure_of(phonon.primitive)
 
     def short_range_model(structures: list[Structure]) -> np.ndarray:
         forces = []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from phonopy import Phonopy
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 
 import defectscreen
 from defectscreen.physics.dielectric import ionic_dielectric_tensor
@@ -25,6 +25,7 @@ from defectscreen.physics.dispersion import (
     set_dipole_correction,
     supercell_force_constants,
 )
+from defectscreen.physics.finite_displacement import structure_of
 from defectscreen.readers.phonopy_files import load_phonopy
 from defectscreen.schemas.dielectric import DielectricDocument
 from defectscreen.schemas.phonons import (
@@ -49,8 +50,7 @@ def supercell_phonons(primitive: Structure, supercell_matrix: np.ndarray, forces
     if short_range:
         cell, dipole_dipole = dipole_dipole_force_constants(primitive, supercell_matrix, dielectric.born_charges_e,
                                                             dielectric.epsilon_electronic)
-        ours = Structure(Lattice(phonon.supercell.cell), phonon.supercell.symbols, phonon.supercell.scaled_positions)
-        order = matching_sites(cell, ours)
+        order = matching_sites(cell, structure_of(phonon.supercell))
         phonon.force_constants = phonon.force_constants + dipole_dipole[np.ix_(order, order)]
     set_dipole_correction(phonon, dielectric.born_charges_e, dielectric.epsilon_electronic)
     return phonon, evaluations
@@ -80,7 +80,7 @@ def dispersion_document(phonon: Phonopy, force_constants_source: str, dipole_sou
                         points_per_segment: int = 51, mesh_length_angstrom: float = 40.0) -> PhononDispersionDocument:
     """The dispersion document of ``phonon`` (force constants set; dipole–dipole parameters set when
     ``dipole_source`` names where they came from)."""
-    primitive = Structure(Lattice(phonon.primitive.cell), phonon.primitive.symbols, phonon.primitive.scaled_positions)
+    primitive = structure_of(phonon.primitive)
     segments = band_structure(phonon, points_per_segment)
     energies, dos = density_of_states(phonon, mesh_length_angstrom)
     lowest, where = imaginary_modes(segments)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from phonopy import Phonopy
-from phonopy.structure.atoms import PhonopyAtoms
 from phonopy.structure.symmetry import symmetrize_borns_and_epsilon
 from pymatgen.core import Structure
 from scipy import constants
 
+from defectscreen.physics.finite_displacement import phonopy_cell
 from defectscreen.physics.normal_modes import enforce_acoustic_sum_rule, gamma_normal_modes
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE
 
@@ -58,15 +58,10 @@ def force_constants_from_cartesian_displacements(structure: Structure, forces_eV
     if forces.shape != (n_atoms, 3, 2, n_atoms, 3):
         raise ValueError(f"forces have shape {forces.shape}, expected ({n_atoms}, 3, 2, {n_atoms}, 3) for ± "
                          "displacements of each atom along x, y and z")
-    phonon = Phonopy(_phonopy_cell(structure), supercell_matrix=np.eye(3, dtype=int), symprec=SYMPREC, log_level=0)
+    phonon = Phonopy(phonopy_cell(structure), supercell_matrix=np.eye(3, dtype=int), symprec=SYMPREC, log_level=0)
     phonon.force_constants = -(forces[:, :, 1] - forces[:, :, 0]).transpose(0, 2, 1, 3) / (2 * displacement_angstrom)
     phonon.symmetrize_force_constants_by_space_group(show_drift=False)
     return enforce_acoustic_sum_rule(phonon.force_constants)
-
-
-def _phonopy_cell(structure: Structure) -> PhonopyAtoms:
-    return PhonopyAtoms(symbols=[site.specie.symbol for site in structure], cell=structure.lattice.matrix,
-                        scaled_positions=structure.frac_coords)
 
 
 def ionic_dielectric_tensor(born_charges_e: np.ndarray, force_constants_eV_per_angstrom2: np.ndarray,
@@ -109,6 +104,6 @@ def symmetrized_born_charges_and_epsilon(structure: Structure, born_charges_e: n
     """Z* (N, 3, 3) and a 3×3 ε averaged over the crystal's point group (phonopy), the sum rule Σ_κ Z*_κ = 0
     imposed; removes the noise of finite differences and k sampling that breaks the symmetry."""
     born, tensor = symmetrize_borns_and_epsilon(np.asarray(born_charges_e, dtype=float),
-                                                np.asarray(epsilon, dtype=float), _phonopy_cell(structure),
+                                                np.asarray(epsilon, dtype=float), phonopy_cell(structure),
                                                 symprec=SYMPREC)
     return born - born.mean(axis=0), tensor

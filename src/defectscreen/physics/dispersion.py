@@ -35,11 +35,11 @@ from dataclasses import dataclass
 import numpy as np
 from phonopy import Phonopy
 from phonopy.phonon.band_structure import get_band_qpoints_by_seekpath
-from phonopy.structure.atoms import PhonopyAtoms
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 from scipy import constants
 
 from defectscreen.physics.dielectric import COULOMB_EV_ANGSTROM, SYMPREC
+from defectscreen.physics.finite_displacement import displaced_force_constants, phonopy_cell, structure_of
 
 #: ħω in meV of a frequency of 1 THz.
 MEV_PER_THZ = 1e3 * constants.h * 1e12 / constants.e
@@ -74,24 +74,23 @@ def supercell_for_width(lattice_matrix: np.ndarray, min_width_angstrom: float) -
     return np.diag([int(np.ceil(min_width_angstrom / width - 1e-9)) for width in cell_widths(lattice_matrix)])
 
 
+def _phonopy(primitive: Structure, supercell_matrix: np.ndarray) -> Phonopy:
+    """phonopy's object of the primitive cell ``primitive`` (taken as it is) and the supercell ``supercell_matrix``."""
+    return Phonopy(phonopy_cell(primitive), supercell_matrix=supercell_matrix, primitive_matrix="P", symprec=SYMPREC,
+                   log_level=0)
+
+
 def supercell_force_constants(primitive: Structure, supercell_matrix: np.ndarray,
                               forces_of: Callable[[list[Structure]], np.ndarray],
                               displacement_angstrom: float) -> tuple[Phonopy, int]:
     """(phonopy object of the primitive cell with the supercell's force constants, number of force evaluations):
     ± displacements of the symmetry-distinct atoms of the supercell ``supercell_matrix`` × ``primitive``,
-    ``forces_of`` giving the (n, N, 3) forces in eV/Å on the displaced supercells (drift removed)."""
-    unit_cell = PhonopyAtoms(symbols=[site.specie.symbol for site in primitive], cell=primitive.lattice.matrix,
-                             scaled_positions=primitive.frac_coords)
-    phonon = Phonopy(unit_cell, supercell_matrix=supercell_matrix, primitive_matrix="P", symprec=SYMPREC,
-                     log_level=0)
-    phonon.generate_displacements(distance=displacement_angstrom, is_plusminus=True)
-    displaced = [Structure(Lattice(cell.cell), cell.symbols, cell.scaled_positions)
-                 for cell in phonon.supercells_with_displacements]
-    forces = np.asarray(forces_of(displaced), dtype=float)
-    phonon.forces = forces - forces.mean(axis=1, keepdims=True)
-    phonon.produce_force_constants()
+    ``forces_of`` giving the (n, N, 3) forces in eV/Å on the displaced supercells (drift removed); the force
+    constants are symmetrized by the space group."""
+    phonon = _phonopy(primitive, supercell_matrix)
+    evaluations = displaced_force_constants(phonon, forces_of, displacement_angstrom)
     phonon.symmetrize_force_constants()
-    return phonon, len(displaced)
+    return phonon, evaluations
 
 
 def set_dipole_correction(phonon: Phonopy, born_charges_e: np.ndarray, epsilon_inf: np.ndarray) -> None:
@@ -106,16 +105,12 @@ def dipole_dipole_force_constants(primitive: Structure, supercell_matrix: np.nda
     constants Φ_dd (N, N, 3, 3) in eV/Å²): the force constants of point dipoles Z* screened by ε∞ in that periodic
     supercell (Ewald sum, acoustic sum rule included) — exactly what the Gonze–Lee route subtracts from a supercell's
     force constants (phonopy's short-range force constants of zero force constants, negated)."""
-    unit_cell = PhonopyAtoms(symbols=[site.specie.symbol for site in primitive], cell=primitive.lattice.matrix,
-                             scaled_positions=primitive.frac_coords)
-    phonon = Phonopy(unit_cell, supercell_matrix=supercell_matrix, primitive_matrix="P", symprec=SYMPREC,
-                     log_level=0)
+    phonon = _phonopy(primitive, supercell_matrix)
     n_atoms = len(phonon.supercell)
     phonon.force_constants = np.zeros((n_atoms, n_atoms, 3, 3))
     set_dipole_correction(phonon, born_charges_e, epsilon_inf)
     phonon.dynamical_matrix.make_Gonze_nac_dataset()
-    cell = Structure(Lattice(phonon.supercell.cell), phonon.supercell.symbols, phonon.supercell.scaled_positions)
-    return cell, -np.array(phonon.dynamical_matrix.short_range_force_constants)
+    return structure_of(phonon.supercell), -np.array(phonon.dynamical_matrix.short_range_force_constants)
 
 
 def supercell_matrix_of(supercell: Structure, primitive: Structure) -> np.ndarray:

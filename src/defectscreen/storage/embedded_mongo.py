@@ -217,16 +217,16 @@ class _IndexedCollection:
         for index in store.indexes.values():
             if not index.get("unique"):
                 continue
-            keys = index.get("key")
-            field = keys[0][0] if len(keys) == 1 else "."
+            (field, direction), *others = index["key"]
             value = new_data.get(field)
-            if "." in field or index.get("partialFilterExpression") is not None or not _indexable(value):
+            if (others or "." in field or index.get("partialFilterExpression") is not None
+                    or not _indexable(value)):
                 return self.check_uniques(new_data)
-            checks.append((keys, field, value))
-        for keys, field, value in checks:
+            checks.append((field, direction, value))
+        for field, direction, value in checks:
             if store.holding(field, [value]) - {new_data.get("_id")}:
                 raise mongomock.DuplicateKeyError(
-                    "E11000 Duplicate Key Error", 11000, {"keyPattern": dict(keys), "keyValue": {field: value}}
+                    "E11000 Duplicate Key Error", 11000, {"keyPattern": {field: direction}, "keyValue": {field: value}}
                 )
 
 
