@@ -239,17 +239,19 @@ def fermi_levels(defects: list[DefectFormation], limits: list[ChemicalPotentialL
                               eigenvalues.shape)
     host = HostLevels.from_levels(eigenvalues, weights, vbm, cbm, bulk_volume_angstrom3)
     counted = [d for d in defects if d.equivalent_sites]
+    states = [(d.defect_name, s) for d in counted for s in d.charge_states]
+    charges = np.array([s.charge for _, s in states], dtype=float)
+    sites_per_cm3 = np.array([d.equivalent_sites for d in counted for _ in d.charge_states], dtype=float) * (
+        CUBIC_ANGSTROM_PER_CUBIC_CM / bulk_volume_angstrom3)
     solutions = []
     for limit in limits:
-        lines = [DefectLines(np.array([s.charge for s in d.charge_states], dtype=float),
-                             np.array([s.formation_energy_at_vbm_eV[limit.name] for s in d.charge_states]),
-                             d.equivalent_sites * CUBIC_ANGSTROM_PER_CUBIC_CM / bulk_volume_angstrom3)
-                 for d in counted]
-        level = charge_neutral_fermi_level(lines, host, temperature_K, cbm - vbm)
+        lines = DefectLines(charges, np.array([s.formation_energy_at_vbm_eV[limit.name] for _, s in states]),
+                            sites_per_cm3)
+        level = charge_neutral_fermi_level([lines], host, temperature_K, cbm - vbm)
         electrons, holes = host.carriers_cm3(level, temperature_K)
-        concentrations = {d.defect_name: {_charge(q): float(c) for q, c in
-                                          zip(line.charges, line.concentrations_cm3(level, temperature_K))}
-                          for d, line in zip(counted, lines)}
+        concentrations: dict[str, dict[str, float]] = {d.defect_name: {} for d in counted}
+        for (name, state), c in zip(states, lines.concentrations_cm3(level, temperature_K).tolist()):
+            concentrations[name][_charge(state.charge)] = c
         solutions.append(FermiLevelSolution(limit=limit.name, temperature_K=temperature_K, fermi_level_eV=level,
                                             electrons_cm3=electrons, holes_cm3=holes, concentrations_cm3=concentrations))
     return solutions

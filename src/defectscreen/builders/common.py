@@ -30,7 +30,13 @@ class IncrementalBuilder(Builder):
     inputs: :meth:`plan` says which documents should exist and their fingerprints (from the sources' small header
     fields), ``get_items`` loads (:meth:`load`) the full inputs of only those whose fingerprint changed, so a second
     build processes nothing and a new or recomputed input rebuilds exactly what depends on it. ``process_item`` is
-    pure (everything it needs is in the item); ``update_targets`` replaces by key."""
+    pure (everything it needs is in the item); ``update_targets`` replaces by key.
+
+    Where every store keeps a change feed (the embedded store: ``change_token`` / ``changed_since``) and nothing was
+    removed since the last build, :meth:`changed` gives a source's documents stored since then and :meth:`plan`
+    plans only what they affect, so an incremental build costs what changed, not what is stored. Otherwise (MongoDB,
+    a removal, a new defectscreen version, a first build) :meth:`changed` is None and :meth:`plan` plans
+    everything."""
 
     key: ClassVar[str]
     indexes: ClassVar[tuple[str, ...]] = ()
@@ -41,6 +47,9 @@ class IncrementalBuilder(Builder):
     def __init__(self, sources: list[Store], target: Store, build_states: Store | None = None, **kwargs) -> None:
         self.target, self.build_states = target, build_states
         self._sources_state: list | None = None
+        self._tokens: dict[str, list | None] = {}
+        self._since: dict[str, list] | None = None
+        self.planned = 0
         super().__init__(sources=sources, targets=[target], **kwargs)
 
     def connect(self) -> None:
@@ -49,41 +58,73 @@ class IncrementalBuilder(Builder):
             self.build_states.connect()
 
     def plan(self) -> Iterable[dict]:
-        """Every document that should exist now: dicts with ``key``, ``fingerprint`` and what :meth:`load` needs."""
+        """The documents that should exist now, of those the changes since the last build (:meth:`changed`) can
+        affect or of every one: dicts with ``key``, ``fingerprint`` and what :meth:`load` needs."""
         raise NotImplementedError
 
     def load(self, pending: list[dict]) -> Iterator[dict]:
         """The items of the ``pending`` planned documents, with everything ``process_item`` reads."""
         raise NotImplementedError
 
+    def changed(self, store: Store, properties: list[str], criteria: dict | None = None) -> list[dict] | None:
+        """The documents of ``store`` (a source) stored or replaced since the last build, matching ``criteria`` and
+        projected onto ``properties``; None when this build plans everything."""
+        if self._since is None:
+            return None
+        return store.changed_since(self._since[store.collection_name], criteria, properties)
+
     def sources_state(self) -> list:
-        """What a build depends on, read from indexes only: the defectscreen version, and per source and target its
-        document count and newest ``last_updated_field`` (completion time of task documents, submission time of
-        campaigns, build time of built documents). Any stored, rerun or removed document changes it."""
+        """What a build depends on: the defectscreen version, and per source and target its change token, or where
+        it keeps no change feed its document count and newest ``last_updated_field`` (completion time of task
+        documents, submission time of campaigns, build time of built documents), read from indexes. Any stored,
+        rerun or removed document changes it."""
         state: list = [defectscreen.__version__]
         for store in (*self.sources, self.target):
-            newest = store.query_one(properties=[store.last_updated_field], sort={store.last_updated_field: -1})
-            for part in store.last_updated_field.split("."):
-                newest = (newest or {}).get(part)
-            state.append([store.collection_name, store.count(), str(newest)])
+            token = getattr(store, "change_token", lambda: None)()
+            if token is None:
+                newest = store.query_one(properties=[store.last_updated_field], sort={store.last_updated_field: -1})
+                for part in store.last_updated_field.split("."):
+                    newest = (newest or {}).get(part)
+                token = [store.count(), str(newest)]
+            state.append([store.collection_name, *token])
         return state
+
+    def change_tokens(self) -> dict[str, list | None]:
+        """Each source's and the target's point in its change feed (None: the store keeps none)."""
+        return {store.collection_name: getattr(store, "change_token", lambda: None)()
+                for store in (*self.sources, self.target)}
+
+    def _feeds_since(self, recorded: dict | None) -> dict[str, list] | None:
+        """The recorded tokens of the last build, when every store's feed continues from them without a removal
+        and the version is the same; else None (plan everything)."""
+        tokens = (recorded or {}).get("change_tokens")
+        if (not tokens or recorded.get("version") != defectscreen.__version__
+                or any(token is None or tokens.get(name) is None or tokens[name][1] != token[1]
+                       for name, token in self._tokens.items())):
+            return None
+        return tokens
 
     def get_items(self) -> Iterator[dict]:
         for field in (self.key, "input_fingerprint", self.target.last_updated_field, *self.indexes):
             self.target.ensure_index(field)
-        self.total = 0
-        self._sources_state = None
+        self.planned, self.total = 0, 0
+        self._sources_state, self._since = None, None
+        self._tokens = self.change_tokens()
         if self.build_states is not None:
             self._sources_state = self.sources_state()
             recorded = self.build_states.query_one({"builder": self.target.collection_name})
             if recorded is not None and recorded["sources_state"] == self._sources_state:
                 return
-        if self.older_layout is not None:
+            self._since = self._feeds_since(recorded)
+        if self.older_layout is not None and self._since is None:
             self.target.remove_docs(self.older_layout)
-        built = {doc[self.key]: doc["input_fingerprint"]
-                 for doc in self.target.query(properties=[self.key, "input_fingerprint"])}
-        pending = [planned for planned in self.plan() if built.get(planned[self.key]) != planned["fingerprint"]]
-        self.total = len(pending)
+        planned = list(self.plan())
+        built = {doc[self.key]: doc["input_fingerprint"] for doc in self.target.query(
+            {self.key: {"$in": [item[self.key] for item in planned]}}, properties=[self.key, "input_fingerprint"])}
+        pending = [item for item in planned if built.get(item[self.key]) != item["fingerprint"]]
+        self.planned, self.total = len(planned), len(pending)
+        self.logger.info(f"{self.target.collection_name}: {len(pending)} of {len(planned)} planned documents to "
+                         f"build ({'what changed since the last build' if self._since else 'everything'} planned)")
         if pending:
             yield from self.load(pending)
 
@@ -94,11 +135,14 @@ class IncrementalBuilder(Builder):
             self.target.update(documents, key=self.key)
 
     def finalize(self) -> None:
-        """Record the sources' state the finished build started from: the next build with the same state is a no-op
-        (nothing is planned). The state is taken before planning, so inputs stored during a build are built next."""
+        """Record the sources' state and change tokens the finished build started from: the next build with the
+        same state is a no-op, and one with changes plans from these tokens. Both are taken before planning, so
+        inputs stored during a build are built next. What this build wrote to the target is recorded after it."""
         if self.build_states is not None and self._sources_state is not None:
             if self.total:  # what this build wrote changed the target: record its state after the build
                 self._sources_state[-1] = self.sources_state()[-1]
-            self.build_states.update([{"builder": self.target.collection_name, "sources_state": self._sources_state}],
+            self._tokens[self.target.collection_name] = self.change_tokens()[self.target.collection_name]
+            self.build_states.update([{"builder": self.target.collection_name, "sources_state": self._sources_state,
+                                       "change_tokens": self._tokens, "version": defectscreen.__version__}],
                                      key="builder")
         super().finalize()

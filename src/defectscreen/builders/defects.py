@@ -50,17 +50,41 @@ class DefectBuilder(IncrementalBuilder):
         self.tasks, self.campaigns, self.defects = tasks, campaigns, defects
         super().__init__([tasks, campaigns], defects, **kwargs)
 
+    def scope(self) -> tuple[list[str], list[str], list[str]] | None:
+        """(hosts whose every defect is planned, defect cells — calculation ids — planned, hosts of either) after
+        the changes since the last build: a recomputed bulk cell or dielectric constant affects its host, a defect
+        relaxation its cell; None (plan everything) after a campaign was submitted again or without change feeds."""
+        campaigns = self.changed(self.campaigns, ["name"])
+        tasks = self.changed(self.tasks, ["output.task_label", "output.labels.defect_type", "output.labels.host",
+                                          "output.labels.calculation_id", "output.host"])
+        if campaigns is None or tasks is None or campaigns:
+            return None
+        hosts = {doc["output"]["host"] for doc in tasks if doc["output"].get("task_label") == "dielectric"}
+        relaxed = [doc["output"]["labels"] for doc in tasks if doc["output"].get("task_label") == "relax"]
+        hosts |= {labels["host"] for labels in relaxed if labels["defect_type"] == "bulk"}
+        defects = [labels for labels in relaxed if labels["defect_type"] not in ("bulk", "competing_phase")]
+        return (sorted(hosts), sorted({labels["calculation_id"] for labels in defects}),
+                sorted(hosts | {labels["host"] for labels in defects}))
+
     def plan(self) -> Iterable[dict]:
+        scope = self.scope()
         campaigns = {doc["name"]: doc for doc in self.campaigns.query()}
+        defect_tasks = {**RELAXED, "output.labels.defect_type": {"$nin": ["bulk", "competing_phase"]}}
+        if scope is None:
+            selections, on_hosts, of_hosts = [defect_tasks], {}, {}
+        else:
+            selections = [{**defect_tasks, "output.labels.host": {"$in": scope[0]}},
+                          {**defect_tasks, "output.labels.calculation_id": {"$in": scope[1]}}]
+            on_hosts, of_hosts = {"output.labels.host": {"$in": scope[2]}}, {"output.host": {"$in": scope[2]}}
         bulks = {(doc["output"]["labels"]["host"], doc["output"]["engine"]["settings_hash"]): doc
-                 for doc in self.tasks.query({**RELAXED, "output.labels.defect_type": "bulk"}, properties=HEADER)}
+                 for doc in self.tasks.query({**RELAXED, "output.labels.defect_type": "bulk", **on_hosts},
+                                             properties=HEADER)}
         dielectrics: dict[tuple[str, str], dict] = {}
-        for doc in sorted(self.tasks.query({"output.task_label": "dielectric"}, properties=DIELECTRIC_FIELDS),
-                          key=lambda doc: doc["completed_at"]):
+        for doc in sorted(self.tasks.query({"output.task_label": "dielectric", **of_hosts},
+                                           properties=DIELECTRIC_FIELDS), key=lambda doc: doc["completed_at"]):
             dielectrics[(doc["output"]["host"], doc["output"]["engine"]["settings_hash"])] = doc
         latest: dict[str, dict] = {}
-        criteria = {**RELAXED, "output.labels.defect_type": {"$nin": ["bulk", "competing_phase"]}}
-        for doc in self.tasks.query(criteria, properties=HEADER):
+        for doc in (doc for criteria in selections for doc in self.tasks.query(criteria, properties=HEADER)):
             output = doc["output"]
             cell = f"{output['labels']['calculation_id']}|{engine_key(output['engine']['settings_hash'])}"
             if cell not in latest or doc["completed_at"] > latest[cell]["completed_at"]:

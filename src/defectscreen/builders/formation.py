@@ -17,7 +17,7 @@ from defectscreen.analysis.formation import (
     phase_entry,
 )
 from defectscreen.builders.common import IncrementalBuilder, engine_key, input_fingerprint
-from defectscreen.builders.defects import HEADER, RELAXED
+from defectscreen.builders.defects import DIELECTRIC_FIELDS, HEADER, RELAXED, dielectric_constant
 from defectscreen.schemas.formation import DefectFormation, FormationEnergyDocument, FormationInputs, settings_key
 
 
@@ -43,15 +43,68 @@ class FormationEnergyBuilder(IncrementalBuilder):
         self.formation_energies = formation_energies
         super().__init__([tasks, campaigns, defects], formation_energies, **kwargs)
 
+    def scope(self) -> tuple[list[str], dict[str, list[str]]] | None:
+        """(hosts whose every defect is planned, host -> names of the defects whose charge-state documents changed)
+        after the changes since the last build: a recomputed bulk cell or dielectric constant affects its host, a
+        rebuilt charge-state document its defect; None (plan everything) after a campaign was submitted again or a
+        competing phase recomputed, or without change feeds."""
+        campaigns = self.changed(self.campaigns, ["name"])
+        tasks = self.changed(self.tasks, ["output.task_label", "output.labels.defect_type", "output.labels.host",
+                                          "output.host"], {"output.task_label": {"$in": ["relax", "dielectric"]}})
+        defects = self.changed(self.defects, ["labels.host", "labels.defect_name"])
+        if campaigns is None or tasks is None or defects is None or campaigns:
+            return None
+        kinds = {(doc["output"]["task_label"], doc["output"].get("labels", {}).get("defect_type")) for doc in tasks}
+        if ("relax", "competing_phase") in kinds:
+            return None
+        whole = {doc["output"]["host"] if doc["output"]["task_label"] == "dielectric" else
+                 doc["output"]["labels"]["host"] for doc in tasks
+                 if doc["output"]["task_label"] == "dielectric" or doc["output"]["labels"]["defect_type"] == "bulk"}
+        names: dict[str, set[str]] = defaultdict(set)
+        for doc in defects:
+            if doc["labels"]["host"] not in whole:
+                names[doc["labels"]["host"]].add(doc["labels"]["defect_name"])
+        return sorted(whole), {host: sorted(changed) for host, changed in sorted(names.items())}
+
+    def _charge_states(self, criteria: dict) -> dict[tuple[str, str, str], list[dict]]:
+        """(host, engine settings hash, correction settings key) -> headers of the charge-state documents."""
+        groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+        for doc in self.defects.query(criteria, properties=["defect_id", "input_fingerprint", "labels",
+                                                            "engine.settings_hash", "settings_key"]):
+            groups[(doc["labels"]["host"], doc["engine"]["settings_hash"], doc["settings_key"])].append(doc)
+        return groups
+
     def plan(self) -> Iterable[dict]:
+        """Per host: its inputs' fingerprint (bulk cell, competing phases of its chemical system, campaign) and each
+        defect's (that and its charge-state documents). A host whose only changes are some defects' documents takes
+        the other defects' fingerprints and the chemical system from its previous document, when the host's
+        fingerprint is unchanged; else its defects are all read."""
+        scope = self.scope()
         campaigns = {doc["name"]: doc for doc in self.campaigns.query()}
         groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
-        for doc in self.defects.query(properties=["defect_id", "input_fingerprint", "labels", "engine.settings_hash",
-                                                  "settings_key"]):
-            groups[(doc["labels"]["host"], doc["engine"]["settings_hash"], doc["settings_key"])].append(doc)
+        previous: dict[str, dict] = {}
+        on_hosts, of_hosts = {}, {}
+        if scope is None:
+            groups.update(self._charge_states({}))
+        else:
+            whole, changed = scope
+            for criteria in [{"labels.host": {"$in": whole}}, *({"labels.host": host, "labels.defect_name": {
+                    "$in": names}} for host, names in changed.items())]:
+                for key, docs in self._charge_states(criteria).items():
+                    groups[key].extend(docs)
+            previous = {doc["host_id"]: doc for doc in self.formation_energies.query(
+                {"host": {"$in": list(changed)}}, properties=[
+                    "host_id", "host_input_fingerprint", "elemental_reference_energies_eV_per_atom",
+                    "defects.defect_name", "defects.input_fingerprint"])}
+            affected = sorted({*whole, *changed})
+            on_hosts, of_hosts = {"output.labels.host": {"$in": affected}}, {"output.host": {"$in": affected}}
         bulks = {(doc["output"]["labels"]["host"], doc["output"]["engine"]["settings_hash"]): doc
-                 for doc in self.tasks.query({**RELAXED, "output.labels.defect_type": "bulk"},
+                 for doc in self.tasks.query({**RELAXED, "output.labels.defect_type": "bulk", **on_hosts},
                                              properties=[*HEADER, "output.labels.defect_elements", "output.formula"])}
+        dielectrics: dict[tuple[str, str], dict] = {}
+        for doc in sorted(self.tasks.query({"output.task_label": "dielectric", **of_hosts},
+                                           properties=DIELECTRIC_FIELDS), key=lambda doc: doc["completed_at"]):
+            dielectrics[(doc["output"]["host"], doc["output"]["engine"]["settings_hash"])] = doc
         phases = list(self.tasks.query({**RELAXED, "output.labels.defect_type": "competing_phase"},
                                        properties=[*HEADER, "output.labels.defect_elements", "output.formula",
                                                    "output.energy_eV"]))
@@ -63,31 +116,52 @@ class FormationEnergyBuilder(IncrementalBuilder):
             if settings_key(inputs.correction) != correction_key:
                 continue  # defects corrected under an earlier version of the campaign: their documents stay as built
             bulk = bulks[(host, settings_hash)]
-            system = {el for d in defects for el in d["labels"]["defect_elements"]} | set(
-                Composition(bulk["output"]["formula"]).chemical_system.split("-"))
-            used = sorted((p for p in phases if p["output"]["engine"]["settings_hash"] == settings_hash
-                           and set(p["output"]["labels"]["defect_elements"]) <= system),
-                          key=lambda p: p["output"]["labels"]["calculation_id"])
-            host_fingerprint = input_fingerprint(bulk["uuid"], bulk["completed_at"],
-                                                 [(p["uuid"], p["completed_at"]) for p in used], campaign["sha256"],
-                                                 inputs.model_dump())
+            host_id = f"{host}|{engine_key(settings_hash)}|{settings_key(inputs)}"
+            epsilon, dielectric_uuid = dielectric_constant(inputs.correction,
+                                                           dielectrics.get((host, settings_hash)))
+            kept = previous.get(host_id)
+            elements = set(kept["elemental_reference_energies_eV_per_atom"]) if kept else set()
+            used, host_fingerprint = self._host_inputs(bulk, defects, phases, elements, campaign, inputs, epsilon)
+            if scope is not None and host not in scope[0] and (kept is None or kept.get("host_input_fingerprint")
+                                                               != host_fingerprint):
+                defects = self._charge_states({"labels.host": host})[(host, settings_hash, correction_key)]
+                kept = None
+                used, host_fingerprint = self._host_inputs(bulk, defects, phases, set(), campaign, inputs, epsilon)
             states: dict[str, list[dict]] = defaultdict(list)
             for doc in sorted(defects, key=lambda doc: doc["defect_id"]):
                 states[doc["labels"]["defect_name"]].append(doc)
             fingerprints = {name: input_fingerprint(host_fingerprint, [(d["defect_id"], d["input_fingerprint"])
                                                                        for d in docs])
-                            for name, docs in sorted(states.items())}
-            charged = [d["defect_id"] for docs in states.values() for d in docs if d["labels"]["charge"] != 0]
-            yield {"host_id": f"{host}|{engine_key(settings_hash)}|{settings_key(inputs)}", "host": host,
-                   "inputs": inputs, "campaign": {"name": campaign["name"], "sha256": campaign["sha256"]},
+                            for name, docs in states.items()}
+            if kept is not None:
+                fingerprints = {**{entry["defect_name"]: entry["input_fingerprint"] for entry in kept["defects"]},
+                                **fingerprints}
+            fingerprints = dict(sorted(fingerprints.items()))
+            yield {"host_id": host_id, "host": host, "inputs": inputs,
+                   "campaign": {"name": campaign["name"], "sha256": campaign["sha256"]},
                    "bulk_uuid": bulk["uuid"], "phases": [{"uuid": p["uuid"], **p["output"]} for p in used],
                    "defect_ids": {name: [d["defect_id"] for d in docs] for name, docs in states.items()},
-                   "screening_defect_id": (charged or [defects[0]["defect_id"]])[0],
-                   "defect_fingerprints": fingerprints, "fingerprint": input_fingerprint(fingerprints)}
+                   "dielectric_constant": epsilon, "dielectric_task_uuid": dielectric_uuid,
+                   "host_fingerprint": host_fingerprint, "defect_fingerprints": fingerprints,
+                   "fingerprint": input_fingerprint(fingerprints)}
+
+    @staticmethod
+    def _host_inputs(bulk: dict, defects: list[dict], phases: list[dict], elements: set[str], campaign: dict,
+                     inputs: FormationInputs, epsilon: float | list | None) -> tuple[list[dict], str]:
+        """(competing phases of the host's chemical system — its elements, ``elements`` and its defects' — computed
+        with the bulk cell's engine settings, the fingerprint of the host's inputs)."""
+        settings_hash = bulk["output"]["engine"]["settings_hash"]
+        system = elements | {el for d in defects for el in d["labels"]["defect_elements"]} | set(
+            Composition(bulk["output"]["formula"]).chemical_system.split("-"))
+        used = sorted((p for p in phases if p["output"]["engine"]["settings_hash"] == settings_hash
+                       and set(p["output"]["labels"]["defect_elements"]) <= system),
+                      key=lambda p: p["output"]["labels"]["calculation_id"])
+        return used, input_fingerprint(bulk["uuid"], bulk["completed_at"], [(p["uuid"], p["completed_at"]) for p in used],
+                                       campaign["sha256"], inputs.model_dump(), epsilon)
 
     def load(self, pending: list[dict]) -> Iterator[dict]:
         """The pending hosts' bulk cells and previous documents; of the defects, only those whose fingerprint
-        changed are read (and the one whose ε⁰ the host reports): the others' entries are taken as built."""
+        changed are read: the others' entries are taken as built."""
         bulk_documents = {doc["uuid"]: doc for doc in self.tasks.query(
             {"uuid": {"$in": [item["bulk_uuid"] for item in pending]}},
             properties=["uuid", "output.formula", "output.energy_eV", "output.levels", "output.structure.lattice",
@@ -99,10 +173,9 @@ class FormationEnergyBuilder(IncrementalBuilder):
             reused = [previous[name] for name, fingerprint in item["defect_fingerprints"].items()
                       if previous.get(name, {}).get("input_fingerprint") == fingerprint]
             changed = sorted(set(item["defect_fingerprints"]) - {entry["defect_name"] for entry in reused})
-            wanted = [item["screening_defect_id"], *(i for name in changed for i in item["defect_ids"][name])]
+            wanted = [i for name in changed for i in item["defect_ids"][name]]
             documents = {doc["defect_id"]: doc for doc in self.defects.query({"defect_id": {"$in": wanted}})}
             yield {**item, "bulk": bulk_documents[item["bulk_uuid"]], "reused": reused,
-                   "screening": documents[item["screening_defect_id"]],
                    "defects": {name: [documents[i] for i in item["defect_ids"][name]] for name in changed}}
 
     def process_item(self, item: dict) -> dict | None:
@@ -128,7 +201,6 @@ class FormationEnergyBuilder(IncrementalBuilder):
         defects = sorted([*computed, *(DefectFormation(**entry) for entry in item["reused"])],
                          key=lambda defect: defect.defect_name)
         volume = Lattice.from_dict(bulk["structure"]["lattice"]).volume
-        screened = item["screening"] if item["screening"]["correction"]["dielectric_constant"] is not None else None
         solutions = fermi_levels(defects, thermo["limits"], levels, volume, inputs.temperature_K)
         return FormationEnergyDocument(
             host_id=item["host_id"], host=item["host"], campaign=item["campaign"]["name"], inputs=inputs,
@@ -138,9 +210,9 @@ class FormationEnergyBuilder(IncrementalBuilder):
             elemental_reference_energies_eV_per_atom=thermo["references"], competing_phases=thermo["phase_enthalpies"],
             chemical_potential_limits=thermo["limits"], defects=defects,
             fermi_levels=solutions, flags=formation_flags(bulk["engine"]["name"], bulk["formula"], cbm - vbm, solutions),
-            dielectric_constant=screened["correction"]["dielectric_constant"] if screened else None,
-            dielectric_task_uuid=screened.get("dielectric_task_uuid") if screened else None,
+            dielectric_constant=item["dielectric_constant"], dielectric_task_uuid=item["dielectric_task_uuid"],
             effective_masses=inputs.effective_masses, engine=bulk["engine"], bulk_task_uuid=item["bulk"]["uuid"],
             source_uuids=[item["bulk"]["uuid"], *(p["uuid"] for p in item["phases"]),
                           *(state.defect_uuid for defect in defects for state in defect.charge_states)],
-            campaign_sha256=item["campaign"]["sha256"], input_fingerprint=item["fingerprint"]).model_dump(mode="json")
+            campaign_sha256=item["campaign"]["sha256"], host_input_fingerprint=item["host_fingerprint"],
+            input_fingerprint=item["fingerprint"]).model_dump(mode="json")

@@ -43,7 +43,20 @@ class DefectSummaryBuilder(IncrementalBuilder):
         self.tasks, self.formation_energies, self.summaries = tasks, formation_energies, summaries
         super().__init__([tasks, formation_energies], summaries, **kwargs)
 
+    def scope(self) -> list[dict]:
+        """Criteria on ``formation_energies`` selecting the hosts the changes since the last build affect: rebuilt
+        formation-energy documents, and the hosts of new configuration-coordinate, Huang–Rhys or embedding
+        documents; every host without change feeds."""
+        formations = self.changed(self.formation_energies, ["host_id"])
+        if formations is None:
+            return [{}]
+        vibronic = [doc for criteria in VIBRONIC.values()
+                    for doc in self.changed(self.tasks, ["output.calculation_id", "output.label"], criteria)]
+        return [{"host_id": {"$in": sorted({doc["host_id"] for doc in formations})}},
+                {"host": {"$in": sorted({_pair_id(doc).split(":")[0] for doc in vibronic})}}]
+
     def plan(self) -> Iterable[dict]:
+        selections = self.scope()
         headers: dict[str, dict[str, dict]] = {kind: {} for kind in VIBRONIC}
         for kind, criteria in VIBRONIC.items():
             for doc in self.tasks.query(criteria, properties=["uuid", "completed_at", "output.calculation_id",
@@ -51,7 +64,9 @@ class DefectSummaryBuilder(IncrementalBuilder):
                 pair = _pair_id(doc)
                 if pair not in headers[kind] or doc["completed_at"] > headers[kind][pair]["completed_at"]:
                     headers[kind][pair] = doc
-        for formation in self.formation_energies.query(properties=FORMATION_HEADER):
+        formations = {doc["host_id"]: doc for criteria in selections
+                      for doc in self.formation_energies.query(criteria, properties=FORMATION_HEADER)}
+        for formation in formations.values():
             ids = f"{engine_key(formation['engine']['settings_hash'])}|{formation['settings_key']}"
             for defect in formation["defects"]:
                 prefix = f"{formation['host']}:{defect['defect_name']}:"

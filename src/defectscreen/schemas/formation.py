@@ -182,6 +182,9 @@ class FormationEnergyDocument(BaseModel):
     bulk_task_uuid: str
     source_uuids: list[str] = Field(description="bulk, competing-phase and defect task uuids used")
     campaign_sha256: str
+    host_input_fingerprint: str | None = Field(None, description="SHA-256 of the host's own inputs (bulk cell, "
+                                               "competing phases, formation settings, ε⁰): while it is unchanged, "
+                                               "a rebuild reads only the defects whose documents changed")
     input_fingerprint: str
 
 

@@ -5,8 +5,8 @@ Each collection is two tables: ``"<name>"`` (``id``, the BSON document) and ``"<
 as MongoDB's multikey indexes), with B-trees on (field, value) and (id, field). A query
 
 1. turns the criteria's top-level conditions on indexed fields (equality, ``$in``, ``$nin``, ``$ne``, ranges,
-   ``$exists``) into SQL: the most selective kind walks the index, each other is a lookup by id per candidate, so
-   the cost follows the candidates, not the collection;
+   ``$exists``) into SQL: the most selective walks the index, each other is a lookup by id per candidate, so the
+   cost follows the candidates, not the collection;
 2. decodes only the candidates and applies mongomock's MongoDB filter semantics to them, unless SQL answered the
    criteria exactly (every condition translated, on fields that never held an array);
 3. sorts in SQL on one indexed scalar field, else in Python; a projection onto indexed scalar fields is answered
@@ -15,13 +15,17 @@ as MongoDB's multikey indexes), with B-trees on (field, value) and (id, field). 
 Criteria without an indexed condition scan the collection. Writes are SQLite transactions (WAL journal): a process
 killed mid-write loses that write only, and concurrent workers never see half a document. Documents are not held
 in memory between queries.
+
+Row ids only grow (``AUTOINCREMENT``; a replacement is a new row) and removals are counted, so the collection is
+its own change feed: :meth:`SQLiteDocumentStore.change_token` marks a point in its history and
+:meth:`SQLiteDocumentStore.changed_since` returns what was stored after it, at a cost that follows the changes.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import groupby as group_consecutive
@@ -40,6 +44,8 @@ RANGE_OPERATORS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 EQUAL, IN, RANGE, EXISTS, EXCLUDE = range(5)
 #: shapes of an indexed field's values (bits): an array on its path; a value the index cannot return as stored.
 MULTIKEY, OPAQUE = 1, 2
+#: index rows counted at most when choosing which of several kinds of condition drives a query
+DRIVER_ESTIMATE_CAP = 2000
 #: ids deleted per statement (SQLite binds at most 32,766 parameters).
 MAX_PARAMETERS = 30_000
 
@@ -132,6 +138,16 @@ def _projection(properties: dict) -> tuple[bool, dict]:
     return include, tree
 
 
+def _projector(properties: dict | list | None) -> Callable[[dict], dict]:
+    """The function that projects a decoded document onto MongoDB's ``properties`` (None: the whole document)."""
+    if not properties:
+        return lambda doc: doc
+    include, tree = _projection({p: 1 for p in properties} if isinstance(properties, list) else properties)
+    if include and all(sub is True for sub in tree.values()):  # top-level fields only
+        return lambda doc: {key: doc[key] for key in tree if key in doc}
+    return (lambda doc: _pick(doc, tree)) if include else (lambda doc: _drop(doc, tree))
+
+
 def _pick(value: Any, tree: dict) -> Any:
     if isinstance(value, list):
         return [picked for v in value if isinstance(v, (dict, list)) for picked in [_pick(v, tree)]]
@@ -189,7 +205,9 @@ class SQLiteDocumentStore(Store):
         self._connection.execute("PRAGMA synchronous=NORMAL")
         with self._write():
             self._connection.execute(f"CREATE TABLE IF NOT EXISTS {self._documents} "
-                                     "(id INTEGER PRIMARY KEY, doc BLOB NOT NULL)")
+                                     "(id INTEGER PRIMARY KEY AUTOINCREMENT, doc BLOB NOT NULL)")
+            self._connection.execute("CREATE TABLE IF NOT EXISTS removals (collection TEXT PRIMARY KEY, "
+                                     "removed INTEGER NOT NULL)")
             self._connection.execute(f"CREATE TABLE IF NOT EXISTS {self._index} (field TEXT, value, id INTEGER)")
             self._connection.execute(f'CREATE INDEX IF NOT EXISTS "{self.collection_name}.by_value" '
                                      f"ON {self._index} (field, value)")
@@ -335,8 +353,9 @@ class SQLiteDocumentStore(Store):
 
     def _plan(self, criteria: dict, indexed: dict[str, int] | None = None) -> tuple[str | None, list, bool]:
         """(SQL selecting candidate ids — possibly repeated — or None for every document, its parameters, whether
-        it selects exactly the matching documents). The first of the most selective conditions walks the index;
-        each other is a correlated lookup by id per candidate, so the cost follows the candidates, not the
+        it selects exactly the matching documents). One condition walks the index — the first of the most
+        selective kind, or where equalities, ``$in`` lists and ranges compete the one passed by the fewest index
+        rows —; each other is a correlated lookup by id per candidate, so the cost follows the candidates, not the
         collection. ``indexed``: :meth:`indexed_fields`, when the caller already read it."""
         indexed = self.indexed_fields() if indexed is None else indexed
         conditions = list(criteria.items())
@@ -354,6 +373,9 @@ class SQLiteDocumentStore(Store):
         if not translated:
             return None, [], not criteria
         translated.sort(key=lambda item: item[0])
+        if len({rank for rank, *_ in translated if rank < EXISTS}) > 1:  # kinds differ: the fewest rows drive
+            drivers = [item for item in translated if item[0] < EXISTS]
+            translated.insert(0, translated.pop(translated.index(min(drivers, key=self._rows))))
         rank, field, test, parameters = translated[0]
         if rank == EXCLUDE:
             sql, values = f"SELECT a.id FROM {self._documents} a WHERE 1", []
@@ -367,6 +389,13 @@ class SQLiteDocumentStore(Store):
                     f"WHERE b.id = a.id AND b.field = ? AND {test.format(v='b.value')})")
             values.extend([field, *parameters])
         return sql, values, exact
+
+    def _rows(self, condition: tuple[int, str, str, list]) -> int:
+        """How many index rows pass one translated condition (counted up to ``DRIVER_ESTIMATE_CAP``)."""
+        _, field, test, parameters = condition
+        return self._sql().execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {self._index} WHERE field = ? AND {test.format(v='value')} "
+            f"LIMIT {DRIVER_ESTIMATE_CAP})", [field, *parameters]).fetchone()[0]
 
     def _matching(self, criteria: dict | None, sort: dict | None = None, skip: int = 0,
                   limit: int = 0) -> Iterator[tuple[int, dict]]:
@@ -432,17 +461,9 @@ class SQLiteDocumentStore(Store):
         if properties and not sort and self._covers(criteria or {}, properties):
             yield from self._covered(criteria or {}, list(properties), skip, limit)
             return
-        if not properties:
-            for _, doc in self._matching(criteria, sort, skip, limit):
-                yield doc
-            return
-        include, tree = _projection(properties)
-        if include and all(sub is True for sub in tree.values()):  # top-level fields only
-            for _, doc in self._matching(criteria, sort, skip, limit):
-                yield {key: doc[key] for key in tree if key in doc}
-            return
+        project = _projector(properties)
         for _, doc in self._matching(criteria, sort, skip, limit):
-            yield _pick(doc, tree) if include else _drop(doc, tree)
+            yield project(doc)
 
     def _covers(self, criteria: dict, properties: dict) -> bool:
         """Whether the index alone answers the query: criteria exact, every property included, indexed, and always
@@ -521,4 +542,41 @@ class SQLiteDocumentStore(Store):
 
     def remove_docs(self, criteria: dict) -> None:
         with self._write():
-            self._delete([row_id for row_id, _ in self._matching(criteria)])
+            removed = [row_id for row_id, _ in self._matching(criteria)]
+            self._delete(removed)
+            if removed:
+                self._sql().execute("INSERT INTO removals VALUES (?, ?) ON CONFLICT (collection) DO UPDATE SET "
+                                    "removed = removed + excluded.removed", (self.collection_name, len(removed)))
+
+    def change_token(self) -> list[int] | None:
+        """[newest row id, documents removed so far]: the point in the collection's history a later
+        :meth:`changed_since` reads from; None for a collection created by an older version, whose row ids may be
+        reused (no change feed: read it whole)."""
+        connection = self._sql()
+        layout = connection.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                    (self.collection_name,)).fetchone()
+        if layout is None or "AUTOINCREMENT" not in layout[0]:
+            return None
+        connection.execute("BEGIN")  # one snapshot for both numbers
+        try:
+            newest = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = ?",
+                                        (self.collection_name,)).fetchone()
+            removed = connection.execute("SELECT removed FROM removals WHERE collection = ?",
+                                         (self.collection_name,)).fetchone()
+        finally:
+            connection.execute("COMMIT")
+        return [newest[0] if newest else 0, removed[0] if removed else 0]
+
+    def changed_since(self, token: list[int], criteria: dict | None = None,
+                      properties: dict | list | None = None) -> list[dict] | None:
+        """The documents stored or replaced after ``token`` (of :meth:`change_token`) that match ``criteria``,
+        projected onto ``properties``; None when documents were removed since, which no document shows (the caller
+        must read the collection whole)."""
+        current = self.change_token()
+        if current is None or current[1] != token[1]:
+            return None
+        criteria = _naive_utc(criteria or {})
+        project = _projector(properties)
+        rows = self._sql().execute(f"SELECT doc FROM {self._documents} WHERE id > ? ORDER BY id", (token[0],))
+        return [project(doc) for (blob,) in rows.fetchall() for doc in [bson.decode(blob)]
+                if not criteria or filter_applies(criteria, doc)]
