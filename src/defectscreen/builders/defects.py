@@ -22,6 +22,15 @@ SITE_FIELDS = ["uuid", "output.structure", "output.site_potential_eV"]
 DIELECTRIC_FIELDS = ["uuid", "completed_at", "output.host", "output.engine.settings_hash", "output.epsilon_static"]
 
 
+def newest_dielectrics(tasks: Store, hosts: list[str] | None) -> dict[tuple[str, str], dict]:
+    """(host, engine settings hash) -> the newest dielectric document of each of ``hosts`` (None: every host)."""
+    criteria = {"output.task_label": "dielectric", **({} if hosts is None else {"output.host": {"$in": hosts}})}
+    newest: dict[tuple[str, str], dict] = {}
+    for doc in sorted(tasks.query(criteria, properties=DIELECTRIC_FIELDS), key=lambda doc: doc["completed_at"]):
+        newest[(doc["output"]["host"], doc["output"]["engine"]["settings_hash"])] = doc
+    return newest
+
+
 def dielectric_constant(settings: CorrectionSettings, computed: dict | None) -> tuple[float | list | None, str | None]:
     """(ε⁰ to screen with, uuid of the dielectric document it came from): the campaign's value, or for 'computed'
     the host's newest dielectric document with the defect's engine settings (None, None: not computed yet)."""
@@ -71,18 +80,15 @@ class DefectBuilder(IncrementalBuilder):
         campaigns = {doc["name"]: doc for doc in self.campaigns.query()}
         defect_tasks = {**RELAXED, "output.labels.defect_type": {"$nin": ["bulk", "competing_phase"]}}
         if scope is None:
-            selections, on_hosts, of_hosts = [defect_tasks], {}, {}
+            selections, hosts, on_hosts = [defect_tasks], None, {}
         else:
             selections = [{**defect_tasks, "output.labels.host": {"$in": scope[0]}},
                           {**defect_tasks, "output.labels.calculation_id": {"$in": scope[1]}}]
-            on_hosts, of_hosts = {"output.labels.host": {"$in": scope[2]}}, {"output.host": {"$in": scope[2]}}
+            hosts, on_hosts = scope[2], {"output.labels.host": {"$in": scope[2]}}
         bulks = {(doc["output"]["labels"]["host"], doc["output"]["engine"]["settings_hash"]): doc
                  for doc in self.tasks.query({**RELAXED, "output.labels.defect_type": "bulk", **on_hosts},
                                              properties=HEADER)}
-        dielectrics: dict[tuple[str, str], dict] = {}
-        for doc in sorted(self.tasks.query({"output.task_label": "dielectric", **of_hosts},
-                                           properties=DIELECTRIC_FIELDS), key=lambda doc: doc["completed_at"]):
-            dielectrics[(doc["output"]["host"], doc["output"]["engine"]["settings_hash"])] = doc
+        dielectrics = newest_dielectrics(self.tasks, hosts)
         latest: dict[str, dict] = {}
         for doc in (doc for criteria in selections for doc in self.tasks.query(criteria, properties=HEADER)):
             output = doc["output"]

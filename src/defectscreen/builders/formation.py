@@ -17,7 +17,7 @@ from defectscreen.analysis.formation import (
     phase_entry,
 )
 from defectscreen.builders.common import IncrementalBuilder, engine_key, input_fingerprint
-from defectscreen.builders.defects import DIELECTRIC_FIELDS, HEADER, RELAXED, dielectric_constant
+from defectscreen.builders.defects import HEADER, RELAXED, dielectric_constant, newest_dielectrics
 from defectscreen.schemas.formation import DefectFormation, FormationEnergyDocument, FormationInputs, settings_key
 
 
@@ -83,7 +83,7 @@ class FormationEnergyBuilder(IncrementalBuilder):
         campaigns = {doc["name"]: doc for doc in self.campaigns.query()}
         groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
         previous: dict[str, dict] = {}
-        on_hosts, of_hosts = {}, {}
+        hosts, on_hosts = None, {}
         if scope is None:
             groups.update(self._charge_states({}))
         else:
@@ -96,15 +96,12 @@ class FormationEnergyBuilder(IncrementalBuilder):
                 {"host": {"$in": list(changed)}}, properties=[
                     "host_id", "host_input_fingerprint", "elemental_reference_energies_eV_per_atom",
                     "defects.defect_name", "defects.input_fingerprint"])}
-            affected = sorted({*whole, *changed})
-            on_hosts, of_hosts = {"output.labels.host": {"$in": affected}}, {"output.host": {"$in": affected}}
+            hosts = sorted({*whole, *changed})
+            on_hosts = {"output.labels.host": {"$in": hosts}}
         bulks = {(doc["output"]["labels"]["host"], doc["output"]["engine"]["settings_hash"]): doc
                  for doc in self.tasks.query({**RELAXED, "output.labels.defect_type": "bulk", **on_hosts},
                                              properties=[*HEADER, "output.labels.defect_elements", "output.formula"])}
-        dielectrics: dict[tuple[str, str], dict] = {}
-        for doc in sorted(self.tasks.query({"output.task_label": "dielectric", **of_hosts},
-                                           properties=DIELECTRIC_FIELDS), key=lambda doc: doc["completed_at"]):
-            dielectrics[(doc["output"]["host"], doc["output"]["engine"]["settings_hash"])] = doc
+        dielectrics = newest_dielectrics(self.tasks, hosts)
         phases = list(self.tasks.query({**RELAXED, "output.labels.defect_type": "competing_phase"},
                                        properties=[*HEADER, "output.labels.defect_elements", "output.formula",
                                                    "output.energy_eV"]))
