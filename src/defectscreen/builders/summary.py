@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
 from maggma.core import Store
@@ -57,21 +58,21 @@ class DefectSummaryBuilder(IncrementalBuilder):
 
     def plan(self) -> Iterable[dict]:
         selections = self.scope()
-        headers: dict[str, dict[str, dict]] = {kind: {} for kind in VIBRONIC}
+        #: 'host:defect' -> kind -> charge pair ('q/q-1') -> the newest document
+        headers: dict[str, dict[str, dict[str, dict]]] = defaultdict(lambda: {kind: {} for kind in VIBRONIC})
         for kind, criteria in VIBRONIC.items():
             for doc in self.tasks.query(criteria, properties=["uuid", "completed_at", "output.calculation_id",
                                                               "output.label"]):
-                pair = _pair_id(doc)
-                if pair not in headers[kind] or doc["completed_at"] > headers[kind][pair]["completed_at"]:
-                    headers[kind][pair] = doc
+                defect, _, pair = _pair_id(doc).rpartition(":")
+                newest = headers[defect][kind]
+                if pair not in newest or doc["completed_at"] > newest[pair]["completed_at"]:
+                    newest[pair] = doc
         formations = {doc["host_id"]: doc for criteria in selections
                       for doc in self.formation_energies.query(criteria, properties=FORMATION_HEADER)}
         for formation in formations.values():
             ids = f"{engine_key(formation['engine']['settings_hash'])}|{formation['settings_key']}"
             for defect in formation["defects"]:
-                prefix = f"{formation['host']}:{defect['defect_name']}:"
-                related = {kind: {pair.removeprefix(prefix): doc for pair, doc in docs.items()
-                                  if pair.startswith(prefix)} for kind, docs in headers.items()}
+                related = headers.get(f"{formation['host']}:{defect['defect_name']}", {kind: {} for kind in VIBRONIC})
                 yield {"summary_id": f"{formation['host']}:{defect['defect_name']}|{ids}",
                        "host_id": formation["host_id"], "defect_name": defect["defect_name"],
                        "related": {kind: {pair: doc["uuid"] for pair, doc in docs.items()}
