@@ -25,6 +25,11 @@ def engine_key(settings_hash: str) -> str:
     return settings_hash[:16]
 
 
+def change_token(store: Store) -> list | None:
+    """The store's point in its change feed (the embedded store's ``change_token``); None where it keeps none."""
+    return getattr(store, "change_token", lambda: None)()
+
+
 class IncrementalBuilder(Builder):
     """One target collection whose documents (keyed by ``key``) each store ``input_fingerprint``, the hash of their
     inputs: :meth:`plan` says which documents should exist and their fingerprints (from the sources' small header
@@ -73,32 +78,28 @@ class IncrementalBuilder(Builder):
             return None
         return store.changed_since(self._since[store.collection_name], criteria, properties)
 
-    def sources_state(self) -> list:
-        """What a build depends on: the defectscreen version, and per source and target its change token, or where
-        it keeps no change feed its document count and newest ``last_updated_field`` (completion time of task
-        documents, submission time of campaigns, build time of built documents), read from indexes. Any stored,
-        rerun or removed document changes it."""
-        state: list = [defectscreen.__version__]
-        for store in (*self.sources, self.target):
-            token = getattr(store, "change_token", lambda: None)()
-            if token is None:
-                newest = store.query_one(properties=[store.last_updated_field], sort={store.last_updated_field: -1})
-                for part in store.last_updated_field.split("."):
-                    newest = (newest or {}).get(part)
-                token = [store.count(), str(newest)]
-            state.append([store.collection_name, *token])
-        return state
+    def sources_state(self, tokens: dict[str, list | None]) -> list:
+        """What a build depends on: the defectscreen version, and per source and target its change token
+        (``tokens``), or where it keeps no change feed its document count and newest ``last_updated_field``
+        (completion time of task documents, submission time of campaigns, build time of built documents), read from
+        indexes. Any stored, rerun or removed document changes it."""
+        return [defectscreen.__version__, *(self._store_state(store, tokens[store.collection_name])
+                                            for store in (*self.sources, self.target))]
 
-    def change_tokens(self) -> dict[str, list | None]:
-        """Each source's and the target's point in its change feed (None: the store keeps none)."""
-        return {store.collection_name: getattr(store, "change_token", lambda: None)()
-                for store in (*self.sources, self.target)}
+    @staticmethod
+    def _store_state(store: Store, token: list | None) -> list:
+        if token is None:
+            newest = store.query_one(properties=[store.last_updated_field], sort={store.last_updated_field: -1})
+            for part in store.last_updated_field.split("."):
+                newest = (newest or {}).get(part)
+            token = [store.count(), str(newest)]
+        return [store.collection_name, *token]
 
     def _feeds_since(self, recorded: dict | None) -> dict[str, list] | None:
         """The recorded tokens of the last build, when every store's feed continues from them without a removal
         and the version is the same; else None (plan everything)."""
         tokens = (recorded or {}).get("change_tokens")
-        if (not tokens or recorded.get("version") != defectscreen.__version__
+        if (not tokens or recorded["sources_state"][0] != defectscreen.__version__
                 or any(token is None or tokens.get(name) is None or tokens[name][1] != token[1]
                        for name, token in self._tokens.items())):
             return None
@@ -109,9 +110,9 @@ class IncrementalBuilder(Builder):
             self.target.ensure_index(field)
         self.planned, self.total = 0, 0
         self._sources_state, self._since = None, None
-        self._tokens = self.change_tokens()
+        self._tokens = {store.collection_name: change_token(store) for store in (*self.sources, self.target)}
         if self.build_states is not None:
-            self._sources_state = self.sources_state()
+            self._sources_state = self.sources_state(self._tokens)
             recorded = self.build_states.query_one({"builder": self.target.collection_name})
             if recorded is not None and recorded["sources_state"] == self._sources_state:
                 return
@@ -139,10 +140,10 @@ class IncrementalBuilder(Builder):
         same state is a no-op, and one with changes plans from these tokens. Both are taken before planning, so
         inputs stored during a build are built next. What this build wrote to the target is recorded after it."""
         if self.build_states is not None and self._sources_state is not None:
+            target = self.target.collection_name
+            self._tokens[target] = change_token(self.target)
             if self.total:  # what this build wrote changed the target: record its state after the build
-                self._sources_state[-1] = self.sources_state()[-1]
-            self._tokens[self.target.collection_name] = self.change_tokens()[self.target.collection_name]
-            self.build_states.update([{"builder": self.target.collection_name, "sources_state": self._sources_state,
-                                       "change_tokens": self._tokens, "version": defectscreen.__version__}],
-                                     key="builder")
+                self._sources_state[-1] = self._store_state(self.target, self._tokens[target])
+            self.build_states.update([{"builder": target, "sources_state": self._sources_state,
+                                       "change_tokens": self._tokens}], key="builder")
         super().finalize()

@@ -31,6 +31,20 @@ def newest_dielectrics(tasks: Store, hosts: list[str] | None) -> dict[tuple[str,
     return newest
 
 
+#: what planning reads of a changed task document: enough to tell which host or defect cell it affects.
+CHANGE_FIELDS = ["output.task_label", "output.labels.defect_type", "output.labels.host",
+                 "output.labels.calculation_id", "output.host"]
+
+
+def recomputed_hosts(changed_tasks: list[dict]) -> set[str]:
+    """Hosts among changed task documents (``CHANGE_FIELDS``) whose bulk cell was relaxed again or whose dielectric
+    constant was computed: every defect of such a host is affected."""
+    return {doc["output"]["host"] if doc["output"].get("task_label") == "dielectric" else
+            doc["output"]["labels"]["host"] for doc in changed_tasks
+            if doc["output"].get("task_label") == "dielectric"
+            or (doc["output"].get("task_label") == "relax" and doc["output"]["labels"]["defect_type"] == "bulk")}
+
+
 def dielectric_constant(settings: CorrectionSettings, computed: dict | None) -> tuple[float | list | None, str | None]:
     """(ε⁰ to screen with, uuid of the dielectric document it came from): the campaign's value, or for 'computed'
     the host's newest dielectric document with the defect's engine settings (None, None: not computed yet)."""
@@ -64,14 +78,12 @@ class DefectBuilder(IncrementalBuilder):
         the changes since the last build: a recomputed bulk cell or dielectric constant affects its host, a defect
         relaxation its cell; None (plan everything) after a campaign was submitted again or without change feeds."""
         campaigns = self.changed(self.campaigns, ["name"])
-        tasks = self.changed(self.tasks, ["output.task_label", "output.labels.defect_type", "output.labels.host",
-                                          "output.labels.calculation_id", "output.host"])
+        tasks = self.changed(self.tasks, CHANGE_FIELDS)
         if campaigns is None or tasks is None or campaigns:
             return None
-        hosts = {doc["output"]["host"] for doc in tasks if doc["output"].get("task_label") == "dielectric"}
-        relaxed = [doc["output"]["labels"] for doc in tasks if doc["output"].get("task_label") == "relax"]
-        hosts |= {labels["host"] for labels in relaxed if labels["defect_type"] == "bulk"}
-        defects = [labels for labels in relaxed if labels["defect_type"] not in ("bulk", "competing_phase")]
+        hosts = recomputed_hosts(tasks)
+        defects = [doc["output"]["labels"] for doc in tasks if doc["output"].get("task_label") == "relax"
+                   and doc["output"]["labels"]["defect_type"] not in ("bulk", "competing_phase")]
         return (sorted(hosts), sorted({labels["calculation_id"] for labels in defects}),
                 sorted(hosts | {labels["host"] for labels in defects}))
 

@@ -17,7 +17,14 @@ from defectscreen.analysis.formation import (
     phase_entry,
 )
 from defectscreen.builders.common import IncrementalBuilder, engine_key, input_fingerprint
-from defectscreen.builders.defects import HEADER, RELAXED, dielectric_constant, newest_dielectrics
+from defectscreen.builders.defects import (
+    CHANGE_FIELDS,
+    HEADER,
+    RELAXED,
+    dielectric_constant,
+    newest_dielectrics,
+    recomputed_hosts,
+)
 from defectscreen.schemas.formation import DefectFormation, FormationEnergyDocument, FormationInputs, settings_key
 
 
@@ -49,17 +56,13 @@ class FormationEnergyBuilder(IncrementalBuilder):
         rebuilt charge-state document its defect; None (plan everything) after a campaign was submitted again or a
         competing phase recomputed, or without change feeds."""
         campaigns = self.changed(self.campaigns, ["name"])
-        tasks = self.changed(self.tasks, ["output.task_label", "output.labels.defect_type", "output.labels.host",
-                                          "output.host"], {"output.task_label": {"$in": ["relax", "dielectric"]}})
+        tasks = self.changed(self.tasks, CHANGE_FIELDS)
         defects = self.changed(self.defects, ["labels.host", "labels.defect_name"])
-        if campaigns is None or tasks is None or defects is None or campaigns:
+        if campaigns is None or tasks is None or defects is None or campaigns or any(
+                doc["output"].get("task_label") == "relax"
+                and doc["output"]["labels"]["defect_type"] == "competing_phase" for doc in tasks):
             return None
-        kinds = {(doc["output"]["task_label"], doc["output"].get("labels", {}).get("defect_type")) for doc in tasks}
-        if ("relax", "competing_phase") in kinds:
-            return None
-        whole = {doc["output"]["host"] if doc["output"]["task_label"] == "dielectric" else
-                 doc["output"]["labels"]["host"] for doc in tasks
-                 if doc["output"]["task_label"] == "dielectric" or doc["output"]["labels"]["defect_type"] == "bulk"}
+        whole = recomputed_hosts(tasks)
         names: dict[str, set[str]] = defaultdict(set)
         for doc in defects:
             if doc["labels"]["host"] not in whole:

@@ -72,7 +72,7 @@ class DefectSummaryBuilder(IncrementalBuilder):
         for formation in formations.values():
             ids = f"{engine_key(formation['engine']['settings_hash'])}|{formation['settings_key']}"
             for defect in formation["defects"]:
-                related = headers.get(f"{formation['host']}:{defect['defect_name']}", {kind: {} for kind in VIBRONIC})
+                related = headers[f"{formation['host']}:{defect['defect_name']}"]
                 yield {"summary_id": f"{formation['host']}:{defect['defect_name']}|{ids}",
                        "host_id": formation["host_id"], "defect_name": defect["defect_name"],
                        "related": {kind: {pair: doc["uuid"] for pair, doc in docs.items()}
