@@ -419,16 +419,13 @@ def dispersion(host: str | None, as_json: bool, plot_path: str | None) -> None:
         raise click.ClickException("no host dispersions stored; add host_dispersion to a campaign's properties and "
                                    "run its jobs")
     if plot_path:
-        from defectscreen.reports.plots import plot_phonon_dispersion
+        from defectscreen.reports.plots import plot_host_dispersion
         from defectscreen.schemas.phonons import PhononDispersionDocument
 
         newest = {row["force_source"]: row["uuid"] for row in rows}
         documents = {source: PhononDispersionDocument.model_validate(
             store.query_one({"uuid": uuid}, properties=["output"])["output"]) for source, uuid in newest.items()}
-        main = documents.get("potential") or documents["engine"]
-        plot_phonon_dispersion(main, plot_path, title=f"{host}: phonon dispersion",
-                               reference=documents.get("engine") if "potential" in documents else None,
-                               reference_label="engine, relaxation cell")
+        plot_host_dispersion(documents, plot_path, title=f"{host}: phonon dispersion")
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return

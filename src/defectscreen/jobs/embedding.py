@@ -42,8 +42,9 @@ class EmbeddedSpectrumMaker(Maker):
         phonons, potential = read(phonons, PhononDocument), read(potential, PotentialDocument)
         host_potential = read(host_potential, PotentialDocument)
         require_usable(potential)
+        if host_potential is not None:
+            require_usable(host_potential)
         host_model = potential if host_potential is None else host_potential
-        require_usable(host_model)
         source = source_from_potential(
             label, basis.structure, other.structure, np.array(phonons.force_constants_eV_per_angstrom2),
             host.structure, model_file_from(host_model, Path.cwd() / "host_model"), host_model.backend,

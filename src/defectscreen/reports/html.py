@@ -15,16 +15,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 import defectscreen
 from defectscreen.reports.plots import (
     plot_configuration_coordinate,
     plot_embedding_convergence,
     plot_formation_energies,
-    plot_phonon_dispersion,
+    plot_host_dispersion,
     plot_photoluminescence,
     plot_site_potentials,
+    shown_dispersions,
 )
 from defectscreen.schemas import (
     ConfigurationCoordinateDocument,
@@ -34,7 +33,7 @@ from defectscreen.schemas import (
     FormationEnergyDocument,
 )
 from defectscreen.schemas.formation import PhotoluminescenceBand
-from defectscreen.schemas.phonons import PhononDispersionDocument
+from defectscreen.schemas.phonons import PhononDispersionDocument, supercell_atoms
 
 TABLE_COLUMNS = (("defect", "defect_name"), ("type", "defect_type"), ("charges", "charges"),
                  ("levels (eV above VBM)", "transition_levels"), ("deepest level (eV)", "deepest_level_depth_eV"),
@@ -147,10 +146,9 @@ def _dispersion_sections(dispersions: list[dict]) -> list[str]:
         newest.setdefault(document.host, {})[document.force_source] = document
     parts = []
     for host, documents in sorted(newest.items()):
-        main = documents.get("potential") or documents["engine"]
-        reference = documents.get("engine") if "potential" in documents else None
+        main, _ = shown_dispersions(documents)
         notes = [f"Forces from {main.force_constants_source}, supercell of "
-                 f"{round(abs(np.linalg.det(main.supercell_matrix))) * len(main.primitive_structure)} atoms."]
+                 f"{supercell_atoms(main.supercell_matrix, len(main.primitive_structure))} atoms."]
         correction = main.dipole_correction
         if correction is not None:
             notes.append(f"LO–TO from Z* and ε∞ ({correction.source}): Γ TO "
@@ -168,8 +166,7 @@ def _dispersion_sections(dispersions: list[dict]) -> list[str]:
         parts += [f"<h2>{html.escape(host)}: phonon dispersion</h2>",
                   f'<p class="note">{html.escape(" ".join(notes))}</p>',
                   "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>' for flag in main.flags),
-                  _figure(lambda path, d=main, r=reference: plot_phonon_dispersion(
-                      d, path, title=f"{host}", reference=r, reference_label="engine, relaxation cell"))]
+                  _figure(lambda path, d=documents, h=host: plot_host_dispersion(d, path, title=h))]
     return parts
 
 

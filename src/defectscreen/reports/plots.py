@@ -280,6 +280,22 @@ def plot_photoluminescence(bands: list[PhotoluminescenceBand], path: str | Path,
     return _save(figure, path, title)
 
 
+def shown_dispersions(documents: dict[str, PhononDispersionDocument]
+                      ) -> tuple[PhononDispersionDocument, PhononDispersionDocument | None]:
+    """Of a host's newest dispersions by force source: (the one shown — the potential's, else the engine's —, the
+    engine's, drawn dashed beneath the potential's where both exist)."""
+    if "potential" in documents:
+        return documents["potential"], documents.get("engine")
+    return documents["engine"], None
+
+
+def plot_host_dispersion(documents: dict[str, PhononDispersionDocument], path: str | Path, title: str) -> Path:
+    """A host's dispersion figure from its newest dispersions by force source (:func:`shown_dispersions`)."""
+    shown, reference = shown_dispersions(documents)
+    return plot_phonon_dispersion(shown, path, title=title, reference=reference,
+                                  reference_label="engine, relaxation cell")
+
+
 def plot_phonon_dispersion(document: PhononDispersionDocument, path: str | Path, title: str = "",
                            reference: PhononDispersionDocument | None = None, reference_label: str = "reference") -> Path:
     """Bands along the path (distances joined where the path jumps) and the density of states beside them;

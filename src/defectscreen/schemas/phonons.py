@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
@@ -186,6 +187,11 @@ class DispersionComparison(BaseModel):
     same_supercell_max_error_meV: float
     mean_error_meV: float = Field(description="against the potential's document: model and supercell size together")
     max_error_meV: float
+
+
+def supercell_atoms(supercell_matrix: list[list[int]], primitive_atoms: int) -> int:
+    """Atoms in the supercell ``supercell_matrix`` of a primitive cell holding ``primitive_atoms``."""
+    return round(abs(np.linalg.det(supercell_matrix))) * primitive_atoms
 
 
 class PhononDispersionDocument(BaseModel):

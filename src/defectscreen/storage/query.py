@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 from jobflow import JobStore
 from maggma.core import Store
 
 from defectscreen.schemas import TaskDocument
+from defectscreen.schemas.phonons import supercell_atoms
 
 ROW_FIELDS = (
     "calculation_id", "host", "defect_name", "defect_type", "charge", "task_label",
@@ -235,9 +235,9 @@ def dispersion_rows(store: JobStore | Store, host: str | None = None) -> list[di
         output = doc["output"]
         correction, comparison = output.get("dipole_correction") or {}, output.get("comparison") or {}
         top = max(max(map(max, segment["frequencies_meV"])) for segment in output["segments"])
-        n_atoms = round(abs(np.linalg.det(output["supercell_matrix"]))) * len(output["primitive_structure"]["sites"])
         rows.append({
-            "host": output["host"], "force_source": output["force_source"], "supercell_atoms": n_atoms,
+            "host": output["host"], "force_source": output["force_source"],
+            "supercell_atoms": supercell_atoms(output["supercell_matrix"], len(output["primitive_structure"]["sites"])),
             "highest_meV": top, "lowest_meV": output["lowest_frequency_meV"],
             "gamma_TO_meV": correction.get("transverse_gamma_meV", [None] * 3)[3:] or None,
             "gamma_LO_meV": correction.get("longitudinal_gamma_meV", [None] * 3)[3:] or None,
