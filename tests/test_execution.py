@@ -73,12 +73,20 @@ def test_workers_opening_a_fresh_store_together(tmp_path: Path) -> None:
 
 @pytest.mark.slow(seconds=90)
 def test_two_concurrent_workers_then_query_formats_and_filters(store_mode: str, si_campaign: Path) -> None:
-    settings = _submit(si_campaign)
-    workers = [subprocess.Popen([*CLI, "worker"], env=os.environ.copy()) for _ in range(2)]
-    assert [w.wait(timeout=900) for w in workers] == [0, 0]
+    """`defectscreen run --workers 2`: this process and one more claim jobs together; the run ends by saying what
+    was computed, what failed and what to run next."""
+    run = subprocess.run([*CLI, "run", str(si_campaign), "--workers", "2"], capture_output=True, text=True,
+                         timeout=900, env={**os.environ, "COLUMNS": "250"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "running jobs in 2 worker process(es)" in run.stdout and "Traceback" not in run.stdout + run.stderr
+    finished, next_step = run.stdout.strip().splitlines()[-2:]
+    assert re.match(r"finished in \d+ min \d\d s: 5 job\(s\) done \(relax 5\), 0 failed$", finished), finished
+    assert next_step.startswith("next: defectscreen report --out report.html")
+    settings = StorageSettings.from_environment()
     _assert_all_done_once(settings, 5)
     launches = settings.launchpad().launches
     assert launches.count_documents({}) == 5, "no job ran twice"
+    assert len(list((settings.data_dir / "logs").glob("worker-*.log"))) == 2, "two worker processes"
 
     outputs = {fmt: subprocess.run([*CLI, "query", "--host", "Si", "--type", "vacancy", "--format", fmt],
                                    capture_output=True, text=True, check=True,

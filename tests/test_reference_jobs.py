@@ -113,3 +113,45 @@ def test_gpaw_static_matches_direct_gpaw(tmp_path: Path) -> None:
     sites = atoms.calc.get_atomic_electrostatic_potentials()
     assert doc.site_potential_eV == pytest.approx(list(sites), abs=2e-3)
     assert doc.site_potential_eV[0] == pytest.approx(doc.site_potential_eV[1], abs=1e-3)  # the two equivalent Si
+
+
+@pytest.mark.dft
+def test_path_energies_restarting_each_scf_equal_fresh_single_points(tmp_path: Path, monkeypatch) -> None:
+    """Along a displacement path one GPAW calculator, each SCF started from the previous point, gives the energies
+    of separate single points. The path starts off the symmetric end point, as a configuration-coordinate diagram's
+    does: GPAW keeps the first point's symmetry."""
+    from defectscreen.engines import GpawSettings
+    from defectscreen.jobs.reference import path_energies
+    from defectscreen.physics.ccd import interpolate_structures
+
+    monkeypatch.chdir(tmp_path)
+    data = {**CAMPAIGN, "supercell": {"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}, "defects": {"vacancies": False}}
+    bulk = build_defect_set(parse_campaign(data), Path("."))[0]
+    displaced = bulk.structure.copy()
+    displaced.translate_sites([0], [0.15, 0.1, 0.05], frac_coords=False)
+    path = interpolate_structures(bulk.structure, displaced, np.array([-0.5, 0.25, 1.0, 1.5]))
+    settings = GpawSettings()
+    restarted = path_energies(path, bulk.labels, settings)
+    fresh = [run_reference(structure, bulk.labels, settings, None, 0)["energy_eV"] for structure in path]
+    assert restarted == pytest.approx(fresh, abs=1e-4)
+    assert max(restarted) - min(restarted) > 0.05  # different geometries, not one energy four times
+
+
+@pytest.mark.dft
+def test_even_k_grid_holds_gamma_where_the_gap_of_mgo_is(tmp_path: Path, monkeypatch) -> None:
+    """MgO's gap is direct at Γ: PBE gives about 4.5-4.8 eV at the experimental lattice. A Γ-centred 2x2x2 grid
+    (the default) holds Γ and finds it; Monkhorst–Pack's shifted 2x2x2 grid misses Γ and reports a gap over 1 eV
+    too wide."""
+    from defectscreen.engines import GpawSettings
+
+    monkeypatch.chdir(tmp_path)
+    data = {**CAMPAIGN, "hosts": [{"name": "MgO", "prototype": "rocksalt-MgO"}], "defects": {"vacancies": False},
+            "supercell": {"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}
+    bulk = build_defect_set(parse_campaign(data), Path("."))[0]
+    gaps = {}
+    for gamma_centered in (True, False):
+        levels = run_reference(bulk.structure, bulk.labels, GpawSettings(kpts=(2, 2, 2), gamma_centered=gamma_centered),
+                               None, 0)["levels"]
+        gaps[gamma_centered] = levels["lowest_unoccupied_eV"] - levels["highest_occupied_eV"]
+    assert 4.3 < gaps[True] < 5.0
+    assert gaps[False] > gaps[True] + 1.0

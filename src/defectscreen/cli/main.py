@@ -8,7 +8,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import sys
+import time
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,15 +84,22 @@ def worker(max_jobs: int, lost_after: float, wait_s: float | None) -> None:
     _work(storage_settings(), max_jobs=max_jobs, lost_after_s=lost_after, wait_for_jobs_s=wait_s)
 
 
-def _work(settings: StorageSettings, **options) -> None:
-    """Run jobs in this process (``options`` as :func:`run_worker`'s), their output in the worker's log; then the
-    status and one line per failed job."""
-    from defectscreen.storage.worker import run_worker, worker_log
+def _work(settings: StorageSettings, workers: int = 1, **options) -> None:
+    """Run jobs in this process and ``workers`` - 1 more (``options`` as :func:`run_worker`'s), their output in the
+    workers' logs; then the status and one line per failed job."""
+    from defectscreen.storage.worker import run_worker, start_workers, worker_log
 
-    _console().print(f"running jobs; their output and the tracebacks of failed jobs go to {worker_log(settings)}")
+    logs = worker_log(settings) if workers == 1 else worker_log(settings).parent / "worker-*.log"
+    _console().print(f"running jobs in {workers} worker process(es); their output and the tracebacks of failed jobs "
+                     f"go to {logs}", soft_wrap=True)
+    others = start_workers(workers - 1)
     recovered = run_worker(settings, **options)
+    stopped_abnormally = [code for code in (process.wait() for process in others) if code != 0]
     if recovered:
         _console().print(f"re-queued lost job(s): {recovered}")
+    if stopped_abnormally:
+        _console().print(f"[red]{len(stopped_abnormally)} worker process(es) stopped with an error[/] (exit codes "
+                         f"{stopped_abnormally}); see {logs}", soft_wrap=True)
     _print_status(settings)
 
 
@@ -107,11 +116,27 @@ def recover(lost_after: float) -> None:
 
 @cli.command()
 @click.argument("campaign_path", type=click.Path(dir_okay=False))
-def run(campaign_path: str) -> None:
-    """Submit CAMPAIGN_PATH and run a local worker until every job has finished."""
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="worker processes on this machine  [default: one per CPU core]")
+def run(campaign_path: str, workers: int | None) -> None:
+    """Submit CAMPAIGN_PATH and run local workers until every job has finished; then say what was computed, what
+    failed and what to run next."""
+    from defectscreen.storage.progress import completed_jobs_by_kind, failures
+
     settings = storage_settings()
+    started = time.monotonic()
     _submit(campaign_path, settings)
-    _work(settings)
+    _work(settings, workers=workers or os.cpu_count() or 1)
+    minutes, seconds = divmod(round(time.monotonic() - started), 60)
+    launchpad = settings.launchpad()
+    done = completed_jobs_by_kind(launchpad)
+    failed = failures(launchpad)
+    _console().print(f"finished in {minutes} min {seconds:02d} s: {sum(done.values())} job(s) done ("
+                     + ", ".join(f"{kind} {count}" for kind, count in sorted(done.items()))
+                     + f"), {len(failed)} failed" + (" (listed above; tracebacks in the workers' logs)" if failed else ""),
+                     soft_wrap=True)
+    _console().print("next: defectscreen report --out report.html   (formation energies, transition levels, "
+                     "summaries and the HTML report)", soft_wrap=True)
 
 
 def _print_status(settings: StorageSettings) -> None:

@@ -42,7 +42,7 @@ class XtbSettings(_Settings):
 
 
 class GpawSettings(_Settings):
-    """GPAW plane-wave DFT at the Gamma point by default.
+    """GPAW plane-wave DFT at the Gamma point by default; ``kpts`` a Γ-centred grid unless ``gamma_centered`` is false.
 
     ``ecut_eV`` below 500 eV is rejected: 300-350 eV is far from converged for first-row
     anions such as N and O (measured, DESIGN.md).
@@ -52,6 +52,8 @@ class GpawSettings(_Settings):
     xc: str = "PBE"
     ecut_eV: float = Field(500.0, ge=500.0)
     kpts: tuple[PositiveInt, PositiveInt, PositiveInt] = (1, 1, 1)
+    gamma_centered: bool = Field(True, description="k-point grid through Γ, where the band edges of most hosts lie "
+                                 "(an even Monkhorst–Pack grid misses it and with it the gap); false: Monkhorst–Pack's")
     smearing_eV: float = Field(0.01, gt=0)
     max_scf_iterations: int = Field(300, gt=0)
     energy_convergence_eV_per_electron: float = Field(5e-4, gt=0)

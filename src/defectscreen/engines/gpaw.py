@@ -22,7 +22,7 @@ def gpaw_calculator(
     calculator = GPAW(
         mode=PW(settings.ecut_eV),
         xc=settings.xc,
-        kpts=settings.kpts,
+        kpts={"size": settings.kpts, "gamma": settings.gamma_centered},
         charge=charge,
         spinpol=spin_polarized,
         occupations={
@@ -41,9 +41,10 @@ def gpaw_calculator(
 
 @dataclass(frozen=True)
 class KohnShamOrbitals:
-    """Γ-point Kohn–Sham states of one spin channel of a converged GPAW calculation.
+    """Γ-point Kohn–Sham states (the first point of a Γ-centred grid) of one spin channel of a converged GPAW
+    calculation.
 
-    eigenvalues_eV, occupations: all bands of the channel; orbitals: band index (0-based) -> all-electron
+    eigenvalues_eV, occupations (0..1): all bands of the channel; orbitals: band index (0-based) -> all-electron
     wave function on a uniform real-space grid (PAW-reconstructed by GPAW's PS2AE), normalized to 1.
     """
 
@@ -67,7 +68,7 @@ def kohn_sham_orbitals(guarded: ScfGuard, atoms, spin: int, bands: list[int] | N
     eigenvalues = np.asarray(calculator.get_eigenvalues(kpt=0, spin=spin))
     occupations = np.asarray(calculator.get_occupation_numbers(kpt=0, spin=spin)) * (
         1.0 if calculator.get_number_of_spins() == 2 else 0.5
-    )
+    ) / calculator.get_k_point_weights()[0]
     if bands is None:
         first_empty = int(np.argmax(occupations < 0.5))
         bands = [b for b in range(first_empty - edge_bands, first_empty + edge_bands + 1) if 0 <= b < eigenvalues.size]

@@ -12,7 +12,7 @@ import defectscreen
 from defectscreen.engines import GpawSettings, XtbSettings, engine_record, parse_engine_settings
 from defectscreen.jobs.coupling import gpaw_couplings
 from defectscreen.jobs.provenance import parent_uuids, provenance, read
-from defectscreen.jobs.reference import run_reference
+from defectscreen.jobs.reference import path_energies
 from defectscreen.physics.capture import capture_coefficient_unscaled
 from defectscreen.physics.ccd import fit_harmonic, harmonic_crossing_barrier, interpolate_structures
 from defectscreen.physics.huang_rhys import delta_Q_total, displacement_between
@@ -54,7 +54,7 @@ class ConfigurationCoordinateMaker(Maker):
         surfaces = []
         for task, minimum_fraction in ((lower, 0.0), (higher, 1.0)):
             q = np.concatenate([[minimum_fraction], fractions]) * delta_Q
-            energies = np.array([task.energy_eV, *(run_reference(s, task.labels, engine, None, 0)["energy_eV"] for s in structures)])
+            energies = np.array([task.energy_eV, *path_energies(structures, task.labels, engine)])
             near = np.abs(q - minimum_fraction * delta_Q) <= HARMONIC_FIT_WINDOW * delta_Q + 1e-12
             try:
                 fit = fit_harmonic(q[near], energies[near], minimum_fraction * delta_Q, task.energy_eV)

@@ -58,7 +58,7 @@ class DielectricMaker(Maker):
         primitive = structure.get_primitive_structure()
         kpts = monkhorst_pack_grid(primitive, self.kpoint_density)
         engine = GpawSettings.model_validate(self.engine_settings)
-        settings = engine.model_copy(update={"kpts": kpts})
+        settings = engine.model_copy(update={"kpts": kpts, "gamma_centered": False})
         workdir = Path.cwd()
         atoms = ground_state(AseAtomsAdaptor.get_atoms(primitive), settings, workdir)
         optimizer = BFGS(atoms, logfile=str(workdir / "relax.log"))

@@ -16,6 +16,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 import defectscreen
 from defectscreen.engines import (
     GpawSettings,
+    ScfNotConvergedError,
     XtbSettings,
     engine_record,
     make_calculator,
@@ -47,6 +48,24 @@ def reference_atoms(structure: Structure, labels: CalculationLabels, engine: Xtb
     atoms.set_initial_magnetic_moments(np.full(len(atoms), unpaired / len(atoms)))
     atoms.calc = make_calculator(engine, labels.charge, labels.spin_multiplicity, Path.cwd())
     return atoms
+
+
+def path_energies(structures: list[Structure], labels: CalculationLabels,
+                  engine: XtbSettings | GpawSettings) -> list[float]:
+    """Total energies (eV) of ``structures`` (one cell, atoms moved along a path) in order, with one calculator:
+    each SCF starts from the previous point's converged state instead of from scratch, and a point whose restarted
+    SCF does not converge is computed from scratch. GPAW keeps the symmetry of the first structure, so it must have
+    no more than the others (on a straight path: start off its end points)."""
+    atoms = reference_atoms(structures[0], labels, engine)
+    energies = []
+    for structure in structures:
+        atoms.positions = structure.cart_coords
+        try:
+            energies.append(float(atoms.get_potential_energy()))
+        except ScfNotConvergedError:
+            atoms = reference_atoms(structure, labels, engine)
+            energies.append(float(atoms.get_potential_energy()))
+    return energies
 
 
 def run_reference(

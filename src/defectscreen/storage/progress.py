@@ -34,6 +34,11 @@ def host_progress(launchpad: LaunchPad) -> dict[str, Counter]:
     return dict(sorted(progress.items()))
 
 
+def completed_jobs_by_kind(launchpad: LaunchPad) -> Counter:
+    """Finished jobs per kind, the first word of the job's name (relax, ccd, phonons, ...)."""
+    return Counter(fw["name"].split()[0] for fw in launchpad.fireworks.find({"state": "COMPLETED"}, {"name": 1}))
+
+
 #: the longest failure reason printed; the whole trace stays in the job's log and the LaunchPad.
 MAX_REASON_CHARACTERS = 300
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,3 +82,11 @@ def run_worker(
             strm_lvl="WARNING",
         )
     return recovered
+
+
+def start_workers(count: int) -> list[subprocess.Popen]:
+    """``count`` more ``defectscreen worker`` processes on this machine, each its own FireWorks worker claiming jobs
+    from the same LaunchPad (the store settings travel in the environment and the working folder). Their consoles
+    are discarded: each writes what its jobs print to its own :func:`worker_log`."""
+    return [subprocess.Popen([sys.executable, "-m", "defectscreen.cli", "worker"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
