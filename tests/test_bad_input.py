@@ -26,6 +26,7 @@ STRUCTURE = str(NV_DIAMOND / "gs_CONTCAR.gz")
 OPTION_CASES = [
     (["worker", "--max-jobs", "-1"], "--max-jobs"),
     (["worker", "--wait", "0"], "--wait"),
+    (["run", "si.yaml", "--workers", "0"], "--workers"),
     (["recover", "--lost-after", "-5"], "--lost-after"),
     (["query", "--level-window", "2", "1"], "--level-window"),
     (["query", "--huang-rhys", "-1", "2"], "--huang-rhys"),

@@ -286,8 +286,9 @@ def test_formation_energies_from_the_campaigns_own_tasks(built: StorageSettings)
 
 
 def test_report_renders_in_headless_chromium(built: StorageSettings, tmp_path: Path) -> None:
-    """The stored report, rendered by Chromium: every figure decodes, one table row per defect, and the screenshot
-    shows the formation-energy diagram (its first defect's line colour) on a page that is not blank."""
+    """The stored report, rendered by Chromium: every figure decodes, one table row per defect, the xTB host's
+    levels are marked as not physics instead of printed, and the screenshot shows the formation-energy diagram (its
+    first defect's line colour) on a page that is not blank."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium is not installed (install/install.sh installs it)")
@@ -302,6 +303,9 @@ def test_report_renders_in_headless_chromium(built: StorageSettings, tmp_path: P
     assert loaded and loaded.group(1) == loaded.group(2) and int(loaded.group(2)) >= 1
     assert dom.count("<tr>") == 1 + 2  # header + N_O, v_O
     assert "Charged defects screened by ε⁰ = 9.80 (campaign)." in dom
+    table = dom[dom.index('id="defects-MgO"'):]
+    table = table[:table.index("</table>")]
+    assert table.count('class="flagged"') >= 2 and "ε(" not in table, "xTB levels are marked, not printed as results"
     shot = tmp_path / "report.png"
     subprocess.run([*browser, f"--screenshot={shot}", page.as_uri()], check=True, capture_output=True, timeout=120)
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)

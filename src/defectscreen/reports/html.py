@@ -64,6 +64,7 @@ th { background: #e8eef6; cursor: pointer; }
 td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
 .note { color: #666; font-size: 0.85em; }
+.flagged { color: #8a4b00; font-style: italic; }
 .flag { color: #8a4b00; background: #fff4e0; border-left: 4px solid #e08a00; padding: 4px 8px; font-size: 0.9em; }
 """
 
@@ -75,9 +76,16 @@ def _figure(draw: Callable[[Path], Path]) -> str:
     return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
 
-def _cell(key: str, value: object) -> str:
+#: Columns whose numbers depend on the host's gap: marked, not printed as results, when its formation document is
+#: flagged.
+GAP_COLUMNS = ("transition_levels", "deepest_level_depth_eV")
+
+
+def _cell(key: str, value: object, flagged: bool = False) -> str:
     if value is None:
         return '<td data-value="-1e300">–</td>'
+    if flagged and key in GAP_COLUMNS:
+        return '<td class="flagged" data-value="-1e300">not physics (flag above)</td>'
     if key == "transition_levels":
         text = ", ".join(f"ε({t['charges']}) {t['level_eV']:.2f}" for t in value) or "none in gap"
         sort = value[0]["level_eV"] if value else -1e300
@@ -91,7 +99,8 @@ def _cell(key: str, value: object) -> str:
 
 def _table(rows: list[dict], columns: tuple[tuple[str, str], ...], table_id: str) -> str:
     head = "".join(f"<th>{html.escape(title)}</th>" for title, _ in columns)
-    body = "".join("<tr>" + "".join(_cell(key, row.get(key)) for _, key in columns) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(_cell(key, row.get(key), bool(row.get("flags"))) for _, key in columns) + "</tr>"
+                   for row in rows)
     return f'<table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
