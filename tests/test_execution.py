@@ -73,12 +73,14 @@ def test_workers_opening_a_fresh_store_together(tmp_path: Path) -> None:
 
 @pytest.mark.slow(seconds=90)
 def test_two_concurrent_workers_then_query_formats_and_filters(store_mode: str, si_campaign: Path) -> None:
-    """`defectscreen run --workers 2`: this process and one more claim jobs together; the run ends by saying what
-    was computed, what failed and what to run next."""
+    """`defectscreen run --workers 2`: two worker processes claim jobs together, the console gets a line per job as
+    it ends, and the run ends by saying what was computed, what failed and what to run next."""
     run = subprocess.run([*CLI, "run", str(si_campaign), "--workers", "2"], capture_output=True, text=True,
                          timeout=900, env={**os.environ, "COLUMNS": "250"})
     assert run.returncode == 0, run.stderr[-2000:]
     assert "running jobs in 2 worker process(es)" in run.stdout and "Traceback" not in run.stdout + run.stderr
+    ended = re.findall(r"^ +\d+:\d\d done relax (Si:\S+) \(\d+ s\)$", run.stdout, flags=re.MULTILINE)
+    assert sorted(ended) == ["Si:C_Si:-1", "Si:C_Si:0", "Si:bulk", "Si:v_Si:-1", "Si:v_Si:0"], run.stdout
     finished, next_step = run.stdout.strip().splitlines()[-2:]
     assert re.match(r"finished in \d+ min \d\d s: 5 job\(s\) done \(relax 5\), 0 failed$", finished), finished
     assert next_step.startswith("next: defectscreen report --out report.html")

@@ -24,6 +24,7 @@ from defectscreen.analysis.formation import (
     formation_energy_at_vbm,
     formation_flags,
     freysoldt_lattice_energy_eV,
+    k_sampling_length,
     kumagai_oba_correction,
     transition_levels,
 )
@@ -130,6 +131,23 @@ def test_formation_flags_name_what_is_not_physics() -> None:
     assert flags[3].startswith("Mg-rich: charge-neutral E_F = 2.60 eV lies outside the gap (0 to 0.07 eV)")
     flags = formation_flags("gpaw", "GaN", 1.0, [inside.model_copy(update={"fermi_level_eV": -0.01})])
     assert len(flags) == 1 and flags[0].startswith("O-rich: charge-neutral E_F = -0.01 eV lies outside the gap")
+
+
+def test_k_sampling_of_small_cells_is_flagged_below_the_measured_failure() -> None:
+    """16-atom MgO and Si (2x2x2 primitive cells): the Γ point alone samples their 4.9 / 6.3 Å face-to-face widths,
+    flagged (MgO at Γ: total energy 7 eV off); a Γ-centred 2x2x2 grid doubles that and is not; the 64-site cubic Si
+    cell at Γ samples its 10.86 Å edge."""
+    from defectscreen.flows.hosts import prototype_structure
+
+    mgo16, si16 = ((prototype_structure(name) * 2).lattice for name in ("rocksalt-MgO", "diamond-Si"))
+    assert k_sampling_length(mgo16, (1, 1, 1)) == pytest.approx(4.212 / 3**0.5 * 2, abs=1e-3)
+    assert k_sampling_length(si16, (1, 1, 1)) == pytest.approx(5.431 / 3**0.5 * 2, abs=1e-3)
+    assert k_sampling_length(mgo16, (2, 2, 2)) == pytest.approx(2 * k_sampling_length(mgo16, (1, 1, 1)))
+    assert k_sampling_length(Lattice.cubic(10.862), (1, 1, 1)) == pytest.approx(10.862)
+    flagged = formation_flags("gpaw", "Mg8O8", 4.46, [], k_sampling_length(mgo16, (1, 1, 1)))
+    assert len(flagged) == 1 and flagged[0].startswith("the k-points sample only 4.9 Å of this cell")
+    assert formation_flags("gpaw", "Mg8O8", 4.70, [], k_sampling_length(mgo16, (2, 2, 2))) == []
+    assert formation_flags("gpaw", "Si64", 0.69, [], k_sampling_length(Lattice.cubic(10.862), (1, 1, 1))) == []
 
 
 def test_measured_gaps_flag_only_what_semilocal_dft_cannot_give() -> None:

@@ -263,11 +263,28 @@ METALLIC_GAP_EV = 0.1
 ENGINES_WITHOUT_BAND_GAP = {"xtb": "GFN-xTB"}
 
 
-def formation_flags(engine_name: str, formula: str, band_gap_eV: float,
-                    solutions: list[FermiLevelSolution]) -> list[str]:
+#: Below this k-point sampling length (Å) a cell's total energies are not converged. Measured: 16-atom MgO at Γ
+#: alone (4.9 Å) is 7.1 eV off in total energy and puts E_f(F⁰) 4.3 eV low; with 2x2x2 k (9.7 Å) it is within
+#: 0.4 eV of extrapolated PBE (docs/quickstart.md). VASP's guide asks 10 Å for large-gap insulators.
+MIN_K_SAMPLING_LENGTH_ANGSTROM = 8.0
+
+
+def k_sampling_length(lattice: Lattice, kpts: tuple[int, int, int] | list[int]) -> float:
+    """The shortest n_i · w_i (Å) of a cell's k-grid: n_i k-points along reciprocal vector b_i, w_i = 2π/|b_i| the
+    cell's face-to-face width; the real-space extent the grid samples (VASP's R_k)."""
+    return float(np.min(np.asarray(kpts) * 2 * np.pi / np.asarray(lattice.reciprocal_lattice.abc)))
+
+
+def formation_flags(engine_name: str, formula: str, band_gap_eV: float, solutions: list[FermiLevelSolution],
+                    k_sampling_length_angstrom: float | None = None) -> list[str]:
     """What in the formation-energy document of the host ``formula`` is not physics, in a reader's words (empty
-    when all is)."""
+    when all is). ``k_sampling_length_angstrom``: of the host cell's k-grid (None: an engine without k-points)."""
     flags = []
+    if k_sampling_length_angstrom is not None and k_sampling_length_angstrom < MIN_K_SAMPLING_LENGTH_ANGSTROM:
+        flags.append(f"the k-points sample only {k_sampling_length_angstrom:.1f} Å of this cell (below "
+                     f"{MIN_K_SAMPLING_LENGTH_ANGSTROM:g} Å): total energies are not converged, so formation energies "
+                     "and levels can be off by eV (16-atom MgO at Γ: E_f(F⁰) 4.3 eV low); use engine.kpts or a "
+                     "larger supercell")
     if engine_name in ENGINES_WITHOUT_BAND_GAP:
         flags.append(f"{ENGINES_WITHOUT_BAND_GAP[engine_name]} is parametrised for molecules: its one-electron gap of "
                      f"a periodic solid ({band_gap_eV:.2f} eV) is not the band gap, so transition levels, Fermi levels "

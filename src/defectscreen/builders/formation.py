@@ -14,6 +14,7 @@ from defectscreen.analysis.formation import (
     defect_formation,
     fermi_levels,
     formation_flags,
+    k_sampling_length,
     phase_entry,
 )
 from defectscreen.builders.common import IncrementalBuilder, engine_key, input_fingerprint
@@ -200,8 +201,10 @@ class FormationEnergyBuilder(IncrementalBuilder):
                     for name, states in item["defects"].items()]
         defects = sorted([*computed, *(DefectFormation(**entry) for entry in item["reused"])],
                          key=lambda defect: defect.defect_name)
-        volume = Lattice.from_dict(bulk["structure"]["lattice"]).volume
-        solutions = fermi_levels(defects, thermo["limits"], levels, volume, inputs.temperature_K)
+        lattice = Lattice.from_dict(bulk["structure"]["lattice"])
+        kpts = bulk["engine"]["settings"].get("kpts")
+        k_length = None if kpts is None else k_sampling_length(lattice, kpts)
+        solutions = fermi_levels(defects, thermo["limits"], levels, lattice.volume, inputs.temperature_K)
         return FormationEnergyDocument(
             host_id=item["host_id"], host=item["host"], campaign=item["campaign"]["name"], inputs=inputs,
             settings_key=settings_key(inputs), formula=bulk["formula"], vbm_eV=vbm, cbm_eV=cbm, band_gap_eV=cbm - vbm,
@@ -209,7 +212,7 @@ class FormationEnergyBuilder(IncrementalBuilder):
             host_energy_above_hull_eV_per_atom=thermo["host_above_hull"],
             elemental_reference_energies_eV_per_atom=thermo["references"], competing_phases=thermo["phase_enthalpies"],
             chemical_potential_limits=thermo["limits"], defects=defects,
-            fermi_levels=solutions, flags=formation_flags(bulk["engine"]["name"], bulk["formula"], cbm - vbm, solutions),
+            fermi_levels=solutions, flags=formation_flags(bulk["engine"]["name"], bulk["formula"], cbm - vbm, solutions, k_length),
             dielectric_constant=item["dielectric_constant"], dielectric_task_uuid=item["dielectric_task_uuid"],
             effective_masses=inputs.effective_masses, engine=bulk["engine"], bulk_task_uuid=item["bulk"]["uuid"],
             source_uuids=[item["bulk"]["uuid"], *(p["uuid"] for p in item["phases"]),

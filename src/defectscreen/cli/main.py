@@ -84,22 +84,15 @@ def worker(max_jobs: int, lost_after: float, wait_s: float | None) -> None:
     _work(storage_settings(), max_jobs=max_jobs, lost_after_s=lost_after, wait_for_jobs_s=wait_s)
 
 
-def _work(settings: StorageSettings, workers: int = 1, **options) -> None:
-    """Run jobs in this process and ``workers`` - 1 more (``options`` as :func:`run_worker`'s), their output in the
-    workers' logs; then the status and one line per failed job."""
-    from defectscreen.storage.worker import run_worker, start_workers, worker_log
+def _work(settings: StorageSettings, **options) -> None:
+    """Run jobs in this process (``options`` as :func:`run_worker`'s), their output in the worker's log; then the
+    status and one line per failed job."""
+    from defectscreen.storage.worker import run_worker, worker_log
 
-    logs = worker_log(settings) if workers == 1 else worker_log(settings).parent / "worker-*.log"
-    _console().print(f"running jobs in {workers} worker process(es); their output and the tracebacks of failed jobs "
-                     f"go to {logs}", soft_wrap=True)
-    others = start_workers(workers - 1)
+    _console().print(f"running jobs; their output and the tracebacks of failed jobs go to {worker_log(settings)}")
     recovered = run_worker(settings, **options)
-    stopped_abnormally = [code for code in (process.wait() for process in others) if code != 0]
     if recovered:
         _console().print(f"re-queued lost job(s): {recovered}")
-    if stopped_abnormally:
-        _console().print(f"[red]{len(stopped_abnormally)} worker process(es) stopped with an error[/] (exit codes "
-                         f"{stopped_abnormally}); see {logs}", soft_wrap=True)
     _print_status(settings)
 
 
@@ -114,21 +107,36 @@ def recover(lost_after: float) -> None:
     _console().print(f"re-queued {len(lost)} lost job(s): {lost}")
 
 
+#: seconds between two looks at the LaunchPad for jobs that ended, while `defectscreen run` waits for its workers.
+PROGRESS_INTERVAL_S = 2.0
+
+
 @cli.command()
 @click.argument("campaign_path", type=click.Path(dir_okay=False))
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="worker processes on this machine  [default: one per CPU core]")
 def run(campaign_path: str, workers: int | None) -> None:
-    """Submit CAMPAIGN_PATH and run local workers until every job has finished; then say what was computed, what
-    failed and what to run next."""
-    from defectscreen.storage.progress import completed_jobs_by_kind, failures
+    """Submit CAMPAIGN_PATH and run local workers until every job has finished, with a line per job as it ends; then
+    say what was computed, what failed and what to run next."""
+    from defectscreen.storage.progress import completed_jobs_by_kind, failures, finished_jobs
+    from defectscreen.storage.worker import start_workers, worker_log
 
     settings = storage_settings()
     started = time.monotonic()
     _submit(campaign_path, settings)
-    _work(settings, workers=workers or os.cpu_count() or 1)
-    minutes, seconds = divmod(round(time.monotonic() - started), 60)
     launchpad = settings.launchpad()
+    known = {job.launch_id for job in finished_jobs(launchpad, set())}
+    workers = workers or os.cpu_count() or 1
+    _console().print(f"running jobs in {workers} worker process(es); their output and the tracebacks of failed jobs "
+                     f"go to {worker_log(settings).parent / 'worker-*.log'}", soft_wrap=True)
+    processes = start_workers(workers)
+    _follow(launchpad, processes, known, started)
+    stopped_abnormally = [process.returncode for process in processes if process.returncode != 0]
+    if stopped_abnormally:
+        _console().print(f"[red]{len(stopped_abnormally)} worker process(es) stopped with an error[/] (exit codes "
+                         f"{stopped_abnormally}); see their logs", soft_wrap=True)
+    _print_status(settings)
+    minutes, seconds = divmod(round(time.monotonic() - started), 60)
     done = completed_jobs_by_kind(launchpad)
     failed = failures(launchpad)
     _console().print(f"finished in {minutes} min {seconds:02d} s: {sum(done.values())} job(s) done ("
@@ -139,7 +147,29 @@ def run(campaign_path: str, workers: int | None) -> None:
                      "summaries and the HTML report)", soft_wrap=True)
 
 
+def _follow(launchpad, processes: list, known: set[int], started: float) -> None:
+    """Until every worker process has stopped: a line for each job that ends (its launch id not in ``known``), with
+    the minutes since ``started`` (time.monotonic)."""
+    from rich.markup import escape
+
+    from defectscreen.storage.progress import finished_jobs
+
+    while True:
+        running = any(process.poll() is None for process in processes)
+        for job in finished_jobs(launchpad, known):
+            known.add(job.launch_id)
+            minutes, seconds = divmod(round(time.monotonic() - started), 60)
+            took = "" if job.runtime_s is None else f" ({job.runtime_s:.0f} s)"
+            ended = f"[red]failed[/] {escape(job.job_name)}{took}: {escape(job.reason)}" if job.failed else \
+                f"done {escape(job.job_name)}{took}"
+            _console().print(f"{minutes:3d}:{seconds:02d} {ended}", soft_wrap=True, highlight=False)
+        if not running:
+            return
+        time.sleep(PROGRESS_INTERVAL_S)
+
+
 def _print_status(settings: StorageSettings) -> None:
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn
     from rich.table import Table
 
@@ -163,8 +193,8 @@ def _print_status(settings: StorageSettings) -> None:
         bars.refresh()
     failed = failures(launchpad)
     for failure in failed:
-        _console().print(f"[red]failed[/] {failure.job_name}: {failure.reason}"
-                      + (f" (job folder {failure.job_dir})" if failure.job_dir else ""), soft_wrap=True)
+        _console().print(f"[red]failed[/] {escape(failure.job_name)}: {escape(failure.reason)}"
+                         + (f" (job folder {escape(failure.job_dir)})" if failure.job_dir else ""), soft_wrap=True)
 
 
 @cli.command()

@@ -52,6 +52,31 @@ def failure_reason(trace: str) -> str:
     return reason if len(reason) <= MAX_REASON_CHARACTERS else reason[:MAX_REASON_CHARACTERS] + " …"
 
 
+@dataclass(frozen=True)
+class FinishedJob:
+    launch_id: int
+    job_name: str
+    failed: bool
+    runtime_s: float | None
+    reason: str | None  # why it failed
+
+
+def finished_jobs(launchpad: LaunchPad, known: set[int]) -> list[FinishedJob]:
+    """Runs that ended (done or failed) whose launch id is not in ``known``, in the order they were started."""
+    launches = [launch for launch in launchpad.launches.find(
+        {"state": {"$in": ["COMPLETED", "FIZZLED"]}}, {"launch_id": 1, "fw_id": 1, "state": 1, "runtime_secs": 1,
+                                                       "action.stored_data._exception._stacktrace": 1})
+        if launch["launch_id"] not in known]
+    names = {fw["fw_id"]: fw["name"] for fw in launchpad.fireworks.find(
+        {"fw_id": {"$in": [launch["fw_id"] for launch in launches]}}, {"fw_id": 1, "name": 1})}
+    return [FinishedJob(launch["launch_id"], names.get(launch["fw_id"], "?"), launch["state"] == "FIZZLED",
+                        launch.get("runtime_secs"),
+                        failure_reason((launch.get("action") or {}).get("stored_data", {}).get("_exception", {})
+                                       .get("_stacktrace", "no error recorded")) if launch["state"] == "FIZZLED"
+                        else None)
+            for launch in sorted(launches, key=lambda launch: launch["launch_id"])]
+
+
 def failures(launchpad: LaunchPad) -> list[Failure]:
     """Failed jobs with the last line of their error (e.g. an unconverged SCF)."""
     result = []
