@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 
 @cache
 def _console():
+    """The console of every command; no emoji codes: ids such as phase:O2:O2 hold rich's ':o2:'."""
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 200)
+    return Console(width=None if sys.stdout.isatty() else 200, emoji=False)
 
 
 @click.group(cls=CommandGroup)
