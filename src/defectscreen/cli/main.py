@@ -119,14 +119,14 @@ PROGRESS_INTERVAL_S = 2.0
 def run(campaign_path: str, workers: int | None) -> None:
     """Submit CAMPAIGN_PATH and run local workers until every job has finished, with a line per job as it ends; then
     say what was computed, what failed and what to run next."""
-    from defectscreen.storage.progress import completed_jobs_by_kind, failures, finished_jobs
+    from defectscreen.storage.progress import ENDED, completed_jobs_by_kind
     from defectscreen.storage.worker import start_workers, worker_log
 
     settings = storage_settings()
     started = time.monotonic()
     _submit(campaign_path, settings)
     launchpad = settings.launchpad()
-    known = {job.launch_id for job in finished_jobs(launchpad, set())}
+    known = {launch["launch_id"] for launch in launchpad.launches.find(ENDED, {"launch_id": 1})}
     workers = workers or os.cpu_count() or 1
     _console().print(f"running jobs in {workers} worker process(es); their output and the tracebacks of failed jobs "
                      f"go to {worker_log(settings).parent / 'worker-*.log'}", soft_wrap=True)
@@ -136,10 +136,9 @@ def run(campaign_path: str, workers: int | None) -> None:
     if stopped_abnormally:
         _console().print(f"[red]{len(stopped_abnormally)} worker process(es) stopped with an error[/] (exit codes "
                          f"{stopped_abnormally}); see their logs", soft_wrap=True)
-    _print_status(settings)
+    failed = _print_status(settings)
     minutes, seconds = divmod(round(time.monotonic() - started), 60)
     done = completed_jobs_by_kind(launchpad)
-    failed = failures(launchpad)
     _console().print(f"finished in {minutes} min {seconds:02d} s: {sum(done.values())} job(s) done ("
                      + ", ".join(f"{kind} {count}" for kind, count in sorted(done.items()))
                      + f"), {len(failed)} failed" + (" (listed above; tracebacks in the workers' logs)" if failed else ""),
@@ -169,7 +168,8 @@ def _follow(launchpad, processes: list, known: set[int], started: float) -> None
         time.sleep(PROGRESS_INTERVAL_S)
 
 
-def _print_status(settings: StorageSettings) -> None:
+def _print_status(settings: StorageSettings) -> list:
+    """The jobs per host and state, progress bars and a line per failed job; returns the failed jobs."""
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn
     from rich.table import Table
@@ -180,7 +180,7 @@ def _print_status(settings: StorageSettings) -> None:
     progress_by_host = host_progress(launchpad)
     if not progress_by_host:
         _console().print("no jobs on the LaunchPad; submit a campaign first")
-        return
+        return []
     table = Table(title=f"defectscreen jobs ({settings.mode} store)")
     for column in ("host", "waiting", "running", "done", "failed"):
         table.add_column(column, justify="left" if column == "host" else "right")
@@ -196,6 +196,7 @@ def _print_status(settings: StorageSettings) -> None:
     for failure in failed:
         _console().print(f"[red]failed[/] {escape(failure.job_name)}: {escape(failure.reason)}"
                          + (f" (job folder {escape(failure.job_dir)})" if failure.job_dir else ""), soft_wrap=True)
+    return failed
 
 
 @cli.command()

@@ -61,20 +61,31 @@ class FinishedJob:
     reason: str | None  # why it failed
 
 
+def launch_failure_reason(launch: dict | None) -> str:
+    """The exception line of a failed launch document (FireWorks keeps the trace in its stored data)."""
+    stored = ((launch or {}).get("action") or {}).get("stored_data", {})
+    return failure_reason(stored.get("_exception", {}).get("_stacktrace", "no error recorded"))
+
+
+ENDED = {"state": {"$in": ["COMPLETED", "FIZZLED"]}}
+
+
 def finished_jobs(launchpad: LaunchPad, known: set[int]) -> list[FinishedJob]:
-    """Runs that ended (done or failed) whose launch id is not in ``known``, in the order they were started."""
-    launches = [launch for launch in launchpad.launches.find(
-        {"state": {"$in": ["COMPLETED", "FIZZLED"]}}, {"launch_id": 1, "fw_id": 1, "state": 1, "runtime_secs": 1,
-                                                       "action.stored_data._exception._stacktrace": 1})
-        if launch["launch_id"] not in known]
+    """Runs that ended (done or failed) whose launch id is not in ``known``, in the order they were started. Only
+    the ids of all ended runs are read; the new ones' documents after that."""
+    new = sorted(launch["launch_id"] for launch in launchpad.launches.find(ENDED, {"launch_id": 1})
+                 if launch["launch_id"] not in known)
+    if not new:
+        return []
+    launches = list(launchpad.launches.find(
+        {"launch_id": {"$in": new}}, {"launch_id": 1, "fw_id": 1, "state": 1, "runtime_secs": 1,
+                                      "action.stored_data._exception._stacktrace": 1}, sort=[("launch_id", 1)]))
     names = {fw["fw_id"]: fw["name"] for fw in launchpad.fireworks.find(
         {"fw_id": {"$in": [launch["fw_id"] for launch in launches]}}, {"fw_id": 1, "name": 1})}
     return [FinishedJob(launch["launch_id"], names.get(launch["fw_id"], "?"), launch["state"] == "FIZZLED",
                         launch.get("runtime_secs"),
-                        failure_reason((launch.get("action") or {}).get("stored_data", {}).get("_exception", {})
-                                       .get("_stacktrace", "no error recorded")) if launch["state"] == "FIZZLED"
-                        else None)
-            for launch in sorted(launches, key=lambda launch: launch["launch_id"])]
+                        launch_failure_reason(launch) if launch["state"] == "FIZZLED" else None)
+            for launch in launches]
 
 
 def failures(launchpad: LaunchPad) -> list[Failure]:
@@ -84,8 +95,7 @@ def failures(launchpad: LaunchPad) -> list[Failure]:
         launch = launchpad.launches.find_one(
             {"fw_id": fw["fw_id"], "state": "FIZZLED"}, sort=[("launch_id", -1)]
         )
-        stored = (launch or {}).get("action", {}).get("stored_data", {})
-        reason = failure_reason(stored.get("_exception", {}).get("_stacktrace", "no error recorded"))
+        reason = launch_failure_reason(launch)
         calculation_id = fw.get("spec", {}).get("defectscreen", {}).get("calculation_id", "?")
         result.append(Failure(calculation_id, fw["name"], reason, (launch or {}).get("launch_dir")))
     return result
