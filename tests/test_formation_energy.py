@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -282,7 +284,17 @@ def test_formation_energies_from_the_campaigns_own_tasks(built: StorageSettings)
     assert limits["O-rich"] == pytest.approx({"Mg": enthalpy, "O": 0.0, "N": 0.0}, abs=1e-5)
     assert limits["Mg-rich"] == pytest.approx({"Mg": 0.0, "O": enthalpy, "N": 0.0}, abs=1e-5)
 
-    defects = {d["defect_name"]: d for d in doc["defects"]}
+    per_defect = settings.collection("defect_formation_energies", COLLECTIONS["defect_formation_energies"])
+    per_defect.connect()
+    defects = {d["defect_name"]: d for d in per_defect.query({"host_id": doc["host_id"]})}
+    assert sorted(defects) == [lines["defect_name"] for lines in doc["defect_lines"]] == ["N_O", "v_O"]
+    for lines in doc["defect_lines"]:  # the host's charge balance reads the lines its defects' documents hold
+        states = defects[lines["defect_name"]]["charge_states"]
+        assert lines["charges"] == [state["charge"] for state in states]
+        assert lines["formation_energy_at_vbm_eV"] == {limit: [state["formation_energy_at_vbm_eV"][limit]
+                                                               for state in states] for limit in limits}
+        assert lines["input_fingerprint"] == defects[lines["defect_name"]]["input_fingerprint"]
+    assert all(d["flags"] == doc["flags"] and d["band_gap_eV"] == doc["band_gap_eV"] for d in defects.values())
     lattice_energy = freysoldt_lattice_energy_eV(Lattice.from_dict(bulk["structure"]["lattice"]), 1, 9.8, 1.0)
     for state in defects["v_O"]["charge_states"]:
         charge = state["charge"]
@@ -342,7 +354,9 @@ def test_summaries_answer_physics_queries(built: StorageSettings) -> None:
     formation.connect()
     doc = formation.query_one({"host": "MgO"})
     assert all(row["flags"] == doc["flags"] and row["flags"] for row in everything)  # read where the rows are read
-    v_o = next(d for d in doc["defects"] if d["defect_name"] == "v_O")
+    per_defect = built.collection("defect_formation_energies", COLLECTIONS["defect_formation_energies"])
+    per_defect.connect()
+    v_o = per_defect.query_one({"host_id": doc["host_id"], "defect_name": "v_O"})
     lowest = min(s["formation_energy_at_vbm_eV"]["O-rich"] + s["charge"] * 0.02 for s in v_o["charge_states"])
     below = query_summaries(store, summary_criteria(host="MgO"), lowest + 1e-6, 0.02, "O-rich")
     assert "v_O" in [row["defect_name"] for row in below]
@@ -350,6 +364,25 @@ def test_summaries_answer_physics_queries(built: StorageSettings) -> None:
     assert query_summaries(store, summary_criteria(huang_rhys_range=(0.0, 100.0))) == []  # no phonons computed
     with pytest.raises(ValueError, match="no chemical-potential limit 'Ga-rich'; known: O-rich, Mg-rich"):
         query_summaries(store, {}, 1.0, 0.0, "Ga-rich")
+
+
+def test_formation_command_joins_each_hosts_defect_documents(built: StorageSettings, tmp_path: Path) -> None:
+    """`defectscreen formation`: the host's table, its diagram, and as JSON the host document with its defects'
+    documents under 'defects' (their charge states), in both store modes."""
+    env = {**os.environ, "DEFECTSCREEN_DATA_DIR": str(built.data_dir)}
+    if built.mongo_uri:
+        env |= {"DEFECTSCREEN_MONGO_URI": built.mongo_uri, "DEFECTSCREEN_MONGO_DB": built.mongo_database}
+    command = [sys.executable, "-m", "defectscreen.cli", "formation"]
+    shown = subprocess.run([*command, "--plot", str(tmp_path / "plots")], env=env, check=True, capture_output=True,
+                           text=True, timeout=300)
+    assert "N_O" in shown.stdout and "v_O" in shown.stdout
+    assert (tmp_path / "plots" / "MgO_formation.png").stat().st_size > 0
+    printed = json.loads(subprocess.run([*command, "--json"], env=env, check=True, capture_output=True, text=True,
+                                        timeout=300).stdout)
+    (host,) = printed
+    assert [defect["defect_name"] for defect in host["defects"]] == [lines["defect_name"]
+                                                                     for lines in host["defect_lines"]]
+    assert [len(defect["charge_states"]) for defect in host["defects"]] == [2, 3]
 
 
 @pytest.mark.slow(seconds=70)
@@ -367,9 +400,9 @@ def test_builders_are_incremental_and_mrun_runs_them(built: StorageSettings, tmp
                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
     assert mrun.returncode == 0, mrun.stderr[-2000:]
     assert _build(settings) == [0, 0, 0, 0]
-    formation = settings.collection("formation_energies", COLLECTIONS["formation_energies"])
-    formation.connect()
-    assert len(formation.query_one({"host": "MgO"})["defects"][0]["charge_states"]) == 3
+    per_defect = settings.collection("defect_formation_energies", COLLECTIONS["defect_formation_energies"])
+    per_defect.connect()
+    assert len(per_defect.query_one({"host": "MgO", "defect_name": "N_O"})["charge_states"]) == 3
 
 
 def test_formation_energy_needs_each_hosts_dielectric_constant() -> None:
@@ -500,14 +533,21 @@ def test_same_builders_on_a_mongodb_store_with_indexes(built: StorageSettings) -
     stores["campaigns"].update([{k: v for k, v in d.items() if k != "_id"} for d in embedded_campaigns.query()],
                                key="name")
     for builder in (DefectBuilder(tasks, stores["campaigns"], stores["defects"]),
-                    FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"]),
-                    DefectSummaryBuilder(tasks, stores["formation_energies"], stores["summaries"])):
+                    FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"],
+                                           stores["defect_formation_energies"]),
+                    DefectSummaryBuilder(tasks, stores["defect_formation_energies"], stores["summaries"])):
         builder.connect()
         builder.update_targets([builder.process_item(item) for item in builder.get_items()])
     embedded = built.collection("formation_energies", COLLECTIONS["formation_energies"])
     embedded.connect()
     mongo_doc, embedded_doc = (store.query_one({"host": "MgO"}) for store in (stores["formation_energies"], embedded))
-    assert mongo_doc["defects"] == embedded_doc["defects"]
+    assert mongo_doc["defect_lines"] == embedded_doc["defect_lines"]
+    embedded = built.collection("defect_formation_energies", COLLECTIONS["defect_formation_energies"])
+    embedded.connect()
+    mongo_defects, embedded_defects = ([{k: v for k, v in doc.items() if k not in ("_id", "last_updated")}
+                                        for doc in store.query({"host": "MgO"}, sort={"defect_name": 1})]
+                                       for store in (stores["defect_formation_energies"], embedded))
+    assert len(mongo_defects) == 2 and mongo_defects == embedded_defects
     assert mongo_doc["chemical_potential_limits"] == embedded_doc["chemical_potential_limits"]
     indexed = {key for info in stores["summaries"]._collection.index_information().values() for key, _ in info["key"]}
     assert {"summary_id", "deepest_level_depth_eV", "huang_rhys_total_max", "transition_levels.level_eV"} <= indexed
@@ -519,8 +559,9 @@ def test_resubmission_with_another_dielectric_constant_builds_new_documents(buil
     see the current campaign version's documents."""
     tasks, stores = _memory_stores(built)
     builders = [DefectBuilder(tasks, stores["campaigns"], stores["defects"]),
-                FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"]),
-                DefectSummaryBuilder(tasks, stores["formation_energies"], stores["summaries"])]
+                FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"],
+                                       stores["defect_formation_energies"]),
+                DefectSummaryBuilder(tasks, stores["defect_formation_energies"], stores["summaries"])]
 
     def build() -> list[int]:
         counts = []
@@ -570,8 +611,9 @@ def test_documents_of_the_older_layout_are_rebuilt_in_the_current_one(built: Sto
     campaign = parse_campaign(CAMPAIGN)
     record_campaign(stores["campaigns"], campaign)
     builders = [DefectBuilder(tasks, stores["campaigns"], stores["defects"]),
-                FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"]),
-                DefectSummaryBuilder(tasks, stores["formation_energies"], stores["summaries"])]
+                FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"],
+                                       stores["defect_formation_energies"]),
+                DefectSummaryBuilder(tasks, stores["defect_formation_energies"], stores["summaries"])]
     older = [{"defect_id": "MgO:v_O:2|0123456789abcdef", "labels": {"host": "MgO"}, "input_fingerprint": "x"},
              {"host_id": "MgO|0123456789abcdef", "host": "MgO", "input_fingerprint": "x"},
              {"summary_id": "MgO:v_O|0123456789abcdef", "host": "MgO", "input_fingerprint": "x"}]

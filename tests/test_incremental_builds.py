@@ -22,7 +22,9 @@ _spec = importlib.util.spec_from_file_location(
 throughput = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(throughput)
 
-BUILT = ("defects", "formation_energies", "summaries")
+#: the target of each builder of the chain
+TARGETS = ("defects", "formation_energies", "summaries")
+BUILT = ("defects", "formation_energies", "defect_formation_energies", "summaries")
 
 
 def _store(data_dir: Path, tasks: list[dict], campaign: dict) -> StorageSettings:
@@ -35,7 +37,7 @@ def _store(data_dir: Path, tasks: list[dict], campaign: dict) -> StorageSettings
 def _run(settings: StorageSettings) -> dict[str, tuple[int, int]]:
     """(documents planned, documents built) by each builder of the chain, by target collection."""
     counts = {}
-    for target, builder in zip(BUILT, builder_chain(settings)):
+    for target, builder in zip(TARGETS, builder_chain(settings)):
         builder.connect()
         items = list(builder.get_items())
         builder.update_targets([builder.process_item(item) for item in items])
@@ -68,17 +70,19 @@ def test_change_feed_builds_what_a_first_build_builds(data_dir: Path, tmp_path: 
     tasks, campaign, truth = throughput.generate(4, 6, rng)
     settings = _store(data_dir, tasks, campaign)
     assert _run(settings) == {"defects": (72, 72), "formation_energies": (4, 4), "summaries": (24, 24)}
-    for doc in settings.collection("formation_energies", COLLECTIONS["formation_energies"]).query():
-        for defect in doc["defects"]:  # the generated charge-state energies come back (μ cancels in differences)
-            at_vbm = truth[(doc["host"], defect["defect_name"])]
-            energies = {s["charge"]: s["formation_energy_at_vbm_eV"] for s in defect["charge_states"]}
-            for limit in energies[0]:
-                assert {q: energies[q][limit] - energies[0][limit] for q in at_vbm} == pytest.approx(
-                    {q: at_vbm[q] - at_vbm[0] for q in at_vbm}, abs=1e-9)
+    per_defect = settings.collection("defect_formation_energies", COLLECTIONS["defect_formation_energies"])
+    per_defect = list(per_defect.query())
+    assert len(per_defect) == 24
+    for defect in per_defect:  # the generated charge-state energies come back (μ cancels in differences)
+        at_vbm = truth[(defect["host"], defect["defect_name"])]
+        energies = {s["charge"]: s["formation_energy_at_vbm_eV"] for s in defect["charge_states"]}
+        for limit in energies[0]:
+            assert {q: energies[q][limit] - energies[0][limit] for q in at_vbm} == pytest.approx(
+                {q: at_vbm[q] - at_vbm[0] for q in at_vbm}, abs=1e-9)
 
     vacancies = [doc for doc in tasks if doc["output"]["labels"]["defect_type"] == "vacancy"]
     throughput.recompute(settings.job_store().docs_store, [vacancies[0], vacancies[40]])  # two hosts, two defects
-    assert _run(settings) == {"defects": (2, 2), "formation_energies": (2, 2), "summaries": (12, 2)}
+    assert _run(settings) == {"defects": (2, 2), "formation_energies": (2, 2), "summaries": (2, 2)}
     assert _built(settings) == _scratch(tmp_path, settings, "after-two")
 
     bulk = next(doc for doc in tasks if doc["output"]["labels"]["defect_type"] == "bulk")
@@ -86,6 +90,19 @@ def test_change_feed_builds_what_a_first_build_builds(data_dir: Path, tmp_path: 
     assert _run(settings) == {"defects": (18, 18), "formation_energies": (1, 1), "summaries": (6, 6)}
     assert _built(settings) == _scratch(tmp_path, settings, "after-bulk")
     assert _run(settings) == {"defects": (0, 0), "formation_energies": (0, 0), "summaries": (0, 0)}
+
+    donor = next(doc for doc in vacancies if doc["output"]["labels"]["charge"] == 2)
+    host = donor["output"]["labels"]["host"]
+    per_defect = settings.collection("defect_formation_energies", COLLECTIONS["defect_formation_energies"])
+    assert not any(doc["flags"] for doc in per_defect.query({"host": host}))
+    rerun = {**donor, "output": {**donor["output"], "energy_eV": donor["output"]["energy_eV"] - 30.0}}
+    throughput.recompute(settings.job_store().docs_store, [rerun])  # E_f(+2) far below 0: E_F leaves the gap
+    assert _run(settings) == {"defects": (1, 1), "formation_energies": (1, 1), "summaries": (6, 6)}
+    flags = settings.collection("formation_energies", COLLECTIONS["formation_energies"]).query_one(
+        {"host": host})["flags"]
+    assert flags and all("outside the gap" in flag for flag in flags)
+    assert all(doc["flags"] == flags for doc in per_defect.query({"host": host}))  # the host's other defects too
+    assert _built(settings) == _scratch(tmp_path, settings, "after-flags")
 
     outputs = settings.job_store().docs_store
     outputs.remove_docs({"output.labels.calculation_id": vacancies[5]["output"]["labels"]["calculation_id"]})

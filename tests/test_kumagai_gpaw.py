@@ -53,9 +53,10 @@ def _build(builder: Builder) -> int:
 @pytest.mark.dft
 def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
     campaign = parse_campaign(CAMPAIGN)
-    tasks, campaigns, defects, formation, summaries, reports = (
-        MemoryStore(name) for name in ("tasks", "campaigns", "defects", "formation", "summaries", "reports"))
-    for store in (tasks, campaigns, defects, formation, summaries, reports):
+    tasks, campaigns, defects, formation, per_defect, summaries, reports = (
+        MemoryStore(name) for name in ("tasks", "campaigns", "defects", "formation", "per_defect", "summaries",
+                                       "reports"))
+    for store in (tasks, campaigns, defects, formation, per_defect, summaries, reports):
         store.connect()
     for calculation in [*build_defect_set(campaign, Path(".")), *competing_phase_calculations(campaign, Path("."))]:
         # fmax far above the unrelaxed cell's forces: a one-SCF "relaxation" of the ideal-site cells
@@ -89,7 +90,7 @@ def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
     assert freysoldt.lattice_energy_eV == pytest.approx(correction["lattice_energy_eV"], abs=2e-3)
     assert correction["correction_eV"] == pytest.approx(freysoldt.correction_eV, abs=0.25)  # measured: 0.18 eV apart
 
-    _build(FormationEnergyBuilder(tasks, campaigns, defects, formation))
+    _build(FormationEnergyBuilder(tasks, campaigns, defects, formation, per_defect))
     host = formation.query_one({"host": "Si"})
     per_atom = [outputs[kind]["energy_eV"] / 64 for kind in ("bulk", "competing_phase")]
     # the same 64 sites as the host, in another order: equal to the SCF tolerance (the 128-atom primitive-cell
@@ -101,10 +102,10 @@ def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
     vbm = outputs["bulk"]["levels"]["highest_occupied_eV"]
     by_hand = (outputs["vacancy"]["energy_eV"] + correction["correction_eV"] - outputs["bulk"]["energy_eV"]
                + reference + 2 * vbm)
-    (state,) = host["defects"][0]["charge_states"]
+    (state,) = per_defect.query_one({"host_id": host["host_id"]})["charge_states"]
     assert state["formation_energy_at_vbm_eV"]["Si-rich"] == pytest.approx(by_hand, abs=1e-6)
-    _build(DefectSummaryBuilder(tasks, formation, summaries))
-    _build(ReportBuilder(tasks, campaigns, defects, formation, summaries, reports))
+    _build(DefectSummaryBuilder(tasks, per_defect, summaries))
+    _build(ReportBuilder(tasks, campaigns, defects, formation, per_defect, summaries, reports))
     page = reports.query_one({})["html"]
     figure = re.search(r"Si:v_Si:\+2: Kumagai–Oba site potentials</h3><img alt=\"figure\" src=\"data:image/png;base64,"
                        r"([A-Za-z0-9+/=]+)\"", page)

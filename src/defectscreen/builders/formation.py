@@ -1,10 +1,11 @@
 """defects (+ bulk and competing-phase tasks) -> formation energies: one document per host, engine settings and
-formation settings."""
+formation settings (limits, charge-neutral Fermi level), one per defect of it (formation energies, levels)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 
 from maggma.core import Store
 from pymatgen.core import Composition, Lattice
@@ -26,30 +27,56 @@ from defectscreen.builders.defects import (
     newest_dielectrics,
     recomputed_hosts,
 )
-from defectscreen.schemas.formation import DefectFormation, FormationEnergyDocument, FormationInputs, settings_key
+from defectscreen.schemas.formation import (
+    ChemicalPotentialLimit,
+    DefectFormation,
+    DefectFormationDocument,
+    FormationEnergyDocument,
+    FormationInputs,
+    FormationLines,
+    settings_key,
+)
+
+#: what a rebuild of a host takes from its previous document when the host's own inputs are unchanged.
+THERMO_FIELDS = {"elemental_reference_energies_eV_per_atom": "references", "competing_phases": "phase_enthalpies",
+                 "host_formation_enthalpy_eV_per_atom": "host_enthalpy",
+                 "host_energy_above_hull_eV_per_atom": "host_above_hull", "chemical_potential_limits": "limits"}
+#: what a rebuild reads of a host's previous document
+PREVIOUS_FIELDS = ["host_id", "host_input_fingerprint", "defect_lines", "flags", *THERMO_FIELDS]
 
 
 class FormationEnergyBuilder(IncrementalBuilder):
     """Every defect document of a host corrected under its campaign's current settings + its bulk relaxation + the
     competing phases computed with the same engine settings -> ``FormationEnergyDocument`` in
     ``formation_energies``, keyed by ``host_id`` (host, engine settings, formation settings): chemical-potential
-    limits, formation energies at the VBM per limit, transition levels and the charge-neutral Fermi level at the
-    campaign's ``formation.temperature_K``. A resubmission with other formation settings builds a new document and
-    leaves the old one as it was. Hosts without every elemental reference phase are skipped with a warning naming
-    the missing elements.
+    limits and the charge-neutral Fermi level at the campaign's ``formation.temperature_K``; and per defect a
+    ``DefectFormationDocument`` in ``defect_formation_energies`` (formation energies at the VBM per limit,
+    transition levels). A resubmission with other formation settings builds new documents and leaves the old ones
+    as they were. Hosts without every elemental reference phase are skipped with a warning naming the missing
+    elements.
 
-    Each defect's entry carries the fingerprint of what it is computed from: a rebuild recomputes the entries of the
-    defects whose charge-state documents changed and takes the others from the previous document, then solves the
-    host's charge neutrality again over all of them."""
+    Each defect carries the fingerprint of what it is computed from: a rebuild recomputes and rewrites the defects
+    whose charge-state documents changed, takes the others' formation-energy lines (and, while the host's own inputs
+    are unchanged, the chemical-potential limits) from the previous host document, and solves the host's charge
+    neutrality again over all of them."""
 
     key = "host_id"
-    indexes = ("host", "campaign_sha256", "defects.defect_name", "defects.transition_levels.level_eV", "band_gap_eV")
-    older_layout = {"settings_key": {"$exists": False}}
+    indexes = ("host", "campaign_sha256", "band_gap_eV")
+    older_layout = {"defect_lines": {"$exists": False}}
+    #: indexed fields of the per-defect documents
+    defect_indexes = ("host_id", "host", "defect_name")
 
-    def __init__(self, tasks: Store, campaigns: Store, defects: Store, formation_energies: Store, **kwargs) -> None:
+    def __init__(self, tasks: Store, campaigns: Store, defects: Store, formation_energies: Store,
+                 defect_formation_energies: Store, **kwargs) -> None:
         self.tasks, self.campaigns, self.defects = tasks, campaigns, defects
-        self.formation_energies = formation_energies
+        self.formation_energies, self.defect_formation_energies = formation_energies, defect_formation_energies
         super().__init__([tasks, campaigns, defects], formation_energies, **kwargs)
+
+    def connect(self) -> None:
+        super().connect()
+        self.defect_formation_energies.connect()
+        for field in self.defect_indexes:
+            self.defect_formation_energies.ensure_index(field)
 
     def scope(self) -> tuple[list[str], dict[str, list[str]]] | None:
         """(hosts whose every defect is planned, host -> names of the defects whose charge-state documents changed)
@@ -97,9 +124,7 @@ class FormationEnergyBuilder(IncrementalBuilder):
                 for key, docs in self._charge_states(criteria).items():
                     groups[key].extend(docs)
             previous = {doc["host_id"]: doc for doc in self.formation_energies.query(
-                {"host": {"$in": list(changed)}}, properties=[
-                    "host_id", "host_input_fingerprint", "elemental_reference_energies_eV_per_atom",
-                    "defects.defect_name", "defects.input_fingerprint"])}
+                {"host": {"$in": list(changed)}}, properties=PREVIOUS_FIELDS)}
             hosts = sorted({*whole, *changed})
             on_hosts = {"output.labels.host": {"$in": hosts}}
         bulks = {(doc["output"]["labels"]["host"], doc["output"]["engine"]["settings_hash"]): doc
@@ -135,8 +160,8 @@ class FormationEnergyBuilder(IncrementalBuilder):
                                                                        for d in docs])
                             for name, docs in states.items()}
             if kept is not None:
-                fingerprints = {**{entry["defect_name"]: entry["input_fingerprint"] for entry in kept["defects"]},
-                                **fingerprints}
+                fingerprints = {**{lines["defect_name"]: lines["input_fingerprint"]
+                                   for lines in kept["defect_lines"]}, **fingerprints}
             fingerprints = dict(sorted(fingerprints.items()))
             yield {"host_id": host_id, "host": host, "inputs": inputs,
                    "campaign": {"name": campaign["name"], "sha256": campaign["sha256"]},
@@ -144,7 +169,7 @@ class FormationEnergyBuilder(IncrementalBuilder):
                    "defect_ids": {name: [d["defect_id"] for d in docs] for name, docs in states.items()},
                    "dielectric_constant": epsilon, "dielectric_task_uuid": dielectric_uuid,
                    "host_fingerprint": host_fingerprint, "defect_fingerprints": fingerprints,
-                   "fingerprint": input_fingerprint(fingerprints)}
+                   "whole": kept is None, "previous": kept, "fingerprint": input_fingerprint(fingerprints)}
 
     @staticmethod
     def _host_inputs(bulk: dict, defects: list[dict], phases: list[dict], elements: set[str], campaign: dict,
@@ -161,62 +186,115 @@ class FormationEnergyBuilder(IncrementalBuilder):
                                        campaign["sha256"], inputs.model_dump(), epsilon)
 
     def load(self, pending: list[dict]) -> Iterator[dict]:
-        """The pending hosts' bulk cells and previous documents; of the defects, only those whose fingerprint
-        changed are read: the others' entries are taken as built."""
+        """The pending hosts' bulk cells and previous documents (read here where planning did not); of the defects,
+        only those whose fingerprint changed are read: the others' lines are taken as built, and the previous
+        chemical-potential limits while the host's own inputs are unchanged."""
         bulk_documents = {doc["uuid"]: doc for doc in self.tasks.query(
             {"uuid": {"$in": [item["bulk_uuid"] for item in pending]}},
             properties=["uuid", "output.formula", "output.energy_eV", "output.levels", "output.structure.lattice",
                         "output.labels.calculation_id", "output.engine"])}
-        built = {doc["host_id"]: doc["defects"] for doc in self.formation_energies.query(
-            {"host_id": {"$in": [item["host_id"] for item in pending]}}, properties=["host_id", "defects"])}
+        unread = [item["host_id"] for item in pending if item["previous"] is None]
+        built = {doc["host_id"]: doc for doc in self.formation_energies.query(
+            {"host_id": {"$in": unread}}, properties=PREVIOUS_FIELDS)} if unread else {}
         for item in pending:
-            previous = {entry["defect_name"]: entry for entry in built.get(item["host_id"], [])}
-            reused = [previous[name] for name, fingerprint in item["defect_fingerprints"].items()
-                      if previous.get(name, {}).get("input_fingerprint") == fingerprint]
+            previous = item["previous"] or built.get(item["host_id"], {})
+            lines = {entry["defect_name"]: entry for entry in previous.get("defect_lines", [])}
+            reused = [lines[name] for name, fingerprint in item["defect_fingerprints"].items()
+                      if lines.get(name, {}).get("input_fingerprint") == fingerprint]
             changed = sorted(set(item["defect_fingerprints"]) - {entry["defect_name"] for entry in reused})
             wanted = [i for name in changed for i in item["defect_ids"][name]]
             documents = {doc["defect_id"]: doc for doc in self.defects.query({"defect_id": {"$in": wanted}})}
+            same_host = previous.get("host_input_fingerprint") == item["host_fingerprint"]
             yield {**item, "bulk": bulk_documents[item["bulk_uuid"]], "reused": reused,
+                   "previous_flags": previous.get("flags"),
+                   "thermo": {name: previous[field] for field, name in THERMO_FIELDS.items()} if same_host else None,
                    "defects": {name: [documents[i] for i in item["defect_ids"][name]] for name in changed}}
 
     def process_item(self, item: dict) -> dict | None:
+        """{"host": the FormationEnergyDocument, "defects": the DefectFormationDocuments of the recomputed defects,
+        "flags_changed": whether the host's flags differ from its previous document's, "whole": every defect of the
+        host is in the item}."""
         bulk, inputs = item["bulk"]["output"], item["inputs"]
         if bulk.get("levels") is None:
             self.logger.warning(f"{item['host_id']}: the bulk relaxation stored no one-electron levels (made by an "
                                 "older version); delete it from the JobStore and resubmit to recompute it")
             return None
-        try:
-            thermo = chemical_potential_limits(phase_entry(bulk), [phase_entry(p) for p in item["phases"]],
-                                               inputs.chemical_potentials)
-        except ValueError as error:
-            self.logger.warning(f"{item['host_id']}: {error}. Its relaxation is missing or failed (see `defectscreen "
-                                "status`); give a structure of that element the engine can compute under "
-                                "formation.competing_phases and resubmit")
-            return None
+        thermo = item["thermo"]
+        if thermo is None:
+            try:
+                thermo = chemical_potential_limits(phase_entry(bulk), [phase_entry(p) for p in item["phases"]],
+                                                   inputs.chemical_potentials)
+            except ValueError as error:
+                self.logger.warning(f"{item['host_id']}: {error}. Its relaxation is missing or failed (see "
+                                    "`defectscreen status`); give a structure of that element the engine can compute "
+                                    "under formation.competing_phases and resubmit")
+                return None
+        limits = [limit if isinstance(limit, ChemicalPotentialLimit) else ChemicalPotentialLimit(**limit)
+                  for limit in thermo["limits"]]
         levels = bulk["levels"]
         vbm, cbm = levels["highest_occupied_eV"], levels["lowest_unoccupied_eV"]
-        computed = [defect_formation(name, states[0]["labels"]["defect_type"], states, thermo["limits"],
-                                     thermo["references"], vbm, cbm - vbm).model_copy(
-                                         update={"input_fingerprint": item["defect_fingerprints"][name]})
+        computed = [defect_formation(name, states[0]["labels"]["defect_type"], states, limits, thermo["references"],
+                                     vbm, cbm - vbm).model_copy(update={"input_fingerprint":
+                                                                        item["defect_fingerprints"][name]})
                     for name, states in item["defects"].items()]
-        defects = sorted([*computed, *(DefectFormation(**entry) for entry in item["reused"])],
-                         key=lambda defect: defect.defect_name)
+        lines = sorted([*(defect.lines() for defect in computed),
+                        *(FormationLines(**entry) for entry in item["reused"])], key=lambda entry: entry.defect_name)
         lattice = Lattice.from_dict(bulk["structure"]["lattice"])
         kpts = bulk["engine"]["settings"].get("kpts")
         k_length = None if kpts is None else k_sampling_length(lattice, kpts)
-        solutions = fermi_levels(defects, thermo["limits"], levels, lattice.volume, inputs.temperature_K)
-        return FormationEnergyDocument(
+        solutions = fermi_levels(lines, limits, levels, lattice.volume, inputs.temperature_K)
+        flags = formation_flags(bulk["engine"]["name"], bulk["formula"], cbm - vbm, solutions, k_length)
+        host = FormationEnergyDocument(
             host_id=item["host_id"], host=item["host"], campaign=item["campaign"]["name"], inputs=inputs,
             settings_key=settings_key(inputs), formula=bulk["formula"], vbm_eV=vbm, cbm_eV=cbm, band_gap_eV=cbm - vbm,
             host_formation_enthalpy_eV_per_atom=thermo["host_enthalpy"],
             host_energy_above_hull_eV_per_atom=thermo["host_above_hull"],
-            elemental_reference_energies_eV_per_atom=thermo["references"], competing_phases=thermo["phase_enthalpies"],
-            chemical_potential_limits=thermo["limits"], defects=defects,
-            fermi_levels=solutions,
-            flags=formation_flags(bulk["engine"]["name"], bulk["formula"], cbm - vbm, solutions, k_length),
+            elemental_reference_energies_eV_per_atom=thermo["references"],
+            competing_phases=thermo["phase_enthalpies"], chemical_potential_limits=limits, defect_lines=lines,
+            fermi_levels=solutions, flags=flags,
             dielectric_constant=item["dielectric_constant"], dielectric_task_uuid=item["dielectric_task_uuid"],
             effective_masses=inputs.effective_masses, engine=bulk["engine"], bulk_task_uuid=item["bulk"]["uuid"],
-            source_uuids=[item["bulk"]["uuid"], *(p["uuid"] for p in item["phases"]),
-                          *(state.defect_uuid for defect in defects for state in defect.charge_states)],
+            source_uuids=[item["bulk"]["uuid"], *(p["uuid"] for p in item["phases"])],
             campaign_sha256=item["campaign"]["sha256"], host_input_fingerprint=item["host_fingerprint"],
-            input_fingerprint=item["fingerprint"]).model_dump(mode="json")
+            input_fingerprint=item["fingerprint"])
+        return {"host": host.model_dump(mode="json"),
+                "defects": [self._defect_document(host, defect).model_dump(mode="json") for defect in computed],
+                "flags_changed": item["previous_flags"] is not None and item["previous_flags"] != flags,
+                "whole": item["whole"]}
+
+    @staticmethod
+    def _defect_document(host: FormationEnergyDocument, defect: DefectFormation) -> DefectFormationDocument:
+        return DefectFormationDocument(
+            **dict(defect), defect_formation_id=defect_formation_id(host.host_id, defect.defect_name),
+            host_id=host.host_id, host=host.host, campaign=host.campaign, campaign_sha256=host.campaign_sha256,
+            engine_name=host.engine.name, band_gap_eV=host.band_gap_eV, effective_masses=host.effective_masses,
+            dielectric_constant=host.dielectric_constant, flags=host.flags)
+
+    def update_targets(self, items: list[dict | None]) -> None:
+        """Store the host documents and their recomputed defects' documents; where a host's flags changed, its
+        other defects' documents get the new flags; where a host was built whole, documents of defects it no longer
+        has are removed."""
+        items = [item for item in items if item is not None]
+        now = datetime.now(UTC).isoformat()
+        defects = [{**doc, "last_updated": now} for item in items for doc in item["defects"]]
+        for item in items:
+            host, rewritten = item["host"], {doc["defect_name"] for doc in item["defects"]}
+            kept = [lines["defect_name"] for lines in host["defect_lines"] if lines["defect_name"] not in rewritten]
+            if item["flags_changed"] and kept:
+                defects += [{**doc, "flags": host["flags"], "last_updated": now}
+                            for doc in self.defect_formation_energies.query(
+                                {"host_id": host["host_id"], "defect_name": {"$in": kept}})]
+        if defects:
+            self.defect_formation_energies.update([{k: v for k, v in doc.items() if k != "_id"} for doc in defects],
+                                                  key="defect_formation_id")
+        for item in items:
+            if item["whole"]:
+                self.defect_formation_energies.remove_docs({"host_id": item["host"]["host_id"], "defect_name": {
+                    "$nin": [lines["defect_name"] for lines in item["host"]["defect_lines"]]}})
+        super().update_targets([item["host"] for item in items])
+
+
+def defect_formation_id(host_id: str, defect_name: str) -> str:
+    """'GaN:C_N|<engine>|<settings>' from the host's 'GaN|<engine>|<settings>'."""
+    host, _, ids = host_id.partition("|")
+    return f"{host}:{defect_name}|{ids}"

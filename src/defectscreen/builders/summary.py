@@ -1,4 +1,4 @@
-"""formation energies + vibronic task documents -> one summary per defect (collection ``summaries``)."""
+"""defect formation energies + vibronic task documents -> one summary per defect (collection ``summaries``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from maggma.core import Store
 from pymatgen.core import Lattice
 
 from defectscreen.analysis.summary import HostFormation, SummaryInputs, summarize_defect
-from defectscreen.builders.common import IncrementalBuilder, engine_key, input_fingerprint
-from defectscreen.schemas.formation import DefectFormation
+from defectscreen.builders.common import IncrementalBuilder, input_fingerprint
+from defectscreen.schemas.formation import DefectFormationDocument
 
 #: document kind -> criteria on the JobStore that select it (each has output.calculation_id 'host:defect:q/q-1').
 VIBRONIC = {
@@ -18,10 +18,9 @@ VIBRONIC = {
     "huang_rhys": {"output.records.huang_rhys_total": {"$exists": True}},
     "embedding_convergence": {"output.points": {"$exists": True}},
 }
-#: what planning reads of every formation-energy document: a summary depends on its own defect's entry (its
-#: fingerprint), on the host's flags and on ε⁰, not on the host's charge-neutral Fermi level, which every defect shifts.
-FORMATION_HEADER = ["host_id", "host", "defects.defect_name", "defects.input_fingerprint", "flags",
-                    "dielectric_constant", "engine.settings_hash", "settings_key"]
+#: what planning reads of a defect's formation-energy document: its fingerprint covers everything of the host a
+#: summary reads (bulk cell, campaign, ε⁰) except the host's flags, which its charge-neutral Fermi level can change.
+FORMATION_HEADER = ["defect_formation_id", "host", "defect_name", "input_fingerprint", "flags"]
 
 
 def _pair_id(doc: dict) -> str:
@@ -30,9 +29,9 @@ def _pair_id(doc: dict) -> str:
 
 
 class DefectSummaryBuilder(IncrementalBuilder):
-    """Each formation-energy document's defects, joined with the newest configuration-coordinate, Huang–Rhys and
-    embedding-convergence documents of their charge pairs -> ``DefectSummaryDocument`` keyed by ``summary_id``
-    (defect, engine settings, formation settings)."""
+    """Each DefectFormationDocument, joined with the newest configuration-coordinate, Huang–Rhys and
+    embedding-convergence documents of its charge pairs -> ``DefectSummaryDocument`` keyed by ``summary_id`` (its
+    ``defect_formation_id``: defect, engine settings, formation settings)."""
 
     key = "summary_id"
     indexes = ("host", "defect_name", "defect_type", "campaign_sha256", "deepest_level_depth_eV",
@@ -40,20 +39,20 @@ class DefectSummaryBuilder(IncrementalBuilder):
                "transition_levels.level_eV")
     older_layout = {"campaign_sha256": {"$exists": False}}
 
-    def __init__(self, tasks: Store, formation_energies: Store, summaries: Store, **kwargs) -> None:
-        self.tasks, self.formation_energies, self.summaries = tasks, formation_energies, summaries
-        super().__init__([tasks, formation_energies], summaries, **kwargs)
+    def __init__(self, tasks: Store, defect_formation_energies: Store, summaries: Store, **kwargs) -> None:
+        self.tasks, self.defect_formation_energies, self.summaries = tasks, defect_formation_energies, summaries
+        super().__init__([tasks, defect_formation_energies], summaries, **kwargs)
 
     def scope(self) -> list[dict]:
-        """Criteria on ``formation_energies`` selecting the hosts the changes since the last build affect: rebuilt
-        formation-energy documents, and the hosts of new configuration-coordinate, Huang–Rhys or embedding
-        documents; every host without change feeds."""
-        formations = self.changed(self.formation_energies, ["host_id"])
+        """Criteria on ``defect_formation_energies`` selecting the defects the changes since the last build affect:
+        rewritten formation documents, and the hosts of new configuration-coordinate, Huang–Rhys or embedding
+        documents; every defect without change feeds."""
+        formations = self.changed(self.defect_formation_energies, ["defect_formation_id"])
         if formations is None:
             return [{}]
-        vibronic = [doc for criteria in VIBRONIC.values()
-                    for doc in self.changed(self.tasks, ["output.calculation_id", "output.label"], criteria)]
-        return [{"host_id": {"$in": sorted({doc["host_id"] for doc in formations})}},
+        vibronic = self.changed(self.tasks, ["output.calculation_id", "output.label"],
+                                {"$or": list(VIBRONIC.values())})
+        return [{"defect_formation_id": {"$in": sorted({doc["defect_formation_id"] for doc in formations})}},
                 {"host": {"$in": sorted({_pair_id(doc).split(":")[0] for doc in vibronic})}}]
 
     def plan(self) -> Iterable[dict]:
@@ -67,24 +66,21 @@ class DefectSummaryBuilder(IncrementalBuilder):
                 newest = headers[defect][kind]
                 if pair not in newest or doc["completed_at"] > newest[pair]["completed_at"]:
                     newest[pair] = doc
-        formations = {doc["host_id"]: doc for criteria in selections
-                      for doc in self.formation_energies.query(criteria, properties=FORMATION_HEADER)}
+        formations = {doc["defect_formation_id"]: doc for criteria in selections
+                      for doc in self.defect_formation_energies.query(criteria, properties=FORMATION_HEADER)}
         for formation in formations.values():
-            ids = f"{engine_key(formation['engine']['settings_hash'])}|{formation['settings_key']}"
-            for defect in formation["defects"]:
-                related = headers[f"{formation['host']}:{defect['defect_name']}"]
-                yield {"summary_id": f"{formation['host']}:{defect['defect_name']}|{ids}",
-                       "host_id": formation["host_id"], "defect_name": defect["defect_name"],
-                       "related": {kind: {pair: doc["uuid"] for pair, doc in docs.items()}
-                                   for kind, docs in related.items()},
-                       "fingerprint": input_fingerprint(defect.get("input_fingerprint"), formation.get("flags"),
-                                                        formation.get("dielectric_constant"), {
-                           kind: sorted((pair, doc["uuid"], doc["completed_at"]) for pair, doc in docs.items())
-                           for kind, docs in related.items()})}
+            related = headers[f"{formation['host']}:{formation['defect_name']}"]
+            yield {"summary_id": formation["defect_formation_id"],
+                   "related": {kind: {pair: doc["uuid"] for pair, doc in docs.items()}
+                               for kind, docs in related.items()},
+                   "fingerprint": input_fingerprint(formation["input_fingerprint"], formation.get("flags"), {
+                       kind: sorted((pair, doc["uuid"], doc["completed_at"]) for pair, doc in docs.items())
+                       for kind, docs in related.items()})}
 
     def load(self, pending: list[dict]) -> Iterator[SummaryInputs]:
-        hosts = sorted({item["host_id"] for item in pending})
-        formations = {doc["host_id"]: doc for doc in self.formation_energies.query({"host_id": {"$in": hosts}})}
+        formations = {doc["defect_formation_id"]: DefectFormationDocument(**doc)
+                      for doc in self.defect_formation_energies.query(
+                          {"defect_formation_id": {"$in": [item["summary_id"] for item in pending]}})}
         linked = sorted({uuid for item in pending for pairs in item["related"].values() for uuid in pairs.values()})
         vibronic = {doc["uuid"]: {"uuid": doc["uuid"], **doc["output"]}
                     for doc in self.tasks.query({"uuid": {"$in": linked}})} if linked else {}
@@ -93,7 +89,7 @@ class DefectSummaryBuilder(IncrementalBuilder):
         frequencies = {doc["uuid"]: doc["output"]["frequencies_meV"] for doc in self.tasks.query(
             {"uuid": {"$in": phonons}}, properties=["uuid", "output.frequencies_meV"])} if phonons else {}
         for item in pending:
-            formation = formations[item["host_id"]]
+            formation = formations[item["summary_id"]]
             documents = {kind: {pair: vibronic[uuid] for pair, uuid in pairs.items()}
                          for kind, pairs in item["related"].items()}
             used = {record["phonons_uuid"] for docs in documents.values() for doc in docs.values()
@@ -101,14 +97,12 @@ class DefectSummaryBuilder(IncrementalBuilder):
             yield SummaryInputs(
                 summary_id=item["summary_id"], fingerprint=item["fingerprint"],
                 host=HostFormation(
-                    host_id=formation["host_id"], host=formation["host"], campaign=formation["campaign"],
-                    campaign_sha256=formation["campaign_sha256"], engine_name=formation["engine"]["name"],
-                    band_gap_eV=formation["band_gap_eV"],
-                    effective_masses=formation["effective_masses"] or {},
-                    dielectric_constant=formation["dielectric_constant"], flags=tuple(formation.get("flags", ()))),
-                defect=DefectFormation(**next(d for d in formation["defects"]
-                                              if d["defect_name"] == item["defect_name"])),
-                frequencies_meV={uuid: frequencies[uuid] for uuid in used if uuid in frequencies}, **documents)
+                    host_id=formation.host_id, host=formation.host, campaign=formation.campaign,
+                    campaign_sha256=formation.campaign_sha256, engine_name=formation.engine_name,
+                    band_gap_eV=formation.band_gap_eV, effective_masses=formation.effective_masses,
+                    dielectric_constant=formation.dielectric_constant, flags=tuple(formation.flags)),
+                defect=formation, frequencies_meV={uuid: frequencies[uuid] for uuid in used if uuid in frequencies},
+                **documents)
 
     def _add_cell_volumes(self, vibronic: dict[str, dict]) -> None:
         """Configuration-coordinate documents made before the cell volume was stored: read it from the lower

@@ -360,7 +360,8 @@ def _campaigns(settings: StorageSettings):
 
 @cli.command()
 @click.option("--host", help="host label, e.g. GaN (default: every host)")
-@click.option("--json", "as_json", is_flag=True, help="print the formation-energy documents as JSON")
+@click.option("--json", "as_json", is_flag=True,
+              help="print the formation-energy documents as JSON (each host's defects under 'defects')")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), callback=output_folder,
               help="write <host>_formation.png per host here (and, for Kumagai–Oba corrections, "
               "<host>_<defect>_<q>_site_potentials.png per charged defect)")
@@ -372,24 +373,30 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
     from defectscreen.reports.plots import plot_formation_energies, plot_site_potentials
     from defectscreen.schemas import DefectChargeDocument, FormationEnergyDocument
     from defectscreen.schemas.formation import settings_key
-    from defectscreen.storage.query import current_versions
+    from defectscreen.storage.query import current_versions, defect_formations
 
     settings = storage_settings()
     store = settings.collection("formation_energies", COLLECTIONS["formation_energies"])
     store.connect()
+    defect_store = settings.collection("defect_formation_energies", COLLECTIONS["defect_formation_energies"])
+    defect_store.connect()
     defects = settings.collection("defects", COLLECTIONS["defects"])
     defects.connect()
     criteria = {"campaign_sha256": {"$in": current_versions(_campaigns(settings))}}
-    documents = [FormationEnergyDocument(**{k: v for k, v in doc.items() if k != "_id"})
-                 for doc in store.query(criteria | ({} if host is None else {"host": host}), sort={"host_id": 1})]
-    if not documents:
+    stored = [{k: v for k, v in doc.items() if k != "_id"}
+              for doc in store.query(criteria | ({} if host is None else {"host": host}), sort={"host_id": 1})]
+    if not stored:
         raise click.ClickException("no formation-energy documents; run a campaign with the formation_energy property, "
                                    "then `defectscreen build`")
+    documents = [FormationEnergyDocument(**doc) for doc in stored]
+    per_defect = defect_formations(defect_store, stored)
     if as_json:
-        click.echo(json.dumps([doc.model_dump(mode="json") for doc in documents], indent=2))
+        click.echo(json.dumps([{**doc.model_dump(mode="json"), "defects": [
+            defect.model_dump(mode="json") for defect in per_defect[doc.host_id]]} for doc in documents], indent=2))
     for doc in documents:
         if plot_dir:
-            _console().print(f"wrote {plot_formation_energies(doc, Path(plot_dir) / f'{doc.host}_formation.png')}")
+            path = plot_formation_energies(doc, per_defect[doc.host_id], Path(plot_dir) / f"{doc.host}_formation.png")
+            _console().print(f"wrote {path}")
             for defect in defects.query({"labels.host": doc.host, "correction.method": "kumagai",
                                          "settings_key": settings_key(doc.inputs.correction)}):
                 charged = DefectChargeDocument(**{k: v for k, v in defect.items() if k != "_id"})
@@ -402,7 +409,7 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
         for column in ("defect", "transition levels (eV above VBM)",
                        *(f"E_f at VBM, {limit.name}" for limit in doc.chemical_potential_limits)):
             table.add_column(column)
-        for defect in doc.defects:
+        for defect in per_defect[doc.host_id]:
             levels = ", ".join(f"ε({t.charges}) {t.level_eV:.3f}" for t in defect.transition_levels) or "none in gap"
             stable = {limit.name: min(s.formation_energy_at_vbm_eV[limit.name] for s in defect.charge_states)
                       for limit in doc.chemical_potential_limits}

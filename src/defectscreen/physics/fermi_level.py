@@ -76,12 +76,29 @@ class HostLevels:
         return electrons, holes
 
 
-def net_charge_cm3(fermi_level_eV: float, defects: list[DefectLines], host: HostLevels,
-                   temperature_K: float) -> float:
-    """Σ q c_q + p − n (e per cm³): positive when E_F is too low for neutrality."""
-    electrons, holes = host.carriers_cm3(fermi_level_eV, temperature_K)
-    donated = sum(float(np.sum(d.charges * d.concentrations_cm3(fermi_level_eV, temperature_K))) for d in defects)
-    return donated + holes - electrons
+@dataclass(frozen=True)
+class NetCharge:
+    """Σ q c_q + p − n (e per cm³) as one sum Σ_i w_i σ(a_i E_F + b_i), σ the logistic function: holes w = states
+    per cm³, a = −1/kT, b = ε_v/kT; electrons w = −states, a = 1/kT, b = −ε_c/kT; defect states w = q N,
+    a = −q/kT, b = −b_q/kT. Positive when E_F is too low for neutrality."""
+
+    weights: np.ndarray
+    slopes_per_eV: np.ndarray
+    intercepts: np.ndarray
+
+    @classmethod
+    def of(cls, defects: list[DefectLines], host: HostLevels, temperature_K: float) -> NetCharge:
+        kt = BOLTZMANN_EV_PER_K * temperature_K
+        lines = DefectLines.joined(defects)
+        sites = np.broadcast_to(lines.sites_per_cm3, np.shape(lines.charges))
+        return cls(np.concatenate([host.valence_states_cm3, -host.conduction_states_cm3, lines.charges * sites]),
+                   np.concatenate([np.full(len(host.valence_eV), -1.0 / kt),
+                                   np.full(len(host.conduction_eV), 1.0 / kt), -lines.charges / kt]),
+                   np.concatenate([host.valence_eV / kt, -host.conduction_eV / kt,
+                                   -lines.formation_energies_at_vbm_eV / kt]))
+
+    def __call__(self, fermi_level_eV: float) -> float:
+        return float(self.weights @ expit(self.slopes_per_eV * fermi_level_eV + self.intercepts))
 
 
 def charge_neutral_fermi_level(defects: list[DefectLines], host: HostLevels, temperature_K: float,
@@ -91,12 +108,12 @@ def charge_neutral_fermi_level(defects: list[DefectLines], host: HostLevels, tem
     negative formation energies saturate the defects."""
     if temperature_K <= 0:
         raise ValueError(f"temperature_K must be positive, got {temperature_K}")
-    defects = [DefectLines.joined(defects)]
+    net_charge = NetCharge.of(defects, host, temperature_K)
     low, high = -1.0, band_gap_eV + 1.0
     for _ in range(10):
-        if net_charge_cm3(low, defects, host, temperature_K) > 0 > net_charge_cm3(high, defects, host, temperature_K):
-            return float(brentq(net_charge_cm3, low, high, args=(defects, host, temperature_K), xtol=1e-9))
+        if net_charge(low) > 0 > net_charge(high):
+            return float(brentq(net_charge, low, high, xtol=1e-9))
         low, high = low - 1.0, high + 1.0
     raise ValueError(f"no charge-neutral Fermi level within 10 eV of the band edges: the defects' charge "
-                     f"({net_charge_cm3(low, defects, host, temperature_K):.3g} cm^-3 at E_F = {low} eV) exceeds what "
+                     f"({net_charge(low):.3g} cm^-3 at E_F = {low} eV) exceeds what "
                      "the host's computed levels can compensate; include more empty bands or check the formation energies")

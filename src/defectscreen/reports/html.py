@@ -32,7 +32,7 @@ from defectscreen.schemas import (
     EmbeddingConvergenceDocument,
     FormationEnergyDocument,
 )
-from defectscreen.schemas.formation import PhotoluminescenceBand
+from defectscreen.schemas.formation import DefectFormation, PhotoluminescenceBand
 from defectscreen.schemas.phonons import PhononDispersionDocument, supercell_atoms
 
 TABLE_COLUMNS = (("defect", "defect_name"), ("type", "defect_type"), ("charges", "charges"),
@@ -179,12 +179,13 @@ def _dispersion_sections(dispersions: list[dict]) -> list[str]:
     return parts
 
 
-def render_report(title: str, formation_documents: list[dict], summaries: list[dict], vibronic: dict[str, dict],
-                  potentials: list[dict], kumagai_defects: list[dict],
+def render_report(title: str, formation_documents: list[dict], defect_formations: dict[str, list[DefectFormation]],
+                  summaries: list[dict], vibronic: dict[str, dict], potentials: list[dict], kumagai_defects: list[dict],
                   screening: dict[str, tuple[float | list[list[float]], dict | None]],
                   dispersions: list[dict]) -> str:
-    """The report page. ``vibronic`` maps a JobStore uuid to the configuration-coordinate or embedding-convergence
-    document a summary links to; ``potentials`` are the rows of ``storage.query.potential_rows``;
+    """The report page. ``defect_formations`` maps a host_id to its defects' formation energies; ``vibronic`` maps
+    a JobStore uuid to the configuration-coordinate or embedding-convergence document a summary links to;
+    ``potentials`` are the rows of ``storage.query.potential_rows``;
     ``kumagai_defects`` the defect documents corrected by Kumagai–Oba; ``screening`` maps a host to the dielectric
     constant its charged defects were corrected with and the dielectric document it was computed in (or None);
     ``dispersions`` the hosts' PhononDispersionDocuments (potential and engine), oldest first."""
@@ -206,8 +207,9 @@ def render_report(title: str, formation_documents: list[dict], summaries: list[d
                   _screening_note(*screening[document.host]) if document.host in screening else "",
                   "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>' for flag in document.flags),
                   _table(host_rows, TABLE_COLUMNS, f"defects-{document.host}"),
-                  _figure(lambda path, d=document: plot_formation_energies(d, path))]
-        host_states = {state.defect_uuid for defect in document.defects for state in defect.charge_states}
+                  _figure(lambda path, d=document: plot_formation_energies(d, defect_formations[d.host_id], path))]
+        host_states = {state.defect_uuid for defect in defect_formations[document.host_id]
+                       for state in defect.charge_states}
         for corrected in sorted((d for d in kumagai_defects if d["task_uuid"] in host_states),
                                 key=lambda d: d["defect_id"]):
             charged = DefectChargeDocument(**{k: v for k, v in corrected.items() if k != "_id"})

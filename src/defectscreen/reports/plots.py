@@ -15,6 +15,7 @@ from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE  # noqa: E402
 from defectscreen.schemas.embedding import EmbeddingConvergenceDocument  # noqa: E402
 from defectscreen.schemas.formation import (  # noqa: E402
     DefectChargeDocument,
+    DefectFormation,
     FormationEnergyDocument,
     PhotoluminescenceBand,
 )
@@ -213,15 +214,17 @@ def plot_embedding_convergence(document: EmbeddingConvergenceDocument, path: str
     return _save(figure, path, title or document.label)
 
 
-def plot_formation_energies(document: FormationEnergyDocument, path: str | Path, title: str = "") -> Path:
-    """Formation energy vs Fermi level (lower envelope of each defect's charge states) in the gap, one panel per
-    chemical-potential limit; transition levels as dots and the charge-neutral Fermi level as a dashed line."""
+def plot_formation_energies(document: FormationEnergyDocument, defects: list[DefectFormation], path: str | Path,
+                            title: str = "") -> Path:
+    """Formation energy vs Fermi level (lower envelope of each of the host's ``defects``' charge states) in the
+    gap, one panel per chemical-potential limit; transition levels as dots and the charge-neutral Fermi level as a
+    dashed line."""
     limits = document.chemical_potential_limits
     figure, axes = plt.subplots(1, len(limits), figsize=(4.2 * len(limits), 3.8), sharey=True, squeeze=False)
     fermi = np.linspace(0.0, document.band_gap_eV, 400)
     solutions = {solution.limit: solution for solution in document.fermi_levels}
     for axis, limit in zip(axes[0], limits):
-        for index, defect in enumerate(document.defects):
+        for index, defect in enumerate(defects):
             color = f"C{index % 10}"
             lines = np.array([[s.formation_energy_at_vbm_eV[limit.name] + s.charge * e for e in fermi]
                               for s in defect.charge_states])

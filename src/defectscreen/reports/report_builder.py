@@ -11,7 +11,7 @@ from defectscreen.builders.common import IncrementalBuilder, input_fingerprint
 from defectscreen.reports.html import render_report
 from defectscreen.schemas.formation import CorrectionSettings, settings_key
 from defectscreen.storage import StorageSettings
-from defectscreen.storage.query import current_versions, potential_rows
+from defectscreen.storage.query import current_versions, defect_formations, potential_rows
 
 REPORT_ID = "screening"
 
@@ -25,11 +25,13 @@ class ReportBuilder(IncrementalBuilder):
 
     key = "report_id"
 
-    def __init__(self, tasks: Store, campaigns: Store, defects: Store, formation_energies: Store, summaries: Store,
-                 reports: Store, **kwargs) -> None:
+    def __init__(self, tasks: Store, campaigns: Store, defects: Store, formation_energies: Store,
+                 defect_formation_energies: Store, summaries: Store, reports: Store, **kwargs) -> None:
         self.tasks, self.campaigns, self.defects = tasks, campaigns, defects
-        self.formation_energies, self.summaries, self.reports = formation_energies, summaries, reports
-        super().__init__([tasks, campaigns, defects, formation_energies, summaries], reports, **kwargs)
+        self.formation_energies, self.defect_formation_energies = formation_energies, defect_formation_energies
+        self.summaries, self.reports = summaries, reports
+        super().__init__([tasks, campaigns, defects, formation_energies, defect_formation_energies, summaries], reports,
+                         **kwargs)
 
     def plan(self) -> Iterable[dict]:
         versions = current_versions(self.campaigns)
@@ -56,11 +58,13 @@ class ReportBuilder(IncrementalBuilder):
             summaries = list(self.summaries.query(item["criteria"]))
             linked = {uuid for s in summaries for pair in s["pairs"] for uuid in pair["source_uuids"].values()}
             vibronic = {doc["uuid"]: doc["output"] for doc in self.tasks.query({"uuid": {"$in": sorted(linked)}})}
-            corrected = sorted({state["defect_uuid"] for doc in formation for defect in doc["defects"]
-                                for state in defect["charge_states"]})
+            defect_formation = defect_formations(self.defect_formation_energies, formation)
+            corrected = sorted({state.defect_uuid for defects in defect_formation.values() for defect in defects
+                                for state in defect.charge_states})
             corrections = sorted({settings_key(CorrectionSettings(**d["inputs"]["correction"])) for d in formation})
             used = {"task_uuid": {"$in": corrected}, "settings_key": {"$in": corrections}}
-            yield {**item, "formation": formation, "summaries": summaries, "vibronic": vibronic,
+            yield {**item, "formation": formation, "defect_formation": defect_formation, "summaries": summaries,
+                   "vibronic": vibronic,
                    "potentials": potential_rows(self.tasks),
                    "kumagai": list(self.defects.query({**used, "correction.method": "kumagai"})),
                    "screening": self._screening(used),
@@ -78,7 +82,8 @@ class ReportBuilder(IncrementalBuilder):
                 for host, doc in charged.items()}
 
     def process_item(self, item: dict) -> dict:
-        report = render_report("defectscreen screening report", item["formation"], item["summaries"],
+        report = render_report("defectscreen screening report", item["formation"], item["defect_formation"],
+                               item["summaries"],
                                item["vibronic"], item["potentials"], item["kumagai"], item["screening"],
                                item["dispersions"])
         hosts = {doc["host"] for doc in item["formation"]} | {doc["host"] for doc in item["dispersions"]}
@@ -91,6 +96,6 @@ def report_pipeline(settings: StorageSettings) -> list[Builder]:
     chain = builder_chain(settings)
     tasks = settings.job_store().docs_store
     campaigns, defects = chain[0].campaigns, chain[0].defects
-    formation, summaries = chain[1].formation_energies, chain[2].summaries
-    return [*chain, ReportBuilder(tasks, campaigns, defects, formation, summaries,
+    formation, defect_formation = chain[1].formation_energies, chain[1].defect_formation_energies
+    return [*chain, ReportBuilder(tasks, campaigns, defects, formation, defect_formation, chain[2].summaries,
                                   settings.collection("reports", "report_id"))]

@@ -7,6 +7,7 @@ from defectscreen.schemas.embedding import (
 )
 from defectscreen.schemas.formation import (
     DefectChargeDocument,
+    DefectFormationDocument,
     DefectSummaryDocument,
     FormationEnergyDocument,
 )
@@ -32,6 +33,7 @@ from defectscreen.schemas.tasks import CalculationLabels, EngineRecord, TaskDocu
 
 __all__ = [
     "DefectChargeDocument",
+    "DefectFormationDocument",
     "DefectSummaryDocument",
     "DielectricDocument",
     "FormationEnergyDocument",

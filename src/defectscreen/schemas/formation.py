@@ -126,6 +126,17 @@ class TransitionLevel(BaseModel):
     level_eV: float = Field(description="above the VBM")
 
 
+class FormationLines(BaseModel):
+    """One defect's formation-energy lines E_f(E_F) = b_q + q E_F: what its host's charge balance reads of it."""
+
+    defect_name: str
+    equivalent_sites: int | None = Field(description="sites per bulk cell; None: left out of the charge balance")
+    charges: list[int]
+    formation_energy_at_vbm_eV: dict[str, list[float]] = Field(
+        description="chemical-potential limit -> b_q (E_f at E_F = VBM) per entry of charges")
+    input_fingerprint: str | None = Field(description="the defect's entry's (DefectFormation.input_fingerprint)")
+
+
 class DefectFormation(BaseModel):
     defect_name: str
     defect_type: str
@@ -136,6 +147,34 @@ class DefectFormation(BaseModel):
     input_fingerprint: str | None = Field(None, description="SHA-256 of what this defect's entry is computed from "
                                           "(its charge-state documents, the host's bulk cell, competing phases and "
                                           "formation settings): its summary is rebuilt when it changes")
+
+    def lines(self) -> FormationLines:
+        """The formation-energy lines of its charge states."""
+        return FormationLines(defect_name=self.defect_name, equivalent_sites=self.equivalent_sites,
+                           charges=[s.charge for s in self.charge_states],
+                           formation_energy_at_vbm_eV={limit: [s.formation_energy_at_vbm_eV[limit]
+                                                               for s in self.charge_states]
+                                                       for limit in self.charge_states[0].formation_energy_at_vbm_eV},
+                           input_fingerprint=self.input_fingerprint)
+
+
+class DefectFormationDocument(DefectFormation):
+    """One defect's formation energies and transition levels in its host, with what of the host its summary reads
+    (collection ``defect_formation_energies``). Built with its host's FormationEnergyDocument ``host_id``, whose
+    charge-neutral Fermi level and concentrations every defect of the host shifts; a defect's document is rewritten
+    only when its own inputs or its host's flags change."""
+
+    defect_formation_id: str = Field(description="'GaN:C_N|<engine settings hash[:16]>|<settings_key>'")
+    host_id: str = Field(description="the host's FormationEnergyDocument")
+    host: str
+    campaign: str
+    campaign_sha256: str
+    engine_name: str
+    band_gap_eV: float
+    effective_masses: dict[str, float] = Field(default_factory=dict, description="carrier -> m* from the campaign")
+    dielectric_constant: float | list[list[float]] | None = Field(description="ε⁰ its charged states were "
+                                                                  "corrected with")
+    flags: list[str] = Field(default_factory=list, description="the host's formation-energy flags")
 
 
 class FermiLevelSolution(BaseModel):
@@ -150,8 +189,9 @@ class FermiLevelSolution(BaseModel):
 
 
 class FormationEnergyDocument(BaseModel):
-    """Formation energies, transition levels and the charge-neutral Fermi level of every defect of one host
-    (collection ``formation_energies``)."""
+    """Chemical-potential limits, the charge-neutral Fermi level and the defect concentrations of one host
+    (collection ``formation_energies``); each defect's formation energies and levels are its own
+    DefectFormationDocument (``defect_formation_energies``, same ``host_id``)."""
 
     host_id: str = Field(description="'GaN|<engine settings hash[:16]>|<settings_key>'")
     host: str
@@ -169,7 +209,8 @@ class FormationEnergyDocument(BaseModel):
     elemental_reference_energies_eV_per_atom: dict[str, float]
     competing_phases: dict[str, float] = Field(description="phase id -> formation enthalpy (eV per atom)")
     chemical_potential_limits: list[ChemicalPotentialLimit]
-    defects: list[DefectFormation]
+    defect_lines: list[FormationLines] = Field(description="every defect's formation-energy lines, the input of "
+                                               "fermi_levels")
     fermi_levels: list[FermiLevelSolution]
     flags: list[str] = Field(default_factory=list, description="what in this document is not physics (an engine "
                              "without a band gap, a metallic gap, a Fermi level outside the gap), in words")
@@ -180,7 +221,8 @@ class FormationEnergyDocument(BaseModel):
         default_factory=dict, description="carrier ('electron', 'hole') -> m* (electron masses) from the campaign")
     engine: EngineRecord
     bulk_task_uuid: str
-    source_uuids: list[str] = Field(description="bulk, competing-phase and defect task uuids used")
+    source_uuids: list[str] = Field(description="bulk and competing-phase task uuids used (each defect's are in its "
+                                    "charge_states)")
     campaign_sha256: str
     host_input_fingerprint: str | None = Field(None, description="SHA-256 of the host's own inputs (bulk cell, "
                                                "competing phases, formation settings, ε⁰): while it is unchanged, "

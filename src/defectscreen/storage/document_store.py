@@ -40,11 +40,11 @@ from mongomock_ng.filtering import filter_applies, resolve_sort_key
 from monty.json import jsanitize
 
 RANGE_OPERATORS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-#: kinds of conditions the index answers, most selective first (the first drives a query)
+#: kinds of conditions the index answers, most selective first
 EQUAL, IN, RANGE, EXISTS, EXCLUDE = range(5)
 #: shapes of an indexed field's values (bits): an array on its path; a value the index cannot return as stored.
 MULTIKEY, OPAQUE = 1, 2
-#: index rows counted at most when choosing which of several kinds of condition drives a query
+#: index rows counted at most when choosing which of several conditions drives a query
 DRIVER_ESTIMATE_CAP = 2000
 #: ids deleted per statement (SQLite binds at most 32,766 parameters).
 MAX_PARAMETERS = 30_000
@@ -96,14 +96,14 @@ def _naive_utc(value: Any) -> Any:
     return value
 
 
-def _storable(doc: dict) -> dict:
-    """The document as stored: as given when BSON can encode it (jobflow and the builders hand over plain data),
-    else sanitized as maggma's stores do (numpy arrays, MSONable objects)."""
+def _storable(doc: dict) -> tuple[dict, bytes]:
+    """(the document as stored, its BSON): as given when BSON can encode it (jobflow and the builders hand over
+    plain data), else sanitized as maggma's stores do (numpy arrays, MSONable objects)."""
     try:
-        bson.encode(doc)
+        return doc, bson.encode(doc)
     except (bson.errors.InvalidDocument, TypeError, OverflowError):
-        return jsanitize(doc, allow_bson=True)
-    return doc
+        sanitized = jsanitize(doc, allow_bson=True)
+        return sanitized, bson.encode(sanitized)
 
 
 def _from_index(rows: Iterator[tuple[int, str | None, Any]]) -> dict:
@@ -292,11 +292,12 @@ class SQLiteDocumentStore(Store):
                  if shape & ~known.get(field, 0)]
         self._sql().executemany("UPDATE indexed_fields SET shape = shape | ? WHERE collection=? AND field=?", wider)
 
-    def _insert(self, docs: list[dict], indexed: dict[str, int]) -> None:
+    def _insert(self, docs: list[tuple[dict, bytes]], indexed: dict[str, int]) -> None:
+        """Store (document, its BSON) pairs and their index rows."""
         shapes: dict[str, int] = {}
         entries = []
-        for doc in docs:
-            cursor = self._sql().execute(f"INSERT INTO {self._documents} (doc) VALUES (?)", (bson.encode(doc),))
+        for doc, encoded in docs:
+            cursor = self._sql().execute(f"INSERT INTO {self._documents} (doc) VALUES (?)", (encoded,))
             entries.extend(self._entries(doc, cursor.lastrowid, list(indexed), shapes))
         self._sql().executemany(f"INSERT INTO {self._index} VALUES (?, ?, ?)", entries)
         self._widen(shapes, indexed)
@@ -353,9 +354,9 @@ class SQLiteDocumentStore(Store):
 
     def _plan(self, criteria: dict, indexed: dict[str, int] | None = None) -> tuple[str | None, list, bool]:
         """(SQL selecting candidate ids — possibly repeated — or None for every document, its parameters, whether
-        it selects exactly the matching documents). One condition walks the index — the first of the most
-        selective kind, or where equalities, ``$in`` lists and ranges compete the one passed by the fewest index
-        rows —; each other is a correlated lookup by id per candidate, so the cost follows the candidates, not the
+        it selects exactly the matching documents). One condition walks the index — of the equalities, ``$in``
+        lists and ranges the one passed by the fewest index rows, else the first of the most selective kind —; each
+        other is a correlated lookup by id per candidate, so the cost follows the candidates, not the
         collection. ``indexed``: :meth:`indexed_fields`, when the caller already read it."""
         indexed = self.indexed_fields() if indexed is None else indexed
         conditions = list(criteria.items())
@@ -373,8 +374,8 @@ class SQLiteDocumentStore(Store):
         if not translated:
             return None, [], not criteria
         translated.sort(key=lambda item: item[0])
-        if len({rank for rank, *_ in translated if rank < EXISTS}) > 1:  # kinds differ: the fewest rows drive
-            drivers = [item for item in translated if item[0] < EXISTS]
+        drivers = [item for item in translated if item[0] < EXISTS]
+        if len(drivers) > 1:  # the condition passed by the fewest index rows drives
             translated.insert(0, translated.pop(translated.index(min(drivers, key=self._rows))))
         rank, field, test, parameters = translated[0]
         if rank == EXCLUDE:
@@ -524,16 +525,19 @@ class SQLiteDocumentStore(Store):
         keys = [key] if isinstance(key, str) else list(key)
         docs = [_storable(d) for d in (docs if isinstance(docs, list) else [docs])]
         if self.validator is not None:
-            docs = [d for d in docs if self.validator.is_valid(d)]
+            docs = [(d, encoded) for d, encoded in docs if self.validator.is_valid(d)]
         for field in keys:
             self.ensure_index(field)
         if not docs:
             return
         with self._write():
             replaced, indexed = [], self.indexed_fields()
-            for doc in docs:
-                criteria = {field: (field_values(doc, field.split("."))[0] or [None])[0] for field in keys}
-                sql, parameters, _ = self._plan(criteria, indexed)
+            criteria = [{field: (field_values(doc, field.split("."))[0] or [None])[0] for field in keys}
+                        for doc, _ in docs]
+            if len(keys) == 1:  # one lookup for every document
+                criteria = [{keys[0]: {"$in": [c[keys[0]] for c in criteria]}}]
+            for condition in criteria:
+                sql, parameters, _ = self._plan(condition, indexed)
                 if sql is None:
                     raise ValueError(f"{self.name}: document without its key field(s) {keys}: cannot update")
                 replaced.extend(row for (row,) in self._sql().execute(sql, parameters).fetchall())

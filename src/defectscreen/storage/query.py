@@ -5,7 +5,7 @@ from __future__ import annotations
 from jobflow import JobStore
 from maggma.core import Store
 
-from defectscreen.schemas import TaskDocument
+from defectscreen.schemas import DefectFormationDocument, TaskDocument
 from defectscreen.schemas.phonons import supercell_atoms
 
 ROW_FIELDS = (
@@ -108,6 +108,15 @@ def current_versions(campaigns: Store) -> list[str]:
     """SHA-256 of the newest submitted version of every campaign: documents built under an earlier version's
     settings stay stored, and readers show those of these versions (``campaign_sha256``)."""
     return sorted(doc["sha256"] for doc in campaigns.query(properties=["sha256"]))
+
+
+def defect_formations(store: Store, formation_documents: list[dict]) -> dict[str, list[DefectFormationDocument]]:
+    """host_id -> the DefectFormationDocuments of the defects each host's formation-energy document lists (its
+    ``defect_lines``), in that order."""
+    names = {doc["host_id"]: [lines["defect_name"] for lines in doc["defect_lines"]] for doc in formation_documents}
+    found = {(doc["host_id"], doc["defect_name"]): doc for doc in store.query({"host_id": {"$in": sorted(names)}})}
+    return {host_id: [DefectFormationDocument(**{k: v for k, v in found[(host_id, name)].items() if k != "_id"})
+                      for name in listed if (host_id, name) in found] for host_id, listed in names.items()}
 
 
 def summary_criteria(
