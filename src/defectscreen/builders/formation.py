@@ -204,10 +204,13 @@ class FormationEnergyBuilder(IncrementalBuilder):
             changed = sorted(set(item["defect_fingerprints"]) - {entry["defect_name"] for entry in reused})
             wanted = [i for name in changed for i in item["defect_ids"][name]]
             documents = {doc["defect_id"]: doc for doc in self.defects.query({"defect_id": {"$in": wanted}})}
-            same_host = previous.get("host_input_fingerprint") == item["host_fingerprint"]
+            thermo = None
+            if previous.get("host_input_fingerprint") == item["host_fingerprint"]:
+                thermo = {name: previous[field] for field, name in THERMO_FIELDS.items()}
+                thermo["limits"] = [ChemicalPotentialLimit(**limit) for limit in thermo["limits"]]
             yield {**item, "bulk": bulk_documents[item["bulk_uuid"]], "reused": reused,
                    "previous_flags": previous.get("flags"),
-                   "thermo": {name: previous[field] for field, name in THERMO_FIELDS.items()} if same_host else None,
+                   "thermo": thermo,
                    "defects": {name: [documents[i] for i in item["defect_ids"][name]] for name in changed}}
 
     def process_item(self, item: dict) -> dict | None:
@@ -229,8 +232,7 @@ class FormationEnergyBuilder(IncrementalBuilder):
                                     "`defectscreen status`); give a structure of that element the engine can compute "
                                     "under formation.competing_phases and resubmit")
                 return None
-        limits = [limit if isinstance(limit, ChemicalPotentialLimit) else ChemicalPotentialLimit(**limit)
-                  for limit in thermo["limits"]]
+        limits = thermo["limits"]
         levels = bulk["levels"]
         vbm, cbm = levels["highest_occupied_eV"], levels["lowest_unoccupied_eV"]
         computed = [defect_formation(name, states[0]["labels"]["defect_type"], states, limits, thermo["references"],
