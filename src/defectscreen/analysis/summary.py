@@ -25,6 +25,7 @@ from defectscreen.schemas.formation import (
     CaptureAtLevel,
     ChargePairSummary,
     DefectFormation,
+    DefectFormationDocument,
     DefectSummaryDocument,
     PhotoluminescenceBand,
 )
@@ -99,30 +100,14 @@ def photoluminescence_bands(huang_rhys: dict, frequencies_meV: dict[str, list[fl
 
 
 @dataclass(frozen=True)
-class HostFormation:
-    """What a defect summary reads of its host's formation-energy document."""
-
-    host_id: str
-    host: str
-    campaign: str
-    campaign_sha256: str
-    engine_name: str
-    band_gap_eV: float
-    effective_masses: dict[str, float]
-    dielectric_constant: float | list[list[float]] | None
-    flags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class SummaryInputs:
-    """Everything one defect's summary is made of: its host's formation results, the defect's own, and the
-    vibronic documents of its charge pairs ('q/q-1' -> stored document with its JobStore ``uuid``); the phonon
-    frequencies the Huang–Rhys documents refer to, by phonon-document uuid."""
+    """Everything one defect's summary is made of: its formation-energy document (with what of its host a summary
+    reads), and the vibronic documents of its charge pairs ('q/q-1' -> stored document with its JobStore ``uuid``);
+    the phonon frequencies the Huang–Rhys documents refer to, by phonon-document uuid."""
 
     summary_id: str
     fingerprint: str
-    host: HostFormation
-    defect: DefectFormation
+    formation: DefectFormationDocument
     configuration_coordinate: dict[str, dict] = field(default_factory=dict)
     huang_rhys: dict[str, dict] = field(default_factory=dict)
     embedding_convergence: dict[str, dict] = field(default_factory=dict)
@@ -130,9 +115,9 @@ class SummaryInputs:
 
 
 def summarize_defect(inputs: SummaryInputs) -> DefectSummaryDocument:
-    """The summary of ``inputs.defect``."""
-    host, defect = inputs.host, inputs.defect
-    band_gap_eV = host.band_gap_eV
+    """The summary of ``inputs.formation``'s defect."""
+    defect = inputs.formation
+    band_gap_eV = defect.band_gap_eV
     charges = sorted((s.charge for s in defect.charge_states), reverse=True)
     pairs = []
     for higher, lower in pairwise(charges):
@@ -145,8 +130,8 @@ def summarize_defect(inputs: SummaryInputs) -> DefectSummaryDocument:
             pair.delta_Q_amu_half_angstrom = doc["delta_Q_amu_half_angstrom"]
             surfaces = {s["state"]: s["hbar_omega_meV"] for s in doc["surfaces"]}
             pair.hbar_omega_higher_meV, pair.hbar_omega_lower_meV = surfaces["higher_charge"], surfaces["lower_charge"]
-            pair.capture = [capture_at_level(f, doc, pair.level_eV, band_gap_eV, host.effective_masses,
-                                             host.dielectric_constant) for f in doc["phonon_factors"]]
+            pair.capture = [capture_at_level(f, doc, pair.level_eV, band_gap_eV, defect.effective_masses,
+                                             defect.dielectric_constant) for f in doc["phonon_factors"]]
             pair.source_uuids["configuration_coordinate"] = doc["uuid"]
         if key in inputs.huang_rhys:
             doc = inputs.huang_rhys[key]
@@ -165,13 +150,13 @@ def summarize_defect(inputs: SummaryInputs) -> DefectSummaryDocument:
     rates = [c.capture_coefficient_cm3_s for p in pairs for c in p.capture if c.capture_coefficient_cm3_s is not None]
     huang_rhys_values = [v for p in pairs for v in (p.huang_rhys_total_embedded or p.huang_rhys_total,) if v is not None]
     return DefectSummaryDocument(
-        summary_id=inputs.summary_id, host=host.host, defect_name=defect.defect_name, defect_type=defect.defect_type,
-        campaign=host.campaign, campaign_sha256=host.campaign_sha256, engine_name=host.engine_name,
-        flags=list(host.flags),
+        summary_id=inputs.summary_id, host=defect.host, defect_name=defect.defect_name, defect_type=defect.defect_type,
+        campaign=defect.campaign, campaign_sha256=defect.campaign_sha256, engine_name=defect.engine_name,
+        flags=defect.flags,
         band_gap_eV=band_gap_eV, charges=charges,
         charge_states=defect.charge_states, transition_levels=defect.transition_levels,
         deepest_level_depth_eV=max(depths) if depths else None,
         pairs=pairs, huang_rhys_total_max=max(huang_rhys_values, default=None),
         capture_coefficient_per_W_if2_max_cm3_s=max(per_w2, default=None),
-        capture_coefficient_max_cm3_s=max(rates, default=None), formation_energies_uuid=host.host_id,
+        capture_coefficient_max_cm3_s=max(rates, default=None), formation_energies_uuid=defect.host_id,
         input_fingerprint=inputs.fingerprint)

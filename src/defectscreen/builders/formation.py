@@ -277,13 +277,13 @@ class FormationEnergyBuilder(IncrementalBuilder):
         other defects' documents get the new flags; where a host was built whole, documents of defects it no longer
         has are removed."""
         items = [item for item in items if item is not None]
-        now = datetime.now(UTC).isoformat()
-        defects = [{**doc, "last_updated": now} for item in items for doc in item["defects"]]
+        stamp = {self.defect_formation_energies.last_updated_field: datetime.now(UTC).isoformat()}
+        defects = [{**doc, **stamp} for item in items for doc in item["defects"]]
         for item in items:
             host, rewritten = item["host"], {doc["defect_name"] for doc in item["defects"]}
             kept = [lines["defect_name"] for lines in host["defect_lines"] if lines["defect_name"] not in rewritten]
             if item["flags_changed"] and kept:
-                defects += [{**doc, "flags": host["flags"], "last_updated": now}
+                defects += [{**doc, "flags": host["flags"], **stamp}
                             for doc in self.defect_formation_energies.query(
                                 {"host_id": host["host_id"], "defect_name": {"$in": kept}})]
         if defects:

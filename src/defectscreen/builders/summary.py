@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from maggma.core import Store
 from pymatgen.core import Lattice
 
-from defectscreen.analysis.summary import HostFormation, SummaryInputs, summarize_defect
+from defectscreen.analysis.summary import SummaryInputs, summarize_defect
 from defectscreen.builders.common import IncrementalBuilder, input_fingerprint
 from defectscreen.schemas.formation import DefectFormationDocument
 
@@ -89,20 +89,14 @@ class DefectSummaryBuilder(IncrementalBuilder):
         frequencies = {doc["uuid"]: doc["output"]["frequencies_meV"] for doc in self.tasks.query(
             {"uuid": {"$in": phonons}}, properties=["uuid", "output.frequencies_meV"])} if phonons else {}
         for item in pending:
-            formation = formations[item["summary_id"]]
             documents = {kind: {pair: vibronic[uuid] for pair, uuid in pairs.items()}
                          for kind, pairs in item["related"].items()}
             used = {record["phonons_uuid"] for docs in documents.values() for doc in docs.values()
                     for record in doc.get("records", [])}
-            yield SummaryInputs(
-                summary_id=item["summary_id"], fingerprint=item["fingerprint"],
-                host=HostFormation(
-                    host_id=formation.host_id, host=formation.host, campaign=formation.campaign,
-                    campaign_sha256=formation.campaign_sha256, engine_name=formation.engine_name,
-                    band_gap_eV=formation.band_gap_eV, effective_masses=formation.effective_masses,
-                    dielectric_constant=formation.dielectric_constant, flags=tuple(formation.flags)),
-                defect=formation, frequencies_meV={uuid: frequencies[uuid] for uuid in used if uuid in frequencies},
-                **documents)
+            yield SummaryInputs(summary_id=item["summary_id"], fingerprint=item["fingerprint"],
+                                formation=formations[item["summary_id"]],
+                                frequencies_meV={uuid: frequencies[uuid] for uuid in used if uuid in frequencies},
+                                **documents)
 
     def _add_cell_volumes(self, vibronic: dict[str, dict]) -> None:
         """Configuration-coordinate documents made before the cell volume was stored: read it from the lower
