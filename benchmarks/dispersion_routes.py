@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from defectscreen.analysis.potential import model_forces
-from defectscreen.engines import XtbSettings, forces_function, spin_multiplicity
+from defectscreen.engines import XtbSettings, spin_multiplicity
 from defectscreen.flows.hosts import prototype_structure
 from defectscreen.jobs.potential import engine_frames
-from defectscreen.jobs.reference import reference_atoms
+from defectscreen.jobs.reference import engine_forces_function
 from defectscreen.mlip.dataset import perturbed_structures, train_validation_split
 from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.potential import PotentialRecipe, fit_potential
@@ -47,7 +47,7 @@ def main() -> None:
     labels = CalculationLabels(calculation_id="C:bulk", campaign="benchmark", host="C", defect_name="bulk",
                                defect_type="bulk", defect_elements=[], element_changes={}, charge=0,
                                spin_multiplicity=spin_multiplicity(cell.atomic_numbers, 0))
-    engine_forces = forces_function(lambda structure: reference_atoms(structure, labels, engine))
+    engine_forces = engine_forces_function(labels, engine)
     recipe = PotentialRecipe(n_structures=args.structures, training=MaceSettings(max_epochs=args.epochs))
 
     start = time.perf_counter()

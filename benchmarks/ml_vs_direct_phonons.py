@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from defectscreen.analysis.potential import model_forces
-from defectscreen.engines import XtbSettings, forces_function, spin_multiplicity
+from defectscreen.engines import XtbSettings, spin_multiplicity
 from defectscreen.flows.hosts import prototype_structure
 from defectscreen.jobs.potential import engine_frames
-from defectscreen.jobs.reference import reference_atoms, run_reference
+from defectscreen.jobs.reference import engine_forces_function, run_reference
 from defectscreen.mlip.dataset import perturbed_structures, train_validation_split
 from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.potential import PotentialRecipe, fit_potential
@@ -52,7 +52,7 @@ def measure(repeat: int, recipe: PotentialRecipe, engine: XtbSettings) -> dict:
 
     start = time.perf_counter()
     direct_fc, row["direct_evaluations"] = force_constants_by_displacement(
-        relaxed, forces_function(lambda s: reference_atoms(s, labels, engine)))
+        relaxed, engine_forces_function(labels, engine))
     row["direct_s"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -176,6 +176,14 @@ def test_failed_job_recorded_with_reason_rest_goes_on(store_mode: str, si_campai
     states = Counter(fw["state"] for fw in launchpad.fireworks.find({}, {"state": 1}))
     assert states["FIZZLED"] >= 4 and sum(states.values()) == 5
     assert states["FIZZLED"] + states["COMPLETED"] == 5, "every job was attempted"
+    for options, expected in ((["--host", "Ge"], 0), (["--host", "Si"], states["FIZZLED"])):
+        rerun = subprocess.run([*CLI, "recover", "--failed", *options], capture_output=True, text=True)
+        assert f"re-queued {expected} failed job(s)" in rerun.stdout, rerun.stdout + rerun.stderr
+    again = Counter(fw["state"] for fw in launchpad.fireworks.find({}, {"state": 1}))
+    assert again["READY"] + again["WAITING"] == states["FIZZLED"] and "FIZZLED" not in again
+    subprocess.run([*CLI, "worker"], capture_output=True, check=True)  # the same settings fail the same way
+    assert Counter(fw["state"] for fw in launchpad.fireworks.find({}, {"state": 1})) == states
+    assert launchpad.launches.count_documents({"state": "FIZZLED"}) == 2 * states["FIZZLED"], "both attempts kept"
 
 
 @pytest.mark.slow(seconds=170)

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from pymatgen.core import Structure
 
-from defectscreen.engines import XtbSettings, forces_function
+from defectscreen.engines import XtbSettings
 from defectscreen.flows.campaign import load_campaign
-from defectscreen.jobs.reference import reference_atoms
+from defectscreen.jobs.reference import engine_forces_function
 from defectscreen.physics.finite_displacement import force_constants_by_displacement
 from defectscreen.physics.normal_modes import structure_normal_modes
 from defectscreen.schemas import CalculationLabels
@@ -68,7 +68,7 @@ def test_host_dispersion_from_its_potential_matches_the_engine(data_dir: Path, t
     cell = Structure.from_dict(relaxed["structure"])
     labels = CalculationLabels(**relaxed["labels"])
     force_constants, _ = force_constants_by_displacement(
-        cell, forces_function(lambda s: reference_atoms(s, labels, XtbSettings())), 0.01)
+        cell, engine_forces_function(labels, XtbSettings()), 0.01)
     supercell_gamma = structure_normal_modes(cell, force_constants).frequencies_meV
     assert np.abs(folded - np.sort(supercell_gamma)).max() < 0.5, "exact where the relaxation cell folds q onto Γ"
     assert 100 < gamma.max() < 250 and np.abs(gamma[:3]).max() < 0.5  # diamond's optical Γ phonon ~165 meV

@@ -80,9 +80,21 @@ def submit(campaign_path: str) -> None:
               help="seconds without a ping after which a RUNNING job is rerun")
 @click.option("--wait", "wait_s", type=POSITIVE, default=None,
               help="keep polling for new jobs every WAIT seconds instead of stopping")
-def worker(max_jobs: int, lost_after: float, wait_s: float | None) -> None:
+@click.option("--ranks", type=click.IntRange(min=1), default=None,
+              help="MPI ranks of each GPAW calculation (mpiexec -n RANKS; the launcher from DEFECTSCREEN_MPIEXEC)  "
+                   "[default: 1, in this process]")
+def worker(max_jobs: int, lost_after: float, wait_s: float | None, ranks: int | None) -> None:
     """Run jobs from the LaunchPad in this process (start as many as you like, anywhere)."""
+    _set_ranks(ranks)
     _work(storage_settings(), max_jobs=max_jobs, lost_after_s=lost_after, wait_for_jobs_s=wait_s)
+
+
+def _set_ranks(ranks: int | None) -> None:
+    """MPI ranks per GPAW calculation for the jobs this process runs and the workers it starts."""
+    from defectscreen.engines.ranks import RANKS_VARIABLE
+
+    if ranks is not None:
+        os.environ[RANKS_VARIABLE] = str(ranks)
 
 
 def _work(settings: StorageSettings, **options) -> None:
@@ -100,12 +112,22 @@ def _work(settings: StorageSettings, **options) -> None:
 @cli.command()
 @click.option("--lost-after", type=NON_NEGATIVE, default=DEFAULT_LOST_AFTER_S, show_default=True,
               help="seconds without a ping after which a RUNNING job counts as lost")
-def recover(lost_after: float) -> None:
-    """Find RUNNING jobs whose worker died (kill -9, node failure) and make them READY again."""
-    from defectscreen.storage.worker import recover_lost_runs
+@click.option("--failed", is_flag=True, help="also put failed jobs back in the queue (once what made them fail is "
+              "fixed: a node that died, a walltime, memory)")
+@click.option("--host", default=None, help="with --failed: only this host's failed jobs")
+def recover(lost_after: float, failed: bool, host: str | None) -> None:
+    """Find RUNNING jobs whose worker died (kill -9, node failure) and make them READY again; with --failed, failed
+    jobs too."""
+    from defectscreen.storage.worker import recover_lost_runs, rerun_failed_jobs
 
-    lost = recover_lost_runs(storage_settings().launchpad(), lost_after)
+    if host is not None and not failed:
+        raise click.UsageError("--host selects failed jobs to rerun: add --failed")
+    launchpad = storage_settings().launchpad()
+    lost = recover_lost_runs(launchpad, lost_after)
     _console().print(f"re-queued {len(lost)} lost job(s): {lost}")
+    if failed:
+        rerun = rerun_failed_jobs(launchpad, host)
+        _console().print(f"re-queued {len(rerun)} failed job(s){f' of {host}' if host else ''}: {rerun}")
 
 
 #: seconds between two looks at the LaunchPad for jobs that ended, while `defectscreen run` waits for its workers.
@@ -115,8 +137,10 @@ PROGRESS_INTERVAL_S = 2.0
 @cli.command()
 @click.argument("campaign_path", type=click.Path(dir_okay=False))
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="worker processes on this machine  [default: one per CPU core]")
-def run(campaign_path: str, workers: int | None) -> None:
+              help="worker processes on this machine  [default: one per CPU core, divided by --ranks]")
+@click.option("--ranks", type=click.IntRange(min=1), default=None,
+              help="MPI ranks of each GPAW calculation  [default: 1]")
+def run(campaign_path: str, workers: int | None, ranks: int | None) -> None:
     """Submit CAMPAIGN_PATH and run local workers until every job has finished, with a line per job as it ends; then
     say what was computed, what failed and what to run next."""
     from defectscreen.storage.progress import ENDED, completed_jobs_by_kind
@@ -127,7 +151,8 @@ def run(campaign_path: str, workers: int | None) -> None:
     _submit(campaign_path, settings)
     launchpad = settings.launchpad()
     known = {launch["launch_id"] for launch in launchpad.launches.find(ENDED, {"launch_id": 1})}
-    workers = workers or os.cpu_count() or 1
+    _set_ranks(ranks)
+    workers = workers or max(1, (os.cpu_count() or 1) // (ranks or 1))
     _console().print(f"running jobs in {workers} worker process(es); their output and the tracebacks of failed jobs "
                      f"go to {worker_log(settings).parent / 'worker-*.log'}", soft_wrap=True)
     processes = start_workers(workers)

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import numpy as np
-from ase import Atoms
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, TypeAdapter, field_validator
 
 from defectscreen.engines.guard import ScfGuard
@@ -121,11 +118,3 @@ def engine_record(settings: XtbSettings | GpawSettings) -> dict:
         "is_dft": settings.name == "gpaw",
         "code_versions": {package: version(package) for package in packages},
     }
-
-
-def forces_function(atoms_for: Callable[[object], Atoms]) -> Callable[[list], np.ndarray]:
-    """forces_of(structures) -> (n, N, 3) eV/Å, each structure evaluated on the atoms ``atoms_for`` makes of it
-    (calculator attached): the form finite-displacement phonons ask for."""
-    def forces_of(structures: list) -> np.ndarray:
-        return np.array([atoms_for(structure).get_forces() for structure in structures])
-    return forces_of

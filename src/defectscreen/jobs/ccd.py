@@ -10,6 +10,7 @@ from jobflow import Maker, job
 
 import defectscreen
 from defectscreen.engines import GpawSettings, XtbSettings, engine_record, parse_engine_settings
+from defectscreen.engines.ranks import on_ranks
 from defectscreen.jobs.coupling import gpaw_couplings
 from defectscreen.jobs.provenance import parent_uuids, provenance, read
 from defectscreen.jobs.reference import path_energies
@@ -54,7 +55,7 @@ class ConfigurationCoordinateMaker(Maker):
         surfaces = []
         for task, minimum_fraction in ((lower, 0.0), (higher, 1.0)):
             q = np.concatenate([[minimum_fraction], fractions]) * delta_Q
-            energies = np.array([task.energy_eV, *path_energies(structures, task.labels, engine)])
+            energies = np.array([task.energy_eV, *on_ranks(engine, path_energies, structures, task.labels, engine)])
             near = np.abs(q - minimum_fraction * delta_Q) <= HARMONIC_FIT_WINDOW * delta_Q + 1e-12
             try:
                 fit = fit_harmonic(q[near], energies[near], minimum_fraction * delta_Q, task.energy_eV)

@@ -13,10 +13,10 @@ from jobflow import Maker, job
 
 from defectscreen.analysis.dispersion import dispersion_document, supercell_phonons
 from defectscreen.analysis.potential import model_file_from, model_forces
-from defectscreen.engines import XtbSettings, engine_record, forces_function, parse_engine_settings
+from defectscreen.engines import XtbSettings, engine_record, parse_engine_settings
 from defectscreen.jobs.phonons import require_usable
 from defectscreen.jobs.provenance import parent_uuids, provenance, read, uuid_of
-from defectscreen.jobs.reference import reference_atoms
+from defectscreen.jobs.reference import engine_forces_function
 from defectscreen.physics.dispersion import (
     BandSegment,
     band_structure,
@@ -72,7 +72,7 @@ class HostDispersionMaker(Maker):
             source = f"potential {potential_uuid} ({potential.backend})"
         else:
             matrix = supercell_matrix_of(relaxed.structure, primitive)
-            engine_forces = forces_function(lambda structure: reference_atoms(structure, relaxed.labels, engine))
+            engine_forces = engine_forces_function(relaxed.labels, engine)
             phonon, evaluations = supercell_phonons(primitive, matrix, engine_forces, self.displacement_angstrom,
                                                     dielectric)
             source = f"engine {engine.name}"

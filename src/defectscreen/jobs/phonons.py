@@ -13,9 +13,9 @@ from jobflow import Maker, job
 import defectscreen
 from defectscreen.analysis.potential import model_file_from, model_forces
 from defectscreen.defaults import DEFAULT_DISPLACEMENT_ANGSTROM, DEFAULT_SIGMA_MEV
-from defectscreen.engines import XtbSettings, engine_record, forces_function, parse_engine_settings
+from defectscreen.engines import XtbSettings, engine_record, parse_engine_settings
 from defectscreen.jobs.provenance import parent_uuids, provenance, read, read_all, uuid_of
-from defectscreen.jobs.reference import reference_atoms
+from defectscreen.jobs.reference import engine_forces_function
 from defectscreen.physics.finite_displacement import force_constants_by_displacement
 from defectscreen.physics.huang_rhys import (
     delta_Q_total,
@@ -75,7 +75,7 @@ class GammaPhononMaker(Maker):
             require_usable(potential)
             forces_of = model_forces(model_file_from(potential, Path.cwd() / "model"), potential.backend)
         else:
-            forces_of = forces_function(lambda structure: reference_atoms(structure, relaxed.labels, engine))
+            forces_of = engine_forces_function(relaxed.labels, engine)
         force_constants, n_evaluations = force_constants_by_displacement(
             relaxed.structure, forces_of, self.displacement_angstrom
         )

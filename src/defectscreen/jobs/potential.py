@@ -12,6 +12,7 @@ from pymatgen.core import Structure
 
 import defectscreen
 from defectscreen.engines import GpawSettings, XtbSettings, engine_record, parse_engine_settings
+from defectscreen.engines.ranks import on_ranks
 from defectscreen.jobs.provenance import parent_uuids, provenance, read, uuid_of
 from defectscreen.jobs.reference import reference_atoms
 from defectscreen.mlip.dataset import labelled_frame, perturbed_structures, train_validation_split
@@ -52,7 +53,7 @@ class TrainingSetMaker(Maker):
         recipe = PotentialRecipe.model_validate(self.recipe)
         engine = parse_engine_settings(self.engine_settings)
         structures = perturbed_structures(relaxed.structure, recipe.n_structures, recipe.r_max_angstrom, recipe.seed)
-        frames = engine_frames(structures, relaxed.labels, engine)
+        frames = on_ranks(engine, engine_frames, structures, relaxed.labels, engine)
         train, validation = train_validation_split(len(structures), recipe.validation_fraction, recipe.seed)
         return TrainingSetDocument(
             calculation_id=relaxed.labels.calculation_id, labels=relaxed.labels, reference_structure=relaxed.structure,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from defectscreen.engines.electronic import (
     one_electron_levels,
     planar_average_potential,
 )
+from defectscreen.engines.ranks import on_ranks
 from defectscreen.jobs.provenance import parent_uuids
 from defectscreen.mlip.dataset import evenly_spaced
 from defectscreen.schemas import CalculationLabels, EngineRecord, TaskDocument
@@ -68,6 +70,19 @@ def path_energies(structures: list[Structure], labels: CalculationLabels,
     return energies
 
 
+def engine_forces(structures: list[Structure], labels: CalculationLabels,
+                  engine: XtbSettings | GpawSettings) -> np.ndarray:
+    """Forces (n, N, 3) eV/Å of the engine on each structure (charge and spin of ``labels``)."""
+    return np.array([reference_atoms(structure, labels, engine).get_forces() for structure in structures])
+
+
+def engine_forces_function(labels: CalculationLabels,
+                           engine: XtbSettings | GpawSettings) -> Callable[[list[Structure]], np.ndarray]:
+    """forces_of(structures) -> (n, N, 3) eV/Å with the engine, on the worker's MPI ranks for GPAW: the form
+    finite-displacement phonons ask for."""
+    return lambda structures: on_ranks(engine, engine_forces, structures, labels, engine)
+
+
 def run_reference(
     structure: Structure,
     labels: CalculationLabels,
@@ -101,7 +116,7 @@ def run_reference(
             )
     energy = float(atoms.get_potential_energy())
     forces = atoms.get_forces()
-    final = AseAtomsAdaptor.get_structure(atoms)
+    final = AseAtomsAdaptor.get_structure(atoms.copy())  # without the calculator (and its open log file)
     frames = [RelaxationFrame(step=i, positions_angstrom=steps[i][0].tolist(), energy_eV=steps[i][1],
                               forces_eV_per_angstrom=steps[i][2].tolist())
               for i in evenly_spaced(len(steps), KEPT_FRAMES)]
@@ -149,10 +164,13 @@ class RelaxMaker(Maker):
         campaign_sha256: str,
         search_candidate: str | None = None,
     ) -> TaskDocument:
-        fields = run_reference(
+        engine = parse_engine_settings(self.engine_settings)
+        fields = on_ranks(
+            engine,
+            run_reference,
             structure,
             labels,
-            parse_engine_settings(self.engine_settings),
+            engine,
             self.fmax_eV_per_angstrom,
             self.max_steps,
             allow_unconverged=self.task_label == "relax_candidate",
@@ -177,9 +195,8 @@ class StaticMaker(Maker):
         labels: CalculationLabels,
         campaign_sha256: str,
     ) -> TaskDocument:
-        fields = run_reference(
-            structure, labels, parse_engine_settings(self.engine_settings), None, 0
-        )
+        engine = parse_engine_settings(self.engine_settings)
+        fields = on_ranks(engine, run_reference, structure, labels, engine, None, 0)
         return TaskDocument(
             task_label="static",
             labels=labels,

@@ -28,6 +28,18 @@ def recover_lost_runs(launchpad: LaunchPad, lost_after_s: float) -> list[int]:
     return lost_fw_ids
 
 
+def rerun_failed_jobs(launchpad: LaunchPad, host: str | None = None) -> list[int]:
+    """Put the failed jobs (of ``host``, as ``defectscreen status`` names hosts) back in the queue: each runs again
+    from its stored inputs, after what made it fail was fixed (a node that died, a walltime, memory); the failed
+    attempt stays on record in its launch. Jobs that depend on it wait for it as before."""
+    failed = [fw["fw_id"] for fw in launchpad.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1,
+                                                                                    "spec.defectscreen.host": 1})
+              if host is None or fw.get("spec", {}).get("defectscreen", {}).get("host") == host]
+    for fw_id in failed:
+        launchpad.rerun_fw(fw_id)
+    return failed
+
+
 def worker_log(settings: StorageSettings) -> Path:
     """Where this worker process writes what its jobs print: FireWorks' and jobflow's logs, engines' output and the
     traceback of every failed job."""

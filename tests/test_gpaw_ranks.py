@@ -1,0 +1,114 @@
+"""GPAW across MPI ranks (``defectscreen worker --ranks N``) gives the documents of the serial path: the same
+energy, forces, one-electron levels and electrostatic potentials to the SCF tolerance, and the same failures; the
+cluster examples start workers with their ranks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from fireworks.user_objects.queue_adapters.common_adapter import CommonAdapter
+from jobflow import run_locally
+
+from defectscreen.cli.main import cli
+from defectscreen.engines import GpawSettings, ScfNotConvergedError
+from defectscreen.engines.ranks import RANKS_VARIABLE, mpi_ranks, on_ranks
+from defectscreen.flows.campaign import parse_campaign
+from defectscreen.flows.defect_set import build_defect_set
+from defectscreen.jobs import StaticMaker
+from defectscreen.jobs.reference import run_reference
+
+DOCS = Path(__file__).parents[1] / "docs" / "cluster"
+CAMPAIGN = {"name": "t", "hosts": [{"name": "Si", "prototype": "diamond-Si"}], "defects": {"vacancies": False},
+            "charges": {"default": [0]}, "engine": {"name": "gpaw"},
+            "supercell": {"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}
+
+
+@pytest.fixture(scope="module")
+def charged_cell():
+    """Primitive Si with one atom moved 0.1 Å (forces not zero by symmetry), one extra electron, a doublet."""
+    bulk = build_defect_set(parse_campaign(CAMPAIGN), Path("."))[0]
+    structure = bulk.structure.copy()
+    structure.translate_sites([0], [0.06, 0.05, 0.06], frac_coords=False)
+    return structure, bulk.labels.model_copy(update={"charge": -1, "spin_multiplicity": 2})
+
+
+@pytest.mark.dft
+def test_two_ranks_give_the_serial_document(charged_cell, tmp_path: Path, monkeypatch) -> None:
+    structure, labels = charged_cell
+    settings = GpawSettings()
+    monkeypatch.chdir(tmp_path)
+    serial = run_reference(structure, labels, settings, None, 0)
+    monkeypatch.setenv(RANKS_VARIABLE, "2")
+    job = StaticMaker(engine_settings=settings.model_dump(mode="json")).make(structure, labels, "sha")
+    parallel = run_locally(job, root_dir=tmp_path / "ranks", ensure_success=True, log=False)[job.uuid][1].output
+    assert parallel.energy_eV == pytest.approx(serial["energy_eV"], abs=1e-3)
+    assert np.abs(np.array(serial["forces_eV_per_angstrom"])).max() > 0.1
+    assert parallel.forces_eV_per_angstrom == pytest.approx(np.array(serial["forces_eV_per_angstrom"]), abs=2e-3)
+    assert np.array(parallel.levels.eigenvalues_eV) == pytest.approx(np.array(serial["levels"]["eigenvalues_eV"]),
+                                                                      abs=2e-3)
+    assert np.array(parallel.levels.occupations) == pytest.approx(np.array(serial["levels"]["occupations"]), abs=1e-6)
+    assert np.array(parallel.planar_average_potential_eV) == pytest.approx(
+        np.array(serial["planar_average_potential_eV"]), abs=2e-3)
+    assert parallel.site_potential_eV == pytest.approx(serial["site_potential_eV"], abs=2e-3)
+    log = next((tmp_path / "ranks").rglob("gpaw.txt")).read_text()
+    assert "Total number of cores used: 2" in log and "Domain decomposition: 2 x 1 x 1" in log
+
+
+@pytest.mark.dft
+def test_a_failure_on_ranks_is_the_serial_failure(charged_cell, tmp_path: Path, monkeypatch) -> None:
+    structure, labels = charged_cell
+    settings = GpawSettings(max_scf_iterations=2)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(RANKS_VARIABLE, "2")
+    with pytest.raises(ScfNotConvergedError, match="GPAW SCF did not converge"):
+        on_ranks(settings, run_reference, structure, labels, settings, None, 0)
+    assert "ScfNotConvergedError" in (tmp_path / "ranks.log").read_text()  # the ranks' traceback, for the job's log
+
+
+def _ranks_running(folder: Path) -> list[str]:
+    found = subprocess.run(["pgrep", "-f", f"defectscreen.engines.ranks {folder}"], capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def test_ranks_end_with_a_killed_worker(tmp_path: Path) -> None:
+    """A worker killed with SIGKILL mid-calculation takes its MPI launcher and ranks with it: recovery reruns the job
+    elsewhere, and nothing keeps computing it here."""
+    script = (f"import os, time; os.chdir({str(tmp_path)!r}); os.environ[{RANKS_VARIABLE!r}] = '2'; "
+              "from defectscreen.engines import GpawSettings; from defectscreen.engines.ranks import on_ranks; "
+              "on_ranks(GpawSettings(), time.sleep, 300)")
+    worker = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 60
+    while len(_ranks_running(tmp_path)) < 3 and time.monotonic() < deadline:  # the launcher and its 2 ranks
+        time.sleep(0.5)
+    assert len(_ranks_running(tmp_path)) == 3
+    worker.kill()
+    worker.wait()
+    deadline = time.monotonic() + 30
+    while _ranks_running(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _ranks_running(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["0", "two"])
+def test_rank_count_is_checked(value: str, monkeypatch) -> None:
+    monkeypatch.setenv(RANKS_VARIABLE, value)
+    with pytest.raises(ValueError, match=f"{RANKS_VARIABLE}=.*--ranks N"):
+        mpi_ranks()
+
+
+def test_cluster_examples_give_each_worker_its_ranks() -> None:
+    """docs/cluster: the FireWorks queue adapter renders a SLURM script whose rocket is one worker across the
+    allocation's tasks; the batch script is valid bash; the CLI refuses a rank count below 1."""
+    script = CommonAdapter.from_file(str(DOCS / "my_qadapter.yaml")).get_script_str("/scratch/launch")
+    assert "#SBATCH --ntasks=32" in script and "defectscreen worker --ranks $SLURM_NTASKS" in script
+    assert "DEFECTSCREEN_MPIEXEC=srun" in script
+    subprocess.run(["bash", "-n", str(DOCS / "slurm_worker.sh")], check=True)
+    assert "defectscreen worker --ranks $((SLURM_NTASKS / WORKERS))" in (DOCS / "slurm_worker.sh").read_text()
+    refused = CliRunner().invoke(cli, ["worker", "--ranks", "0"])
+    assert refused.exit_code == 2 and "--ranks" in refused.output
