@@ -47,6 +47,7 @@ def test_two_ranks_give_the_serial_document(charged_cell, tmp_path: Path, monkey
     monkeypatch.setenv(RANKS_VARIABLE, "2")
     job = StaticMaker(engine_settings=settings.model_dump(mode="json")).make(structure, labels, "sha")
     parallel = run_locally(job, root_dir=tmp_path / "ranks", ensure_success=True, log=False)[job.uuid][1].output
+    assert (serial["mpi_ranks"], parallel.mpi_ranks) == (1, 2)
     assert parallel.energy_eV == pytest.approx(serial["energy_eV"], abs=1e-3)
     assert np.abs(np.array(serial["forces_eV_per_angstrom"])).max() > 0.1
     assert parallel.forces_eV_per_angstrom == pytest.approx(np.array(serial["forces_eV_per_angstrom"]), abs=2e-3)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from maggma.cli.serial import serial
 from pymatgen.core import Structure
 
 from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_site_fingerprints, unique_minima
@@ -293,7 +294,7 @@ def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_p
 
     defects = settings.collection("defects", "defect_id")
     builder = DefectBuilder(store.docs_store, settings.collection("campaigns", "name"), defects)
-    builder.run()
+    serial(builder, no_bars=True)  # as `defectscreen build` does; Builder.run leaves a DEBUG handler on the root logger
     defects.connect()
     for cid, energy in (("CdTe:v_Cd:0", ground["energy_eV"]), ("ZnSe:v_Zn:0", znse_ground["energy_eV"])):
         assert defects.query_one({"labels.calculation_id": cid})["energy_eV"] == pytest.approx(energy)

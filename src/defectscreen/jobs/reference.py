@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.optimize import BFGS
+from ase.parallel import world
 from jobflow import Maker, job
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
@@ -138,6 +139,7 @@ def run_reference(
         "site_potential_eV": atomic_site_potential(atoms),
         "engine": EngineRecord(**engine_record(engine)),
         "wall_time_s": time.perf_counter() - start,
+        "mpi_ranks": world.size,
         "defectscreen_version": defectscreen.__version__,
     }
 

@@ -93,6 +93,8 @@ class TaskDocument(BaseModel):
         None, description="electrostatic potential energy of an electron at each site, in site order (GPAW)")
     engine: EngineRecord
     wall_time_s: float
+    mpi_ranks: int = Field(1, description="MPI ranks the engine ran on (defectscreen worker --ranks); wall_time_s is "
+                           "theirs")
     defectscreen_version: str
     campaign_sha256: str = Field(description="hash of the validated campaign that asked for it")
     parent_uuids: list[str] = Field(
