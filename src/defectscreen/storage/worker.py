@@ -22,9 +22,11 @@ def recover_lost_runs(launchpad: LaunchPad, lost_after_s: float) -> list[int]:
     """Mark jobs whose worker stopped pinging ``lost_after_s`` ago as lost and make them READY.
 
     A running job pings every 60 s (FW_config.yaml), so a live job is never taken for lost
-    when ``lost_after_s`` is well above that.
+    when ``lost_after_s`` is well above that. A job whose worker died between storing its finished run and updating
+    the job itself (a link cut or a kill in that instant) is finished from its run's state (FireWorks' refresh), so
+    the jobs waiting on it are released instead of waiting for ever.
     """
-    _, lost_fw_ids, _ = launchpad.detect_lostruns(expiration_secs=lost_after_s, rerun=True)
+    _, lost_fw_ids, _ = launchpad.detect_lostruns(expiration_secs=lost_after_s, rerun=True, refresh=True)
     return lost_fw_ids
 
 
