@@ -173,6 +173,21 @@ def test_hse06_opens_the_gap_of_silicon(tmp_path: Path, monkeypatch) -> None:
         levels = run_reference(bulk.structure, bulk.labels, campaign.engine.model_copy(update={"xc": xc}), None,
                                0)["levels"]
         gaps[xc] = levels["lowest_unoccupied_eV"] - levels["highest_occupied_eV"]
-        assert f"  xc: {xc}" in (tmp_path / "gpaw.txt").read_text()
+        assert f"Using the {xc} Exchange-Correlation functional" in (tmp_path / "gpaw.txt").read_text()
     assert 0.5 < gaps["PBE"] < 0.7
     assert 0.6 < gaps["HSE06"] - gaps["PBE"] < 1.3
+
+
+@pytest.mark.dft
+def test_pbe0_runs_in_plane_wave_mode(tmp_path: Path, monkeypatch) -> None:
+    """PBE0 by name reached GPAW's real-space hybrid, which fails in plane-wave mode (AttributeError in its Poisson
+    solver); the engine asks for the plane-wave implementation, as for HSE06."""
+    monkeypatch.chdir(tmp_path)
+    data = {**CAMPAIGN, "supercell": {"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}, "defects": {"vacancies": False},
+            "engine": {"name": "gpaw", "xc": "PBE0"}}
+    campaign = parse_campaign(data)
+    bulk = build_defect_set(campaign, Path("."))[0]
+    pbe0 = run_reference(bulk.structure, bulk.labels, campaign.engine, None, 0)
+    assert "XC parameters: HYB_GGA_XC_PBEH + 0.25 * EXX" in (tmp_path / "gpaw.txt").read_text()
+    pbe = run_reference(bulk.structure, bulk.labels, campaign.engine.model_copy(update={"xc": "PBE"}), None, 0)
+    assert pbe0["converged"] and abs(pbe0["energy_eV"] - pbe["energy_eV"]) > 1.0

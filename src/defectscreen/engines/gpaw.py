@@ -21,6 +21,10 @@ from gpaw.utilities.ps2ae import PS2AE
 from defectscreen.engines.base import GpawSettings
 from defectscreen.engines.guard import ScfGuard
 
+#: hybrid functionals GPAW computes self-consistently in plane-wave mode (with forces and k-points) when asked for
+#: its plane-wave implementation; by name alone PBE0 reaches its real-space one, which fails in PW mode
+PLANE_WAVE_HYBRIDS = {"EXX", "PBE0", "HSE03", "HSE06", "B3LYP"}
+
 
 def gpaw_calculator(
     settings: GpawSettings, charge: int, multiplicity: int, workdir: Path, symmetry_off: bool = False
@@ -30,7 +34,7 @@ def gpaw_calculator(
     spin_polarized = multiplicity > 1
     calculator = GPAW(
         mode=PW(settings.ecut_eV),
-        xc=settings.xc,
+        xc={"name": settings.xc, "backend": "pw"} if settings.xc in PLANE_WAVE_HYBRIDS else settings.xc,
         kpts={"size": settings.kpts, "gamma": settings.gamma_centered},
         charge=charge,
         spinpol=spin_polarized,
