@@ -47,11 +47,18 @@ EQUAL, IN, RANGE, EXISTS, EXCLUDE = range(5)
 MULTIKEY, OPAQUE = 1, 2
 #: index rows counted at most when choosing which of several conditions drives a query
 DRIVER_ESTIMATE_CAP = 2000
-#: ids deleted per statement (SQLite binds at most 32,766 parameters).
+#: ids per statement (SQLite binds at most 32,766 parameters).
 MAX_PARAMETERS = 30_000
 #: the write-ahead log is cut back to this size after each checkpoint (SQLite reuses it and, without a limit, keeps
 #: the largest size one transaction ever needed: 176 MB after the 10^4-defect benchmark)
 WAL_SIZE_LIMIT_BYTES = 32 * 2**20
+
+
+def _in_chunks(values: list) -> Iterator[tuple[list, str]]:
+    """(chunk, its '?,?,…' placeholders) over ``values`` in chunks SQLite can bind in one ``IN (…)``."""
+    for start in range(0, len(values), MAX_PARAMETERS):
+        chunk = values[start:start + MAX_PARAMETERS]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def _index_value(value: Any) -> Any:
@@ -304,17 +311,17 @@ class SQLiteDocumentStore(Store):
         same value (its id changes), so a replacement touches the (field, value) B-tree only where values changed:
         rewriting a document scatters writes over that B-tree's pages once per changed value, not once per indexed
         field."""
+        def identity(values: dict) -> tuple:
+            return tuple((values.get(field), type(values.get(field))) for field in keys)
+
         reusable: dict[tuple, dict[tuple, list[int]]] = defaultdict(lambda: defaultdict(list))
         rows_of: dict[int, list[tuple]] = defaultdict(list)
-        for start in range(0, len(replaced), MAX_PARAMETERS):
-            chunk = replaced[start:start + MAX_PARAMETERS]
+        for chunk, marks in _in_chunks(replaced):
             for row, row_id, field, value in self._sql().execute(
-                    f"SELECT rowid, id, field, value FROM {self._index} WHERE id IN ({','.join('?' * len(chunk))})",
-                    chunk):
+                    f"SELECT rowid, id, field, value FROM {self._index} WHERE id IN ({marks})", chunk):
                 rows_of[row_id].append((row, field, value))
         for rows in rows_of.values():
-            values = {field: value for _, field, value in rows}
-            pool = reusable[tuple((values.get(field), type(values.get(field))) for field in keys)]
+            pool = reusable[identity({field: value for _, field, value in rows})]
             for row, field, value in rows:
                 pool[(field, type(value), value)].append(row)
         self._delete(replaced, rows=False)
@@ -323,8 +330,7 @@ class SQLiteDocumentStore(Store):
         for doc, encoded in docs:
             row_id = self._sql().execute(f"INSERT INTO {self._documents} (doc) VALUES (?)", (encoded,)).lastrowid
             rows = self._entries(doc, row_id, list(indexed), shapes)
-            values = {field: value for field, value, _ in rows}
-            pool = reusable.get(tuple((values.get(field), type(values.get(field))) for field in keys), {})
+            pool = reusable.get(identity({field: value for field, value, _ in rows}), {})
             for field, value, _ in rows:
                 spare = pool.get((field, type(value), value))
                 if spare:
@@ -333,17 +339,14 @@ class SQLiteDocumentStore(Store):
                     entries.append((field, value, row_id))
         self._sql().executemany(f"UPDATE {self._index} SET id = ? WHERE rowid = ?", moved)
         unused = [row for pool in reusable.values() for spare in pool.values() for row in spare]
-        for start in range(0, len(unused), MAX_PARAMETERS):
-            chunk = unused[start:start + MAX_PARAMETERS]
-            self._sql().execute(f"DELETE FROM {self._index} WHERE rowid IN ({','.join('?' * len(chunk))})", chunk)
+        for chunk, marks in _in_chunks(unused):
+            self._sql().execute(f"DELETE FROM {self._index} WHERE rowid IN ({marks})", chunk)
         self._sql().executemany(f"INSERT INTO {self._index} VALUES (?, ?, ?)", entries)
         self._widen(shapes, indexed)
 
     def _delete(self, ids: list[int], rows: bool = True) -> None:
         """Delete the documents ``ids`` and (``rows``) their index rows."""
-        for start in range(0, len(ids), MAX_PARAMETERS):
-            chunk = ids[start:start + MAX_PARAMETERS]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(ids):
             self._sql().execute(f"DELETE FROM {self._documents} WHERE id IN ({marks})", chunk)
             if rows:
                 self._sql().execute(f"DELETE FROM {self._index} WHERE id IN ({marks})", chunk)
