@@ -139,8 +139,8 @@ def test_computed_dielectric_needs_a_dft_engine_and_plans_one_job_per_host(tmp_p
 
 
 def test_defect_builder_screens_charged_defects_with_the_computed_tensor() -> None:
-    tasks, campaigns, defects = MemoryStore(), MemoryStore(), MemoryStore()
-    for store in (tasks, campaigns, defects):
+    tasks, campaigns, defects, lattice_energies = MemoryStore(), MemoryStore(), MemoryStore(), MemoryStore()
+    for store in (tasks, campaigns, defects, lattice_energies):
         store.connect()
     campaign = {"name": "eps", "sha256": "c0", "campaign": {
         "hosts": [{"name": "MgO", "dielectric_constant": "computed"}],
@@ -159,7 +159,7 @@ def test_defect_builder_screens_charged_defects_with_the_computed_tensor() -> No
             "structure": structure.as_dict(), "campaign_sha256": "c0", "planar_average_potential_eV": None}}
 
     tasks.update([task("bulk", "bulk", 0, "1"), task("vac", "vacancy", 2, "2")], key="uuid")
-    builder = DefectBuilder(tasks, campaigns, defects)
+    builder = DefectBuilder(tasks, campaigns, defects, lattice_energies)
 
     def build() -> None:
         builder.update_targets([builder.process_item(item) for item in builder.get_items()])

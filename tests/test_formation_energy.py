@@ -16,6 +16,8 @@ import pytest
 import yaml
 from maggma.stores import MemoryStore
 from PIL import Image
+from pymatgen.analysis.defects.corrections.freysoldt import get_freysoldt_correction
+from pymatgen.analysis.defects.utils import QModel
 from pymatgen.core import Lattice, Structure
 from pymatgen.entries.computed_entries import ComputedEntry
 from scipy.special import erfc
@@ -459,6 +461,32 @@ def test_potential_alignment_follows_a_rigid_shift_of_the_defect_potential() -> 
         finite_size_correction(1, structure.lattice, [0, 0, 0], 5.0, 1.0, [p[:30] for p in bulk], bulk)
 
 
+@pytest.mark.parametrize("dielectric", [5.0, [[9.3, 0.0, 0.0], [0.0, 9.3, 0.0], [0.0, 0.0, 10.4]]])
+def test_freysoldt_with_alignment_equals_pymatgens_and_reuses_a_stored_lattice_energy(dielectric) -> None:
+    """The platform composes pymatgen-analysis-defects' lattice energy (stored once per cell) and its per-axis
+    alignment; the result is its get_freysoldt_correction's, in a hexagonal cell with a tensor ε too."""
+    lattice = Lattice.hexagonal(6.4, 10.4)
+    grids = [72, 72, 120]
+    rng = np.random.default_rng(2)
+    bulk = [list(np.cos(2 * np.pi * 2 * np.linspace(0, 1, n, endpoint=False))) for n in grids]
+    defect = [list(np.add(b, 0.04 + rng.normal(0.0, 0.01, len(b)))) for b in bulk]
+    frac = [1 / 3, 2 / 3, 0.2]
+    reference = get_freysoldt_correction(
+        q=-2, dielectric=dielectric, defect_locpot=dict(enumerate(map(np.asarray, defect))),
+        bulk_locpot=dict(enumerate(map(np.asarray, bulk))), defect_frac_coords=frac, lattice=lattice,
+        q_model=QModel(beta=1.0))
+    computed = finite_size_correction(-2, lattice, frac, dielectric, 1.0, defect, bulk)
+    # pymatgen stops the lattice sum when a step changes it by < 10^-4 Ha, at q = -2 one step later than at q = 1:
+    # q² E_lat(1) and E_lat(q) differ by ~10^-5 eV (measured 1.5·10^-5)
+    assert computed.correction_eV == pytest.approx(reference.correction_energy, abs=5e-5)
+    assert computed.lattice_energy_eV == pytest.approx(reference.metadata["electrostatic"], abs=5e-5)
+    assert computed.alignment_per_axis_eV == pytest.approx(list(reference.metadata["alignments"].values()), abs=1e-9)
+    stored = computed.lattice_energy_eV / 4
+    again = finite_size_correction(-2, lattice, frac, dielectric, 1.0, defect, bulk,
+                                   unit_lattice_energy_eV=stored + 0.5)
+    assert again.lattice_energy_eV == pytest.approx(computed.lattice_energy_eV + 2.0)  # the stored value is used
+
+
 def _rocksalt_cells() -> tuple[Structure, Structure, list[float]]:
     """64-site MgO and the same cell without one O, and the vacancy's position."""
     bulk = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.21), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
@@ -532,7 +560,7 @@ def test_same_builders_on_a_mongodb_store_with_indexes(built: StorageSettings) -
     embedded_campaigns.connect()
     stores["campaigns"].update([{k: v for k, v in d.items() if k != "_id"} for d in embedded_campaigns.query()],
                                key="name")
-    for builder in (DefectBuilder(tasks, stores["campaigns"], stores["defects"]),
+    for builder in (DefectBuilder(tasks, stores["campaigns"], stores["defects"], stores["lattice_energies"]),
                     FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"],
                                            stores["defect_formation_energies"]),
                     DefectSummaryBuilder(tasks, stores["defect_formation_energies"], stores["summaries"])):
@@ -558,7 +586,7 @@ def test_resubmission_with_another_dielectric_constant_builds_new_documents(buil
     builders correct and build anew beside the old documents, which keep their ε, corrections and levels; readers
     see the current campaign version's documents."""
     tasks, stores = _memory_stores(built)
-    builders = [DefectBuilder(tasks, stores["campaigns"], stores["defects"]),
+    builders = [DefectBuilder(tasks, stores["campaigns"], stores["defects"], stores["lattice_energies"]),
                 FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"],
                                        stores["defect_formation_energies"]),
                 DefectSummaryBuilder(tasks, stores["defect_formation_energies"], stores["summaries"])]
@@ -610,7 +638,7 @@ def test_documents_of_the_older_layout_are_rebuilt_in_the_current_one(built: Sto
     tasks, stores = _memory_stores(built)
     campaign = parse_campaign(CAMPAIGN)
     record_campaign(stores["campaigns"], campaign)
-    builders = [DefectBuilder(tasks, stores["campaigns"], stores["defects"]),
+    builders = [DefectBuilder(tasks, stores["campaigns"], stores["defects"], stores["lattice_energies"]),
                 FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"],
                                        stores["defect_formation_energies"]),
                 DefectSummaryBuilder(tasks, stores["defect_formation_energies"], stores["summaries"])]

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pymatgen.core import Lattice
 
+from defectscreen.analysis import formation
+from defectscreen.analysis.formation import freysoldt_lattice_energy_eV, lattice_energy_key
 from defectscreen.builders import builder_chain
 from defectscreen.builders.chain import COLLECTIONS
 from defectscreen.storage import StorageSettings
@@ -110,6 +113,38 @@ def test_change_feed_builds_what_a_first_build_builds(data_dir: Path, tmp_path: 
     defects.connect()
     list(defects.get_items())
     assert defects.changed(outputs, ["uuid"]) is None
+
+
+def test_a_cells_lattice_energy_is_computed_once_and_read_by_later_builds(data_dir: Path, monkeypatch) -> None:
+    tasks, campaign, _ = throughput.generate(2, 3, np.random.default_rng(4))
+    settings = _store(data_dir, tasks, campaign)
+    _run(settings)
+    memo = settings.collection("lattice_energies", COLLECTIONS["lattice_energies"])
+    stored = {doc["lattice_key"]: doc for doc in memo.query()}
+    assert len(stored) == 2  # one per host supercell (and ε, β), not one per charged defect
+    defects = settings.collection("defects", COLLECTIONS["defects"])
+    charged = list(defects.query({"labels.charge": {"$ne": 0}}))
+    cells = {doc["uuid"]: doc["output"]["structure"]["lattice"]["matrix"] for doc in tasks}
+    for doc in charged:  # each charged cell's lattice energy is q² times its cell's stored unit-charge value
+        unit = stored[lattice_energy_key(cells[doc["task_uuid"]], throughput.DIELECTRIC, throughput.WIDTH_BOHR)]
+        assert doc["correction"]["lattice_energy_eV"] == pytest.approx(
+            doc["labels"]["charge"] ** 2 * unit["unit_charge_lattice_energy_eV"], rel=1e-12)
+        assert doc["correction"]["lattice_energy_eV"] == pytest.approx(freysoldt_lattice_energy_eV(
+            Lattice(cells[doc["task_uuid"]]), doc["labels"]["charge"], throughput.DIELECTRIC, throughput.WIDTH_BOHR))
+
+    formation._unit_lattice_energy_eV.cache_clear()  # as in a new process: nothing computed is in memory
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the stored lattice energy was computed again")
+
+    monkeypatch.setattr(formation, "perform_es_corr", not_again)
+    rerun = next(doc for doc in tasks if doc["output"]["labels"]["charge"] == 2)
+    throughput.recompute(settings.job_store().docs_store, [rerun])
+    assert _run(settings)["defects"] == (1, 1)
+    rebuilt = defects.query_one({"task_uuid": rerun["uuid"]})
+    assert rebuilt["correction"]["lattice_energy_eV"] == next(
+        doc for doc in charged if doc["task_uuid"] == rerun["uuid"])["correction"]["lattice_energy_eV"]
+    assert {doc["lattice_key"]: doc for doc in memo.query()} == stored
 
 
 def test_change_feed_of_the_embedded_store(tmp_path: Path) -> None:

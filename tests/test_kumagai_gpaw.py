@@ -53,10 +53,10 @@ def _build(builder: Builder) -> int:
 @pytest.mark.dft
 def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
     campaign = parse_campaign(CAMPAIGN)
-    tasks, campaigns, defects, formation, per_defect, summaries, reports = (
-        MemoryStore(name) for name in ("tasks", "campaigns", "defects", "formation", "per_defect", "summaries",
-                                       "reports"))
-    for store in (tasks, campaigns, defects, formation, per_defect, summaries, reports):
+    tasks, campaigns, defects, lattice_energies, formation, per_defect, summaries, reports = (
+        MemoryStore(name) for name in ("tasks", "campaigns", "defects", "lattice_energies", "formation", "per_defect",
+                                       "summaries", "reports"))
+    for store in (tasks, campaigns, defects, lattice_energies, formation, per_defect, summaries, reports):
         store.connect()
     for calculation in [*build_defect_set(campaign, Path(".")), *competing_phase_calculations(campaign, Path("."))]:
         # fmax far above the unrelaxed cell's forces: a one-SCF "relaxation" of the ideal-site cells
@@ -66,7 +66,7 @@ def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
         tasks.update([{"uuid": job.uuid, "completed_at": "2026-11-22T00:00:00",
                        "output": jsanitize(output.model_dump(), strict=True, enum_values=True)}], key="uuid")
     record_campaign(campaigns, campaign)
-    _build(DefectBuilder(tasks, campaigns, defects))
+    _build(DefectBuilder(tasks, campaigns, defects, lattice_energies))
     document = defects.query_one({"labels.charge": 2})
     correction = document["correction"]
     assert correction["method"] == "kumagai"
@@ -112,7 +112,8 @@ def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
     assert figure and Image.open(io.BytesIO(base64.b64decode(figure.group(1)))).size == (900, 570)
 
     record_campaign(campaigns, parse_campaign({**CAMPAIGN, "formation": {"correction": "freysoldt"}}))
-    assert _build(DefectBuilder(tasks, campaigns, defects)) == 1  # the scheme is part of the document's inputs
+    rebuilt = _build(DefectBuilder(tasks, campaigns, defects, lattice_energies))
+    assert rebuilt == 1  # the scheme is part of the document's inputs
     assert defects.query_one({"labels.charge": 2, "correction.method": "kumagai"})["correction"] == correction
     rebuilt = defects.query_one({"labels.charge": 2, "correction.method": "freysoldt"})["correction"]
     assert rebuilt["method"] == "freysoldt" and rebuilt["correction_eV"] == pytest.approx(freysoldt.correction_eV)

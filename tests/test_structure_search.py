@@ -293,7 +293,8 @@ def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_p
         s["n_frames"] for s in surrogate["training_sources"])
 
     defects = settings.collection("defects", "defect_id")
-    builder = DefectBuilder(store.docs_store, settings.collection("campaigns", "name"), defects)
+    builder = DefectBuilder(store.docs_store, settings.collection("campaigns", "name"), defects,
+                            settings.collection("lattice_energies", "lattice_key"))
     serial(builder, no_bars=True)  # as `defectscreen build` does; Builder.run leaves a DEBUG handler on the root logger
     defects.connect()
     for cid, energy in (("CdTe:v_Cd:0", ground["energy_eV"]), ("ZnSe:v_Zn:0", znse_ground["energy_eV"])):

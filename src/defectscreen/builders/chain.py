@@ -16,7 +16,8 @@ from defectscreen.storage import StorageSettings
 CHUNK_SIZE = 10_000
 #: collection -> key of its documents.
 COLLECTIONS = {"campaigns": "name", "defects": "defect_id", "formation_energies": "host_id",
-               "defect_formation_energies": "defect_formation_id", "summaries": "summary_id", "build_states": "builder"}
+               "defect_formation_energies": "defect_formation_id", "summaries": "summary_id", "build_states": "builder",
+               "lattice_energies": "lattice_key"}
 
 
 #: allocations between young-generation collections while builders run (Python's default: 700)
@@ -43,7 +44,7 @@ def builder_chain(settings: StorageSettings) -> list[Builder]:
     stores["campaigns"].last_updated_field = "submitted_at"
     common = {"build_states": stores["build_states"], "chunk_size": CHUNK_SIZE}
     return [
-        DefectBuilder(tasks, stores["campaigns"], stores["defects"], **common),
+        DefectBuilder(tasks, stores["campaigns"], stores["defects"], stores["lattice_energies"], **common),
         FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"],
                                stores["defect_formation_energies"], **common),
         DefectSummaryBuilder(tasks, stores["defect_formation_energies"], stores["summaries"], **common),

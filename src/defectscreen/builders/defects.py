@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from importlib.metadata import version
 
 from maggma.core import Store
 from pymatgen.core import Lattice, Structure
 
-from defectscreen.analysis.formation import finite_size_correction, kumagai_oba_correction
+from defectscreen.analysis.formation import finite_size_correction, kumagai_oba_correction, lattice_energy_key
 from defectscreen.builders.common import IncrementalBuilder, engine_key, input_fingerprint
-from defectscreen.schemas.formation import CorrectionSettings, DefectChargeDocument, settings_key
+from defectscreen.schemas.formation import (
+    CorrectionSettings,
+    DefectChargeDocument,
+    LatticeEnergyDocument,
+    settings_key,
+)
 
 RELAXED = {"output.task_label": "relax", "output.converged": True}
 #: what the correction needs of a defect task (read for the tasks to build only: no structure sites).
 TASK_FIELDS = ["uuid", "completed_at", "output.labels", "output.energy_eV", "output.structure.lattice",
                "output.engine", "output.campaign_sha256", "output.planar_average_potential_eV"]
+#: how a unit-charge lattice energy is computed (analysis.formation.unit_charge_lattice_energy_eV)
+LATTICE_ENERGY_METHOD = "pymatgen.analysis.defects.corrections.freysoldt.perform_es_corr (520 eV, 1e-4 Ha)"
+LATTICE_ENERGY_CODE = {"pymatgen-analysis-defects": version("pymatgen-analysis-defects")}
 #: what planning reads of every task: indexed scalars, answered by the embedded store's index alone.
 HEADER = ["uuid", "completed_at", "output.labels.calculation_id", "output.labels.host", "output.labels.campaign",
           "output.labels.charge", "output.engine.settings_hash", "output.campaign_sha256"]
@@ -62,16 +71,22 @@ class DefectBuilder(IncrementalBuilder):
     corrected under the old one as they were. A constant the campaign computes comes from the host's newest
     dielectric document (ε⁰ tensor) with the defect's engine settings. Charged defects of a host without a dielectric
     constant, and Kumagai–Oba corrections of cells without atomic-site potentials, are skipped with a warning naming
-    the fix.
+    the fix. The Freysoldt lattice energy of a unit charge in a supercell (20–300 ms each) is stored in
+    ``lattice_energies`` the first time it is computed and read from there by every later build.
     """
 
     key = "defect_id"
     indexes = ("labels.host", "labels.defect_name", "labels.charge", "task_uuid", "settings_key")
     older_layout = {"settings_key": {"$exists": False}}
 
-    def __init__(self, tasks: Store, campaigns: Store, defects: Store, **kwargs) -> None:
-        self.tasks, self.campaigns, self.defects = tasks, campaigns, defects
+    def __init__(self, tasks: Store, campaigns: Store, defects: Store, lattice_energies: Store, **kwargs) -> None:
+        self.tasks, self.campaigns, self.defects, self.lattice_energies = tasks, campaigns, defects, lattice_energies
         super().__init__([tasks, campaigns], defects, **kwargs)
+
+    def connect(self) -> None:
+        super().connect()
+        self.lattice_energies.connect()
+        self.lattice_energies.ensure_index("lattice_key")
 
     def scope(self) -> tuple[list[str], list[str], list[str]] | None:
         """(hosts whose every defect is planned, defect cells — calculation ids — planned, hosts of either) after
@@ -135,9 +150,11 @@ class DefectBuilder(IncrementalBuilder):
         bulk_outputs = {doc["uuid"]: doc for doc in self.tasks.query(
             {"uuid": {"$in": sorted({item["bulk_uuid"] for item in pending})}},
             properties=["uuid", "output.energy_eV", "output.planar_average_potential_eV", *SITE_FIELDS[1:]])}
+        loaded = []
         for item in pending:
             task, bulk = tasks[(item["task"]["uuid"], item["task"]["completed_at"])], bulk_outputs[item["bulk_uuid"]]
-            sites = None  # the defect cell's structure and site potentials, fetched only for Kumagai–Oba
+            sites = None  # the defect cell's structure and site potentials: Kumagai–Oba only
+            lattice_key = None  # of a charged cell's Freysoldt lattice energy
             if task["output"]["labels"]["charge"] != 0 and item["settings"].scheme == "kumagai":
                 sites = self.tasks.query_one({"uuid": task["uuid"]}, properties=SITE_FIELDS)["output"]
                 if None in (sites.get("site_potential_eV"), bulk["output"].get("site_potential_eV")):
@@ -145,11 +162,27 @@ class DefectBuilder(IncrementalBuilder):
                                         "potentials of the defect and bulk cells, which these tasks lack (computed "
                                         "before defectscreen stored them): rerun them or use 'freysoldt'")
                     continue
-            yield {**item, "task": task, "bulk": bulk, "sites": sites}
+            elif task["output"]["labels"]["charge"] != 0:
+                lattice_key = lattice_energy_key(task["output"]["structure"]["lattice"]["matrix"], item["epsilon"],
+                                                 item["settings"].gaussian_width_bohr)
+            loaded.append({**item, "task": task, "bulk": bulk, "sites": sites, "lattice_key": lattice_key})
+        keys = sorted({item["lattice_key"] for item in loaded} - {None})
+        stored = {doc["lattice_key"]: doc["unit_charge_lattice_energy_eV"] for doc in self.lattice_energies.query(
+            {"lattice_key": {"$in": keys}}, properties=["lattice_key", "unit_charge_lattice_energy_eV"])}
+        first: dict[str, str] = {}  # lattice key -> the item that stores its energy, where none is stored
+        for item in loaded:
+            if item["lattice_key"] is not None and item["lattice_key"] not in stored:
+                first.setdefault(item["lattice_key"], item["defect_id"])
+        for item in loaded:
+            yield {**item, "unit_lattice_energy_eV": stored.get(item["lattice_key"]),
+                   "stores_lattice_energy": first.get(item["lattice_key"]) == item["defect_id"]}
 
     def process_item(self, item: dict) -> dict:
+        """{"defect": the DefectChargeDocument, "lattice_energy": the LatticeEnergyDocument its correction computed,
+        for the first item of a lattice without a stored one (None for the others)}."""
         task, bulk = item["task"]["output"], item["bulk"]["output"]
         labels, settings, sites = task["labels"], item["settings"], item["sites"]
+        lattice = Lattice.from_dict(task["structure"]["lattice"])
         if sites is not None:
             correction = kumagai_oba_correction(
                 labels["charge"], Structure.from_dict(sites["structure"]), sites["site_potential_eV"],
@@ -157,13 +190,31 @@ class DefectBuilder(IncrementalBuilder):
                 labels.get("defect_site_frac_coords"))
         else:
             correction = finite_size_correction(
-                labels["charge"], Lattice.from_dict(task["structure"]["lattice"]),
-                labels.get("defect_site_frac_coords"), item["epsilon"], settings.gaussian_width_bohr,
-                task.get("planar_average_potential_eV"), bulk.get("planar_average_potential_eV"))
-        return DefectChargeDocument(
+                labels["charge"], lattice, labels.get("defect_site_frac_coords"), item["epsilon"],
+                settings.gaussian_width_bohr, task.get("planar_average_potential_eV"),
+                bulk.get("planar_average_potential_eV"), item["unit_lattice_energy_eV"])
+        lattice_energy = None
+        if item["stores_lattice_energy"]:
+            lattice_energy = LatticeEnergyDocument(
+                lattice_key=item["lattice_key"], lattice_matrix_angstrom=lattice.matrix.tolist(),
+                dielectric_constant=item["epsilon"], gaussian_width_bohr=settings.gaussian_width_bohr,
+                unit_charge_lattice_energy_eV=correction.lattice_energy_eV / labels["charge"] ** 2,
+                method=LATTICE_ENERGY_METHOD, code_versions=LATTICE_ENERGY_CODE, defect_id=item["defect_id"]
+            ).model_dump(mode="json")
+        defect = DefectChargeDocument(
             defect_id=item["defect_id"], labels=labels, correction_settings=settings,
             settings_key=settings_key(settings), energy_eV=task["energy_eV"],
             corrected_energy_eV=task["energy_eV"] + correction.correction_eV, correction=correction,
             bulk_energy_eV=bulk["energy_eV"], engine=task["engine"], task_uuid=item["task"]["uuid"],
             bulk_task_uuid=item["bulk"]["uuid"], dielectric_task_uuid=item["dielectric_uuid"],
             campaign_sha256=item["campaign_sha256"], input_fingerprint=item["fingerprint"]).model_dump(mode="json")
+        return {"defect": defect, "lattice_energy": lattice_energy}
+
+    def update_targets(self, items: list[dict | None]) -> None:
+        """Store the lattice energies computed (one per key), then the charge-state documents."""
+        items = [item for item in items if item is not None]
+        computed = {item["lattice_energy"]["lattice_key"]: item["lattice_energy"] for item in items
+                    if item["lattice_energy"] is not None}
+        if computed:
+            self.lattice_energies.update(list(computed.values()), key="lattice_key")
+        super().update_targets([item["defect"] for item in items])

@@ -10,6 +10,7 @@ from defectscreen.schemas.formation import (
     DefectFormationDocument,
     DefectSummaryDocument,
     FormationEnergyDocument,
+    LatticeEnergyDocument,
 )
 from defectscreen.schemas.optics import (
     CaptureDocument,
@@ -37,6 +38,7 @@ __all__ = [
     "DefectSummaryDocument",
     "DielectricDocument",
     "FormationEnergyDocument",
+    "LatticeEnergyDocument",
     "EmbeddedSpectrumDocument",
     "EmbeddingConvergenceDocument",
     "CalculationLabels",

@@ -86,6 +86,21 @@ class FormationInputs(BaseModel):
                                      if spec.get(f"effective_mass_{carrier}") is not None})
 
 
+class LatticeEnergyDocument(BaseModel):
+    """The Freysoldt lattice energy E_iso − E_per of a unit Gaussian charge in one supercell, screened by ε
+    (collection ``lattice_energies``, keyed by ``lattice_key``): a charged defect's Freysoldt correction takes q²
+    times it. Computed once per (lattice, ε, β) and read by every later build, whichever process runs it."""
+
+    lattice_key: str = Field(description="SHA-256 of the lattice matrix (rounded to 10^-8 Å), ε and β")
+    lattice_matrix_angstrom: list[list[float]]
+    dielectric_constant: float | list[float] | list[list[float]]
+    gaussian_width_bohr: float
+    unit_charge_lattice_energy_eV: float
+    method: str = Field(description="the library function that computed it, with its settings")
+    code_versions: dict[str, str]
+    defect_id: str = Field(description="the charge-state document whose build computed it")
+
+
 class DefectChargeDocument(BaseModel):
     """One relaxed defect in one charge state, with its finite-size correction (collection ``defects``)."""
 
