@@ -4,13 +4,18 @@ displaced cells for the Γ force constants."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.optimize import BFGS
 from gpaw.berryphase import ZeroBandgap, polarization_phase
 from gpaw.borncharges import born_charges, displace_atom, get_cartesian_displacements
+from gpaw.mpi import world
 from gpaw.response.df import DielectricFunction
+from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
 
 from defectscreen.engines.base import GpawSettings
 from defectscreen.engines.gpaw import gpaw_calculator
@@ -23,6 +28,36 @@ BANDS_PER_OCCUPIED = 10
 
 class NoBandGapError(ValueError):
     """The engine finds a metal, whose Born charges and static dielectric constant are not defined."""
+
+
+@dataclass(frozen=True)
+class DielectricResponse:
+    """What GPAW computes of a primitive cell's linear response (arrays in the units of the functions below); the
+    relaxed structure without its calculator, so that it crosses from the MPI ranks to the worker."""
+
+    relaxed: Structure
+    epsilon_electronic: np.ndarray
+    born_charges_e: np.ndarray
+    displaced_forces_eV_per_angstrom: np.ndarray
+    n_relaxation_steps: int
+    max_force_eV_per_angstrom: float
+
+
+def dielectric_response(primitive: Structure, settings: GpawSettings, workdir: Path, fmax_eV_per_angstrom: float,
+                        response_ecut_eV: float, displacement_angstrom: float) -> DielectricResponse:
+    """The atoms of ``primitive`` relaxed at its lattice (BFGS to ``fmax``), then ε∞
+    (:func:`electronic_dielectric_tensor`) and the Born charges with the forces of the displaced cells
+    (:func:`born_charges_and_forces`): every GPAW calculation of a dielectric job, in one call that runs on the
+    worker's MPI ranks."""
+    atoms = ground_state(AseAtomsAdaptor.get_atoms(primitive), settings, workdir)
+    optimizer = BFGS(atoms, logfile=str(workdir / "relax.log"))
+    optimizer.run(fmax=fmax_eV_per_angstrom, steps=100)
+    max_force = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
+    epsilon_electronic = electronic_dielectric_tensor(atoms, workdir, response_ecut_eV)
+    born, forces = born_charges_and_forces(ground_state(atoms, settings, workdir, symmetry_off=True), workdir,
+                                           displacement_angstrom)
+    return DielectricResponse(AseAtomsAdaptor.get_structure(atoms.copy()), epsilon_electronic, born, forces,
+                              optimizer.nsteps, max_force)
 
 
 def ground_state(atoms: Atoms, settings: GpawSettings, workdir: Path, symmetry_off: bool = False) -> Atoms:
@@ -46,7 +81,7 @@ def electronic_dielectric_tensor(atoms: Atoms, workdir: Path, response_ecut_eV: 
                                   txt=str(workdir / "response.txt"))
     longitudinal = [response.get_macroscopic_dielectric_constant(direction=d / np.linalg.norm(d))[1]
                     for d in _DIRECTIONS]
-    path.unlink()
+    _remove_after_every_rank_read(path)
     diagonal = np.diag(longitudinal[:3])
     tensor = diagonal.copy()
     for value, (i, j) in zip(longitudinal[3:], [(0, 1), (0, 2), (1, 2)]):
@@ -78,5 +113,12 @@ def born_charges_and_forces(atoms: Atoms, workdir: Path, displacement_angstrom: 
                                  "polarization, the Born charges and the static dielectric constant are undefined; "
                                  "give the host's dielectric_constant in the campaign instead of 'computed'") from error
         finally:
-            path.unlink()
+            _remove_after_every_rank_read(path)
     return born_charges(atoms, displacements, phases)["Z_avv"], forces
+
+
+def _remove_after_every_rank_read(path: Path) -> None:
+    """Delete a file the calculator wrote and every MPI rank read, once all have read it (rank 0 deletes)."""
+    world.barrier()
+    if world.rank == 0:
+        path.unlink()

@@ -6,16 +6,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from ase.calculators.calculator import kptdensity2monkhorstpack
-from ase.optimize import BFGS
 from jobflow import Maker, job
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 import defectscreen
 from defectscreen.engines import GpawSettings, engine_record
-from defectscreen.engines.dielectric import born_charges_and_forces, electronic_dielectric_tensor, ground_state
+from defectscreen.engines.dielectric import dielectric_response
+from defectscreen.engines.ranks import on_ranks
 from defectscreen.jobs.provenance import parent_uuids
 from defectscreen.physics.dielectric import (
     force_constants_from_cartesian_displacements,
@@ -43,7 +42,8 @@ class DielectricMaker(Maker):
     """ε⁰ = ε∞ + ε_ion of a host's primitive cell: atoms relaxed at the fixed lattice, ε∞ by GPAW's RPA response,
     Born charges and Γ force constants from the 6N Berry-phase SCFs (Gonze & Lee 1997, Eq. 55).
 
-    Cost: (1 + 6N) SCFs of the primitive cell on the full k-grid (MgO, N = 2, 4x4x4: 52 s on one core)."""
+    Cost: (1 + 6N) SCFs of the primitive cell on the full k-grid (MgO, N = 2, 4x4x4: 52 s on one core); GPAW's
+    work runs on the worker's MPI ranks (``defectscreen worker --ranks N``)."""
 
     name: str = "dielectric"
     engine_settings: dict = field(default_factory=lambda: GpawSettings().model_dump(mode="json"))
@@ -59,18 +59,14 @@ class DielectricMaker(Maker):
         kpts = monkhorst_pack_grid(primitive, self.kpoint_density)
         engine = GpawSettings.model_validate(self.engine_settings)
         settings = engine.model_copy(update={"kpts": kpts, "gamma_centered": False})
-        workdir = Path.cwd()
-        atoms = ground_state(AseAtomsAdaptor.get_atoms(primitive), settings, workdir)
-        optimizer = BFGS(atoms, logfile=str(workdir / "relax.log"))
-        optimizer.run(fmax=self.fmax_eV_per_angstrom, steps=100)
-        max_force = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
-        epsilon_electronic = electronic_dielectric_tensor(atoms, workdir, self.response_ecut_eV)
-        relaxed = AseAtomsAdaptor.get_structure(atoms)
-        raw_born, forces = born_charges_and_forces(ground_state(atoms, settings, workdir, symmetry_off=True), workdir,
-                                                   self.displacement_angstrom)
-        born, epsilon_electronic = symmetrized_born_charges_and_epsilon(relaxed, raw_born, epsilon_electronic)
+        computed = on_ranks(engine, dielectric_response, primitive, settings, Path.cwd(), self.fmax_eV_per_angstrom,
+                            self.response_ecut_eV, self.displacement_angstrom)
+        relaxed = computed.relaxed
+        born, epsilon_electronic = symmetrized_born_charges_and_epsilon(relaxed, computed.born_charges_e,
+                                                                        computed.epsilon_electronic)
         response = ionic_dielectric_tensor(
-            born, force_constants_from_cartesian_displacements(relaxed, forces, self.displacement_angstrom),
+            born, force_constants_from_cartesian_displacements(relaxed, computed.displaced_forces_eV_per_angstrom,
+                                                               self.displacement_angstrom),
             atomic_masses(relaxed), relaxed.volume)
         active = infrared_active(response)
         return DielectricDocument(
@@ -81,7 +77,8 @@ class DielectricMaker(Maker):
             infrared_modes=[InfraredMode(frequency_meV=float(w), epsilon_contribution=c.tolist())
                             for w, c in zip(response.frequencies_meV[active], response.mode_epsilon[active])],
             displacement_angstrom=self.displacement_angstrom, response_ecut_eV=self.response_ecut_eV,
-            n_relaxation_steps=optimizer.nsteps, max_force_eV_per_angstrom=max_force,
+            n_relaxation_steps=computed.n_relaxation_steps,
+            max_force_eV_per_angstrom=computed.max_force_eV_per_angstrom,
             engine=EngineRecord(**engine_record(engine)), wall_time_s=time.perf_counter() - start,
             defectscreen_version=defectscreen.__version__, campaign_sha256=campaign_sha256,
             parent_uuids=parent_uuids())
