@@ -169,13 +169,12 @@ class DefectBuilder(IncrementalBuilder):
         keys = sorted({item["lattice_key"] for item in loaded} - {None})
         stored = {doc["lattice_key"]: doc["unit_charge_lattice_energy_eV"] for doc in self.lattice_energies.query(
             {"lattice_key": {"$in": keys}}, properties=["lattice_key", "unit_charge_lattice_energy_eV"])}
-        first: dict[str, str] = {}  # lattice key -> the item that stores its energy, where none is stored
+        claimed = set(stored)  # lattice keys stored already or by an earlier item of this build
         for item in loaded:
-            if item["lattice_key"] is not None and item["lattice_key"] not in stored:
-                first.setdefault(item["lattice_key"], item["defect_id"])
-        for item in loaded:
-            yield {**item, "unit_lattice_energy_eV": stored.get(item["lattice_key"]),
-                   "stores_lattice_energy": first.get(item["lattice_key"]) == item["defect_id"]}
+            key = item["lattice_key"]
+            stores = key is not None and key not in claimed
+            claimed.add(key)
+            yield {**item, "unit_lattice_energy_eV": stored.get(key), "stores_lattice_energy": stores}
 
     def process_item(self, item: dict) -> dict:
         """{"defect": the DefectChargeDocument, "lattice_energy": the LatticeEnergyDocument its correction computed,

@@ -240,7 +240,8 @@ class FormationEnergyBuilder(IncrementalBuilder):
                                                                         item["defect_fingerprints"][name]})
                     for name, states in item["defects"].items()]
         lines = sorted([*(defect.lines() for defect in computed),
-                        *(FormationLines.model_construct(**entry) for entry in item["reused"])], key=lambda entry: entry.defect_name)
+                        *(FormationLines.model_construct(**entry) for entry in item["reused"])],
+                       key=lambda entry: entry.defect_name)
         lattice = Lattice.from_dict(bulk["structure"]["lattice"])
         kpts = bulk["engine"]["settings"].get("kpts")
         k_length = None if kpts is None else k_sampling_length(lattice, kpts)
