@@ -126,7 +126,7 @@ def test_single_donor_pins_fermi_level_analytically() -> None:
 
 def test_formation_flags_name_what_is_not_physics() -> None:
     inside = FermiLevelSolution(limit="O-rich", temperature_K=300.0, fermi_level_eV=2.0, electrons_cm3=0.0,
-                                holes_cm3=0.0, concentrations_cm3={})
+                                holes_cm3=0.0, concentrations_cm3=[])
     outside = inside.model_copy(update={"limit": "Mg-rich", "fermi_level_eV": 2.6})
     assert formation_flags("gpaw", "Mg4O4", 4.5, [inside, outside]) == []
     flags = formation_flags("xtb", "Mg4O4", 0.067, [outside])
@@ -289,13 +289,16 @@ def test_formation_energies_from_the_campaigns_own_tasks(built: StorageSettings)
     per_defect = settings.collection("defect_formation_energies", COLLECTIONS["defect_formation_energies"])
     per_defect.connect()
     defects = {d["defect_name"]: d for d in per_defect.query({"host_id": doc["host_id"]})}
-    assert sorted(defects) == [lines["defect_name"] for lines in doc["defect_lines"]] == ["N_O", "v_O"]
-    for lines in doc["defect_lines"]:  # the host's charge balance reads the lines its defects' documents hold
-        states = defects[lines["defect_name"]]["charge_states"]
-        assert lines["charges"] == [state["charge"] for state in states]
-        assert lines["formation_energy_at_vbm_eV"] == {limit: [state["formation_energy_at_vbm_eV"][limit]
-                                                               for state in states] for limit in limits}
-        assert lines["input_fingerprint"] == defects[lines["defect_name"]]["input_fingerprint"]
+    lines = doc["defect_lines"]  # the host's charge balance reads the lines its defects' documents hold
+    assert sorted(defects) == lines["defect_names"] == ["N_O", "v_O"]
+    for i, name in enumerate(lines["defect_names"]):
+        states = defects[name]["charge_states"]
+        assert lines["charges"][i] == [state["charge"] for state in states]
+        assert lines["equivalent_sites"][i] == defects[name]["equivalent_sites"]
+        for limit in limits:
+            assert lines["formation_energy_at_vbm_eV"][limit][i] == [state["formation_energy_at_vbm_eV"][limit]
+                                                                     for state in states]
+        assert lines["input_fingerprints"][i] == defects[name]["input_fingerprint"]
     assert all(d["flags"] == doc["flags"] and d["band_gap_eV"] == doc["band_gap_eV"] for d in defects.values())
     lattice_energy = freysoldt_lattice_energy_eV(Lattice.from_dict(bulk["structure"]["lattice"]), 1, 9.8, 1.0)
     for state in defects["v_O"]["charge_states"]:
@@ -312,7 +315,9 @@ def test_formation_energies_from_the_campaigns_own_tasks(built: StorageSettings)
         outside = not 0 <= solution["fermi_level_eV"] <= doc["band_gap_eV"]
         assert outside == any(flag.startswith(f"{solution['limit']}: charge-neutral E_F") for flag in doc["flags"])
     for solution in doc["fermi_levels"]:
-        charge_balance = sum(int(q) * c for states in solution["concentrations_cm3"].values() for q, c in states.items())
+        assert [len(states) for states in solution["concentrations_cm3"]] == [len(q) for q in lines["charges"]]
+        charge_balance = sum(q * c for charges, states in zip(lines["charges"], solution["concentrations_cm3"])
+                             for q, c in zip(charges, states))
         assert charge_balance + solution["holes_cm3"] - solution["electrons_cm3"] == pytest.approx(
             0.0, abs=1e-6 * max(solution["holes_cm3"], solution["electrons_cm3"], 1.0))
 
@@ -382,8 +387,7 @@ def test_formation_command_joins_each_hosts_defect_documents(built: StorageSetti
     printed = json.loads(subprocess.run([*command, "--json"], env=env, check=True, capture_output=True, text=True,
                                         timeout=300).stdout)
     (host,) = printed
-    assert [defect["defect_name"] for defect in host["defects"]] == [lines["defect_name"]
-                                                                     for lines in host["defect_lines"]]
+    assert [defect["defect_name"] for defect in host["defects"]] == host["defect_lines"]["defect_names"]
     assert [len(defect["charge_states"]) for defect in host["defects"]] == [2, 3]
 
 
@@ -633,8 +637,9 @@ def test_resubmission_with_another_dielectric_constant_builds_new_documents(buil
 
 def test_documents_of_the_older_layout_are_rebuilt_in_the_current_one(built: StorageSettings) -> None:
     """Migration: defect, formation and summary documents stored before their ids held the settings they were built
-    under are removed and built again; a configuration-coordinate document stored before the cell volume was reads
-    it from the lower charge's relaxation."""
+    under, and host documents whose defect lines are one object per defect (0.3), are removed and built again; a
+    configuration-coordinate document stored before the cell volume was reads it from the lower charge's
+    relaxation."""
     tasks, stores = _memory_stores(built)
     campaign = parse_campaign(CAMPAIGN)
     record_campaign(stores["campaigns"], campaign)
@@ -643,7 +648,8 @@ def test_documents_of_the_older_layout_are_rebuilt_in_the_current_one(built: Sto
                                        stores["defect_formation_energies"]),
                 DefectSummaryBuilder(tasks, stores["defect_formation_energies"], stores["summaries"])]
     older = [{"defect_id": "MgO:v_O:2|0123456789abcdef", "labels": {"host": "MgO"}, "input_fingerprint": "x"},
-             {"host_id": "MgO|0123456789abcdef", "host": "MgO", "input_fingerprint": "x"},
+             {"host_id": "MgO|0123456789abcdef", "host": "MgO", "input_fingerprint": "x",
+              "defect_lines": [{"defect_name": "v_O", "charges": [0]}]},
              {"summary_id": "MgO:v_O|0123456789abcdef", "host": "MgO", "input_fingerprint": "x"}]
     for builder, document in zip(builders, older):
         builder.target.update([document], key=builder.key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
+from itertools import accumulate
 
 import numpy as np
 from pymatgen.analysis.chempot_diagram import ChemicalPotentialDiagram
@@ -256,31 +257,32 @@ def defect_formation(defect_name: str, defect_type: str, states: list[dict], lim
                            transition_levels=levels, equivalent_sites=states[0]["labels"].get("equivalent_sites"))
 
 
-def fermi_levels(defects: list[FormationLines], limits: list[ChemicalPotentialLimit], bulk_levels: dict,
+def fermi_levels(defects: FormationLines, limits: list[ChemicalPotentialLimit], bulk_levels: dict,
                  bulk_volume_angstrom3: float, temperature_K: float) -> list[FermiLevelSolution]:
     """Charge-neutral Fermi level and concentrations at every limit, from the bulk cell's one-electron levels and
     the defects' formation-energy lines; defects without a site count (documents made before it was stored) are
-    left out of the balance."""
+    left out of the balance (their concentrations None)."""
     vbm, cbm = bulk_levels["highest_occupied_eV"], bulk_levels["lowest_unoccupied_eV"]
     eigenvalues = np.asarray(bulk_levels["eigenvalues_eV"], dtype=float)
     weights = np.broadcast_to(np.asarray(bulk_levels["k_weights"])[None, :, None] * bulk_levels["spin_degeneracy"],
                               eigenvalues.shape)
     host = HostLevels.from_levels(eigenvalues, weights, vbm, cbm, bulk_volume_angstrom3)
-    counted = [d for d in defects if d.equivalent_sites]
-    states = [(d.defect_name, q) for d in counted for q in d.charges]
-    charges = np.array([q for _, q in states], dtype=float)
-    sites_per_cm3 = np.array([d.equivalent_sites for d in counted for _ in d.charges], dtype=float) * (
+    counted = [i for i, sites in enumerate(defects.equivalent_sites) if sites]
+    sizes = [len(defects.charges[i]) for i in counted]
+    starts = [0, *accumulate(sizes)]
+    charges = np.array([q for i in counted for q in defects.charges[i]], dtype=float)
+    sites_per_cm3 = np.repeat(np.array([defects.equivalent_sites[i] for i in counted], dtype=float), sizes) * (
         CUBIC_ANGSTROM_PER_CUBIC_CM / bulk_volume_angstrom3)
-    labels = [(name, _charge(charge)) for name, charge in states]
     solutions = []
     for limit in limits:
-        lines = DefectLines(charges, np.array([b for d in counted for b in d.formation_energy_at_vbm_eV[limit.name]]),
-                            sites_per_cm3)
+        at_vbm = defects.formation_energy_at_vbm_eV[limit.name]
+        lines = DefectLines(charges, np.array([b for i in counted for b in at_vbm[i]], dtype=float), sites_per_cm3)
         level = charge_neutral_fermi_level([lines], host, temperature_K, cbm - vbm)
         electrons, holes = host.carriers_cm3(level, temperature_K)
-        concentrations: dict[str, dict[str, float]] = {d.defect_name: {} for d in counted}
-        for (name, charge), c in zip(labels, lines.concentrations_cm3(level, temperature_K).tolist()):
-            concentrations[name][charge] = c
+        states = lines.concentrations_cm3(level, temperature_K).tolist()
+        concentrations: list[list[float] | None] = [None] * len(defects.defect_names)
+        for i, start, end in zip(counted, starts, starts[1:]):
+            concentrations[i] = states[start:end]
         solutions.append(FermiLevelSolution(limit=limit.name, temperature_K=temperature_K, fermi_level_eV=level,
                                             electrons_cm3=electrons, holes_cm3=holes, concentrations_cm3=concentrations))
     return solutions

@@ -41,6 +41,8 @@ from defectscreen.schemas.formation import (
 THERMO_FIELDS = {"elemental_reference_energies_eV_per_atom": "references", "competing_phases": "phase_enthalpies",
                  "host_formation_enthalpy_eV_per_atom": "host_enthalpy",
                  "host_energy_above_hull_eV_per_atom": "host_above_hull", "chemical_potential_limits": "limits"}
+#: charge-state documents read per query while loading (a full build of 100 hosts x 100 defects reads 30,000)
+LOAD_CHUNK = 1_000
 #: what a rebuild reads of a host's previous document
 PREVIOUS_FIELDS = ["host_id", "host_input_fingerprint", "defect_lines", "flags", *THERMO_FIELDS]
 
@@ -62,7 +64,7 @@ class FormationEnergyBuilder(IncrementalBuilder):
 
     key = "host_id"
     indexes = ("host", "campaign_sha256", "band_gap_eV")
-    older_layout = {"defect_lines": {"$exists": False}}
+    older_layout = {"defect_lines.defect_names": {"$exists": False}}
     #: indexed fields of the per-defect documents
     defect_indexes = ("host_id", "host", "defect_name")
 
@@ -160,8 +162,8 @@ class FormationEnergyBuilder(IncrementalBuilder):
                                                                        for d in docs])
                             for name, docs in states.items()}
             if kept is not None:
-                fingerprints = {**{lines["defect_name"]: lines["input_fingerprint"]
-                                   for lines in kept["defect_lines"]}, **fingerprints}
+                fingerprints = {**dict(zip(kept["defect_lines"]["defect_names"],
+                                           kept["defect_lines"]["input_fingerprints"])), **fingerprints}
             fingerprints = dict(sorted(fingerprints.items()))
             yield {"host_id": host_id, "host": host, "inputs": inputs,
                    "campaign": {"name": campaign["name"], "sha256": campaign["sha256"]},
@@ -196,21 +198,34 @@ class FormationEnergyBuilder(IncrementalBuilder):
         unread = [item["host_id"] for item in pending if item["previous"] is None]
         built = {doc["host_id"]: doc for doc in self.formation_energies.query(
             {"host_id": {"$in": unread}}, properties=PREVIOUS_FIELDS)} if unread else {}
+        batch: list[tuple[dict, dict, FormationLines | None, list[str]]] = []
+        reading = 0
         for item in pending:
             previous = item["previous"] or built.get(item["host_id"], {})
-            lines = {entry["defect_name"]: entry for entry in previous.get("defect_lines", [])}
-            reused = [lines[name] for name, fingerprint in item["defect_fingerprints"].items()
-                      if lines.get(name, {}).get("input_fingerprint") == fingerprint]
-            changed = sorted(set(item["defect_fingerprints"]) - {entry["defect_name"] for entry in reused})
-            wanted = [i for name in changed for i in item["defect_ids"][name]]
-            documents = {doc["defect_id"]: doc for doc in self.defects.query({"defect_id": {"$in": wanted}})}
+            kept = FormationLines(**previous["defect_lines"]) if previous.get("defect_lines") else None
+            same = {name for name, fingerprint in (kept.fingerprints() if kept else {}).items()
+                    if item["defect_fingerprints"].get(name) == fingerprint}
+            changed = sorted(set(item["defect_fingerprints"]) - same)
+            batch.append((item, previous, FormationLines.joined([kept], keep=same) if same else None, changed))
+            reading += sum(len(item["defect_ids"][name]) for name in changed)
+            if reading >= LOAD_CHUNK:
+                yield from self._with_defects(batch, bulk_documents)
+                batch, reading = [], 0
+        yield from self._with_defects(batch, bulk_documents)
+
+    def _with_defects(self, batch: list[tuple[dict, dict, FormationLines | None, list[str]]],
+                      bulk_documents: dict[str, dict]) -> Iterator[dict]:
+        """The items of ``batch`` (item, previous document, reused lines, changed defects) with their changed
+        defects' charge-state documents, read in one query."""
+        wanted = [i for item, *_, changed in batch for name in changed for i in item["defect_ids"][name]]
+        documents = {doc["defect_id"]: doc for doc in self.defects.query({"defect_id": {"$in": wanted}})}
+        for item, previous, reused, changed in batch:
             thermo = None
             if previous.get("host_input_fingerprint") == item["host_fingerprint"]:
                 thermo = {name: previous[field] for field, name in THERMO_FIELDS.items()}
                 thermo["limits"] = [ChemicalPotentialLimit(**limit) for limit in thermo["limits"]]
             yield {**item, "bulk": bulk_documents[item["bulk_uuid"]], "reused": reused,
-                   "previous_flags": previous.get("flags"),
-                   "thermo": thermo,
+                   "previous_flags": previous.get("flags"), "thermo": thermo,
                    "defects": {name: [documents[i] for i in item["defect_ids"][name]] for name in changed}}
 
     def process_item(self, item: dict) -> dict | None:
@@ -239,9 +254,8 @@ class FormationEnergyBuilder(IncrementalBuilder):
                                      vbm, cbm - vbm).model_copy(update={"input_fingerprint":
                                                                         item["defect_fingerprints"][name]})
                     for name, states in item["defects"].items()]
-        lines = sorted([*(defect.lines() for defect in computed),
-                        *(FormationLines.model_construct(**entry) for entry in item["reused"])],
-                       key=lambda entry: entry.defect_name)
+        lines = FormationLines.joined([*([item["reused"]] if item["reused"] else []),
+                                       *(defect.lines() for defect in computed)])
         lattice = Lattice.from_dict(bulk["structure"]["lattice"])
         kpts = bulk["engine"]["settings"].get("kpts")
         k_length = None if kpts is None else k_sampling_length(lattice, kpts)
@@ -282,7 +296,7 @@ class FormationEnergyBuilder(IncrementalBuilder):
         defects = [{**doc, **stamp} for item in items for doc in item["defects"]]
         for item in items:
             host, rewritten = item["host"], {doc["defect_name"] for doc in item["defects"]}
-            kept = [lines["defect_name"] for lines in host["defect_lines"] if lines["defect_name"] not in rewritten]
+            kept = [name for name in host["defect_lines"]["defect_names"] if name not in rewritten]
             if item["flags_changed"] and kept:
                 defects += [{**doc, "flags": host["flags"], **stamp}
                             for doc in self.defect_formation_energies.query(
@@ -293,7 +307,7 @@ class FormationEnergyBuilder(IncrementalBuilder):
         for item in items:
             if item["whole"]:
                 self.defect_formation_energies.remove_docs({"host_id": item["host"]["host_id"], "defect_name": {
-                    "$nin": [lines["defect_name"] for lines in item["host"]["defect_lines"]]}})
+                    "$nin": item["host"]["defect_lines"]["defect_names"]}})
         super().update_targets([item["host"] for item in items])
 
 

@@ -142,14 +142,38 @@ class TransitionLevel(BaseModel):
 
 
 class FormationLines(BaseModel):
-    """One defect's formation-energy lines E_f(E_F) = b_q + q E_F: what its host's charge balance reads of it."""
+    """The formation-energy lines E_f(E_F) = b_q + q E_F of a host's defects, one list per quantity (entry i of each
+    is the i-th defect's, defects sorted by name): what the host's charge balance reads. Columns, not an object per
+    defect, so that a host's rebuild decodes, solves and writes a few arrays."""
 
-    defect_name: str
-    equivalent_sites: int | None = Field(description="sites per bulk cell; None: left out of the charge balance")
-    charges: list[int]
-    formation_energy_at_vbm_eV: dict[str, list[float]] = Field(
-        description="chemical-potential limit -> b_q (E_f at E_F = VBM) per entry of charges")
-    input_fingerprint: str | None = Field(description="the defect's entry's (DefectFormation.input_fingerprint)")
+    defect_names: list[str]
+    equivalent_sites: list[int | None] = Field(description="sites per bulk cell; None: left out of the charge balance")
+    charges: list[list[int]]
+    formation_energy_at_vbm_eV: dict[str, list[list[float]]] = Field(
+        description="chemical-potential limit -> per defect, b_q (E_f at E_F = VBM) per entry of its charges")
+    input_fingerprints: list[str | None] = Field(description="each defect's DefectFormation.input_fingerprint")
+
+    def fingerprints(self) -> dict[str, str | None]:
+        """defect name -> its input fingerprint."""
+        return dict(zip(self.defect_names, self.input_fingerprints))
+
+    @classmethod
+    def joined(cls, parts: list[FormationLines], keep: set[str] | None = None) -> FormationLines:
+        """The defects of ``parts`` (those named in ``keep``, where given) in one table sorted by name; a name in
+        several parts is taken from the last."""
+        rows = {}
+        for part in parts:
+            for i, name in enumerate(part.defect_names):
+                if keep is None or name in keep:
+                    rows[name] = (part, i)
+        ordered = [rows[name] for name in sorted(rows)]
+        limits = list(parts[0].formation_energy_at_vbm_eV) if parts else []
+        return cls(defect_names=[part.defect_names[i] for part, i in ordered],
+                   equivalent_sites=[part.equivalent_sites[i] for part, i in ordered],
+                   charges=[part.charges[i] for part, i in ordered],
+                   formation_energy_at_vbm_eV={limit: [part.formation_energy_at_vbm_eV[limit][i] for part, i in ordered]
+                                               for limit in limits},
+                   input_fingerprints=[part.input_fingerprints[i] for part, i in ordered])
 
 
 class DefectFormation(BaseModel):
@@ -164,13 +188,13 @@ class DefectFormation(BaseModel):
                                           "formation settings): its summary is rebuilt when it changes")
 
     def lines(self) -> FormationLines:
-        """The formation-energy lines of its charge states."""
-        return FormationLines(defect_name=self.defect_name, equivalent_sites=self.equivalent_sites,
-                           charges=[s.charge for s in self.charge_states],
-                           formation_energy_at_vbm_eV={limit: [s.formation_energy_at_vbm_eV[limit]
-                                                               for s in self.charge_states]
-                                                       for limit in self.charge_states[0].formation_energy_at_vbm_eV},
-                           input_fingerprint=self.input_fingerprint)
+        """The formation-energy lines of its charge states (a one-defect table)."""
+        limits = self.charge_states[0].formation_energy_at_vbm_eV
+        return FormationLines(defect_names=[self.defect_name], equivalent_sites=[self.equivalent_sites],
+                              charges=[[s.charge for s in self.charge_states]],
+                              formation_energy_at_vbm_eV={limit: [[s.formation_energy_at_vbm_eV[limit]
+                                                                   for s in self.charge_states]] for limit in limits},
+                              input_fingerprints=[self.input_fingerprint])
 
 
 class DefectFormationDocument(DefectFormation):
@@ -200,7 +224,9 @@ class FermiLevelSolution(BaseModel):
     fermi_level_eV: float = Field(description="above the VBM")
     electrons_cm3: float
     holes_cm3: float
-    concentrations_cm3: dict[str, dict[str, float]] = Field(description="defect -> charge -> concentration")
+    concentrations_cm3: list[list[float] | None] = Field(
+        description="per defect of the host's defect_lines (same order), per entry of its charges (cm⁻³); None: "
+        "left out of the balance (no site count)")
 
 
 class FormationEnergyDocument(BaseModel):
@@ -224,8 +250,8 @@ class FormationEnergyDocument(BaseModel):
     elemental_reference_energies_eV_per_atom: dict[str, float]
     competing_phases: dict[str, float] = Field(description="phase id -> formation enthalpy (eV per atom)")
     chemical_potential_limits: list[ChemicalPotentialLimit]
-    defect_lines: list[FormationLines] = Field(description="every defect's formation-energy lines, the input of "
-                                               "fermi_levels")
+    defect_lines: FormationLines = Field(description="every defect's formation-energy lines, the input of "
+                                         "fermi_levels")
     fermi_levels: list[FermiLevelSolution]
     flags: list[str] = Field(default_factory=list, description="what in this document is not physics (an engine "
                              "without a band gap, a metallic gap, a Fermi level outside the gap), in words")

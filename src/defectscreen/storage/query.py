@@ -113,7 +113,7 @@ def current_versions(campaigns: Store) -> list[str]:
 def defect_formations(store: Store, formation_documents: list[dict]) -> dict[str, list[DefectFormationDocument]]:
     """host_id -> the DefectFormationDocuments of the defects each host's formation-energy document lists (its
     ``defect_lines``), in that order."""
-    names = {doc["host_id"]: [lines["defect_name"] for lines in doc["defect_lines"]] for doc in formation_documents}
+    names = {doc["host_id"]: doc["defect_lines"]["defect_names"] for doc in formation_documents}
     found = {(doc["host_id"], doc["defect_name"]): doc for doc in store.query({"host_id": {"$in": sorted(names)}})}
     return {host_id: [DefectFormationDocument(**{k: v for k, v in found[(host_id, name)].items() if k != "_id"})
                       for name in listed if (host_id, name) in found] for host_id, listed in names.items()}
