@@ -73,7 +73,8 @@ class ConfigurationCoordinateMaker(Maker):
                 energy_below_minimum_meV=1e3 * float(task.energy_eV - energies.min()),
             ))
         omega_lower, omega_higher = surfaces[0].hbar_omega_meV, surfaces[1].hbar_omega_meV
-        orbitals = gpaw_couplings(higher, lower, engine, delta_Q) if isinstance(engine, GpawSettings) else None
+        orbitals = on_ranks(engine, gpaw_couplings, higher, lower, engine, delta_Q) if isinstance(
+            engine, GpawSettings) else None
         factors = []
         for carrier, (initial_charge, omega_i), (final_charge, omega_f) in (
             ("electron", (higher.labels.charge, omega_higher), (lower.labels.charge, omega_lower)),
