@@ -77,3 +77,36 @@ def test_coupling_job_gives_the_charged_supercell_scaling_of_the_capturing_charg
     assert hole.scaling == pytest.approx(ratio[window].mean(), rel=1e-12) and hole.scaling > 0
     assert set(result.W_if) == {"hole", "electron"} and all(np.isfinite(list(result.W_if.values())))
     assert all(e.density_ratio_near_defect > 0 for e in result.elements) and result.defect_orbital_density_ratio > 0
+
+
+def test_a_degenerate_defect_level_couples_alike_in_any_basis_of_it() -> None:
+    """A threefold defect level d mixed linearly with band-edge states b along Q: ψ_d(Q) = ψ_d + Q Σ_b c_bd ψ_b
+    (orthonormalised). Whatever orthonormal basis of the level the reference and the displaced SCF return, the
+    followed manifold spans the same subspace and the overlap with it is (Σ_d c_bd² / 3)^½ Q to first order."""
+    from defectscreen.engines.gpaw import KohnShamOrbitals
+    from defectscreen.jobs.coupling import followed_manifold, manifold_overlap
+
+    rng = np.random.default_rng(3)
+    states = np.linalg.qr(rng.normal(size=(4000, 7)))[0].T  # orthonormal "orbitals" on a 4000-point grid
+    level, edge = states[:3], states[3:]
+    mixing = rng.normal(size=(4, 3))  # c_bd
+    q = 1e-3
+
+    def displaced(rotation: np.ndarray) -> KohnShamOrbitals:
+        moved = np.linalg.qr((level + q * mixing.T @ edge).T)[0].T
+        bands = np.vstack([rotation @ moved, edge])  # the SCF's arbitrary basis of the level
+        return KohnShamOrbitals(spin=0, eigenvalues_eV=np.zeros(7), occupations=np.zeros(7),
+                                orbitals=dict(enumerate(bands[rng.permutation(7)])))
+
+    def random_rotation() -> np.ndarray:
+        return np.linalg.qr(rng.normal(size=(3, 3)))[0]
+
+    overlaps = []
+    for _ in range(3):
+        reference = list(random_rotation() @ level)
+        followed = followed_manifold(reference, displaced(random_rotation()))
+        projector = sum(np.outer(m, m) for m in followed)
+        np.testing.assert_allclose(projector @ level.T, level.T, atol=5 * q)  # the same subspace
+        overlaps.append([manifold_overlap(band, followed) for band in edge])
+    np.testing.assert_allclose(overlaps, [overlaps[0]] * 3, rtol=1e-9)
+    np.testing.assert_allclose(overlaps[0], q * np.sqrt(np.sum(mixing**2, axis=1) / 3), rtol=1e-3)

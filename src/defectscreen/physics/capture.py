@@ -136,7 +136,7 @@ def orbital_overlap(bra: np.ndarray, ket: np.ndarray) -> float:
     return float(abs(np.vdot(bra, ket)))
 
 
-def orbital_inverse_participation_ratio(orbital: np.ndarray) -> float:
-    """N_grid Σ|ψ|⁴ for Σ|ψ|² = 1: 1 for a uniform (bulk-like) state, ≫ 1 for a localized defect state."""
-    density = np.abs(orbital) ** 2
+def inverse_participation_ratio(density: np.ndarray) -> float:
+    """N_grid Σρ² of a density on a grid with Σρ = 1 (ρ = |ψ|² of a normalized orbital, or the mean over a degenerate
+    manifold's): 1 for a uniform (bulk-like) state, ≫ 1 for a localized defect state."""
     return float(density.size * np.sum(density**2))

@@ -71,10 +71,14 @@ class CouplingMatrixElement(BaseModel):
 
     band: int = Field(description="band index (1-based, as in VASP)")
     defect_band: int
+    defect_bands: list[int] | None = Field(
+        None, description="platform runs: the defect level's bands within 10 meV (1-based), the manifold the "
+        "overlaps are taken with; one band for a non-degenerate level")
     spin: int = Field(description="spin channel, 1-based as in VASP (1 up, 2 down)")
     eigenvalue_difference_eV: float
     q_amu_half_angstrom: list[float]
-    overlaps: list[float] = Field(description="sign(Q)·|⟨ψ_band(0)|ψ_defect(Q)⟩| at each Q")
+    overlaps: list[float] = Field(description="sign(Q)·|⟨ψ_band(0)|ψ_defect(Q)⟩| at each Q; over a degenerate "
+                                  "defect manifold (defect_bands) sign(Q)·(Σ_d |⟨ψ_band(0)|ψ_d(Q)⟩|² / N_d)^½")
     W_if_eV_per_amu_half_angstrom: float
     edge: Literal["valence", "conduction"] | None = Field(
         None, description="for the platform's own runs: which band edge the band belongs to"
