@@ -10,8 +10,8 @@ of it sits at the defect (inverse participation ratio; density within 2 Å of th
 average): a band of another symmetry than the defect orbital gives W_b = 0 on a symmetric path, and in a small
 cell the edge band can be a defect-hybridized state rather than a free carrier, so look at the list.
 W_b = |ε_d − ε_b| ∂⟨ψ_b(ΔQ)|ψ_d(Q)⟩/∂Q (Alkauskas 2014 Eq. 23). A degenerate defect level (its partners within
-10 meV: e.g. a t2 or e level) has no preferred orbital — an SCF returns any rotation of it, and W_b of one band of
-it changed by 50 % between two runs of the same C_Si cell — so the overlap is taken with the whole manifold: at
+10 meV: e.g. a t2 or e level) has no preferred orbital — an SCF returns any rotation of it, and the hole's W_if
+from one orbital of it changed by 50 % between two runs of the same C_Si cell — so the overlap is taken with the whole manifold: at
 each displaced geometry the N_d bands that project most onto the reference manifold span it there, and
 ⟨ψ_b|ψ_d(Q)⟩² is replaced by the mean over that subspace, Σ_m |⟨ψ_b(ΔQ)|ψ_m(Q)⟩|² / N_d, the RMS of W_bd over the
 manifold's orbitals in any basis (the capture rate's final-state degeneracy g is counted apart). A non-degenerate
