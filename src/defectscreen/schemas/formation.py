@@ -159,15 +159,15 @@ class FormationLines(BaseModel):
 
     @classmethod
     def joined(cls, parts: list[FormationLines], keep: set[str] | None = None) -> FormationLines:
-        """The defects of ``parts`` (those named in ``keep``, where given) in one table sorted by name; a name in
-        several parts is taken from the last."""
+        """The defects of ``parts`` (at least one table; those named in ``keep``, where given) in one table sorted
+        by name; a name in several parts is taken from the last."""
         rows = {}
         for part in parts:
             for i, name in enumerate(part.defect_names):
                 if keep is None or name in keep:
                     rows[name] = (part, i)
         ordered = [rows[name] for name in sorted(rows)]
-        limits = list(parts[0].formation_energy_at_vbm_eV) if parts else []
+        limits = list(parts[0].formation_energy_at_vbm_eV)
         return cls(defect_names=[part.defect_names[i] for part, i in ordered],
                    equivalent_sites=[part.equivalent_sites[i] for part, i in ordered],
                    charges=[part.charges[i] for part, i in ordered],
