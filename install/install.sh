@@ -18,10 +18,11 @@ python3 -m venv .venv
 # torch first, pinned: the CPU wheel on this machine's disk; an unpinned torch pulls a multi-GB CUDA build.
 .venv/bin/pip install -q torch==2.13.0
 GPAW_CONFIG="$PWD/install/gpaw-siteconfig.py" .venv/bin/pip install -q -e ".[dft,test]"
-# NequIP/Allegro in their own environment: nequip >= 0.7 needs e3nn >= 0.5.6, mace-torch pins e3nn 0.4.4.
+# NequIP/Allegro and SevenNet in their own environment: nequip >= 0.7 and sevenn need e3nn >= 0.5, mace-torch pins
+# e3nn 0.4.4. sevenn is pinned: its wheel ships the foundation weights (SevenNet-0) that fine-tuning starts from.
 python3 -m venv .venv-nequip
 .venv-nequip/bin/pip install -q --upgrade pip
 .venv-nequip/bin/pip install -q torch==2.13.0
-.venv-nequip/bin/pip install -q "nequip>=0.7" "nequip-allegro>=0.8"
-.venv-nequip/bin/python -c "import nequip, allegro"
+.venv-nequip/bin/pip install -q "nequip>=0.7" "nequip-allegro>=0.8" "sevenn==0.13.0"
+.venv-nequip/bin/python -c "import nequip, allegro, sevenn"
 .venv/bin/python -c "import defectscreen, gpaw, tblite, mace; print('defectscreen', defectscreen.__version__, 'installed')"

@@ -104,6 +104,7 @@ def test_phonon_chain_is_stored_with_provenance_and_matches_the_engine(data_dir:
     rows = json.loads(listed.stdout)
     assert [row["calculation_id"] for row in rows] == ["C:N_C:+1", "C:N_C:0"]
     assert all(row["usable"] and row["phonon_mean_error_meV"] is not None for row in rows)
+    assert all(row["foundation_model"] is None for row in rows)  # trained from scratch
 
     figure = tmp_path / "validation.png"
     subprocess.run([*CLI, "potential", "plot", "C:N_C:0", "--out", str(figure)], check=True, capture_output=True)
@@ -203,3 +204,9 @@ def test_phonons_need_relaxation_and_huang_rhys_needs_phonons(tmp_path: Path) ->
     nequip = {"training": {"backend": "nequip", "model": "allegro", "max_epochs": 10}}
     path.write_text(yaml.safe_dump({**CAMPAIGN, "potential": nequip}))
     assert load_campaign(path)[0].potential.training.model == "allegro"
+    path.write_text(yaml.safe_dump({**CAMPAIGN, "potential": {"training": {"backend": "sevennet"}}}))
+    assert load_campaign(path)[0].potential.training.foundation_model == "7net-0"
+    path.write_text(yaml.safe_dump({**CAMPAIGN, "potential": {"training": {"backend": "sevennet",
+                                                                             "foundation_model": "mace-mp-0"}}}))
+    with pytest.raises(CampaignError, match=r"potential.training.sevennet.foundation_model: .*7net-0, 7net-l3i5"):
+        load_campaign(path)

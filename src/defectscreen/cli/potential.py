@@ -10,13 +10,15 @@ import click
 from defectscreen.cli.options import FILE, POSITIVE, output_folder, output_path, storage_settings
 from defectscreen.defaults import (
     DEFAULT_DISPLACEMENT_ANGSTROM,
+    DEFAULT_FINE_TUNING_EPOCHS,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM,
 )
 
 SUMMARY_FIELDS = (
     "n_train", "n_validation", "train_force_rmse_meV_per_angstrom", "validation_force_rmse_meV_per_angstrom",
-    "validation_energy_mae_meV_per_atom", "usable", "flag_reason", "model_sha256", "training_wall_time_s",
+    "validation_energy_mae_meV_per_atom", "validation_reference_force_rms_meV_per_angstrom", "usable", "flag_reason",
+    "model_sha256", "training_wall_time_s", "foundation_model",
 )
 
 
@@ -70,51 +72,65 @@ def plot(calculation_id, path) -> None:
 @click.argument("frames", type=FILE)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="potential", show_default=True,
               callback=output_folder, help="folder for the model, the training log and potential.json")
-@click.option("--backend", type=click.Choice(["mace", "nequip", "allegro"]), default="mace", show_default=True)
+@click.option("--backend", type=click.Choice(["mace", "nequip", "allegro", "sevennet"]), default="mace", show_default=True,
+              help="sevennet fine-tunes a SevenNet foundation model (7net-0 unless --foundation-model says otherwise)")
 @click.option("--validation-fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.15,
               show_default=True, help="share of the frames held out to measure the errors")
-@click.option("--max-epochs", type=click.IntRange(min=1), default=DEFAULT_MAX_EPOCHS, show_default=True)
+@click.option("--max-epochs", type=click.IntRange(min=1),
+              help=f"[default: {DEFAULT_MAX_EPOCHS}; fine-tuning (sevennet): {DEFAULT_FINE_TUNING_EPOCHS}]")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the train/validation split")
 @click.option("--threshold-meV", "threshold", type=POSITIVE,
               default=DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM, show_default=True,
               help="validation force RMSE (meV/Å) above which the model is flagged")
-@click.option("--foundation-model", type=FILE, help="model file (MACE) or checkpoint (NequIP) to fine-tune from")
+@click.option("--relative-threshold", type=POSITIVE,
+              help="also flag a model whose validation force RMSE exceeds this fraction of the RMS reference force")
+@click.option("--foundation-model", help="model file (MACE), checkpoint (NequIP, SevenNet) or shipped SevenNet model "
+              "(7net-0, 7net-l3i5) to fine-tune from")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
-def train(frames, out_dir, backend, validation_fraction, max_epochs, seed, threshold, foundation_model, as_json) -> None:
+def train(frames, out_dir, backend, validation_fraction, max_epochs, seed, threshold, relative_threshold,
+          foundation_model, as_json) -> None:
     """Train on FRAMES (extended XYZ with energies and forces, gzip accepted), hold out a validation set,
     and report the errors measured on it."""
     from defectscreen.analysis.potential import train_on_frames_file
     from defectscreen.mlip.mace import MaceSettings
     from defectscreen.mlip.nequip_backend import NequipSettings
     from defectscreen.mlip.potential import PotentialRecipe
+    from defectscreen.mlip.sevennet_backend import SevennetSettings
     from defectscreen.readers import InputFileError
 
+    given = {name: value for name, value in (("max_epochs", max_epochs), ("foundation_model", foundation_model))
+             if value is not None}
     try:
-        training = (MaceSettings(max_epochs=max_epochs, foundation_model=foundation_model) if backend == "mace" else
-                    NequipSettings(model=backend, max_epochs=max_epochs, foundation_model=foundation_model))
+        training = (MaceSettings(**given) if backend == "mace" else SevennetSettings(**given) if backend == "sevennet"
+                    else NequipSettings(model=backend, **given))
         recipe = PotentialRecipe(validation_fraction=validation_fraction, seed=seed,
-                                 max_validation_force_rmse_meV_per_angstrom=threshold, training=training)
+                                 max_validation_force_rmse_meV_per_angstrom=threshold,
+                                 max_validation_relative_force_rmse=relative_threshold, training=training)
         document = train_on_frames_file(Path(frames), recipe, Path(out_dir), Path(frames).name)
     except (InputFileError, ValueError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
     model = next(Path(out_dir).rglob(document.model_file_name))
     (Path(out_dir) / "potential.json").write_text(document.model_dump_json(indent=1, exclude={"model_base64"}))
-    summary = {"model": str(model), **{name: getattr(document, name) for name in SUMMARY_FIELDS}}
+    summary = {"model": str(model), **document.model_dump(mode="json", include=set(SUMMARY_FIELDS))}
     if as_json:
         click.echo(json.dumps(summary))
         return
     click.echo(f"model {model} (sha256 {document.model_sha256[:12]}…), {document.n_train} training / "
                f"{document.n_validation} validation frames, {document.training_wall_time_s:.0f} s")
     click.echo(f"force RMSE: train {document.train_force_rmse_meV_per_angstrom:.1f} meV/Å, validation "
-               f"{document.validation_force_rmse_meV_per_angstrom:.1f} meV/Å; energy MAE (validation) "
+               f"{document.validation_force_rmse_meV_per_angstrom:.1f} meV/Å (RMS reference force "
+               f"{document.validation_reference_force_rms_meV_per_angstrom:.1f}); energy MAE (validation) "
                f"{document.validation_energy_mae_meV_per_atom:.2f} meV/atom")
+    if document.foundation_model is not None:
+        click.echo(f"fine-tuned from {document.foundation_model.name} ({document.foundation_model.source}, sha256 "
+                   f"{document.foundation_model.sha256[:12]}…)")
     if not document.usable:
         click.echo(f"FLAGGED: {document.flag_reason}")
 
 
 @potential.command()
 @click.option("--model", "model_file", type=FILE, required=True, help="model file from `defectscreen potential train`")
-@click.option("--backend", type=click.Choice(["mace", "nequip"]), default="mace", show_default=True,
+@click.option("--backend", type=click.Choice(["mace", "nequip", "sevennet"]), default="mace", show_default=True,
               help="nequip also for Allegro checkpoints")
 @click.option("--structure", type=FILE, required=True, help="relaxed supercell (POSCAR/CONTCAR/CIF) matching the model")
 @click.option("--displacement", type=click.FloatRange(0.001, 0.1), default=DEFAULT_DISPLACEMENT_ANGSTROM,

@@ -33,6 +33,7 @@ from defectscreen.jobs.search import SearchSettings
 from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.nequip_backend import NequipSettings
 from defectscreen.mlip.potential import PotentialRecipe
+from defectscreen.mlip.sevennet_backend import SevennetSettings
 from defectscreen.mlip.surrogate import SurrogateSettings
 
 PROPERTIES = tuple(STEPS)
@@ -393,7 +394,8 @@ def _hint(error: dict) -> str:
     if error["type"] == "literal_error":
         return error["msg"].replace("Input should be", "use one of")
     if error["type"] == "union_tag_invalid" and "training" in error["loc"]:
-        return "unknown training backend; use backend: mace, or backend: nequip (with model: nequip or allegro)"
+        return ("unknown training backend; use backend: mace, backend: nequip (with model: nequip or allegro), or "
+                "backend: sevennet (fine-tuning a SevenNet foundation model)")
     if error["type"] == "union_tag_invalid":
         return "unknown engine; use name: xtb or name: gpaw"
     return error["msg"].removeprefix("Value error, ")
@@ -411,6 +413,7 @@ def _known_fields(location: tuple) -> str:
         ("potential",): PotentialRecipe,
         ("potential", "training", "mace"): MaceSettings,
         ("potential", "training", "nequip"): NequipSettings,
+        ("potential", "training", "sevennet"): SevennetSettings,
         ("phonons",): PhononSettings,
         ("formation",): FormationSettings,
         ("formation", "competing_phases"): CompetingPhaseSpec,

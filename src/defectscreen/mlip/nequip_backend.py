@@ -1,33 +1,17 @@
-"""NequIP / Allegro (nequip >= 0.7) as the second training backend.
-
-mace-torch pins e3nn 0.4.4 and nequip >= 0.7 needs e3nn >= 0.5.6 (DESIGN.md), so NequIP lives in its own
-environment (``.venv-nequip``, made by install/install.sh, or the interpreter named by DEFECTSCREEN_NEQUIP_PYTHON).
-Training runs its ``nequip-train`` CLI on a config written here; predictions run ``nequip_predict.py`` (which
-imports only nequip, ASE and numpy) in that environment, all frames in one call.
-"""
+"""NequIP / Allegro (nequip >= 0.7) as a training backend, in the NequIP/SevenNet environment
+(``equivariant_environment``): training runs its ``nequip-train`` CLI on a config written here."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import yaml
-from ase import Atoms
-from ase.io import write
 from pydantic import Field
 
 from defectscreen.mlip.dataset import ENERGY_KEY, FORCES_KEY
+from defectscreen.mlip.equivariant_environment import equivariant_python
 from defectscreen.mlip.training import TrainingSettings, run_trainer
-
-PREDICT_SCRIPT = Path(__file__).with_name("nequip_predict.py")
-
-
-class PredictionFailedError(RuntimeError):
-    """The NequIP environment could not evaluate the model; the message carries its last error line."""
 
 
 class NequipSettings(TrainingSettings):
@@ -39,17 +23,6 @@ class NequipSettings(TrainingSettings):
     l_max: int = Field(1, ge=0)
     num_layers: int = Field(2, ge=1)
     num_features: int = Field(32, ge=4)
-
-
-def nequip_python() -> Path:
-    """The interpreter of the NequIP environment; a clear error where there is none."""
-    python = Path(os.environ.get("DEFECTSCREEN_NEQUIP_PYTHON", Path(sys.prefix).parent / ".venv-nequip" / "bin" / "python"))
-    if not python.is_file():
-        raise FileNotFoundError(
-            f"the NequIP backend needs its own environment (its e3nn conflicts with mace-torch's) and {python} does "
-            "not exist: run install/install.sh, or set DEFECTSCREEN_NEQUIP_PYTHON to a Python with nequip >= 0.7"
-        )
-    return python
 
 
 def _model_section(settings: NequipSettings, species: list[str]) -> dict:
@@ -114,23 +87,9 @@ def training_config(settings: NequipSettings, train_file: Path, valid_file: Path
 def train_nequip(train_file: Path, valid_file: Path, settings: NequipSettings, workdir: Path,
                  species: list[str]) -> Path:
     """Train with nequip-train; returns the best checkpoint (lowest validation loss)."""
-    python = nequip_python()
+    python = equivariant_python()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(training_config(settings, train_file, valid_file, species)))
     run_dir = workdir / "run"
     command = [str(python.parent / "nequip-train"), "-cp", str(workdir), "-cn", "config", f"hydra.run.dir={run_dir}"]
     return run_trainer(command, workdir, run_dir / "best.ckpt", settings, "NequIP")
-
-
-def nequip_predict(model_file: Path, frames: list[Atoms], workdir: Path) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Energies (eV) and forces (eV/Å) of every frame from a NequIP checkpoint, in one subprocess."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    inputs, outputs = workdir / "predict_in.extxyz", workdir / "predict_out.npz"
-    write(inputs, [Atoms(f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc) for f in frames], format="extxyz")
-    finished = subprocess.run([str(nequip_python()), "-P", str(PREDICT_SCRIPT), str(model_file), str(inputs), str(outputs)],
-                              capture_output=True, text=True, check=False)
-    if finished.returncode != 0:
-        raise PredictionFailedError(f"NequIP prediction failed: {finished.stderr.strip().splitlines()[-1:]}")
-    result = np.load(outputs)
-    counts = np.cumsum([len(f) for f in frames])[:-1]
-    return result["energies"], np.split(result["forces"], counts)

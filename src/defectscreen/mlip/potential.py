@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +20,11 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 import defectscreen
 from defectscreen.defaults import DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM
 from defectscreen.mlip.dataset import write_frames
+from defectscreen.mlip.equivariant_environment import package_versions, predict_in_environment
 from defectscreen.mlip.mace import MaceSettings, mace_calculator, train_mace
-from defectscreen.mlip.nequip_backend import NequipSettings, nequip_predict, nequip_python, train_nequip
+from defectscreen.mlip.nequip_backend import NequipSettings, train_nequip
+from defectscreen.mlip.sevennet_backend import SevennetSettings, train_sevennet
+from defectscreen.mlip.training import FOUNDATION_RECORD, recorded_foundation
 
 
 def _backend(settings) -> str:
@@ -31,9 +33,14 @@ def _backend(settings) -> str:
 
 
 BackendSettings = Annotated[
-    Union[Annotated[MaceSettings, Tag("mace")], Annotated[NequipSettings, Tag("nequip")]], Discriminator(_backend)
+    Union[Annotated[MaceSettings, Tag("mace")], Annotated[NequipSettings, Tag("nequip")],
+          Annotated[SevennetSettings, Tag("sevennet")]],
+    Discriminator(_backend),
 ]
-BACKENDS = ("mace", "nequip")
+BACKENDS = ("mace", "nequip", "sevennet")
+#: packages whose versions every potential document records, per backend.
+BACKEND_PACKAGES = {"mace": ("mace-torch", "torch", "e3nn"), "nequip": ("nequip", "nequip-allegro", "torch", "e3nn"),
+                    "sevennet": ("sevenn", "torch", "e3nn")}
 #: energies (n,) in eV and forces [(N_i, 3)] in eV/Å of a list of frames.
 Predictor = Callable[[list[Atoms]], tuple[np.ndarray, list[np.ndarray]]]
 
@@ -43,8 +50,9 @@ class PotentialRecipe(BaseModel):
 
     n_structures perturbed copies of the relaxed supercell (every atom displaced inside a sphere of
     radius r_max_angstrom), labelled by the campaign's engine and split train/validation; a model whose
-    validation force RMSE exceeds max_validation_force_rmse_meV_per_angstrom is stored but flagged and
-    not used for phonons.
+    validation force RMSE exceeds max_validation_force_rmse_meV_per_angstrom — or, where it is set,
+    max_validation_relative_force_rmse times the RMS reference force of the validation frames (for stiff hosts,
+    whose forces at the same displacements are larger) — is stored but flagged and not used for phonons.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,6 +62,7 @@ class PotentialRecipe(BaseModel):
     validation_fraction: float = Field(0.15, gt=0, lt=1)
     seed: int = 0
     max_validation_force_rmse_meV_per_angstrom: float = Field(DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM, gt=0)
+    max_validation_relative_force_rmse: float | None = Field(None, gt=0)
     training: BackendSettings = Field(default_factory=MaceSettings)  # type: ignore[valid-type]
 
     def settings_hash(self) -> str:
@@ -61,25 +70,30 @@ class PotentialRecipe(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def train_potential(train: list[Atoms], validation: list[Atoms], settings: MaceSettings | NequipSettings,
+def train_potential(train: list[Atoms], validation: list[Atoms], settings: MaceSettings | NequipSettings | SevennetSettings,
                     workdir: Path) -> Path:
-    """Write the frames and train with the settings' backend (run inside ``workdir``); returns the model file."""
+    """Write the frames and train with the settings' backend (run inside ``workdir``); returns the model file.
+    The foundation model it starts from, if any, is recorded in the folder (``recorded_foundation``)."""
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    write_frames(workdir / "train.extxyz", train)
-    write_frames(workdir / "validation.extxyz", validation)
+    (workdir / FOUNDATION_RECORD).unlink(missing_ok=True)
+    train_file, valid_file = workdir / "train.extxyz", workdir / "validation.extxyz"
+    write_frames(train_file, train)
+    write_frames(valid_file, validation)
     if isinstance(settings, NequipSettings):
         species = sorted({symbol for frame in train + validation for symbol in frame.get_chemical_symbols()})
-        return train_nequip(workdir / "train.extxyz", workdir / "validation.extxyz", settings, workdir, species)
-    return train_mace(workdir / "train.extxyz", workdir / "validation.extxyz", settings, workdir)
+        return train_nequip(train_file, valid_file, settings, workdir, species)
+    if isinstance(settings, SevennetSettings):
+        return train_sevennet(train_file, valid_file, settings, workdir)
+    return train_mace(train_file, valid_file, settings, workdir)
 
 
 def potential_predictor(model_file: Path, backend: str) -> Predictor:
     """Energies and forces of frames from a trained model (float64, CPU)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown potential backend '{backend}'; known: {', '.join(BACKENDS)}")
-    if backend == "nequip":
-        return lambda frames: nequip_predict(model_file, frames, Path(model_file).parent / "predictions")
+    if backend in ("nequip", "sevennet"):
+        return lambda frames: predict_in_environment(backend, model_file, frames, Path(model_file).parent / "predictions")
     calculator = mace_calculator(model_file)
 
     def predict(frames: list[Atoms]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -97,10 +111,8 @@ def potential_predictor(model_file: Path, backend: str) -> Predictor:
 def backend_versions(backend: str) -> dict[str, str]:
     """Versions of the packages that trained and evaluate the model."""
     if backend == "mace":
-        return {package: version(package) for package in ("mace-torch", "torch", "e3nn")}
-    query = "from importlib.metadata import version as v; print(v('nequip'), v('nequip-allegro'), v('torch'), v('e3nn'))"
-    found = subprocess.run([str(nequip_python()), "-c", query], capture_output=True, text=True, check=True).stdout.split()
-    return dict(zip(("nequip", "nequip-allegro", "torch", "e3nn"), found))
+        return {package: version(package) for package in BACKEND_PACKAGES[backend]}
+    return package_versions(BACKEND_PACKAGES[backend])
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,27 @@ def prediction_errors(predict: Predictor, frames: list[Atoms]) -> PredictionErro
     )
 
 
+def reference_force_rms(frames: list[Atoms]) -> float:
+    """sqrt(mean over atoms and components of F_ref²) of labelled frames, meV/Å."""
+    return 1e3 * float(np.sqrt(np.mean(np.concatenate([frame.get_forces() for frame in frames]) ** 2)))
+
+
+def rejection_reason(validation_rmse_meV_per_angstrom: float, reference_rms_meV_per_angstrom: float,
+                     recipe: PotentialRecipe) -> str | None:
+    """Why a potential with this validation force RMSE is not to be used (the recipe's absolute threshold, then its
+    relative one), or None."""
+    threshold = recipe.max_validation_force_rmse_meV_per_angstrom
+    if validation_rmse_meV_per_angstrom > threshold:
+        return (f"validation force RMSE {validation_rmse_meV_per_angstrom:.1f} meV/Å exceeds the threshold "
+                f"{threshold} meV/Å: raise potential.n_structures or potential.training.max_epochs, or the threshold")
+    relative = recipe.max_validation_relative_force_rmse
+    if relative is not None and validation_rmse_meV_per_angstrom > relative * reference_rms_meV_per_angstrom:
+        return (f"validation force RMSE {validation_rmse_meV_per_angstrom:.1f} meV/Å exceeds "
+                f"{relative:g} × the RMS reference force {reference_rms_meV_per_angstrom:.1f} meV/Å: raise "
+                "potential.n_structures or potential.training.max_epochs, or max_validation_relative_force_rmse")
+    return None
+
+
 def fit_potential(train: list, validation: list, recipe: PotentialRecipe, workdir: Path) -> dict:
     """Train, measure errors on both sets, flag against the recipe's threshold: the PotentialDocument fields
     that do not depend on where the frames came from."""
@@ -138,11 +171,12 @@ def fit_potential(train: list, validation: list, recipe: PotentialRecipe, workdi
     training_wall_time = time.perf_counter() - start
     predict = potential_predictor(model_file, recipe.training.backend)
     on_train, on_validation = prediction_errors(predict, train), prediction_errors(predict, validation)
-    threshold = recipe.max_validation_force_rmse_meV_per_angstrom
-    usable = on_validation.force_rmse_meV_per_angstrom <= threshold
+    reference_rms = reference_force_rms(validation)
+    reason = rejection_reason(on_validation.force_rmse_meV_per_angstrom, reference_rms, recipe)
     model_bytes = model_file.read_bytes()
     return {
         "backend": recipe.training.backend, "training_settings": recipe.training.model_dump(mode="json"),
+        "foundation_model": recorded_foundation(workdir.resolve()),
         "recipe": recipe.model_dump(mode="json"), "recipe_sha256": recipe.settings_hash(),
         "model_file_name": model_file.name, "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "model_size_bytes": len(model_bytes), "model_base64": base64.b64encode(model_bytes).decode(),
@@ -152,11 +186,10 @@ def fit_potential(train: list, validation: list, recipe: PotentialRecipe, workdi
         "validation_max_force_error_meV_per_angstrom": on_validation.max_force_error_meV_per_angstrom,
         "train_energy_mae_meV_per_atom": on_train.energy_mae_meV_per_atom,
         "validation_energy_mae_meV_per_atom": on_validation.energy_mae_meV_per_atom,
-        "max_validation_force_rmse_meV_per_angstrom": threshold, "usable": usable,
-        "flag_reason": None if usable else (
-            f"validation force RMSE {on_validation.force_rmse_meV_per_angstrom:.1f} meV/Å exceeds the threshold "
-            f"{threshold} meV/Å: raise potential.n_structures or potential.training.max_epochs, or the threshold"
-        ),
+        "validation_reference_force_rms_meV_per_angstrom": reference_rms,
+        "max_validation_force_rmse_meV_per_angstrom": recipe.max_validation_force_rmse_meV_per_angstrom,
+        "max_validation_relative_force_rmse": recipe.max_validation_relative_force_rmse,
+        "usable": reason is None, "flag_reason": reason,
         "code_versions": backend_versions(recipe.training.backend), "training_wall_time_s": training_wall_time,
         "wall_time_s": time.perf_counter() - start, "defectscreen_version": defectscreen.__version__,
     }

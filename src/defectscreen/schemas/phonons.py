@@ -40,14 +40,24 @@ class FrameSource(BaseModel):
     sha256: str | None = None
 
 
+class FoundationModel(BaseModel):
+    """The foundation model a potential was fine-tuned from."""
+
+    name: str = Field(description="as the settings give it: a shipped model's name or a file path")
+    checkpoint: str = Field(description="the file the weights were read from")
+    sha256: str
+    source: str = Field(description="'file' (the user's), or the package whose wheel ships it, with its version")
+
+
 class PotentialDocument(BaseModel):
     """A trained per-defect potential: model file, exact settings, and its errors measured by defectscreen
     on the training and the held-out validation frames (float64 evaluation)."""
 
     calculation_id: str
     labels: CalculationLabels | None = Field(None, description="None for a potential trained on a user's file")
-    backend: Literal["mace", "nequip"]
+    backend: Literal["mace", "nequip", "sevennet"]
     training_settings: dict = Field(description="every backend setting, defaults included")
+    foundation_model: FoundationModel | None = Field(None, description="None for a model trained from scratch")
     recipe: dict = Field(description="the PotentialRecipe: training-set size, r_max, split, threshold, training")
     recipe_sha256: str
     model_file_name: str
@@ -61,8 +71,11 @@ class PotentialDocument(BaseModel):
     validation_max_force_error_meV_per_angstrom: float
     train_energy_mae_meV_per_atom: float
     validation_energy_mae_meV_per_atom: float
+    validation_reference_force_rms_meV_per_angstrom: float | None = Field(
+        None, description="RMS reference force of the validation frames, the scale of the force RMSE")
     max_validation_force_rmse_meV_per_angstrom: float
-    usable: bool = Field(description="validation force RMSE within the threshold: used for phonons")
+    max_validation_relative_force_rmse: float | None = None
+    usable: bool = Field(description="validation force RMSE within the thresholds: used for phonons")
     flag_reason: str | None = None
     frames: FrameSource
     code_versions: dict[str, str]

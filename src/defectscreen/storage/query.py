@@ -60,7 +60,7 @@ def query_tasks(store: JobStore, criteria: dict) -> list[dict]:
 POTENTIAL_FIELDS = (
     "calculation_id", "backend", "n_train", "train_force_rmse_meV_per_angstrom",
     "validation_force_rmse_meV_per_angstrom", "validation_energy_mae_meV_per_atom", "usable",
-    "phonon_mean_error_meV", "phonon_max_error_meV", "localized_min_overlap", "uuid",
+    "foundation_model", "phonon_mean_error_meV", "phonon_max_error_meV", "localized_min_overlap", "uuid",
 )
 
 
@@ -75,11 +75,13 @@ def potential_rows(store: JobStore | Store, host: str | None = None) -> list[dic
                            properties=["output.comparison", "output.calculation_id"]):
         comparisons[doc["output"]["calculation_id"]] = doc["output"]["comparison"]
     rows = []
-    for doc in store.query(criteria, properties=["uuid", *(f"output.{f}" for f in POTENTIAL_FIELDS[:7])]):
+    for doc in store.query(criteria, properties=["uuid", "output.foundation_model.name",
+                                                 *(f"output.{f}" for f in POTENTIAL_FIELDS[:7])]):
         comparison = comparisons.get(doc["output"]["calculation_id"], {})
         overlaps = comparison.get("localized_overlaps") or [None]
         rows.append({
             **{name: doc["output"][name] for name in POTENTIAL_FIELDS[:7]},
+            "foundation_model": (doc["output"].get("foundation_model") or {}).get("name"),
             "phonon_mean_error_meV": comparison.get("frequency_mean_abs_error_meV"),
             "phonon_max_error_meV": comparison.get("frequency_max_abs_error_meV"),
             "localized_min_overlap": min(overlaps) if overlaps[0] is not None else None,

@@ -29,7 +29,9 @@ def phonon_task_hashes(campaign: Campaign) -> dict[str, str]:
     parts = {
         TRAINING_TASK: recipe.model_dump_json(include={"n_structures", "r_max_angstrom", "seed",
                                                        "validation_fraction"}),
-        POTENTIAL_TASK: recipe.model_dump_json(include={"training", "max_validation_force_rmse_meV_per_angstrom"}),
+        POTENTIAL_TASK: recipe.model_dump_json(include={"training", "max_validation_force_rmse_meV_per_angstrom"}) + (
+            "" if recipe.max_validation_relative_force_rmse is None
+            else f"|relative={recipe.max_validation_relative_force_rmse}"),
         PHONON_TASK: phonons.model_dump_json(include={"displacement_angstrom"}),
         VALIDATION_TASK: "",
         HUANG_RHYS_TASK: phonons.model_dump_json(include={"sigma_meV"}),

@@ -1,0 +1,57 @@
+"""The second Python environment, where NequIP/Allegro and SevenNet live.
+
+mace-torch pins e3nn 0.4.4; nequip >= 0.7 and sevenn need e3nn >= 0.5 (DESIGN.md). install/install.sh makes
+``.venv-nequip`` next to ``.venv`` with both (or set DEFECTSCREEN_NEQUIP_PYTHON to such an interpreter). Their
+trainers run as commands there; predictions run ``environment_predict.py`` there, all frames in one call.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import write
+
+PREDICT_SCRIPT = Path(__file__).with_name("environment_predict.py")
+
+
+class PredictionFailedError(RuntimeError):
+    """The environment could not evaluate the model; the message carries its last error line."""
+
+
+def equivariant_python() -> Path:
+    """The interpreter of the NequIP/SevenNet environment; a clear error where there is none."""
+    python = Path(os.environ.get("DEFECTSCREEN_NEQUIP_PYTHON", Path(sys.prefix).parent / ".venv-nequip" / "bin" / "python"))
+    if not python.is_file():
+        raise FileNotFoundError(
+            f"the NequIP and SevenNet backends need their own environment (their e3nn conflicts with mace-torch's) "
+            f"and {python} does not exist: run install/install.sh, or set DEFECTSCREEN_NEQUIP_PYTHON to a Python "
+            "with nequip >= 0.7 and sevenn"
+        )
+    return python
+
+
+def package_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of ``packages`` in the environment."""
+    query = f"from importlib.metadata import version as v; print(*(v(p) for p in {list(packages)!r}))"
+    found = subprocess.run([str(equivariant_python()), "-c", query], capture_output=True, text=True, check=True)
+    return dict(zip(packages, found.stdout.split()))
+
+
+def predict_in_environment(backend: str, model_file: Path, frames: list[Atoms],
+                           workdir: Path) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Energies (eV) and forces (eV/Å) of every frame from a NequIP or SevenNet model, in one subprocess."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    inputs, outputs = workdir / "predict_in.extxyz", workdir / "predict_out.npz"
+    write(inputs, [Atoms(f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc) for f in frames], format="extxyz")
+    finished = subprocess.run([str(equivariant_python()), "-P", str(PREDICT_SCRIPT), backend, str(model_file),
+                               str(inputs), str(outputs)], capture_output=True, text=True, check=False)
+    if finished.returncode != 0:
+        raise PredictionFailedError(f"{backend} prediction failed: {finished.stderr.strip().splitlines()[-1:]}")
+    result = np.load(outputs)
+    counts = np.cumsum([len(f) for f in frames])[:-1]
+    return result["energies"], np.split(result["forces"], counts)

@@ -1,0 +1,75 @@
+"""SevenNet (sevenn) as the fine-tuning backend: a foundation model whose weights ship inside the sevenn wheel
+(SevenNet-0, trained on MPtrj; MIT licence) continued on the defect's own frames.
+
+sevenn needs e3nn >= 0.5, so it lives in the NequIP/SevenNet environment (``equivariant_environment``).
+``sevennet_setup.py`` resolves the foundation model there and writes SevenNet's input (the checkpoint's own
+architecture, its weights, a fresh optimiser); ``sevenn train`` runs it; the best checkpoint (lowest validation
+loss) is the model.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from defectscreen.defaults import DEFAULT_FINE_TUNING_EPOCHS
+from defectscreen.mlip.dataset import ENERGY_KEY, FORCES_KEY
+from defectscreen.mlip.equivariant_environment import equivariant_python
+from defectscreen.mlip.training import TrainingFailedError, TrainingSettings, record_foundation_file, run_trainer
+
+SETUP_SCRIPT = Path(__file__).with_name("sevennet_setup.py")
+#: Foundation models whose weights ship inside the sevenn wheel (single-fidelity ones: no modal to choose).
+SHIPPED_FOUNDATION_MODELS = ("7net-0", "7net-l3i5")
+
+
+class SevennetSettings(TrainingSettings):
+    """Fine-tuning a SevenNet foundation model: every weight trained on the defect's frames with a Huber loss
+    (SevenNet's own fine-tuning recipe: Adam, lr 0.004 decaying by 0.99 per epoch, δ = 0.01 eV, forces weighted
+    like per-atom energies). The cutoff is the foundation model's (5 Å for SevenNet-0); ``cutoff_angstrom``
+    is not used."""
+
+    backend: Literal["sevennet"] = "sevennet"
+    foundation_model: str = Field("7net-0", description="7net-0 or 7net-l3i5 (shipped in the sevenn wheel), or a "
+                                  "SevenNet checkpoint file")
+    max_epochs: int = Field(DEFAULT_FINE_TUNING_EPOCHS, ge=1)
+    learning_rate: float = Field(0.004, gt=0)
+    learning_rate_decay: float = Field(0.99, gt=0, le=1)
+    forces_weight: float = Field(1.0, gt=0)
+    huber_delta_eV: float = Field(0.01, gt=0)
+
+    @field_validator("cutoff_angstrom")
+    @classmethod
+    def _foundation_cutoff(cls, value: float) -> float:
+        if value != 5.0:
+            raise ValueError("cutoff_angstrom: a fine-tuned SevenNet model keeps its foundation model's cutoff "
+                             "(5 Å); leave it out")
+        return value
+
+    @field_validator("foundation_model")
+    @classmethod
+    def _shipped_or_checkpoint(cls, value: str) -> str:
+        if value not in SHIPPED_FOUNDATION_MODELS and not value.endswith(".pth"):
+            raise ValueError(f"foundation_model '{value}': name one shipped in the sevenn wheel "
+                             f"({', '.join(SHIPPED_FOUNDATION_MODELS)}) or a SevenNet checkpoint file (.pth)")
+        return value
+
+
+def train_sevennet(train_file: Path, valid_file: Path, settings: SevennetSettings, workdir: Path) -> Path:
+    """Fine-tune with ``sevenn train``; returns the best checkpoint."""
+    python = equivariant_python()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if settings.foundation_model not in SHIPPED_FOUNDATION_MODELS:
+        record_foundation_file(settings.foundation_model, workdir, "SevenNet")
+    setup_input = {**settings.model_dump(mode="json"), "energy_key": ENERGY_KEY, "force_key": FORCES_KEY}
+    (workdir / "settings.json").write_text(json.dumps(setup_input))
+    setup = subprocess.run([str(python), "-P", str(SETUP_SCRIPT), str(workdir / "settings.json"), str(train_file),
+                            str(valid_file), str(workdir)], capture_output=True, text=True, check=False, cwd=workdir)
+    if setup.returncode != 0:
+        last = setup.stderr.strip().splitlines()[-1:]
+        raise TrainingFailedError(f"SevenNet could not set up the fine-tuning: {' '.join(last)}")
+    return run_trainer([str(python.parent / "sevenn"), "train", "input.yaml"], workdir,
+                       workdir / "checkpoint_best.pth", settings, "SevenNet")
