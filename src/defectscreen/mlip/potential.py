@@ -89,7 +89,8 @@ def train_potential(train: list[Atoms], validation: list[Atoms], settings: MaceS
 
 
 def potential_predictor(model_file: Path, backend: str) -> Predictor:
-    """Energies and forces of frames from a trained model (float64, CPU)."""
+    """Energies and forces of frames from a trained model on the CPU (MACE and NequIP in float64, SevenNet in its
+    float32)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown potential backend '{backend}'; known: {', '.join(BACKENDS)}")
     if backend in ("nequip", "sevennet"):

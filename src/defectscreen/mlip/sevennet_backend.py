@@ -2,9 +2,9 @@
 (SevenNet-0, trained on MPtrj; MIT licence) continued on the defect's own frames.
 
 sevenn needs e3nn >= 0.5, so it lives in the NequIP/SevenNet environment (``equivariant_environment``).
-``sevennet_setup.py`` resolves the foundation model there and writes SevenNet's input (the checkpoint's own
-architecture, its weights, a fresh optimiser); ``sevenn train`` runs it; the best checkpoint (lowest validation
-loss) is the model.
+``sevennet_fine_tuning.py prepare`` resolves the foundation model there and writes SevenNet's input (the
+checkpoint's own architecture, its weights with the energy zero aligned, a fresh optimiser); ``sevenn train`` runs
+it; the best checkpoint (lowest validation loss), without its optimiser state, is the model.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from defectscreen.mlip.dataset import ENERGY_KEY, FORCES_KEY
 from defectscreen.mlip.equivariant_environment import equivariant_python
 from defectscreen.mlip.training import TrainingFailedError, TrainingSettings, record_foundation_file, run_trainer
 
-SETUP_SCRIPT = Path(__file__).with_name("sevennet_setup.py")
+STEPS_SCRIPT = Path(__file__).with_name("sevennet_fine_tuning.py")
 #: Foundation models whose weights ship inside the sevenn wheel (single-fidelity ones: no modal to choose).
 SHIPPED_FOUNDATION_MODELS = ("7net-0", "7net-l3i5")
 
@@ -58,18 +58,25 @@ class SevennetSettings(TrainingSettings):
         return value
 
 
+def _step(python: Path, arguments: list[str], workdir: Path, what: str) -> None:
+    """One step of ``sevennet_fine_tuning.py`` in the environment; TrainingFailedError with its last error line."""
+    finished = subprocess.run([str(python), "-P", str(STEPS_SCRIPT), *arguments], capture_output=True, text=True,
+                              check=False, cwd=workdir)
+    if finished.returncode != 0:
+        raise TrainingFailedError(f"SevenNet could not {what}: {' '.join(finished.stderr.strip().splitlines()[-1:])}")
+
+
 def train_sevennet(train_file: Path, valid_file: Path, settings: SevennetSettings, workdir: Path) -> Path:
-    """Fine-tune with ``sevenn train``; returns the best checkpoint."""
+    """Fine-tune with ``sevenn train``; returns the model file (the best checkpoint without optimiser state)."""
     python = equivariant_python()
     workdir.mkdir(parents=True, exist_ok=True)
     if settings.foundation_model not in SHIPPED_FOUNDATION_MODELS:
         record_foundation_file(settings.foundation_model, workdir, "SevenNet")
-    setup_input = {**settings.model_dump(mode="json"), "energy_key": ENERGY_KEY, "force_key": FORCES_KEY}
-    (workdir / "settings.json").write_text(json.dumps(setup_input))
-    setup = subprocess.run([str(python), "-P", str(SETUP_SCRIPT), str(workdir / "settings.json"), str(train_file),
-                            str(valid_file), str(workdir)], capture_output=True, text=True, check=False, cwd=workdir)
-    if setup.returncode != 0:
-        last = setup.stderr.strip().splitlines()[-1:]
-        raise TrainingFailedError(f"SevenNet could not set up the fine-tuning: {' '.join(last)}")
-    return run_trainer([str(python.parent / "sevenn"), "train", "input.yaml"], workdir,
+    step_input = {**settings.model_dump(mode="json"), "energy_key": ENERGY_KEY, "force_key": FORCES_KEY}
+    (workdir / "settings.json").write_text(json.dumps(step_input))
+    _step(python, ["prepare", str(workdir / "settings.json"), str(train_file), str(valid_file), str(workdir)], workdir,
+          "set up the fine-tuning")
+    best = run_trainer([str(python.parent / "sevenn"), "train", "input.yaml"], workdir,
                        workdir / "checkpoint_best.pth", settings, "SevenNet")
+    _step(python, ["keep", str(best), str(workdir / "potential.pth")], workdir, "store the fine-tuned model")
+    return workdir / "potential.pth"

@@ -1,8 +1,9 @@
-"""Run inside the SevenNet environment: resolve the foundation model and write SevenNet's training input.
+"""Run inside the SevenNet environment: the steps of fine-tuning around ``sevenn train``.
 
-    python sevennet_setup.py SETTINGS.json TRAIN.extxyz VALID.extxyz WORKDIR
+    python sevennet_fine_tuning.py prepare SETTINGS.json TRAIN.extxyz VALID.extxyz WORKDIR
+    python sevennet_fine_tuning.py keep CHECKPOINT.pth MODEL.pth
 
-SETTINGS.json: the SevennetSettings and the frames' label keys (energy_key, force_key).
+``prepare``: SETTINGS.json holds the SevennetSettings and the frames' label keys (energy_key, force_key).
 
 Writes WORKDIR/aligned.pth: the foundation checkpoint with its per-element energy shifts moved by the least-squares
 offsets that bring its energies of the training frames onto the reference's (an engine's total energies differ
@@ -11,6 +12,7 @@ WORKDIR/input.yaml: SevenNet's training input continuing from aligned.pth with a
 WORKDIR/offsets.json: the offsets (eV per atom, by element); and, for a model shipped in the wheel,
 WORKDIR/foundation.json (name, checkpoint path, SHA-256, sevenn version) — a file given by path is recorded by the
 caller.
+``keep``: the trained checkpoint without its optimiser and scheduler state (a third of the size), the model stored.
 """
 
 import hashlib
@@ -55,7 +57,7 @@ def aligned_checkpoint(checkpoint: Path, offsets: dict[int, float], out: Path) -
     return out
 
 
-def main(settings_file: str, train_file: str, valid_file: str, workdir: str) -> None:
+def prepare(settings_file: str, train_file: str, valid_file: str, workdir: str) -> None:
     settings = json.loads(Path(settings_file).read_text())
     foundation = settings["foundation_model"]
     shipped = not foundation.endswith(".pth")
@@ -84,5 +86,11 @@ def main(settings_file: str, train_file: str, valid_file: str, workdir: str) -> 
         Path(workdir, "foundation.json").write_text(json.dumps(record))
 
 
+def keep(checkpoint: str, model: str) -> None:
+    content = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    torch.save({key: value for key, value in content.items()
+                if key not in ("optimizer_state_dict", "scheduler_state_dict")}, model)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    {"prepare": prepare, "keep": keep}[sys.argv[1]](*sys.argv[2:])
