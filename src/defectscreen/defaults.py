@@ -19,7 +19,7 @@ DEFAULT_LOST_AFTER_S = 600
 #: Epochs of per-defect potential training.
 DEFAULT_MAX_EPOCHS = 150
 #: Epochs of fine-tuning a foundation model on a defect's frames.
-DEFAULT_FINE_TUNING_EPOCHS = 30
+DEFAULT_FINE_TUNING_EPOCHS = 10
 #: Validation force RMSE above which a per-defect potential is flagged and not used, meV/Å.
 DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM = 30.0
 #: Solvers of the force-constant embedding: dense (≤ 4000 atoms), Lanczos, Chebyshev, SLEPc shift-invert.
