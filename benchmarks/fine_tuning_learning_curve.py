@@ -7,7 +7,7 @@ from scratch (MACE, the platform's CPU default), side by side in one run.
 
 The held-out frames are those `defectscreen potential train` holds out (validation fraction 0.15, seed 0), the same
 for every row; n labels are the first n of a seeded permutation of the rest. Rows are printed as they finish,
-largest n first; the foundation model as shipped (no labels) is the first row.
+largest n first; with --shipped-checkpoint the foundation model as shipped (no labels) is the first row.
 """
 
 from __future__ import annotations

@@ -230,3 +230,22 @@ def test_console_prints_ids_as_written(capsys) -> None:
 
     _console().print("done relax phase:O2:O2 (90 s)", highlight=False)
     assert capsys.readouterr().out.strip() == "done relax phase:O2:O2 (90 s)"
+
+
+def test_potential_rows_name_the_foundation_model_in_both_store_modes(store_mode: str) -> None:
+    from defectscreen.storage.query import potential_rows
+
+    store = StorageSettings.from_environment().job_store()
+    store.connect()
+    common = {"backend": "mace", "n_train": 34, "train_force_rmse_meV_per_angstrom": 10.0,
+              "validation_force_rmse_meV_per_angstrom": 12.0, "validation_energy_mae_meV_per_atom": 1.0,
+              "usable": True, "model_sha256": "0" * 64}
+    foundation = {"name": "7net-0", "checkpoint": "/x.pth", "sha256": "1" * 64, "source": "sevenn 0.13.0 wheel"}
+    store.docs_store.update([
+        {"uuid": "a", "index": 1, "output": {**common, "calculation_id": "C:N_C:0", "foundation_model": None}},
+        {"uuid": "b", "index": 1, "output": {**common, "calculation_id": "C:N_C:+1", "backend": "sevennet",
+                                             "foundation_model": foundation}},
+    ], key="uuid")
+    rows = potential_rows(store)
+    assert [(row["calculation_id"], row["backend"], row["foundation_model"]) for row in rows] == [
+        ("C:N_C:+1", "sevennet", "7net-0"), ("C:N_C:0", "mace", None)]

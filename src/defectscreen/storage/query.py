@@ -75,7 +75,7 @@ def potential_rows(store: JobStore | Store, host: str | None = None) -> list[dic
                            properties=["output.comparison", "output.calculation_id"]):
         comparisons[doc["output"]["calculation_id"]] = doc["output"]["comparison"]
     rows = []
-    for doc in store.query(criteria, properties=["uuid", "output.foundation_model.name",
+    for doc in store.query(criteria, properties=["uuid", "output.foundation_model",
                                                  *(f"output.{f}" for f in POTENTIAL_FIELDS[:7])]):
         comparison = comparisons.get(doc["output"]["calculation_id"], {})
         overlaps = comparison.get("localized_overlaps") or [None]
