@@ -165,22 +165,29 @@ def test_help_imports_no_scientific_library() -> None:
     assert loaded.strip() == "[]"
 
 
+def _silicon_frames(path: Path, forces: list[float]) -> Path:
+    """Two-atom Si frames with REF_energy −10, −11, … eV and every force component forces[i] eV/Å."""
+    import numpy as np
+    from ase.build import bulk
+    from ase.io import write
+
+    frames = []
+    for index, force in enumerate(forces):
+        atoms = bulk("Si", "diamond", a=5.43)
+        atoms.info["REF_energy"] = -10.0 - index
+        atoms.arrays["REF_forces"] = np.full((2, 3), force)
+        frames.append(atoms)
+    write(path, frames, format="extxyz")
+    return path
+
+
 def test_frames_with_nan_forces_and_all_zero_force_constants_are_refused(data_dir: Path) -> None:
     """Input that would give a number that is not physics (an RMSE of NaN, S = 0 with every mode excluded) is
     refused with the file named, before any training or spectrum."""
     import numpy as np
-    from ase.build import bulk
-    from ase.io import write
     from phonopy.file_IO import write_FORCE_CONSTANTS
 
-    frames = []
-    for index in range(3):
-        atoms = bulk("Si", "diamond", a=5.43)
-        atoms.info["REF_energy"] = -10.0 - index
-        atoms.arrays["REF_forces"] = np.full((2, 3), np.nan if index == 1 else 0.1)
-        frames.append(atoms)
-    path = data_dir.parent / "frames.xyz"
-    write(path, frames, format="extxyz")
+    path = _silicon_frames(data_dir.parent / "frames.xyz", [0.1, np.nan, 0.1])
     result = CliRunner().invoke(cli, ["potential", "train", str(path), "--out", str(data_dir.parent / "model")])
     _assert_refused(result, 1, "frames.xyz: frame 1 has a non-finite energy or force")
 
@@ -190,6 +197,19 @@ def test_frames_with_nan_forces_and_all_zero_force_constants_are_refused(data_di
     result = CliRunner().invoke(cli, ["analyze", "lineshape", *zero])
     _assert_refused(result, 1, "FC_zero: every mode is below 1 meV")
     assert not (data_dir.parent / "lineshape.json").exists()
+
+
+@pytest.mark.parametrize(("backend", "foundation", "named"), [
+    ("sevennet", "mace-mp-0", "foundation_model 'mace-mp-0': name one shipped in the sevenn wheel"),
+    ("mace", "none.model", "none.model' does not exist"),
+])
+def test_a_foundation_model_that_cannot_be_had_is_named(backend: str, foundation: str, named: str,
+                                                        data_dir: Path) -> None:
+    path = _silicon_frames(data_dir.parent / "frames.xyz", [0.0, 0.1, 0.2])
+    result = CliRunner().invoke(cli, ["potential", "train", str(path), "--backend", backend, "--foundation-model",
+                                      str(data_dir.parent / foundation) if backend == "mace" else foundation,
+                                      "--out", str(data_dir.parent / "tuned")])
+    _assert_refused(result, 1, named)
 
 
 POSCAR = "Si\n1.0\n5.43 0 0\n0 5.43 0\n0 0 5.43\n{element}\n2\ndirect\n0 0 0\n{second}\n"

@@ -100,12 +100,12 @@ def train(frames, out_dir, backend, validation_fraction, max_epochs, seed, thres
 
     given = {name: value for name, value in (("max_epochs", max_epochs), ("foundation_model", foundation_model))
              if value is not None}
+    training = (MaceSettings(**given) if backend == "mace" else SevennetSettings(**given) if backend == "sevennet"
+                else NequipSettings(model=backend, **given))
+    recipe = PotentialRecipe(validation_fraction=validation_fraction, seed=seed,
+                             max_validation_force_rmse_meV_per_angstrom=threshold,
+                             max_validation_relative_force_rmse=relative_threshold, training=training)
     try:
-        training = (MaceSettings(**given) if backend == "mace" else SevennetSettings(**given) if backend == "sevennet"
-                    else NequipSettings(model=backend, **given))
-        recipe = PotentialRecipe(validation_fraction=validation_fraction, seed=seed,
-                                 max_validation_force_rmse_meV_per_angstrom=threshold,
-                                 max_validation_relative_force_rmse=relative_threshold, training=training)
         document = train_on_frames_file(Path(frames), recipe, Path(out_dir), Path(frames).name)
     except (InputFileError, ValueError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
