@@ -35,6 +35,16 @@ def equivariant_python() -> Path:
     return python
 
 
+def run_in_environment(script: Path, arguments: list[str], failure: type[Exception], what: str,
+                       cwd: Path | None = None) -> None:
+    """Run ``script`` with ``arguments`` in the environment; ``failure`` naming ``what`` failed and the script's
+    last error line when it exits with an error."""
+    finished = subprocess.run([str(equivariant_python()), "-P", str(script), *arguments], capture_output=True,
+                              text=True, check=False, cwd=cwd)
+    if finished.returncode != 0:
+        raise failure(f"{what}: {' '.join(finished.stderr.strip().splitlines()[-1:])}")
+
+
 def package_versions(packages: tuple[str, ...]) -> dict[str, str]:
     """Installed versions of ``packages`` in the environment."""
     query = f"from importlib.metadata import version as v; print(*(v(p) for p in {list(packages)!r}))"
@@ -48,10 +58,8 @@ def predict_in_environment(backend: str, model_file: Path, frames: list[Atoms],
     workdir.mkdir(parents=True, exist_ok=True)
     inputs, outputs = workdir / "predict_in.extxyz", workdir / "predict_out.npz"
     write(inputs, [Atoms(f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc) for f in frames], format="extxyz")
-    finished = subprocess.run([str(equivariant_python()), "-P", str(PREDICT_SCRIPT), backend, str(model_file),
-                               str(inputs), str(outputs)], capture_output=True, text=True, check=False)
-    if finished.returncode != 0:
-        raise PredictionFailedError(f"{backend} prediction failed: {finished.stderr.strip().splitlines()[-1:]}")
+    run_in_environment(PREDICT_SCRIPT, [backend, str(model_file), str(inputs), str(outputs)], PredictionFailedError,
+                       f"{backend} prediction failed")
     result = np.load(outputs)
     counts = np.cumsum([len(f) for f in frames])[:-1]
     return result["energies"], np.split(result["forces"], counts)

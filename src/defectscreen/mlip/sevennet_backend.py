@@ -10,7 +10,6 @@ it; the best checkpoint (lowest validation loss), without its optimiser state, i
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +17,7 @@ from pydantic import Field, field_validator
 
 from defectscreen.defaults import DEFAULT_FINE_TUNING_EPOCHS
 from defectscreen.mlip.dataset import ENERGY_KEY, FORCES_KEY
-from defectscreen.mlip.equivariant_environment import equivariant_python
+from defectscreen.mlip.equivariant_environment import equivariant_python, run_in_environment
 from defectscreen.mlip.training import TrainingFailedError, TrainingSettings, record_foundation_file, run_trainer
 
 STEPS_SCRIPT = Path(__file__).with_name("sevennet_fine_tuning.py")
@@ -60,14 +59,6 @@ class SevennetSettings(TrainingSettings):
         return value
 
 
-def _step(python: Path, arguments: list[str], workdir: Path, what: str) -> None:
-    """One step of ``sevennet_fine_tuning.py`` in the environment; TrainingFailedError with its last error line."""
-    finished = subprocess.run([str(python), "-P", str(STEPS_SCRIPT), *arguments], capture_output=True, text=True,
-                              check=False, cwd=workdir)
-    if finished.returncode != 0:
-        raise TrainingFailedError(f"SevenNet could not {what}: {' '.join(finished.stderr.strip().splitlines()[-1:])}")
-
-
 def train_sevennet(train_file: Path, valid_file: Path, settings: SevennetSettings, workdir: Path) -> Path:
     """Fine-tune with ``sevenn train``; returns the model file (the best checkpoint without optimiser state)."""
     python = equivariant_python()
@@ -76,9 +67,11 @@ def train_sevennet(train_file: Path, valid_file: Path, settings: SevennetSetting
         record_foundation_file(settings.foundation_model, workdir, "SevenNet")
     step_input = {**settings.model_dump(mode="json"), "energy_key": ENERGY_KEY, "force_key": FORCES_KEY}
     (workdir / "settings.json").write_text(json.dumps(step_input))
-    _step(python, ["prepare", str(workdir / "settings.json"), str(train_file), str(valid_file), str(workdir)], workdir,
-          "set up the fine-tuning")
+    run_in_environment(STEPS_SCRIPT, ["prepare", str(workdir / "settings.json"), str(train_file), str(valid_file),
+                                      str(workdir)], TrainingFailedError, "SevenNet could not set up the fine-tuning",
+                       workdir)
     best = run_trainer([str(python.parent / "sevenn"), "train", "input.yaml"], workdir,
                        workdir / "checkpoint_best.pth", settings, "SevenNet")
-    _step(python, ["keep", str(best), str(workdir / "potential.pth")], workdir, "store the fine-tuned model")
+    run_in_environment(STEPS_SCRIPT, ["keep", str(best), str(workdir / "potential.pth")], TrainingFailedError,
+                       "SevenNet could not store the fine-tuned model", workdir)
     return workdir / "potential.pth"
