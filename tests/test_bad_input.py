@@ -97,6 +97,16 @@ def _campaign(tmp_path: Path, **changes) -> str:
     ({"supercell": {"min_length_angstrom": 60, "max_atoms": 100000}}, "supercell.max_atoms"),
     ({"engine": {"name": "gpaw", "kpts": [0, 0, 0]}}, "engine.gpaw.kpts.0"),
     ({"engine": {"name": "gpaw", "xc": "PBEE"}}, "engine.gpaw.xc: GPAW does not know the functional 'PBEE'"),
+    ({"engine": {"name": "vasp", "incar": {"NELECT": 100}}}, "engine.vasp.incar: NELECT is set from the charge state"),
+    ({"engine": {"name": "vasp", "incar": {"encut": 520}}}, "engine.vasp.incar: 'encut' is not an INCAR tag; write "
+     "tags in capitals"),
+    ({"engine": {"name": "vasp"}, "properties": ["relaxation", "phonons"]}, "engine vasp computes relaxation, "
+     "unrelaxed_energy, formation_energy (atomate2's relaxations and single points); phonons need(s) the engine"),
+    ({"engine": {"name": "vasp", "potcar_functional": "LDA"}}, "engine.vasp.potcar_functional"),
+    ({"engine": {"name": "vsp"}}, "unknown engine; use name: xtb, name: gpaw or name: vasp"),
+    ({"formation": {"phase_entries": "missing.json"}}, "formation.phase_entries: '"),
+    ({"formation": {"phase_entries": [{"energy": 1.0}]}}, "formation.phase_entries: entry 0 is not a pymatgen "
+     "ComputedEntry"),
 ])
 def test_campaign_that_would_compute_nothing_or_too_much_is_refused(changes: dict, named: str, data_dir: Path,
                                                                     tmp_path: Path) -> None:

@@ -54,7 +54,9 @@ def test_unknown_engine_setting_lists_known_ones() -> None:
     message = _error({**BASE, "engine": {"name": "gpaw", "ecut": 520}})
     assert "engine.gpaw.ecut: unknown setting" in message and "ecut_eV" in message
     assert "greater than or equal to 500" in _error({**BASE, "engine": {"name": "gpaw", "ecut_eV": 300}})
-    assert "unknown engine" in _error({**BASE, "engine": {"name": "vasp"}})
+    assert "unknown engine; use name: xtb, name: gpaw or name: vasp" in _error({**BASE, "engine": {"name": "castep"}})
+    assert "engine.vasp.incar: NSW is set from relax.max_steps" in _error({**BASE, "engine": {"name": "vasp",
+                                                                                              "incar": {"NSW": 5}}})
 
 
 def test_effective_masses_must_be_positive() -> None:

@@ -218,7 +218,7 @@ def test_elemental_host_has_one_limit_at_its_reference() -> None:
 
 
 def test_missing_elemental_reference_is_named() -> None:
-    with pytest.raises(ValueError, match="no elemental reference phase computed for N"):
+    with pytest.raises(ValueError, match="no elemental reference phase for N"):
         chemical_potential_limits(ComputedEntry("GaN", -12.0), [ComputedEntry("Ga", -3.0)], {})
 
 

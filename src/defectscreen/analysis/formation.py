@@ -174,15 +174,17 @@ def chemical_potential_limits(host_entry: ComputedEntry, phase_entries: list[Com
 
     Returns elemental reference energies (eV/atom; the lowest elemental phase), the formation enthalpy of every
     phase and of the host (eV/atom), the host's energy above the hull (when positive, the host is put 1 meV
-    below the hull as pymatgen-analysis-defects does) and the limits: the vertices of the host's domain in the chemical-potential
-    diagram (unbounded directions dropped), or the user's limits where they name every element of the system.
+    per cell below the hull, as pymatgen-analysis-defects' ``ensure_stable_bulk`` does; its ``FormationEnergyDiagram``
+    does so for a stable host too, which moves the limits by 1 meV per cell over the formula units) and the limits:
+    the vertices of the host's domain in the chemical-potential diagram (unbounded directions dropped; to 10⁻⁹ eV),
+    or the user's limits where they name every element of the system.
     """
     elements = sorted({el.symbol for entry in [host_entry, *phase_entries] for el in entry.composition})
     missing = [el for el in elements if not any(entry.composition.is_element and entry.composition.elements[0].symbol == el
                                                  for entry in phase_entries)]
     if missing:
-        raise ValueError(f"no elemental reference phase computed for {', '.join(missing)}; the campaign's "
-                         "competing phases must include one per element")
+        raise ValueError(f"no elemental reference phase for {', '.join(missing)}; the campaign's competing phases "
+                         "(computed, or its formation.phase_entries) must include one per element")
     diagram = PhaseDiagram([*phase_entries, host_entry])
     above_hull = float(diagram.get_e_above_hull(host_entry, allow_negative=True))
     if above_hull > 0:
@@ -205,7 +207,8 @@ def chemical_potential_limits(host_entry: ComputedEntry, phase_entries: list[Com
         domain = cpd.domains[host_entry.composition.reduced_formula]
         vertices = domain[~np.any(domain == cpd.default_min_limit, axis=1)]
         used: set[str] = set()
-        for vertex in np.unique(np.round(vertices, 6), axis=0):
+        _, distinct = np.unique(np.round(vertices, 6), axis=0, return_index=True)
+        for vertex in np.round(vertices[distinct], 9) + 0.0:
             mu = {el.symbol: float(value) for el, value in zip(cpd.elements, vertex)}
             name = _limit_name(mu, host_elements, used)
             used.add(name)
@@ -307,10 +310,17 @@ def k_sampling_length(lattice: Lattice, kpts: tuple[int, int, int] | list[int]) 
 
 
 def formation_flags(engine_name: str, formula: str, band_gap_eV: float, solutions: list[FermiLevelSolution],
-                    k_sampling_length_angstrom: float | None = None) -> list[str]:
+                    k_sampling_length_angstrom: float | None = None, edges_at_one_special_kpoint: bool = False
+                    ) -> list[str]:
     """What in the formation-energy document of the host ``formula`` is not physics, in a reader's words (empty
-    when all is). ``k_sampling_length_angstrom``: of the host cell's k-grid (None: an engine without k-points)."""
+    when all is). ``k_sampling_length_angstrom``: of the host cell's k-grid (None: an engine without k-points);
+    ``edges_at_one_special_kpoint``: the bulk cell's band edges come from one k-point off Γ (atomate2's defect sets)."""
     flags = []
+    if edges_at_one_special_kpoint:
+        flags.append("the VBM and CBM are the bulk supercell's levels at one special k-point (atomate2's (1/4, 1/4, "
+                     "1/4)), not the host's band edges: the gap, every level and E_F are referred to shifted edges; "
+                     "give engine.kpoints a grid through Γ (e.g. {reciprocal_density: 100}) or take the edges from a "
+                     "band-structure calculation of the host")
     if k_sampling_length_angstrom is not None and k_sampling_length_angstrom < MIN_K_SAMPLING_LENGTH_ANGSTROM:
         flags.append(f"the k-points sample only {k_sampling_length_angstrom:.1f} Å of this cell (below "
                      f"{MIN_K_SAMPLING_LENGTH_ANGSTROM:g} Å): total energies are not converged, so formation energies "

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from maggma.core import Store
+from monty.json import MontyDecoder
 from pymatgen.core import Composition, Lattice
 
 from defectscreen.analysis.formation import (
@@ -179,6 +180,8 @@ class FormationEnergyBuilder(IncrementalBuilder):
         """(competing phases of the host's chemical system — its elements, ``elements`` and its defects' — computed
         with the bulk cell's engine settings, the fingerprint of the host's inputs)."""
         settings_hash = bulk["output"]["engine"]["settings_hash"]
+        if inputs.phase_entries:
+            phases = []  # the campaign's own entries, part of ``inputs``
         system = elements | {el for d in defects for el in d["labels"]["defect_elements"]} | set(
             Composition(bulk["output"]["formula"]).chemical_system.split("-"))
         used = sorted((p for p in phases if p["output"]["engine"]["settings_hash"] == settings_hash
@@ -240,12 +243,15 @@ class FormationEnergyBuilder(IncrementalBuilder):
         thermo = item["thermo"]
         if thermo is None:
             try:
-                thermo = chemical_potential_limits(phase_entry(bulk), [phase_entry(p) for p in item["phases"]],
-                                                   inputs.chemical_potentials)
+                phases = ([MontyDecoder().process_decoded(entry) for entry in inputs.phase_entries] if inputs.phase_entries
+                          else [phase_entry(p) for p in item["phases"]])
+                thermo = chemical_potential_limits(phase_entry(bulk), phases, inputs.chemical_potentials)
             except ValueError as error:
-                self.logger.warning(f"{item['host_id']}: {error}. Its relaxation is missing or failed (see "
-                                    "`defectscreen status`); give a structure of that element the engine can compute "
-                                    "under formation.competing_phases and resubmit")
+                fix = ("add an entry of that element to the formation.phase_entries file and resubmit"
+                       if inputs.phase_entries else "Its relaxation is missing or failed (see `defectscreen status`); "
+                       "give a structure of that element the engine can compute under formation.competing_phases and "
+                       "resubmit")
+                self.logger.warning(f"{item['host_id']}: {error}. {fix}")
                 return None
         limits = thermo["limits"]
         levels = bulk["levels"]
@@ -260,7 +266,8 @@ class FormationEnergyBuilder(IncrementalBuilder):
         kpts = bulk["engine"]["settings"].get("kpts")
         k_length = None if kpts is None else k_sampling_length(lattice, kpts)
         solutions = fermi_levels(lines, limits, levels, lattice.volume, inputs.temperature_K)
-        flags = formation_flags(bulk["engine"]["name"], bulk["formula"], cbm - vbm, solutions, k_length)
+        special = bulk["engine"]["name"] == "vasp" and bulk["engine"]["settings"].get("kpoints") is None
+        flags = formation_flags(bulk["engine"]["name"], bulk["formula"], cbm - vbm, solutions, k_length, special)
         host = FormationEnergyDocument(
             host_id=item["host_id"], host=item["host"], campaign=item["campaign"]["name"], inputs=inputs,
             settings_key=settings_key(inputs), formula=bulk["formula"], vbm_eV=vbm, cbm_eV=cbm, band_gap_eV=cbm - vbm,

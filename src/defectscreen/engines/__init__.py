@@ -3,6 +3,7 @@
 from defectscreen.engines.base import (
     EngineSettings,
     GpawSettings,
+    VaspSettings,
     XtbSettings,
     engine_record,
     make_calculator,
@@ -15,6 +16,7 @@ __all__ = [
     "EngineSettings",
     "GpawSettings",
     "ScfNotConvergedError",
+    "VaspSettings",
     "XtbSettings",
     "engine_record",
     "make_calculator",

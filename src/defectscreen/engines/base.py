@@ -74,10 +74,54 @@ class GpawSettings(_Settings):
         return xc
 
 
-EngineSettings = Annotated[Union[XtbSettings, GpawSettings], Field(discriminator="name")]
+#: INCAR tags the platform sets from the calculation itself, with where each comes from.
+VASP_TAGS_FROM_THE_CALCULATION = {
+    "NELECT": "the charge state (atomate2 counts the POTCARs' valence electrons and removes q)",
+    "EDIFFG": "relax.fmax_eV_per_angstrom (EDIFFG = -fmax)",
+    "NSW": "relax.max_steps (0 for a single point)",
+    "NUPDOWN": "engine.fixed_spin_moment and the cell's spin multiplicity",
+}
 
 
-def parse_engine_settings(settings: dict) -> XtbSettings | GpawSettings:
+class VaspSettings(_Settings):
+    """VASP through atomate2: its defect input sets (``ChargeStateRelaxSetGenerator`` for relaxations,
+    ``ChargeStateStaticSetGenerator`` for single points; PBEsol, 500 eV, spin-polarised, LVHAR) with these changes,
+    run under custodian with the command of atomate2's settings (``VASP_CMD`` in ~/.atomate2.yaml or the
+    ``ATOMATE2_VASP_CMD`` environment variable, e.g. ``srun vasp_std``) on POTCARs from pymatgen's
+    ``PMG_VASP_PSP_DIR``."""
+
+    name: Literal["vasp"] = "vasp"
+    incar: dict[str, str | int | float | bool | list] = Field(
+        default_factory=dict, description="INCAR tags over atomate2's defect sets, e.g. {ENAUG: 1360, LVHAR: false}; "
+        "a hybrid: {LHFCALC: true, HFSCREEN: 0.2, GGA: PE, ALGO: Normal}")
+    kpoints: dict | None = Field(None, description="pymatgen user_kpoints_settings, e.g. {reciprocal_density: 100}; "
+                                 "None: atomate2's one special k-point (1/4, 1/4, 1/4) of a defect supercell")
+    potcar: dict[str, str] = Field(default_factory=dict, description="element -> POTCAR symbol over atomate2's "
+                                   "choice, e.g. {Ga: Ga_d}")
+    potcar_functional: Literal["PBE", "PBE_52", "PBE_54", "PBE_64"] = "PBE_54"
+    fixed_spin_moment: bool = Field(False, description="NUPDOWN = 2S of the cell's spin multiplicity; false: the "
+                                    "moment relaxes from atomate2's starting MAGMOM")
+
+    @field_validator("incar")
+    @classmethod
+    def _incar_tags(cls, incar: dict) -> dict:
+        import re
+
+        for tag in incar:
+            if tag in VASP_TAGS_FROM_THE_CALCULATION:
+                raise ValueError(f"{tag} is set from {VASP_TAGS_FROM_THE_CALCULATION[tag]}; remove it from engine.incar")
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", tag):
+                raise ValueError(f"{tag!r} is not an INCAR tag; write tags in capitals, e.g. ENCUT, LVHAR")
+        return incar
+
+
+EngineSettings = Annotated[Union[XtbSettings, GpawSettings, VaspSettings], Field(discriminator="name")]
+
+#: engines that run as ASE calculators inside the job's process (or on its MPI ranks); VASP runs through atomate2.
+CALCULATOR_ENGINES = ("xtb", "gpaw")
+
+
+def parse_engine_settings(settings: dict) -> XtbSettings | GpawSettings | VaspSettings:
     """Engine settings from their JSON form (as stored in job specs and documents)."""
     return TypeAdapter(EngineSettings).validate_python(settings)
 
@@ -99,6 +143,9 @@ def make_calculator(
     Spin-polarised exactly when ``multiplicity > 1``; the magnetic moment is then fixed to
     ``multiplicity - 1`` Bohr magnetons.
     """
+    if isinstance(settings, VaspSettings):
+        raise ValueError("engine vasp runs each calculation through atomate2's Makers (defectscreen.engines.vasp), "
+                         "not as an ASE calculator")
     if isinstance(settings, XtbSettings):
         from defectscreen.engines.xtb import xtb_calculator
 
@@ -108,13 +155,15 @@ def make_calculator(
     return gpaw_calculator(settings, charge, multiplicity, workdir)
 
 
-def engine_record(settings: XtbSettings | GpawSettings) -> dict:
-    """Provenance of a number: engine, full settings, their hash, DFT or not, code versions."""
-    packages = {"xtb": ["tblite", "ase"], "gpaw": ["gpaw", "gpaw-data", "ase"]}[settings.name]
+def engine_record(settings: XtbSettings | GpawSettings | VaspSettings) -> dict:
+    """Provenance of a number: engine, full settings, their hash, DFT or not, code versions (VASP's own version is
+    added from its vasprun.xml by the job that ran it)."""
+    packages = {"xtb": ["tblite", "ase"], "gpaw": ["gpaw", "gpaw-data", "ase"],
+                "vasp": ["atomate2", "custodian", "pymatgen"]}[settings.name]
     return {
         "name": settings.name,
         "settings": settings.model_dump(mode="json"),
         "settings_hash": settings.settings_hash(),
-        "is_dft": settings.name == "gpaw",
+        "is_dft": settings.name in ("gpaw", "vasp"),
         "code_versions": {package: version(package) for package in packages},
     }

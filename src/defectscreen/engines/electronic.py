@@ -23,12 +23,16 @@ def one_electron_levels(atoms: Atoms) -> dict:
     ``highest_occupied_eV`` / ``lowest_unoccupied_eV`` over all spins and k (occupation above / below 1/2):
     the VBM and CBM of a bulk cell.
     """
-    levels = _levels(atoms.calc)
+    return with_band_edges(_levels(atoms.calc))
+
+
+def with_band_edges(levels: dict) -> dict:
+    """``levels`` (``eigenvalues_eV``, ``occupations`` as [spin][k][band], ...) with ``highest_occupied_eV`` and
+    ``lowest_unoccupied_eV`` over all spins and k (occupation above / below 1/2) added."""
     eigenvalues = np.concatenate([np.ravel(channel) for channel in levels["eigenvalues_eV"]])
     occupied = np.concatenate([np.ravel(channel) for channel in levels["occupations"]]) > 0.5
-    levels["highest_occupied_eV"] = float(eigenvalues[occupied].max())
-    levels["lowest_unoccupied_eV"] = float(eigenvalues[~occupied].min()) if (~occupied).any() else None
-    return levels
+    return {**levels, "highest_occupied_eV": float(eigenvalues[occupied].max()),
+            "lowest_unoccupied_eV": float(eigenvalues[~occupied].min()) if (~occupied).any() else None}
 
 
 def _levels(guard: ScfGuard) -> dict:

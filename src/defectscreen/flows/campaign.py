@@ -25,7 +25,7 @@ from pydantic import (
 from pymatgen.core import Element, Structure
 
 from defectscreen.defaults import DEFAULT_DISPLACEMENT_ANGSTROM, DEFAULT_SIGMA_MEV
-from defectscreen.engines import EngineSettings, GpawSettings, XtbSettings
+from defectscreen.engines import EngineSettings, GpawSettings, VaspSettings, XtbSettings
 from defectscreen.flows.hosts import PROTOTYPE_NAMES, prototype_structure
 from defectscreen.flows.steps import STEPS
 from defectscreen.jobs.dielectric import DEFAULT_KPOINT_DENSITY
@@ -37,6 +37,8 @@ from defectscreen.mlip.sevennet_backend import SevennetSettings
 from defectscreen.mlip.surrogate import SurrogateSettings
 
 PROPERTIES = tuple(STEPS)
+#: what a campaign with engine vasp can compute: relaxations and single points through atomate2's Makers.
+VASP_PROPERTIES = ("relaxation", "unrelaxed_energy", "formation_energy")
 
 
 class CampaignError(ValueError):
@@ -265,6 +267,39 @@ class DielectricSettings(_Strict):
     fmax_eV_per_angstrom: float = Field(0.01, gt=0, description="relaxation of the primitive cell's atoms")
 
 
+def _computed_entry(entry: object, where: str):
+    """A pymatgen ComputedEntry from its dict, or ValueError naming ``where``."""
+    from monty.json import MontyDecoder
+    from pymatgen.entries.computed_entries import ComputedEntry
+
+    try:
+        decoded = MontyDecoder().process_decoded(entry)
+    except Exception as error:  # noqa: BLE001 - decoding raises KeyError, TypeError or ValueError on foreign dicts
+        decoded = error
+    if not isinstance(decoded, ComputedEntry):
+        raise ValueError(f"{where} is not a pymatgen ComputedEntry ({decoded!r:.80}); give what monty's dumpfn "
+                         "writes of a list of ComputedEntry objects")
+    return decoded
+
+
+def read_phase_entries(path: Path) -> list[dict]:
+    """The ComputedEntry dicts of a JSON file (``formation.phase_entries``), or CampaignError naming the field."""
+    field = f"formation.phase_entries: '{path}'"
+    if not path.is_file():
+        raise CampaignError(f"{field} does not exist; give a JSON file of pymatgen ComputedEntry objects relative to "
+                            "the campaign file")
+    try:
+        entries = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CampaignError(f"{field} is not JSON ({error})") from None
+    if not isinstance(entries, list) or not entries:
+        raise CampaignError(f"{field} holds no list of entries; give a JSON list of ComputedEntry objects")
+    try:
+        return [_computed_entry(entry, f"entry {index}").as_dict() for index, entry in enumerate(entries)]
+    except ValueError as error:
+        raise CampaignError(f"{field}: {error}") from None
+
+
 class FormationSettings(_Strict):
     """Formation energies: competing phases, the finite-size correction of charged cells, the temperature of the
     charge-neutral Fermi level, and optional chemical-potential limits fixed by the user."""
@@ -278,8 +313,20 @@ class FormationSettings(_Strict):
         "alignment of planar-averaged potentials) or 'kumagai' (Kumagai–Oba: point charge screened by the dielectric "
         "tensor, alignment of atomic-site potentials; needs engine gpaw)")
     gaussian_width_bohr: float = Field(1.0, gt=0, description="Freysoldt model charge: Gaussian width β")
+    phase_entries: str | list[dict] | None = Field(
+        None, description="the competing phases' energies computed elsewhere with the hosts' functional and POTCARs: "
+        "a JSON file of pymatgen ComputedEntry objects (path relative to the campaign file, e.g. Materials Project "
+        "entries; read into the campaign when it is loaded), used instead of computing the competing phases")
     dielectric: DielectricSettings = Field(default_factory=DielectricSettings)
     temperature_K: float = Field(300.0, gt=0, description="temperature of the charge-neutral Fermi level")
+
+    @field_validator("phase_entries")
+    @classmethod
+    def _computed_entries(cls, entries: str | list[dict] | None) -> str | list[dict] | None:
+        if isinstance(entries, list):
+            for index, entry in enumerate(entries):
+                _computed_entry(entry, f"entry {index}")
+        return entries
 
     @field_validator("chemical_potentials")
     @classmethod
@@ -341,10 +388,19 @@ class Campaign(_Strict):
 
     @model_validator(mode="after")
     def _site_potentials_for_kumagai(self) -> Campaign:
-        if self.formation.correction == "kumagai" and self.engine.name != "gpaw":
+        if self.formation.correction == "kumagai" and self.engine.name == "xtb":
             raise ValueError(f"formation.correction: 'kumagai' aligns atomic-site electrostatic potentials, which "
-                             f"engine '{self.engine.name}' does not compute: use engine: {{name: gpaw}} or "
-                             "formation.correction: freysoldt")
+                             f"engine '{self.engine.name}' does not compute: use engine: {{name: gpaw}} or {{name: vasp}}, "
+                             "or formation.correction: freysoldt")
+        return self
+
+    @model_validator(mode="after")
+    def _properties_through_atomate2(self) -> Campaign:
+        other = [p for p in self.properties if p not in VASP_PROPERTIES]
+        if self.engine.name == "vasp" and other:
+            raise ValueError(f"properties: engine vasp computes {', '.join(VASP_PROPERTIES)} (atomate2's relaxations "
+                             f"and single points); {', '.join(other)} need(s) the engine as a calculator: use engine "
+                             "gpaw or xtb for them, or remove them")
         return self
 
     @model_validator(mode="after")
@@ -397,7 +453,7 @@ def _hint(error: dict) -> str:
         return ("unknown training backend; use backend: mace, backend: nequip (with model: nequip or allegro), or "
                 "backend: sevennet (fine-tuning a SevenNet foundation model)")
     if error["type"] == "union_tag_invalid":
-        return "unknown engine; use name: xtb or name: gpaw"
+        return "unknown engine; use name: xtb, name: gpaw or name: vasp"
     return error["msg"].removeprefix("Value error, ")
 
 
@@ -421,6 +477,7 @@ def _known_fields(location: tuple) -> str:
         ("search", "surrogate"): SurrogateSettings,
         ("engine", "xtb"): XtbSettings,
         ("engine", "gpaw"): GpawSettings,
+        ("engine", "vasp"): VaspSettings,
     }.get(parent)
     return ", ".join(model.model_fields) if model else ""
 
@@ -473,4 +530,9 @@ def load_campaign(path: str | Path) -> tuple[Campaign, Path]:
         raise CampaignError(f"{path}: not a text file; a campaign is a YAML file (see flows/quickstart.yaml)") from None
     except yaml.YAMLError as error:
         raise CampaignError(f"{path}: not valid YAML: {error}") from None
-    return parse_campaign(data, source=str(path)), path.parent.resolve()
+    campaign, base_dir = parse_campaign(data, source=str(path)), path.parent.resolve()
+    entries = campaign.formation.phase_entries
+    if isinstance(entries, str):
+        formation = campaign.formation.model_copy(update={"phase_entries": read_phase_entries(base_dir / entries)})
+        campaign = campaign.model_copy(update={"formation": formation})
+    return campaign, base_dir

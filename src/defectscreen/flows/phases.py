@@ -84,7 +84,10 @@ def competing_phase_calculations(campaign: Campaign, base_dir: Path) -> list[Cal
     """The phases bounding every host's chemical potentials: an elemental reference per element, every binary
     host prototype inside a host's chemical system, and the campaign's own phases, each repeated to the smallest
     face width of the hosts' defect supercells (the same Γ-point sampling quality). Raises CampaignError naming
-    the element when one has no reference."""
+    the element when one has no reference; none where the campaign gives the phases' energies
+    (``formation.phase_entries``)."""
+    if campaign.formation.phase_entries:
+        return []
     systems = campaign_elements(campaign, base_dir)
     elements = set().union(*systems.values())
     given = [(phase.name, phase.load(base_dir), phase.spin_multiplicity) for phase in campaign.formation.competing_phases]

@@ -1,4 +1,5 @@
-"""Reference calculations with the campaign's engine: fixed-cell relaxation and single point."""
+"""Reference calculations with the campaign's engine: fixed-cell relaxation and single point (BFGS on the ASE
+calculator of xTB or GPAW; VASP's own relaxation through atomate2)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import defectscreen
 from defectscreen.engines import (
     GpawSettings,
     ScfNotConvergedError,
+    VaspSettings,
     XtbSettings,
     engine_record,
     make_calculator,
@@ -28,10 +30,13 @@ from defectscreen.engines.electronic import (
     atomic_site_potential,
     one_electron_levels,
     planar_average_potential,
+    with_band_edges,
 )
 from defectscreen.engines.ranks import on_ranks
+from defectscreen.engines.vasp import run_vasp_maker, vasp_maker
 from defectscreen.jobs.provenance import parent_uuids
 from defectscreen.mlip.dataset import evenly_spaced
+from defectscreen.readers.vasp import read_vasp_directory
 from defectscreen.schemas import CalculationLabels, EngineRecord, TaskDocument
 from defectscreen.schemas.tasks import RelaxationFrame
 
@@ -144,6 +149,70 @@ def run_reference(
     }
 
 
+def run_vasp_reference(
+    structure: Structure,
+    labels: CalculationLabels,
+    engine: VaspSettings,
+    fmax_eV_per_angstrom: float | None,
+    max_steps: int,
+    allow_unconverged: bool = False,
+) -> dict:
+    """:func:`run_reference` with VASP: atomate2's Maker runs in this folder (inputs, custodian, its task
+    document), then the folder is read into the same fields, the VASP version added to the engine's record."""
+    start = time.perf_counter()
+    run_vasp_maker(vasp_maker(engine, fmax_eV_per_angstrom, max_steps, labels.spin_multiplicity), structure,
+                   labels.charge)
+    run = read_vasp_directory(Path.cwd())
+    if not run.converged_electronic:
+        raise ScfNotConvergedError(f"{labels.calculation_id}: VASP's last electronic loop did not converge (vasprun.xml)")
+    converged = run.converged_ionic if fmax_eV_per_angstrom is not None else True
+    forces = run.forces_eV_per_angstrom
+    max_force = float(np.linalg.norm(forces, axis=1).max())
+    if not converged and not allow_unconverged:
+        raise RelaxationNotConvergedError(
+            f"{labels.calculation_id}: VASP used all {max_steps} ionic steps (NSW); largest force {max_force:.3f} "
+            f"eV/Å > fmax {fmax_eV_per_angstrom} eV/Å. Raise relax.max_steps in the campaign or start from a better "
+            "structure.")
+    steps = run.ionic_steps if fmax_eV_per_angstrom is not None else []
+    record = engine_record(engine)
+    record["code_versions"]["vasp"] = run.vasp_version
+    return {
+        "input_structure": structure,
+        "structure": run.structure,
+        "n_atoms": len(run.structure),
+        "formula": run.structure.composition.formula,
+        "energy_eV": run.energy_eV,
+        "forces_eV_per_angstrom": forces.tolist(),
+        "max_force_eV_per_angstrom": max_force,
+        "converged": bool(converged),
+        "fmax_target_eV_per_angstrom": fmax_eV_per_angstrom,
+        "n_ionic_steps": len(steps),
+        "relaxation_energies_eV": [e for _, e, _ in steps] or [run.energy_eV],
+        "relaxation_frames": [RelaxationFrame(step=i, positions_angstrom=steps[i][0].tolist(), energy_eV=steps[i][1],
+                                              forces_eV_per_angstrom=steps[i][2].tolist())
+                              for i in evenly_spaced(len(steps), KEPT_FRAMES)],
+        "levels": with_band_edges({"eigenvalues_eV": run.eigenvalues_eV, "occupations": run.occupations,
+                                   "k_weights": run.k_weights, "spin_degeneracy": 1 if len(run.occupations) == 2
+                                   else 2}),
+        "planar_average_potential_eV": run.planar_average_potential_eV,
+        "site_potential_eV": run.site_potential_eV,
+        "engine": EngineRecord(**record),
+        "wall_time_s": time.perf_counter() - start,
+        "mpi_ranks": run.mpi_ranks,
+        "defectscreen_version": defectscreen.__version__,
+    }
+
+
+def reference_fields(structure: Structure, labels: CalculationLabels, engine: XtbSettings | GpawSettings | VaspSettings,
+                     fmax_eV_per_angstrom: float | None, max_steps: int, allow_unconverged: bool = False) -> dict:
+    """The calculation-dependent fields of a task document with the campaign's engine: VASP through atomate2 in
+    this folder, xTB and GPAW in this process or on the worker's MPI ranks."""
+    if isinstance(engine, VaspSettings):
+        return run_vasp_reference(structure, labels, engine, fmax_eV_per_angstrom, max_steps, allow_unconverged)
+    return on_ranks(engine, run_reference, structure, labels, engine, fmax_eV_per_angstrom, max_steps,
+                    allow_unconverged=allow_unconverged)
+
+
 @dataclass
 class RelaxMaker(Maker):
     """Fixed-cell relaxation of a (defect or bulk) supercell with the campaign's engine.
@@ -167,16 +236,8 @@ class RelaxMaker(Maker):
         search_candidate: str | None = None,
     ) -> TaskDocument:
         engine = parse_engine_settings(self.engine_settings)
-        fields = on_ranks(
-            engine,
-            run_reference,
-            structure,
-            labels,
-            engine,
-            self.fmax_eV_per_angstrom,
-            self.max_steps,
-            allow_unconverged=self.task_label == "relax_candidate",
-        )
+        fields = reference_fields(structure, labels, engine, self.fmax_eV_per_angstrom, self.max_steps,
+                                  allow_unconverged=self.task_label == "relax_candidate")
         return TaskDocument(
             task_label=self.task_label, labels=labels, campaign_sha256=campaign_sha256,
             search_candidate=search_candidate, parent_uuids=parent_uuids(), **fields
@@ -198,7 +259,7 @@ class StaticMaker(Maker):
         campaign_sha256: str,
     ) -> TaskDocument:
         engine = parse_engine_settings(self.engine_settings)
-        fields = on_ranks(engine, run_reference, structure, labels, engine, None, 0)
+        fields = reference_fields(structure, labels, engine, None, 0)
         return TaskDocument(
             task_label="static",
             labels=labels,

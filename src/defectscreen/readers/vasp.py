@@ -1,6 +1,6 @@
-"""VASP outputs for the configuration-coordinate analysis: vasprun.xml (energy, structure, Kohn–Sham
-eigenvalues), WSWQ (overlaps ⟨ψ_i(0)|S|ψ_j(Q)⟩), gzipped or not, and WAVECAR (band densities); parsed by
-pymatgen."""
+"""VASP outputs, parsed by pymatgen: a whole calculation folder as atomate2/custodian leave it (vasprun.xml,
+OUTCAR, LOCPOT), and for the configuration-coordinate analysis vasprun.xml (energy, structure, Kohn–Sham
+eigenvalues), WSWQ (overlaps ⟨ψ_i(0)|S|ψ_j(Q)⟩), gzipped or not, and WAVECAR (band densities)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from monty.os.path import zpath
 from pymatgen.core import Structure
-from pymatgen.io.vasp.outputs import WSWQ, Vasprun, Wavecar
+from pymatgen.electronic_structure.core import Spin
+from pymatgen.io.vasp.outputs import WSWQ, Locpot, Outcar, Vasprun, Wavecar
 
 from defectscreen.readers.errors import InputFileError
 
@@ -40,6 +42,69 @@ def read_vasprun(path: str | Path) -> VaspCalculation:
     eigenvalues = np.array([values[:, :, 0] for _, values in sorted(run.eigenvalues.items(), key=lambda kv: -kv[0].value)])
     return VaspCalculation(path=path, energy_eV=float(run.final_energy), structure=run.final_structure,
                            forces_eV_per_angstrom=np.array(run.ionic_steps[-1]["forces"]), eigenvalues_eV=eigenvalues)
+
+
+@dataclass(frozen=True)
+class VaspDirectory:
+    """What the platform's task document takes from one VASP calculation folder.
+
+    Energies in eV (VASP's energy extrapolated to σ → 0, as pymatgen's ``Vasprun.final_energy``), forces eV/Å,
+    eigenvalues and occupations [spin][k][band] (occupations 0..1 per state), the electrostatic potential energy of
+    an electron at each site (OUTCAR's 'average (electrostatic) potential at core', eV) and averaged over planes
+    normal to a, b, c (LOCPOT, where VASP wrote one)."""
+
+    input_structure: Structure
+    structure: Structure
+    energy_eV: float
+    forces_eV_per_angstrom: np.ndarray
+    ionic_steps: list[tuple[np.ndarray, float, np.ndarray]]
+    converged_electronic: bool
+    converged_ionic: bool
+    eigenvalues_eV: list
+    occupations: list
+    k_weights: list[float]
+    site_potential_eV: list[float]
+    planar_average_potential_eV: list[list[float]] | None
+    vasp_version: str
+    mpi_ranks: int
+
+
+def read_vasp_directory(directory: str | Path) -> VaspDirectory:
+    """Read a finished VASP calculation folder (files gzipped or not); a folder without a readable vasprun.xml and
+    OUTCAR raises InputFileError naming the file."""
+    directory = Path(directory)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = _parsed(Path(zpath(str(directory / "vasprun.xml"))), "vasprun.xml",
+                      lambda path: Vasprun(path, parse_potcar_file=False, parse_dos=False))
+        outcar = _parsed(Path(zpath(str(directory / "OUTCAR"))), "OUTCAR", Outcar)
+        outcar.read_electrostatic_potential()
+        outcar.read_pattern({"cores": r"running on\s+(\d+) total cores"}, terminate_on_match=True, postprocess=int)
+        locpot_path = Path(zpath(str(directory / "LOCPOT")))
+        planar = ([list(map(float, locpot.get_average_along_axis(axis))) for axis in range(3)]
+                  if locpot_path.is_file() and (locpot := _parsed(locpot_path, "LOCPOT", Locpot.from_file)) else None)
+    spins = [spin for spin in (Spin.up, Spin.down) if spin in run.eigenvalues]
+    return VaspDirectory(
+        input_structure=run.initial_structure, structure=run.final_structure, energy_eV=float(run.final_energy),
+        forces_eV_per_angstrom=np.array(run.ionic_steps[-1]["forces"]),
+        ionic_steps=[(step["structure"].cart_coords, float(step["e_0_energy"]), np.array(step["forces"]))
+                     for step in run.ionic_steps],
+        converged_electronic=bool(run.converged_electronic), converged_ionic=bool(run.converged_ionic),
+        eigenvalues_eV=[run.eigenvalues[spin][:, :, 0].tolist() for spin in spins],
+        occupations=[run.eigenvalues[spin][:, :, 1].tolist() for spin in spins],
+        k_weights=[float(w) for w in run.actual_kpoints_weights],
+        site_potential_eV=[float(v) for v in outcar.electrostatic_potential],
+        planar_average_potential_eV=planar, vasp_version=str(run.vasp_version).strip(),
+        mpi_ranks=outcar.data["cores"][0][0] if outcar.data.get("cores") else 1)
+
+
+def _parsed(path: Path, name: str, parse):
+    if not path.is_file():
+        raise InputFileError(f"{path.parent}: no {name} (VASP did not finish, or this is not a VASP folder)")
+    try:
+        return parse(str(path))
+    except Exception as error:  # noqa: BLE001 - any parser failure means a truncated or foreign file
+        raise InputFileError(f"{path}: not a readable {name} ({type(error).__name__}: {error})") from None
 
 
 def read_wswq_overlap(path: str | Path, spin: int, kpoint: int, band: int, defect_band: int) -> float:

@@ -74,6 +74,8 @@ class FormationInputs(BaseModel):
                                                              description="limits the user fixed")
     temperature_K: float = Field(description="of the charge-neutral Fermi level")
     effective_masses: dict[str, float] = Field(default_factory=dict, description="carrier -> m* (electron masses)")
+    phase_entries: list[dict] | None = Field(None, description="the competing phases as the campaign gave them "
+                                             "(pymatgen ComputedEntry dicts); None: computed by the campaign")
 
     @classmethod
     def from_campaign(cls, campaign: dict, host: str) -> FormationInputs:
@@ -82,6 +84,7 @@ class FormationInputs(BaseModel):
         formation = campaign["campaign"]["formation"]
         return cls(correction=CorrectionSettings.from_campaign(campaign, host),
                    chemical_potentials=formation["chemical_potentials"], temperature_K=formation["temperature_K"],
+                   phase_entries=formation.get("phase_entries"),
                    effective_masses={carrier: spec[f"effective_mass_{carrier}"] for carrier in ("electron", "hole")
                                      if spec.get(f"effective_mass_{carrier}") is not None})
 

@@ -13,7 +13,7 @@ DefectType = Literal["bulk", "vacancy", "substitution", "antisite", "interstitia
 class EngineRecord(BaseModel):
     """Which engine made a number, with which settings and code versions."""
 
-    name: str = Field(description="engine name: 'xtb' or 'gpaw'")
+    name: str = Field(description="engine name: 'xtb', 'gpaw' or 'vasp'")
     settings: dict = Field(description="every engine setting, defaults included")
     settings_hash: str = Field(description="SHA-256 of the canonical JSON of `settings`")
     is_dft: bool = Field(description="False for tight binding and ML potentials")
@@ -88,12 +88,14 @@ class TaskDocument(BaseModel):
     levels: OneElectronLevels | None = Field(None, description="one-electron levels of the final structure")
     planar_average_potential_eV: list[list[float]] | None = Field(
         None, description="electrostatic potential energy of an electron averaged over planes normal to a, b, c "
-        "(engines with a real-space potential: GPAW)")
+        "(engines with a real-space potential: GPAW; VASP where it wrote a LOCPOT)")
     site_potential_eV: list[float] | None = Field(
-        None, description="electrostatic potential energy of an electron at each site, in site order (GPAW)")
+        None, description="electrostatic potential energy of an electron at each site, in site order (GPAW; VASP's "
+        "OUTCAR 'average (electrostatic) potential at core')")
     engine: EngineRecord
     wall_time_s: float
-    mpi_ranks: int = Field(1, description="MPI ranks the engine ran on (defectscreen worker --ranks); wall_time_s is "
+    mpi_ranks: int = Field(1, description="MPI ranks the engine ran on (defectscreen worker --ranks; VASP: its command's, "
+                           "from OUTCAR); wall_time_s is "
                            "theirs")
     defectscreen_version: str
     campaign_sha256: str = Field(description="hash of the validated campaign that asked for it")
