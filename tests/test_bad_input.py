@@ -57,6 +57,11 @@ OPTION_CASES = [
     (["potential", "train", STRUCTURE, "--out", "si.yaml"], "--out"),
     (["potential", "phonons", "--model", STRUCTURE, "--structure", STRUCTURE, "--displacement", "0"], "--displacement"),
     (["potential", "phonons", "--model", STRUCTURE, "--structure", STRUCTURE, "--out", "no-such-folder/FC"], "--out"),
+    (["amorphous", STRUCTURE, "--seeds", "1,x", "--out", "glass"], "--seeds"),
+    (["amorphous", STRUCTURE, "--seeds", "2,2", "--out", "glass"], "--seeds"),
+    (["amorphous", STRUCTURE, "--density", "0", "--out", "glass"], "--density"),
+    (["amorphous", STRUCTURE, "--atoms", "3", "--out", "glass"], "--atoms"),
+    (["amorphous", STRUCTURE, "--out", "si.yaml"], "--out"),
 ]
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from defectscreen.cli.amorphous import amorphous
 from defectscreen.cli.analyze import analyze
 from defectscreen.cli.errors import CommandGroup
 from defectscreen.cli.options import NON_NEGATIVE, POSITIVE, ordered_pair, output_folder, output_path, storage_settings
@@ -555,5 +556,6 @@ def report(out_path: str) -> None:
     _console().print(f"wrote {out_path}: {document['n_defects']} defect(s) in {document['n_hosts']} host(s)")
 
 
+cli.add_command(amorphous)
 cli.add_command(analyze)
 cli.add_command(potential)

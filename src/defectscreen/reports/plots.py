@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 
 from defectscreen.physics.supercell_scaling import DEFAULT_MINIMUM_RADIUS_ANGSTROM  # noqa: E402
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE  # noqa: E402
+from defectscreen.schemas.amorphous import AmorphousHostDocument  # noqa: E402
 from defectscreen.schemas.embedding import EmbeddingConvergenceDocument  # noqa: E402
 from defectscreen.schemas.formation import (  # noqa: E402
     DefectChargeDocument,
@@ -334,3 +335,27 @@ def plot_phonon_dispersion(document: PhononDispersionDocument, path: str | Path,
     dos.set_xlabel("DOS (1/meV)")
     dos.set_xlim(left=0.0)
     return _save(figure, path, title or document.formula)
+
+
+def plot_glass(document: AmorphousHostDocument, path: str | Path, title: str = "") -> Path:
+    """Partial radial distributions and bond-angle distributions of a generated glass, the measured first peaks and
+    mean angles marked."""
+    from defectscreen.analysis.amorphous import NETWORK_FORMERS, bond_angles_degrees, radial_distribution
+
+    former, bridge = NETWORK_FORMERS[document.structure.composition.reduced_formula]
+    figure, (rdf, angles) = plt.subplots(1, 2, figsize=(10, 4))
+    for (first, second), key, color in (((former, bridge), "A-X", "C0"), ((bridge, bridge), "X-X", "C1"),
+                                        ((former, former), "A-A", "C2")):
+        r, g = radial_distribution(document.structure, first, second, bin_angstrom=0.05)
+        rdf.plot(r, g, color=color, label=f"{first}–{second}")
+        rdf.axvline(document.measured[key], color=color, linestyle=":", linewidth=1)
+    rdf.set(xlabel="r (Å)", ylabel="g(r)", xlim=(0, 6))
+    rdf.legend(title="dotted: measured first peak")
+    for (centre, ends), key, color in (((former, bridge), "X-A-X", "C0"), ((bridge, former), "A-X-A", "C3")):
+        values = bond_angles_degrees(document.structure, centre, ends)
+        angles.hist(values, bins=np.arange(60, 182, 4), density=True, alpha=0.6, color=color,
+                    label=f"{ends}–{centre}–{ends}")
+        angles.axvline(document.measured[key], color=color, linestyle=":", linewidth=1)
+    angles.set(xlabel="bond angle (degrees)", ylabel="distribution (1/degree)")
+    angles.legend(title="dotted: measured mean")
+    return _save(figure, path, title or f"{document.formula} glass, seed {document.seed}")

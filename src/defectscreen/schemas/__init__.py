@@ -1,5 +1,6 @@
 """Pydantic documents, one per stored collection, with units in field names and provenance."""
 
+from defectscreen.schemas.amorphous import AmorphousHostDocument
 from defectscreen.schemas.dielectric import DielectricDocument
 from defectscreen.schemas.embedding import (
     EmbeddedSpectrumDocument,
@@ -33,6 +34,7 @@ from defectscreen.schemas.search import (
 from defectscreen.schemas.tasks import CalculationLabels, EngineRecord, TaskDocument
 
 __all__ = [
+    "AmorphousHostDocument",
     "DefectChargeDocument",
     "DefectFormationDocument",
     "DefectSummaryDocument",

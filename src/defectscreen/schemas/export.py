@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from defectscreen.schemas import (
+    AmorphousHostDocument,
     CaptureDocument,
     ConfigurationCoordinateDocument,
     DefectChargeDocument,
@@ -55,6 +56,7 @@ DOCUMENTS = {
     "structure_search_document": StructureSearchDocument,
     "full_search_document": FullSearchDocument,
     "search_benchmark_document": SearchBenchmarkDocument,
+    "amorphous_host_document": AmorphousHostDocument,
 }
 
 
