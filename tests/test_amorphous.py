@@ -81,7 +81,8 @@ def test_the_crystal_is_flagged_and_the_quenched_network_is_a_glass() -> None:
     assert metrics.angles_degrees["X-A-X"][0] == pytest.approx(109.47, abs=2.0)
     assert 120 < metrics.angles_degrees["A-X-A"][0] < 165 and metrics.angles_degrees["A-X-A"][1] > 8
     assert glass.accepted_melting_moves >= 8 and glass.accepted_quenching_moves >= 5
-    assert glass.flags == glass_flags(metrics)
+    assert glass.flags == glass_flags(metrics, glass.crystal_bridges_kept_fraction)
+    assert 0 <= glass.crystal_bridges_kept_fraction < 1
     again = bond_switching_glass(beta_cristobalite(), 96, 2.2, seed=7, melting_moves=60, quenching_moves=240,
                                  melt_temperature_K=30000, final_temperature_K=300)
     assert np.allclose(again.structure.cart_coords, glass.structure.cart_coords)

@@ -35,6 +35,8 @@ BOND_CUTOFF_ANGSTROM = 2.0
 PEAK_TOLERANCE_ANGSTROM = 0.05
 ANGLE_TOLERANCE_DEGREES = 5.0
 DENSITY_TOLERANCE_G_CM3 = 0.1
+#: above this fraction of the crystal's bridges left in place a generated network is not a glass
+MAX_CRYSTAL_BRIDGES_KEPT = 0.5
 
 
 def network_of(structure: Structure, bond_cutoff_angstrom: float = BOND_CUTOFF_ANGSTROM) -> Network:
@@ -87,6 +89,7 @@ def bond_switching_glass(crystal: Structure, atoms: int, density_g_cm3: float, s
                                      final_temperature_K, seed, parameters)
     structure = Structure(Lattice(cell.lattice.matrix), cell.species, run.network.positions, coords_are_cartesian=True)
     metrics = glass_metrics(structure)
+    kept = crystal_bridges_kept(network.bridges, run.network.bridges)
     return AmorphousHostDocument(
         formula=structure.composition.formula, n_atoms=len(structure), structure=structure,
         crystal_formula=crystal.composition.formula, seed=seed, melting_moves=melting_moves,
@@ -94,7 +97,8 @@ def bond_switching_glass(crystal: Structure, atoms: int, density_g_cm3: float, s
         final_temperature_K=final_temperature_K, keating_parameters=asdict(parameters),
         accepted_melting_moves=run.accepted_melting, accepted_quenching_moves=run.accepted_quenching,
         network_energy_eV_per_atom=network_energy(run.network, run.network.positions, parameters)[0] / len(structure),
-        metrics=metrics, measured=MEASURED_SILICA, flags=glass_flags(metrics),
+        metrics=metrics, crystal_bridges_kept_fraction=kept, measured=MEASURED_SILICA,
+        flags=glass_flags(metrics, kept),
         wall_time_s=time.perf_counter() - start, defectscreen_version=defectscreen.__version__)
 
 
@@ -169,9 +173,19 @@ def glass_metrics(structure: Structure) -> GlassStructureMetrics:
         coordination_defects=coordination_defects(structure))
 
 
-def glass_flags(metrics: GlassStructureMetrics) -> list[str]:
-    """What in a generated a-SiO2 structure is not the glass, in a reader's words (empty when it is)."""
+def crystal_bridges_kept(start: np.ndarray, end: np.ndarray) -> float:
+    """Fraction of the starting network's A–A bridges (pairs of A atoms sharing an X) still bridged at the end."""
+    pairs = {tuple(sorted(pair)) for pair in end.tolist()}
+    return sum(tuple(sorted(pair)) in pairs for pair in start.tolist()) / len(start)
+
+
+def glass_flags(metrics: GlassStructureMetrics, crystal_bridges_kept_fraction: float | None = None) -> list[str]:
+    """What in a generated a-SiO2 structure is not the glass, in a reader's words (empty when it is);
+    ``crystal_bridges_kept_fraction``: of the crystal it was generated from (None: not generated)."""
     flags = []
+    if crystal_bridges_kept_fraction is not None and crystal_bridges_kept_fraction > MAX_CRYSTAL_BRIDGES_KEPT:
+        flags.append(f"{100 * crystal_bridges_kept_fraction:.0f} % of the crystal's Si–O–Si bridges are still in place: "
+                     "mostly the crystal's network, not a glass; melt hotter or longer")
     if metrics.coordination_defects:
         listed = ", ".join(f"{count} {kind}-fold" for kind, count in metrics.coordination_defects.items())
         flags.append(f"coordination defects ({listed}): not a defect-free host; its defects would mix with the "

@@ -38,6 +38,8 @@ class AmorphousHostDocument(BaseModel):
     network_energy_eV_per_atom: float = Field(description="Keating energy of the final network (0 for ideal bonds "
                                               "and angles)")
     metrics: GlassStructureMetrics
+    crystal_bridges_kept_fraction: float = Field(description="the crystal's A–A bridges (A pairs sharing an X) still "
+                                                 "bridged in the glass: ~0 for a melted network, 1 for the crystal")
     measured: dict[str, float] = Field(description="experiment the metrics are compared with")
     flags: list[str] = Field(description="what in this structure is not the glass; empty when it is")
     wall_time_s: float
