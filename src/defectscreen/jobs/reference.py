@@ -177,7 +177,7 @@ def run_vasp_reference(
     record = engine_record(engine)
     record["code_versions"]["vasp"] = run.vasp_version
     return {
-        "input_structure": structure,
+        "input_structure": run.input_structure,  # as VASP started it: atomate2's input sets sort the sites
         "structure": run.structure,
         "n_atoms": len(run.structure),
         "formula": run.structure.composition.formula,
