@@ -20,7 +20,6 @@ from defectscreen.physics.bond_switching import (
     KeatingParameters,
     Network,
     bond_switching_monte_carlo,
-    network_energy,
 )
 from defectscreen.schemas.amorphous import AmorphousHostDocument, GlassStructureMetrics
 
@@ -96,7 +95,7 @@ def bond_switching_glass(crystal: Structure, atoms: int, density_g_cm3: float, s
         quenching_moves=quenching_moves, melt_temperature_K=melt_temperature_K,
         final_temperature_K=final_temperature_K, keating_parameters=asdict(parameters),
         accepted_melting_moves=run.accepted_melting, accepted_quenching_moves=run.accepted_quenching,
-        network_energy_eV_per_atom=network_energy(run.network, run.network.positions, parameters)[0] / len(structure),
+        network_energy_eV_per_atom=run.energy_eV / len(structure),
         metrics=metrics, crystal_bridges_kept_fraction=kept, measured=MEASURED_SILICA,
         flags=glass_flags(metrics, kept),
         wall_time_s=time.perf_counter() - start, defectscreen_version=defectscreen.__version__)
@@ -122,7 +121,7 @@ def radial_distribution(structure: Structure, first: str, second: str, r_max_ang
     return (edges[1:] + edges[:-1]) / 2, counts / (n_first * shells * n_second / structure.volume)
 
 
-def first_peak_angstrom(structure: Structure, first: str, second: str, below_angstrom: float) -> float:
+def first_shell_distance_angstrom(structure: Structure, first: str, second: str, below_angstrom: float) -> float:
     """Mean a–b distance (Å) of the first shell (pairs closer than ``below_angstrom``): the centre of g_ab(r)'s first
     peak, steadier than its highest bin in a cell of ~100 atoms."""
     return float(_pair_distances(structure, first, second, below_angstrom).mean())
@@ -165,9 +164,9 @@ def glass_metrics(structure: Structure) -> GlassStructureMetrics:
     x_a_x, a_x_a = bond_angles_degrees(structure, former, bridge), bond_angles_degrees(structure, bridge, former)
     return GlassStructureMetrics(
         density_g_cm3=float(structure.density),
-        first_shell_angstrom={"A-X": first_peak_angstrom(structure, former, bridge, 2.2),
-                              "X-X": first_peak_angstrom(structure, bridge, bridge, 3.0),
-                              "A-A": first_peak_angstrom(structure, former, former, 3.4)},
+        first_shell_angstrom={"A-X": first_shell_distance_angstrom(structure, former, bridge, 2.2),
+                              "X-X": first_shell_distance_angstrom(structure, bridge, bridge, 3.0),
+                              "A-A": first_shell_distance_angstrom(structure, former, former, 3.4)},
         angles_degrees={"X-A-X": [float(x_a_x.mean()), float(x_a_x.std())],
                         "A-X-A": [float(a_x_a.mean()), float(a_x_a.std())]},
         coordination_defects=coordination_defects(structure))

@@ -117,9 +117,6 @@ class VaspSettings(_Settings):
 
 EngineSettings = Annotated[Union[XtbSettings, GpawSettings, VaspSettings], Field(discriminator="name")]
 
-#: engines that run as ASE calculators inside the job's process (or on its MPI ranks); VASP runs through atomate2.
-CALCULATOR_ENGINES = ("xtb", "gpaw")
-
 
 def parse_engine_settings(settings: dict) -> XtbSettings | GpawSettings | VaspSettings:
     """Engine settings from their JSON form (as stored in job specs and documents)."""

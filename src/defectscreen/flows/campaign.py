@@ -311,7 +311,7 @@ class FormationSettings(_Strict):
     correction: Literal["freysoldt", "kumagai"] = Field(
         "freysoldt", description="finite-size correction of charged cells: 'freysoldt' (Gaussian model charge, "
         "alignment of planar-averaged potentials) or 'kumagai' (Kumagai–Oba: point charge screened by the dielectric "
-        "tensor, alignment of atomic-site potentials; needs engine gpaw)")
+        "tensor, alignment of atomic-site potentials; needs engine gpaw or vasp)")
     gaussian_width_bohr: float = Field(1.0, gt=0, description="Freysoldt model charge: Gaussian width β")
     phase_entries: str | list[dict] | None = Field(
         None, description="the competing phases' energies computed elsewhere with the hosts' functional and POTCARs: "

@@ -120,31 +120,40 @@ def run_reference(
                 f"largest force {max_force:.3f} eV/Å > fmax {fmax_eV_per_angstrom} eV/Å. "
                 "Raise relax.max_steps in the campaign or start from a better structure."
             )
-    energy = float(atoms.get_potential_energy())
-    forces = atoms.get_forces()
     final = AseAtomsAdaptor.get_structure(atoms.copy())  # without the calculator (and its open log file)
-    frames = [RelaxationFrame(step=i, positions_angstrom=steps[i][0].tolist(), energy_eV=steps[i][1],
-                              forces_eV_per_angstrom=steps[i][2].tolist())
-              for i in evenly_spaced(len(steps), KEPT_FRAMES)]
+    return _task_fields(structure, final, float(atoms.get_potential_energy()), atoms.get_forces(), converged,
+                        fmax_eV_per_angstrom, n_steps, steps, one_electron_levels(atoms),
+                        planar_average_potential(atoms), atomic_site_potential(atoms), engine_record(engine),
+                        time.perf_counter() - start, world.size)
+
+
+def _task_fields(input_structure: Structure, structure: Structure, energy_eV: float, forces: np.ndarray,
+                 converged: bool, fmax_eV_per_angstrom: float | None, n_ionic_steps: int,
+                 steps: list[tuple[np.ndarray, float, np.ndarray]], levels: dict, planar: list | None,
+                 sites: list[float] | None, record: dict, wall_time_s: float, mpi_ranks: int) -> dict:
+    """The calculation-dependent fields of a :class:`TaskDocument`, whichever engine ran it; ``steps`` are the
+    relaxation's (positions Å, energy eV, forces eV/Å), of which :data:`KEPT_FRAMES` are kept."""
     return {
-        "input_structure": structure,
-        "structure": final,
-        "n_atoms": len(final),
-        "formula": final.composition.formula,
-        "energy_eV": energy,
+        "input_structure": input_structure,
+        "structure": structure,
+        "n_atoms": len(structure),
+        "formula": structure.composition.formula,
+        "energy_eV": energy_eV,
         "forces_eV_per_angstrom": forces.tolist(),
         "max_force_eV_per_angstrom": float(np.linalg.norm(forces, axis=1).max()),
         "converged": bool(converged),
         "fmax_target_eV_per_angstrom": fmax_eV_per_angstrom,
-        "n_ionic_steps": n_steps,
-        "relaxation_energies_eV": [e for _, e, _ in steps] or [energy],
-        "relaxation_frames": frames,
-        "levels": one_electron_levels(atoms),
-        "planar_average_potential_eV": planar_average_potential(atoms),
-        "site_potential_eV": atomic_site_potential(atoms),
-        "engine": EngineRecord(**engine_record(engine)),
-        "wall_time_s": time.perf_counter() - start,
-        "mpi_ranks": world.size,
+        "n_ionic_steps": n_ionic_steps,
+        "relaxation_energies_eV": [e for _, e, _ in steps] or [energy_eV],
+        "relaxation_frames": [RelaxationFrame(step=i, positions_angstrom=steps[i][0].tolist(), energy_eV=steps[i][1],
+                                              forces_eV_per_angstrom=steps[i][2].tolist())
+                              for i in evenly_spaced(len(steps), KEPT_FRAMES)],
+        "levels": levels,
+        "planar_average_potential_eV": planar,
+        "site_potential_eV": sites,
+        "engine": EngineRecord(**record),
+        "wall_time_s": wall_time_s,
+        "mpi_ranks": mpi_ranks,
         "defectscreen_version": defectscreen.__version__,
     }
 
@@ -166,41 +175,21 @@ def run_vasp_reference(
     if not run.converged_electronic:
         raise ScfNotConvergedError(f"{labels.calculation_id}: VASP's last electronic loop did not converge (vasprun.xml)")
     converged = run.converged_ionic if fmax_eV_per_angstrom is not None else True
-    forces = run.forces_eV_per_angstrom
-    max_force = float(np.linalg.norm(forces, axis=1).max())
+    forces = run.ionic_steps[-1][2]
     if not converged and not allow_unconverged:
         raise RelaxationNotConvergedError(
-            f"{labels.calculation_id}: VASP used all {max_steps} ionic steps (NSW); largest force {max_force:.3f} "
-            f"eV/Å > fmax {fmax_eV_per_angstrom} eV/Å. Raise relax.max_steps in the campaign or start from a better "
-            "structure.")
+            f"{labels.calculation_id}: VASP used all {max_steps} ionic steps (NSW); largest force "
+            f"{np.linalg.norm(forces, axis=1).max():.3f} eV/Å > fmax {fmax_eV_per_angstrom} eV/Å. Raise "
+            "relax.max_steps in the campaign or start from a better structure.")
     steps = run.ionic_steps if fmax_eV_per_angstrom is not None else []
     record = engine_record(engine)
     record["code_versions"]["vasp"] = run.vasp_version
-    return {
-        "input_structure": run.input_structure,  # as VASP started it: atomate2's input sets sort the sites
-        "structure": run.structure,
-        "n_atoms": len(run.structure),
-        "formula": run.structure.composition.formula,
-        "energy_eV": run.energy_eV,
-        "forces_eV_per_angstrom": forces.tolist(),
-        "max_force_eV_per_angstrom": max_force,
-        "converged": bool(converged),
-        "fmax_target_eV_per_angstrom": fmax_eV_per_angstrom,
-        "n_ionic_steps": len(steps),
-        "relaxation_energies_eV": [e for _, e, _ in steps] or [run.energy_eV],
-        "relaxation_frames": [RelaxationFrame(step=i, positions_angstrom=steps[i][0].tolist(), energy_eV=steps[i][1],
-                                              forces_eV_per_angstrom=steps[i][2].tolist())
-                              for i in evenly_spaced(len(steps), KEPT_FRAMES)],
-        "levels": with_band_edges({"eigenvalues_eV": run.eigenvalues_eV, "occupations": run.occupations,
-                                   "k_weights": run.k_weights, "spin_degeneracy": 1 if len(run.occupations) == 2
-                                   else 2}),
-        "planar_average_potential_eV": run.planar_average_potential_eV,
-        "site_potential_eV": run.site_potential_eV,
-        "engine": EngineRecord(**record),
-        "wall_time_s": time.perf_counter() - start,
-        "mpi_ranks": run.mpi_ranks,
-        "defectscreen_version": defectscreen.__version__,
-    }
+    levels = with_band_edges({"eigenvalues_eV": run.eigenvalues_eV, "occupations": run.occupations,
+                              "k_weights": run.k_weights, "spin_degeneracy": 1 if len(run.occupations) == 2 else 2})
+    # input structure as VASP started it: pymatgen's input sets sort the sites, and the ionic steps follow that order
+    return _task_fields(run.input_structure, run.structure, run.energy_eV, forces, converged, fmax_eV_per_angstrom,
+                        len(steps), steps, levels, run.planar_average_potential_eV, run.site_potential_eV, record,
+                        time.perf_counter() - start, run.mpi_ranks)
 
 
 def reference_fields(structure: Structure, labels: CalculationLabels, engine: XtbSettings | GpawSettings | VaspSettings,

@@ -182,12 +182,10 @@ def bond_switch(network: Network, rng: np.random.Generator) -> Network | None:
 
 @dataclass(frozen=True)
 class BondSwitchingRun:
-    """The quenched network and what the run did: energy (eV) after every move, temperature (K) of every move,
-    accepted moves per stage."""
+    """The quenched network, its energy (eV) and the moves accepted in each stage."""
 
     network: Network
-    energies_eV: np.ndarray
-    temperatures_K: np.ndarray
+    energy_eV: float
     accepted_melting: int
     accepted_quenching: int
 
@@ -202,7 +200,7 @@ def bond_switching_monte_carlo(network: Network, melting_moves: int, quenching_m
     current, energy = relax_network(network, parameters)
     temperatures = np.concatenate([np.full(melting_moves, float(melt_temperature_K)),
                                    np.linspace(melt_temperature_K, final_temperature_K, quenching_moves)])
-    energies, accepted = np.empty(len(temperatures)), np.zeros(len(temperatures), dtype=bool)
+    accepted = np.zeros(len(temperatures), dtype=bool)
     for move, temperature in enumerate(temperatures):
         trial = bond_switch(current, rng)
         if trial is not None:
@@ -210,7 +208,5 @@ def bond_switching_monte_carlo(network: Network, melting_moves: int, quenching_m
             change = trial_energy - energy
             if change <= 0 or rng.random() < np.exp(-change / (BOLTZMANN_EV_PER_K * temperature)):
                 current, energy, accepted[move] = trial, trial_energy, True
-        energies[move] = energy
     current, energy = relax_network(current, parameters, max_force_eV_per_angstrom=1e-4)
-    return BondSwitchingRun(current, energies, temperatures, int(accepted[:melting_moves].sum()),
-                            int(accepted[melting_moves:].sum()))
+    return BondSwitchingRun(current, energy, int(accepted[:melting_moves].sum()), int(accepted[melting_moves:].sum()))

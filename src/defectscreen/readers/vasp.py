@@ -31,14 +31,7 @@ class VaspCalculation:
 def read_vasprun(path: str | Path) -> VaspCalculation:
     """Parse a vasprun.xml; a file that is not one raises InputFileError."""
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            run = Vasprun(path, parse_potcar_file=False, parse_dos=False)
-    except Exception as error:  # noqa: BLE001 - any parser failure means the wrong kind of file
-        raise InputFileError(f"{path}: not a readable vasprun.xml ({type(error).__name__}: {error})") from None
+    run = _parsed(path, "a readable vasprun.xml", _vasprun)
     eigenvalues = np.array([values[:, :, 0] for _, values in sorted(run.eigenvalues.items(), key=lambda kv: -kv[0].value)])
     return VaspCalculation(path=path, energy_eV=float(run.final_energy), structure=run.final_structure,
                            forces_eV_per_angstrom=np.array(run.ionic_steps[-1]["forces"]), eigenvalues_eV=eigenvalues)
@@ -48,7 +41,8 @@ def read_vasprun(path: str | Path) -> VaspCalculation:
 class VaspDirectory:
     """What the platform's task document takes from one VASP calculation folder.
 
-    Energies in eV (VASP's energy extrapolated to σ → 0, as pymatgen's ``Vasprun.final_energy``), forces eV/Å,
+    Energies in eV (VASP's energy extrapolated to σ → 0, as pymatgen's ``Vasprun.final_energy``), every ionic step as
+    (positions Å, energy eV, forces eV/Å) — the last one the final structure's —,
     eigenvalues and occupations [spin][k][band] (occupations 0..1 per state), the electrostatic potential energy of
     an electron at each site (OUTCAR's 'average (electrostatic) potential at core', eV) and averaged over planes
     normal to a, b, c (LOCPOT, where VASP wrote one)."""
@@ -56,7 +50,6 @@ class VaspDirectory:
     input_structure: Structure
     structure: Structure
     energy_eV: float
-    forces_eV_per_angstrom: np.ndarray
     ionic_steps: list[tuple[np.ndarray, float, np.ndarray]]
     converged_electronic: bool
     converged_ionic: bool
@@ -73,20 +66,17 @@ def read_vasp_directory(directory: str | Path) -> VaspDirectory:
     """Read a finished VASP calculation folder (files gzipped or not); a folder without a readable vasprun.xml and
     OUTCAR raises InputFileError naming the file."""
     directory = Path(directory)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        run = _parsed(Path(zpath(str(directory / "vasprun.xml"))), "vasprun.xml",
-                      lambda path: Vasprun(path, parse_potcar_file=False, parse_dos=False))
-        outcar = _parsed(Path(zpath(str(directory / "OUTCAR"))), "OUTCAR", Outcar)
-        outcar.read_electrostatic_potential()
-        outcar.read_pattern({"cores": r"running on\s+(\d+) total cores"}, terminate_on_match=True, postprocess=int)
-        locpot_path = Path(zpath(str(directory / "LOCPOT")))
-        planar = ([list(map(float, locpot.get_average_along_axis(axis))) for axis in range(3)]
-                  if locpot_path.is_file() and (locpot := _parsed(locpot_path, "LOCPOT", Locpot.from_file)) else None)
+    run = _parsed(Path(zpath(str(directory / "vasprun.xml"))), "a readable vasprun.xml", _vasprun)
+    outcar = _parsed(Path(zpath(str(directory / "OUTCAR"))), "a readable OUTCAR", Outcar)
+    outcar.read_electrostatic_potential()
+    outcar.read_pattern({"cores": r"running on\s+(\d+) total cores"}, terminate_on_match=True, postprocess=int)
+    locpot_path = Path(zpath(str(directory / "LOCPOT")))
+    planar = ([list(map(float, locpot.get_average_along_axis(axis))) for axis in range(3)]
+              if locpot_path.is_file() and (locpot := _parsed(locpot_path, "a readable LOCPOT", Locpot.from_file))
+              else None)
     spins = [spin for spin in (Spin.up, Spin.down) if spin in run.eigenvalues]
     return VaspDirectory(
         input_structure=run.initial_structure, structure=run.final_structure, energy_eV=float(run.final_energy),
-        forces_eV_per_angstrom=np.array(run.ionic_steps[-1]["forces"]),
         ionic_steps=[(step["structure"].cart_coords, float(step["e_0_energy"]), np.array(step["forces"]))
                      for step in run.ionic_steps],
         converged_electronic=bool(run.converged_electronic), converged_ionic=bool(run.converged_ionic),
@@ -98,24 +88,26 @@ def read_vasp_directory(directory: str | Path) -> VaspDirectory:
         mpi_ranks=outcar.data["cores"][0][0] if outcar.data.get("cores") else 1)
 
 
-def _parsed(path: Path, name: str, parse):
+def _vasprun(path: Path) -> Vasprun:
+    return Vasprun(path, parse_potcar_file=False, parse_dos=False)
+
+
+def _parsed(path: Path, kind: str, parse):
+    """``parse(path)`` (pymatgen's warnings silenced), or InputFileError: no such file, or not ``kind``."""
     if not path.is_file():
-        raise InputFileError(f"{path.parent}: no {name} (VASP did not finish, or this is not a VASP folder)")
+        raise InputFileError(f"{path}: no such file")
     try:
-        return parse(str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return parse(path)
     except Exception as error:  # noqa: BLE001 - any parser failure means a truncated or foreign file
-        raise InputFileError(f"{path}: not a readable {name} ({type(error).__name__}: {error})") from None
+        raise InputFileError(f"{path}: not {kind} ({type(error).__name__}: {error})") from None
 
 
 def read_wswq_overlap(path: str | Path, spin: int, kpoint: int, band: int, defect_band: int) -> float:
     """|⟨ψ_band(0)|S|ψ_defect_band(Q)⟩| from a WSWQ file (indices 1-based as VASP writes them)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file")
-    try:
-        wswq = WSWQ.from_file(path)
-    except Exception as error:  # noqa: BLE001 - any parser failure means the wrong kind of file
-        raise InputFileError(f"{path}: not a VASP WSWQ file ({type(error).__name__}: {error})") from None
+    wswq = _parsed(path, "a VASP WSWQ file", WSWQ.from_file)
     if not (1 <= spin <= wswq.nspin and 1 <= kpoint <= wswq.nkpoints):
         raise InputFileError(f"{path}: has {wswq.nspin} spin channel(s) and {wswq.nkpoints} k-point(s); "
                              f"spin {spin} / k-point {kpoint} do not exist")
@@ -129,12 +121,7 @@ def read_wavecar_density(path: str | Path, bands: list[int], spin: int, kpoint: 
     """(Σ_b |ψ_b(r)|² of the pseudo wavefunctions on the cell's FFT grid, lattice rows in Å) from a WAVECAR
     (standard or Γ-only); indices 1-based as VASP writes them."""
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file")
-    try:
-        wavecar = Wavecar(path)
-    except Exception as error:  # noqa: BLE001 - any parser failure means the wrong kind of file
-        raise InputFileError(f"{path}: not a readable VASP WAVECAR ({type(error).__name__}: {error})") from None
+    wavecar = _parsed(path, "a readable VASP WAVECAR", Wavecar)
     if not (1 <= spin <= wavecar.spin and 1 <= kpoint <= wavecar.nk):
         raise InputFileError(f"{path}: has {wavecar.spin} spin channel(s) and {wavecar.nk} k-point(s); "
                              f"spin {spin} / k-point {kpoint} do not exist")
