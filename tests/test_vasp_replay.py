@@ -125,7 +125,7 @@ def _diagram() -> tuple[FormationEnergyDiagram, list[DefectEntry]]:
 
 @pytest.mark.slow(seconds=120)
 def test_mg_ga_in_gan_replayed_through_atomate2_gives_pymatgen_analysis_defects_numbers(
-        data_dir: Path, replayed_vasp: Path) -> None:
+        store_mode: str, data_dir: Path, replayed_vasp: Path) -> None:
     run = subprocess.run([*CLI, "run", str(_campaign(replayed_vasp, ENGINE)), "--workers", "2"], capture_output=True,
                          text=True, timeout=900, env={**os.environ, "COLUMNS": "250"})
     assert run.returncode == 0 and "5 job(s) done (relax 5), 0 failed" in run.stdout, run.stdout[-3000:]
