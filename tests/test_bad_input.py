@@ -33,6 +33,8 @@ OPTION_CASES = [
     (["query", "--deep-level", "-0.5"], "--deep-level"),
     (["report", "--out", "no-such-folder/report.html"], "--out"),
     (["formation", "--plot", "si.yaml"], "--plot"),
+    (["sites", "--host", "a-SiO2"], "--defect"),
+    (["sites", "--host", "a-SiO2", "--defect", "v_O", "--plot", "si.yaml"], "--plot"),
     (["analyze", "lineshape", *NV, "--zpl", "-1.945"], "--zpl"),
     (["analyze", "lineshape", *NV, "--zpl", "0"], "--zpl"),
     (["analyze", "lineshape", *NV, "--temperature", "-300"], "--temperature"),

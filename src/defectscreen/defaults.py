@@ -24,3 +24,9 @@ DEFAULT_FINE_TUNING_EPOCHS = 10
 DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM = 30.0
 #: Solvers of the force-constant embedding: dense (≤ 4000 atoms), Lanczos, Chebyshev, SLEPc shift-invert.
 EMBEDDING_METHODS = ("dense", "lanczos", "chebyshev", "slepc")
+#: Bond-switching glass generation (seed 004's protocol): Metropolis switches at the melt temperature, then while
+#: the temperature falls linearly to the final one; K.
+DEFAULT_MELTING_MOVES = 5000
+DEFAULT_QUENCHING_MOVES = 13000
+DEFAULT_MELT_TEMPERATURE_K = 10000.0
+DEFAULT_GLASS_TEMPERATURE_K = 300.0

@@ -101,6 +101,17 @@ def bond_switching_glass(crystal: Structure, atoms: int, density_g_cm3: float, s
         wall_time_s=time.perf_counter() - start, defectscreen_version=defectscreen.__version__)
 
 
+def defect_cell_in_glass(glass: Structure, site: int, dopant: str | None) -> Structure:
+    """The glass cell with site ``site`` (from 0) removed (``dopant`` None: a vacancy) or taken by ``dopant``; the
+    other sites keep their order."""
+    cell = glass.copy()
+    if dopant is None:
+        cell.remove_sites([site])
+    else:
+        cell.replace(site, dopant)
+    return cell
+
+
 def _pair_distances(structure: Structure, first: str, second: str, reach: float) -> np.ndarray:
     indices = {symbol: [i for i, site in enumerate(structure) if site.specie.symbol == symbol]
                for symbol in (first, second)}

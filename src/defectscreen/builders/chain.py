@@ -17,7 +17,7 @@ CHUNK_SIZE = 10_000
 #: collection -> key of its documents.
 COLLECTIONS = {"campaigns": "name", "defects": "defect_id", "formation_energies": "host_id",
                "defect_formation_energies": "defect_formation_id", "summaries": "summary_id", "build_states": "builder",
-               "lattice_energies": "lattice_key"}
+               "lattice_energies": "lattice_key", "amorphous_hosts": "glass_id"}
 
 
 #: allocations between young-generation collections while builders run (Python's default: 700)

@@ -8,10 +8,12 @@ from pathlib import Path
 import click
 
 from defectscreen.cli.options import FILE, POSITIVE, output_folder
-
-#: seed 004's protocol: ~5000 melting moves, quench over ~13000 to 300 K
-DEFAULT_MELTING_MOVES = 5000
-DEFAULT_QUENCHING_MOVES = 13000
+from defectscreen.defaults import (
+    DEFAULT_GLASS_TEMPERATURE_K,
+    DEFAULT_MELT_TEMPERATURE_K,
+    DEFAULT_MELTING_MOVES,
+    DEFAULT_QUENCHING_MOVES,
+)
 
 
 def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
@@ -35,10 +37,11 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
               help="Metropolis bond switches at the melt temperature")
 @click.option("--quenching-moves", type=click.IntRange(min=1), default=DEFAULT_QUENCHING_MOVES, show_default=True,
               help="Metropolis bond switches while the temperature falls linearly")
-@click.option("--melt-temperature", "melt_temperature_K", type=POSITIVE, default=10000.0, show_default=True,
-              help="K of the melt, where the quench starts (a switch costs ~1-3 eV on the Keating network: 10000 K "
+@click.option("--melt-temperature", "melt_temperature_K", type=POSITIVE, default=DEFAULT_MELT_TEMPERATURE_K,
+              show_default=True, help="K of the melt, where the quench starts (a switch costs ~1-3 eV on the Keating network: 10000 K "
               "accepts a few per cent)")
-@click.option("--final-temperature", "final_temperature_K", type=POSITIVE, default=300.0, show_default=True, help="K")
+@click.option("--final-temperature", "final_temperature_K", type=POSITIVE, default=DEFAULT_GLASS_TEMPERATURE_K,
+              show_default=True, help="K")
 @click.option("--out", "out_dir", required=True, callback=output_folder, type=click.Path(file_okay=False),
               help="folder for <formula>_seed<k>.vasp, amorphous_hosts.json and (with --plot) the figures")
 @click.option("--plot", is_flag=True, help="also <formula>_seed<k>.png: g(r) and bond angles against experiment")

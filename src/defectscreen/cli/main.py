@@ -54,7 +54,9 @@ def _submit(campaign_path: str, settings: StorageSettings) -> None:
     try:
         campaign, base_dir = load_campaign(campaign_path)
         report = submit_campaign(campaign, base_dir, settings.launchpad(),
-                                 settings.collection("campaigns", COLLECTIONS["campaigns"]))
+                                 settings.collection("campaigns", COLLECTIONS["campaigns"]),
+                                 settings.collection("amorphous_hosts", COLLECTIONS["amorphous_hosts"]),
+                                 lambda line: _console().print(f"generating glass {line}"))
     except CampaignError as error:
         raise click.ClickException(str(error)) from None
     _console().print(
@@ -263,6 +265,7 @@ def query(host, defect, element, defect_type, charge, task_label, level_window, 
         query_tasks,
         summary_criteria,
         task_criteria,
+        with_ensemble_members,
     )
 
     settings = storage_settings()
@@ -272,8 +275,10 @@ def query(host, defect, element, defect_type, charge, task_label, level_window, 
             raise click.UsageError("--element, --charge and --task filter task documents; drop them with physics filters")
         store = settings.collection("summaries", COLLECTIONS["summaries"])
         store.connect()
-        criteria = summary_criteria(host, defect, defect_type, level_window or None, deep_level, huang_rhys or None,
-                                    capture_above, capture_per_w2_above, current_versions(_campaigns(settings)))
+        criteria = summary_criteria(with_ensemble_members(store, "host", host),
+                                    with_ensemble_members(store, "defect_name", defect), defect_type,
+                                    level_window or None, deep_level, huang_rhys or None, capture_above,
+                                    capture_per_w2_above, current_versions(_campaigns(settings)))
         try:
             rows = query_summaries(store, criteria, formation_below, fermi_level, limit)
         except ValueError as error:
@@ -282,7 +287,9 @@ def query(host, defect, element, defect_type, charge, task_label, level_window, 
         return
     store = settings.job_store()
     store.connect()
-    rows = query_tasks(store, task_criteria(host, defect, element, defect_type, charge, task_label))
+    rows = query_tasks(store, task_criteria(with_ensemble_members(store, "output.labels.host", host),
+                                            with_ensemble_members(store, "output.labels.defect_name", defect),
+                                            element, defect_type, charge, task_label))
     _print_rows(rows, ROW_FIELDS, "task document(s)", output_format, hidden=("uuid",))
 
 
@@ -447,6 +454,70 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
                              "cm^-3)")
         for flag in doc.flags:
             _console().print(f"  [yellow]not physics:[/] {flag}", soft_wrap=True)
+
+
+@cli.command()
+@click.option("--host", required=True, help="amorphous host of the campaign, e.g. a-SiO2 (all its glasses)")
+@click.option("--defect", required=True, help="defect without its site, e.g. v_O")
+@click.option("--charge", type=int, default=0, show_default=True, help="charge state")
+@click.option("--mu-limit", "limit", metavar="NAME", help="chemical-potential limit, e.g. O-rich (default: the first)")
+@click.option("--fermi-level", type=float, default=0.0, show_default=True, help="eV above the VBM (charged states)")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), callback=output_folder,
+              help="write <host>_<defect>_<q>_sites.png here: histogram and formation energy against the descriptor")
+def sites(host: str, defect: str, charge: int, limit: str | None, fermi_level: float, as_json: bool,
+          plot_dir: str | None) -> None:
+    """A defect over the sites of an amorphous host's glasses: mean, spread, histogram, lowest sites, and for a
+    vacancy the correlation with the distance between its two nearest former atoms after relaxation."""
+    from pymatgen.core import Structure
+
+    from defectscreen.analysis.amorphous import NETWORK_FORMERS
+    from defectscreen.analysis.site_ensembles import site_ensemble, vacancy_neighbour_distance_angstrom
+    from defectscreen.builders.chain import COLLECTIONS
+    from defectscreen.flows.defect_set import charge_label
+    from defectscreen.reports.plots import plot_site_ensemble
+    from defectscreen.storage.query import current_versions, glass_site_states
+
+    settings = storage_settings()
+    formations = settings.collection("defect_formation_energies", COLLECTIONS["defect_formation_energies"])
+    formations.connect()
+    tasks = settings.job_store()
+    tasks.connect()
+    states = glass_site_states(formations, tasks, host, defect, charge, current_versions(_campaigns(settings)))
+    if not states:
+        raise click.ClickException(f"no formation energies of {defect} (q = {charge_label(charge)}) at glass sites of {host}; "
+                                   "give an amorphous host of a campaign with formation_energy (see `defectscreen "
+                                   "query --type vacancy`), then `defectscreen build`")
+    limits = list(states[0]["formation_energy_at_vbm_eV"])
+    chosen = limit or limits[0]
+    if chosen not in limits:
+        raise click.UsageError(f"--mu-limit: {host} has no chemical-potential limit '{chosen}'; known: "
+                               f"{', '.join(limits)}")
+    energies = {row["site"]: row["formation_energy_at_vbm_eV"][chosen] + charge * fermi_level for row in states}
+    descriptor, values = None, None
+    elements = {element.symbol for element in Structure.from_dict(states[0]["structure"]).composition}
+    formers = next((pair for pair in NETWORK_FORMERS.values() if set(pair) <= elements), None)
+    if defect.startswith("v_") and formers is not None:
+        descriptor = f"{formers[0]}–{formers[0]} distance across the vacancy after relaxation (Å)"
+        values = {row["site"]: vacancy_neighbour_distance_angstrom(Structure.from_dict(row["structure"]),
+                                                                   row["site_frac_coords"], formers[0])
+                  for row in states}
+    summary = site_ensemble(host, defect, charge, chosen, fermi_level, energies, descriptor, values)
+    if plot_dir:
+        name = f"{host}_{defect}_{charge_label(charge)}_sites.png"
+        _console().print(f"wrote {plot_site_ensemble(summary, Path(plot_dir) / name)}")
+    if as_json:
+        click.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
+        return
+    _console().print(f"{defect} (q = {charge_label(charge)}) over {len(summary.sites)} site(s) of {host}, {chosen}, "
+                     f"E_F = VBM + {fermi_level:g} eV: mean {summary.mean_eV:.3f} eV, standard deviation "
+                     f"{summary.standard_deviation_eV:.3f} eV, range {min(summary.formation_energy_eV):.3f} to "
+                     f"{max(summary.formation_energy_eV):.3f} eV")
+    _console().print("  lowest: " + ", ".join(f"{site} {energies[site]:.3f} eV" for site in summary.lowest_sites))
+    if summary.pearson_r is not None:
+        _console().print(f"  correlation with the {summary.descriptor}: r = {summary.pearson_r:.2f}")
+    for flag in sorted({flag for row in states for flag in row["flags"]}):
+        _console().print(f"  [yellow]not physics:[/] {flag}", soft_wrap=True)
 
 
 @cli.command()

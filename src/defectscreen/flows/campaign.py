@@ -24,7 +24,14 @@ from pydantic import (
 )
 from pymatgen.core import Element, Structure
 
-from defectscreen.defaults import DEFAULT_DISPLACEMENT_ANGSTROM, DEFAULT_SIGMA_MEV
+from defectscreen.defaults import (
+    DEFAULT_DISPLACEMENT_ANGSTROM,
+    DEFAULT_GLASS_TEMPERATURE_K,
+    DEFAULT_MELT_TEMPERATURE_K,
+    DEFAULT_MELTING_MOVES,
+    DEFAULT_QUENCHING_MOVES,
+    DEFAULT_SIGMA_MEV,
+)
 from defectscreen.engines import EngineSettings, GpawSettings, VaspSettings, XtbSettings
 from defectscreen.flows.hosts import PROTOTYPE_NAMES, prototype_structure
 from defectscreen.flows.steps import STEPS
@@ -35,10 +42,13 @@ from defectscreen.mlip.nequip_backend import NequipSettings
 from defectscreen.mlip.potential import PotentialRecipe
 from defectscreen.mlip.sevennet_backend import SevennetSettings
 from defectscreen.mlip.surrogate import SurrogateSettings
+from defectscreen.schemas.amorphous import glass_host_name
 
 PROPERTIES = tuple(STEPS)
 #: what a campaign with engine vasp can compute: relaxations and single points through atomate2's Makers.
 VASP_PROPERTIES = ("relaxation", "unrelaxed_energy", "formation_energy")
+#: what only a crystal host has: periodic host phonons (embedding, dispersion), a structure-search host family.
+PROPERTIES_OF_CRYSTALS = ("structure_search", "embedded_phonons", "host_dispersion")
 
 
 class CampaignError(ValueError):
@@ -90,8 +100,31 @@ def _load_structure(path: Path, field: str) -> Structure:
     return structure
 
 
+class AmorphousSpec(_Strict):
+    """Glass structures generated from the host's crystal by bond-switching Monte Carlo (seed 004), one per seed:
+    each is a host of its own, named '<name>#<seed>' ('a-SiO2#1'), its cell the defect cell (no supercell)."""
+
+    method: Literal["bond_switching"] = Field(
+        "bond_switching", description="Wooten–Winer–Weaire switches on a Keating network (AX2 network glasses: SiO2)")
+    atoms: PositiveInt = Field(96, description="atoms of each glass cell (a multiple of the crystal cell's)")
+    density_g_cm3: float = Field(2.2, gt=0, description="a-SiO2: 2.20 g/cm³ measured")
+    seeds: list[int] = Field([1, 2, 3], min_length=1, description="one independent structure per seed")
+    melting_moves: int = Field(DEFAULT_MELTING_MOVES, ge=0)
+    quenching_moves: PositiveInt = DEFAULT_QUENCHING_MOVES
+    melt_temperature_K: float = Field(DEFAULT_MELT_TEMPERATURE_K, gt=0)
+    final_temperature_K: float = Field(DEFAULT_GLASS_TEMPERATURE_K, gt=0)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("each seed once: the same seed makes the same structure")
+        return seeds
+
+
 class HostSpec(_Strict):
-    """One host crystal: a built-in prototype or a structure file (CIF, POSCAR, Structure JSON)."""
+    """One host crystal: a built-in prototype or a structure file (CIF, POSCAR, Structure JSON); with ``amorphous``,
+    the crystal its glass structures are generated from."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$", description="label used in every id")
     prototype: str | None = None
@@ -105,6 +138,14 @@ class HostSpec(_Strict):
         "electron capture by a charged defect; without it that capture coefficient C is left out (C̃ is kept)")
     effective_mass_hole: float | None = Field(
         None, gt=0, description="valence-band effective mass (electron masses), the same for hole capture")
+    amorphous: AmorphousSpec | None = None
+
+    @property
+    def cell_hosts(self) -> list[str]:
+        """The host names its cells carry: its own, or one per glass structure ('a-SiO2#1', 'a-SiO2#2')."""
+        if self.amorphous is None:
+            return [self.name]
+        return [glass_host_name(self.name, seed) for seed in self.amorphous.seeds]
 
     @model_validator(mode="after")
     def _one_source(self) -> HostSpec:
@@ -128,8 +169,16 @@ class HostSpec(_Strict):
         return _load_structure((base_dir / self.structure).resolve(), f"hosts[{self.name}].structure")
 
 
+class SiteSample(_Strict):
+    """``sample`` sites of each element a defect replaces, drawn with ``seed`` in every glass structure."""
+
+    sample: PositiveInt
+    seed: int = 1
+
+
 class DefectKinds(_Strict):
-    """Which point defects to generate in every host."""
+    """Which point defects to generate in every host: in a crystal at its symmetry-distinct sites, in a glass at
+    ``sites`` (every site of the element, or a sample), each site a defect of its own ('v_O@17')."""
 
     vacancies: bool | list[str] = Field(True, description="True: every element; or a list")
     substitutions: dict[str, list[str]] = Field(
@@ -137,6 +186,8 @@ class DefectKinds(_Strict):
     )
     antisites: bool = False
     interstitials: list[str] = Field(default_factory=list, description="interstitial elements")
+    sites: Literal["all"] | SiteSample = Field(
+        "all", description="amorphous hosts: 'all' sites of each element, or {sample: 20, seed: 1}")
 
     @field_validator("vacancies")
     @classmethod
@@ -404,6 +455,29 @@ class Campaign(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _what_glasses_compute(self) -> Campaign:
+        glasses = [host.name for host in self.hosts if host.amorphous is not None]
+        if not glasses:
+            if self.defects.sites != "all":
+                raise ValueError("defects.sites: picks the sites of amorphous hosts, and no host is amorphous (a "
+                                 "crystal's defects are its symmetry-distinct sites): remove it")
+            return self
+        crystal_only = [p for p in self.properties if p in PROPERTIES_OF_CRYSTALS]
+        if crystal_only:
+            raise ValueError(f"properties: {', '.join(crystal_only)} need(s) a crystal (periodic host phonons, the "
+                             f"primitive cell, or the host family of the search), and host(s) {', '.join(glasses)} "
+                             "are amorphous: remove them or the amorphous hosts")
+        computed = [host.name for host in self.hosts if host.amorphous and host.dielectric_constant == "computed"]
+        if computed:
+            raise ValueError(f"hosts[{computed[0]}].dielectric_constant: 'computed' works on the primitive cell of a "
+                             "crystal; give the glass's measured value (a-SiO2: 3.9)")
+        if self.defects.antisites or self.defects.interstitials:
+            raise ValueError(f"defects: host(s) {', '.join(glasses)} are amorphous, where defects are vacancies and "
+                             "substitutions at sampled sites: remove antisites and interstitials, or the amorphous "
+                             "hosts")
+        return self
+
+    @model_validator(mode="after")
     def _training_hosts(self) -> Campaign:
         training, names = self.search.training_hosts, [host.name for host in self.hosts]
         if training == "all_others":
@@ -432,11 +506,16 @@ class Campaign(_Strict):
     @field_validator("hosts")
     @classmethod
     def _unique_hosts(cls, hosts: list[HostSpec]) -> list[HostSpec]:
-        names = [host.name for host in hosts]
+        names = [name for host in hosts for name in {host.name, *host.cell_hosts}]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"host names must be unique; repeated: {', '.join(duplicates)}")
         return hosts
+
+    @property
+    def cell_hosts(self) -> list[str]:
+        """Every host name the campaign's cells carry (one per glass structure of an amorphous host)."""
+        return [name for host in self.hosts for name in host.cell_hosts]
 
     def sha256(self) -> str:
         """Hash of the validated campaign (defaults included)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import Counter
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,19 @@ from pymatgen.analysis.defects.generators import (
     VoronoiInterstitialGenerator,
 )
 from pymatgen.analysis.defects.supercells import get_sc_fromstruct
-from pymatgen.core import Structure
+from pymatgen.core import PeriodicSite, Structure
 
+from defectscreen.analysis.amorphous import defect_cell_in_glass
 from defectscreen.engines import spin_multiplicity
-from defectscreen.flows.campaign import MAX_SUPERCELL_ATOMS, Campaign, CampaignError, DefectKinds, SupercellRule
+from defectscreen.flows.campaign import (
+    MAX_SUPERCELL_ATOMS,
+    Campaign,
+    CampaignError,
+    DefectKinds,
+    SupercellRule,
+)
 from defectscreen.schemas import CalculationLabels
+from defectscreen.schemas.amorphous import GLASS_SITE_SEPARATOR
 
 CHARGE_PADDING_LIMIT = 2
 
@@ -117,6 +126,27 @@ def generate_defects(structure: Structure, kinds: DefectKinds) -> list[Defect]:
     return defects
 
 
+def glass_site_defects(glass: Structure, kinds: DefectKinds) -> list[tuple[str, Defect, int]]:
+    """(name, defect, site index) of every vacancy and substitution ``kinds`` asks for at the sites of a glass
+    (each its own defect, named for its site: 'v_O@17', 'C_Si@3'; indices of the glass cell, from 0)."""
+    by_element: dict[str, list[int]] = {}
+    for index, site in enumerate(glass):
+        by_element.setdefault(site.specie.symbol, []).append(index)
+    if kinds.sites != "all":
+        rng = np.random.default_rng(kinds.sites.seed)
+        by_element = {element: sorted(int(i) for i in rng.choice(indices, min(kinds.sites.sample, len(indices)),
+                                                                  replace=False))
+                      for element, indices in sorted(by_element.items())}
+    removed = set(by_element) if kinds.vacancies is True else set(kinds.vacancies or ()) & set(by_element)
+    host = glass.copy()  # pymatgen-analysis-defects decorates its structure with oxidation states
+    defects = [(Vacancy(host, host[index]), index) for element in sorted(removed) for index in by_element[element]]
+    for element, dopants in kinds.substitutions.items():
+        for dopant in dopants:
+            defects += [(Substitution(host, PeriodicSite(dopant, host[index].frac_coords, host.lattice)), index)
+                        for index in by_element.get(element, [])]
+    return [(f"{defect.name}{GLASS_SITE_SEPARATOR}{index}", defect, index) for defect, index in defects]
+
+
 def defect_names(defects: list[Defect]) -> list[str]:
     """pymatgen-analysis-defects names, numbered ('v_O_1', 'v_O_2') where sites share a name."""
     counts = Counter(defect.name for defect in defects)
@@ -150,9 +180,13 @@ def charge_states(campaign: Campaign, host: str, name: str, defect: Defect) -> l
     return sorted(set(charges))
 
 
-def build_defect_set(campaign: Campaign, base_dir: Path) -> list[Calculation]:
+def build_defect_set(campaign: Campaign, base_dir: Path,
+                     glasses: Mapping[str, Structure] | None = None) -> list[Calculation]:
     """Every calculation the campaign asks for, bulk supercell first within each host; names in the campaign's
-    maps that match nothing (a host element, a defect) are a :class:`CampaignError`, not silently ignored."""
+    maps that match nothing (a host element, a defect) are a :class:`CampaignError`, not silently ignored.
+
+    ``glasses``: the generated structure of each glass host ('a-SiO2#1'), for campaigns with amorphous hosts."""
+    glasses = glasses or {}
     unknown_hosts = set(campaign.defects.substitutions)
     unknown_vacancies = set(campaign.defects.vacancies) if isinstance(campaign.defects.vacancies, list) else set()
     charge_keys = set(campaign.charges) - {"default"} if isinstance(campaign.charges, dict) else set()
@@ -164,6 +198,12 @@ def build_defect_set(campaign: Campaign, base_dir: Path) -> list[Calculation]:
         elements = {element.symbol for element in structure.composition}
         unknown_hosts -= elements
         unknown_vacancies -= elements
+        if host_spec.amorphous is not None:
+            for host in host_spec.cell_hosts:
+                site_defects = glass_site_defects(glasses[host], campaign.defects)
+                generated |= {label for name, defect, _ in site_defects for label in (name, defect.name)}
+                calculations += _glass_calculations(campaign, host, glasses[host], site_defects)
+            continue
         matrix = supercell_matrix(host_spec.name, structure, campaign.supercell)
         bulk = structure.copy().make_supercell(matrix)
         calculations.append(_bulk_calculation(campaign, host_spec.name, bulk))
@@ -172,21 +212,9 @@ def build_defect_set(campaign: Campaign, base_dir: Path) -> list[Calculation]:
             generated |= {name, defect.name}
             cell, site = defect.get_supercell_structure(sc_mat=matrix, return_site=True)
             cell.remove_oxidation_states()
-            changes = {el.symbol: int(n) for el, n in defect.element_changes.items()}
             for charge in charge_states(campaign, host_spec.name, name, defect):
-                labels = CalculationLabels(
-                    calculation_id=f"{host_spec.name}:{name}:{charge_label(charge)}",
-                    campaign=campaign.name,
-                    host=host_spec.name,
-                    defect_name=name,
-                    defect_type=_defect_type(defect),
-                    defect_elements=sorted(changes),
-                    element_changes=changes,
-                    charge=charge,
-                    spin_multiplicity=spin_multiplicity(cell.atomic_numbers, charge),
-                    defect_site_frac_coords=site.frac_coords.tolist(),
-                    equivalent_sites=int(defect.multiplicity * round(abs(np.linalg.det(matrix)))),
-                )
+                labels = _defect_labels(campaign, host_spec.name, name, defect, cell, charge, site.frac_coords,
+                                        int(defect.multiplicity * round(abs(np.linalg.det(matrix)))))
                 calculations.append(Calculation(labels=labels, structure=cell))
     if unknown_hosts:
         raise CampaignError(
@@ -200,6 +228,31 @@ def build_defect_set(campaign: Campaign, base_dir: Path) -> list[Calculation]:
         raise CampaignError(
             f"charges: {', '.join(sorted(charge_keys - generated))} names no defect of this campaign; its defects "
             f"are {', '.join(sorted(generated)) or 'none'} (or use 'default' for every defect)")
+    return calculations
+
+
+def _defect_labels(campaign: Campaign, host: str, name: str, defect: Defect, cell: Structure, charge: int,
+                   site_frac_coords: np.ndarray, equivalent_sites: int, glass_site: int | None = None,
+                   ) -> CalculationLabels:
+    changes = {el.symbol: int(n) for el, n in defect.element_changes.items()}
+    return CalculationLabels(
+        calculation_id=f"{host}:{name}:{charge_label(charge)}", campaign=campaign.name, host=host, defect_name=name,
+        defect_type=_defect_type(defect), defect_elements=sorted(changes), element_changes=changes, charge=charge,
+        spin_multiplicity=spin_multiplicity(cell.atomic_numbers, charge),
+        defect_site_frac_coords=site_frac_coords.tolist(), equivalent_sites=equivalent_sites, glass_site=glass_site)
+
+
+def _glass_calculations(campaign: Campaign, host: str, glass: Structure,
+                        site_defects: list[tuple[str, Defect, int]]) -> list[Calculation]:
+    """The bulk cell of one glass structure (the glass cell itself) and a cell per (site defect, charge), each site
+    counted once."""
+    calculations = [_bulk_calculation(campaign, host, glass)]
+    for name, defect, index in site_defects:
+        dopant = None if isinstance(defect, Vacancy) else defect.site.specie.symbol
+        cell = defect_cell_in_glass(glass, index, dopant)
+        for charge in charge_states(campaign, host, name, defect):
+            labels = _defect_labels(campaign, host, name, defect, cell, charge, glass[index].frac_coords, 1, index)
+            calculations.append(Calculation(labels=labels, structure=cell))
     return calculations
 
 

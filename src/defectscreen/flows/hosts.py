@@ -16,6 +16,9 @@ _PROTOTYPES = {
     "zincblende-ZnS": ("F-43m", Lattice.cubic(5.409), ["Zn", "S"], [[0, 0, 0], [0.25, 0.25, 0.25]]),
     "diamond-Si": ("Fd-3m", Lattice.cubic(5.431), ["Si"], [[0, 0, 0]]),
     "diamond-C": ("Fd-3m", Lattice.cubic(3.567), ["C"], [[0, 0, 0]]),
+    # ideal β-cristobalite (straight Si–O–Si bridges; measured a = 7.16 Å above its 270 °C transition): the crystal
+    # amorphous SiO2 hosts are generated from
+    "cristobalite-SiO2": ("Fd-3m", Lattice.cubic(7.16), ["Si", "O"], [[0, 0, 0], [0.125, 0.125, 0.125]]),
     # anti-bixbyite: N on 8b and 24d, Mg tetrahedral on 48e (Mg–N 2.09–2.18 Å, density 2.71 g/cm³)
     "antibixbyite-Mg3N2": ("Ia-3", Lattice.cubic(9.9657), ["Mg", "N", "N"],
                            [[0.3890, 0.1520, 0.3823], [0.25, 0.25, 0.25], [0.9696, 0.0, 0.25]]),

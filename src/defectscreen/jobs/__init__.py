@@ -3,6 +3,7 @@ record them as parents through :mod:`defectscreen.jobs.provenance`."""
 
 from defectscreen.jobs.ccd import ConfigurationCoordinateMaker
 from defectscreen.jobs.embedding import EmbeddedSpectrumMaker, EmbeddingConvergenceMaker
+from defectscreen.jobs.glass_cell import GlassDefectCellMaker
 from defectscreen.jobs.phonons import GammaPhononMaker, HuangRhysMaker, PotentialRejectedError
 from defectscreen.jobs.potential import PotentialMaker, TrainingSetMaker
 from defectscreen.jobs.reference import RelaxationNotConvergedError, RelaxMaker, StaticMaker
@@ -18,6 +19,7 @@ __all__ = [
     "ConfigurationCoordinateMaker",
     "EmbeddedSpectrumMaker",
     "EmbeddingConvergenceMaker",
+    "GlassDefectCellMaker",
     "GroundStateMaker",
     "GammaPhononMaker",
     "HuangRhysMaker",

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 
 from defectscreen.physics.supercell_scaling import DEFAULT_MINIMUM_RADIUS_ANGSTROM  # noqa: E402
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE  # noqa: E402
-from defectscreen.schemas.amorphous import AmorphousHostDocument  # noqa: E402
+from defectscreen.schemas.amorphous import AmorphousHostDocument, SiteEnsembleSummary  # noqa: E402
 from defectscreen.schemas.embedding import EmbeddingConvergenceDocument  # noqa: E402
 from defectscreen.schemas.formation import (  # noqa: E402
     DefectChargeDocument,
@@ -359,3 +359,27 @@ def plot_glass(document: AmorphousHostDocument, path: str | Path, title: str = "
     angles.set(xlabel="bond angle (degrees)", ylabel="distribution (1/degree)")
     angles.legend(title="dotted: measured mean")
     return _save(figure, path, title or f"{document.formula} glass, seed {document.seed}")
+
+
+def plot_site_ensemble(summary: SiteEnsembleSummary, path: str | Path, title: str = "") -> Path:
+    """The formation-energy histogram of a defect over the sites of amorphous hosts and, where a descriptor was
+    measured, formation energy against it."""
+    from matplotlib.ticker import MaxNLocator
+
+    from defectscreen.flows.defect_set import charge_label
+
+    with_descriptor = summary.descriptor_values is not None
+    figure, axes = plt.subplots(1, 2 if with_descriptor else 1, figsize=(10 if with_descriptor else 5, 4))
+    histogram = axes[0] if with_descriptor else axes
+    edges = np.array(summary.histogram_edges_eV)
+    histogram.bar(edges[:-1], summary.histogram_counts, width=np.diff(edges), align="edge", edgecolor="k")
+    histogram.axvline(summary.mean_eV, color="C3", linestyle="--",
+                      label=f"mean {summary.mean_eV:.2f} eV, σ {summary.standard_deviation_eV:.2f} eV")
+    histogram.set(xlabel=f"formation energy, q = {charge_label(summary.charge)}, {summary.limit} (eV)", ylabel="sites")
+    histogram.yaxis.set_major_locator(MaxNLocator(integer=True))
+    histogram.legend()
+    if with_descriptor:
+        axes[1].scatter(summary.descriptor_values, summary.formation_energy_eV)
+        r = "" if summary.pearson_r is None else f" (r = {summary.pearson_r:.2f})"
+        axes[1].set(xlabel=summary.descriptor, ylabel="formation energy (eV)", title=f"{len(summary.sites)} sites{r}")
+    return _save(figure, path, title or f"{summary.defect} over the sites of {summary.host}")

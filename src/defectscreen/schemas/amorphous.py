@@ -5,6 +5,21 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
+#: joins an amorphous host's name and the seed of one of its structures into that structure's host name: 'a-SiO2#1'
+GLASS_SEED_SEPARATOR = "#"
+#: joins a defect's name and the glass site it takes into the site defect's name: 'v_O@17'
+GLASS_SITE_SEPARATOR = "@"
+
+
+def glass_host_name(host: str, seed: int) -> str:
+    """The host name of the structure generated with ``seed`` for the campaign's amorphous host ``host``."""
+    return f"{host}{GLASS_SEED_SEPARATOR}{seed}"
+
+
+def campaign_host_name(host: str) -> str:
+    """The campaign's host entry a host name belongs to ('a-SiO2#1' -> 'a-SiO2'; a crystal's is its own)."""
+    return host.split(GLASS_SEED_SEPARATOR)[0]
+
 
 class GlassStructureMetrics(BaseModel):
     """What says whether a structure is the glass (A the four-fold former, X the bridge: Si and O in a-SiO2)."""
@@ -21,6 +36,11 @@ class AmorphousHostDocument(BaseModel):
     """A glass generated from a crystal by bond-switching Monte Carlo (seed 004), its validation against experiment
     and the flags a reader must see before using it as a host."""
 
+    host: str | None = Field(None, description="host name of this structure in its campaign ('a-SiO2#1'); None when "
+                             "generated outside one (defectscreen amorphous)")
+    campaign: str | None = None
+    generation_sha256: str | None = Field(None, description="hash of the crystal and the generation settings it was "
+                                          "made from (a campaign reuses the structure while they are unchanged)")
     formula: str
     n_atoms: int
     structure: Structure
@@ -44,3 +64,25 @@ class AmorphousHostDocument(BaseModel):
     flags: list[str] = Field(description="what in this structure is not the glass; empty when it is")
     wall_time_s: float
     defectscreen_version: str
+
+
+class SiteEnsembleSummary(BaseModel):
+    """One defect over the sites of an amorphous host's glasses: the distribution of its formation energy in one
+    charge state, its lowest sites, and how it follows a local descriptor (``defectscreen sites``)."""
+
+    host: str = Field(description="the campaign's amorphous host ('a-SiO2'), over all its glasses")
+    defect: str = Field(description="the defect without its site ('v_O')")
+    charge: int
+    limit: str = Field(description="chemical-potential limit")
+    fermi_level_eV: float = Field(description="above the VBM of each glass")
+    sites: list[str] = Field(description="'a-SiO2#1:v_O@17', in the order of the values")
+    formation_energy_eV: list[float]
+    mean_eV: float
+    standard_deviation_eV: float
+    lowest_sites: list[str] = Field(description="up to five sites, lowest formation energy first")
+    histogram_counts: list[int]
+    histogram_edges_eV: list[float]
+    descriptor: str | None = Field(description="e.g. 'Si–Si distance across the vacancy after relaxation (Å)'")
+    descriptor_values: list[float] | None
+    pearson_r: float | None = Field(description="correlation of formation energy and descriptor (None: fewer than "
+                                    "three sites or no descriptor)")

@@ -37,6 +37,9 @@ class CalculationLabels(BaseModel):
     )
     equivalent_sites: int | None = Field(
         None, description="symmetry-equivalent sites of this defect in the supercell (concentration per site)")
+    glass_site: int | None = Field(
+        None, description="amorphous host: index (from 0) of the glass cell's site the defect takes; its cell is cut "
+        "from the glass as the engine relaxed it")
 
 
 class OneElectronLevels(BaseModel):

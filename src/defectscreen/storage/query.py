@@ -6,12 +6,23 @@ from jobflow import JobStore
 from maggma.core import Store
 
 from defectscreen.schemas import DefectFormationDocument, TaskDocument
+from defectscreen.schemas.amorphous import GLASS_SEED_SEPARATOR, GLASS_SITE_SEPARATOR
 from defectscreen.schemas.phonons import supercell_atoms
 
 ROW_FIELDS = (
     "calculation_id", "host", "defect_name", "defect_type", "charge", "task_label",
     "energy_eV", "max_force_eV_per_angstrom", "n_atoms", "engine", "uuid",
 )
+
+
+def with_ensemble_members(store: Store, field: str, name: str | None) -> str | dict | None:
+    """A host or defect name as a filter on ``field`` that also matches its members: an amorphous host's glasses
+    ('a-SiO2' -> 'a-SiO2#1', 'a-SiO2#2', ...), a defect's glass sites ('v_O' -> 'v_O@17', ...)."""
+    if name is None or GLASS_SEED_SEPARATOR in name or GLASS_SITE_SEPARATOR in name:
+        return name
+    members = sorted(value for value in store.distinct(field) if value == name or value.split(
+        GLASS_SEED_SEPARATOR if field.endswith("host") else GLASS_SITE_SEPARATOR)[0] == name)
+    return {"$in": members} if len(members) > 1 else name
 
 
 def task_criteria(
@@ -258,3 +269,29 @@ def dispersion_rows(store: JobStore | Store, host: str | None = None) -> list[di
             "same_supercell_mean_error_meV": comparison.get("same_supercell_mean_error_meV"),
             "flags": output.get("flags", []), "uuid": doc["uuid"]})
     return rows
+
+
+def glass_site_states(formations: Store, tasks: JobStore, host: str, defect: str, charge: int,
+                      campaign_versions: list[str]) -> list[dict]:
+    """Charge state ``charge`` of defect ``defect`` ('v_O') at every glass site of amorphous host ``host``
+    ('a-SiO2') built under the current campaign versions: {'site': 'a-SiO2#1:v_O@17', 'formation_energy_at_vbm_eV':
+    limit -> eV, 'flags': its glass's formation-energy flags, 'structure': the relaxed cell, 'site_frac_coords':
+    where the defect sits}."""
+    hosts = with_ensemble_members(formations, "host", host)
+    names = with_ensemble_members(formations, "defect_name", defect)
+    found = []
+    for doc in formations.query({"host": hosts, "defect_name": names, "campaign_sha256": {"$in": campaign_versions}},
+                                properties=["host", "defect_name", "charge_states", "flags"]):
+        if GLASS_SEED_SEPARATOR not in doc["host"]:
+            continue
+        state = next((s for s in doc["charge_states"] if s["charge"] == charge), None)
+        if state is not None:
+            found.append({"site": f"{doc['host']}:{doc['defect_name']}", "uuid": state["defect_uuid"],
+                          "formation_energy_at_vbm_eV": state["formation_energy_at_vbm_eV"],
+                          "flags": doc.get("flags", [])})
+    cells = {doc["uuid"]: doc for doc in tasks.query(
+        {"uuid": {"$in": [row["uuid"] for row in found]}, "output.task_label": "relax"},
+        properties=["uuid", "output.structure", "output.labels.defect_site_frac_coords"])}
+    return [{**row, "structure": cells[row["uuid"]]["output"]["structure"],
+             "site_frac_coords": cells[row["uuid"]]["output"]["labels"]["defect_site_frac_coords"]}
+            for row in sorted(found, key=lambda row: row["site"]) if row["uuid"] in cells]

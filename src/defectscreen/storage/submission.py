@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from defectscreen.flows.registry import TaskRegistry
 from defectscreen.flows.screening import HostScreeningMaker
 from defectscreen.flows.steps import HostCells
 from defectscreen.schemas.formation import FormationInputs, settings_key
+from defectscreen.storage.glasses import glass_structures
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,23 @@ def record_campaign(campaigns: Store, campaign: Campaign) -> list[str]:
     return changes
 
 
-def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad,
-                    campaigns: Store | None = None) -> SubmissionReport:
+def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, campaigns: Store | None = None,
+                    amorphous_hosts: Store | None = None,
+                    announce: Callable[[str], None] = lambda line: None) -> SubmissionReport:
     """Generate the defect set, build one Flow per host (and one for the competing phases) of the missing jobs,
     add them (as one workflow when surrogates learn from other hosts' full searches).
 
     The whole defect set is generated (and so validated) before anything is added; the campaign itself is
-    recorded in ``campaigns`` when given.
+    recorded in ``campaigns`` when given. Glasses of amorphous hosts are read from (or generated into)
+    ``amorphous_hosts``, which such a campaign needs.
     """
-    calculations = build_defect_set(campaign, base_dir)
-    groups = {host.name: [c for c in calculations if c.labels.host == host.name] for host in campaign.hosts}
+    glasses = {}
+    if any(host.amorphous for host in campaign.hosts):
+        if amorphous_hosts is None:
+            raise ValueError("a campaign with amorphous hosts is submitted with the amorphous_hosts store")
+        glasses = glass_structures(campaign, base_dir, amorphous_hosts, announce)
+    calculations = build_defect_set(campaign, base_dir, glasses)
+    groups = {host: [c for c in calculations if c.labels.host == host] for host in campaign.cell_hosts}
     if "formation_energy" in campaign.properties:
         groups["phases"] = competing_phase_calculations(campaign, base_dir)
     maker = HostScreeningMaker(registry=TaskRegistry(campaign.name, submitted_keys(launchpad)))

@@ -1,9 +1,11 @@
-"""Single point of every bulk and defect cell as generated (competing phases are only relaxed)."""
+"""Single point of every bulk and defect cell as generated (a glass's defect cells: cut from the relaxed glass;
+competing phases are only relaxed)."""
 
 from __future__ import annotations
 
 from defectscreen.flows.registry import TaskRegistry
 from defectscreen.flows.steps.base import HostCells, Step, StepOutputs
+from defectscreen.flows.steps.relaxation import starting_structure
 from defectscreen.jobs import StaticMaker
 
 TASK = "static"
@@ -17,4 +19,5 @@ class UnrelaxedEnergy(Step):
         for cell in cells.calculations:
             if cell.labels.defect_type != "competing_phase":
                 registry.output(cells.host, cell.labels.calculation_id, TASK, cells.engine_hash,
-                                lambda: maker.make(cell.structure, cell.labels, cells.campaign_sha256))
+                                lambda: maker.make(starting_structure(cells, cell, registry), cell.labels,
+                                                   cells.campaign_sha256))

@@ -1,0 +1,45 @@
+"""A defect over the sites of amorphous hosts: the distribution of its formation energy and a local descriptor."""
+
+from __future__ import annotations
+
+import numpy as np
+from pymatgen.core import Structure
+
+from defectscreen.schemas.amorphous import SiteEnsembleSummary
+
+#: sites listed as the lowest of an ensemble
+LOWEST_SITES = 5
+
+
+def vacancy_neighbour_distance_angstrom(relaxed: Structure, site_frac_coords: list[float], neighbour: str) -> float:
+    """Distance (Å) between the two ``neighbour`` atoms nearest the vacant site in the relaxed defect cell: for the
+    oxygen vacancy in a-SiO2 the Si–Si distance across it (3.1 Å bridged by O; ~2.3–2.5 Å when the neutral
+    vacancy forms an Si–Si bond, longer where a charged one puckers)."""
+    candidates = [i for i, site in enumerate(relaxed) if site.specie.symbol == neighbour]
+    if len(candidates) < 2:
+        raise ValueError(f"the cell has fewer than two {neighbour} atoms")
+    lattice = relaxed.lattice
+    to_site = lattice.get_all_distances(relaxed.frac_coords[candidates], [site_frac_coords])[:, 0]
+    first, second = (candidates[i] for i in np.argsort(to_site)[:2])
+    return float(relaxed.get_distance(first, second))
+
+
+def site_ensemble(host: str, defect: str, charge: int, limit: str, fermi_level_eV: float,
+                  formation_energy_eV: dict[str, float], descriptor: str | None = None,
+                  descriptor_values: dict[str, float] | None = None, bins: int = 10) -> SiteEnsembleSummary:
+    """The summary of ``formation_energy_eV`` (site id -> E_f at ``fermi_level_eV`` and ``limit``, eV) and, where
+    given, its Pearson correlation with ``descriptor_values`` (site id -> value)."""
+    sites = sorted(formation_energy_eV)
+    energies = np.array([formation_energy_eV[s] for s in sites])
+    counts, edges = np.histogram(energies, bins=bins)
+    values = None if descriptor_values is None else [descriptor_values[s] for s in sites]
+    r = None
+    if values is not None and len(sites) >= 3 and np.ptp(values) > 0 and np.ptp(energies) > 0:
+        r = float(np.corrcoef(energies, values)[0, 1])
+    return SiteEnsembleSummary(
+        host=host, defect=defect, charge=charge, limit=limit, fermi_level_eV=fermi_level_eV, sites=sites,
+        formation_energy_eV=energies.tolist(), mean_eV=float(energies.mean()),
+        standard_deviation_eV=float(energies.std(ddof=1)) if len(sites) > 1 else 0.0,
+        lowest_sites=[sites[i] for i in np.argsort(energies)[:LOWEST_SITES]], histogram_counts=counts.tolist(),
+        histogram_edges_eV=edges.tolist(), descriptor=descriptor if values is not None else None,
+        descriptor_values=values, pearson_r=r)

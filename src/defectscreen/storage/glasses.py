@@ -1,0 +1,91 @@
+"""The glass structures of a campaign's amorphous hosts: generated once, stored, reused by every later submission.
+
+A glass is made when its campaign is submitted (its defect cells are cut from it, so they exist only once it
+does), stored at once in the ``amorphous_hosts`` collection with its validation, and read back by the next
+submission while its crystal and settings are unchanged: a submission killed halfway keeps the glasses it made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from maggma.core import Store
+from monty.json import jsanitize
+from pymatgen.core import Structure
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+from defectscreen.analysis.amorphous import NETWORK_FORMERS, bond_switching_glass
+from defectscreen.flows.campaign import AmorphousSpec, Campaign, CampaignError, HostSpec
+from defectscreen.schemas import AmorphousHostDocument
+
+#: what makes a glass unusable as a host (its other flags are shown, and kept in its document)
+DISQUALIFYING_FLAG = "coordination defects"
+
+
+def glass_id(campaign: str, host: str) -> str:
+    """Key of a glass in ``amorphous_hosts``: 'campaign:a-SiO2#1'."""
+    return f"{campaign}:{host}"
+
+
+def generation_sha256(crystal: Structure, settings: AmorphousSpec, seed: int) -> str:
+    """Hash of what a glass is made from: the crystal's species and coordinates, the settings, the seed."""
+    recipe = {"lattice": crystal.lattice.matrix.round(8).tolist(), "species": [s.symbol for s in crystal.species],
+              "frac_coords": crystal.frac_coords.round(8).tolist(), "seed": seed,
+              "settings": settings.model_dump(mode="json", exclude={"seeds"})}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def _crystal(host: HostSpec, base_dir: Path) -> Structure:
+    crystal = host.load(base_dir)
+    crystal.remove_oxidation_states()
+    formula = crystal.composition.reduced_formula
+    if formula not in NETWORK_FORMERS:
+        raise CampaignError(f"hosts[{host.name}].amorphous: bond switching makes {', '.join(NETWORK_FORMERS)} glasses "
+                            f"and the crystal is {formula}; give an SiO2 crystal (prototype: cristobalite-SiO2)")
+    conventional = SpacegroupAnalyzer(crystal).get_conventional_standard_structure()
+    if host.amorphous.atoms % len(conventional):
+        raise CampaignError(f"hosts[{host.name}].amorphous.atoms: {host.amorphous.atoms} is not a multiple of the "
+                            f"{len(conventional)} atoms of {formula}'s conventional cell (e.g. "
+                            f"{4 * len(conventional)})")
+    return conventional
+
+
+def glass_structures(campaign: Campaign, base_dir: Path, store: Store,
+                     announce: Callable[[str], None] = lambda line: None) -> dict[str, Structure]:
+    """Host name ('a-SiO2#1') -> glass structure of every amorphous host of ``campaign``, generated and stored where
+    not in ``store`` yet (``announce`` is told before each generation, which takes minutes).
+
+    A glass stored under the same name with another crystal or settings, and a glass with coordination defects, are
+    a :class:`CampaignError` (cells cut from them would mix with the new ones, or its defects with the screened)."""
+    glasses: dict[str, Structure] = {}
+    store.connect()
+    for host in campaign.hosts:
+        if host.amorphous is None:
+            continue
+        crystal, settings = _crystal(host, base_dir), host.amorphous
+        for seed, name in zip(settings.seeds, host.cell_hosts):
+            key, sha = glass_id(campaign.name, name), generation_sha256(crystal, settings, seed)
+            stored = store.query_one({"glass_id": key})
+            if stored is not None and stored["generation_sha256"] != sha:
+                raise CampaignError(f"hosts[{host.name}]: {name} was generated before from another crystal or other "
+                                    "amorphous settings, and its cells were computed from it: name the host anew "
+                                    f"(e.g. '{host.name}-2') to generate new glasses beside the old")
+            if stored is None:
+                announce(f"{name}: bond-switching Monte Carlo, {settings.atoms} atoms, "
+                         f"{settings.melting_moves} + {settings.quenching_moves} moves")
+                document = bond_switching_glass(
+                    crystal, settings.atoms, settings.density_g_cm3, seed, settings.melting_moves,
+                    settings.quenching_moves, settings.melt_temperature_K, settings.final_temperature_K)
+                stored = jsanitize(document.model_copy(update={"host": name, "campaign": campaign.name,
+                                                               "generation_sha256": sha}).model_dump(), strict=True)
+                store.update([stored | {"glass_id": key}], key="glass_id")
+            document = AmorphousHostDocument.model_validate(stored)
+            unusable = [flag for flag in document.flags if flag.startswith(DISQUALIFYING_FLAG)]
+            if unusable:
+                raise CampaignError(f"hosts[{host.name}]: glass {name} has {unusable[0]}: leave out seed {seed} (or "
+                                    "lengthen amorphous.quenching_moves)")
+            glasses[name] = document.structure
+    return glasses
