@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from pymatgen.analysis.defects.ccd import get_dQ
 from pymatgen.core import Structure
 
 from defectscreen.analysis.amorphous import crystal_at_density
@@ -90,13 +91,14 @@ def test_site_ensemble_statistics_and_the_vacancy_descriptor() -> None:
 @pytest.mark.slow(seconds=180)
 def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed_glass(data_dir: Path,
                                                                                        tmp_path: Path) -> None:
-    """24-atom a-SiO2 (100 + 300 bond switches), two O sites, V_O in 0 and +2 with xTB: the glass is made at the
+    """24-atom a-SiO2 (100 + 300 bond switches), two O sites, V_O in 0 and +1 with xTB: the glass is made at the
     first submission only; each vacancy relaxation starts from the glass the engine relaxed, minus the site; the
-    neutral vacancy closes into an Si–Si bond (2.3–2.5 Å in DFT, from ~3.1 Å across the bridging O)."""
+    neutral vacancy closes into an Si–Si bond (2.3–2.5 Å in DFT, from ~3.1 Å across the bridging O); a glass site's
+    configuration-coordinate diagram is built as a crystal's."""
     path = tmp_path / "glass.yaml"
-    data = _campaign(defects={"vacancies": ["O"], "sites": {"sample": 2, "seed": 1}},
+    data = _campaign(defects={"vacancies": ["O"], "sites": {"sample": 2, "seed": 1}}, charges={"v_O": [0, 1]},
                      relax={"fmax_eV_per_angstrom": 0.05, "max_steps": 300},
-                     properties=["relaxation", "formation_energy"],
+                     properties=["relaxation", "configuration_coordinate", "formation_energy"],
                      formation={"chemical_potentials": {"O-rich": {"O": 0.0, "Si": -9.0}}})
     path.write_text(yaml.safe_dump(data))
     settings = StorageSettings.from_environment()
@@ -105,9 +107,11 @@ def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed
     generated: list[str] = []
     campaigns = settings.collection("campaigns", COLLECTIONS["campaigns"])
     report = submit_campaign(campaign, base_dir, settings.launchpad(), campaigns, glasses, generated.append)
-    assert len(generated) == 1 and report.jobs_per_host["a-SiO2#1"] == 1 + 2 * 2 * 2  # bulk; per state cut + relax
+    # the glass's relaxation; per site and charge the cut and the relaxation; per site the CCD of the (+1, 0) pair
+    assert generated[0].startswith("generating glass a-SiO2#1")
+    assert report.jobs_per_host["a-SiO2#1"] == 1 + 2 * 2 * 2 + 2
     again = submit_campaign(campaign, base_dir, settings.launchpad(), campaigns, glasses, generated.append)
-    assert len(generated) == 1 and again.new_jobs == 0
+    assert sum(line.startswith("generating") for line in generated) == 1 and again.new_jobs == 0
     stored = glasses.query_one({"glass_id": "glass:a-SiO2#1"})
     assert stored["metrics"]["coordination_defects"] == {} and stored["n_atoms"] == 24
 
@@ -131,6 +135,13 @@ def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed
             after = vacancy_neighbour_distance_angstrom(Structure.from_dict(task["structure"]),
                                                         task["labels"]["defect_site_frac_coords"], "Si")
             assert before > 2.9 and 2.2 < after < 2.7
+    for site in {relaxed[cid]["labels"]["defect_name"] for cid in vacancies}:
+        (ccd,) = [doc["output"] for doc in tasks.query({"output.calculation_id": f"a-SiO2#1:{site}:1/0"})]
+        expected = get_dQ(Structure.from_dict(relaxed[f"a-SiO2#1:{site}:0"]["structure"]),
+                          Structure.from_dict(relaxed[f"a-SiO2#1:{site}:+1"]["structure"]))
+        assert ccd["delta_Q_amu_half_angstrom"] == pytest.approx(expected, rel=1e-9) and expected > 0.1
+        for surface in ccd["surfaces"]:  # each state's relaxed structure is the lowest point of its surface
+            assert 0 <= surface["energy_below_minimum_meV"] < 2.0
 
     subprocess.run([sys.executable, "-m", "defectscreen.cli", "build"], check=True, capture_output=True, timeout=600)
     result = CliRunner().invoke(cli, ["sites", "--host", "a-SiO2", "--defect", "v_O", "--json"])

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from defectscreen.analysis.amorphous import crystal_at_density
 from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
 from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.storage.submission import submit_campaign
@@ -96,7 +98,12 @@ def test_structure_file_host(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted((REPO / "flows").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_example_campaign_is_valid_and_generates_its_cells(path: Path) -> None:
+    """Glasses of amorphous hosts stand in as the crystal at the glass's size and density (generating them takes
+    minutes; tests/test_amorphous_campaign.py generates one)."""
     campaign, base_dir = load_campaign(path)
-    calculations = build_defect_set(campaign, base_dir)
-    assert {c.labels.host for c in calculations} == {host.name for host in campaign.hosts}
-    assert sum(c.labels.defect_type == "bulk" for c in calculations) == len(campaign.hosts)
+    glasses = {name: crystal_at_density(SpacegroupAnalyzer(host.load(base_dir)).get_conventional_standard_structure(),
+                                        host.amorphous.atoms, host.amorphous.density_g_cm3)
+               for host in campaign.hosts if host.amorphous for name in host.cell_hosts}
+    calculations = build_defect_set(campaign, base_dir, glasses)
+    assert {c.labels.host for c in calculations} == set(campaign.cell_hosts)
+    assert sum(c.labels.defect_type == "bulk" for c in calculations) == len(campaign.cell_hosts)

@@ -56,7 +56,7 @@ def _submit(campaign_path: str, settings: StorageSettings) -> None:
         report = submit_campaign(campaign, base_dir, settings.launchpad(),
                                  settings.collection("campaigns", COLLECTIONS["campaigns"]),
                                  settings.collection("amorphous_hosts", COLLECTIONS["amorphous_hosts"]),
-                                 lambda line: _console().print(f"generating glass {line}"))
+                                 lambda line: _console().print(line, soft_wrap=True))
     except CampaignError as error:
         raise click.ClickException(str(error)) from None
     _console().print(

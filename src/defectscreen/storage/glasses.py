@@ -21,9 +21,6 @@ from defectscreen.analysis.amorphous import NETWORK_FORMERS, bond_switching_glas
 from defectscreen.flows.campaign import AmorphousSpec, Campaign, CampaignError, HostSpec
 from defectscreen.schemas import AmorphousHostDocument
 
-#: what makes a glass unusable as a host (its other flags are shown, and kept in its document)
-DISQUALIFYING_FLAG = "coordination defects"
-
 
 def glass_id(campaign: str, host: str) -> str:
     """Key of a glass in ``amorphous_hosts``: 'campaign:a-SiO2#1'."""
@@ -56,7 +53,7 @@ def _crystal(host: HostSpec, base_dir: Path) -> Structure:
 def glass_structures(campaign: Campaign, base_dir: Path, store: Store,
                      announce: Callable[[str], None] = lambda line: None) -> dict[str, Structure]:
     """Host name ('a-SiO2#1') -> glass structure of every amorphous host of ``campaign``, generated and stored where
-    not in ``store`` yet (``announce`` is told before each generation, which takes minutes).
+    not in ``store`` yet (``announce`` is told before each generation, which takes minutes, and each glass's flags).
 
     A glass stored under the same name with another crystal or settings, and a glass with coordination defects, are
     a :class:`CampaignError` (cells cut from them would mix with the new ones, or its defects with the screened)."""
@@ -74,7 +71,7 @@ def glass_structures(campaign: Campaign, base_dir: Path, store: Store,
                                     "amorphous settings, and its cells were computed from it: name the host anew "
                                     f"(e.g. '{host.name}-2') to generate new glasses beside the old")
             if stored is None:
-                announce(f"{name}: bond-switching Monte Carlo, {settings.atoms} atoms, "
+                announce(f"generating glass {name}: bond-switching Monte Carlo, {settings.atoms} atoms, "
                          f"{settings.melting_moves} + {settings.quenching_moves} moves")
                 document = bond_switching_glass(
                     crystal, settings.atoms, settings.density_g_cm3, seed, settings.melting_moves,
@@ -83,9 +80,13 @@ def glass_structures(campaign: Campaign, base_dir: Path, store: Store,
                                                                "generation_sha256": sha}).model_dump(), strict=True)
                 store.update([stored | {"glass_id": key}], key="glass_id")
             document = AmorphousHostDocument.model_validate(stored)
-            unusable = [flag for flag in document.flags if flag.startswith(DISQUALIFYING_FLAG)]
-            if unusable:
-                raise CampaignError(f"hosts[{host.name}]: glass {name} has {unusable[0]}: leave out seed {seed} (or "
-                                    "lengthen amorphous.quenching_moves)")
+            defects = document.metrics.coordination_defects
+            if defects:
+                listed = ", ".join(f"{count} {kind}-fold" for kind, count in defects.items())
+                raise CampaignError(f"hosts[{host.name}]: glass {name} has coordination defects ({listed}), which "
+                                    f"would mix with the defects screened: leave out seed {seed} (or lengthen "
+                                    "amorphous.quenching_moves)")
+            for flag in document.flags:
+                announce(f"glass {name}, not the glass: {flag}")
             glasses[name] = document.structure
     return glasses
