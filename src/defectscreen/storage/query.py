@@ -22,7 +22,7 @@ def with_ensemble_members(store: Store, field: str, name: str | None) -> str | d
         return name
     members = sorted(value for value in store.distinct(field) if value == name or value.split(
         GLASS_SEED_SEPARATOR if field.endswith("host") else GLASS_SITE_SEPARATOR)[0] == name)
-    return {"$in": members} if len(members) > 1 else name
+    return name if members in ([], [name]) else {"$in": members}
 
 
 def task_criteria(
