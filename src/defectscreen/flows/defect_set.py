@@ -28,13 +28,7 @@ from pymatgen.core import PeriodicSite, Structure
 
 from defectscreen.analysis.amorphous import defect_cell_in_glass
 from defectscreen.engines import spin_multiplicity
-from defectscreen.flows.campaign import (
-    MAX_SUPERCELL_ATOMS,
-    Campaign,
-    CampaignError,
-    DefectKinds,
-    SupercellRule,
-)
+from defectscreen.flows.campaign import MAX_SUPERCELL_ATOMS, Campaign, CampaignError, DefectKinds, SupercellRule
 from defectscreen.schemas import CalculationLabels
 from defectscreen.schemas.amorphous import GLASS_SITE_SEPARATOR
 
