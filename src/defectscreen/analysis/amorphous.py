@@ -183,6 +183,11 @@ def glass_metrics(structure: Structure) -> GlassStructureMetrics:
         coordination_defects=coordination_defects(structure))
 
 
+def listed_coordination_defects(defects: dict[str, int]) -> str:
+    """'1 Si3-fold, 2 O1-fold': the coordination defects of a glass as its flags and refusals name them."""
+    return ", ".join(f"{count} {kind}-fold" for kind, count in defects.items())
+
+
 def crystal_bridges_kept(start: np.ndarray, end: np.ndarray) -> float:
     """Fraction of the starting network's A–A bridges (pairs of A atoms sharing an X) still bridged at the end."""
     pairs = {tuple(sorted(pair)) for pair in end.tolist()}
@@ -197,9 +202,8 @@ def glass_flags(metrics: GlassStructureMetrics, crystal_bridges_kept_fraction: f
         flags.append(f"{100 * crystal_bridges_kept_fraction:.0f} % of the crystal's Si–O–Si bridges are still in place: "
                      "mostly the crystal's network, not a glass; melt hotter or longer")
     if metrics.coordination_defects:
-        listed = ", ".join(f"{count} {kind}-fold" for kind, count in metrics.coordination_defects.items())
-        flags.append(f"coordination defects ({listed}): not a defect-free host; its defects would mix with the "
-                     "ones screened")
+        flags.append(f"coordination defects ({listed_coordination_defects(metrics.coordination_defects)}): not a "
+                     "defect-free host; its defects would mix with the ones screened")
     if abs(metrics.density_g_cm3 - MEASURED_SILICA["density_g_cm3"]) > DENSITY_TOLERANCE_G_CM3:
         flags.append(f"density {metrics.density_g_cm3:.2f} g/cm³, measured {MEASURED_SILICA['density_g_cm3']:.2f}")
     for pair, distance in metrics.first_shell_angstrom.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pymatgen.core import Structure
 
+from defectscreen.analysis.amorphous import NETWORK_FORMERS
 from defectscreen.schemas.amorphous import SiteEnsembleSummary
 
 #: sites listed as the lowest of an ensemble
@@ -22,6 +23,21 @@ def vacancy_neighbour_distance_angstrom(relaxed: Structure, site_frac_coords: li
     to_site = lattice.get_all_distances(relaxed.frac_coords[candidates], [site_frac_coords])[:, 0]
     first, second = (candidates[i] for i in np.argsort(to_site)[:2])
     return float(relaxed.get_distance(first, second))
+
+
+def vacancy_descriptor(defect: str, relaxed_cells: dict[str, tuple[Structure, list[float]]],
+                       ) -> tuple[str | None, dict[str, float] | None]:
+    """For a vacancy of a network glass ('v_O' in a-SiO2): the descriptor's name and, per site id, the distance
+    between the two former atoms nearest the vacant site (``relaxed_cells``: site id -> (relaxed defect cell, the
+    site's fractional coordinates)); (None, None) for any other defect."""
+    elements = {element.symbol for cell, _ in relaxed_cells.values() for element in cell.composition}
+    formers = next((pair for pair in NETWORK_FORMERS.values() if set(pair) <= elements), None)
+    if not defect.startswith("v_") or formers is None:
+        return None, None
+    former = formers[0]
+    return (f"{former}–{former} distance across the vacancy after relaxation (Å)",
+            {site: vacancy_neighbour_distance_angstrom(cell, coords, former)
+             for site, (cell, coords) in relaxed_cells.items()})
 
 
 def site_ensemble(host: str, defect: str, charge: int, limit: str, fermi_level_eV: float,

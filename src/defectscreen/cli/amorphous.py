@@ -38,8 +38,8 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
 @click.option("--quenching-moves", type=click.IntRange(min=1), default=DEFAULT_QUENCHING_MOVES, show_default=True,
               help="Metropolis bond switches while the temperature falls linearly")
 @click.option("--melt-temperature", "melt_temperature_K", type=POSITIVE, default=DEFAULT_MELT_TEMPERATURE_K,
-              show_default=True, help="K of the melt, where the quench starts (a switch costs ~1-3 eV on the Keating network: 10000 K "
-              "accepts a few per cent)")
+              show_default=True, help="K of the melt, where the quench starts (a switch costs ~1-3 eV on the Keating "
+              "network: 10000 K accepts a few per cent)")
 @click.option("--final-temperature", "final_temperature_K", type=POSITIVE, default=DEFAULT_GLASS_TEMPERATURE_K,
               show_default=True, help="K")
 @click.option("--out", "out_dir", required=True, callback=output_folder, type=click.Path(file_okay=False),

@@ -471,8 +471,7 @@ def sites(host: str, defect: str, charge: int, limit: str | None, fermi_level: f
     vacancy the correlation with the distance between its two nearest former atoms after relaxation."""
     from pymatgen.core import Structure
 
-    from defectscreen.analysis.amorphous import NETWORK_FORMERS
-    from defectscreen.analysis.site_ensembles import site_ensemble, vacancy_neighbour_distance_angstrom
+    from defectscreen.analysis.site_ensembles import site_ensemble, vacancy_descriptor
     from defectscreen.builders.chain import COLLECTIONS
     from defectscreen.flows.defect_set import charge_label
     from defectscreen.reports.plots import plot_site_ensemble
@@ -485,23 +484,17 @@ def sites(host: str, defect: str, charge: int, limit: str | None, fermi_level: f
     tasks.connect()
     states = glass_site_states(formations, tasks, host, defect, charge, current_versions(_campaigns(settings)))
     if not states:
-        raise click.ClickException(f"no formation energies of {defect} (q = {charge_label(charge)}) at glass sites of {host}; "
-                                   "give an amorphous host of a campaign with formation_energy (see `defectscreen "
-                                   "query --type vacancy`), then `defectscreen build`")
+        raise click.ClickException(f"no formation energies of {defect} (q = {charge_label(charge)}) at glass sites "
+                                   f"of {host}; give an amorphous host of a campaign with formation_energy (see "
+                                   "`defectscreen query --type vacancy`), then `defectscreen build`")
     limits = list(states[0]["formation_energy_at_vbm_eV"])
     chosen = limit or limits[0]
     if chosen not in limits:
         raise click.UsageError(f"--mu-limit: {host} has no chemical-potential limit '{chosen}'; known: "
                                f"{', '.join(limits)}")
     energies = {row["site"]: row["formation_energy_at_vbm_eV"][chosen] + charge * fermi_level for row in states}
-    descriptor, values = None, None
-    elements = {element.symbol for element in Structure.from_dict(states[0]["structure"]).composition}
-    formers = next((pair for pair in NETWORK_FORMERS.values() if set(pair) <= elements), None)
-    if defect.startswith("v_") and formers is not None:
-        descriptor = f"{formers[0]}–{formers[0]} distance across the vacancy after relaxation (Å)"
-        values = {row["site"]: vacancy_neighbour_distance_angstrom(Structure.from_dict(row["structure"]),
-                                                                   row["site_frac_coords"], formers[0])
-                  for row in states}
+    descriptor, values = vacancy_descriptor(defect, {row["site"]: (Structure.from_dict(row["structure"]),
+                                                                   row["site_frac_coords"]) for row in states})
     summary = site_ensemble(host, defect, charge, chosen, fermi_level, energies, descriptor, values)
     if plot_dir:
         name = f"{host}_{defect}_{charge_label(charge)}_sites.png"

@@ -16,9 +16,11 @@ def glass_host_name(host: str, seed: int) -> str:
     return f"{host}{GLASS_SEED_SEPARATOR}{seed}"
 
 
-def campaign_host_name(host: str) -> str:
-    """The campaign's host entry a host name belongs to ('a-SiO2#1' -> 'a-SiO2'; a crystal's is its own)."""
-    return host.split(GLASS_SEED_SEPARATOR)[0]
+def ensemble_name(name: str) -> str:
+    """What a glass host or a glass-site defect is one member of: the campaign's amorphous host ('a-SiO2#1' ->
+    'a-SiO2') or the defect ('v_O@17' -> 'v_O'); any other name is its own. (Host names hold no '@' and defect names
+    no '#', so one function serves both.)"""
+    return name.split(GLASS_SEED_SEPARATOR)[0].split(GLASS_SITE_SEPARATOR)[0]
 
 
 class GlassStructureMetrics(BaseModel):

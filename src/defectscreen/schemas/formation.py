@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from defectscreen.schemas.amorphous import campaign_host_name
+from defectscreen.schemas.amorphous import ensemble_name
 from defectscreen.schemas.tasks import CalculationLabels, EngineRecord
 
 
@@ -60,7 +60,7 @@ class CorrectionSettings(BaseModel):
         task's campaign was never recorded)."""
         if campaign is None:
             return cls()
-        spec = next((h for h in campaign["campaign"]["hosts"] if h["name"] == campaign_host_name(host)), {})
+        spec = next((h for h in campaign["campaign"]["hosts"] if h["name"] == ensemble_name(host)), {})
         formation = campaign["campaign"]["formation"]
         return cls(scheme=formation.get("correction", "freysoldt"), dielectric_constant=spec.get("dielectric_constant"),
                    gaussian_width_bohr=formation["gaussian_width_bohr"])
@@ -81,7 +81,7 @@ class FormationInputs(BaseModel):
     @classmethod
     def from_campaign(cls, campaign: dict, host: str) -> FormationInputs:
         """The formation settings of ``host`` in a stored campaign document."""
-        spec = next((h for h in campaign["campaign"]["hosts"] if h["name"] == campaign_host_name(host)), {})
+        spec = next((h for h in campaign["campaign"]["hosts"] if h["name"] == ensemble_name(host)), {})
         formation = campaign["campaign"]["formation"]
         return cls(correction=CorrectionSettings.from_campaign(campaign, host),
                    chemical_potentials=formation["chemical_potentials"], temperature_K=formation["temperature_K"],

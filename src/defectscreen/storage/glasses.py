@@ -17,7 +17,7 @@ from monty.json import jsanitize
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from defectscreen.analysis.amorphous import NETWORK_FORMERS, bond_switching_glass
+from defectscreen.analysis.amorphous import NETWORK_FORMERS, bond_switching_glass, listed_coordination_defects
 from defectscreen.flows.campaign import AmorphousSpec, Campaign, CampaignError, HostSpec
 from defectscreen.schemas import AmorphousHostDocument
 
@@ -80,9 +80,8 @@ def glass_structures(campaign: Campaign, base_dir: Path, store: Store,
                                                                "generation_sha256": sha}).model_dump(), strict=True)
                 store.update([stored | {"glass_id": key}], key="glass_id")
             document = AmorphousHostDocument.model_validate(stored)
-            defects = document.metrics.coordination_defects
-            if defects:
-                listed = ", ".join(f"{count} {kind}-fold" for kind, count in defects.items())
+            if document.metrics.coordination_defects:
+                listed = listed_coordination_defects(document.metrics.coordination_defects)
                 raise CampaignError(f"hosts[{host.name}]: glass {name} has coordination defects ({listed}), which "
                                     f"would mix with the defects screened: leave out seed {seed} (or lengthen "
                                     "amorphous.quenching_moves)")

@@ -6,7 +6,7 @@ from jobflow import JobStore
 from maggma.core import Store
 
 from defectscreen.schemas import DefectFormationDocument, TaskDocument
-from defectscreen.schemas.amorphous import GLASS_SEED_SEPARATOR, GLASS_SITE_SEPARATOR
+from defectscreen.schemas.amorphous import GLASS_SEED_SEPARATOR, GLASS_SITE_SEPARATOR, ensemble_name
 from defectscreen.schemas.phonons import supercell_atoms
 
 ROW_FIELDS = (
@@ -20,8 +20,7 @@ def with_ensemble_members(store: Store, field: str, name: str | None) -> str | d
     ('a-SiO2' -> 'a-SiO2#1', 'a-SiO2#2', ...), a defect's glass sites ('v_O' -> 'v_O@17', ...)."""
     if name is None or GLASS_SEED_SEPARATOR in name or GLASS_SITE_SEPARATOR in name:
         return name
-    members = sorted(value for value in store.distinct(field) if value == name or value.split(
-        GLASS_SEED_SEPARATOR if field.endswith("host") else GLASS_SITE_SEPARATOR)[0] == name)
+    members = sorted(value for value in store.distinct(field) if ensemble_name(value) == name)
     return name if members in ([], [name]) else {"$in": members}
 
 
