@@ -89,12 +89,12 @@ def test_site_ensemble_statistics_and_the_vacancy_descriptor() -> None:
 
 
 @pytest.mark.slow(seconds=180)
-def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed_glass(data_dir: Path,
+def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed_glass(store_mode: str,
                                                                                        tmp_path: Path) -> None:
     """24-atom a-SiO2 (100 + 300 bond switches), two O sites, V_O in 0 and +1 with xTB: the glass is made at the
     first submission only; each vacancy relaxation starts from the glass the engine relaxed, minus the site; the
     neutral vacancy closes into an Si–Si bond (2.3–2.5 Å in DFT, from ~3.1 Å across the bridging O); a glass site's
-    configuration-coordinate diagram is built as a crystal's."""
+    configuration-coordinate diagram is built as a crystal's. On the embedded store and on the MongoDB server."""
     path = tmp_path / "glass.yaml"
     data = _campaign(defects={"vacancies": ["O"], "sites": {"sample": 2, "seed": 1}}, charges={"v_O": [0, 1]},
                      relax={"fmax_eV_per_angstrom": 0.05, "max_steps": 300},
