@@ -216,13 +216,28 @@ def test_frames_with_nan_forces_and_all_zero_force_constants_are_refused(data_di
     assert not (data_dir.parent / "lineshape.json").exists()
 
 
+def test_fewer_training_frames_than_one_batch_are_refused_before_training(data_dir: Path) -> None:
+    """MACE drops an incomplete last batch: with fewer training frames than one batch it failed inside its own
+    code (`torch.cat(): expected a non-empty list`). Now the frames file and a campaign's recipe are refused, naming
+    the setting."""
+    from defectscreen.mlip.potential import PotentialRecipe
+
+    path = _silicon_frames(data_dir.parent / "frames.xyz", [0.0, 0.1, 0.2])
+    result = CliRunner().invoke(cli, ["potential", "train", str(path), "--out", str(data_dir.parent / "model")])
+    _assert_refused(result, 1, "2 training structures are fewer than one batch (training.batch_size 4)")
+    assert not (data_dir.parent / "model" / "potential.json").exists()
+    with pytest.raises(ValueError, match="n_structures 4 with validation_fraction 0.15: 3 training structures"):
+        PotentialRecipe(n_structures=4)
+    assert PotentialRecipe(n_structures=4, training={"batch_size": 3}).n_structures == 4
+
+
 @pytest.mark.parametrize(("backend", "foundation", "named"), [
     ("sevennet", "mace-mp-0", "foundation_model 'mace-mp-0': name one shipped in the sevenn wheel"),
     ("mace", "none.model", "none.model' does not exist"),
 ])
 def test_a_foundation_model_that_cannot_be_had_is_named(backend: str, foundation: str, named: str,
                                                         data_dir: Path) -> None:
-    path = _silicon_frames(data_dir.parent / "frames.xyz", [0.0, 0.1, 0.2])
+    path = _silicon_frames(data_dir.parent / "frames.xyz", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
     result = CliRunner().invoke(cli, ["potential", "train", str(path), "--backend", backend, "--foundation-model",
                                       str(data_dir.parent / foundation) if backend == "mace" else foundation,
                                       "--out", str(data_dir.parent / "tuned")])

@@ -8,18 +8,22 @@ Imports only the backend's package, ASE and numpy.
 import sys
 
 import numpy as np
+import torch
 from ase.io import read
+
+#: A GPU worker predicts on its GPU, any other on the CPU.
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def calculator(backend: str, model_file: str):
-    """The backend's ASE calculator of a trained model, on the CPU."""
+    """The backend's ASE calculator of a trained model, on DEVICE."""
     if backend == "nequip":
         from nequip.integrations.ase import NequIPCalculator
 
-        return NequIPCalculator._from_saved_model(model_file, device="cpu")
+        return NequIPCalculator._from_saved_model(model_file, device=DEVICE)
     from sevenn.calculator import SevenNetCalculator
 
-    return SevenNetCalculator(model_file, device="cpu")
+    return SevenNetCalculator(model_file, device=DEVICE)
 
 
 def main(backend: str, model_file: str, frames_file: str, out_file: str) -> None:

@@ -15,16 +15,16 @@ from typing import Annotated, Union
 
 import numpy as np
 from ase import Atoms
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 import defectscreen
 from defectscreen.defaults import DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM
-from defectscreen.mlip.dataset import write_frames
+from defectscreen.mlip.dataset import train_validation_split, write_frames
 from defectscreen.mlip.equivariant_environment import package_versions, predict_in_environment
 from defectscreen.mlip.mace import MaceSettings, mace_calculator, train_mace
 from defectscreen.mlip.nequip_backend import NequipSettings, train_nequip
 from defectscreen.mlip.sevennet_backend import SevennetSettings, train_sevennet
-from defectscreen.mlip.training import FOUNDATION_RECORD, recorded_foundation
+from defectscreen.mlip.training import FOUNDATION_RECORD, batch_size_error, recorded_foundation
 
 
 def _backend(settings) -> str:
@@ -65,6 +65,15 @@ class PotentialRecipe(BaseModel):
     max_validation_relative_force_rmse: float | None = Field(None, gt=0)
     training: BackendSettings = Field(default_factory=MaceSettings)  # type: ignore[valid-type]
 
+    @model_validator(mode="after")
+    def _one_batch_at_least(self) -> PotentialRecipe:
+        train, _ = train_validation_split(self.n_structures, self.validation_fraction, self.seed)
+        reason = batch_size_error(len(train), self.training.batch_size)
+        if reason is not None:
+            raise ValueError(f"n_structures {self.n_structures} with validation_fraction "
+                             f"{self.validation_fraction}: {reason}")
+        return self
+
     def settings_hash(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
@@ -74,6 +83,9 @@ def train_potential(train: list[Atoms], validation: list[Atoms], settings: MaceS
                     workdir: Path) -> Path:
     """Write the frames and train with the settings' backend (run inside ``workdir``); returns the model file.
     The foundation model it starts from, if any, is recorded in the folder (``recorded_foundation``)."""
+    reason = batch_size_error(len(train), settings.batch_size)
+    if reason is not None:
+        raise ValueError(reason)
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / FOUNDATION_RECORD).unlink(missing_ok=True)

@@ -34,7 +34,7 @@ def energy_offsets(checkpoint: Path, frames_file: str, energy_key: str) -> dict[
     """Per-element offsets δ_Z (eV/atom) minimising Σ_frames (E_ref − E_foundation − Σ_Z n_Z δ_Z)², minimum norm
     (one composition fixes only Σ_Z n_Z δ_Z)."""
     frames = read(frames_file, index=":", format="extxyz")
-    calculator = SevenNetCalculator(str(checkpoint), device="cpu")
+    calculator = SevenNetCalculator(str(checkpoint), device="cuda" if torch.cuda.is_available() else "cpu")
     elements = sorted({int(z) for frame in frames for z in frame.numbers})
     counts = np.array([[np.count_nonzero(frame.numbers == z) for z in elements] for frame in frames], dtype=float)
     residuals = []

@@ -16,6 +16,15 @@ class TrainingFailedError(RuntimeError):
     """The training backend exited with an error; the message carries the end of its log."""
 
 
+def batch_size_error(n_train: int, batch_size: int) -> str | None:
+    """Why ``n_train`` training structures cannot be trained in batches of ``batch_size`` (MACE drops an incomplete
+    last batch, so fewer structures than one batch leave it nothing to train on), or None."""
+    if n_train >= batch_size:
+        return None
+    return (f"{n_train} training structures are fewer than one batch (training.batch_size {batch_size}): "
+            f"raise the number of structures or lower training.batch_size to {n_train} or less")
+
+
 #: Written into the training folder before training: the foundation model it starts from.
 FOUNDATION_RECORD = "foundation.json"
 
