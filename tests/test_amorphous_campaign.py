@@ -3,6 +3,7 @@ defect cell cut from the glass as the engine relaxed it, and the site ensemble r
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -143,10 +144,19 @@ def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed
         for surface in ccd["surfaces"]:  # each state's relaxed structure is the lowest point of its surface
             assert 0 <= surface["energy_below_minimum_meV"] < 2.0
 
-    subprocess.run([sys.executable, "-m", "defectscreen.cli", "build"], check=True, capture_output=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "defectscreen.cli", "report", "--out", str(tmp_path / "report.html")],
+                   check=True, capture_output=True, timeout=600)
     result = CliRunner().invoke(cli, ["sites", "--host", "a-SiO2", "--defect", "v_O", "--json"])
     assert result.exit_code == 0, result.output
-    assert '"defect": "v_O"' in result.output and "a-SiO2#1:v_O@" in result.output
+    ensemble = json.loads(result.output)
+    assert ensemble["defect"] == "v_O" and len(ensemble["sites"]) == 2 and ensemble["limit"] == "O-rich"
+    report = (tmp_path / "report.html").read_text()
+    for charge in ("0", "+1"):  # the report has each charge state's ensemble, its table and its histogram
+        heading = f"a-SiO2: v_O (q = {charge}) over the glass sites"
+        assert heading in report and f'id="sites-a-SiO2-v_O-{int(charge)}"' in report
+        assert report.split(heading)[1].split("<h2>")[0].count("<img") == 1
+    section = report.split("a-SiO2: v_O (q = 0) over the glass sites")[1].split("</table>")[0]
+    assert f'data-value="{ensemble["mean_eV"]}"' in section and "Si–Si distance across the vacancy" in report
     query = CliRunner().invoke(cli, ["query", "--host", "a-SiO2", "--defect", "v_O", "--charge", "0"])
     assert query.exit_code == 0 and query.output.count("a-SiO2#1:v_O@") == 2, query.output
 

@@ -59,3 +59,14 @@ def site_ensemble(host: str, defect: str, charge: int, limit: str, fermi_level_e
         lowest_sites=[sites[i] for i in np.argsort(energies)[:LOWEST_SITES]], histogram_counts=counts.tolist(),
         histogram_edges_eV=edges.tolist(), descriptor=descriptor if values is not None else None,
         descriptor_values=values, pearson_r=r)
+
+
+def site_ensemble_of_states(host: str, defect: str, charge: int, limit: str, fermi_level_eV: float,
+                            states: list[dict]) -> SiteEnsembleSummary:
+    """The summary of ``states`` (rows of ``storage.query.glass_site_states``: each site's formation energy at the
+    VBM per limit, its relaxed cell and where the defect sits) at ``limit`` and E_F = VBM + ``fermi_level_eV``, with
+    the vacancy descriptor where the defect has one."""
+    energies = {row["site"]: row["formation_energy_at_vbm_eV"][limit] + charge * fermi_level_eV for row in states}
+    descriptor, values = vacancy_descriptor(defect, {row["site"]: (Structure.from_dict(row["structure"]),
+                                                                   row["site_frac_coords"]) for row in states})
+    return site_ensemble(host, defect, charge, limit, fermi_level_eV, energies, descriptor, values)

@@ -469,9 +469,7 @@ def sites(host: str, defect: str, charge: int, limit: str | None, fermi_level: f
           plot_dir: str | None) -> None:
     """A defect over the sites of an amorphous host's glasses: mean, spread, histogram, lowest sites, and for a
     vacancy the correlation with the distance between its two nearest former atoms after relaxation."""
-    from pymatgen.core import Structure
-
-    from defectscreen.analysis.site_ensembles import site_ensemble, vacancy_descriptor
+    from defectscreen.analysis.site_ensembles import site_ensemble_of_states
     from defectscreen.builders.chain import COLLECTIONS
     from defectscreen.flows.defect_set import charge_label
     from defectscreen.reports.plots import plot_site_ensemble
@@ -492,10 +490,8 @@ def sites(host: str, defect: str, charge: int, limit: str | None, fermi_level: f
     if chosen not in limits:
         raise click.UsageError(f"--mu-limit: {host} has no chemical-potential limit '{chosen}'; known: "
                                f"{', '.join(limits)}")
-    energies = {row["site"]: row["formation_energy_at_vbm_eV"][chosen] + charge * fermi_level for row in states}
-    descriptor, values = vacancy_descriptor(defect, {row["site"]: (Structure.from_dict(row["structure"]),
-                                                                   row["site_frac_coords"]) for row in states})
-    summary = site_ensemble(host, defect, charge, chosen, fermi_level, energies, descriptor, values)
+    summary = site_ensemble_of_states(host, defect, charge, chosen, fermi_level, states)
+    energies = dict(zip(summary.sites, summary.formation_energy_eV))
     if plot_dir:
         name = f"{host}_{defect}_{charge_label(charge)}_sites.png"
         _console().print(f"wrote {plot_site_ensemble(summary, Path(plot_dir) / name)}")

@@ -16,12 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import defectscreen
+from defectscreen.analysis.site_ensembles import site_ensemble_of_states
+from defectscreen.flows.defect_set import charge_label
 from defectscreen.reports.plots import (
     plot_configuration_coordinate,
     plot_embedding_convergence,
     plot_formation_energies,
     plot_host_dispersion,
     plot_photoluminescence,
+    plot_site_ensemble,
     plot_site_potentials,
     shown_dispersions,
 )
@@ -39,6 +42,9 @@ TABLE_COLUMNS = (("defect", "defect_name"), ("type", "defect_type"), ("charges",
                  ("levels (eV above VBM)", "transition_levels"), ("deepest level (eV)", "deepest_level_depth_eV"),
                  ("max S", "huang_rhys_total_max"), ("max C/W² 300 K (cm³/s)", "capture_coefficient_per_W_if2_max_cm3_s"),
                  ("max C 300 K (cm³/s)", "capture_coefficient_max_cm3_s"))
+SITE_ENSEMBLE_COLUMNS = (("limit", "limit"), ("sites", "sites"), ("mean (eV)", "mean_eV"),
+                         ("σ (eV)", "standard_deviation_eV"), ("lowest (eV)", "lowest_eV"),
+                         ("highest (eV)", "highest_eV"), ("lowest site", "lowest_site"), ("r", "pearson_r"))
 
 SORT_SCRIPT = """
 document.querySelectorAll("table.sortable th").forEach((header, column) => header.addEventListener("click", () => {
@@ -179,16 +185,44 @@ def _dispersion_sections(dispersions: list[dict]) -> list[str]:
     return parts
 
 
+def _site_ensemble_sections(ensembles: list[dict]) -> list[str]:
+    """Per amorphous host, defect and charge state: its formation energy over the glass sites at the VBM in each
+    chemical-potential limit (mean, spread, range, lowest site, correlation with the vacancy descriptor), the
+    histogram of the first limit, the glasses' flags."""
+    parts = []
+    for ensemble in ensembles:
+        states = ensemble["states"]
+        if not states:
+            continue
+        summaries = [site_ensemble_of_states(ensemble["host"], ensemble["defect"], ensemble["charge"], limit, 0.0,
+                                             states) for limit in states[0]["formation_energy_at_vbm_eV"]]
+        rows = [{"limit": summary.limit, "sites": len(summary.sites), "mean_eV": summary.mean_eV,
+                 "standard_deviation_eV": summary.standard_deviation_eV,
+                 "lowest_eV": min(summary.formation_energy_eV), "highest_eV": max(summary.formation_energy_eV),
+                 "lowest_site": summary.lowest_sites[0], "pearson_r": summary.pearson_r} for summary in summaries]
+        label = f"{ensemble['host']}: {ensemble['defect']} (q = {charge_label(ensemble['charge'])})"
+        descriptor = summaries[0].descriptor
+        parts += [f"<h2>{html.escape(label)} over the glass sites</h2>",
+                  '<p class="note">Formation energies at E_F = the VBM of each glass (eV)'
+                  + (f"; r: correlation with the {html.escape(descriptor)}" if descriptor else "") + ".</p>",
+                  "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>'
+                          for flag in sorted({flag for row in states for flag in row["flags"]})),
+                  _table(rows, SITE_ENSEMBLE_COLUMNS, f"sites-{ensemble['host']}-{ensemble['defect']}-{ensemble['charge']}"),
+                  _figure(lambda path, summary=summaries[0]: plot_site_ensemble(summary, path, title=label))]
+    return parts
+
+
 def render_report(title: str, formation_documents: list[dict], defect_formations: dict[str, list[DefectFormation]],
                   summaries: list[dict], vibronic: dict[str, dict], potentials: list[dict], kumagai_defects: list[dict],
                   screening: dict[str, tuple[float | list[list[float]], dict | None]],
-                  dispersions: list[dict]) -> str:
+                  dispersions: list[dict], site_ensembles: list[dict]) -> str:
     """The report page. ``defect_formations`` maps a host_id to its defects' formation energies; ``vibronic`` maps
     a JobStore uuid to the configuration-coordinate or embedding-convergence document a summary links to;
     ``potentials`` are the rows of ``storage.query.potential_rows``;
     ``kumagai_defects`` the defect documents corrected by Kumagai–Oba; ``screening`` maps a host to the dielectric
     constant its charged defects were corrected with and the dielectric document it was computed in (or None);
-    ``dispersions`` the hosts' PhononDispersionDocuments (potential and engine), oldest first."""
+    ``dispersions`` the hosts' PhononDispersionDocuments (potential and engine), oldest first; ``site_ensembles``
+    {host, defect, charge, states: rows of ``storage.query.glass_site_states``} per defect of an amorphous host."""
     parts = [f"<h1>{html.escape(title)}</h1>",
              (f'<p class="note">defectscreen {defectscreen.__version__}; {len(summaries)} defects in '
               f"{len(formation_documents)} host(s). Energies in eV, levels above the VBM of each host's engine.</p>")]
@@ -233,6 +267,7 @@ def render_report(title: str, formation_documents: list[dict], defect_formations
                     convergence = EmbeddingConvergenceDocument(**vibronic[uuid])
                     parts += [f"<h3>{html.escape(convergence.label)}: embedded phonons and PL</h3>",
                               _figure(lambda path, d=convergence: plot_embedding_convergence(d, path))]
+    parts += _site_ensemble_sections(site_ensembles)
     parts += _dispersion_sections(dispersions)
     if potentials:
         columns = tuple((key.replace("_", " "), key) for key in potentials[0] if key != "uuid")

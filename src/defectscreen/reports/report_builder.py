@@ -11,7 +11,13 @@ from defectscreen.builders.common import IncrementalBuilder, input_fingerprint
 from defectscreen.reports.html import render_report
 from defectscreen.schemas.formation import CorrectionSettings, settings_key
 from defectscreen.storage import StorageSettings
-from defectscreen.storage.query import current_versions, defect_formations, potential_rows
+from defectscreen.storage.query import (
+    current_versions,
+    defect_formations,
+    glass_site_ensembles,
+    glass_site_states,
+    potential_rows,
+)
 
 REPORT_ID = "screening"
 
@@ -19,7 +25,8 @@ REPORT_ID = "screening"
 class ReportBuilder(IncrementalBuilder):
     """The formation-energy and summary documents of every campaign's current version (and the potentials'
     accuracy rows, the site potentials of Kumagai–Oba-corrected defects, the dielectric constant that screened
-    each host's charged defects and the hosts' phonon dispersions) -> one report document ``{report_id, html, n_defects, n_hosts,
+    each host's charged defects, the hosts' phonon dispersions and each defect's formation energies over the sites of
+    amorphous hosts) -> one report document ``{report_id, html, n_defects, n_hosts,
     input_fingerprint}``, rebuilt only when one of them changed (a formation-energy document's fingerprint covers
     its defect documents)."""
 
@@ -63,7 +70,13 @@ class ReportBuilder(IncrementalBuilder):
                                 for state in defect.charge_states})
             corrections = sorted({settings_key(CorrectionSettings(**d["inputs"]["correction"])) for d in formation})
             used = {"task_uuid": {"$in": corrected}, "settings_key": {"$in": corrections}}
+            versions = item["criteria"]["campaign_sha256"]["$in"]
+            ensembles = [{"host": host, "defect": defect, "charge": charge,
+                          "states": glass_site_states(self.defect_formation_energies, self.tasks, host, defect, charge,
+                                                      versions)}
+                         for host, defect, charge in glass_site_ensembles(self.defect_formation_energies, versions)]
             yield {**item, "formation": formation, "defect_formation": defect_formation, "summaries": summaries,
+                   "site_ensembles": ensembles,
                    "vibronic": vibronic,
                    "potentials": potential_rows(self.tasks),
                    "kumagai": list(self.defects.query({**used, "correction.method": "kumagai"})),
@@ -85,7 +98,7 @@ class ReportBuilder(IncrementalBuilder):
         report = render_report("defectscreen screening report", item["formation"], item["defect_formation"],
                                item["summaries"],
                                item["vibronic"], item["potentials"], item["kumagai"], item["screening"],
-                               item["dispersions"])
+                               item["dispersions"], item["site_ensembles"])
         hosts = {doc["host"] for doc in item["formation"]} | {doc["host"] for doc in item["dispersions"]}
         return {"report_id": REPORT_ID, "html": report, "n_hosts": len(hosts),
                 "n_defects": len(item["summaries"]), "input_fingerprint": item["fingerprint"]}

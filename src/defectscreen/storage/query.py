@@ -270,6 +270,18 @@ def dispersion_rows(store: JobStore | Store, host: str | None = None) -> list[di
     return rows
 
 
+def glass_site_ensembles(formations: Store, campaign_versions: list[str]) -> list[tuple[str, str, int]]:
+    """(amorphous host, defect without its site, charge) of every defect built at glass sites under the current
+    campaign versions: ('a-SiO2', 'v_O', 0), … — each one ensemble of ``glass_site_states``."""
+    found = set()
+    for doc in formations.query({"campaign_sha256": {"$in": campaign_versions}},
+                                properties=["host", "defect_name", "charge_states.charge"]):
+        if GLASS_SEED_SEPARATOR in doc["host"]:
+            found |= {(ensemble_name(doc["host"]), ensemble_name(doc["defect_name"]), state["charge"])
+                      for state in doc["charge_states"]}
+    return sorted(found)
+
+
 def glass_site_states(formations: Store, tasks: JobStore, host: str, defect: str, charge: int,
                       campaign_versions: list[str]) -> list[dict]:
     """Charge state ``charge`` of defect ``defect`` ('v_O') at every glass site of amorphous host ``host``
