@@ -4,6 +4,8 @@ labels, side by side in one run.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/label_count_phonons.py                 # N_C in 54-atom diamond
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/label_count_phonons.py --labels 20 10 5 --repeat 2
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/label_count_phonons.py --labels 10 5 --pool 40 \
+        --fine-tuning-steps 400 --routes fine-tuned     # as many optimiser steps (one frame each) at every n
 
 The defect (N_C, GFN1-xTB, the platform's relaxation) is relaxed in charge states 0 and +1; the direct Γ phonons
 of N_C^0 are finite displacements with xTB. max(labels) + --held-out perturbed cells of N_C^0 (the platform's
@@ -15,6 +17,7 @@ S is of the 0 → +1 relaxation ΔR projected on each set of modes (seed 000 Eqs
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +37,8 @@ from defectscreen.physics.mode_comparison import compare_normal_modes
 from defectscreen.physics.normal_modes import structure_normal_modes
 from defectscreen.schemas import CalculationLabels
 
-ROW = "{:<22} {:>6} {:>12} {:>12} {:>12} {:>12} {:>8} {:>8} {:>10}"
+ROUTES = {"fine-tuned": "fine-tuned SevenNet-0", "scratch": "MACE from scratch"}
+ROW = "{:<22} {:>6} {:>6} {:>12} {:>12} {:>12} {:>12} {:>8} {:>8} {:>10}"
 
 
 def relaxed_defect(repeat: int, charge: int, engine: XtbSettings):
@@ -54,6 +58,11 @@ def main() -> None:
     parser.add_argument("--labels", type=int, nargs="+", default=[40, 20, 10, 5])
     parser.add_argument("--held-out", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3, help="diamond primitive-cell repeats (3: 54 atoms)")
+    parser.add_argument("--fine-tuning-steps", type=int, help="fine-tune for ceil(steps / labels) epochs instead "
+                        "of the default epochs (SevenNet takes one frame per step)")
+    parser.add_argument("--routes", nargs="+", choices=list(ROUTES), default=list(ROUTES))
+    parser.add_argument("--pool", type=int, help="labelled cells n is drawn from (default: the largest n); the "
+                        "held-out cells follow them, so runs with the same pool share their labels")
     args = parser.parse_args()
     engine = XtbSettings()
     recipe = PotentialRecipe()
@@ -67,19 +76,21 @@ def main() -> None:
     direct_s = time.perf_counter() - start
     direct_S = huang_rhys_from_displacement(direct_modes, relaxation).total
     start = time.perf_counter()
-    frames = engine_frames(perturbed_structures(neutral, max(args.labels) + args.held_out, recipe.r_max_angstrom,
+    pool_size = args.pool or max(args.labels)
+    frames = engine_frames(perturbed_structures(neutral, pool_size + args.held_out, recipe.r_max_angstrom,
                                                 recipe.seed), labels, engine)
     labelling_s = (time.perf_counter() - start) / len(frames)
-    pool, held_out = frames[:max(args.labels)], frames[max(args.labels):]
+    pool, held_out = frames[:pool_size], frames[pool_size:]
     print(f"N_C in {len(neutral)}-atom diamond, GFN1-xTB: direct Γ phonons {direct_s:.0f} s, one label "
           f"{labelling_s:.2f} s, {len(held_out)} held-out cells; S(0→+1) from xTB phonons {direct_S:.3f}; one thread")
-    print(ROW.format("route", "labels", "train F", "held-out F", "mean |Δħω|", "max |Δħω|", "S", "ΔS %",
+    print(ROW.format("route", "labels", "epochs", "train F", "held-out F", "mean |Δħω|", "max |Δħω|", "S", "ΔS %",
                      "train s"))
-    print(ROW.format("", "", "meV/Å", "meV/Å", "meV", "meV", "", "", ""))
-    routes = {"fine-tuned SevenNet-0": SevennetSettings(), "MACE from scratch": MaceSettings()}
+    print(ROW.format("", "", "", "meV/Å", "meV/Å", "meV", "meV", "", "", ""))
     with tempfile.TemporaryDirectory() as scratch:
         for n in sorted(args.labels, reverse=True):
-            for route, training in routes.items():
+            epochs = {} if args.fine_tuning_steps is None else {"max_epochs": math.ceil(args.fine_tuning_steps / n)}
+            settings = {"fine-tuned": SevennetSettings(**epochs), "scratch": MaceSettings()}
+            for route, training in ((ROUTES[r], settings[r]) for r in args.routes):
                 folder = Path(scratch) / f"{training.backend}-{n}"
                 fields = fit_potential(pool[:n], held_out, PotentialRecipe(training=training), folder)
                 model = next(folder.rglob(fields["model_file_name"]))
@@ -87,7 +98,7 @@ def main() -> None:
                     neutral, model_forces(model, training.backend))[0])
                 comparison = compare_normal_modes(direct_modes, modes)
                 S = huang_rhys_from_displacement(modes, relaxation).total
-                print(ROW.format(route, n, f"{fields['train_force_rmse_meV_per_angstrom']:.1f}",
+                print(ROW.format(route, n, training.max_epochs, f"{fields['train_force_rmse_meV_per_angstrom']:.1f}",
                                  f"{fields['validation_force_rmse_meV_per_angstrom']:.1f}",
                                  f"{comparison.frequency_mean_abs_error_meV:.2f}",
                                  f"{comparison.frequency_max_abs_error_meV:.2f}", f"{S:.3f}",
