@@ -207,7 +207,8 @@ def _site_ensemble_sections(ensembles: list[dict]) -> list[str]:
                   + (f"; r: correlation with the {html.escape(descriptor)}" if descriptor else "") + ".</p>",
                   "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>'
                           for flag in sorted({flag for row in states for flag in row["flags"]})),
-                  _table(rows, SITE_ENSEMBLE_COLUMNS, f"sites-{ensemble['host']}-{ensemble['defect']}-{ensemble['charge']}"),
+                  _table(rows, SITE_ENSEMBLE_COLUMNS,
+                         f"sites-{ensemble['host']}-{ensemble['defect']}-{ensemble['charge']}"),
                   _figure(lambda path, summary=summaries[0]: plot_site_ensemble(summary, path, title=label))]
     return parts
 
