@@ -5,6 +5,7 @@ SevenNet foundation model shipped in its wheel works offline."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,32 @@ def test_a_relative_threshold_flags_a_model_whose_error_is_large_against_its_for
     assert "max_validation_relative_force_rmse" in rejection_reason(20.0, 50.0, relative)  # 20 > 0.3 × 50
     assert rejection_reason(20.0, 100.0, relative) is None  # a stiff host: same error, larger forces
     assert "exceeds the threshold 30" in rejection_reason(31.0, 1000.0, relative)
+
+
+def test_the_phonons_command_flags_imaginary_modes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A model whose curvature is negative along a bond (a saddle, as the C_N-GaN model fine-tuned on relaxation
+    frames gave): the imaginary stretch ħω = −64.654 √(2|k|/m) meV is named as not physics on the console and in
+    the JSON, not hidden in a range that starts above the acoustic modes. The model's forces are faked (the unit is
+    the command's reading of the modes)."""
+    from click.testing import CliRunner
+    from pymatgen.core import Lattice, Structure
+
+    from defectscreen.cli.main import cli
+
+    cell = Structure(Lattice.cubic(10.0), ["Si", "Si"], [[0, 0, 0], [0.23, 0, 0]])
+    k = -2.0  # eV/Å² along x
+    force_constants = np.zeros((2, 2, 3, 3))
+    force_constants[0, 0, 0, 0] = force_constants[1, 1, 0, 0] = k
+    force_constants[0, 1, 0, 0] = force_constants[1, 0, 0, 0] = -k
+    modes = structure_normal_modes(cell, force_constants)
+    monkeypatch.setattr("defectscreen.analysis.potential.phonons_from_model",
+                        lambda *args: (cell, force_constants, modes, 2))
+    cell.to(filename=str(tmp_path / "POSCAR"), fmt="poscar")
+    (tmp_path / "model.pth").write_bytes(b"model")
+    command = ["potential", "phonons", "--model", str(tmp_path / "model.pth"), "--backend", "sevennet",
+               "--structure", str(tmp_path / "POSCAR"), "--out", str(tmp_path / "FC")]
+    expected = -64.654 * np.sqrt(2 * abs(k) / 28.0855)
+    shown = CliRunner().invoke(cli, command)
+    assert shown.exit_code == 0 and f"not physics: 1 imaginary mode(s) ({expected:.2f} meV)" in shown.output
+    result = CliRunner().invoke(cli, [*command, "--json"])
+    assert result.exit_code == 0 and "1 imaginary mode(s)" in json.loads(result.output)["flags"][0]

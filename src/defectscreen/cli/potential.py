@@ -143,6 +143,7 @@ def phonons(model_file, backend, structure, displacement, fc_out, as_json) -> No
     from phonopy.file_IO import write_FORCE_CONSTANTS
 
     from defectscreen.analysis.potential import phonons_from_model
+    from defectscreen.physics.dispersion import IMAGINARY_TOLERANCE_MEV
     from defectscreen.physics.mode_comparison import LOCALIZED_IPR_FACTOR, localized_mode_indices
     from defectscreen.physics.normal_modes import inverse_participation_ratio
     from defectscreen.readers import InputFileError
@@ -161,9 +162,15 @@ def phonons(model_file, backend, structure, displacement, fc_out, as_json) -> No
         "localized_modes": [{"index": k, "frequency_meV": round(float(modes.frequencies_meV[k]), 3),
                              "ipr": round(float(ipr[k]), 4)} for k in localized],
     }
+    imaginary = [round(float(f), 2) for f in modes.frequencies_meV if f < -IMAGINARY_TOLERANCE_MEV]
+    result["flags"] = [f"{len(imaginary)} imaginary mode(s) ({', '.join(f'{f:.2f}' for f in imaginary)} meV): the "
+                       "structure is not a minimum of the model, or the model is wrong there; these phonons (and an "
+                       "S from them) are not physics"] if imaginary else []
     if as_json:
         click.echo(json.dumps(result))
         return
     click.echo(f"{len(cell)} atoms, {n_evaluations} force evaluations; force constants in {fc_out}")
     click.echo(f"ħω range {modes.frequencies_meV[3]:.2f} … {modes.frequencies_meV[-1]:.2f} meV; localized modes "
                f"(IPR > {LOCALIZED_IPR_FACTOR:g}/N): " + ", ".join(f"{m['frequency_meV']:.1f} meV" for m in result["localized_modes"]))
+    for flag in result["flags"]:
+        click.echo(f"not physics: {flag}")

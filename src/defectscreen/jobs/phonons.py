@@ -16,6 +16,7 @@ from defectscreen.defaults import DEFAULT_DISPLACEMENT_ANGSTROM, DEFAULT_SIGMA_M
 from defectscreen.engines import XtbSettings, engine_record, parse_engine_settings
 from defectscreen.jobs.provenance import parent_uuids, provenance, read, read_all, uuid_of
 from defectscreen.jobs.reference import engine_forces_function
+from defectscreen.physics.dispersion import IMAGINARY_TOLERANCE_MEV
 from defectscreen.physics.finite_displacement import force_constants_by_displacement
 from defectscreen.physics.huang_rhys import (
     delta_Q_total,
@@ -38,8 +39,6 @@ from defectscreen.schemas.phonons import (
     PhononDocument,
     PotentialDocument,
 )
-
-IMAGINARY_TOLERANCE_MEV = 0.5
 
 
 class PotentialRejectedError(RuntimeError):
