@@ -104,7 +104,7 @@ def test_fine_tuning_from_a_model_file(trained, tmp_path: Path) -> None:
     assert tuned["validation_force_rmse_meV_per_angstrom"] < scratch["validation_force_rmse_meV_per_angstrom"]
     missing = PotentialRecipe(training=MaceSettings(foundation_model=str(tmp_path / "none.model")))
     with pytest.raises(FileNotFoundError, match="training.foundation_model"):
-        fit_potential(frames[:2], frames[2:3], missing, tmp_path / "missing")
+        fit_potential(frames[:4], frames[4:5], missing, tmp_path / "missing")
 
 
 @pytest.mark.slow(seconds=90)
