@@ -2,7 +2,7 @@
 
     python environment_predict.py nequip|sevennet MODEL FRAMES.extxyz OUT.npz
 
-Imports only the backend's package, ASE and numpy.
+Imports only the backend's package, torch (to find a GPU), ASE and numpy.
 """
 
 import sys
