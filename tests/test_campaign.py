@@ -86,6 +86,25 @@ def test_bad_campaign_submits_nothing(tmp_path: Path, data_dir: Path) -> None:
     assert launchpad.fireworks.count_documents({}) == 0
 
 
+def test_a_cell_id_names_one_structure_across_campaigns(tmp_path: Path, data_dir: Path) -> None:
+    """A second campaign whose GaN cells differ (another supercell) is refused before anything is added, instead of
+    reusing the first campaign's results under the same ids; the same cells under another campaign are reused."""
+    from defectscreen.flows.registry import CellConflictError
+    from defectscreen.storage import StorageSettings
+
+    launchpad = StorageSettings.from_environment().launchpad()
+    small = {**BASE, "defects": {"vacancies": ["Ga"]}, "charges": {"default": [0]}, "properties": ["relaxation"]}
+    for name, data in (("small", small), ("larger", {**small, "name": "u", "supercell": {"matrix": [
+            [3, 0, 0], [0, 3, 0], [0, 0, 2]]}}), ("same", {**small, "name": "v"})):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(data))
+    assert submit_campaign(*load_campaign(tmp_path / "small.yaml"), launchpad).new_jobs == 2
+    with pytest.raises(CellConflictError, match=r"GaN:bulk: .*from campaign 't' for another cell.*e\.g\. GaN-large"):
+        submit_campaign(*load_campaign(tmp_path / "larger.yaml"), launchpad)
+    assert launchpad.fireworks.count_documents({}) == 2
+    report = submit_campaign(*load_campaign(tmp_path / "same.yaml"), launchpad)
+    assert (report.new_jobs, report.already_submitted) == (0, 2)
+
+
 def test_structure_file_host(tmp_path: Path) -> None:
     from defectscreen.flows.hosts import prototype_structure
 

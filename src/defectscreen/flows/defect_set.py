@@ -7,6 +7,7 @@ twice adds nothing twice.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from collections import Counter
@@ -41,6 +42,14 @@ class Calculation:
 
     labels: CalculationLabels
     structure: Structure
+
+    def cell_sha256(self) -> str:
+        """SHA-256 of the starting cell (lattice, species, Cartesian positions rounded to 1e-4 Å): the structure its
+        id stands for on a LaunchPad."""
+        lattice = np.round(self.structure.lattice.matrix, 4) + 0.0
+        positions = np.round(self.structure.cart_coords, 4) + 0.0
+        species = ",".join(str(s) for s in self.structure.species)
+        return hashlib.sha256(lattice.tobytes() + positions.tobytes() + species.encode()).hexdigest()
 
 
 def charge_label(charge: int) -> str:

@@ -12,12 +12,28 @@ from jobflow import Job, OutputReference
 from defectscreen.jobs.tagging import tag_job, task_key
 
 
+class CellConflictError(ValueError):
+    """A task key on the LaunchPad was made for another structure under the same cell id."""
+
+
+@dataclass(frozen=True)
+class SubmittedTask:
+    """A job already on the LaunchPad: its jobflow uuid, the campaign that added it and the SHA-256 of its cell
+    (None where it was added without one)."""
+
+    uuid: str
+    campaign: str
+    cell_sha256: str | None = None
+
+
 @dataclass
 class TaskRegistry:
-    """``submitted``: task key -> jobflow uuid of every job already on the LaunchPad."""
+    """``submitted``: task key -> every job already on the LaunchPad; ``cells``: cell id -> SHA-256 of the cell
+    this submission means by it (a task key on the LaunchPad for another structure is refused, not reused)."""
 
     campaign: str
-    submitted: dict[str, str] = field(default_factory=dict)
+    submitted: dict[str, SubmittedTask] = field(default_factory=dict)
+    cells: dict[str, str] = field(default_factory=dict)
     made: dict[str, Job] = field(default_factory=dict)
     reused: set[str] = field(default_factory=set)
     new_jobs: list[Job] = field(default_factory=list)
@@ -28,14 +44,25 @@ class TaskRegistry:
         called only when no job has that key yet."""
         key = task_key(cell_id, task_label, settings_hash)
         if key in self.submitted:
+            self._same_cell(cell_id, task_label, self.submitted[key])
             self.reused.add(key)
-            return OutputReference(self.submitted[key])
+            return OutputReference(self.submitted[key].uuid)
         if key not in self.made:
             job = make()
             job.name = f"{task_label} {cell_id}"
-            self.made[key] = tag_job(job, key, host, cell_id, self.campaign)
+            self.made[key] = tag_job(job, key, host, cell_id, self.campaign, self.cells.get(cell_id))
             self.new_jobs.append(job)
         return self.made[key].output
+
+    def _same_cell(self, cell_id: str, task_label: str, submitted: SubmittedTask) -> None:
+        mine = self.cells.get(cell_id)
+        if mine is None or submitted.cell_sha256 is None or mine == submitted.cell_sha256:
+            return
+        host = cell_id.split(":")[0]
+        raise CellConflictError(
+            f"{cell_id}: the LaunchPad holds its {task_label} from campaign '{submitted.campaign}' for another cell "
+            f"(supercell, lattice or defect site differ), and a cell id names one structure in a store: give the host "
+            f"another name in hosts (e.g. {host}-large), or submit to another data directory or database")
 
     def take_new_jobs(self) -> list[Job]:
         """The jobs made since the last call (one host's flow)."""

@@ -11,8 +11,11 @@ def task_key(calculation_id: str, task_label: str, settings_hash: str) -> str:
     return f"{calculation_id}|{task_label}|{settings_hash[:16]}"
 
 
-def tag_job(job: Job, key: str, host: str, calculation_id: str, campaign: str) -> Job:
-    """Put the task key and its host, cell and campaign into the job's FireWorks spec."""
-    job.update_config({"manager_config": {"defectscreen": {
-        "key": key, "host": host, "calculation_id": calculation_id, "campaign": campaign}}})
+def tag_job(job: Job, key: str, host: str, calculation_id: str, campaign: str, cell_sha256: str | None = None) -> Job:
+    """Put the task key and its host, cell and campaign into the job's FireWorks spec, and the SHA-256 of the cell
+    the id stands for when the job is made at submission (a task key holds the id, not the structure)."""
+    tags = {"key": key, "host": host, "calculation_id": calculation_id, "campaign": campaign}
+    if cell_sha256 is not None:
+        tags["cell_sha256"] = cell_sha256
+    job.update_config({"manager_config": {"defectscreen": tags}})
     return job

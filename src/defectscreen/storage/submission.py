@@ -15,7 +15,7 @@ from maggma.core import Store
 from defectscreen.flows.campaign import Campaign
 from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.flows.phases import competing_phase_calculations
-from defectscreen.flows.registry import TaskRegistry
+from defectscreen.flows.registry import SubmittedTask, TaskRegistry
 from defectscreen.flows.screening import HostScreeningMaker
 from defectscreen.flows.steps import HostCells
 from defectscreen.schemas.formation import FormationInputs, settings_key
@@ -30,13 +30,15 @@ class SubmissionReport:
     settings_changes: list[str] = field(default_factory=list)
 
 
-def submitted_keys(launchpad: LaunchPad) -> dict[str, str]:
-    """Task key -> jobflow uuid of every job on the LaunchPad (any state)."""
+def submitted_keys(launchpad: LaunchPad) -> dict[str, SubmittedTask]:
+    """Task key -> every job on the LaunchPad (any state)."""
     return {
-        doc["spec"]["defectscreen"]["key"]: doc["spec"]["_tasks"][0]["job"]["uuid"]
+        doc["spec"]["defectscreen"]["key"]: SubmittedTask(
+            doc["spec"]["_tasks"][0]["job"]["uuid"], doc["spec"]["defectscreen"]["campaign"],
+            doc["spec"]["defectscreen"].get("cell_sha256"))
         for doc in launchpad.fireworks.find(
-            {"spec.defectscreen.key": {"$exists": True}}, {"spec.defectscreen.key": 1, "spec._tasks.job.uuid": 1}
-        )
+            {"spec.defectscreen.key": {"$exists": True}},
+            {"spec.defectscreen": 1, "spec._tasks.job.uuid": 1})
     }
 
 
@@ -88,7 +90,8 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, ca
     groups = {host: [c for c in calculations if c.labels.host == host] for host in campaign.cell_hosts}
     if "formation_energy" in campaign.properties:
         groups["phases"] = competing_phase_calculations(campaign, base_dir)
-    maker = HostScreeningMaker(registry=TaskRegistry(campaign.name, submitted_keys(launchpad)))
+    cells = {c.labels.calculation_id: c.cell_sha256() for group in groups.values() for c in group}
+    maker = HostScreeningMaker(registry=TaskRegistry(campaign.name, submitted_keys(launchpad), cells))
     jobs_per_host: dict[str, int] = {}
     flows = []
     for group, group_calculations in groups.items():
