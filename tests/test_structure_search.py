@@ -31,6 +31,7 @@ from defectscreen.mlip.surrogate import (
 )
 from defectscreen.schemas import CalculationLabels, FullSearchDocument, StructureSearchDocument, TaskDocument
 from defectscreen.storage import StorageSettings
+from defectscreen.storage.query import structure_searches
 from defectscreen.storage.submission import submit_campaign
 from defectscreen.storage.worker import run_worker
 
@@ -194,8 +195,8 @@ def test_training_hosts_feed_the_other_hosts_surrogates(tmp_path: Path) -> None:
         **CAMPAIGN, "hosts": [*CAMPAIGN["hosts"], {"name": "ZnSe", "prototype": "zincblende-ZnSe"}],
         "defects": {"vacancies": True}, "charges": {"default": [0, -1]}, "search": {"training_hosts": ["ZnSe"]}}))
     campaign, base_dir = load_campaign(path)
-    launchpad = settings.launchpad()
-    submit_campaign(campaign, base_dir, launchpad)
+    launchpad, campaigns = settings.launchpad(), settings.collection("campaigns", "name")
+    submit_campaign(campaign, base_dir, launchpad, campaigns)
     assert len(launchpad.get_wf_ids()) == 1
     fireworks = {fw["name"]: fw for fw in launchpad.fireworks.find({}, {"name": 1, "fw_id": 1, "spec._tasks": 1})}
     uuid = {name: fw["spec"]["_tasks"][0]["job"]["uuid"] for name, fw in fireworks.items()}
@@ -217,6 +218,20 @@ def test_training_hosts_feed_the_other_hosts_surrogates(tmp_path: Path) -> None:
     assert ground[1]["uuid"] == uuid["full_search ZnSe:v_Zn:0"] and ground[1]["attributes"] == [["a", "relaxations"]]
     assert submit_campaign(campaign, base_dir, launchpad).new_jobs == 0
 
+    later = {**CAMPAIGN, "name": "zns-search", "hosts": [{"name": "ZnS", "prototype": "zincblende-ZnS"}],
+             "defects": {"vacancies": ["Zn"]},
+             "search": {"training_campaign": "cdte-search"}}
+    for data, message in (
+            (later, r"5 part\(s\) of campaign 'cdte-search''s full searches have not finished \(ZnSe:bulk relaxation, "
+                    r"ZnSe:v_Se:-1 \(READY\)"),
+            (later | {"search": {"training_campaign": "cdte"}}, r"no campaign 'cdte' .*\(campaigns here: cdte-search\)"),
+            (later | {"relax": {"fmax_eV_per_angstrom": 0.05}}, "'cdte-search' searched with other relax settings")):
+        path.write_text(yaml.safe_dump(data))
+        with pytest.raises(CampaignError, match=message):
+            submit_campaign(*load_campaign(path), launchpad, campaigns)
+    with pytest.raises(CampaignError, match="search.training_campaign names this campaign"):
+        parse_campaign(later | {"search": {"training_campaign": "zns-search"}})
+
 
 CAMPAIGN = {
     "name": "cdte-search",
@@ -231,7 +246,7 @@ CAMPAIGN = {
 }
 
 
-@pytest.mark.slow(seconds=450)
+@pytest.mark.slow(seconds=600)
 def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_path: Path) -> None:
     """v_Cd⁰ in CdTe searched with a surrogate that also learned from the full search of v_Zn⁰ in ZnSe (training
     host), through the embedded LaunchPad: every candidate relaxed by the surrogate and recorded, only unique minima
@@ -308,3 +323,27 @@ def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_p
                                        ground["search_candidate"]]
     again = submit_campaign(campaign, base_dir, settings.launchpad())
     assert again.new_jobs == 0
+
+    # a later campaign on ZnS reuses ZnSe's stored full search (training_campaign) without recomputing it
+    path.write_text(yaml.safe_dump({
+        **CAMPAIGN, "name": "zns-search", "hosts": [{"name": "ZnS", "prototype": "zincblende-ZnS"}],
+        "defects": {"vacancies": ["Zn"]},
+        "search": {"distortion_increment": 0.6, "training_campaign": "cdte-search", "surrogate": {"epochs": 2}}}))
+    announced = []
+    later = submit_campaign(*load_campaign(path), settings.launchpad(), settings.collection("campaigns", "name"),
+                            announce=announced.append)
+    assert later.new_jobs == 4  # bulk and vacancy relaxations, surrogate, search: no full search
+    assert announced == ["search.training_campaign cdte-search: 1 stored full searches of ZnSe train the surrogates "
+                         "(nothing of them recomputed)"]
+    run_worker(settings)
+    store.connect()
+    family = store.query_one({"output.@class": "SurrogateDocument", "output.host": "ZnS"}, load=True)["output"]
+    assert family["training_campaign"] == "cdte-search" and family["related_hosts"] == ["ZnSe"]
+    reused = [(s["calculation_id"], s["candidate"], s["campaign"]) for s in family["training_sources"][2:]]
+    assert sorted(reused) == sorted([("ZnSe:bulk", None, "cdte-search")]
+                                    + [("ZnSe:v_Zn:0", c, "cdte-search") for c in full["candidates"]])
+    assert store.count({"output.@class": "FullSearchDocument"}) == 1
+    assert store.count({"output.@class": "StructureSearchDocument", "output.labels.host": "ZnS"}) == 1
+    rows = structure_searches(store, settings.collection("campaigns", "name"))["rows"]
+    assert {row["defect"]: row["surrogate_learned_from"] for row in rows} == {
+        "CdTe:v_Cd:0": "ZnSe", "ZnS:v_Zn:0": "ZnSe (stored, campaign cdte-search)", "ZnSe:v_Zn:0": None}

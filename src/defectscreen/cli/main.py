@@ -373,7 +373,7 @@ def search(host: str | None, as_json: bool) -> None:
         return
     table = Table(title="structure searches (surrogate minima -> reference relaxations)")
     for column in ("defect", "candidates", "unique minima", "sent to engine", "ground state", "E_gs − E_unperturbed (eV)",
-                   "full search: saved %", "found", "speed-up"):
+                   "surrogate learned from", "full search: saved %", "found", "speed-up"):
         table.add_column(column)
     formats = {"ground_state_lowering_eV": "{:.3f}", "saved_percent": "{:.0f}", "speedup": "{:.1f}"}
     for row in found["rows"]:

@@ -479,6 +479,9 @@ class Campaign(_Strict):
 
     @model_validator(mode="after")
     def _training_hosts(self) -> Campaign:
+        if self.search.training_campaign == self.name:
+            raise ValueError("search.training_campaign names this campaign: name an earlier campaign whose training "
+                             "hosts were searched fully, or list this campaign's own in search.training_hosts")
         training, names = self.search.training_hosts, [host.name for host in self.hosts]
         if training == "all_others":
             if not self.search.benchmark or len(names) < 2:

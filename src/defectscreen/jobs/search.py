@@ -61,6 +61,10 @@ class SearchSettings(BaseModel):
     soap_l_max: int = Field(10, ge=0)
     soap_sigma_angstrom: float = Field(1.0, gt=0)
     surrogate: SurrogateSettings = Field(default_factory=SurrogateSettings)
+    training_campaign: str | None = Field(
+        None, description="an earlier campaign on this store whose training hosts' full searches (finished) also "
+        "train this campaign's surrogates, reused as stored: a family of related hosts searched once with the engine "
+        "serves every later campaign with the same engine, relaxation and candidate settings")
     training_hosts: list[str] | Literal["all_others"] = Field(
         default_factory=list, description="hosts whose every candidate is relaxed with the engine (a full search, "
         "which fixes their ground states); their relaxations and bulk frames also train the other hosts' surrogates "
@@ -107,8 +111,9 @@ class SurrogateMaker(Maker):
 
     @job(data=["model_base64"], config=provenance())
     def make(self, bulk: TaskDocument, defects: list[TaskDocument], surrogate_id: str, campaign_sha256: str,
-             related_bulks: list[TaskDocument] = (), related_searches: list[FullSearchDocument] = ()
-             ) -> SurrogateDocument:
+             related_bulks: list[TaskDocument] = (), related_searches: list[FullSearchDocument] = (),
+             training_campaign: str | None = None) -> SurrogateDocument:
+        """``training_campaign``: the earlier campaign some of the related relaxations were taken from, as stored."""
         settings = SurrogateSettings.model_validate(self.settings)
         relaxations = [*((uuid_of(task), read(task, TaskDocument)) for task in [bulk, *defects, *related_bulks]),
                        *((uuid_of(search), task) for search in related_searches
@@ -122,13 +127,14 @@ class SurrogateMaker(Maker):
         fields = fine_tune([f for frames, b in zip(kept, is_bulk) if not b for f in frames],
                            [f for frames, b in zip(kept, is_bulk) if b for f in frames], settings,
                            Path.cwd() / "surrogate")
-        sources = [TrainingSource(uuid=uuid, calculation_id=task.labels.calculation_id,
+        sources = [TrainingSource(uuid=uuid, calculation_id=task.labels.calculation_id, campaign=task.labels.campaign,
                                   candidate=task.search_candidate, n_frames=len(frames))
                    for (uuid, task), frames in zip(relaxations, kept)]
         return SurrogateDocument(
             surrogate_id=surrogate_id, host=bulks[0].labels.host, charge=defects[0].labels.charge,
             settings=settings.model_dump(mode="json"), training_sources=sources,
-            related_hosts=sorted({b.labels.host for b in bulks[1:]}), n_defects_served=len(defects),
+            related_hosts=sorted({b.labels.host for b in bulks[1:]}), training_campaign=training_campaign,
+            n_defects_served=len(defects),
             engine=bulks[0].engine, campaign_sha256=campaign_sha256, parent_uuids=parent_uuids(),
             defectscreen_version=defectscreen.__version__, **fields)
 

@@ -12,6 +12,7 @@ class TrainingSource(BaseModel):
 
     uuid: str = Field(description="the relaxation's job, or the full search that holds it")
     calculation_id: str
+    campaign: str | None = Field(None, description="the campaign whose job made the relaxation")
     candidate: str | None = Field(None, description="search candidate of a full search's relaxation")
     n_frames: int
 
@@ -25,6 +26,8 @@ class SurrogateDocument(BaseModel):
     settings: dict = Field(description="SurrogateSettings used")
     training_sources: list[TrainingSource]
     related_hosts: list[str] = Field(description="other hosts whose bulk and full-search relaxations it learned from")
+    training_campaign: str | None = Field(
+        None, description="the earlier campaign whose stored full searches it also learned from (search.training_campaign)")
     n_training_frames: int
     n_validation_frames: int
     validation_errors_starting_model: dict[str, float] = Field(

@@ -191,7 +191,16 @@ def query_summaries(store, criteria: dict, formation_below_eV: float | None = No
 
 
 SEARCH_FIELDS = ("defect", "candidates", "unique_minima", "sent_to_engine", "ground_state",
-                 "ground_state_lowering_eV", "saved_percent", "found", "speedup")
+                 "ground_state_lowering_eV", "surrogate_learned_from", "saved_percent", "found", "speedup")
+
+
+def _learned_from(surrogate: dict | None) -> str | None:
+    """'ZnSe, CdTe (stored, campaign ii-vi)': the related hosts a surrogate learned from and the earlier campaign
+    whose stored full searches it reused; 'own relaxations' without related hosts."""
+    if surrogate is None:
+        return None
+    hosts = ", ".join(surrogate["related_hosts"]) or "own relaxations"
+    return f"{hosts} (stored, campaign {surrogate['training_campaign']})" if surrogate.get("training_campaign") else hosts
 
 
 def _training_hosts(campaigns: Store) -> dict[str, list[str]]:
@@ -218,6 +227,9 @@ def structure_searches(store: JobStore, campaigns: Store, host: str | None = Non
     benchmarks = {d["output"]["calculation_id"]: d["output"] for d in store.query(
         {**criteria, "output.@class": "SearchBenchmarkDocument"}, properties=["output"])}
     replaced = {d["uuid"] for d in store.query({"uuid": {"$in": list(searches)}, "index": 2}, properties=["uuid"])}
+    surrogates = {d["uuid"]: d["output"] for d in store.query(
+        {"uuid": {"$in": sorted({doc["surrogate_uuid"] for doc in searches.values()})}},
+        properties=["uuid", "output.related_hosts", "output.training_campaign"])}
     rows = []
     for uuid, doc in sorted(searches.items(), key=lambda item: item[1]["calculation_id"]):
         ground = TaskDocument.model_validate(store.get_output(uuid, which="last")) if uuid in replaced else None
@@ -227,6 +239,7 @@ def structure_searches(store: JobStore, campaigns: Store, host: str | None = Non
                      "ground_state": ground.search_candidate if ground else None,
                      "ground_state_lowering_eV": (ground.energy_eV - unperturbed
                                                   if ground and unperturbed is not None else None),
+                     "surrogate_learned_from": _learned_from(surrogates.get(doc["surrogate_uuid"])),
                      "saved_percent": bench["reference_relaxations_saved_percent"] if bench else None,
                      "found": bench["ground_state_found"] if bench else None,
                      "speedup": bench["speedup"] if bench else None})
@@ -241,7 +254,7 @@ def structure_searches(store: JobStore, campaigns: Store, host: str | None = Non
                      "sent_to_engine": "all (training host)",
                      "ground_state": ground["search_candidate"] if ground else None,
                      "ground_state_lowering_eV": ground["energy_eV"] - unperturbed if unperturbed is not None else None,
-                     "saved_percent": None, "found": None, "speedup": None})
+                     "surrogate_learned_from": None, "saved_percent": None, "found": None, "speedup": None})
     return {"rows": rows, "searches": list(searches.values()), "benchmarks": list(benchmarks.values()),
             "full_searches": list(full.values())}
 

@@ -20,6 +20,7 @@ from defectscreen.flows.screening import HostScreeningMaker
 from defectscreen.flows.steps import HostCells
 from defectscreen.schemas.formation import FormationInputs, settings_key
 from defectscreen.storage.glasses import glass_structures
+from defectscreen.storage.training_family import stored_training_family
 
 
 @dataclass(frozen=True)
@@ -31,15 +32,17 @@ class SubmissionReport:
 
 
 def submitted_keys(launchpad: LaunchPad) -> dict[str, SubmittedTask]:
-    """Task key -> every job on the LaunchPad (any state)."""
-    return {
-        doc["spec"]["defectscreen"]["key"]: SubmittedTask(
-            doc["spec"]["_tasks"][0]["job"]["uuid"], doc["spec"]["defectscreen"]["campaign"],
-            doc["spec"]["defectscreen"].get("cell_sha256"))
-        for doc in launchpad.fireworks.find(
-            {"spec.defectscreen.key": {"$exists": True}},
-            {"spec.defectscreen": 1, "spec._tasks.job.uuid": 1})
-    }
+    """Task key -> the job submitted under it (any state). Jobs a running job adds (a search's relaxations) carry
+    its key too (jobflow passes its configuration on); the job itself is the one the registry named '<task> <cell>'."""
+    keys = {}
+    for doc in launchpad.fireworks.find({"spec.defectscreen.key": {"$exists": True}},
+                                        {"name": 1, "spec.defectscreen": 1, "spec._tasks.job.uuid": 1}):
+        tags = doc["spec"]["defectscreen"]
+        cell, task, _ = tags["key"].split("|")
+        if tags["key"] not in keys or doc["name"] == f"{task} {cell}":
+            keys[tags["key"]] = SubmittedTask(doc["spec"]["_tasks"][0]["job"]["uuid"], tags["campaign"],
+                                              tags.get("cell_sha256"))
+    return keys
 
 
 def _by_setting(inputs: FormationInputs) -> dict:
@@ -90,13 +93,17 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, ca
     groups = {host: [c for c in calculations if c.labels.host == host] for host in campaign.cell_hosts}
     if "formation_energy" in campaign.properties:
         groups["phases"] = competing_phase_calculations(campaign, base_dir)
+    family = stored_training_family(campaign, launchpad, campaigns)
+    if family is not None:
+        announce(f"search.training_campaign {family.campaign}: {len(family.full_searches)} stored full searches of "
+                 f"{', '.join(family.bulk_relaxations)} train the surrogates (nothing of them recomputed)")
     cells = {c.labels.calculation_id: c.cell_sha256() for group in groups.values() for c in group}
     maker = HostScreeningMaker(registry=TaskRegistry(campaign.name, submitted_keys(launchpad), cells))
     jobs_per_host: dict[str, int] = {}
     flows = []
     for group, group_calculations in groups.items():
         flow = maker.make(HostCells(campaign, group, group_calculations,
-                                    {other: cells for other, cells in groups.items() if other != group}))
+                                    {other: cells for other, cells in groups.items() if other != group}, family))
         jobs_per_host[group] = len(flow.jobs)
         if flow.jobs:
             flows.append(flow)

@@ -14,17 +14,20 @@ from defectscreen.flows.registry import TaskRegistry
 if TYPE_CHECKING:
     from defectscreen.flows.campaign import Campaign
     from defectscreen.flows.defect_set import Calculation
+    from defectscreen.flows.steps.structure_search import TrainingFamily
 
 
 @dataclass
 class HostCells:
     """One host's cells (bulk and defects; or the campaign's competing phases as the pseudo-host 'phases') and the
-    campaign that asks for them. ``other_hosts``: the cells of the campaign's other hosts."""
+    campaign that asks for them. ``other_hosts``: the cells of the campaign's other hosts; ``training_family``: the
+    stored full searches of search.training_campaign."""
 
     campaign: Campaign
     host: str
     calculations: list[Calculation]
     other_hosts: dict[str, list[Calculation]] = field(default_factory=dict)
+    training_family: TrainingFamily | None = None
 
     @cached_property
     def campaign_sha256(self) -> str:

@@ -5,6 +5,7 @@ is searched fully with the engine instead; in benchmark mode every host is, to c
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jobflow import OutputReference
@@ -24,18 +25,49 @@ SURROGATE_TASK = "surrogate"
 SEARCH_TASK = "structure_search"
 
 
-def search_task_hashes(campaign: Campaign) -> dict[str, str]:
+@dataclass(frozen=True)
+class StoredSearch:
+    """A finished full search on the LaunchPad: its host, charge and the uuid of the job whose output it is."""
+
+    host: str
+    charge: int
+    uuid: str
+
+
+@dataclass(frozen=True)
+class TrainingFamily:
+    """The training hosts of an earlier campaign (search.training_campaign), searched fully with the engine and
+    stored: their bulk relaxations (host -> uuid) and full searches also train this campaign's surrogates."""
+
+    campaign: str
+    bulk_relaxations: dict[str, str]
+    full_searches: tuple[StoredSearch, ...]
+
+    def version(self) -> str:
+        """SHA-256 of the stored jobs it names: a family searched further makes new surrogates."""
+        names = sorted([*self.bulk_relaxations.values(), *(s.uuid for s in self.full_searches)])
+        return hashlib.sha256("|".join([self.campaign, *names]).encode()).hexdigest()
+
+    def training_data(self, host: str, charge: int) -> tuple[list[OutputReference], list[OutputReference]]:
+        """Bulk relaxations and full searches of charge ``charge`` that train ``host``'s surrogate (never its own)."""
+        searches = [s for s in self.full_searches if s.charge == charge and s.host != host]
+        hosts = sorted({s.host for s in searches})
+        return ([OutputReference(self.bulk_relaxations[h]) for h in hosts],
+                [OutputReference(s.uuid) for s in searches])
+
+
+def search_task_hashes(campaign: Campaign, family: TrainingFamily | None = None) -> dict[str, str]:
     """Settings hashes of the full reference search (engine, relaxation, candidates), of the surrogate built on it
-    (its recipe and training hosts) and of the search that uses the surrogate."""
+    (its recipe, training hosts and the stored family it reuses) and of the search that uses the surrogate."""
     search = campaign.search
     full = hashlib.sha256("|".join([
         campaign.engine.settings_hash(), campaign.relax.model_dump_json(),
         search.model_dump_json(include={"distortion_increment", "neighbour_pairs"})]).encode()).hexdigest()
-    surrogate = hashlib.sha256(
-        f"{full}|{search.surrogate.model_dump_json()}|{search.model_dump_json(include={'training_hosts'})}".encode()
-    ).hexdigest()
+    parts = [full, search.surrogate.model_dump_json(), search.model_dump_json(include={"training_hosts"})]
+    surrogate = hashlib.sha256("|".join(parts + ([family.version()] if family is not None else [])).encode()
+                               ).hexdigest()
     searched_with_surrogate = hashlib.sha256(
-        f"{surrogate}|{search.model_dump_json(exclude={'surrogate'})}".encode()).hexdigest()
+        f"{surrogate}|{search.model_dump_json(exclude={'surrogate', 'training_campaign'})}".encode()).hexdigest()
     return {FULL_SEARCH_TASK: full, SURROGATE_TASK: surrogate, SEARCH_TASK: searched_with_surrogate}
 
 
@@ -82,7 +114,8 @@ class StructureSearch(Step):
         if is_training_host(campaign, cells.host):
             self._ground_states_from_full_searches(cells, registry, outputs)
             return
-        hashes = search_task_hashes(campaign)
+        family = cells.training_family
+        hashes = search_task_hashes(campaign, family)
         training = SurrogateMaker(settings=campaign.search.surrogate.model_dump(mode="json"))
         bulk = outputs.relaxed[cells.bulk.labels.calculation_id]
         surrogates = {}
@@ -94,11 +127,15 @@ class StructureSearch(Step):
                      for h, same_charge in related.items() if same_charge]
             searches = [full_search(cells, c, cells.other_hosts[h], registry)
                         for h, same_charge in related.items() for c in same_charge]
+            if family is not None:
+                stored_bulks, stored_searches = family.training_data(cells.host, charge)
+                bulks, searches = [*bulks, *stored_bulks], [*searches, *stored_searches]
             sid = surrogate_id(cells.host, charge)
             surrogates[charge] = registry.output(
                 cells.host, sid, SURROGATE_TASK, hashes[SURROGATE_TASK],
                 lambda: training.make(bulk, own, sid, cells.campaign_sha256, related_bulks=bulks,
-                                      related_searches=searches))
+                                      related_searches=searches,
+                                      training_campaign=family.campaign if family is not None else None))
         search = StructureSearchMaker(
             engine_settings=cells.engine_settings, fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom,
             max_steps=campaign.relax.max_steps, search=campaign.search.model_dump(mode="json"),
