@@ -47,6 +47,37 @@ def test_a_glass_campaign_refuses_what_a_glass_cannot_have(changes: dict, messag
         parse_campaign(_campaign(**changes))
 
 
+def test_a_melt_quench_glass_is_generated_stored_and_refused_with_its_coordination_defects(tmp_path: Path) -> None:
+    """amorphous.method melt_quench: the glass comes from CHGNet melt–quench MD and is stored with its protocol; a
+    quench this fast (24 atoms, 0.5 ps at 8000 K, 0.05 ps to 300 K) leaves coordination defects (every seed tried,
+    1-3, did), so the campaign is refused naming
+    the setting that quenches more slowly. The stored bond-switching glasses keep their recipe hash whatever the
+    melt–quench settings (their glasses are not generated anew)."""
+    from defectscreen.storage.glasses import generation_sha256
+
+    crystal = prototype_structure("cristobalite-SiO2")
+    host = GLASS_HOST | {"amorphous": {"atoms": 24, "seeds": [1], "method": "melt_quench",
+                                       "melt_quench": {"melt_temperature_K": 8000, "melt_ps": 0.5,
+                                                       "quench_ps": 0.05}}}
+    campaign = parse_campaign(_campaign(hosts=[host]))
+    switching = parse_campaign(_campaign()).hosts[0].amorphous
+    slower = switching.model_copy(update={"melt_quench": campaign.hosts[0].amorphous.melt_quench})
+    assert generation_sha256(crystal, switching, 1) == generation_sha256(crystal, slower, 1)
+    assert generation_sha256(crystal, campaign.hosts[0].amorphous, 1) != generation_sha256(crystal, switching, 1)
+    settings = StorageSettings(data_dir=tmp_path / "data")
+    glasses = settings.collection("amorphous_hosts", COLLECTIONS["amorphous_hosts"])
+    generated: list[str] = []
+    with pytest.raises(CampaignError, match=r"glass a-SiO2#1 has coordination defects .*lengthen "
+                                            r"amorphous\.melt_quench\.quench_ps"):
+        submit_campaign(campaign, tmp_path, settings.launchpad(), None, glasses, generated.append)
+    assert generated == ["generating glass a-SiO2#1: melt–quench MD with chgnet-0.3.0, 24 atoms, 0.5 ps at 8000 K "
+                         "+ 0.05 ps quench"]
+    stored = glasses.query_one({"glass_id": "glass:a-SiO2#1"})
+    assert stored["method"] == "melt_quench_md" and stored["melt_quench"]["quench_ps"] == 0.05
+    assert any(flag.startswith("coordination defects") for flag in stored["flags"])
+    assert stored["metrics"]["coordination_defects"] and stored["n_atoms"] == 24
+
+
 def test_each_sampled_site_is_a_defect_of_its_own_cut_from_the_glass() -> None:
     crystal = prototype_structure("cristobalite-SiO2")
     glass = crystal_at_density(crystal.get_primitive_structure() * (2, 2, 2), 48, 2.2)

@@ -1,4 +1,5 @@
-"""Amorphous hosts: a network glass generated from a crystal by bond-switching Monte Carlo (seed 004), and the
+"""Amorphous hosts: a network glass generated from a crystal by bond-switching Monte Carlo (seed 004) or by
+melt–quench MD with a universal potential, and the
 numbers that say whether a generated structure is the glass — density, radial-distribution peaks, bond-angle
 distributions, coordination defects — against experiment.
 
@@ -16,6 +17,7 @@ import numpy as np
 from pymatgen.core import Element, Lattice, Structure
 
 import defectscreen
+from defectscreen.mlip.melt_quench import MeltQuenchSettings, melt_and_quench
 from defectscreen.physics.bond_switching import (
     KeatingParameters,
     Network,
@@ -54,7 +56,7 @@ def network_of(structure: Structure, bond_cutoff_angstrom: float = BOND_CUTOFF_A
 def _formers(structure: Structure) -> tuple[str, str]:
     formula = structure.composition.reduced_formula
     if formula not in NETWORK_FORMERS:
-        raise ValueError(f"bond switching builds {', '.join(NETWORK_FORMERS)} glasses; the crystal is {formula}")
+        raise ValueError(f"the glass generators build {', '.join(NETWORK_FORMERS)} glasses; the crystal is {formula}")
     return NETWORK_FORMERS[formula]
 
 
@@ -99,6 +101,36 @@ def bond_switching_glass(crystal: Structure, atoms: int, density_g_cm3: float, s
         metrics=metrics, crystal_bridges_kept_fraction=kept, measured=MEASURED_SILICA,
         flags=glass_flags(metrics, kept),
         wall_time_s=time.perf_counter() - start, defectscreen_version=defectscreen.__version__)
+
+
+def network_bridges(structure: Structure, bond_cutoff_angstrom: float = BOND_CUTOFF_ANGSTROM) -> np.ndarray:
+    """The A–A pairs bridged by an X (its two A within the cutoff) of any AX2 structure; an X with another number of
+    A neighbours bridges nothing (a coordination defect, counted by :func:`coordination_defects`)."""
+    former, _ = _formers(structure)
+    is_a = np.array([site.specie.symbol == former for site in structure])
+    distances = structure.distance_matrix
+    pairs = [np.flatnonzero(is_a & (distances[x] < bond_cutoff_angstrom)) for x in np.flatnonzero(~is_a)]
+    return np.array([pair for pair in pairs if len(pair) == 2], dtype=int).reshape(-1, 2)
+
+
+def melt_quench_glass(crystal: Structure, atoms: int, density_g_cm3: float, seed: int, settings: MeltQuenchSettings,
+                      final_temperature_K: float) -> AmorphousHostDocument:
+    """An AX2 glass from ``crystal`` by melt–quench MD with a universal potential (:func:`melt_and_quench`): the
+    supercell at the density, melted, quenched and relaxed at that fixed cell, then validated like a bond-switching
+    glass."""
+    cell = crystal_at_density(crystal, atoms, density_g_cm3)
+    run = melt_and_quench(cell, settings, final_temperature_K, seed)
+    metrics = glass_metrics(run.structure)
+    kept = crystal_bridges_kept(network_bridges(cell), network_bridges(run.structure))
+    return AmorphousHostDocument(
+        formula=run.structure.composition.formula, n_atoms=len(run.structure), structure=run.structure,
+        crystal_formula=crystal.composition.formula, method="melt_quench_md", seed=seed,
+        melt_temperature_K=settings.melt_temperature_K, final_temperature_K=final_temperature_K,
+        melt_quench=settings.model_dump(mode="json"), potential=run.potential,
+        potential_energy_eV_per_atom=run.energy_eV / len(run.structure),
+        melt_temperature_mean_K=run.melt_temperature_mean_K, metrics=metrics, crystal_bridges_kept_fraction=kept,
+        measured=MEASURED_SILICA, flags=glass_flags(metrics, kept), wall_time_s=run.wall_time_s,
+        defectscreen_version=defectscreen.__version__)
 
 
 def defect_cell_in_glass(glass: Structure, site: int, dopant: str | None) -> Structure:

@@ -38,6 +38,7 @@ from defectscreen.flows.steps import STEPS
 from defectscreen.jobs.dielectric import DEFAULT_KPOINT_DENSITY
 from defectscreen.jobs.search import SearchSettings
 from defectscreen.mlip.mace import MaceSettings
+from defectscreen.mlip.melt_quench import MeltQuenchSettings
 from defectscreen.mlip.nequip_backend import NequipSettings
 from defectscreen.mlip.potential import PotentialRecipe
 from defectscreen.mlip.sevennet_backend import SevennetSettings
@@ -101,11 +102,15 @@ def _load_structure(path: Path, field: str) -> Structure:
 
 
 class AmorphousSpec(_Strict):
-    """Glass structures generated from the host's crystal by bond-switching Monte Carlo (seed 004), one per seed:
-    each is a host of its own, named '<name>#<seed>' ('a-SiO2#1'), its cell the defect cell (no supercell)."""
+    """Glass structures generated from the host's crystal by bond-switching Monte Carlo (seed 004) or melt–quench MD
+    with a universal potential, one per seed: each is a host of its own, named '<name>#<seed>' ('a-SiO2#1'), its cell
+    the defect cell (no supercell). The moves and melt temperature are bond switching's; melt_quench holds the MD
+    protocol."""
 
-    method: Literal["bond_switching"] = Field(
-        "bond_switching", description="Wooten–Winer–Weaire switches on a Keating network (AX2 network glasses: SiO2)")
+    method: Literal["bond_switching", "melt_quench"] = Field(
+        "bond_switching", description="'bond_switching': Wooten–Winer–Weaire switches on a Keating network; "
+        "'melt_quench': Langevin MD with CHGNet 0.3.0 (AX2 network glasses: SiO2)")
+    melt_quench: MeltQuenchSettings = Field(default_factory=MeltQuenchSettings)
     atoms: PositiveInt = Field(96, description="atoms of each glass cell (a multiple of the crystal cell's)")
     density_g_cm3: float = Field(2.2, gt=0, description="a-SiO2: 2.20 g/cm³ measured")
     seeds: list[int] = Field([1, 2, 3], min_length=1, description="one independent structure per seed")

@@ -61,15 +61,17 @@ class Frame:
     source: str
 
 
-def _load_chgnet(starting_model: str):
+def load_chgnet(starting_model: str, setting: str = "search.surrogate.starting_model"):
+    """The CHGNet model ``starting_model`` names: the shipped weights or a model file (``setting`` names the
+    campaign field in the error for a file that does not exist)."""
     from chgnet.model import CHGNet
 
     with redirect_stdout(io.StringIO()):
         if starting_model == SHIPPED_MODEL:
             return CHGNet.load(model_name="0.3.0", use_device="cpu", verbose=False)
         if not Path(starting_model).is_file():
-            raise FileNotFoundError(f"search.surrogate.starting_model: '{starting_model}' does not exist; give a "
-                                    f"CHGNet model file on this machine or '{SHIPPED_MODEL}'")
+            raise FileNotFoundError(f"{setting}: '{starting_model}' does not exist; give a CHGNet model file on this "
+                                    f"machine or '{SHIPPED_MODEL}'")
         return CHGNet.from_file(starting_model)
 
 
@@ -132,7 +134,7 @@ def fine_tune(frames: list[Frame], bulk_frames: list[Frame], settings: Surrogate
 
     start = time.perf_counter()
     torch.manual_seed(settings.seed)
-    model = _load_chgnet(settings.starting_model)
+    model = load_chgnet(settings.starting_model)
     everything = frames + bulk_frames
     offsets = cell_offsets(model, everything)
     n_validation = int(round(settings.validation_fraction * len(everything)))

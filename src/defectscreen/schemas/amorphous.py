@@ -35,8 +35,8 @@ class GlassStructureMetrics(BaseModel):
 
 
 class AmorphousHostDocument(BaseModel):
-    """A glass generated from a crystal by bond-switching Monte Carlo (seed 004), its validation against experiment
-    and the flags a reader must see before using it as a host."""
+    """A glass generated from a crystal (bond-switching Monte Carlo as seed 004, or melt–quench MD), its validation
+    against experiment and the flags a reader must see before using it as a host."""
 
     host: str | None = Field(None, description="host name of this structure in its campaign ('a-SiO2#1'); None when "
                              "generated outside one (defectscreen amorphous)")
@@ -47,18 +47,25 @@ class AmorphousHostDocument(BaseModel):
     n_atoms: int
     structure: Structure
     crystal_formula: str = Field(description="the crystal it was generated from")
-    method: str = Field("bond_switching_monte_carlo", description="Wooten–Winer–Weaire switches on a Keating network "
-                        "(defectscreen.physics.bond_switching)")
+    method: str = Field("bond_switching_monte_carlo", description="'bond_switching_monte_carlo': Wooten–Winer–Weaire "
+                        "switches on a Keating network (defectscreen.physics.bond_switching); 'melt_quench_md': "
+                        "Langevin melt–quench with a universal potential (defectscreen.mlip.melt_quench)")
     seed: int
-    melting_moves: int
-    quenching_moves: int
     melt_temperature_K: float
     final_temperature_K: float
-    keating_parameters: dict[str, float]
-    accepted_melting_moves: int
-    accepted_quenching_moves: int
-    network_energy_eV_per_atom: float = Field(description="Keating energy of the final network (0 for ideal bonds "
-                                              "and angles)")
+    melting_moves: int | None = Field(None, description="bond switching: Metropolis switches at the melt temperature")
+    quenching_moves: int | None = None
+    keating_parameters: dict[str, float] | None = None
+    accepted_melting_moves: int | None = None
+    accepted_quenching_moves: int | None = None
+    network_energy_eV_per_atom: float | None = Field(None, description="bond switching: Keating energy of the final "
+                                                     "network (0 for ideal bonds and angles)")
+    melt_quench: dict | None = Field(None, description="melt–quench: the protocol (MeltQuenchSettings)")
+    potential: dict | None = Field(None, description="melt–quench: the universal potential and its code versions")
+    potential_energy_eV_per_atom: float | None = Field(None, description="melt–quench: the potential's energy of the "
+                                                       "relaxed glass")
+    melt_temperature_mean_K: float | None = Field(None, description="melt–quench: kinetic temperature over the second "
+                                                  "half of the melt (the thermostat's check)")
     metrics: GlassStructureMetrics
     crystal_bridges_kept_fraction: float = Field(description="the crystal's A–A bridges (A pairs sharing an X) still "
                                                  "bridged in the glass: ~0 for a melted network, 1 for the crystal")

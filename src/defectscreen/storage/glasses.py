@@ -17,7 +17,12 @@ from monty.json import jsanitize
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from defectscreen.analysis.amorphous import NETWORK_FORMERS, bond_switching_glass, listed_coordination_defects
+from defectscreen.analysis.amorphous import (
+    NETWORK_FORMERS,
+    bond_switching_glass,
+    listed_coordination_defects,
+    melt_quench_glass,
+)
 from defectscreen.flows.campaign import AmorphousSpec, Campaign, CampaignError, HostSpec
 from defectscreen.schemas import AmorphousHostDocument
 
@@ -29,9 +34,10 @@ def glass_id(campaign: str, host: str) -> str:
 
 def generation_sha256(crystal: Structure, settings: AmorphousSpec, seed: int) -> str:
     """Hash of what a glass is made from: the crystal's species and coordinates, the settings, the seed."""
+    unused = {"seeds"} | ({"melt_quench"} if settings.method == "bond_switching" else set())
     recipe = {"lattice": crystal.lattice.matrix.round(8).tolist(), "species": [s.symbol for s in crystal.species],
               "frac_coords": crystal.frac_coords.round(8).tolist(), "seed": seed,
-              "settings": settings.model_dump(mode="json", exclude={"seeds"})}
+              "settings": settings.model_dump(mode="json", exclude=unused)}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
@@ -40,7 +46,7 @@ def _crystal(host: HostSpec, base_dir: Path) -> Structure:
     crystal.remove_oxidation_states()
     formula = crystal.composition.reduced_formula
     if formula not in NETWORK_FORMERS:
-        raise CampaignError(f"hosts[{host.name}].amorphous: bond switching makes {', '.join(NETWORK_FORMERS)} glasses "
+        raise CampaignError(f"hosts[{host.name}].amorphous: the generators make {', '.join(NETWORK_FORMERS)} glasses "
                             f"and the crystal is {formula}; give an SiO2 crystal (prototype: cristobalite-SiO2)")
     conventional = SpacegroupAnalyzer(crystal).get_conventional_standard_structure()
     if host.amorphous.atoms % len(conventional):
@@ -48,6 +54,21 @@ def _crystal(host: HostSpec, base_dir: Path) -> Structure:
                             f"{len(conventional)} atoms of {formula}'s conventional cell (e.g. "
                             f"{4 * len(conventional)})")
     return conventional
+
+
+def _generate(crystal: Structure, settings: AmorphousSpec, seed: int, name: str,
+              announce: Callable[[str], None]) -> AmorphousHostDocument:
+    """One glass by the settings' method (``announce`` is told first: it takes minutes)."""
+    if settings.method == "melt_quench":
+        protocol = settings.melt_quench
+        announce(f"generating glass {name}: melt–quench MD with {protocol.potential}, {settings.atoms} atoms, "
+                 f"{protocol.melt_ps} ps at {protocol.melt_temperature_K:g} K + {protocol.quench_ps} ps quench")
+        return melt_quench_glass(crystal, settings.atoms, settings.density_g_cm3, seed, protocol,
+                                 settings.final_temperature_K)
+    announce(f"generating glass {name}: bond-switching Monte Carlo, {settings.atoms} atoms, "
+             f"{settings.melting_moves} + {settings.quenching_moves} moves")
+    return bond_switching_glass(crystal, settings.atoms, settings.density_g_cm3, seed, settings.melting_moves,
+                                settings.quenching_moves, settings.melt_temperature_K, settings.final_temperature_K)
 
 
 def glass_structures(campaign: Campaign, base_dir: Path, store: Store,
@@ -71,20 +92,18 @@ def glass_structures(campaign: Campaign, base_dir: Path, store: Store,
                                     "amorphous settings, and its cells were computed from it: name the host anew "
                                     f"(e.g. '{host.name}-2') to generate new glasses beside the old")
             if stored is None:
-                announce(f"generating glass {name}: bond-switching Monte Carlo, {settings.atoms} atoms, "
-                         f"{settings.melting_moves} + {settings.quenching_moves} moves")
-                document = bond_switching_glass(
-                    crystal, settings.atoms, settings.density_g_cm3, seed, settings.melting_moves,
-                    settings.quenching_moves, settings.melt_temperature_K, settings.final_temperature_K)
+                document = _generate(crystal, settings, seed, name, announce)
                 stored = jsanitize(document.model_copy(update={"host": name, "campaign": campaign.name,
                                                                "generation_sha256": sha}).model_dump(), strict=True)
                 store.update([stored | {"glass_id": key}], key="glass_id")
             document = AmorphousHostDocument.model_validate(stored)
             if document.metrics.coordination_defects:
                 listed = listed_coordination_defects(document.metrics.coordination_defects)
+                slower = ("amorphous.melt_quench.quench_ps" if settings.method == "melt_quench"
+                          else "amorphous.quenching_moves")
                 raise CampaignError(f"hosts[{host.name}]: glass {name} has coordination defects ({listed}), which "
-                                    f"would mix with the defects screened: leave out seed {seed} (or lengthen "
-                                    "amorphous.quenching_moves)")
+                                    f"would mix with the defects screened: leave out seed {seed} (or quench more "
+                                    f"slowly: lengthen {slower})")
             for flag in document.flags:
                 announce(f"glass {name}, not the glass: {flag}")
             glasses[name] = document.structure
