@@ -18,7 +18,7 @@ from defectscreen.builders import DefectBuilder
 from defectscreen.cli.main import cli
 from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
 from defectscreen.flows.hosts import prototype_structure
-from defectscreen.jobs.search import SearchBenchmarkMaker
+from defectscreen.jobs.search import SearchBenchmarkMaker, minima_to_send
 from defectscreen.mlip.surrogate import (
     Frame,
     SurrogateSettings,
@@ -105,6 +105,18 @@ def test_defect_site_fingerprint_sees_motifs_not_translations() -> None:
 def test_unique_minima_are_the_lowest_member_of_each_cluster() -> None:
     distances = np.array([[0, 1e-5, 0.2, 0.2], [1e-5, 0, 0.2, 0.2], [0.2, 0.2, 0, 0.3], [0.2, 0.2, 0.3, 0]])
     assert unique_minima([-1.0, -2.0, -0.5, -3.0], distances, 1e-3) == [1, 1, 2, 3]
+
+
+def test_minima_sent_to_the_reference_by_window_and_count() -> None:
+    """Every unique minimum but the unperturbed one by default, lowest first; a window measured from the lowest
+    minimum (the unperturbed one counts); at most max_sent."""
+    energies = {"Unperturbed": 0.0, "A": -0.5, "B": 0.2, "C": 1.0}
+    minima = ["A", "Unperturbed", "B", "C"]
+    assert minima_to_send(minima, energies) == ["A", "B", "C"]
+    assert minima_to_send(minima, energies, within_eV=0.8) == ["A", "B"]
+    assert minima_to_send(minima, energies, max_sent=1) == ["A"]
+    assert minima_to_send(["Unperturbed", "B"], energies, within_eV=0.1) == []
+    assert minima_to_send(minima, energies, max_sent=0) == []
 
 
 def test_surrogate_training_frames_offsets_and_model_round_trip(tmp_path: Path) -> None:
@@ -271,6 +283,7 @@ def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_p
     assert set(search["unique_minima"]) == {c["minimum"] for c in search["candidates"]}
     assert all(c["sent_to_reference"] == (c["name"] in search["sent_to_reference"]) for c in search["candidates"])
     assert search["sent_to_reference"] == [m for m in search["unique_minima"] if m != "Unperturbed"]
+    assert search["selection"] == {"max_sent": None, "send_within_eV": None}
 
     def reference_relaxations(cid: str) -> list[dict]:
         """The unperturbed relaxation and the candidates' (not the ground-state documents chosen from them)."""
@@ -328,7 +341,8 @@ def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_p
     path.write_text(yaml.safe_dump({
         **CAMPAIGN, "name": "zns-search", "hosts": [{"name": "ZnS", "prototype": "zincblende-ZnS"}],
         "defects": {"vacancies": ["Zn"]},
-        "search": {"distortion_increment": 0.6, "training_campaign": "cdte-search", "surrogate": {"epochs": 2}}}))
+        "search": {"distortion_increment": 0.6, "training_campaign": "cdte-search", "max_sent": 1,
+                   "surrogate": {"epochs": 2}}}))
     announced = []
     later = submit_campaign(*load_campaign(path), settings.launchpad(), settings.collection("campaigns", "name"),
                             announce=announced.append)
@@ -343,7 +357,11 @@ def test_search_flow_gives_the_lowest_reference_relaxation_as_ground_state(tmp_p
     assert sorted(reused) == sorted([("ZnSe:bulk", None, "cdte-search")]
                                     + [("ZnSe:v_Zn:0", c, "cdte-search") for c in full["candidates"]])
     assert store.count({"output.@class": "FullSearchDocument"}) == 1
-    assert store.count({"output.@class": "StructureSearchDocument", "output.labels.host": "ZnS"}) == 1
+    zns = store.query_one({"output.@class": "StructureSearchDocument", "output.labels.host": "ZnS"})["output"]
+    assert zns["selection"] == {"max_sent": 1, "send_within_eV": None}
+    assert zns["sent_to_reference"] == [m for m in zns["unique_minima"] if m != "Unperturbed"][:1]
+    assert store.count({"output.task_label": "relax_candidate", "output.labels.host": "ZnS"}) == len(
+        zns["sent_to_reference"])
     rows = structure_searches(store, settings.collection("campaigns", "name"))["rows"]
     assert {row["defect"]: row["surrogate_learned_from"] for row in rows} == {
         "CdTe:v_Cd:0": "ZnSe", "ZnS:v_Zn:0": "ZnSe (stored, campaign cdte-search)", "ZnSe:v_Zn:0": None}

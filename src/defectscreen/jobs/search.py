@@ -61,6 +61,10 @@ class SearchSettings(BaseModel):
     soap_l_max: int = Field(10, ge=0)
     soap_sigma_angstrom: float = Field(1.0, gt=0)
     surrogate: SurrogateSettings = Field(default_factory=SurrogateSettings)
+    max_sent: int | None = Field(None, ge=0, description="send at most this many unique minima, the lowest by "
+                                 "surrogate energy (None: every one)")
+    send_within_eV: float | None = Field(None, gt=0, description="send only unique minima whose surrogate energy is "
+                                         "within this of the lowest (None: every one)")
     training_campaign: str | None = Field(
         None, description="an earlier campaign on this store whose training hosts' full searches (finished) also "
         "train this campaign's surrogates, reused as stored: a family of related hosts searched once with the engine "
@@ -72,6 +76,17 @@ class SearchSettings(BaseModel):
         "surrogate learns from the full searches of all the other hosts")
     benchmark: bool = False
     ground_state_tolerance_eV: float = Field(0.01, gt=0, description="benchmark: ground state found when within this")
+
+
+def minima_to_send(minima: list[str], energies_eV: dict[str, float], max_sent: int | None = None,
+                   within_eV: float | None = None) -> list[str]:
+    """The unique surrogate minima (candidate names) sent to the reference engine, lowest surrogate energy first:
+    every one but the unperturbed cell's (its reference relaxation exists), only those within ``within_eV`` of the
+    lowest minimum (the unperturbed one included), at most ``max_sent`` of them."""
+    lowest = min(energies_eV[name] for name in minima)
+    ordered = sorted((name for name in minima if name != UNPERTURBED), key=lambda name: energies_eV[name])
+    kept = [name for name in ordered if within_eV is None or energies_eV[name] - lowest <= within_eV]
+    return kept if max_sent is None else kept[:max_sent]
 
 
 def relaxation_frames(task: TaskDocument) -> list[Frame]:
@@ -228,7 +243,7 @@ class StructureSearchMaker(Maker):
                                                           bulk_structure, labels, settings)
         names, energies = list(relaxed), [r[1] for r in relaxed.values()]
         minima = [names[i] for i in sorted(set(minimum_of), key=lambda i: energies[i])]
-        sent = [name for name in minima if name != UNPERTURBED]
+        sent = minima_to_send(minima, dict(zip(names, energies)), settings.max_sent, settings.send_within_eV)
         candidates = [SearchCandidate(name=n, surrogate_energy_eV=relaxed[n][1], surrogate_steps=relaxed[n][2],
                                       surrogate_converged=relaxed[n][3], minimum=names[minimum_of[i]],
                                       cosine_distance_to_minimum=float(distances[i, minimum_of[i]]),
@@ -239,6 +254,7 @@ class StructureSearchMaker(Maker):
             fingerprint={"r_cut_angstrom": settings.soap_r_cut_angstrom, "n_max": settings.soap_n_max,
                          "l_max": settings.soap_l_max, "sigma_angstrom": settings.soap_sigma_angstrom,
                          "cosine_distance_threshold": settings.cosine_distance_threshold},
+            selection={"max_sent": settings.max_sent, "send_within_eV": settings.send_within_eV},
             distortion_increment=settings.distortion_increment,
             neighbour_pairs=any(n.startswith("Pair_") for n in names), benchmark=settings.benchmark,
             surrogate_uuid=surrogate_uuid, unperturbed_uuid=unperturbed_uuid,

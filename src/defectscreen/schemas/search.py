@@ -67,6 +67,8 @@ class StructureSearchDocument(BaseModel):
         description="unique minima relaxed with the reference from their surrogate geometry (all but 'Unperturbed', "
         "whose reference relaxation is the campaign's own)")
     fingerprint: dict = Field(description="SOAP parameters and the cosine-distance threshold")
+    selection: dict = Field(default_factory=dict, description="max_sent and send_within_eV: which unique minima "
+                            "were sent (None: every one)")
     distortion_increment: float
     neighbour_pairs: bool = Field(description="whether the every-neighbour-pair search was added")
     benchmark: bool = Field(description="every candidate is also relaxed with the reference (full search)")

@@ -66,8 +66,10 @@ def search_task_hashes(campaign: Campaign, family: TrainingFamily | None = None)
     parts = [full, search.surrogate.model_dump_json(), search.model_dump_json(include={"training_hosts"})]
     surrogate = hashlib.sha256("|".join(parts + ([family.version()] if family is not None else [])).encode()
                                ).hexdigest()
+    unset = {name for name in ("max_sent", "send_within_eV") if getattr(search, name) is None}
     searched_with_surrogate = hashlib.sha256(
-        f"{surrogate}|{search.model_dump_json(exclude={'surrogate', 'training_campaign'})}".encode()).hexdigest()
+        f"{surrogate}|{search.model_dump_json(exclude={'surrogate', 'training_campaign', *unset})}".encode()
+    ).hexdigest()
     return {FULL_SEARCH_TASK: full, SURROGATE_TASK: surrogate, SEARCH_TASK: searched_with_surrogate}
 
 
