@@ -1,6 +1,8 @@
 """Structure search (seed 002): surrogate route against the full reference search, per defect.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/structure_search.py [--workers 2] [--data-dir DIR]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/structure_search.py --hosts CdTe ZnSe ZnS GaN ZnO MgO \
+        --distortion-increment 0.2 --plan-only
 
 Runs a campaign with ``search.benchmark: true`` (every ShakeNBreak candidate is also relaxed with the reference
 engine, GFN1-xTB here) on cation and anion vacancies of three zincblende chalcogenides (CdTe, ZnSe, ZnS;
@@ -31,6 +33,7 @@ from pathlib import Path
 import yaml
 
 from defectscreen.flows.campaign import load_campaign
+from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.jobs.search import minima_to_send
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.submission import submit_campaign
@@ -50,15 +53,47 @@ CAMPAIGN = {
 }
 
 
+#: hosts beyond the three chalcogenides (--hosts): a III-V nitride and two oxides, vacancies in two charge states each
+MORE_HOSTS = {"GaN": "wurtzite-GaN", "ZnO": "wurtzite-ZnO", "MgO": "rocksalt-MgO"}
+MORE_CHARGES = {"v_Ga": [0, -1], "v_N": [0, 1], "v_O": [0, 1], "v_Mg": [0, -1], "v_S": [0, 1]}
+
+
+def campaign_of(args: argparse.Namespace) -> dict:
+    """The benchmark campaign: the three chalcogenides in 64-site cells, or with --hosts any of them and of
+    MORE_HOSTS in the most cubic cells of 64–128 atoms with images ≥ 8 Å apart."""
+    campaign = {**CAMPAIGN, "search": {**CAMPAIGN["search"], "distortion_increment": args.distortion_increment,
+                                       "max_sent": args.max_sent, "send_within_eV": args.send_within_eV}}
+    if args.hosts:
+        known = {h["name"]: h["prototype"] for h in CAMPAIGN["hosts"]} | MORE_HOSTS
+        campaign |= {"hosts": [{"name": name, "prototype": known[name]} for name in args.hosts],
+                     "charges": CAMPAIGN["charges"] | MORE_CHARGES,
+                     "supercell": {"min_atoms": 64, "max_atoms": 128, "min_length_angstrom": 8.0}}
+    return campaign
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=Path("search-benchmark-data"))
+    parser.add_argument("--hosts", nargs="+", choices=["CdTe", "ZnSe", "ZnS", *MORE_HOSTS],
+                        help="hosts to search (default: CdTe ZnSe ZnS in 64-site cells)")
+    parser.add_argument("--distortion-increment", type=float, default=0.6,
+                        help="0.6: −60/0/+60 %% and the dimer; the campaign default 0.1 gives 13 distortions")
+    parser.add_argument("--max-sent", type=int, default=None, help="search.max_sent")
+    parser.add_argument("--send-within-eV", type=float, default=None, help="search.send_within_eV")
+    parser.add_argument("--plan-only", action="store_true", help="print the cells and the job count, run nothing")
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     settings = StorageSettings(data_dir=args.data_dir.resolve())
     path = args.data_dir / "campaign.yaml"
-    path.write_text(yaml.safe_dump(CAMPAIGN))
+    path.write_text(yaml.safe_dump(campaign_of(args)))
+    if args.plan_only:
+        campaign, base_dir = load_campaign(path)
+        cells = build_defect_set(campaign, base_dir)
+        for cell in cells:
+            print(f"{cell.labels.calculation_id:18s} {len(cell.structure):4d} atoms")
+        print(f"{sum(c.labels.defect_type != 'bulk' for c in cells)} defect cells in {len(campaign.hosts)} hosts")
+        return
     campaign, base_dir = load_campaign(path)
     start = time.perf_counter()
     report = submit_campaign(campaign, base_dir, settings.launchpad(), settings.collection("campaigns", "name"))
