@@ -40,13 +40,20 @@ DENSITY_TOLERANCE_G_CM3 = 0.1
 MAX_CRYSTAL_BRIDGES_KEPT = 0.5
 
 
-def network_of(structure: Structure, bond_cutoff_angstrom: float = BOND_CUTOFF_ANGSTROM) -> Network:
-    """The bond network of an AX2 crystal (every A with four X within the cutoff, every X with two A)."""
-    former, bridge = _formers(structure)
+def _a_neighbours_of_x(structure: Structure, bond_cutoff_angstrom: float) -> tuple[np.ndarray, np.ndarray,
+                                                                                   list[np.ndarray]]:
+    """Which sites are A, the X sites, and the A atoms within the cutoff of each X."""
+    former, _ = _formers(structure)
     is_a = np.array([site.specie.symbol == former for site in structure])
     x_atoms = np.flatnonzero(~is_a)
     distances = structure.distance_matrix
-    bridges = [np.flatnonzero(is_a & (distances[x] < bond_cutoff_angstrom)) for x in x_atoms]
+    return is_a, x_atoms, [np.flatnonzero(is_a & (distances[x] < bond_cutoff_angstrom)) for x in x_atoms]
+
+
+def network_of(structure: Structure, bond_cutoff_angstrom: float = BOND_CUTOFF_ANGSTROM) -> Network:
+    """The bond network of an AX2 crystal (every A with four X within the cutoff, every X with two A)."""
+    former, bridge = _formers(structure)
+    is_a, x_atoms, bridges = _a_neighbours_of_x(structure, bond_cutoff_angstrom)
     if any(len(pair) != 2 for pair in bridges):
         raise ValueError(f"every {bridge} must bond two {former} within {bond_cutoff_angstrom} Å: start from a "
                          f"fully connected {former}{bridge}2 crystal (quartz, cristobalite)")
@@ -106,10 +113,7 @@ def bond_switching_glass(crystal: Structure, atoms: int, density_g_cm3: float, s
 def network_bridges(structure: Structure, bond_cutoff_angstrom: float = BOND_CUTOFF_ANGSTROM) -> np.ndarray:
     """The A–A pairs bridged by an X (its two A within the cutoff) of any AX2 structure; an X with another number of
     A neighbours bridges nothing (a coordination defect, counted by :func:`coordination_defects`)."""
-    former, _ = _formers(structure)
-    is_a = np.array([site.specie.symbol == former for site in structure])
-    distances = structure.distance_matrix
-    pairs = [np.flatnonzero(is_a & (distances[x] < bond_cutoff_angstrom)) for x in np.flatnonzero(~is_a)]
+    _, _, pairs = _a_neighbours_of_x(structure, bond_cutoff_angstrom)
     return np.array([pair for pair in pairs if len(pair) == 2], dtype=int).reshape(-1, 2)
 
 

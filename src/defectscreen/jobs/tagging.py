@@ -11,6 +11,12 @@ def task_key(calculation_id: str, task_label: str, settings_hash: str) -> str:
     return f"{calculation_id}|{task_label}|{settings_hash[:16]}"
 
 
+def split_task_key(key: str) -> tuple[str, str, str]:
+    """(calculation id, task label, settings hash prefix) of a task key."""
+    calculation_id, task_label, settings_hash = key.split("|")
+    return calculation_id, task_label, settings_hash
+
+
 def tag_job(job: Job, key: str, host: str, calculation_id: str, campaign: str, cell_sha256: str | None = None) -> Job:
     """Put the task key and its host, cell and campaign into the job's FireWorks spec, and the SHA-256 of the cell
     the id stands for when the job is made at submission (a task key holds the id, not the structure)."""

@@ -18,6 +18,7 @@ from defectscreen.flows.phases import competing_phase_calculations
 from defectscreen.flows.registry import SubmittedTask, TaskRegistry
 from defectscreen.flows.screening import HostScreeningMaker
 from defectscreen.flows.steps import HostCells
+from defectscreen.jobs.tagging import split_task_key
 from defectscreen.schemas.formation import FormationInputs, settings_key
 from defectscreen.storage.glasses import glass_structures
 from defectscreen.storage.training_family import stored_training_family
@@ -38,7 +39,7 @@ def submitted_keys(launchpad: LaunchPad) -> dict[str, SubmittedTask]:
     for doc in launchpad.fireworks.find({"spec.defectscreen.key": {"$exists": True}},
                                         {"name": 1, "spec.defectscreen": 1, "spec._tasks.job.uuid": 1}):
         tags = doc["spec"]["defectscreen"]
-        cell, task, _ = tags["key"].split("|")
+        cell, task, _ = split_task_key(tags["key"])
         if tags["key"] not in keys or doc["name"] == f"{task} {cell}":
             keys[tags["key"]] = SubmittedTask(doc["spec"]["_tasks"][0]["job"]["uuid"], tags["campaign"],
                                               tags.get("cell_sha256"))

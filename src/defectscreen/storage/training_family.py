@@ -16,6 +16,7 @@ from defectscreen.flows.steps.structure_search import (
     TrainingFamily,
     search_task_hashes,
 )
+from defectscreen.jobs.tagging import split_task_key
 
 FIELD = "search.training_campaign"
 
@@ -66,7 +67,7 @@ def stored_training_family(campaign: Campaign, launchpad: LaunchPad, campaigns: 
     for fw in launchpad.fireworks.find({"spec.defectscreen.host": {"$in": hosts}},
                                        {"name": 1, "spec.defectscreen": 1, "state": 1, "spec._tasks.job.uuid": 1}):
         tags, uuid = fw["spec"]["defectscreen"], fw["spec"]["_tasks"][0]["job"]["uuid"]
-        cell, task, settings = tags["key"].split("|")
+        cell, task, settings = split_task_key(tags["key"])
         if task == "full_search" and settings == suffix:  # the search and the relaxations it added (same key)
             states[cell].append(fw["state"])
             if fw["name"] == f"full_search {cell}":
