@@ -86,9 +86,10 @@ def test_bad_campaign_submits_nothing(tmp_path: Path, data_dir: Path) -> None:
     assert launchpad.fireworks.count_documents({}) == 0
 
 
-def test_a_cell_id_names_one_structure_across_campaigns(tmp_path: Path, data_dir: Path) -> None:
+def test_a_cell_id_names_one_structure_across_campaigns(tmp_path: Path, store_mode: str) -> None:
     """A second campaign whose GaN cells differ (another supercell) is refused before anything is added, instead of
-    reusing the first campaign's results under the same ids; the same cells under another campaign are reused."""
+    reusing the first campaign's results under the same ids; the same cells under another campaign are reused. On
+    the embedded store and on the MongoDB server."""
     from defectscreen.flows.registry import CellConflictError
     from defectscreen.storage import StorageSettings
 

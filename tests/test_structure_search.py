@@ -197,11 +197,12 @@ def test_search_settings_errors_name_the_field() -> None:
         parse_campaign({**two, "search": {"training_hosts": ["ZnSe", "CdTe"]}})
 
 
-def test_training_hosts_feed_the_other_hosts_surrogates(tmp_path: Path) -> None:
+def test_training_hosts_feed_the_other_hosts_surrogates(tmp_path: Path, store_mode: str) -> None:
     """ZnSe as training host: its defects get full searches (every candidate relaxed with the engine) that fix
     its ground states; CdTe's surrogate of each charge waits on ZnSe's bulk relaxation and on ZnSe's full searches
-    of that charge only; everything lands in one workflow, and resubmitting adds nothing."""
-    settings = StorageSettings(data_dir=tmp_path / "data")
+    of that charge only; everything lands in one workflow, and resubmitting adds nothing. A later campaign naming it
+    as training_campaign is refused while its searches have not run. On the embedded store and on MongoDB."""
+    settings = StorageSettings.from_environment()
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump({
         **CAMPAIGN, "hosts": [*CAMPAIGN["hosts"], {"name": "ZnSe", "prototype": "zincblende-ZnSe"}],
