@@ -74,6 +74,21 @@ class GpawSettings(_Settings):
         return xc
 
 
+class LcaoSettings(_Settings):
+    """GPAW LCAO at Γ for Hamiltonian learning (:mod:`defectscreen.engines.lcao_hamiltonian`): ``basis`` one of
+    GPAW's (dzp: Si and O 2s2p1d, the seeds' 13 orbitals per atom), real-space grid spacing, tight convergence so that
+    H and S are of the converged density."""
+
+    name: Literal["gpaw-lcao"] = "gpaw-lcao"
+    xc: str = "PBE"
+    basis: Literal["sz(dzp)", "szp(dzp)", "dzp"] = "dzp"
+    grid_spacing_angstrom: float = Field(0.2, gt=0, le=0.3)
+    smearing_eV: float = Field(0.01, gt=0)
+    max_scf_iterations: int = Field(300, gt=0)
+    energy_convergence_eV_per_electron: float = Field(1e-6, gt=0)
+    density_convergence: float = Field(1e-6, gt=0)
+
+
 #: INCAR tags the platform sets from the calculation itself, with where each comes from.
 VASP_TAGS_FROM_THE_CALCULATION = {
     "NELECT": "the charge state (atomate2 counts the POTCARs' valence electrons and removes q)",

@@ -1,0 +1,317 @@
+"""A machine-learned Kohn–Sham Hamiltonian in GPAW's atomic-orbital basis (seeds 001/004), equivariant by construction.
+
+Every block of H between orbital shells is written in the frame of a bond, where a two-centre integral keeps the
+bond's cylindrical and mirror symmetry, and rotated back with the real-spherical-harmonic rotation matrices:
+
+    H_{ia,jb}(R) = Σ_k V_{AaBb,k}(r) · M_a E_k M_bᵀ,      V(r) = Σ_n c_n φ_n(r),
+
+with ``E_k`` the (min(l_a, l_b) + 1) bond-frame blocks that keep that symmetry (σ, π, δ), ``M_l`` the rotation of
+the real harmonics of degree l that takes the bond to z, and ``φ_n`` Gaussians on a grid up to the pair's reach times
+a cosine cutoff (the seeds' Bessel expansion plays this part in HamGNN). The on-site block of atom i is a constant
+per shell pair plus the crystal field of its neighbours, the same bond-frame form summed over them:
+
+    H_{ia,ib} = ε_{Aab} δ_{l_a l_b} 1 + Σ_j Σ_k U_{AabB,k}(r_ij) · M_a E_k M_bᵀ.
+
+Γ-point matrices sum each pair's block over its periodic images. Everything is linear in the coefficients, so the
+fit is one least-squares problem over all matrix elements of all training cells, with one free constant per cell
+times S (H and H + cS have the same eigenvectors, hence the same density and energy: the electrostatic reference of a
+periodic cell is arbitrary). What it is not: HamGNN's message passing (no three-centre or charge-transfer terms beyond
+what the on-site crystal field carries); its errors are measured, per element and through the energy, in
+``benchmarks/ml_hamiltonian.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from ase import Atoms
+from ase.neighborlist import neighbor_list
+from gpaw.sphere.spherical_harmonics import Yarr
+from scipy import sparse
+
+from defectscreen.engines.lcao_hamiltonian import LcaoBasis
+
+#: fixed directions on which rotation matrices of real harmonics are solved for (any ≥ 2l+1 generic points do)
+_SAMPLE_DIRECTIONS = np.random.default_rng(20261204).normal(size=(32, 3))
+_SAMPLE_DIRECTIONS /= np.linalg.norm(_SAMPLE_DIRECTIONS, axis=1)[:, None]
+
+
+def _harmonics(l: int, directions: np.ndarray) -> np.ndarray:
+    """GPAW's real spherical harmonics of degree l at unit vectors (..., 3) -> (..., 2l+1)."""
+    return np.moveaxis(Yarr(list(range(l * l, (l + 1) ** 2)), directions), 0, -1)
+
+
+def harmonic_rotations(l: int, rotations: np.ndarray) -> np.ndarray:
+    """M (…, 2l+1, 2l+1) with Y_l(Rᵀ p) = M Y_l(p) for every rotation (or reflection) R (…, 3, 3)."""
+    rotated = _harmonics(l, np.einsum("kv,...vw->...kw", _SAMPLE_DIRECTIONS, rotations))
+    return np.swapaxes(np.linalg.pinv(_harmonics(l, _SAMPLE_DIRECTIONS)) @ rotated, -1, -2)
+
+
+@lru_cache(maxsize=None)
+def bond_frame_blocks(l1: int, l2: int) -> np.ndarray:
+    """The (min(l1, l2) + 1, 2l1+1, 2l2+1) orthonormal blocks of a two-centre integral between real harmonics of
+    degrees l1 and l2 with the bond along z: those unchanged by rotations about z and by the mirror y -> -y."""
+    angle = 0.7
+    about_z = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0, 0, 1.0]])
+    mirror = np.diag([1.0, -1.0, 1.0])
+    conditions = []
+    for operation in (about_z, mirror):
+        first, second = harmonic_rotations(l1, operation), harmonic_rotations(l2, operation)
+        conditions.append(np.kron(first, second) - np.eye((2 * l1 + 1) * (2 * l2 + 1)))
+    _, singular, vectors_t = np.linalg.svd(np.vstack(conditions))
+    count = int(np.sum(singular < 1e-8)) + max(0, vectors_t.shape[0] - len(singular))
+    blocks = vectors_t[-count:].reshape(count, 2 * l1 + 1, 2 * l2 + 1)
+    if count != min(l1, l2) + 1:
+        raise RuntimeError(f"{count} bond-frame blocks for l = {l1}, {l2}; expected {min(l1, l2) + 1}")
+    return blocks
+
+
+def _frames(unit: np.ndarray) -> np.ndarray:
+    """Rotations R (n, 3, 3) with R d = z for unit vectors d (n, 3)."""
+    helper = np.where(np.abs(unit[:, :1]) < 0.9, np.array([[1.0, 0, 0]]), np.array([[0, 1.0, 0]]))
+    first = np.cross(unit, helper)
+    first /= np.linalg.norm(first, axis=1)[:, None]
+    second = np.cross(unit, first)
+    return np.stack([first, second, unit], axis=1)
+
+
+def bond_blocks(l1: int, l2: int, vectors: np.ndarray) -> np.ndarray:
+    """The equivariant blocks (n, k, 2l1+1, 2l2+1) ``M_a E_k M_bᵀ`` of bonds along ``vectors`` (n, 3)."""
+    unit = vectors / np.linalg.norm(vectors, axis=1)[:, None]
+    to_z = _frames(unit)
+    first, second = harmonic_rotations(l1, to_z), harmonic_rotations(l2, to_z)
+    return np.einsum("nab,kbc,ndc->nkad", first, bond_frame_blocks(l1, l2), second)
+
+
+def radial_functions(distances: np.ndarray, reach_angstrom: float, count: int,
+                     shortest_angstrom: float) -> np.ndarray:
+    """φ_n(r) (len(r), count): Gaussians centred on a grid from ``shortest`` to ``reach`` (width: the spacing) times
+    ½(1 + cos πr/reach), zero beyond the reach."""
+    centres = np.linspace(shortest_angstrom, reach_angstrom, count)
+    width = centres[1] - centres[0]
+    cutoff = np.where(distances < reach_angstrom, 0.5 * (1 + np.cos(np.pi * distances / reach_angstrom)), 0.0)
+    return np.exp(-(((distances[:, None] - centres[None, :]) / width) ** 2)) * cutoff[:, None]
+
+
+@dataclass(frozen=True)
+class OrbitalLayout:
+    """The basis of every species: its shells' l in GPAW's order, and each shell's cutoff radius (Å)."""
+
+    basis: str
+    shells: dict[str, tuple[int, ...]]
+    cutoffs_angstrom: dict[str, tuple[float, ...]]
+
+    @classmethod
+    def of(cls, basis: LcaoBasis) -> OrbitalLayout:
+        """The layout of the species of a GPAW LCAO basis."""
+        shells, cutoffs = {}, {}
+        for symbol, atom_shells, atom_cutoffs in zip(basis.symbols, basis.shells, basis.cutoffs_angstrom):
+            shells[symbol] = tuple(l for l, _ in atom_shells)
+            cutoffs[symbol] = tuple(atom_cutoffs)
+        return cls(basis.name, shells, cutoffs)
+
+    def offsets(self, symbols: list[str]) -> np.ndarray:
+        """First orbital of every atom."""
+        sizes = [sum(2 * l + 1 for l in self.shells[symbol]) for symbol in symbols]
+        return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+
+    def n_orbitals(self, symbols: list[str]) -> int:
+        return int(sum(2 * l + 1 for symbol in symbols for l in self.shells[symbol]))
+
+    def shell_offsets(self, symbol: str) -> list[int]:
+        sizes = [2 * l + 1 for l in self.shells[symbol]]
+        return [int(x) for x in np.concatenate([[0], np.cumsum(sizes)[:-1]])]
+
+
+@dataclass
+class _Design:
+    """A sparse design matrix over the upper triangle of one cell's H: rows = elements, columns = coefficients."""
+
+    rows: list[np.ndarray] = field(default_factory=list)
+    columns: list[np.ndarray] = field(default_factory=list)
+    values: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, rows: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
+        self.rows.append(rows.ravel())
+        self.columns.append(columns.ravel())
+        self.values.append(values.ravel())
+
+
+@dataclass
+class HamiltonianModel:
+    """The coefficients of every term (``terms``: name -> (first column, count)) and the settings that define the
+    features. ``fit`` learns them from (cell, H, S) triples; ``predict`` gives a cell's Γ-point H (eV)."""
+
+    layout: OrbitalLayout
+    radial_count: int = 10
+    shortest_angstrom: float = 0.8
+    reach_margin_angstrom: float = 0.5
+    terms: dict[str, tuple[int, int]] = field(default_factory=dict)
+    coefficients: np.ndarray | None = None
+
+    def _reach(self, first: str, shell_a: int, second: str, shell_b: int) -> float:
+        cutoffs = self.layout.cutoffs_angstrom
+        return cutoffs[first][shell_a] + cutoffs[second][shell_b] + self.reach_margin_angstrom
+
+    def _field_reach(self, symbol: str, shell_a: int, shell_b: int, neighbour: str) -> float:
+        cutoffs = self.layout.cutoffs_angstrom
+        return (max(cutoffs[symbol][shell_a], cutoffs[symbol][shell_b]) + max(cutoffs[neighbour])
+                + self.reach_margin_angstrom)
+
+    def _features(self, la: int, lb: int, vectors: np.ndarray, distances: np.ndarray, reach: float) -> np.ndarray:
+        """(pairs, k, n, 2la+1, 2lb+1): radial function n times bond-frame block k of every pair."""
+        radial = radial_functions(distances, reach, self.radial_count, self.shortest_angstrom)
+        return np.einsum("pn,pkxy->pknxy", radial, bond_blocks(la, lb, vectors))
+
+    def _max_reach(self, symbols: set[str]) -> float:
+        return 2 * max(max(self.layout.cutoffs_angstrom[s]) for s in symbols) + self.reach_margin_angstrom
+
+    def register_terms(self, symbols: set[str]) -> None:
+        """Give every term of these species its columns, in one order: hoppings of each ordered shell pair,
+        crystal fields of each shell pair by each neighbour species, levels of each shell pair of one l."""
+        for first in sorted(symbols):
+            for a, la in enumerate(self.layout.shells[first]):
+                for second in sorted(symbols):
+                    for b, lb in enumerate(self.layout.shells[second]):
+                        size = (min(la, lb) + 1) * self.radial_count
+                        if (first, a) <= (second, b):
+                            self._new_term(f"hop {first}{a} {second}{b}", size)
+                        if a <= b and second == first:
+                            for neighbour in sorted(symbols):
+                                self._new_term(f"field {first}{a} {first}{b} by {neighbour}", size)
+                        if second == first and a <= b and la == lb:
+                            self._new_term(f"level {first}{a} {first}{b}", 1)
+
+    def _new_term(self, name: str, size: int) -> None:
+        self.terms[name] = (sum(count for _, count in self.terms.values()), size)
+
+    def _columns(self, name: str) -> int:
+        if name not in self.terms:
+            raise ValueError(f"the Hamiltonian model has no term {name}: it was not trained on this species pair "
+                             "or shell; retrain it with cells that hold it")
+        return self.terms[name][0]
+
+    def design(self, atoms: Atoms) -> tuple[sparse.csr_matrix, tuple[np.ndarray, np.ndarray]]:
+        """The design matrix of ``atoms`` (upper-triangle elements × coefficients) and those elements' (row,
+        column) indices in H."""
+        symbols = atoms.get_chemical_symbols()
+        n = self.layout.n_orbitals(symbols)
+        upper = np.triu_indices(n)
+        element_of = np.full((n, n), -1, dtype=np.int64)
+        element_of[upper] = np.arange(len(upper[0]))
+        element_of = np.where(element_of < 0, element_of.T, element_of)
+        offsets = self.layout.offsets(symbols)
+        first, second, vectors = neighbor_list("ijD", atoms, self._max_reach(set(symbols)))
+        distances = np.linalg.norm(vectors, axis=1)
+        design = _Design()
+        species = np.array(symbols)
+        for a_symbol in sorted(set(symbols)):
+            shells_a, starts_a = self.layout.shells[a_symbol], self.layout.shell_offsets(a_symbol)
+            for b_symbol in sorted(set(symbols)):
+                shells_b, starts_b = self.layout.shells[b_symbol], self.layout.shell_offsets(b_symbol)
+                pair = (species[first] == a_symbol) & (species[second] == b_symbol)
+                for a, la in enumerate(shells_a):
+                    rows_a = offsets[first][:, None] + starts_a[a] + np.arange(2 * la + 1)[None, :]
+                    for b, lb in enumerate(shells_b):
+                        if (a_symbol, a) > (b_symbol, b):
+                            continue
+                        reach = self._reach(a_symbol, a, b_symbol, b)
+                        near = pair & (distances < reach) & (((a_symbol, a) != (b_symbol, b)) | (first <= second))
+                        cols_b = offsets[second][:, None] + starts_b[b] + np.arange(2 * lb + 1)[None, :]
+                        self._add(design, element_of, rows_a[near], cols_b[near],
+                                  self._features(la, lb, vectors[near], distances[near], reach),
+                                  self._columns(f"hop {a_symbol}{a} {b_symbol}{b}"))
+                    for b, lb in enumerate(shells_a):
+                        if b < a:
+                            continue
+                        reach = self._field_reach(a_symbol, a, b, b_symbol)
+                        near = pair & (distances < reach)
+                        cols_a = offsets[first][:, None] + starts_a[b] + np.arange(2 * lb + 1)[None, :]
+                        self._add(design, element_of, rows_a[near], cols_a[near],
+                                  self._features(la, lb, vectors[near], distances[near], reach),
+                                  self._columns(f"field {a_symbol}{a} {a_symbol}{b} by {b_symbol}"))
+            atoms_a = np.flatnonzero(species == a_symbol)
+            for a, la in enumerate(shells_a):
+                for b, lb in enumerate(shells_a):
+                    if b < a or la != lb:
+                        continue
+                    m = np.arange(2 * la + 1)
+                    rows = offsets[atoms_a][:, None] + starts_a[a] + m[None, :]
+                    cols = offsets[atoms_a][:, None] + starts_a[b] + m[None, :]
+                    start = self._columns(f"level {a_symbol}{a} {a_symbol}{b}")
+                    design.add(element_of[rows, cols], np.full(rows.shape, start), np.ones(rows.shape))
+        width = sum(size for _, size in self.terms.values())
+        matrix = sparse.coo_matrix((np.concatenate(design.values),
+                                    (np.concatenate(design.rows), np.concatenate(design.columns))),
+                                   shape=(len(upper[0]), width)).tocsr()
+        return matrix, upper
+
+    @staticmethod
+    def _add(design: _Design, element_of: np.ndarray, rows: np.ndarray, cols: np.ndarray, features: np.ndarray,
+             start: int) -> None:
+        """Features (p, k, n, x, y) of blocks at H[rows (p, x), cols (p, y)] into columns start + (k, n); a block
+        on one atom's one shell (rows = cols) adds its upper triangle only, as H_ii sums the block over ±R."""
+        p, k, n, x, y = features.shape
+        elements = element_of[rows[:, :, None], cols[:, None, :]]
+        same_orbitals = (rows[:, 0] == cols[:, 0])[:, None, None]
+        features = features * ~(same_orbitals & (rows[:, :, None] > cols[:, None, :]))[:, None, None]
+        design.add(np.broadcast_to(elements[:, None, None], features.shape),
+                   np.broadcast_to(start + np.arange(k * n).reshape(1, k, n, 1, 1), features.shape), features)
+
+    def fit(self, cells: list[tuple[Atoms, np.ndarray, np.ndarray]], ridge: float = 1e-8) -> list[float]:
+        """Learn the coefficients from (atoms, H eV, S) triples by least squares over all upper-triangle elements,
+        with one free shift c·S per cell; returns those shifts (eV)."""
+        self.terms = {}
+        self.register_terms({symbol for atoms, _, _ in cells for symbol in atoms.get_chemical_symbols()})
+        width = sum(size for _, size in self.terms.values())
+        normal = np.zeros((width + len(cells), width + len(cells)))
+        right = np.zeros(width + len(cells))
+        for index, (atoms, hamiltonian, overlap) in enumerate(cells):
+            matrix, upper = self.design(atoms)
+            matrix = sparse.hstack([matrix, self._shift_columns(overlap[upper], index, len(cells))]).tocsr()
+            normal += (matrix.T @ matrix).toarray()
+            right += matrix.T @ hamiltonian[upper]
+        scale = np.maximum(np.diag(normal), 1e-12)
+        solution = np.linalg.solve(normal + ridge * np.diag(scale), right)
+        self.coefficients = solution[:width]
+        return [float(x) for x in solution[width:]]
+
+    @staticmethod
+    def _shift_columns(overlap_elements: np.ndarray, index: int, cells: int) -> sparse.csr_matrix:
+        rows = np.arange(len(overlap_elements))
+        return sparse.csr_matrix((overlap_elements, (rows, np.full(len(rows), index))),
+                                 shape=(len(overlap_elements), cells))
+
+    def predict(self, atoms: Atoms) -> np.ndarray:
+        """The Γ-point Hamiltonian (eV) of ``atoms`` in the layout's basis."""
+        if self.coefficients is None:
+            raise ValueError("the Hamiltonian model is not trained: fit it first")
+        matrix, upper = self.design(atoms)
+        values = matrix @ self.coefficients[:matrix.shape[1]]
+        n = self.layout.n_orbitals(atoms.get_chemical_symbols())
+        hamiltonian = np.zeros((n, n))
+        hamiltonian[upper] = values
+        return hamiltonian + np.triu(hamiltonian, 1).T
+
+    def to_dict(self) -> dict:
+        return {"layout": {"basis": self.layout.basis, "shells": self.layout.shells,
+                           "cutoffs_angstrom": self.layout.cutoffs_angstrom},
+                "radial_count": self.radial_count, "shortest_angstrom": self.shortest_angstrom,
+                "reach_margin_angstrom": self.reach_margin_angstrom, "terms": self.terms,
+                "coefficients": None if self.coefficients is None else self.coefficients.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> HamiltonianModel:
+        layout = data["layout"]
+        return cls(OrbitalLayout(layout["basis"], {k: tuple(v) for k, v in layout["shells"].items()},
+                                 {k: tuple(v) for k, v in layout["cutoffs_angstrom"].items()}),
+                   data["radial_count"], data["shortest_angstrom"], data["reach_margin_angstrom"],
+                   {k: tuple(v) for k, v in data["terms"].items()},
+                   None if data["coefficients"] is None else np.array(data["coefficients"]))
+
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()

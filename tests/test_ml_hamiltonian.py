@@ -1,0 +1,138 @@
+"""The LCAO Hamiltonian route (seeds 001/004): energies from a given H through GPAW's functional, and the
+equivariant two-centre Hamiltonian model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+
+from defectscreen.engines.base import LcaoSettings
+from defectscreen.engines.lcao_hamiltonian import LcaoCell, lcao_ground_state, overlap_filtered_eigenpairs
+from defectscreen.mlip.hamiltonian_model import (
+    HamiltonianModel,
+    OrbitalLayout,
+    bond_frame_blocks,
+    harmonic_rotations,
+)
+
+SETTINGS = LcaoSettings(basis="szp(dzp)", grid_spacing_angstrom=0.25)
+
+
+@pytest.fixture(scope="module")
+def silicon(tmp_path_factory):
+    atoms = bulk("Si", "diamond", 5.43) * (1, 1, 2)
+    atoms.rattle(0.1, seed=3)
+    return atoms, lcao_ground_state(atoms, SETTINGS, tmp_path_factory.mktemp("scf"))
+
+
+def test_the_scf_hamiltonian_gives_back_the_scf_energy_and_forces(silicon, tmp_path):
+    """Seeds' eqs. 2–8 without iterations: the density of the converged H's orbitals is the SCF density, so the
+    functional returns the SCF energy and GPAW's forces."""
+    atoms, scf = silicon
+    cell = LcaoCell(atoms, SETTINGS, tmp_path)
+    result = cell.energy_of(scf.hamiltonian_eV)
+    assert result.energy_eV == pytest.approx(scf.energy_eV, abs=1e-6)
+    assert np.abs(result.forces_eV_per_angstrom - scf.forces_eV_per_angstrom).max() < 1e-3
+    assert np.abs(cell.overlap - scf.overlap).max() < 1e-12
+
+
+def test_energy_is_blind_to_the_hamiltonians_reference_and_above_the_ground_state(silicon, tmp_path):
+    """H + cS has the same eigenvectors (the periodic cell's electrostatic reference is arbitrary); any other H's
+    orbitals give a higher Kohn–Sham energy (the functional is minimal at the ground state)."""
+    atoms, scf = silicon
+    cell = LcaoCell(atoms, SETTINGS, tmp_path)
+    shifted = cell.energy_of(scf.hamiltonian_eV + 0.7 * scf.overlap)
+    assert shifted.energy_eV == pytest.approx(scf.energy_eV, abs=1e-6)
+    free_atoms = cell.energy_of(cell.atomic_density_hamiltonian_eV)
+    assert free_atoms.energy_eV > scf.energy_eV + 1e-3
+    assert np.abs(cell.atomic_density_hamiltonian_eV - scf.atomic_density_hamiltonian_eV).max() < 1e-9
+
+
+def test_an_overlap_floor_keeps_the_ground_state_and_drops_ghost_states():
+    """Canonical orthogonalisation: the floor removes the near-null direction of S, where a small error in H makes
+    a ghost state far below the true ones; with the exact H it changes nothing that the basis needs."""
+    rng = np.random.default_rng(1)
+    vectors = np.linalg.qr(rng.normal(size=(6, 6)))[0]
+    overlap_eigenvalues = np.array([1e-5, 0.5, 0.8, 1.0, 1.2, 1.5])
+    overlap = vectors @ np.diag(overlap_eigenvalues) @ vectors.T
+    levels = np.array([0.0, -3.0, -2.0, -1.0, 1.0, 2.0])
+    hamiltonian = vectors @ np.diag(overlap_eigenvalues * levels) @ vectors.T
+    noisy = hamiltonian - 1e-3 * np.outer(vectors[:, 0], vectors[:, 0])
+    assert overlap_filtered_eigenpairs(hamiltonian, overlap, 0.0)[0] == pytest.approx(np.sort(levels), abs=1e-8)
+    full, _ = overlap_filtered_eigenpairs(noisy, overlap, 0.0)
+    filtered, states = overlap_filtered_eigenpairs(noisy, overlap, 1e-3)
+    assert full[0] < -50.0
+    assert filtered[0] == pytest.approx(-3.0, abs=1e-2)
+    assert np.allclose(states.T @ overlap @ states, np.eye(5), atol=1e-10)
+
+
+def test_with_the_gap_state_empty_an_odd_electron_count_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="closed shells"):
+        LcaoCell(Atoms("H", cell=[4, 4, 4], pbc=True), SETTINGS, tmp_path)
+
+
+def test_bond_frame_blocks_are_sigma_pi_delta():
+    for l1 in range(3):
+        for l2 in range(3):
+            assert len(bond_frame_blocks(l1, l2)) == min(l1, l2) + 1
+
+
+def _orbital_rotation(layout: OrbitalLayout, symbols: list[str], rotation: np.ndarray) -> np.ndarray:
+    blocks = [harmonic_rotations(l, rotation.T) for symbol in symbols for l in layout.shells[symbol]]
+    size = sum(len(b) for b in blocks)
+    matrix, start = np.zeros((size, size)), 0
+    for block in blocks:
+        matrix[start:start + len(block), start:start + len(block)] = block
+        start += len(block)
+    return matrix
+
+
+def _random_model(layout: OrbitalLayout, symbols: set[str], seed: int) -> HamiltonianModel:
+    model = HamiltonianModel(layout, radial_count=4)
+    model.register_terms(symbols)
+    model.coefficients = np.random.default_rng(seed).normal(size=sum(n for _, n in model.terms.values()))
+    return model
+
+
+LAYOUT = OrbitalLayout("test", {"Si": (0, 1, 0, 2), "O": (0, 1)}, {"Si": (2.5, 3.0, 2.0, 3.0), "O": (2.0, 2.2)})
+
+
+def _glassy_cell(seed: int) -> Atoms:
+    rng = np.random.default_rng(seed)
+    return Atoms("Si3O6", positions=rng.uniform(0, 5.5, (9, 3)), cell=[5.5, 5.8, 6.1], pbc=True)
+
+
+def test_the_model_hamiltonian_rotates_with_the_cell():
+    """Equivariance: for a rotated cell the predicted H is U H Uᵀ, U the real-harmonic rotation of every orbital."""
+    atoms = _glassy_cell(0)
+    model = _random_model(LAYOUT, {"Si", "O"}, 1)
+    rotation = np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))[0]
+    rotation *= np.sign(np.linalg.det(rotation))
+    rotated = atoms.copy()
+    rotated.set_cell(atoms.cell.array @ rotation.T, scale_atoms=True)
+    orbitals = _orbital_rotation(LAYOUT, atoms.get_chemical_symbols(), rotation)
+    hamiltonian = model.predict(atoms)
+    assert np.abs(hamiltonian).max() > 0.1
+    assert np.allclose(model.predict(rotated), orbitals @ hamiltonian @ orbitals.T, atol=1e-9)
+    assert np.allclose(hamiltonian, hamiltonian.T)
+
+
+def test_a_hamiltonian_of_the_models_form_is_learned_up_to_its_reference():
+    """Least squares over all elements of all cells, with one free c·S per cell: a Hamiltonian the model can
+    represent, shifted by a different constant in each cell, is learned and predicted in a new cell."""
+    truth = _random_model(LAYOUT, {"Si", "O"}, 4)
+    shifts = np.linspace(-0.5, 0.5, 12)
+    cells = []
+    for seed, shift in zip(range(10, 22), shifts):
+        atoms = _glassy_cell(seed)
+        hamiltonian = truth.predict(atoms)
+        overlap = np.eye(len(hamiltonian)) + 0.1 * np.abs(hamiltonian) / np.abs(hamiltonian).max()
+        cells.append((atoms, hamiltonian + shift * overlap, overlap))
+    learned = HamiltonianModel(LAYOUT, radial_count=4)
+    fitted = learned.fit(cells, ridge=1e-12)
+    assert np.allclose(np.array(fitted) - fitted[0], shifts - shifts[0], atol=1e-6)
+    new = _glassy_cell(40)
+    assert np.allclose(learned.predict(new), truth.predict(new), atol=1e-5)
+    assert HamiltonianModel.from_dict(learned.to_dict()).sha256() == learned.sha256()
