@@ -8,13 +8,15 @@ size and of twice the atoms.
 ``label`` builds bond-switching glasses from β-cristobalite at 2.20 g/cm³ (``--atoms`` and twice that), removes
 oxygens (neutral V_O: a closed shell), rattles every cell (σ ``--rattle`` Å, the seeds' relaxation-trajectory frames
 stand-in) and runs one self-consistent LCAO calculation per cell, ``--processes`` side by side, each cell's H, S,
-energy and forces saved to ``--out`` (a rerun skips what is there). ``evaluate`` fits the two-centre model on the
-training glasses' defect cells only (as the seeds train on V_O cells only), then for every held-out cell: H error,
-total energy and forces from the predicted H (:func:`energy_from_hamiltonian`) against the SCF, ΔE = E(V_O) − E(host)
-(the formation energy less μ_O) against the SCF's, and the wall time of each step.
+energy and forces saved to ``--out`` (a rerun skips what is there). ``evaluate`` fits the model on the training
+glasses' defect cells only (as the seeds train on V_O cells only; ``--learn delta``: ΔH over GPAW's free-atom-density
+H, ``full``: H itself), then for every cell: H error (after the best c·S), occupied-band and gap errors, total energy
+and forces from the predicted H (:meth:`LcaoCell.energy_of`, the correction confined above ``--overlap-floor``)
+against the SCF, beside what the floor costs the SCF's own H and what the free-atom H alone gives; ΔE = E(V_O) −
+E(host) (the formation energy less μ_O) against the SCF's; the wall time of each step.
 
-Cost: an SCF is ~15–25 iterations, each a grid update (∝ N) and a dense diagonalisation (∝ N³, small prefactor
-below ~10³ orbitals); the MLH energy is one grid update, one diagonalisation and the model (∝ N pairs).
+Cost: an SCF is ~13–25 iterations, each a grid update (∝ N) and a dense diagonalisation (∝ N³, small prefactor
+below ~10³ orbitals); the MLH energy is one set-up, one grid update, one diagonalisation and the model (∝ N pairs).
 """
 
 from __future__ import annotations
@@ -104,7 +106,12 @@ def main() -> None:
     parser.add_argument("--quenching-moves", type=int, default=3000)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--radial-count", type=int, default=10)
-    parser.add_argument("--overlap-floor", type=float, default=1e-3)
+    parser.add_argument("--overlap-floor", type=float, default=1e-2,
+                        help="the learned correction acts where S's eigenvalues exceed this (corrected_eigenpairs)")
+    parser.add_argument("--charge-radial-count", type=int, default=4,
+                        help="features of the learned site charges behind the electrostatic term (0: none)")
+    parser.add_argument("--learn", choices=["delta", "full", "both"], default="delta",
+                        help="ΔH over the free-atom-density H, H itself, or both side by side")
     parser.add_argument("--out", type=Path, default=Path("ml-hamiltonian-data"))
     options = parser.parse_args()
     options.out.mkdir(parents=True, exist_ok=True)
@@ -142,9 +149,10 @@ def evaluate(options, plan: list[dict]) -> None:
     print(f"set-up of {len(plan)} cells (S and the free-atom-density H): {time.perf_counter() - start:.0f} s")
     basis = next(iter(prepared.values()))[2].basis
     layout = OrbitalLayout.of(basis)
-    rows = []
-    for baseline in (True, False):
-        model = HamiltonianModel(layout, radial_count=options.radial_count)
+    rows, floor_cost, start_error = [], {}, {}
+    for baseline in {"delta": (True,), "full": (False,), "both": (True, False)}[options.learn]:
+        model = HamiltonianModel(layout, radial_count=options.radial_count,
+                                 charge_radial_count=options.charge_radial_count, over_free_atom_density=baseline)
         training = [(atoms, data["hamiltonian_eV"] - (lcao.atomic_density_hamiltonian_eV if baseline else 0),
                      lcao.overlap) for name, (atoms, data, lcao) in prepared.items()
                     if next(c for c in plan if c["name"] == name)["role"] == "train"]
@@ -155,15 +163,28 @@ def evaluate(options, plan: list[dict]) -> None:
         for cell in plan:
             atoms, data, lcao = prepared[cell["name"]]
             start = time.perf_counter()
-            predicted = model.predict(atoms) + (lcao.atomic_density_hamiltonian_eV if baseline else 0)
+            predicted = model.predict(atoms, lcao.overlap) + (lcao.atomic_density_hamiltonian_eV if baseline else 0)
             model_s = time.perf_counter() - start
             reference, overlap = data["hamiltonian_eV"], lcao.overlap
             shift = np.sum((reference - predicted) * overlap) / np.sum(overlap**2)
             error = np.abs(reference - predicted - shift * overlap)
             result = lcao.energy_of(predicted, options.overlap_floor)
+            if cell["name"] not in floor_cost:
+                floor_cost[cell["name"]] = lcao.energy_of(reference, options.overlap_floor).energy_eV \
+                    - float(data["energy_eV"])
+                start_error[cell["name"]] = lcao.energy_of(lcao.atomic_density_hamiltonian_eV,
+                                                           options.overlap_floor).energy_eV - float(data["energy_eV"])
+            occupied = int(round(lcao.calculator.wfs.nvalence / 2))
+            bands, _ = lcao.eigenpairs(reference, options.overlap_floor)
+            bands_predicted, _ = lcao.eigenpairs(predicted + shift * overlap, options.overlap_floor)
             rows.append({"model": "H0 + ΔH" if baseline else "H", "cell": cell["name"], "role": cell["role"],
                          "atoms": len(atoms), "H_MAE_meV": 1000 * error.mean(), "H_max_meV": 1000 * error.max(),
                          "dE_meV": 1000 * (result.energy_eV - float(data["energy_eV"])),
+                         "floor_cost_meV": 1000 * floor_cost[cell["name"]],
+                         "free_atom_start_dE_meV": 1000 * start_error[cell["name"]],
+                         "occupied_band_MAE_meV": 1000 * np.abs(bands[:occupied] - bands_predicted[:occupied]).mean(),
+                         "gap_eV": float(bands[occupied] - bands[occupied - 1]),
+                         "gap_predicted_eV": float(bands_predicted[occupied] - bands_predicted[occupied - 1]),
                          "force_MAE_meV_per_A": 1000 * np.abs(result.forces_eV_per_angstrom - data["forces"]).mean(),
                          "E_eV": result.energy_eV, "E_scf_eV": float(data["energy_eV"]),
                          "model_s": model_s, "diagonalisation_s": result.diagonalisation_s,
@@ -172,7 +193,10 @@ def evaluate(options, plan: list[dict]) -> None:
             row = rows[-1]
             print(f"{row['model']:8s} {row['cell']:16s} {row['role']:5s} {row['atoms']:3d} atoms  H MAE "
                   f"{row['H_MAE_meV']:6.2f} meV (max {row['H_max_meV']:6.0f})  ΔE {row['dE_meV']:9.1f} meV "
-                  f"({row['dE_meV'] / row['atoms']:7.2f} meV/atom)  F MAE {row['force_MAE_meV_per_A']:6.0f} meV/Å  "
+                  f"({row['dE_meV'] / row['atoms']:7.2f} meV/atom; exact H {row['floor_cost_meV']:5.0f}, free-atom H "
+                  f"{row['free_atom_start_dE_meV']:6.0f})  "
+                  f"F MAE {row['force_MAE_meV_per_A']:6.0f} meV/Å  bands {row['occupied_band_MAE_meV']:5.0f} meV  "
+                  f"gap {row['gap_predicted_eV']:5.2f} ({row['gap_eV']:5.2f}) eV  "
                   f"MLH {row['setup_s'] + model_s + row['diagonalisation_s'] + row['functional_s']:5.1f} s "
                   f"vs SCF {row['scf_s']:5.0f} s", flush=True)
     for model in ("H0 + ΔH", "H"):

@@ -161,18 +161,23 @@ def fermi_dirac_occupations(eigenvalues_eV: np.ndarray, n_electrons: float, widt
     return occupations(0.5 * (low + high))
 
 
-def overlap_filtered_eigenpairs(hamiltonian_eV: np.ndarray, overlap: np.ndarray,
-                                overlap_floor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenpairs of ``H c = ε S c`` in the span of the overlap's eigenvectors with eigenvalue above
-    ``overlap_floor`` (canonical orthogonalisation; 0: the full basis). A split-valence basis with polarisation
-    functions in a dense solid is nearly linearly dependent (smallest eigenvalue of S ~1e-3): there an error δ in H
-    makes a ghost state near δ/s_min below the true ones, which the floor removes. The eigenvectors (columns) are
-    S-orthonormal in the full basis; there are as many as directions kept."""
+def corrected_eigenpairs(base_eV: np.ndarray, correction_eV: np.ndarray, overlap: np.ndarray,
+                         overlap_floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenpairs of ``(H_0 + ΔH) c = ε S c`` with ΔH acting only in the span of the overlap's eigenvectors with
+    eigenvalue above ``overlap_floor`` (0: everywhere); H_0 acts in the full basis.
+
+    A split-valence basis with polarisation functions in a dense solid is nearly linearly dependent (smallest
+    eigenvalue of S: 3.6e-5 in Si, 2.5e-4 in a-SiO2 with dzp). In S-orthonormal coordinates a direction of S
+    eigenvalue s scales matrix elements by 1/s, so an error δ of a learned ΔH there becomes ~δ/s: ghost states in the
+    gap or far below the bands. The functions along those directions are nearly zero, so the true ΔH there is
+    nearly zero too and H_0 (exact) carries them. Eigenvectors (columns) are S-orthonormal, one per basis function."""
     values, vectors = eigh(overlap)
-    kept = values > overlap_floor
-    transform = vectors[:, kept] / np.sqrt(values[kept])
-    energies, reduced = eigh(transform.T @ hamiltonian_eV @ transform)
-    return energies, transform @ reduced
+    orthonormal = vectors / np.sqrt(values)
+    kept = (values > overlap_floor).astype(float)
+    reduced = orthonormal.T @ base_eV @ orthonormal + kept[:, None] * (orthonormal.T @ correction_eV @ orthonormal) \
+        * kept[None, :]
+    energies, coefficients = eigh(reduced)
+    return energies, orthonormal @ coefficients
 
 
 class LcaoCell:
@@ -194,15 +199,21 @@ class LcaoCell:
         self.atomic_density_hamiltonian_eV = _hamiltonian_matrix(self.calculator)
         self.setup_s = time.perf_counter() - start
 
+    def eigenpairs(self, hamiltonian_eV: np.ndarray, overlap_floor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Band energies (eV) and S-orthonormal eigenvectors of ``hamiltonian_eV`` as :meth:`energy_of` uses them."""
+        base = self.atomic_density_hamiltonian_eV
+        return corrected_eigenpairs(base, hamiltonian_eV - base, self.overlap, overlap_floor)
+
     def energy_of(self, hamiltonian_eV: np.ndarray, overlap_floor: float = 0.0) -> EnergyFromHamiltonian:
         """Total energy and forces from the Γ-point Hamiltonian ``hamiltonian_eV`` (orbitals in GPAW's order):
-        its occupied eigenvectors → density → GPAW's functional, once."""
+        its occupied eigenvectors → density → GPAW's functional, once. Its difference from the free-atom-density H
+        acts only where S's eigenvalues exceed ``overlap_floor`` (:func:`corrected_eigenpairs`)."""
         if hamiltonian_eV.shape != self.overlap.shape:
             raise ValueError(f"hamiltonian_eV: {hamiltonian_eV.shape} for {self.overlap.shape[0]} orbitals of the "
                              f"{self.settings.basis} basis of this cell; give the Hamiltonian in that basis")
         calculator, wfs = self.calculator, self.calculator.wfs
         start = time.perf_counter()
-        eigenvalues, vectors = overlap_filtered_eigenpairs(hamiltonian_eV, self.overlap, overlap_floor)
+        eigenvalues, vectors = self.eigenpairs(hamiltonian_eV, overlap_floor)
         diagonalisation_s = time.perf_counter() - start
         start = time.perf_counter()
         kpt = wfs.kpt_u[0]

@@ -12,18 +12,25 @@ per shell pair plus the crystal field of its neighbours, the same bond-frame for
 
     H_{ia,ib} = ε_{Aab} δ_{l_a l_b} 1 + Σ_j Σ_k U_{AabB,k}(r_ij) · M_a E_k M_bᵀ.
 
-Γ-point matrices sum each pair's block over its periodic images. Everything is linear in the coefficients, so the
-fit is one least-squares problem over all matrix elements of all training cells, with one free constant per cell
-times S (H and H + cS have the same eigenvectors, hence the same density and energy: the electrostatic reference of a
+Γ-point matrices sum each pair's block over its periodic images. Charge transfer moves the levels of a whole
+region (an ionic glass, a vacancy's neighbours) through the long-range electrostatic potential, which pair terms
+within the orbitals' reach cannot carry; the model adds the self-consistent-charge form of DFTB,
+
+    ΔH_{μν} = ½ S_{μν} (φ_A + φ_B),      φ_i = Σ_j J_ij q_j  (Ewald),      q_j = Σ_p w_p g_p(j),
+
+with site charges linear in a few local descriptors g (per species: a constant and neighbour counts with Gaussian
+radial weights), so φ is linear in w as well. Everything is linear in the coefficients, so the fit is one
+least-squares problem over all matrix elements of all training cells, with one free constant per cell times S
+(H and H + cS have the same eigenvectors, hence the same density and energy: the electrostatic reference of a
 periodic cell is arbitrary). It learns H itself or, better, ΔH over the Hamiltonian of the superposed free-atom
 densities that GPAW builds without iterations (:class:`~defectscreen.engines.lcao_hamiltonian.LcaoCell`), which
-holds every three-centre and PAW term exactly.
+holds every three-centre and PAW term of those densities exactly.
 
-What it is not: HamGNN's message passing. Measured on V_O in 47–96-atom a-SiO2 (``benchmarks/ml_hamiltonian.py``,
-docs/ml-hamiltonian.md): ΔH element MAE 3.6–5.6 meV, but up to ~1.3 eV on the on-site levels of single oxygens, whose
-shifts are the long-range electrostatics of charge transfer that short-range two-centre and crystal-field terms do not
-carry — and total energies through the functional need an H good to ~1 meV everywhere, so its energies are not
-results (errors of 10²–10³ meV/atom). It is the equivariant, linear-cost baseline a non-local model must beat.
+What it is not: HamGNN's message passing. Measured (docs/ml-hamiltonian.md): in ionic MgO it takes the energy of one
+non-SCF step from 1 eV/atom above the SCF to 0.05 eV/atom; in a-SiO2 (``benchmarks/ml_hamiltonian.py``) from
+1.06 eV/atom to ~35 meV/atom, forces ~150 meV/Å — stable, but 30× and 6× the seeds' errors; in covalent Si (16-atom
+cells at Γ) it learns only half of ΔH and does not beat that step. A point-like three-centre term (a bump at a
+neighbour seen by two orbitals, Y_la ⊗ Y_lb of the two directions) did not help in either (tried, removed).
 """
 
 from __future__ import annotations
@@ -32,14 +39,19 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
 from ase.neighborlist import neighbor_list
 from gpaw.sphere.spherical_harmonics import Yarr
+from pymatgen.analysis.ewald import EwaldSummation
+from pymatgen.io.ase import AseAtomsAdaptor
 from scipy import sparse
 
-from defectscreen.engines.lcao_hamiltonian import LcaoBasis
+from defectscreen.engines.base import LcaoSettings
+from defectscreen.engines.lcao_hamiltonian import LcaoBasis, LcaoCell
 
 #: fixed directions on which rotation matrices of real harmonics are solved for (any ≥ 2l+1 generic points do)
 _SAMPLE_DIRECTIONS = np.random.default_rng(20261204).normal(size=(32, 3))
@@ -150,12 +162,16 @@ class _Design:
 @dataclass
 class HamiltonianModel:
     """The coefficients of every term (``terms``: name -> (first column, count)) and the settings that define the
-    features. ``fit`` learns them from (cell, H, S) triples; ``predict`` gives a cell's Γ-point H (eV)."""
+    features. ``fit`` learns them from (cell, target, S) triples; ``predict`` gives a cell's target (eV): the
+    correction to GPAW's free-atom-density H when ``over_free_atom_density`` (the default), else H itself."""
 
     layout: OrbitalLayout
     radial_count: int = 10
     shortest_angstrom: float = 0.8
     reach_margin_angstrom: float = 0.5
+    charge_radial_count: int = 4
+    charge_reach_angstrom: float = 4.0
+    over_free_atom_density: bool = True
     terms: dict[str, tuple[int, int]] = field(default_factory=dict)
     coefficients: np.ndarray | None = None
 
@@ -191,6 +207,9 @@ class HamiltonianModel:
                                 self._new_term(f"field {first}{a} {first}{b} by {neighbour}", size)
                         if second == first and a <= b and la == lb:
                             self._new_term(f"level {first}{a} {first}{b}", 1)
+        if self.charge_radial_count:
+            for symbol in sorted(symbols):
+                self._new_term(f"charge {symbol}", 1 + len(symbols) * self.charge_radial_count)
 
     def _new_term(self, name: str, size: int) -> None:
         self.terms[name] = (sum(count for _, count in self.terms.values()), size)
@@ -201,9 +220,9 @@ class HamiltonianModel:
                              "or shell; retrain it with cells that hold it")
         return self.terms[name][0]
 
-    def design(self, atoms: Atoms) -> tuple[sparse.csr_matrix, tuple[np.ndarray, np.ndarray]]:
+    def design(self, atoms: Atoms, overlap: np.ndarray) -> tuple[sparse.csr_matrix, tuple[np.ndarray, np.ndarray]]:
         """The design matrix of ``atoms`` (upper-triangle elements × coefficients) and those elements' (row,
-        column) indices in H."""
+        column) indices in H; ``overlap``: the cell's S (the electrostatic term is ½ S_μν (φ_A + φ_B))."""
         symbols = atoms.get_chemical_symbols()
         n = self.layout.n_orbitals(symbols)
         upper = np.triu_indices(n)
@@ -250,11 +269,49 @@ class HamiltonianModel:
                     cols = offsets[atoms_a][:, None] + starts_a[b] + m[None, :]
                     start = self._columns(f"level {a_symbol}{a} {a_symbol}{b}")
                     design.add(element_of[rows, cols], np.full(rows.shape, start), np.ones(rows.shape))
+        if self.charge_radial_count:
+            self._add_electrostatics(design, atoms, overlap, upper)
         width = sum(size for _, size in self.terms.values())
         matrix = sparse.coo_matrix((np.concatenate(design.values),
                                     (np.concatenate(design.rows), np.concatenate(design.columns))),
                                    shape=(len(upper[0]), width)).tocsr()
         return matrix, upper
+
+    def charge_descriptors(self, atoms: Atoms) -> np.ndarray:
+        """(atoms, columns): the features a site's charge is linear in — per species, a constant and its
+        neighbours of each species counted with Gaussian radial weights up to ``charge_reach_angstrom``."""
+        symbols = atoms.get_chemical_symbols()
+        species = sorted(set(symbols))
+        width = sum(size for _, size in self.terms.values())
+        descriptors = np.zeros((len(atoms), width))
+        first, second, distances = neighbor_list("ijd", atoms, self.charge_reach_angstrom)
+        radial = radial_functions(distances, self.charge_reach_angstrom, self.charge_radial_count,
+                                  self.shortest_angstrom)
+        for index, symbol in enumerate(symbols):
+            start = self._columns(f"charge {symbol}")
+            descriptors[index, start] = 1.0
+            for position, neighbour in enumerate(species):
+                mine = (first == index) & (np.array(symbols)[second] == neighbour)
+                columns = start + 1 + position * self.charge_radial_count + np.arange(self.charge_radial_count)
+                descriptors[index, columns] = radial[mine].sum(axis=0)
+        return descriptors
+
+    def _add_electrostatics(self, design: _Design, atoms: Atoms, overlap: np.ndarray,
+                            upper: tuple[np.ndarray, np.ndarray]) -> None:
+        """½ S_μν (φ_A + φ_B) per charge feature: φ = the Ewald potential (eV per e) of site charges equal to that
+        feature, φ_i = ∂E/∂q_i = 2 Σ_j M_ij q_j with pymatgen's Ewald energy matrix M of unit charges."""
+        structure = AseAtomsAdaptor.get_structure(atoms)
+        structure.add_site_property("charge", [1.0] * len(structure))
+        potentials = 2.0 * EwaldSummation(structure).total_energy_matrix @ self.charge_descriptors(atoms)
+        columns = np.flatnonzero(np.abs(potentials).sum(axis=0))
+        atom_of = np.repeat(np.arange(len(atoms)), [sum(2 * l + 1 for l in self.layout.shells[symbol])
+                                                   for symbol in atoms.get_chemical_symbols()])
+        elements = np.flatnonzero(np.abs(overlap[upper]) > 1e-10)
+        rows, cols = upper[0][elements], upper[1][elements]
+        values = 0.5 * overlap[rows, cols][:, None] * (potentials[atom_of[rows]][:, columns]
+                                                       + potentials[atom_of[cols]][:, columns])
+        design.add(np.repeat(elements[:, None], len(columns), axis=1), np.broadcast_to(columns, values.shape),
+                   values)
 
     @staticmethod
     def _add(design: _Design, element_of: np.ndarray, rows: np.ndarray, cols: np.ndarray, features: np.ndarray,
@@ -277,7 +334,7 @@ class HamiltonianModel:
         normal = np.zeros((width + len(cells), width + len(cells)))
         right = np.zeros(width + len(cells))
         for index, (atoms, hamiltonian, overlap) in enumerate(cells):
-            matrix, upper = self.design(atoms)
+            matrix, upper = self.design(atoms, overlap)
             matrix = sparse.hstack([matrix, self._shift_columns(overlap[upper], index, len(cells))]).tocsr()
             normal += (matrix.T @ matrix).toarray()
             right += matrix.T @ hamiltonian[upper]
@@ -292,11 +349,11 @@ class HamiltonianModel:
         return sparse.csr_matrix((overlap_elements, (rows, np.full(len(rows), index))),
                                  shape=(len(overlap_elements), cells))
 
-    def predict(self, atoms: Atoms) -> np.ndarray:
-        """The Γ-point Hamiltonian (eV) of ``atoms`` in the layout's basis."""
+    def predict(self, atoms: Atoms, overlap: np.ndarray) -> np.ndarray:
+        """The Γ-point Hamiltonian (eV) of ``atoms`` in the layout's basis; ``overlap``: its S."""
         if self.coefficients is None:
             raise ValueError("the Hamiltonian model is not trained: fit it first")
-        matrix, upper = self.design(atoms)
+        matrix, upper = self.design(atoms, overlap)
         values = matrix @ self.coefficients[:matrix.shape[1]]
         n = self.layout.n_orbitals(atoms.get_chemical_symbols())
         hamiltonian = np.zeros((n, n))
@@ -307,7 +364,9 @@ class HamiltonianModel:
         return {"layout": {"basis": self.layout.basis, "shells": self.layout.shells,
                            "cutoffs_angstrom": self.layout.cutoffs_angstrom},
                 "radial_count": self.radial_count, "shortest_angstrom": self.shortest_angstrom,
-                "reach_margin_angstrom": self.reach_margin_angstrom, "terms": self.terms,
+                "reach_margin_angstrom": self.reach_margin_angstrom, "charge_radial_count": self.charge_radial_count,
+                "charge_reach_angstrom": self.charge_reach_angstrom,
+                "over_free_atom_density": self.over_free_atom_density, "terms": self.terms,
                 "coefficients": None if self.coefficients is None else self.coefficients.tolist()}
 
     @classmethod
@@ -316,8 +375,36 @@ class HamiltonianModel:
         return cls(OrbitalLayout(layout["basis"], {k: tuple(v) for k, v in layout["shells"].items()},
                                  {k: tuple(v) for k, v in layout["cutoffs_angstrom"].items()}),
                    data["radial_count"], data["shortest_angstrom"], data["reach_margin_angstrom"],
+                   data["charge_radial_count"], data["charge_reach_angstrom"], data["over_free_atom_density"],
                    {k: tuple(v) for k, v in data["terms"].items()},
                    None if data["coefficients"] is None else np.array(data["coefficients"]))
 
     def sha256(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+class MlHamiltonianCalculator(Calculator):
+    """ASE calculator on a learned Hamiltonian (seeds 001/004): at each geometry GPAW's LCAO set-up (S and the
+    free-atom-density H), the model's ΔH, and the energy and forces of that H's density through GPAW's functional
+    (:meth:`~defectscreen.engines.lcao_hamiltonian.LcaoCell.energy_of`) — no SCF iterations."""
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, model: HamiltonianModel, settings: LcaoSettings, workdir: Path, overlap_floor: float = 1e-2,
+                 charge: int = 0) -> None:
+        super().__init__()
+        if model.layout.basis != settings.basis:
+            raise ValueError(f"the model was trained in the {model.layout.basis} basis and the settings ask for "
+                             f"{settings.basis}: give settings with basis {model.layout.basis}")
+        self.model, self.lcao_settings, self.workdir = model, settings, workdir
+        self.overlap_floor, self.charge = overlap_floor, charge
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        cell = LcaoCell(self.atoms, self.lcao_settings, self.workdir, self.charge)
+        hamiltonian = self.model.predict(self.atoms, cell.overlap)
+        if self.model.over_free_atom_density:
+            hamiltonian = hamiltonian + cell.atomic_density_hamiltonian_eV
+        result = cell.energy_of(hamiltonian, self.overlap_floor)
+        self.results = {"energy": result.energy_eV, "free_energy": result.energy_eV,
+                        "forces": result.forces_eV_per_angstrom}
