@@ -5,7 +5,8 @@ size and of twice the atoms.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ml_hamiltonian.py label      # glasses + GPAW LCAO SCFs (resumable)
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ml_hamiltonian.py evaluate   # fit, predict, energies, forces, cost
 
-``label`` builds bond-switching glasses from β-cristobalite at 2.20 g/cm³ (``--atoms`` and twice that), removes
+``label`` builds bond-switching glasses from β-cristobalite at 2.20 g/cm³ (``--atoms``, twice and with
+``--four-times`` four times that), removes
 oxygens (neutral V_O: a closed shell), rattles every cell (σ ``--rattle`` Å, the seeds' relaxation-trajectory frames
 stand-in) and runs one self-consistent LCAO calculation per cell, ``--processes`` side by side, each cell's H, S,
 energy and forces saved to ``--out`` (a rerun skips what is there). ``evaluate`` fits the model on the training
@@ -13,7 +14,8 @@ glasses' defect cells only (as the seeds train on V_O cells only; ``--learn delt
 H, ``full``: H itself), then for every cell: H error (after the best c·S), occupied-band and gap errors, total energy
 and forces from the predicted H (:meth:`LcaoCell.energy_of`, the correction confined above ``--overlap-floor``)
 against the SCF, beside what the floor costs the SCF's own H and what the free-atom H alone gives; ΔE = E(V_O) −
-E(host) (the formation energy less μ_O) against the SCF's; the wall time of each step.
+E(host) (the formation energy less μ_O) against the SCF's; the wall time of each step. ``--mlip`` also trains the
+per-defect MACE potential (the platform's defaults) on the same training cells and evaluates it side by side.
 
 Cost: an SCF is ~13–25 iterations, each a grid update (∝ N) and a dense diagonalisation (∝ N³, small prefactor
 below ~10³ orbitals); the MLH energy is one set-up, one grid update, one diagonalisation and the model (∝ N pairs).
@@ -36,7 +38,10 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from defectscreen.analysis.amorphous import bond_switching_glass, defect_cell_in_glass
 from defectscreen.engines.base import LcaoSettings
 from defectscreen.engines.lcao_hamiltonian import LcaoCell, lcao_ground_state
+from defectscreen.mlip.dataset import labelled_frame
 from defectscreen.mlip.hamiltonian_model import HamiltonianModel, OrbitalLayout
+from defectscreen.mlip.mace import MaceSettings
+from defectscreen.mlip.potential import potential_predictor, train_potential
 
 
 def beta_cristobalite() -> Structure:
@@ -49,6 +54,8 @@ def cells(options) -> list[dict]:
     plan = []
     glasses = {"train-1": (options.atoms, 1), "train-2": (options.atoms, 2), "test-1": (options.atoms, 3),
                "large-1": (2 * options.atoms, 4)}
+    if options.four_times:
+        glasses["large-4x"] = (4 * options.atoms, 5)
     rng = np.random.default_rng(0)
     for glass, (atoms, seed) in glasses.items():
         role = "train" if glass.startswith("train") else "test"
@@ -110,6 +117,12 @@ def main() -> None:
                         help="the learned correction acts where S's eigenvalues exceed this (corrected_eigenpairs)")
     parser.add_argument("--charge-radial-count", type=int, default=4,
                         help="features of the learned site charges behind the electrostatic term (0: none)")
+    parser.add_argument("--four-times", action="store_true",
+                        help="also a host and --test-defects V_O cells of a glass with four times the atoms")
+    parser.add_argument("--glasses", nargs="*", help="evaluate only these glasses' cells (e.g. large-4x); the fit "
+                        "always uses every training cell")
+    parser.add_argument("--mlip", action="store_true",
+                        help="also train the per-defect MACE potential on the same cells, side by side")
     parser.add_argument("--learn", choices=["delta", "full", "both"], default="delta",
                         help="ΔH over the free-atom-density H, H itself, or both side by side")
     parser.add_argument("--out", type=Path, default=Path("ml-hamiltonian-data"))
@@ -160,7 +173,7 @@ def evaluate(options, plan: list[dict]) -> None:
         model.fit(training)
         print(f"fit on {len(training)} cells ({'ΔH over the free-atom-density H' if baseline else 'H'}): "
               f"{time.perf_counter() - start:.0f} s, {len(model.coefficients)} coefficients", flush=True)
-        for cell in plan:
+        for cell in [c for c in plan if not options.glasses or c["glass"] in options.glasses]:
             atoms, data, lcao = prepared[cell["name"]]
             start = time.perf_counter()
             predicted = model.predict(atoms, lcao.overlap) + (lcao.atomic_density_hamiltonian_eV if baseline else 0)
@@ -210,7 +223,39 @@ def evaluate(options, plan: list[dict]) -> None:
                     scf = row["E_scf_eV"] - host["E_scf_eV"]
                     print(f"{model:8s} {row['cell']:16s} E(V_O) - E(host): MLH {mlh:8.3f} eV, SCF {scf:8.3f} eV, "
                           f"error {1000 * (mlh - scf):8.1f} meV")
+    if options.mlip:
+        rows += mlip_side_by_side(options, plan)
     (options.out / "evaluation.json").write_text(json.dumps(rows, indent=1))
+
+
+def mlip_side_by_side(options, plan: list[dict]) -> list[dict]:
+    """The seeds' comparison: a per-defect MACE potential (the platform's default settings, from scratch) trained on
+    the same training cells' SCF energies and forces (the last two for validation), on the same test cells."""
+    frames = {cell["name"]: labelled_frame(atoms, float(data["energy_eV"]), data["forces"])
+              for cell in plan for atoms, data in [_cell(options, cell)]}
+    training = [frames[cell["name"]] for cell in plan if cell["role"] == "train"]
+    start = time.perf_counter()
+    model = train_potential(training[:-2], training[-2:], MaceSettings(), options.out / "work" / "mace")
+    print(f"MACE trained on {len(training) - 2} cells (+2 validation): {time.perf_counter() - start:.0f} s")
+    predict = potential_predictor(model, "mace")
+    energies, forces = predict(list(frames.values()))
+    rows = []
+    for (name, frame), energy, force in zip(frames.items(), energies, forces):
+        cell = next(c for c in plan if c["name"] == name)
+        rows.append({"model": "MACE", "cell": name, "role": cell["role"], "atoms": len(frame),
+                     "dE_meV": 1000 * (energy - frame.get_potential_energy()), "E_eV": float(energy),
+                     "E_scf_eV": frame.get_potential_energy(),
+                     "force_MAE_meV_per_A": 1000 * np.abs(force - frame.get_forces()).mean()})
+        row = rows[-1]
+        print(f"MACE     {name:16s} {row['role']:5s} {row['atoms']:3d} atoms  ΔE {row['dE_meV']:9.1f} meV "
+              f"({row['dE_meV'] / row['atoms']:7.2f} meV/atom)  F MAE {row['force_MAE_meV_per_A']:6.0f} meV/Å")
+    for glass in sorted({cell["glass"] for cell in plan if cell["role"] == "test"}):
+        host = next((r for r in rows if r["cell"] == f"{glass}-host"), None)
+        for row in rows:
+            if host is not None and row["cell"].startswith(glass) and row is not host:
+                error = (row["E_eV"] - host["E_eV"]) - (row["E_scf_eV"] - host["E_scf_eV"])
+                print(f"MACE     {row['cell']:16s} E(V_O) - E(host) error {1000 * error:8.1f} meV")
+    return rows
 
 
 if __name__ == "__main__":
