@@ -191,7 +191,7 @@ def evaluate(options, plan: list[dict]) -> None:
             bands, _ = lcao.eigenpairs(reference, options.overlap_floor)
             bands_predicted, _ = lcao.eigenpairs(predicted + shift * overlap, options.overlap_floor)
             rows.append({"model": "H0 + ΔH" if baseline else "H", "cell": cell["name"], "role": cell["role"],
-                         "atoms": len(atoms), "H_MAE_meV": 1000 * error.mean(), "H_max_meV": 1000 * error.max(),
+                         "atoms": len(atoms), "glass_atoms": cell["atoms"], "H_MAE_meV": 1000 * error.mean(), "H_max_meV": 1000 * error.max(),
                          "dE_meV": 1000 * (result.energy_eV - float(data["energy_eV"])),
                          "floor_cost_meV": 1000 * floor_cost[cell["name"]],
                          "free_atom_start_dE_meV": 1000 * start_error[cell["name"]],
@@ -223,9 +223,27 @@ def evaluate(options, plan: list[dict]) -> None:
                     scf = row["E_scf_eV"] - host["E_scf_eV"]
                     print(f"{model:8s} {row['cell']:16s} E(V_O) - E(host): MLH {mlh:8.3f} eV, SCF {scf:8.3f} eV, "
                           f"error {1000 * (mlh - scf):8.1f} meV")
+    print_cost(rows)
     if options.mlip:
         rows += mlip_side_by_side(options, plan)
     (options.out / "evaluation.json").write_text(json.dumps(rows, indent=1))
+
+
+def print_cost(rows: list[dict]) -> None:
+    """Mean wall time of the SCF and of the MLH energy per glass size (host and V_O cells), and the growth exponents
+    between sizes."""
+    sizes = sorted({row["glass_atoms"] for row in rows})
+    scf = [np.mean([r["scf_s"] for r in rows if r["glass_atoms"] == n]) for n in sizes]
+    mlh = [np.mean([r["setup_s"] + r["model_s"] + r["diagonalisation_s"] + r["functional_s"] for r in rows
+                    if r["glass_atoms"] == n]) for n in sizes]
+    for index, atoms in enumerate(sizes):
+        line = f"cost {atoms:4d} atoms: SCF {scf[index]:7.1f} s, MLH {mlh[index]:6.1f} s, ratio " \
+               f"{scf[index] / mlh[index]:4.1f}"
+        if index:
+            growth = np.log(sizes[index] / sizes[index - 1])
+            line += (f"; exponents since {sizes[index - 1]}: SCF {np.log(scf[index] / scf[index - 1]) / growth:4.2f}, "
+                     f"MLH {np.log(mlh[index] / mlh[index - 1]) / growth:4.2f}")
+        print(line)
 
 
 def mlip_side_by_side(options, plan: list[dict]) -> list[dict]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.units import Ha
+from ase.units import Bohr, Ha
 from gpaw import KohnShamConvergenceError
 from gpaw.calculator import GPAW
 from gpaw.old.forces import calculate_forces
@@ -35,13 +35,11 @@ from scipy.linalg import eigh
 from defectscreen.engines.base import LcaoSettings
 from defectscreen.engines.guard import ScfNotConvergedError
 
-#: GPAW's real spherical harmonics per l, in its order (m = -l..l): p = (y, z, x); d = (xy, yz, 3z²-r², xz, x²-y²)
-ORBITAL_NAMES = {0: ("s",), 1: ("py", "pz", "px"), 2: ("dxy", "dyz", "dz2", "dxz", "dx2-y2")}
-
 
 @dataclass(frozen=True)
 class LcaoBasis:
-    """The atomic orbitals in GPAW's order: for every atom its radial functions (shells), each with 2l+1 orbitals.
+    """The atomic orbitals in GPAW's order: for every atom its radial functions (shells), each with 2l+1 orbitals
+    (GPAW's real spherical harmonics, m = -l..l: p = (y, z, x); d = (xy, yz, 3z²-r², xz, x²-y²)).
 
     shells: per atom, ``(l, label)`` of each radial function (label: GPAW's, e.g. ``3p-dz split-valence wave``);
     cutoffs_angstrom: per atom, each radial function's cutoff radius."""
@@ -50,15 +48,6 @@ class LcaoBasis:
     shells: tuple[tuple[tuple[int, str], ...], ...]
     cutoffs_angstrom: tuple[tuple[float, ...], ...]
     name: str
-
-    @property
-    def n_orbitals(self) -> int:
-        return sum(2 * l + 1 for atom in self.shells for l, _ in atom)
-
-    def orbital_table(self) -> np.ndarray:
-        """One row per orbital: (atom, shell index on the atom, l, m index 0..2l)."""
-        return np.array([(atom, shell, l, m) for atom, shells in enumerate(self.shells)
-                         for shell, (l, _) in enumerate(shells) for m in range(2 * l + 1)], dtype=int)
 
 
 @dataclass(frozen=True)
@@ -79,8 +68,9 @@ class LcaoGroundState:
 
 @dataclass(frozen=True)
 class EnergyFromHamiltonian:
-    """Total energy (eV; extrapolated to zero smearing, as GPAW's ``energy``) and forces (eV/Å) of the density of a given Hamiltonian's occupied orbitals, with the time of
-    each part (s): setting up the basis and S, diagonalising, and density + functional + forces."""
+    """Total energy (eV; extrapolated to zero smearing, as GPAW's ``energy``) and forces (eV/Å) of the density of a
+    given Hamiltonian's occupied orbitals, with the time of each part (s): setting up the basis, S and the free-atom
+    H, diagonalising, and density + functional + forces."""
 
     energy_eV: float
     forces_eV_per_angstrom: np.ndarray
@@ -102,7 +92,7 @@ def _basis(calculator: GPAW, atoms: Atoms, settings: LcaoSettings) -> LcaoBasis:
     return LcaoBasis(
         symbols=tuple(atoms.get_chemical_symbols()),
         shells=tuple(tuple((bf.l, bf.type) for bf in setup.basis.bf_j) for setup in setups),
-        cutoffs_angstrom=tuple(tuple(float(bf.rc) * 0.529177210903 for bf in setup.basis.bf_j) for setup in setups),
+        cutoffs_angstrom=tuple(tuple(float(bf.rc) * Bohr for bf in setup.basis.bf_j) for setup in setups),
         name=settings.basis)
 
 
@@ -232,7 +222,7 @@ class LcaoCell:
         energy = calculator.hamiltonian.e_total_extrapolated
         forces = calculate_forces(wfs, calculator.density, calculator.hamiltonian)
         return EnergyFromHamiltonian(
-            energy_eV=float(energy * Ha), forces_eV_per_angstrom=forces * Ha / 0.529177210903, setup_s=self.setup_s,
+            energy_eV=float(energy * Ha), forces_eV_per_angstrom=forces * Ha / Bohr, setup_s=self.setup_s,
             diagonalisation_s=diagonalisation_s, functional_s=time.perf_counter() - start)
 
 
