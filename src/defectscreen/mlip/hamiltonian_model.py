@@ -161,6 +161,19 @@ class _Design:
 
 
 @dataclass
+class _Prediction:
+    """The same terms as :class:`_Design`, contracted with the coefficients as they come: memory per block, not per
+    cell (a 192-atom a-SiO2 design matrix does not fit in 24 GB)."""
+
+    coefficients: np.ndarray
+    values: np.ndarray
+
+    def add(self, rows: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
+        self.values += np.bincount(rows.ravel(), weights=(values * self.coefficients[columns]).ravel(),
+                                   minlength=len(self.values))
+
+
+@dataclass
 class HamiltonianModel:
     """The coefficients of every term (``terms``: name -> (first column, count)) and the settings that define the
     features. ``fit`` learns them from (cell, target, S) triples; ``predict`` gives a cell's target (eV): the
@@ -224,6 +237,16 @@ class HamiltonianModel:
     def design(self, atoms: Atoms, overlap: np.ndarray) -> tuple[sparse.csr_matrix, tuple[np.ndarray, np.ndarray]]:
         """The design matrix of ``atoms`` (upper-triangle elements × coefficients) and those elements' (row,
         column) indices in H; ``overlap``: the cell's S (the electrostatic term is ½ S_μν (φ_A + φ_B))."""
+        design = _Design()
+        upper = self._terms(atoms, overlap, design)
+        width = sum(size for _, size in self.terms.values())
+        matrix = sparse.coo_matrix((np.concatenate(design.values),
+                                    (np.concatenate(design.rows), np.concatenate(design.columns))),
+                                   shape=(len(upper[0]), width)).tocsr()
+        return matrix, upper
+
+    def _terms(self, atoms: Atoms, overlap: np.ndarray, design: _Design | _Prediction) -> tuple[np.ndarray, np.ndarray]:
+        """Every term of ``atoms`` into ``design``; returns the upper-triangle (row, column) indices of H."""
         symbols = atoms.get_chemical_symbols()
         n = self.layout.n_orbitals(symbols)
         upper = np.triu_indices(n)
@@ -233,7 +256,6 @@ class HamiltonianModel:
         offsets = self.layout.offsets(symbols)
         first, second, vectors = neighbor_list("ijD", atoms, self._max_reach(set(symbols)))
         distances = np.linalg.norm(vectors, axis=1)
-        design = _Design()
         species = np.array(symbols)
         for a_symbol in sorted(set(symbols)):
             shells_a, starts_a = self.layout.shells[a_symbol], self.layout.shell_offsets(a_symbol)
@@ -272,11 +294,7 @@ class HamiltonianModel:
                     design.add(element_of[rows, cols], np.full(rows.shape, start), np.ones(rows.shape))
         if self.charge_radial_count:
             self._add_electrostatics(design, atoms, overlap, upper)
-        width = sum(size for _, size in self.terms.values())
-        matrix = sparse.coo_matrix((np.concatenate(design.values),
-                                    (np.concatenate(design.rows), np.concatenate(design.columns))),
-                                   shape=(len(upper[0]), width)).tocsr()
-        return matrix, upper
+        return upper
 
     def charge_descriptors(self, atoms: Atoms) -> np.ndarray:
         """(atoms, columns): the features a site's charge is linear in — per species, a constant and its
@@ -297,7 +315,7 @@ class HamiltonianModel:
                 descriptors[index, columns] = radial[mine].sum(axis=0)
         return descriptors
 
-    def _add_electrostatics(self, design: _Design, atoms: Atoms, overlap: np.ndarray,
+    def _add_electrostatics(self, design: _Design | _Prediction, atoms: Atoms, overlap: np.ndarray,
                             upper: tuple[np.ndarray, np.ndarray]) -> None:
         """½ S_μν (φ_A + φ_B) per charge feature: φ = the Ewald potential (eV per e) of site charges equal to that
         feature, φ_i = ∂E/∂q_i = 2 Σ_j M_ij q_j with pymatgen's Ewald energy matrix M of unit charges."""
@@ -315,7 +333,7 @@ class HamiltonianModel:
                    values)
 
     @staticmethod
-    def _add(design: _Design, element_of: np.ndarray, rows: np.ndarray, cols: np.ndarray, features: np.ndarray,
+    def _add(design: _Design | _Prediction, element_of: np.ndarray, rows: np.ndarray, cols: np.ndarray, features: np.ndarray,
              start: int) -> None:
         """Features (p, k, n, x, y) of blocks at H[rows (p, x), cols (p, y)] into columns start + (k, n); a block
         on one atom's one shell (rows = cols) adds its upper triangle only, as H_ii sums the block over ±R."""
@@ -354,11 +372,11 @@ class HamiltonianModel:
         """The Γ-point Hamiltonian (eV) of ``atoms`` in the layout's basis; ``overlap``: its S."""
         if self.coefficients is None:
             raise ValueError("the Hamiltonian model is not trained: fit it first")
-        matrix, upper = self.design(atoms, overlap)
-        values = matrix @ self.coefficients[:matrix.shape[1]]
         n = self.layout.n_orbitals(atoms.get_chemical_symbols())
+        prediction = _Prediction(self.coefficients, np.zeros(n * (n + 1) // 2))
+        upper = self._terms(atoms, overlap, prediction)
         hamiltonian = np.zeros((n, n))
-        hamiltonian[upper] = values
+        hamiltonian[upper] = prediction.values
         return hamiltonian + np.triu(hamiltonian, 1).T
 
     def to_dict(self) -> dict:
