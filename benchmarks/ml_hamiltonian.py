@@ -162,13 +162,13 @@ def evaluate(options, plan: list[dict]) -> None:
     print(f"set-up of {len(plan)} cells (S and the free-atom-density H): {time.perf_counter() - start:.0f} s")
     basis = next(iter(prepared.values()))[2].basis
     layout = OrbitalLayout.of(basis)
-    rows, floor_cost, start_error = [], {}, {}
+    role = {cell["name"]: cell["role"] for cell in plan}
+    rows, references = [], {}
     for baseline in {"delta": (True,), "full": (False,), "both": (True, False)}[options.learn]:
         model = HamiltonianModel(layout, radial_count=options.radial_count,
                                  charge_radial_count=options.charge_radial_count, over_free_atom_density=baseline)
         training = [(atoms, data["hamiltonian_eV"] - (lcao.atomic_density_hamiltonian_eV if baseline else 0),
-                     lcao.overlap) for name, (atoms, data, lcao) in prepared.items()
-                    if next(c for c in plan if c["name"] == name)["role"] == "train"]
+                     lcao.overlap) for name, (atoms, data, lcao) in prepared.items() if role[name] == "train"]
         start = time.perf_counter()
         model.fit(training)
         print(f"fit on {len(training)} cells ({'ΔH over the free-atom-density H' if baseline else 'H'}): "
@@ -182,19 +182,19 @@ def evaluate(options, plan: list[dict]) -> None:
             shift = np.sum((reference - predicted) * overlap) / np.sum(overlap**2)
             error = np.abs(reference - predicted - shift * overlap)
             result = lcao.energy_of(predicted, options.overlap_floor)
-            if cell["name"] not in floor_cost:
-                floor_cost[cell["name"]] = lcao.energy_of(reference, options.overlap_floor).energy_eV \
-                    - float(data["energy_eV"])
-                start_error[cell["name"]] = lcao.energy_of(lcao.atomic_density_hamiltonian_eV,
-                                                           options.overlap_floor).energy_eV - float(data["energy_eV"])
+            if cell["name"] not in references:
+                references[cell["name"]] = (lcao.energy_of(reference, options.overlap_floor),
+                                            lcao.energy_of(lcao.atomic_density_hamiltonian_eV, options.overlap_floor))
+            exact, free_atoms = references[cell["name"]]
             occupied = int(round(lcao.calculator.wfs.nvalence / 2))
-            bands, _ = lcao.eigenpairs(reference, options.overlap_floor)
+            bands = exact.band_energies_eV
             bands_predicted, _ = lcao.eigenpairs(predicted + shift * overlap, options.overlap_floor)
             rows.append({"model": "H0 + ΔH" if baseline else "H", "cell": cell["name"], "role": cell["role"],
-                         "atoms": len(atoms), "glass_atoms": cell["atoms"], "H_MAE_meV": 1000 * error.mean(), "H_max_meV": 1000 * error.max(),
+                         "atoms": len(atoms), "glass_atoms": cell["atoms"], "H_MAE_meV": 1000 * error.mean(),
+                         "H_max_meV": 1000 * error.max(),
                          "dE_meV": 1000 * (result.energy_eV - float(data["energy_eV"])),
-                         "floor_cost_meV": 1000 * floor_cost[cell["name"]],
-                         "free_atom_start_dE_meV": 1000 * start_error[cell["name"]],
+                         "floor_cost_meV": 1000 * (exact.energy_eV - float(data["energy_eV"])),
+                         "free_atom_start_dE_meV": 1000 * (free_atoms.energy_eV - float(data["energy_eV"])),
                          "occupied_band_MAE_meV": 1000 * np.abs(bands[:occupied] - bands_predicted[:occupied]).mean(),
                          "gap_eV": float(bands[occupied] - bands[occupied - 1]),
                          "gap_predicted_eV": float(bands_predicted[occupied] - bands_predicted[occupied - 1]),

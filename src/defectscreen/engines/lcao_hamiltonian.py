@@ -69,11 +69,12 @@ class LcaoGroundState:
 @dataclass(frozen=True)
 class EnergyFromHamiltonian:
     """Total energy (eV; extrapolated to zero smearing, as GPAW's ``energy``) and forces (eV/Å) of the density of a
-    given Hamiltonian's occupied orbitals, with the time of each part (s): setting up the basis, S and the free-atom
-    H, diagonalising, and density + functional + forces."""
+    given Hamiltonian's occupied orbitals, the band energies (eV) it was built from, and the time of each part (s):
+    setting up the basis, S and the free-atom H, diagonalising, and density + functional + forces."""
 
     energy_eV: float
     forces_eV_per_angstrom: np.ndarray
+    band_energies_eV: np.ndarray
     setup_s: float
     diagonalisation_s: float
     functional_s: float
@@ -111,26 +112,20 @@ def _hamiltonian_matrix(calculator: GPAW) -> np.ndarray:
 
 
 def lcao_ground_state(atoms: Atoms, settings: LcaoSettings, workdir: Path, charge: int = 0) -> LcaoGroundState:
-    """Self-consistent GPAW LCAO at Γ of ``atoms``; H(Γ) and S(Γ) of the converged density (H in eV)."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    """Self-consistent GPAW LCAO at Γ of ``atoms``, from :class:`LcaoCell`'s set-up; H(Γ) and S(Γ) of the converged
+    density (H in eV)."""
     start = time.perf_counter()
-    calculator = _calculator(settings, charge, workdir)
-    cell = atoms.copy()
-    cell.calc = calculator
-    calculator.initialize(cell)
-    _refuse_open_shells(calculator)
-    calculator.set_positions(cell)
-    atomic_density_hamiltonian = _hamiltonian_matrix(calculator)
+    cell = LcaoCell(atoms, settings, workdir, charge)
+    cell.atoms.calc = cell.calculator
     try:
-        energy = cell.get_potential_energy()
+        energy = cell.atoms.get_potential_energy()
     except KohnShamConvergenceError as error:
         raise ScfNotConvergedError(f"GPAW LCAO: {error}") from None
-    forces = cell.get_forces()
     return LcaoGroundState(
-        hamiltonian_eV=_hamiltonian_matrix(calculator), atomic_density_hamiltonian_eV=atomic_density_hamiltonian,
-        overlap=calculator.wfs.S_qMM[0].copy(),
-        basis=_basis(calculator, cell, settings), energy_eV=float(energy), forces_eV_per_angstrom=forces,
-        n_electrons=float(calculator.wfs.nvalence), scf_iterations=int(calculator.scf.niter),
+        hamiltonian_eV=_hamiltonian_matrix(cell.calculator),
+        atomic_density_hamiltonian_eV=cell.atomic_density_hamiltonian_eV, overlap=cell.overlap, basis=cell.basis,
+        energy_eV=float(energy), forces_eV_per_angstrom=cell.atoms.get_forces(),
+        n_electrons=float(cell.calculator.wfs.nvalence), scf_iterations=int(cell.calculator.scf.niter),
         wall_time_s=time.perf_counter() - start)
 
 
@@ -180,12 +175,12 @@ class LcaoCell:
         start = time.perf_counter()
         self.settings = settings
         self.calculator = _calculator(settings, charge, workdir)
-        cell = atoms.copy()
-        self.calculator.initialize(cell)
+        self.atoms = atoms.copy()
+        self.calculator.initialize(self.atoms)
         _refuse_open_shells(self.calculator)
-        self.calculator.set_positions(cell)
+        self.calculator.set_positions(self.atoms)
         self.overlap = self.calculator.wfs.S_qMM[0].copy()
-        self.basis = _basis(self.calculator, cell, settings)
+        self.basis = _basis(self.calculator, self.atoms, settings)
         self.atomic_density_hamiltonian_eV = _hamiltonian_matrix(self.calculator)
         self.setup_s = time.perf_counter() - start
 
@@ -222,7 +217,8 @@ class LcaoCell:
         energy = calculator.hamiltonian.e_total_extrapolated
         forces = calculate_forces(wfs, calculator.density, calculator.hamiltonian)
         return EnergyFromHamiltonian(
-            energy_eV=float(energy * Ha), forces_eV_per_angstrom=forces * Ha / Bohr, setup_s=self.setup_s,
+            energy_eV=float(energy * Ha), forces_eV_per_angstrom=forces * Ha / Bohr, band_energies_eV=eigenvalues,
+            setup_s=self.setup_s,
             diagonalisation_s=diagonalisation_s, functional_s=time.perf_counter() - start)
 
 
