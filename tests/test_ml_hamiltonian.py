@@ -94,7 +94,7 @@ def _orbital_rotation(layout: OrbitalLayout, symbols: list[str], rotation: np.nd
 def _random_model(layout: OrbitalLayout, symbols: set[str], seed: int, charges: int = 2) -> HamiltonianModel:
     model = HamiltonianModel(layout, radial_count=4, charge_radial_count=charges)
     model.register_terms(symbols)
-    model.coefficients = np.random.default_rng(seed).normal(size=sum(n for _, n in model.terms.values()))
+    model.coefficients = np.random.default_rng(seed).normal(size=model.width)
     return model
 
 

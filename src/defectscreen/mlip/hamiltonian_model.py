@@ -225,8 +225,13 @@ class HamiltonianModel:
             for symbol in sorted(symbols):
                 self._new_term(f"charge {symbol}", 1 + len(symbols) * self.charge_radial_count)
 
+    @property
+    def width(self) -> int:
+        """Coefficients of all registered terms."""
+        return sum(size for _, size in self.terms.values())
+
     def _new_term(self, name: str, size: int) -> None:
-        self.terms[name] = (sum(count for _, count in self.terms.values()), size)
+        self.terms[name] = (self.width, size)
 
     def _columns(self, name: str) -> int:
         if name not in self.terms:
@@ -239,10 +244,9 @@ class HamiltonianModel:
         column) indices in H; ``overlap``: the cell's S (the electrostatic term is ½ S_μν (φ_A + φ_B))."""
         design = _Design()
         upper = self._terms(atoms, overlap, design)
-        width = sum(size for _, size in self.terms.values())
         matrix = sparse.coo_matrix((np.concatenate(design.values),
                                     (np.concatenate(design.rows), np.concatenate(design.columns))),
-                                   shape=(len(upper[0]), width)).tocsr()
+                                   shape=(len(upper[0]), self.width)).tocsr()
         return matrix, upper
 
     def _terms(self, atoms: Atoms, overlap: np.ndarray, design: _Design | _Prediction) -> tuple[np.ndarray, np.ndarray]:
@@ -301,8 +305,7 @@ class HamiltonianModel:
         neighbours of each species counted with Gaussian radial weights up to ``charge_reach_angstrom``."""
         symbols = atoms.get_chemical_symbols()
         species = sorted(set(symbols))
-        width = sum(size for _, size in self.terms.values())
-        descriptors = np.zeros((len(atoms), width))
+        descriptors = np.zeros((len(atoms), self.width))
         first, second, distances = neighbor_list("ijd", atoms, self.charge_reach_angstrom)
         radial = radial_functions(distances, self.charge_reach_angstrom, self.charge_radial_count,
                                   self.shortest_angstrom)
@@ -349,7 +352,7 @@ class HamiltonianModel:
         with one free shift c·S per cell; returns those shifts (eV)."""
         self.terms = {}
         self.register_terms({symbol for atoms, _, _ in cells for symbol in atoms.get_chemical_symbols()})
-        width = sum(size for _, size in self.terms.values())
+        width = self.width
         normal = np.zeros((width + len(cells), width + len(cells)))
         right = np.zeros(width + len(cells))
         for index, (atoms, hamiltonian, overlap) in enumerate(cells):
