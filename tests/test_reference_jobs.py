@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from jobflow import run_locally
 
-from defectscreen.engines import ScfNotConvergedError, XtbSettings
+from defectscreen.engines import GpawSettings, ScfNotConvergedError, XtbSettings
 from defectscreen.flows.campaign import parse_campaign
 from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.jobs import RelaxationNotConvergedError, RelaxMaker, StaticMaker
@@ -191,3 +191,34 @@ def test_pbe0_runs_in_plane_wave_mode(tmp_path: Path, monkeypatch) -> None:
     assert "XC parameters: HYB_GGA_XC_PBEH + 0.25 * EXX" in (tmp_path / "gpaw.txt").read_text()
     pbe = run_reference(bulk.structure, bulk.labels, campaign.engine.model_copy(update={"xc": "PBE"}), None, 0)
     assert pbe0["converged"] and abs(pbe0["energy_eV"] - pbe["energy_eV"]) > 1.0
+
+
+@pytest.mark.dft
+def test_hybrid_energy_at_the_semilocal_geometry(tmp_path: Path, monkeypatch) -> None:
+    """``engine: {xc: HSE06, relax_xc: PBE}`` (HSE06//PBE): the relaxation is PBE's own — same structure and energy
+    as a PBE relaxation — and the document's energy and levels are one HSE06 single point there, with the hybrid's
+    wider gap; settings without relax_xc keep the hash they had before it existed."""
+    monkeypatch.chdir(tmp_path)
+    data = {**CAMPAIGN, "supercell": {"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}, "defects": {"vacancies": False},
+            "engine": {"name": "gpaw", "xc": "HSE06", "relax_xc": "PBE", "kpts": [2, 2, 2]}}
+    campaign = parse_campaign(data)
+    bulk = build_defect_set(campaign, Path("."))[0]
+    shaken = bulk.structure.copy()
+    shaken.translate_sites([0], [0.08, -0.05, 0.03], frac_coords=False)
+    document = _run(RelaxMaker(engine_settings=campaign.engine.model_dump(mode="json"),
+                               fmax_eV_per_angstrom=0.02).make(shaken, bulk.labels, "sha"), tmp_path)
+    pbe = run_reference(shaken, bulk.labels, campaign.engine.model_copy(update={"xc": "PBE", "relax_xc": None}),
+                        0.02, 200)
+    assert document.geometry.xc == "PBE" and document.engine.settings["xc"] == "HSE06"
+    assert document.n_ionic_steps == pbe["n_ionic_steps"] > 1 and document.converged
+    assert np.allclose(document.structure.cart_coords, pbe["structure"].cart_coords, atol=1e-8)
+    assert document.geometry.energy_eV == pytest.approx(pbe["energy_eV"], abs=1e-6)
+    assert document.input_structure == shaken and not document.relaxation_frames
+    gap = document.levels.lowest_unoccupied_eV - document.levels.highest_occupied_eV
+    pbe_gap = pbe["levels"]["lowest_unoccupied_eV"] - pbe["levels"]["highest_occupied_eV"]
+    assert 0.6 < gap - pbe_gap < 1.3
+    assert abs(document.energy_eV - document.geometry.energy_eV) > 1.0
+    assert GpawSettings().settings_hash() == "5bf5b2e80b95221276b10b07eaa612119188e6458ddfe5ae07ead526163bb0b2"
+    assert GpawSettings(xc="HSE06", relax_xc="PBE").settings_hash() != GpawSettings(xc="HSE06").settings_hash()
+    with pytest.raises(ValueError, match="structure_search trains its surrogate"):
+        parse_campaign({**data, "properties": ["relaxation", "structure_search"]})

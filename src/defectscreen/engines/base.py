@@ -24,8 +24,13 @@ class _Settings(BaseModel):
     def settings_hash(self) -> str:
         """SHA-256 of the canonical JSON of the settings: two calculations with the same hash
         are the same calculation."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        canonical = json.dumps(self.model_dump(mode="json", exclude=self._unset_later_fields()), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def _unset_later_fields(self) -> set[str]:
+        """Fields added after settings were first stored, left out of the hash while unset: settings written before
+        they existed keep their hash, and a store its results."""
+        return set()
 
 
 class XtbSettings(_Settings):
@@ -55,11 +60,20 @@ class GpawSettings(_Settings):
     max_scf_iterations: int = Field(300, gt=0)
     energy_convergence_eV_per_electron: float = Field(5e-4, gt=0)
     setups: str = "paw"
+    relax_xc: str | None = Field(
+        None, description="functional of the relaxations: each relaxation then ends with one single point with "
+        "``xc`` at its relaxed geometry, and that gives the document's energy, forces, levels and potentials (xc "
+        "HSE06, relax_xc PBE: hybrid energies at semi-local geometries, 'HSE06//PBE'); None: relax with ``xc``")
 
-    @field_validator("xc")
+    def _unset_later_fields(self) -> set[str]:
+        return {"relax_xc"} if self.relax_xc is None else set()
+
+    @field_validator("xc", "relax_xc")
     @classmethod
-    def _known_to_gpaw(cls, xc: str) -> str:
+    def _known_to_gpaw(cls, xc: str | None) -> str | None:
         """Checked when the campaign is read, not when every job fails on it."""
+        if xc is None:
+            return xc
         import warnings
 
         from gpaw.xc import XC

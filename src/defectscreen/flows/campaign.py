@@ -460,6 +460,14 @@ class Campaign(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _search_frames_of_one_functional(self) -> Campaign:
+        if "structure_search" in self.properties and getattr(self.engine, "relax_xc", None) is not None:
+            raise ValueError(f"properties: structure_search trains its surrogate on relaxation frames, and with "
+                             f"engine.relax_xc the relaxations are {self.engine.relax_xc} while the energies are "
+                             f"{self.engine.xc}: remove engine.relax_xc (search with one functional), or the search")
+        return self
+
+    @model_validator(mode="after")
     def _what_glasses_compute(self) -> Campaign:
         glasses = [host.name for host in self.hosts if host.amorphous is not None]
         if not glasses:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import chdir
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from defectscreen.jobs.provenance import parent_uuids
 from defectscreen.mlip.dataset import evenly_spaced
 from defectscreen.readers.vasp import read_vasp_directory
 from defectscreen.schemas import CalculationLabels, EngineRecord, TaskDocument
-from defectscreen.schemas.tasks import RelaxationFrame
+from defectscreen.schemas.tasks import GeometryRelaxation, RelaxationFrame
 
 #: ionic steps kept per relaxation (evenly spaced, first and last included): training frames of seed 002.
 KEPT_FRAMES = 10
@@ -101,8 +102,12 @@ def run_reference(
 
     Returns the fields of a :class:`TaskDocument` that depend on the calculation; raises
     ScfNotConvergedError, or RelaxationNotConvergedError unless ``allow_unconverged`` (then the
-    document says converged = False), with the reason when it fails.
+    document says converged = False), with the reason when it fails. A GPAW engine with ``relax_xc`` relaxes with
+    that functional and ends with one single point with ``xc`` (:func:`_energy_at_relaxed_geometry`).
     """
+    if fmax_eV_per_angstrom is not None and isinstance(engine, GpawSettings) and engine.relax_xc is not None:
+        return _energy_at_relaxed_geometry(structure, labels, engine, fmax_eV_per_angstrom, max_steps,
+                                           allow_unconverged)
     start = time.perf_counter()
     atoms = reference_atoms(structure, labels, engine)
     steps: list[tuple[np.ndarray, float, np.ndarray]] = []
@@ -125,6 +130,24 @@ def run_reference(
                         fmax_eV_per_angstrom, n_steps, steps, one_electron_levels(atoms),
                         planar_average_potential(atoms), atomic_site_potential(atoms), engine_record(engine),
                         time.perf_counter() - start, world.size)
+
+
+def _energy_at_relaxed_geometry(structure: Structure, labels: CalculationLabels, engine: GpawSettings,
+                                fmax_eV_per_angstrom: float, max_steps: int, allow_unconverged: bool) -> dict:
+    """Relax with ``engine.relax_xc``, then one single point with ``engine.xc`` at the relaxed geometry: its energy,
+    forces, levels and potentials are the document's; the relaxation's ionic steps, final energy and functional are
+    kept beside them (``geometry``); no relaxation frames (they are of the other functional)."""
+    Path("geometry").mkdir(exist_ok=True)
+    with chdir("geometry"):  # its own GPAW and BFGS logs
+        geometry = run_reference(structure, labels, engine.model_copy(update={"xc": engine.relax_xc, "relax_xc": None}),
+                                 fmax_eV_per_angstrom, max_steps, allow_unconverged)
+    fields = run_reference(geometry["structure"], labels, engine, None, 0)
+    return {**fields, "input_structure": structure, "converged": geometry["converged"] and fields["converged"],
+            "fmax_target_eV_per_angstrom": fmax_eV_per_angstrom, "n_ionic_steps": geometry["n_ionic_steps"],
+            "geometry": GeometryRelaxation(xc=engine.relax_xc, energy_eV=geometry["energy_eV"],
+                                           relaxation_energies_eV=geometry["relaxation_energies_eV"],
+                                           wall_time_s=geometry["wall_time_s"]),
+            "wall_time_s": geometry["wall_time_s"] + fields["wall_time_s"]}
 
 
 def _task_fields(input_structure: Structure, structure: Structure, energy_eV: float, forces: np.ndarray,

@@ -63,6 +63,15 @@ class RelaxationFrame(BaseModel):
     forces_eV_per_angstrom: list[list[float]]
 
 
+class GeometryRelaxation(BaseModel):
+    """The relaxation behind a document whose energy is of another functional (GPAW ``relax_xc``)."""
+
+    xc: str = Field(description="functional that relaxed the geometry")
+    energy_eV: float = Field(description="its energy of the relaxed structure")
+    relaxation_energies_eV: list[float] = Field(description="its energy after each ionic step")
+    wall_time_s: float
+
+
 class TaskDocument(BaseModel):
     """Output of a reference relaxation or single point: energy, forces, final structure."""
 
@@ -88,6 +97,10 @@ class TaskDocument(BaseModel):
     search_candidate: str | None = Field(
         None, description="structure-search candidate it was relaxed from, e.g. 'Bond_Distortion_-40.0%', 'Dimer', "
         "'Unperturbed'; None without a search")
+    geometry: GeometryRelaxation | None = Field(
+        None, description="where another functional relaxed the structure (engine relax_xc): that relaxation; "
+        "energy, forces, levels and potentials are then of one single point with the engine's xc at its geometry, "
+        "and relaxation_frames empty")
     levels: OneElectronLevels | None = Field(None, description="one-electron levels of the final structure")
     planar_average_potential_eV: list[list[float]] | None = Field(
         None, description="electrostatic potential energy of an electron averaged over planes normal to a, b, c "
