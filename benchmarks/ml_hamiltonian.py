@@ -39,7 +39,7 @@ from defectscreen.analysis.amorphous import bond_switching_glass, defect_cell_in
 from defectscreen.engines.base import LcaoSettings
 from defectscreen.engines.lcao_hamiltonian import LcaoCell, lcao_ground_state
 from defectscreen.mlip.dataset import labelled_frame
-from defectscreen.mlip.hamiltonian_model import HamiltonianModel, OrbitalLayout
+from defectscreen.mlip.hamiltonian_model import HamiltonianExample, HamiltonianModel, OrbitalLayout
 from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.potential import potential_predictor, train_potential
 
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--quenching-moves", type=int, default=3000)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--radial-count", type=int, default=10)
-    parser.add_argument("--overlap-floor", type=float, default=1e-2,
+    parser.add_argument("--overlap-floor", type=float, default=1e-3,
                         help="the learned correction acts where S's eigenvalues exceed this (corrected_eigenpairs)")
     parser.add_argument("--charge-radial-count", type=int, default=4,
                         help="features of the learned site charges behind the electrostatic term (0: none)")
@@ -125,6 +125,13 @@ def main() -> None:
                         help="also train the per-defect MACE potential on the same cells, side by side")
     parser.add_argument("--learn", choices=["delta", "full", "both"], default="delta",
                         help="ΔH over the free-atom-density H, H itself, or both side by side")
+    parser.add_argument("--loss", choices=["energy", "elements"], default="energy",
+                        help="fit the occupied–empty coupling the energy sees (plus --element-weight × elements), or "
+                        "the matrix elements alone")
+    parser.add_argument("--element-weight", type=float, default=1e-2,
+                        help="weight (1/eV) of the element term beside the energy loss")
+    parser.add_argument("--band-weight", type=float, default=0.0,
+                        help="weight (1/eV) of the occupied and lowest empty band energies beside the energy loss")
     parser.add_argument("--out", type=Path, default=Path("ml-hamiltonian-data"))
     options = parser.parse_args()
     options.out.mkdir(parents=True, exist_ok=True)
@@ -166,13 +173,17 @@ def evaluate(options, plan: list[dict]) -> None:
     rows, references = [], {}
     for baseline in {"delta": (True,), "full": (False,), "both": (True, False)}[options.learn]:
         model = HamiltonianModel(layout, radial_count=options.radial_count,
-                                 charge_radial_count=options.charge_radial_count, over_free_atom_density=baseline)
-        training = [(atoms, data["hamiltonian_eV"] - (lcao.atomic_density_hamiltonian_eV if baseline else 0),
-                     lcao.overlap) for name, (atoms, data, lcao) in prepared.items() if role[name] == "train"]
+                                 charge_radial_count=options.charge_radial_count, over_free_atom_density=baseline,
+                                 loss=options.loss, element_weight_per_eV=options.element_weight,
+                                 band_weight_per_eV=options.band_weight)
+        training = [HamiltonianExample(atoms, data["hamiltonian_eV"], lcao.overlap, lcao.atomic_density_hamiltonian_eV,
+                                       lcao.occupied_orbitals)
+                    for name, (atoms, data, lcao) in prepared.items() if role[name] == "train"]
         start = time.perf_counter()
         model.fit(training)
-        print(f"fit on {len(training)} cells ({'ΔH over the free-atom-density H' if baseline else 'H'}): "
-              f"{time.perf_counter() - start:.0f} s, {len(model.coefficients)} coefficients", flush=True)
+        print(f"fit on {len(training)} cells ({'ΔH over the free-atom-density H' if baseline else 'H'}, loss "
+              f"{options.loss}): {time.perf_counter() - start:.0f} s, {len(model.coefficients)} coefficients",
+              flush=True)
         for cell in [c for c in plan if not options.glasses or c["glass"] in options.glasses]:
             atoms, data, lcao = prepared[cell["name"]]
             start = time.perf_counter()
@@ -186,7 +197,7 @@ def evaluate(options, plan: list[dict]) -> None:
                 references[cell["name"]] = (lcao.energy_of(reference, options.overlap_floor),
                                             lcao.energy_of(lcao.atomic_density_hamiltonian_eV, options.overlap_floor))
             exact, free_atoms = references[cell["name"]]
-            occupied = int(round(lcao.calculator.wfs.nvalence / 2))
+            occupied = lcao.occupied_orbitals
             bands = exact.band_energies_eV
             bands_predicted, _ = lcao.eigenpairs(predicted + shift * overlap, options.overlap_floor)
             rows.append({"model": "H0 + ΔH" if baseline else "H", "cell": cell["name"], "role": cell["role"],

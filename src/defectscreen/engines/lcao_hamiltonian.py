@@ -168,7 +168,8 @@ def corrected_eigenpairs(base_eV: np.ndarray, correction_eV: np.ndarray, overlap
 class LcaoCell:
     """GPAW's LCAO set-up of one cell, without SCF iterations: the overlap S, the Hamiltonian of the superposition of
     free-atom densities (GPAW's starting density; all its three-centre and PAW terms exact), and
-    :meth:`energy_of` — the total energy and forces of the density of any Hamiltonian's occupied orbitals."""
+    :meth:`energy_of` — the total energy and forces of the density of any Hamiltonian's occupied orbitals
+    (``occupied_orbitals`` of them, doubly occupied)."""
 
     def __init__(self, atoms: Atoms, settings: LcaoSettings, workdir: Path, charge: int = 0) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -178,6 +179,7 @@ class LcaoCell:
         self.atoms = atoms.copy()
         self.calculator.initialize(self.atoms)
         _refuse_open_shells(self.calculator)
+        self.occupied_orbitals = int(round(self.calculator.wfs.nvalence)) // 2
         self.calculator.set_positions(self.atoms)
         self.overlap = self.calculator.wfs.S_qMM[0].copy()
         self.basis = _basis(self.calculator, self.atoms, settings)

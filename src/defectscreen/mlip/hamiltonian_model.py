@@ -41,6 +41,7 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from ase import Atoms
@@ -50,6 +51,7 @@ from gpaw.sphere.spherical_harmonics import Yarr
 from pymatgen.analysis.ewald import EwaldSummation
 from pymatgen.io.ase import AseAtomsAdaptor
 from scipy import sparse
+from scipy.linalg import eigh
 
 from defectscreen.engines.base import LcaoSettings
 from defectscreen.engines.lcao_hamiltonian import LcaoBasis, LcaoCell
@@ -173,11 +175,30 @@ class _Prediction:
                                    minlength=len(self.values))
 
 
+@dataclass(frozen=True)
+class HamiltonianExample:
+    """One training cell: its atoms, self-consistent H (eV) and S, GPAW's free-atom-density H (eV; needed when the
+    model learns the correction to it) and the number of doubly occupied orbitals (closed shell)."""
+
+    atoms: Atoms
+    hamiltonian_eV: np.ndarray
+    overlap: np.ndarray
+    atomic_density_hamiltonian_eV: np.ndarray | None
+    occupied: int
+
+
 @dataclass
 class HamiltonianModel:
     """The coefficients of every term (``terms``: name -> (first column, count)) and the settings that define the
-    features. ``fit`` learns them from (cell, target, S) triples; ``predict`` gives a cell's target (eV): the
-    correction to GPAW's free-atom-density H when ``over_free_atom_density`` (the default), else H itself."""
+    features and the fit. ``fit`` learns them from :class:`HamiltonianExample` cells; ``predict`` gives a cell's
+    target (eV): the correction to GPAW's free-atom-density H when ``over_free_atom_density`` (the default), else H.
+
+    ``loss`` 'energy' (the default) fits what the energy from H sees: the coupling of occupied and empty SCF orbitals
+    by the error δH, Σ_ai 2 |⟨a|δH|i⟩|² / (ε_a − ε_i) — the second-order energy error of orbitals that are not the
+    SCF's (without the Hartree–xc response), eV — plus ``band_weight_per_eV`` times the squared first-order error of
+    the occupied and the lowest empty band energies, Σ_i (⟨i|δH|i⟩ − c)² (eV²; bands, gap and defect levels), plus
+    ``element_weight_per_eV`` times the squared error of every matrix element (eV²; it keeps the rest of H in hand),
+    with one free shift c (times S) per cell in both; 'elements' fits the elements alone."""
 
     layout: OrbitalLayout
     radial_count: int = 10
@@ -186,6 +207,9 @@ class HamiltonianModel:
     charge_radial_count: int = 4
     charge_reach_angstrom: float = 4.0
     over_free_atom_density: bool = True
+    loss: Literal["energy", "elements"] = "energy"
+    element_weight_per_eV: float = 1e-2
+    band_weight_per_eV: float = 0.0
     terms: dict[str, tuple[int, int]] = field(default_factory=dict)
     coefficients: np.ndarray | None = None
 
@@ -347,23 +371,78 @@ class HamiltonianModel:
         design.add(np.broadcast_to(elements[:, None, None], features.shape),
                    np.broadcast_to(start + np.arange(k * n).reshape(1, k, n, 1, 1), features.shape), features)
 
-    def fit(self, cells: list[tuple[Atoms, np.ndarray, np.ndarray]], ridge: float = 1e-8) -> list[float]:
-        """Learn the coefficients from (atoms, H eV, S) triples by least squares over all upper-triangle elements,
-        with one free shift c·S per cell; returns those shifts (eV)."""
+    def fit(self, examples: list[HamiltonianExample], ridge: float = 1e-8) -> list[float]:
+        """Learn the coefficients from the examples by linear least squares on ``loss``; returns each cell's free
+        shift c (eV)."""
         self.terms = {}
-        self.register_terms({symbol for atoms, _, _ in cells for symbol in atoms.get_chemical_symbols()})
-        width = self.width
-        normal = np.zeros((width + len(cells), width + len(cells)))
-        right = np.zeros(width + len(cells))
-        for index, (atoms, hamiltonian, overlap) in enumerate(cells):
-            matrix, upper = self.design(atoms, overlap)
-            matrix = sparse.hstack([matrix, self._shift_columns(overlap[upper], index, len(cells))]).tocsr()
-            normal += (matrix.T @ matrix).toarray()
-            right += matrix.T @ hamiltonian[upper]
+        self.register_terms({symbol for example in examples for symbol in example.atoms.get_chemical_symbols()})
+        width, cells = self.width, len(examples)
+        normal = np.zeros((width + cells, width + cells))
+        right = np.zeros(width + cells)
+        element_weight = 1.0 if self.loss == "elements" else self.element_weight_per_eV
+        for index, example in enumerate(examples):
+            target = self.target(example)
+            matrix, upper = self.design(example.atoms, example.overlap)
+            shifted = sparse.hstack([matrix, self._shift_columns(example.overlap[upper], index, cells)]).tocsr()
+            normal += element_weight * (shifted.T @ shifted).toarray()
+            right += element_weight * (shifted.T @ target[upper])
+            if self.loss == "energy":
+                coupling_normal, coupling_right, bands, band_target = self._occupied_empty_coupling(
+                    matrix, upper, example, target)
+                normal[:width, :width] += coupling_normal
+                right[:width] += coupling_right
+                bands = np.vstack([bands, np.zeros((cells, bands.shape[1]))])
+                bands[width + index] = 1.0
+                normal += self.band_weight_per_eV * bands @ bands.T
+                right += self.band_weight_per_eV * bands @ band_target
         scale = np.maximum(np.diag(normal), 1e-12)
         solution = np.linalg.solve(normal + ridge * np.diag(scale), right)
         self.coefficients = solution[:width]
         return [float(x) for x in solution[width:]]
+
+    def target(self, example: HamiltonianExample) -> np.ndarray:
+        """What the model learns of an example (eV): ΔH over the free-atom-density H, or H."""
+        if not self.over_free_atom_density:
+            return example.hamiltonian_eV
+        if example.atomic_density_hamiltonian_eV is None:
+            raise ValueError("the model learns the correction to the free-atom-density H: give each training cell "
+                             "its atomic_density_hamiltonian_eV (LcaoCell or lcao_ground_state computes it)")
+        return example.hamiltonian_eV - example.atomic_density_hamiltonian_eV
+
+    def _occupied_empty_coupling(self, matrix: sparse.csr_matrix, upper: tuple[np.ndarray, np.ndarray],
+                                 example: HamiltonianExample, target: np.ndarray,
+                                 block_bytes: float = 5e8) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Normal-equation terms of Σ_ai w_ai² (⟨a|Σ_k c_k D_k − T|i⟩)², w_ai² = 2 / (ε_a − ε_i), over the SCF
+        orbitals of ``example`` (occupied i, empty a): every coefficient's matrix D_k (symmetric, from the design
+        matrix's upper triangle) is applied to the occupied orbitals and the lowest empty one once, then projected on
+        blocks of empty ones. Also returns the first-order band energies of those orbitals, ⟨i|D_k|i⟩ (width, bands),
+        and the target's, ⟨i|T|i⟩."""
+        energies, orbitals = eigh(example.hamiltonian_eV, example.overlap)
+        occupied, empty = orbitals[:, :example.occupied], orbitals[:, example.occupied:]
+        gaps = energies[example.occupied:, None] - energies[None, :example.occupied]
+        if gaps.min() < 0.1:
+            raise ValueError(f"a training cell's gap is {gaps.min():.3f} eV: the energy loss needs occupied and empty "
+                             "orbitals apart (a closed shell with a gap); use loss 'elements' for it")
+        weights = np.sqrt(2.0 / gaps)
+        n, width = len(example.overlap), self.width
+        coo = matrix.tocoo()
+        rows, columns = upper[0][coo.row], upper[1][coo.row]
+        apart = rows != columns
+        spread = sparse.csr_matrix((np.concatenate([coo.data, coo.data[apart]]),
+                                    (np.concatenate([coo.col * n + rows, coo.col[apart] * n + columns[apart]]),
+                                     np.concatenate([columns, rows[apart]]))), shape=(width * n, n))
+        on_bands = (spread @ orbitals[:, :example.occupied + 1]).reshape(width, n, example.occupied + 1)
+        bands = np.einsum("mi,kmi->ki", orbitals[:, :example.occupied + 1], on_bands)
+        band_target = np.einsum("mi,mi->i", orbitals[:, :example.occupied + 1],
+                                target @ orbitals[:, :example.occupied + 1])
+        on_occupied = on_bands[:, :, :example.occupied]
+        normal, right = np.zeros((width, width)), np.zeros(width)
+        blocks = int(np.ceil(width * empty.shape[1] * example.occupied * 8 / block_bytes))
+        for block in np.array_split(np.arange(empty.shape[1]), blocks):
+            projected = (np.matmul(empty[:, block].T, on_occupied) * weights[block]).reshape(width, -1)
+            normal += projected @ projected.T
+            right += projected @ ((empty[:, block].T @ target @ occupied) * weights[block]).ravel()
+        return normal, right, bands, band_target
 
     @staticmethod
     def _shift_columns(overlap_elements: np.ndarray, index: int, cells: int) -> sparse.csr_matrix:
@@ -388,7 +467,9 @@ class HamiltonianModel:
                 "radial_count": self.radial_count, "shortest_angstrom": self.shortest_angstrom,
                 "reach_margin_angstrom": self.reach_margin_angstrom, "charge_radial_count": self.charge_radial_count,
                 "charge_reach_angstrom": self.charge_reach_angstrom,
-                "over_free_atom_density": self.over_free_atom_density, "terms": self.terms,
+                "over_free_atom_density": self.over_free_atom_density, "loss": self.loss,
+                "element_weight_per_eV": self.element_weight_per_eV, "band_weight_per_eV": self.band_weight_per_eV,
+                "terms": self.terms,
                 "coefficients": None if self.coefficients is None else self.coefficients.tolist()}
 
     @classmethod
@@ -398,6 +479,7 @@ class HamiltonianModel:
                                  {k: tuple(v) for k, v in layout["cutoffs_angstrom"].items()}),
                    data["radial_count"], data["shortest_angstrom"], data["reach_margin_angstrom"],
                    data["charge_radial_count"], data["charge_reach_angstrom"], data["over_free_atom_density"],
+                   data["loss"], data["element_weight_per_eV"], data["band_weight_per_eV"],
                    {k: tuple(v) for k, v in data["terms"].items()},
                    None if data["coefficients"] is None else np.array(data["coefficients"]))
 
