@@ -27,10 +27,10 @@ densities that GPAW builds without iterations (:class:`~defectscreen.engines.lca
 holds every three-centre and PAW term of those densities exactly.
 
 What it is not: HamGNN's message passing. Measured (docs/ml-hamiltonian.md): in ionic MgO it takes the energy of one
-non-SCF step from 1 eV/atom above the SCF to 0.05 eV/atom; in a-SiO2 (``benchmarks/ml_hamiltonian.py``) from
-~1.05 eV/atom to 33–43 meV/atom on its training cells and 41–62 meV/atom on held-out 47–192-atom cells, forces
-130–220 meV/Å — stable across sizes, but far from the seeds' ~1 meV/atom and 25 meV/Å; in covalent Si (16-atom
-cells at Γ) it learns only half of ΔH and does not beat that step. A point-like three-centre term (a bump at a
+non-SCF step from 1 eV/atom above the SCF to 0.06 eV/atom; in a-SiO2 (``benchmarks/ml_hamiltonian.py``) from
+~1.05 eV/atom to 14–19 meV/atom on held-out 47–192-atom cells with the energy loss (41–62 with the element loss),
+forces ~180–240 meV/Å — stable across sizes, but far from the seeds' ~1 meV/atom and 25 meV/Å; in covalent Si
+(16-atom cells at Γ, element loss) it learns only half of ΔH and does not beat that step. A point-like three-centre term (a bump at a
 neighbour seen by two orbitals, Y_la ⊗ Y_lb of the two directions) did not help in either (tried, removed).
 """
 
