@@ -20,6 +20,7 @@ import click
 from defectscreen.cli.amorphous import amorphous
 from defectscreen.cli.analyze import analyze
 from defectscreen.cli.errors import CommandGroup
+from defectscreen.cli.hamiltonian import hamiltonian
 from defectscreen.cli.options import NON_NEGATIVE, POSITIVE, ordered_pair, output_folder, output_path, storage_settings
 from defectscreen.cli.potential import potential
 from defectscreen.defaults import DEFAULT_LOST_AFTER_S
@@ -618,4 +619,5 @@ def report(out_path: str) -> None:
 
 cli.add_command(amorphous)
 cli.add_command(analyze)
+cli.add_command(hamiltonian)
 cli.add_command(potential)

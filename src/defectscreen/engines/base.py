@@ -181,15 +181,15 @@ def make_calculator(
     return gpaw_calculator(settings, charge, multiplicity, workdir)
 
 
-def engine_record(settings: XtbSettings | GpawSettings | VaspSettings) -> dict:
+def engine_record(settings: XtbSettings | GpawSettings | VaspSettings | LcaoSettings) -> dict:
     """Provenance of a number: engine, full settings, their hash, DFT or not, code versions (VASP's own version is
     added from its vasprun.xml by the job that ran it)."""
-    packages = {"xtb": ["tblite", "ase"], "gpaw": ["gpaw", "gpaw-data", "ase"],
+    packages = {"xtb": ["tblite", "ase"], "gpaw": ["gpaw", "gpaw-data", "ase"], "gpaw-lcao": ["gpaw", "gpaw-data", "ase"],
                 "vasp": ["atomate2", "custodian", "pymatgen"]}[settings.name]
     return {
         "name": settings.name,
         "settings": settings.model_dump(mode="json"),
         "settings_hash": settings.settings_hash(),
-        "is_dft": settings.name in ("gpaw", "vasp"),
+        "is_dft": settings.name in ("gpaw", "gpaw-lcao", "vasp"),
         "code_versions": {package: version(package) for package in packages},
     }

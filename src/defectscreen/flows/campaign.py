@@ -33,6 +33,7 @@ from defectscreen.defaults import (
     DEFAULT_SIGMA_MEV,
 )
 from defectscreen.engines import EngineSettings, GpawSettings, VaspSettings, XtbSettings
+from defectscreen.engines.base import LcaoSettings
 from defectscreen.flows.hosts import PROTOTYPE_NAMES, prototype_structure
 from defectscreen.flows.steps import STEPS
 from defectscreen.jobs.dielectric import DEFAULT_KPOINT_DENSITY
@@ -297,6 +298,47 @@ class DispersionSettings(_Strict):
     validate_with_engine: bool = Field(False, description="also the engine's own dispersion (costly with DFT)")
 
 
+class MlHamiltonianSettings(_Strict):
+    """ml_hamiltonian (seeds 001/004): each host's machine-learned Kohn–Sham Hamiltonian in GPAW's LCAO basis,
+    fitted on the self-consistent Hamiltonians of ``rattled_copies`` rattled copies of its relaxed defect cells (the
+    seeds train on defect cells only; ``train_on_host`` adds the bulk), and judged on every cell's relaxed geometry,
+    which it never sees: energies, forces, bands and E(defect) − E(bulk) against the SCF. Defect cells named in
+    ``held_out_defects`` (names such as 'v_O' or ids such as 'a-SiO2#1:v_O@17:0') and a stable pseudo-random
+    ``held_out_fraction`` of the others get no training frames at all. Closed shells only: cells with an odd electron
+    count are left out."""
+
+    lcao: LcaoSettings = Field(default_factory=LcaoSettings)
+    rattled_copies: int = Field(3, ge=1, le=50)
+    rattle_angstrom: float = Field(0.05, gt=0, le=0.3)
+    train_on_host: bool = False
+    held_out_defects: list[str] = Field(default_factory=list)
+    held_out_fraction: float = Field(0.0, ge=0, lt=1)
+    training_hosts: list[str] = Field(default_factory=list, description="hosts (or glasses, 'a-SiO2#1') whose "
+                                      "training frames fit every host's model; empty: each host its own")
+    radial_count: int = Field(10, ge=2, le=40, description="radial functions per bond-frame block")
+    charge_radial_count: int = Field(4, ge=0, le=20, description="features of the site charges (0: no "
+                                     "electrostatic term)")
+    loss: Literal["energy", "elements"] = "energy"
+    element_weight_per_eV: float = Field(1e-2, ge=0)
+    band_weight_per_eV: float = Field(0.0, ge=0)
+    overlap_floor: float = Field(1e-3, ge=0, lt=0.5, description="the learned correction acts where S's "
+                                 "eigenvalues exceed this")
+    max_defect_energy_mae_eV: float = Field(0.05, gt=0, description="above it the model is flagged: its "
+                                            "energies are not results")
+
+    def held_out(self, calculation_id: str, defect_name: str) -> bool:
+        """Whether this defect cell gets no training frames (same answer on every machine)."""
+        if calculation_id in self.held_out_defects or defect_name in self.held_out_defects:
+            return True
+        draw = int(hashlib.sha256(f"held-out|{calculation_id}".encode()).hexdigest()[:8], 16) / 16**8
+        return draw < self.held_out_fraction
+
+    def model_settings(self) -> dict:
+        """The HamiltonianModel's keyword arguments."""
+        return self.model_dump(include={"radial_count", "charge_radial_count", "loss", "element_weight_per_eV",
+                                        "band_weight_per_eV"})
+
+
 class CompetingPhaseSpec(_Strict):
     """A competing phase the campaign adds to the built-in references (computed like the hosts)."""
 
@@ -410,6 +452,7 @@ class Campaign(_Strict):
     potential: PotentialRecipe = Field(default_factory=PotentialRecipe)
     phonons: PhononSettings = Field(default_factory=PhononSettings)
     dispersion: DispersionSettings = Field(default_factory=DispersionSettings)
+    ml_hamiltonian: MlHamiltonianSettings = Field(default_factory=MlHamiltonianSettings)
     formation: FormationSettings = Field(default_factory=FormationSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
 
@@ -508,6 +551,14 @@ class Campaign(_Strict):
         if training and set(names) <= set(training):
             raise ValueError("search.training_hosts names every host, so no host is left to search with the "
                              "surrogate: leave out the hosts to search")
+        return self
+
+    @model_validator(mode="after")
+    def _hamiltonian_training_hosts(self) -> Campaign:
+        unknown = [h for h in self.ml_hamiltonian.training_hosts if h not in self.cell_hosts]
+        if unknown:
+            raise ValueError(f"ml_hamiltonian.training_hosts: {', '.join(unknown)} not among the hosts' cells "
+                             f"({', '.join(self.cell_hosts)}); name hosts of this campaign (a glass as 'a-SiO2#1')")
         return self
 
     @field_validator("properties")

@@ -56,6 +56,9 @@ from scipy.linalg import eigh
 from defectscreen.engines.base import LcaoSettings
 from defectscreen.engines.lcao_hamiltonian import LcaoBasis, LcaoCell
 
+#: the energy loss weighs each occupied–empty pair by 2/(ε_a − ε_i): a training cell needs a gap of at least this (eV)
+MIN_TRAINING_GAP_EV = 0.1
+
 #: fixed directions on which rotation matrices of real harmonics are solved for (any ≥ 2l+1 generic points do)
 _SAMPLE_DIRECTIONS = np.random.default_rng(20261204).normal(size=(32, 3))
 _SAMPLE_DIRECTIONS /= np.linalg.norm(_SAMPLE_DIRECTIONS, axis=1)[:, None]
@@ -420,7 +423,7 @@ class HamiltonianModel:
         energies, orbitals = eigh(example.hamiltonian_eV, example.overlap)
         occupied, empty = orbitals[:, :example.occupied], orbitals[:, example.occupied:]
         gaps = energies[example.occupied:, None] - energies[None, :example.occupied]
-        if gaps.min() < 0.1:
+        if gaps.min() < MIN_TRAINING_GAP_EV:
             raise ValueError(f"a training cell's gap is {gaps.min():.3f} eV: the energy loss needs occupied and empty "
                              "orbitals apart (a closed shell with a gap); use loss 'elements' for it")
         weights = np.sqrt(2.0 / gaps)

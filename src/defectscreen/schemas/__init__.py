@@ -13,6 +13,7 @@ from defectscreen.schemas.formation import (
     FormationEnergyDocument,
     LatticeEnergyDocument,
 )
+from defectscreen.schemas.hamiltonian import HamiltonianLabelsDocument, MlHamiltonianDocument
 from defectscreen.schemas.optics import (
     CaptureDocument,
     ConfigurationCoordinateDocument,
@@ -47,7 +48,9 @@ __all__ = [
     "CaptureDocument",
     "ConfigurationCoordinateDocument",
     "EngineRecord",
+    "HamiltonianLabelsDocument",
     "HuangRhysDocument",
+    "MlHamiltonianDocument",
     "LineshapeDocument",
     "PhononDispersionDocument",
     "PhononDocument",

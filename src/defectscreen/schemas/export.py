@@ -21,9 +21,11 @@ from defectscreen.schemas import (
     EmbeddingConvergenceDocument,
     FormationEnergyDocument,
     FullSearchDocument,
+    HamiltonianLabelsDocument,
     HuangRhysDocument,
     LatticeEnergyDocument,
     LineshapeDocument,
+    MlHamiltonianDocument,
     PhononDispersionDocument,
     PhononDocument,
     PotentialDocument,
@@ -57,6 +59,8 @@ DOCUMENTS = {
     "full_search_document": FullSearchDocument,
     "search_benchmark_document": SearchBenchmarkDocument,
     "amorphous_host_document": AmorphousHostDocument,
+    "hamiltonian_labels_document": HamiltonianLabelsDocument,
+    "ml_hamiltonian_document": MlHamiltonianDocument,
 }
 
 

@@ -319,3 +319,31 @@ def glass_site_states(formations: Store, tasks: JobStore, host: str, defect: str
     return [{**row, "structure": cells[row["uuid"]]["output"]["structure"],
              "site_frac_coords": cells[row["uuid"]]["output"]["labels"]["defect_site_frac_coords"]}
             for row in sorted(found, key=lambda row: row["site"]) if row["uuid"] in cells]
+
+
+def ml_hamiltonian_rows(store: JobStore | Store, host: str | None = None) -> list[dict]:
+    """One row per stored host Hamiltonian model (``ml_hamiltonian`` property): training, the mean errors on the
+    relaxed cells it never saw, E(defect) − E(bulk) against the SCF, cost, and whether it is usable."""
+    criteria: dict = {"output.task_label": "ml_hamiltonian", **({} if host is None else {"output.host": host})}
+    rows = []
+    for doc in store.query(criteria, properties=["uuid", "completed_at", "output"], sort={"completed_at": 1}):
+        output = doc["output"]
+        cells = output["held_out"]
+        rows.append({
+            "host": output["host"], "campaign": output["campaign"], "n_training_frames": output["n_training_frames"],
+            "training_cells": len(output["training_cells"]), "cells": len(cells),
+            "energy_mae_meV_per_atom": _mean_abs(c["energy_error_meV_per_atom"] for c in cells),
+            "force_mae_meV_per_angstrom": _mean_abs(c["force_mae_meV_per_angstrom"] for c in cells),
+            "occupied_band_mae_meV": _mean_abs(c["occupied_band_mae_meV"] for c in cells),
+            "defect_energy_mae_eV": output["defect_energy_mae_eV"],
+            "held_out_defect_energy_mae_eV": output["held_out_defect_energy_mae_eV"],
+            "scf_wall_time_s": sum(c["scf_wall_time_s"] for c in cells),
+            "model_wall_time_s": sum(c["model_wall_time_s"] for c in cells),
+            "usable": output["usable"], "flag_reason": output["flag_reason"], "model_sha256": output["model_sha256"],
+            "uuid": doc["uuid"]})
+    return rows
+
+
+def _mean_abs(values) -> float:
+    values = [abs(v) for v in values]
+    return sum(values) / len(values) if values else float("nan")

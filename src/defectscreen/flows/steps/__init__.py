@@ -13,6 +13,7 @@ from defectscreen.flows.steps.dielectric import Dielectric
 from defectscreen.flows.steps.embedded_phonons import EmbeddedPhonons
 from defectscreen.flows.steps.host_dispersion import HostDispersion
 from defectscreen.flows.steps.huang_rhys import HuangRhys
+from defectscreen.flows.steps.ml_hamiltonian import MlHamiltonian
 from defectscreen.flows.steps.phonons import Phonons
 from defectscreen.flows.steps.relaxation import Relaxation
 from defectscreen.flows.steps.structure_search import StructureSearch
@@ -21,7 +22,7 @@ from defectscreen.flows.steps.unrelaxed_energy import UnrelaxedEnergy
 #: campaign property -> its step.
 STEPS: dict[str, Step] = {step.property: step for step in (
     Relaxation(), UnrelaxedEnergy(), StructureSearch(), Dielectric(), ConfigurationCoordinate(), Phonons(),
-    HuangRhys(), EmbeddedPhonons(), HostDispersion(),
+    HuangRhys(), EmbeddedPhonons(), HostDispersion(), MlHamiltonian(),
 )}
 
 

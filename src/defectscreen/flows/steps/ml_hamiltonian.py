@@ -1,0 +1,84 @@
+"""The ml_hamiltonian property (seeds 001/004): GPAW LCAO Hamiltonians of the relaxed closed-shell cells (and of
+rattled copies of the training cells), and each host's Hamiltonian model, fitted on the training frames of its
+training hosts (itself by default; ``ml_hamiltonian.training_hosts``: e.g. two glasses, judged on a third and on a
+larger one, as the seeds do) and judged on the host's relaxed cells."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from jobflow import OutputReference
+from pymatgen.core import Element, Structure
+
+from defectscreen.flows.registry import TaskRegistry
+from defectscreen.flows.steps.base import HostCells, Step, StepOutputs
+from defectscreen.flows.steps.relaxation import relaxation
+from defectscreen.jobs.hamiltonian import HamiltonianLabelsMaker, MlHamiltonianMaker
+
+LABELS_TASK, MODEL_TASK = "hamiltonian_labels", "ml_hamiltonian"
+
+
+def closed_shell(structure: Structure, charge: int) -> bool:
+    """An even electron count: pseudopotentials and PAW setups remove whole shells (even counts), so the parity of
+    the valence electrons is that of Σ Z − q."""
+    return (sum(Element(site.specie.symbol).Z for site in structure) - charge) % 2 == 0
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def hamiltonian_labels(cells: HostCells, registry: TaskRegistry,
+                       relaxed: Callable[[str], OutputReference]) -> dict[str, OutputReference]:
+    """Settings hash -> labels of every closed-shell bulk and defect cell of ``cells``' host; ``relaxed``: the
+    relaxed structure of a calculation id. A cell gets training frames when its host is a training host and it is a
+    defect not held out (or the bulk with ``train_on_host``)."""
+    campaign = cells.campaign
+    settings = campaign.ml_hamiltonian
+    training_host = cells.host in (settings.training_hosts or [cells.host])
+    maker = HamiltonianLabelsMaker(lcao_settings=settings.lcao.model_dump(mode="json"),
+                                   rattled_copies=settings.rattled_copies, rattle_angstrom=settings.rattle_angstrom)
+    labels = {}
+    for calculation in cells.calculations:
+        cell = calculation.labels
+        if cell.defect_type == "competing_phase" or not closed_shell(calculation.structure, cell.charge):
+            continue
+        cid = cell.calculation_id
+        trained = training_host and (settings.train_on_host if cell.defect_type == "bulk"
+                                     else not settings.held_out(cid, cell.defect_name))
+        task_hash = _hash(cells.engine_hash, campaign.relax.model_dump_json(), settings.lcao.settings_hash(),
+                          str(trained), settings.model_dump_json(include={"rattled_copies", "rattle_angstrom"}))
+        structure = relaxed(cid)
+        labels[f"{cid}={task_hash}"] = registry.output(
+            cells.host, cid, LABELS_TASK, task_hash,
+            lambda: maker.make(structure, trained, cells.campaign_sha256))
+    return labels
+
+
+class MlHamiltonian(Step):
+    property = "ml_hamiltonian"
+    needs = ("relaxation",)
+
+    def add(self, cells: HostCells, registry: TaskRegistry, outputs: StepOutputs) -> None:
+        campaign, host = cells.campaign, cells.host
+        settings = campaign.ml_hamiltonian
+        judged = hamiltonian_labels(cells, registry, outputs.ground_state)
+        if not judged:
+            return
+        training = {}
+        for other in settings.training_hosts:
+            if other != host:
+                other_cells = HostCells(campaign, other, cells.other_hosts[other])
+                by_id = {c.labels.calculation_id: c for c in other_cells.calculations}
+                training |= hamiltonian_labels(other_cells, registry,
+                                               lambda cid: relaxation(other_cells, by_id[cid], registry))
+        model_hash = _hash(*sorted(judged), "training", *sorted(training), settings.model_dump_json(
+            exclude={"lcao", "rattled_copies", "rattle_angstrom", "train_on_host", "held_out_defects",
+                     "held_out_fraction", "training_hosts"}))
+        maker = MlHamiltonianMaker(lcao_settings=settings.lcao.model_dump(mode="json"),
+                                   model_settings=settings.model_settings(), overlap_floor=settings.overlap_floor,
+                                   max_defect_energy_mae_eV=settings.max_defect_energy_mae_eV)
+        registry.output(host, f"{host}:ml_hamiltonian", MODEL_TASK, model_hash,
+                        lambda: maker.make(list(judged.values()), list(training.values()), host, campaign.name,
+                                           cells.campaign_sha256))
