@@ -18,7 +18,7 @@ from defectscreen.engines.base import LcaoSettings
 from defectscreen.engines.lcao_hamiltonian import LcaoCell
 from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
 from defectscreen.jobs.hamiltonian import frame_atoms, frame_hamiltonians
-from defectscreen.schemas.hamiltonian import HamiltonianLabelsDocument, MlHamiltonianDocument
+from defectscreen.schemas.hamiltonian import HamiltonianLabelsDocument, HamiltonianModelDocument, MlHamiltonianDocument
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.progress import failures
 from defectscreen.storage.submission import submit_campaign
@@ -51,7 +51,7 @@ def test_a_hosts_hamiltonian_learned_from_its_defect_cells(data_dir: Path, tmp_p
     campaign, base_dir = load_campaign(path)
     launchpad = settings.launchpad()
     submitted = submit_campaign(campaign, base_dir, launchpad, settings.collection("campaigns", "name"))
-    assert submitted.new_jobs == 7  # 3 relaxations (bulk, V_Mg, V_O), 3 label sets, 1 model
+    assert submitted.new_jobs == 8  # 3 relaxations (bulk, V_Mg, V_O), 3 label sets, the fit, the host judged
     subprocess.run([sys.executable, "-m", "defectscreen.cli", "worker"], check=True, capture_output=True, timeout=900)
     assert failures(launchpad) == []
     assert submit_campaign(campaign, base_dir, launchpad, settings.collection("campaigns", "name")).new_jobs == 0
@@ -62,6 +62,7 @@ def test_a_hosts_hamiltonian_learned_from_its_defect_cells(data_dir: Path, tmp_p
     labels = {o["calculation_id"]: HamiltonianLabelsDocument.model_validate(o) for o in outputs
               if o.get("task_label") == "hamiltonian_labels"}
     model = MlHamiltonianDocument.model_validate(next(o for o in outputs if o.get("task_label") == "ml_hamiltonian"))
+    fit = HamiltonianModelDocument.model_validate(next(o for o in outputs if o.get("task_label") == "hamiltonian_model"))
     assert sorted(labels) == ["MgO:bulk", "MgO:v_Mg:0", "MgO:v_O:0"]
     assert [f.role for f in labels["MgO:bulk"].frames] == ["held_out", "training", "training"]  # train_on_host
     assert [f.role for f in labels["MgO:v_Mg:0"].frames] == ["held_out"]  # held_out_defects: never seen
@@ -77,7 +78,8 @@ def test_a_hosts_hamiltonian_learned_from_its_defect_cells(data_dir: Path, tmp_p
     assert cell.energy_of(frame_hamiltonians(document)[1]).energy_eV == pytest.approx(frame.energy_eV, abs=1e-4)
     assert np.abs(np.array(frame.displacements_angstrom)).max() > 0.1
 
-    assert model.training_cells == ["MgO:bulk", "MgO:v_O:0"] and model.n_training_frames == 4
+    assert fit.training_cells == ["MgO:bulk", "MgO:v_O:0"] and fit.n_training_frames == model.n_training_frames == 4
+    assert model.model_sha256 == fit.model_sha256 and fit.training_hosts == model.training_hosts == ["MgO"]
     errors = {e.calculation_id: e for e in model.held_out}
     assert set(errors) == set(labels) and not errors["MgO:v_Mg:0"].trained_on_this_cell
     # one non-SCF step from the free-atom densities is ~1 eV/atom above the SCF in ionic MgO; on the relaxed
@@ -106,7 +108,7 @@ def test_a_hosts_hamiltonian_learned_from_its_defect_cells(data_dir: Path, tmp_p
     listed = _cli("hamiltonian", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     row = json.loads(listed.stdout)[0]
-    assert row["host"] == "MgO" and row["n_training_frames"] == 4 and row["model_sha256"] == model.model_sha256
+    assert row["host"] == "MgO" and row["n_training_frames"] == 4 and row["model_sha256"] == fit.model_sha256
 
     relaxed_bulk = tmp_path / "bulk.json"
     relaxed_bulk.write_text(bulk.structure.to_json())
@@ -139,7 +141,7 @@ def test_training_hosts_fit_every_hosts_model_and_are_named_when_unknown(data_di
     path.write_text(yaml.safe_dump(two))
     launchpad = settings.launchpad()
     submitted = submit_campaign(*load_campaign(path), launchpad, settings.collection("campaigns", "name"))
-    assert submitted.new_jobs == 14  # per host: 3 relaxations, 3 label sets, 1 model
+    assert submitted.new_jobs == 15  # per host: 3 relaxations, 3 label sets, its cells judged; one fit
     jobs = {}
     for fw_id in launchpad.get_fw_ids():
         job = launchpad.get_fw_by_id(fw_id).spec["_tasks"][0]["job"]
@@ -153,8 +155,9 @@ def test_training_hosts_fit_every_hosts_model_and_are_named_when_unknown(data_di
     def uuids(argument: list) -> set[str]:
         return {reference.uuid for reference in argument}
 
-    large = jobs["ml_hamiltonian MgO-large:ml_hamiltonian"].function_args
-    assert uuids(large[0]) == {labels_uuid[f"MgO-large:{c}"] for c in ("bulk", "v_O:0", "v_Mg:0")}
-    assert uuids(large[1]) == {labels_uuid[f"MgO:{c}"] for c in ("bulk", "v_O:0", "v_Mg:0")}
-    own = jobs["ml_hamiltonian MgO:ml_hamiltonian"].function_args
-    assert uuids(own[0]) == {labels_uuid[f"MgO:{c}"] for c in ("bulk", "v_O:0", "v_Mg:0")} and own[1] == []
+    fit = jobs["hamiltonian_model MgO:hamiltonian_model"]
+    assert uuids(fit.function_args[0]) == {labels_uuid[f"MgO:{c}"] for c in ("bulk", "v_O:0", "v_Mg:0")}
+    for host in ("MgO", "MgO-large"):
+        model, judged = jobs[f"ml_hamiltonian {host}:ml_hamiltonian"].function_args[:2]
+        assert model.uuid == fit.uuid
+        assert uuids(judged) == {labels_uuid[f"{host}:{c}"] for c in ("bulk", "v_O:0", "v_Mg:0")}

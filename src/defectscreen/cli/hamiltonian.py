@@ -22,8 +22,8 @@ def hamiltonian() -> None:
 @click.option("--host", help="host label, e.g. a-SiO2#1 (default: every host)")
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
 def list_models(host: str | None, as_json: bool) -> None:
-    """Stored Hamiltonian models: training frames, mean errors on the relaxed cells they never saw (energy per atom,
-    forces, occupied bands), the error of E(defect) − E(bulk), SCF and model wall times, and flags."""
+    """Hosts judged with a Hamiltonian model: its training hosts and frames, mean errors on the host's relaxed cells
+    (energy per atom, forces, occupied bands), the error of E(defect) − E(bulk), SCF and model wall times, flags."""
     from rich.console import Console
     from rich.table import Table
 
@@ -39,13 +39,13 @@ def list_models(host: str | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     table = Table(title="machine-learned Hamiltonians against the SCF on relaxed cells (means of |error|)")
-    for column in ("host", "frames", "cells", "E (meV/atom)", "F (meV/Å)", "bands (meV)", "E(D)−E(bulk) (meV)",
+    for column in ("host", "trained on", "frames", "cells", "E (meV/atom)", "F (meV/Å)", "bands (meV)", "E(D)−E(bulk) (meV)",
                    "unseen defects (meV)", "SCF / model (s)", "flag"):
         table.add_column(column)
     for row in rows:
         defect, unseen = (("–" if row[key] is None else f"{1000 * row[key]:.0f}")
                           for key in ("defect_energy_mae_eV", "held_out_defect_energy_mae_eV"))
-        table.add_row(row["host"], str(row["n_training_frames"]), str(row["cells"]),
+        table.add_row(row["host"], ", ".join(row["training_hosts"]), str(row["n_training_frames"]), str(row["cells"]),
                       f"{row['energy_mae_meV_per_atom']:.1f}", f"{row['force_mae_meV_per_angstrom']:.0f}",
                       f"{row['occupied_band_mae_meV']:.0f}", defect, unseen,
                       f"{row['scf_wall_time_s']:.0f} / {row['model_wall_time_s']:.0f}", row["flag_reason"] or "–")
@@ -67,7 +67,7 @@ def energy(host: str, structure_path: str, charge: int, as_json: bool) -> None:
     from defectscreen.mlip.hamiltonian_model import MlHamiltonianCalculator
     from defectscreen.readers import InputFileError
     from defectscreen.readers.structures import read_structure
-    from defectscreen.schemas.hamiltonian import MlHamiltonianDocument
+    from defectscreen.schemas.hamiltonian import HamiltonianModelDocument, MlHamiltonianDocument
     from defectscreen.storage.query import ml_hamiltonian_rows
 
     store = storage_settings().job_store()
@@ -76,11 +76,12 @@ def energy(host: str, structure_path: str, charge: int, as_json: bool) -> None:
     if not rows:
         raise click.ClickException(f"no Hamiltonian model of host {host}; `defectscreen hamiltonian list` shows the "
                                    "hosts that have one")
-    document = MlHamiltonianDocument.model_validate(
-        store.query_one({"uuid": rows[-1]["uuid"]}, properties=["output"], load=True)["output"])
+    document, fit = (schema.model_validate(store.query_one({"uuid": uuid}, properties=["output"], load=True)["output"])
+                     for schema, uuid in ((MlHamiltonianDocument, rows[-1]["uuid"]),
+                                          (HamiltonianModelDocument, rows[-1]["model_uuid"])))
     try:
         structure = read_structure(structure_path)
-        model = stored_model(document)
+        model = stored_model(fit)
         unknown = sorted({site.specie.symbol for site in structure} - set(model.layout.shells))
         if unknown:
             raise ValueError(f"--structure: {', '.join(unknown)} not in the model of {host} (it knows "
@@ -88,8 +89,7 @@ def energy(host: str, structure_path: str, charge: int, as_json: bool) -> None:
         atoms = AseAtomsAdaptor.get_atoms(structure)
         settings = LcaoSettings.model_validate(document.engine.settings)
         with tempfile.TemporaryDirectory() as workdir:
-            atoms.calc = MlHamiltonianCalculator(model, settings, Path(workdir), document.model_settings["overlap_floor"],
-                                                 charge)
+            atoms.calc = MlHamiltonianCalculator(model, settings, Path(workdir), document.overlap_floor, charge)
             energy_eV, forces = float(atoms.get_potential_energy()), atoms.get_forces()
     except (InputFileError, ValueError) as error:
         raise click.ClickException(str(error)) from None

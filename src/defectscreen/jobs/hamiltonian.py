@@ -23,7 +23,7 @@ from defectscreen.analysis.hamiltonian_errors import compare_with_scf
 from defectscreen.engines import engine_record
 from defectscreen.engines.base import LcaoSettings
 from defectscreen.engines.lcao_hamiltonian import LcaoCell, lcao_ground_state
-from defectscreen.jobs.provenance import parent_uuids, provenance, read, read_all
+from defectscreen.jobs.provenance import parent_uuids, provenance, read, read_all, uuid_of
 from defectscreen.mlip.hamiltonian_model import (
     MIN_TRAINING_GAP_EV,
     HamiltonianExample,
@@ -35,6 +35,7 @@ from defectscreen.schemas.hamiltonian import (
     DefectEnergyError,
     HamiltonianFrame,
     HamiltonianLabelsDocument,
+    HamiltonianModelDocument,
     HeldOutCellError,
     MlHamiltonianDocument,
 )
@@ -119,70 +120,86 @@ def model_json_base64(model: HamiltonianModel) -> str:
     return base64.b64encode(zlib.compress(json.dumps(model.to_dict()).encode())).decode()
 
 
-def stored_model(document: MlHamiltonianDocument) -> HamiltonianModel:
+def stored_model(document: HamiltonianModelDocument) -> HamiltonianModel:
     """The model of a stored document, after checking its checksum."""
     model = HamiltonianModel.from_dict(json.loads(zlib.decompress(base64.b64decode(document.model_json_base64))))
     if model.sha256() != document.model_sha256:
-        raise ValueError(f"{document.host}: the stored Hamiltonian model does not match its SHA-256; rerun the "
-                         "host's ml_hamiltonian job")
+        raise ValueError(f"the stored Hamiltonian model of {', '.join(document.training_hosts)} does not match its "
+                         "SHA-256; rerun its hamiltonian_model job")
     return model
 
 
 @dataclass
-class MlHamiltonianMaker(Maker):
-    """Fit the host's Hamiltonian model on every training frame of its labels (``model_settings``: the
-    :class:`HamiltonianModel` settings), then compare it with the SCF on every cell's relaxed geometry: energy,
-    forces, H, bands, gap, and E(defect) − E(bulk). ``usable`` when the mean error of the last is within
-    ``max_defect_energy_mae_eV``."""
+class HamiltonianFitMaker(Maker):
+    """Fit a Hamiltonian model (``model_settings``: the :class:`HamiltonianModel` settings) on every training frame
+    of the labels of the training hosts; with the energy loss, frames without a gap are left out, with the reason."""
 
-    name: str = "ml hamiltonian"
+    name: str = "hamiltonian model"
     lcao_settings: dict = field(default_factory=lambda: LcaoSettings().model_dump(mode="json"))
     model_settings: dict = field(default_factory=dict)
-    overlap_floor: float = 1e-3
-    max_defect_energy_mae_eV: float = 0.05
 
-    @job(output_schema=MlHamiltonianDocument, data=["model_json_base64"], config=provenance())
-    def make(self, labels: list[HamiltonianLabelsDocument], training_labels: list[HamiltonianLabelsDocument],
-             host: str, campaign: str, campaign_sha256: str) -> MlHamiltonianDocument:
-        """``labels``: the host's cells (judged on their relaxed geometries; their training frames are fitted);
-        ``training_labels``: other training hosts' cells (their training frames are fitted)."""
+    @job(output_schema=HamiltonianModelDocument, data=["model_json_base64"], config=provenance())
+    def make(self, labels: list[HamiltonianLabelsDocument], training_hosts: list[str],
+             campaign_sha256: str) -> HamiltonianModelDocument:
         start = time.perf_counter()
-        documents = read_all(labels, HamiltonianLabelsDocument)
-        others = read_all(training_labels, HamiltonianLabelsDocument)
         settings = LcaoSettings.model_validate(self.lcao_settings)
         workdir = Path.cwd() / "lcao"
-        examples, held_out, left_out, fitted = [], [], [], set()
-        for index, document in enumerate([*documents, *others]):
-            judged = index < len(documents)
+        examples, left_out, fitted, basis = [], [], set(), None
+        for document in read_all(labels, HamiltonianLabelsDocument):
             for number, (frame, hamiltonian) in enumerate(zip(document.frames, frame_hamiltonians(document))):
-                if frame.role == "held_out" and not judged:
+                if frame.role != "training":
                     continue
-                if frame.role == "training" and self.model_settings.get("loss", "energy") == "energy" \
-                        and frame.gap_eV < MIN_TRAINING_GAP_EV:
+                if self.model_settings.get("loss", "energy") == "energy" and frame.gap_eV < MIN_TRAINING_GAP_EV:
                     left_out.append(f"{document.calculation_id} frame {number}: SCF gap {frame.gap_eV:.3f} eV, below "
                                     f"the energy loss's {MIN_TRAINING_GAP_EV} eV (partly filled levels)")
                     continue
                 cell = LcaoCell(frame_atoms(document, frame), settings, workdir, document.labels.charge)
-                if frame.role == "training":
-                    fitted.add(document.calculation_id)
-                    examples.append(HamiltonianExample(cell.atoms, hamiltonian, cell.overlap,
-                                                       cell.atomic_density_hamiltonian_eV, cell.occupied_orbitals))
-                else:
-                    held_out.append((document, frame, cell, hamiltonian))
+                basis = cell.basis
+                fitted.add(document.calculation_id)
+                examples.append(HamiltonianExample(cell.atoms, hamiltonian, cell.overlap,
+                                                   cell.atomic_density_hamiltonian_eV, cell.occupied_orbitals))
         if not examples:
-            raise ValueError(f"{host}: no training frames (every defect cell is held out and the host is not trained "
-                             "on, or every training frame's gap is too small for the energy loss: "
-                             f"{'; '.join(left_out) or 'none'}): lower ml_hamiltonian.held_out_fraction, shorten "
-                             "held_out_defects, set ml_hamiltonian.train_on_host, name training_hosts, or use loss "
-                             "'elements'")
-        model = HamiltonianModel(OrbitalLayout.of(held_out[0][2].basis), **self.model_settings)
+            raise ValueError(f"{', '.join(training_hosts)}: no training frames (every defect cell is held out and "
+                             "the host is not trained on, or every training frame's gap is too small for the energy "
+                             f"loss: {'; '.join(left_out) or 'none'}): lower ml_hamiltonian.held_out_fraction, shorten "
+                             "held_out_defects, set ml_hamiltonian.train_on_host, name other training_hosts, or use "
+                             "loss 'elements'")
+        model = HamiltonianModel(OrbitalLayout.of(basis), **self.model_settings)
         fit_start = time.perf_counter()
         model.fit(examples)
-        fit_wall_time_s = time.perf_counter() - fit_start
-        trained = fitted & {d.calculation_id for d in documents}
+        return HamiltonianModelDocument(
+            training_hosts=training_hosts, model_json_base64=model_json_base64(model), model_sha256=model.sha256(),
+            model_settings={key: value for key, value in model.to_dict().items()
+                            if key not in ("terms", "coefficients")},
+            n_coefficients=model.width, training_cells=sorted(fitted), n_training_frames=len(examples),
+            left_out_of_training=left_out, engine=EngineRecord(**engine_record(settings)),
+            fit_wall_time_s=time.perf_counter() - fit_start, wall_time_s=time.perf_counter() - start,
+            campaign_sha256=campaign_sha256, parent_uuids=parent_uuids(), defectscreen_version=defectscreen.__version__)
+
+
+@dataclass
+class MlHamiltonianMaker(Maker):
+    """Judge a fitted Hamiltonian model on a host's cells: on every cell's relaxed geometry (never a training
+    frame) energy, forces, H, bands and gap against the SCF, and E(defect) − E(bulk). ``usable`` when the mean error
+    of the last is within ``max_defect_energy_mae_eV``."""
+
+    name: str = "ml hamiltonian"
+    overlap_floor: float = 1e-3
+    max_defect_energy_mae_eV: float = 0.05
+
+    @job(output_schema=MlHamiltonianDocument, config=provenance())
+    def make(self, model: HamiltonianModelDocument, labels: list[HamiltonianLabelsDocument], host: str,
+             campaign: str, campaign_sha256: str) -> MlHamiltonianDocument:
+        start = time.perf_counter()
+        model_uuid, fit = uuid_of(model), read(model, HamiltonianModelDocument)
+        hamiltonian_model = stored_model(fit)
+        settings = LcaoSettings.model_validate(fit.engine.settings)
+        trained = set(fit.training_cells)
         errors, energies = [], {}
-        for document, frame, cell, hamiltonian in held_out:
-            comparison = compare_with_scf(model, cell, hamiltonian, frame.energy_eV,
+        for document in read_all(labels, HamiltonianLabelsDocument):
+            frame = document.frames[0]
+            cell = LcaoCell(frame_atoms(document, frame), settings, Path.cwd() / "lcao", document.labels.charge)
+            comparison = compare_with_scf(hamiltonian_model, cell, frame_hamiltonians(document)[0], frame.energy_eV,
                                           np.array(frame.forces_eV_per_angstrom), self.overlap_floor)
             n_atoms = len(cell.atoms)
             energies[document.calculation_id] = (document.labels, comparison.energy_eV, frame.energy_eV)
@@ -199,16 +216,12 @@ class MlHamiltonianMaker(Maker):
         unseen_mae = _mean_error([d.error_eV for d in defect_energies if not d.trained_on_this_cell])
         flag = _flag(defect_energies, mae, self.max_defect_energy_mae_eV)
         return MlHamiltonianDocument(
-            host=host, campaign=campaign, model_json_base64=model_json_base64(model), model_sha256=model.sha256(),
-            model_settings={key: value for key, value in model.to_dict().items()
-                            if key not in ("terms", "coefficients")} | {"overlap_floor": self.overlap_floor},
-            n_coefficients=model.width, training_cells=sorted(fitted), n_training_frames=len(examples),
-            left_out_of_training=left_out,
+            host=host, campaign=campaign, model_uuid=model_uuid, model_sha256=fit.model_sha256,
+            training_hosts=fit.training_hosts, n_training_frames=fit.n_training_frames, overlap_floor=self.overlap_floor,
             held_out=errors, defect_energies=defect_energies, defect_energy_mae_eV=mae,
             held_out_defect_energy_mae_eV=unseen_mae, max_defect_energy_mae_eV=self.max_defect_energy_mae_eV,
-            usable=flag is None, flag_reason=flag, engine=EngineRecord(**engine_record(settings)),
-            fit_wall_time_s=fit_wall_time_s, wall_time_s=time.perf_counter() - start, campaign_sha256=campaign_sha256,
-            parent_uuids=parent_uuids(), defectscreen_version=defectscreen.__version__)
+            usable=flag is None, flag_reason=flag, engine=fit.engine, wall_time_s=time.perf_counter() - start,
+            campaign_sha256=campaign_sha256, parent_uuids=parent_uuids(), defectscreen_version=defectscreen.__version__)
 
 
 def _defect_energies(energies: dict, trained: set[str]) -> list[DefectEnergyError]:

@@ -13,7 +13,11 @@ from defectscreen.schemas.formation import (
     FormationEnergyDocument,
     LatticeEnergyDocument,
 )
-from defectscreen.schemas.hamiltonian import HamiltonianLabelsDocument, MlHamiltonianDocument
+from defectscreen.schemas.hamiltonian import (
+    HamiltonianLabelsDocument,
+    HamiltonianModelDocument,
+    MlHamiltonianDocument,
+)
 from defectscreen.schemas.optics import (
     CaptureDocument,
     ConfigurationCoordinateDocument,
@@ -49,6 +53,7 @@ __all__ = [
     "ConfigurationCoordinateDocument",
     "EngineRecord",
     "HamiltonianLabelsDocument",
+    "HamiltonianModelDocument",
     "HuangRhysDocument",
     "MlHamiltonianDocument",
     "LineshapeDocument",

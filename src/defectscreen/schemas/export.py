@@ -22,6 +22,7 @@ from defectscreen.schemas import (
     FormationEnergyDocument,
     FullSearchDocument,
     HamiltonianLabelsDocument,
+    HamiltonianModelDocument,
     HuangRhysDocument,
     LatticeEnergyDocument,
     LineshapeDocument,
@@ -60,6 +61,7 @@ DOCUMENTS = {
     "search_benchmark_document": SearchBenchmarkDocument,
     "amorphous_host_document": AmorphousHostDocument,
     "hamiltonian_labels_document": HamiltonianLabelsDocument,
+    "hamiltonian_model_document": HamiltonianModelDocument,
     "ml_hamiltonian_document": MlHamiltonianDocument,
 }
 

@@ -75,23 +75,43 @@ class DefectEnergyError(BaseModel):
     error_eV: float
 
 
+class HamiltonianModelDocument(BaseModel):
+    """A fitted Hamiltonian model (task_label 'hamiltonian_model'): the two-centre equivariant model
+    (:class:`~defectscreen.mlip.hamiltonian_model.HamiltonianModel`) fitted on the training frames of the training
+    hosts' cells, stored with its checksum. One per training set: hosts judged against the same training hosts share
+    it."""
+
+    task_label: Literal["hamiltonian_model"] = "hamiltonian_model"
+    training_hosts: list[str]
+    model_json_base64: str = Field(description="HamiltonianModel.to_dict(), JSON, zlib, base64; kept in the blob store")
+    model_sha256: str = Field(description="HamiltonianModel.sha256()")
+    model_settings: dict = Field(description="layout, radial functions, reach, loss and weights")
+    n_coefficients: int
+    training_cells: list[str] = Field(description="cells with fitted frames")
+    n_training_frames: int
+    left_out_of_training: list[str] = Field(default_factory=list, description="training frames not fitted, and why "
+                                            "(a gap too small for the energy loss: open-shell physics)")
+    engine: EngineRecord = Field(description="GPAW LCAO settings of the labels; every energy from the model uses them")
+    fit_wall_time_s: float
+    wall_time_s: float = Field(description="LCAO set-up of every frame and the fit")
+    campaign_sha256: str
+    parent_uuids: list[str] = Field(description="the hamiltonian_labels documents")
+    defectscreen_version: str
+
+
 class MlHamiltonianDocument(BaseModel):
-    """A host's machine-learned Hamiltonian (task_label 'ml_hamiltonian'): the two-centre equivariant model
-    (:class:`~defectscreen.mlip.hamiltonian_model.HamiltonianModel`) fitted on the training frames, stored with its
-    checksum, and its errors on every cell's relaxed geometry. ``usable``: the mean defect-energy error within
+    """A host's machine-learned Hamiltonian judged (task_label 'ml_hamiltonian'): a fitted model's errors on every
+    cell's relaxed geometry, which it never saw as a training frame. ``usable``: the mean defect-energy error within
     ``max_defect_energy_mae_eV``; otherwise ``flag_reason`` says why, and its energies are not results."""
 
     task_label: Literal["ml_hamiltonian"] = "ml_hamiltonian"
     host: str
     campaign: str
-    model_json_base64: str = Field(description="HamiltonianModel.to_dict(), JSON, zlib, base64; kept in the blob store")
-    model_sha256: str = Field(description="HamiltonianModel.sha256()")
-    model_settings: dict = Field(description="radial functions, reach, loss and weights, overlap floor")
-    n_coefficients: int
-    training_cells: list[str]
+    model_uuid: str = Field(description="the hamiltonian_model document")
+    model_sha256: str
+    training_hosts: list[str]
     n_training_frames: int
-    left_out_of_training: list[str] = Field(default_factory=list, description="training frames not fitted, and why "
-                                            "(a gap too small for the energy loss: open-shell physics)")
+    overlap_floor: float = Field(description="the learned correction acts where S's eigenvalues exceed this")
     held_out: list[HeldOutCellError]
     defect_energies: list[DefectEnergyError]
     defect_energy_mae_eV: float | None = Field(description="over every defect cell; None without a bulk cell")
@@ -100,8 +120,7 @@ class MlHamiltonianDocument(BaseModel):
     usable: bool
     flag_reason: str | None = None
     engine: EngineRecord = Field(description="GPAW LCAO settings of the labels and of every energy from the model")
-    fit_wall_time_s: float
     wall_time_s: float
     campaign_sha256: str
-    parent_uuids: list[str] = Field(description="the hamiltonian_labels documents")
+    parent_uuids: list[str] = Field(description="the model and the host's hamiltonian_labels documents")
     defectscreen_version: str

@@ -322,16 +322,17 @@ def glass_site_states(formations: Store, tasks: JobStore, host: str, defect: str
 
 
 def ml_hamiltonian_rows(store: JobStore | Store, host: str | None = None) -> list[dict]:
-    """One row per stored host Hamiltonian model (``ml_hamiltonian`` property): training, the mean errors on the
-    relaxed cells it never saw, E(defect) − E(bulk) against the SCF, cost, and whether it is usable."""
+    """One row per host judged with a Hamiltonian model (``ml_hamiltonian`` property): its training hosts and
+    frames, the mean errors on the host's relaxed cells, E(defect) − E(bulk) against the SCF, cost, and whether it is
+    usable."""
     criteria: dict = {"output.task_label": "ml_hamiltonian", **({} if host is None else {"output.host": host})}
     rows = []
     for doc in store.query(criteria, properties=["uuid", "completed_at", "output"], sort={"completed_at": 1}):
         output = doc["output"]
         cells = output["held_out"]
         rows.append({
-            "host": output["host"], "campaign": output["campaign"], "n_training_frames": output["n_training_frames"],
-            "training_cells": len(output["training_cells"]), "cells": len(cells),
+            "host": output["host"], "campaign": output["campaign"], "training_hosts": output["training_hosts"],
+            "n_training_frames": output["n_training_frames"], "cells": len(cells),
             "energy_mae_meV_per_atom": _mean_abs(c["energy_error_meV_per_atom"] for c in cells),
             "force_mae_meV_per_angstrom": _mean_abs(c["force_mae_meV_per_angstrom"] for c in cells),
             "occupied_band_mae_meV": _mean_abs(c["occupied_band_mae_meV"] for c in cells),
@@ -340,7 +341,7 @@ def ml_hamiltonian_rows(store: JobStore | Store, host: str | None = None) -> lis
             "scf_wall_time_s": sum(c["scf_wall_time_s"] for c in cells),
             "model_wall_time_s": sum(c["model_wall_time_s"] for c in cells),
             "usable": output["usable"], "flag_reason": output["flag_reason"], "model_sha256": output["model_sha256"],
-            "uuid": doc["uuid"]})
+            "model_uuid": output["model_uuid"], "uuid": doc["uuid"]})
     return rows
 
 

@@ -1,7 +1,7 @@
 """The ml_hamiltonian property (seeds 001/004): GPAW LCAO Hamiltonians of the relaxed closed-shell cells (and of
-rattled copies of the training cells), and each host's Hamiltonian model, fitted on the training frames of its
-training hosts (itself by default; ``ml_hamiltonian.training_hosts``: e.g. two glasses, judged on a third and on a
-larger one, as the seeds do) and judged on the host's relaxed cells."""
+rattled copies of the training cells); a Hamiltonian model fitted on the training frames of the training hosts (each
+host its own by default; ``ml_hamiltonian.training_hosts``: one model for every host, e.g. fitted on two glasses and
+judged on a third and on a larger one, as the seeds do); and each host's relaxed cells judged with it."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pymatgen.core import Element, Structure
 from defectscreen.flows.registry import TaskRegistry
 from defectscreen.flows.steps.base import HostCells, Step, StepOutputs
 from defectscreen.flows.steps.relaxation import relaxation
-from defectscreen.jobs.hamiltonian import HamiltonianLabelsMaker, MlHamiltonianMaker
+from defectscreen.jobs.hamiltonian import HamiltonianFitMaker, HamiltonianLabelsMaker, MlHamiltonianMaker
 
-LABELS_TASK, MODEL_TASK = "hamiltonian_labels", "ml_hamiltonian"
+LABELS_TASK, MODEL_TASK, JUDGED_TASK = "hamiltonian_labels", "hamiltonian_model", "ml_hamiltonian"
 
 
 def closed_shell(structure: Structure, charge: int) -> bool:
@@ -56,6 +56,11 @@ def hamiltonian_labels(cells: HostCells, registry: TaskRegistry,
     return labels
 
 
+def model_id(training_hosts: list[str]) -> str:
+    """'MgO:hamiltonian_model', or 'a-SiO2#1+a-SiO2#2:hamiltonian_model' for a model shared by other hosts."""
+    return f"{'+'.join(training_hosts)}:{MODEL_TASK}"
+
+
 class MlHamiltonian(Step):
     property = "ml_hamiltonian"
     needs = ("relaxation",)
@@ -66,19 +71,25 @@ class MlHamiltonian(Step):
         judged = hamiltonian_labels(cells, registry, outputs.ground_state)
         if not judged:
             return
+        training_hosts = settings.training_hosts or [host]
         training = {}
-        for other in settings.training_hosts:
-            if other != host:
-                other_cells = HostCells(campaign, other, cells.other_hosts[other])
-                by_id = {c.labels.calculation_id: c for c in other_cells.calculations}
-                training |= hamiltonian_labels(other_cells, registry,
-                                               lambda cid: relaxation(other_cells, by_id[cid], registry))
-        model_hash = _hash(*sorted(judged), "training", *sorted(training), settings.model_dump_json(
-            exclude={"lcao", "rattled_copies", "rattle_angstrom", "train_on_host", "held_out_defects",
-                     "held_out_fraction", "training_hosts"}))
-        maker = MlHamiltonianMaker(lcao_settings=settings.lcao.model_dump(mode="json"),
-                                   model_settings=settings.model_settings(), overlap_floor=settings.overlap_floor,
+        for other in training_hosts:
+            if other == host:
+                training |= judged
+                continue
+            other_cells = HostCells(campaign, other, cells.other_hosts[other])
+            by_id = {c.labels.calculation_id: c for c in other_cells.calculations}
+            training |= hamiltonian_labels(other_cells, registry,
+                                           lambda cid: relaxation(other_cells, by_id[cid], registry))
+        fit_hash = _hash(*sorted(training), settings.model_dump_json(
+            include={"radial_count", "charge_radial_count", "loss", "element_weight_per_eV", "band_weight_per_eV"}))
+        fit = HamiltonianFitMaker(lcao_settings=settings.lcao.model_dump(mode="json"),
+                                  model_settings=settings.model_settings())
+        model = registry.output(training_hosts[0], model_id(training_hosts), MODEL_TASK, fit_hash,
+                                lambda: fit.make(list(training.values()), training_hosts, cells.campaign_sha256))
+        judge_hash = _hash(fit_hash, *sorted(judged), settings.model_dump_json(
+            include={"overlap_floor", "max_defect_energy_mae_eV"}))
+        judge = MlHamiltonianMaker(overlap_floor=settings.overlap_floor,
                                    max_defect_energy_mae_eV=settings.max_defect_energy_mae_eV)
-        registry.output(host, f"{host}:ml_hamiltonian", MODEL_TASK, model_hash,
-                        lambda: maker.make(list(judged.values()), list(training.values()), host, campaign.name,
-                                           cells.campaign_sha256))
+        registry.output(host, f"{host}:{JUDGED_TASK}", JUDGED_TASK, judge_hash,
+                        lambda: judge.make(model, list(judged.values()), host, campaign.name, cells.campaign_sha256))
