@@ -75,6 +75,15 @@ def record_campaign(campaigns: Store, campaign: Campaign) -> list[str]:
     return changes
 
 
+def flows_read_each_other(flows: list[Flow]) -> bool:
+    """Whether a job of one host's flow reads the output of a job new in another's (a surrogate learning from
+    another host's full searches, a Hamiltonian fitted on other hosts' cells): FireWorks orders jobs only within
+    one workflow, so such flows are submitted as one."""
+    owner = {job.uuid: index for index, flow in enumerate(flows) for job in flow.jobs}
+    return any(owner.get(reference.uuid, index) != index
+               for index, flow in enumerate(flows) for job in flow.jobs for reference in job.input_references)
+
+
 def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, campaigns: Store | None = None,
                     amorphous_hosts: Store | None = None,
                     announce: Callable[[str], None] = lambda line: None) -> SubmissionReport:
@@ -109,8 +118,8 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, ca
         if flow.jobs:
             flows.append(flow)
     changes = record_campaign(campaigns, campaign) if campaigns is not None else []
-    if campaign.search.training_hosts and "structure_search" in campaign.properties and flows:
-        flows = [Flow(flows, name=campaign.name)]  # surrogates that learn from other hosts wait on their searches
+    if flows_read_each_other(flows):
+        flows = [Flow(flows, name=campaign.name)]  # a job that reads another host's new job waits on it
     for flow in flows:
         launchpad.add_wf(flow_to_workflow(flow, allow_external_references=True))
     return SubmissionReport(sum(jobs_per_host.values()), len(maker.registry.reused), jobs_per_host, changes)
