@@ -105,8 +105,9 @@ def test_a_hosts_hamiltonian_learned_from_its_defect_cells(data_dir: Path, tmp_p
     assert model.defect_energy_mae_eV == pytest.approx(np.mean([abs(d.error_eV) for d in defects.values()]))
     assert not model.usable and "its formation energies are not results" in model.flag_reason
 
-    listed = _cli("hamiltonian", "list", "--json")
+    listed = _cli("hamiltonian", "list", "--json", "--plot", str(tmp_path / "mlh.png"))
     assert listed.returncode == 0, listed.stderr
+    assert (tmp_path / "mlh.png").stat().st_size > 10_000
     row = json.loads(listed.stdout)[0]
     assert row["host"] == "MgO" and row["n_training_frames"] == 4 and row["model_sha256"] == fit.model_sha256
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from defectscreen.cli.options import FILE, storage_settings
+from defectscreen.cli.options import FILE, output_path, storage_settings
 
 
 @click.group()
@@ -21,7 +21,9 @@ def hamiltonian() -> None:
 @hamiltonian.command(name="list")
 @click.option("--host", help="host label, e.g. a-SiO2#1 (default: every host)")
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
-def list_models(host: str | None, as_json: bool) -> None:
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), callback=output_path,
+              help="write the figure: E(defect) − E(bulk) model vs SCF, energy error per atom vs cell size")
+def list_models(host: str | None, as_json: bool, plot_path: str | None) -> None:
     """Hosts judged with a Hamiltonian model: its training hosts and frames, mean errors on the host's relaxed cells
     (energy per atom, forces, occupied bands), the error of E(defect) − E(bulk), SCF and model wall times, flags."""
     from rich.console import Console
@@ -35,6 +37,14 @@ def list_models(host: str | None, as_json: bool) -> None:
     if not rows:
         raise click.ClickException("no Hamiltonian models stored; add ml_hamiltonian to a campaign's properties "
                                    "(engine gpaw or xtb relaxations; labels from GPAW LCAO) and run its jobs")
+    if plot_path:
+        from defectscreen.reports.plots import plot_hamiltonian_errors
+        from defectscreen.schemas.hamiltonian import MlHamiltonianDocument
+
+        documents = [MlHamiltonianDocument.model_validate(store.query_one({"uuid": row["uuid"]},
+                                                                          properties=["output"])["output"])
+                     for row in rows]
+        plot_hamiltonian_errors(documents, plot_path, title="learned Hamiltonians against the SCF")
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -53,6 +63,8 @@ def list_models(host: str | None, as_json: bool) -> None:
     for row in rows:
         if row["flag_reason"]:
             click.echo(f"{row['host']}: {row['flag_reason']}")
+    if plot_path:
+        click.echo(f"figure: {plot_path}")
 
 
 @hamiltonian.command()

@@ -20,6 +20,7 @@ from defectscreen.schemas.formation import (  # noqa: E402
     FormationEnergyDocument,
     PhotoluminescenceBand,
 )
+from defectscreen.schemas.hamiltonian import MlHamiltonianDocument  # noqa: E402
 from defectscreen.schemas.optics import (  # noqa: E402
     CaptureDocument,
     ConfigurationCoordinateDocument,
@@ -383,3 +384,32 @@ def plot_site_ensemble(summary: SiteEnsembleSummary, path: str | Path, title: st
         r = "" if summary.pearson_r is None else f" (r = {summary.pearson_r:.2f})"
         axes[1].set(xlabel=summary.descriptor, ylabel="formation energy (eV)", title=f"{len(summary.sites)} sites{r}")
     return _save(figure, path, title or f"{summary.defect} over the sites of {summary.host}")
+
+
+def plot_hamiltonian_errors(documents: list[MlHamiltonianDocument], path: str | Path, title: str = "") -> Path:
+    """Hosts judged with learned Hamiltonians: E(defect) − E(bulk) from the model against the SCF (open marks: cells
+    with training frames; filled: never seen), and each cell's total-energy error per atom against its atoms."""
+    figure, (parity, per_atom) = plt.subplots(1, 2, figsize=(9, 4))
+    values = []
+    for index, document in enumerate(documents):
+        color = f"C{index % 10}"
+        for trained in (True, False):
+            shown = [d for d in document.defect_energies if d.trained_on_this_cell == trained]
+            if shown:
+                parity.scatter([d.scf_eV for d in shown], [d.model_eV for d in shown], s=30, color=color,
+                               facecolors="none" if trained else color,
+                               label=f"{document.host}" + (" (trained cells)" if trained else ""))
+                values += [v for d in shown for v in (d.scf_eV, d.model_eV)]
+        per_atom.scatter([c.n_atoms for c in document.held_out], [c.energy_error_meV_per_atom for c in document.held_out],
+                         color=color, s=25, label=document.host)
+    if values:
+        low, high = min(values), max(values)
+        margin = 0.05 * (high - low or 1.0)
+        parity.plot([low - margin, high + margin], [low - margin, high + margin], color="0.6", lw=0.8)
+    parity.set_xlabel("E(defect) − E(bulk), SCF (eV)")
+    parity.set_ylabel("E(defect) − E(bulk), learned H (eV)")
+    parity.legend(fontsize=7)
+    per_atom.axhline(0.0, color="0.6", lw=0.8)
+    per_atom.set_xlabel("atoms in the cell")
+    per_atom.set_ylabel("E(learned H) − E(SCF) (meV/atom)")
+    return _save(figure, path, title)
