@@ -49,13 +49,13 @@ def list_models(host: str | None, as_json: bool, plot_path: str | None) -> None:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     table = Table(title="machine-learned Hamiltonians against the SCF on relaxed cells (means of |error|)")
-    for column in ("host", "trained on", "frames", "cells", "E (meV/atom)", "F (meV/Å)", "bands (meV)", "E(D)−E(bulk) (meV)",
+    for column in ("campaign", "host", "trained on", "frames", "cells", "E (meV/atom)", "F (meV/Å)", "bands (meV)", "E(D)−E(bulk) (meV)",
                    "unseen defects (meV)", "SCF / model (s)", "usable"):
         table.add_column(column)
     for row in rows:
         defect, unseen = (("–" if row[key] is None else f"{1000 * row[key]:.0f}")
                           for key in ("defect_energy_mae_eV", "held_out_defect_energy_mae_eV"))
-        table.add_row(row["host"], ", ".join(row["training_hosts"]), str(row["n_training_frames"]), str(row["cells"]),
+        table.add_row(row["campaign"], row["host"], ", ".join(row["training_hosts"]), str(row["n_training_frames"]), str(row["cells"]),
                       f"{row['energy_mae_meV_per_atom']:.1f}", f"{row['force_mae_meV_per_angstrom']:.0f}",
                       f"{row['occupied_band_mae_meV']:.0f}", defect, unseen,
                       f"{row['scf_wall_time_s']:.0f} / {row['model_wall_time_s']:.0f}", "yes" if row["usable"] else "no")
