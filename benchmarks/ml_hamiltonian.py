@@ -187,7 +187,7 @@ def evaluate(options, plan: list[dict]) -> None:
         for cell in [c for c in plan if not options.glasses or c["glass"] in options.glasses]:
             atoms, data, lcao = prepared[cell["name"]]
             start = time.perf_counter()
-            predicted = model.predict(atoms, lcao.overlap) + (lcao.atomic_density_hamiltonian_eV if baseline else 0)
+            predicted = model.hamiltonian_of(lcao)
             model_s = time.perf_counter() - start
             reference, overlap = data["hamiltonian_eV"], lcao.overlap
             shift = np.sum((reference - predicted) * overlap) / np.sum(overlap**2)

@@ -28,17 +28,11 @@ class HamiltonianComparison:
     model_wall_time_s: float
 
 
-def model_hamiltonian(model: HamiltonianModel, cell: LcaoCell) -> np.ndarray:
-    """The model's Γ-point H (eV) of ``cell``: its prediction, over the free-atom-density H where it learned ΔH."""
-    predicted = model.predict(cell.atoms, cell.overlap)
-    return predicted + cell.atomic_density_hamiltonian_eV if model.over_free_atom_density else predicted
-
-
 def compare_with_scf(model: HamiltonianModel, cell: LcaoCell, scf_hamiltonian_eV: np.ndarray, scf_energy_eV: float,
                      scf_forces_eV_per_angstrom: np.ndarray, overlap_floor: float) -> HamiltonianComparison:
     """The model's H of ``cell`` and the energy and forces of its density against the SCF's."""
     start = time.perf_counter()
-    predicted = model_hamiltonian(model, cell)
+    predicted = model.hamiltonian_of(cell)
     result = cell.energy_of(predicted, overlap_floor)
     wall_time_s = time.perf_counter() - start + cell.setup_s
     overlap = cell.overlap

@@ -464,6 +464,12 @@ class HamiltonianModel:
         hamiltonian[upper] = prediction.values
         return hamiltonian + np.triu(hamiltonian, 1).T
 
+    def hamiltonian_of(self, cell: LcaoCell) -> np.ndarray:
+        """The model's Γ-point H (eV) of an LCAO cell: its prediction, over the cell's free-atom-density H where the
+        model learned ΔH."""
+        predicted = self.predict(cell.atoms, cell.overlap)
+        return predicted + cell.atomic_density_hamiltonian_eV if self.over_free_atom_density else predicted
+
     def to_dict(self) -> dict:
         return {"layout": {"basis": self.layout.basis, "shells": self.layout.shells,
                            "cutoffs_angstrom": self.layout.cutoffs_angstrom},
@@ -509,9 +515,6 @@ class MlHamiltonianCalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         cell = LcaoCell(self.atoms, self.lcao_settings, self.workdir, self.charge)
-        hamiltonian = self.model.predict(self.atoms, cell.overlap)
-        if self.model.over_free_atom_density:
-            hamiltonian = hamiltonian + cell.atomic_density_hamiltonian_eV
-        result = cell.energy_of(hamiltonian, self.overlap_floor)
+        result = cell.energy_of(self.model.hamiltonian_of(cell), self.overlap_floor)
         self.results = {"energy": result.energy_eV, "free_energy": result.energy_eV,
                         "forces": result.forces_eV_per_angstrom}
