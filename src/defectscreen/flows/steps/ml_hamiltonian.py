@@ -9,7 +9,6 @@ import hashlib
 from collections.abc import Callable
 
 from jobflow import OutputReference
-from pymatgen.core import Element, Structure
 
 from defectscreen.flows.registry import TaskRegistry
 from defectscreen.flows.steps.base import HostCells, Step, StepOutputs
@@ -17,12 +16,6 @@ from defectscreen.flows.steps.relaxation import relaxation
 from defectscreen.jobs.hamiltonian import HamiltonianFitMaker, HamiltonianLabelsMaker, MlHamiltonianMaker
 
 LABELS_TASK, MODEL_TASK, JUDGED_TASK = "hamiltonian_labels", "hamiltonian_model", "ml_hamiltonian"
-
-
-def closed_shell(structure: Structure, charge: int) -> bool:
-    """An even electron count: pseudopotentials and PAW setups remove whole shells (even counts), so the parity of
-    the valence electrons is that of Σ Z − q."""
-    return (sum(Element(site.specie.symbol).Z for site in structure) - charge) % 2 == 0
 
 
 def _hash(*parts: str) -> str:
@@ -42,7 +35,7 @@ def hamiltonian_labels(cells: HostCells, registry: TaskRegistry,
     labels = {}
     for calculation in cells.calculations:
         cell = calculation.labels
-        if cell.defect_type == "competing_phase" or not closed_shell(calculation.structure, cell.charge):
+        if cell.defect_type == "competing_phase" or cell.spin_multiplicity != 1:  # LCAO route: closed shells
             continue
         cid = cell.calculation_id
         trained = training_host and (settings.train_on_host if cell.defect_type == "bulk"
