@@ -226,9 +226,9 @@ def test_credentials_never_leave_the_uri(mongo_server: tuple[str, str], data_dir
 
 def test_console_prints_ids_as_written(capsys) -> None:
     """rich turned the competing phase 'phase:O2:O2' into 'phase🅾O2' (its emoji code :o2:)."""
-    from defectscreen.cli.main import _console
+    from defectscreen.cli.options import console
 
-    _console().print("done relax phase:O2:O2 (90 s)", highlight=False)
+    console().print("done relax phase:O2:O2 (90 s)", highlight=False)
     assert capsys.readouterr().out.strip() == "done relax phase:O2:O2 (90 s)"
 
 

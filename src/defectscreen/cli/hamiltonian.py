@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from defectscreen.cli.options import FILE, output_path, storage_settings
+from defectscreen.cli.options import FILE, console, output_path, storage_settings
 
 
 @click.group()
@@ -26,7 +26,6 @@ def hamiltonian() -> None:
 def list_models(host: str | None, as_json: bool, plot_path: str | None) -> None:
     """Hosts judged with a Hamiltonian model: its training hosts and frames, mean errors on the host's relaxed cells
     (energy per atom, forces, occupied bands), the error of E(defect) − E(bulk), SCF and model wall times, flags."""
-    from rich.console import Console
     from rich.table import Table
 
     from defectscreen.storage.query import ml_hamiltonian_rows
@@ -59,7 +58,7 @@ def list_models(host: str | None, as_json: bool, plot_path: str | None) -> None:
                       f"{row['energy_mae_meV_per_atom']:.1f}", f"{row['force_mae_meV_per_angstrom']:.0f}",
                       f"{row['occupied_band_mae_meV']:.0f}", defect, unseen,
                       f"{row['scf_wall_time_s']:.0f} / {row['model_wall_time_s']:.0f}", "yes" if row["usable"] else "no")
-    Console().print(table)
+    console().print(table)
     for row in rows:
         if row["flag_reason"]:
             click.echo(f"{row['host']}: {row['flag_reason']}")

@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 import time
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,20 +20,20 @@ from defectscreen.cli.amorphous import amorphous
 from defectscreen.cli.analyze import analyze
 from defectscreen.cli.errors import CommandGroup
 from defectscreen.cli.hamiltonian import hamiltonian
-from defectscreen.cli.options import NON_NEGATIVE, POSITIVE, ordered_pair, output_folder, output_path, storage_settings
+from defectscreen.cli.options import (
+    NON_NEGATIVE,
+    POSITIVE,
+    console,
+    ordered_pair,
+    output_folder,
+    output_path,
+    storage_settings,
+)
 from defectscreen.cli.potential import potential
 from defectscreen.defaults import DEFAULT_LOST_AFTER_S
 
 if TYPE_CHECKING:
     from defectscreen.storage import StorageSettings
-
-
-@cache
-def _console():
-    """The console of every command; no emoji codes: ids such as phase:O2:O2 hold rich's ':o2:'."""
-    from rich.console import Console
-
-    return Console(width=None if sys.stdout.isatty() else 200, emoji=False)
 
 
 @click.group(cls=CommandGroup)
@@ -57,17 +56,17 @@ def _submit(campaign_path: str, settings: StorageSettings) -> None:
         report = submit_campaign(campaign, base_dir, settings.launchpad(),
                                  settings.collection("campaigns", COLLECTIONS["campaigns"]),
                                  settings.collection("amorphous_hosts", COLLECTIONS["amorphous_hosts"]),
-                                 lambda line: _console().print(line, soft_wrap=True))
+                                 lambda line: console().print(line, soft_wrap=True))
     except CampaignError as error:
         raise click.ClickException(str(error)) from None
-    _console().print(
+    console().print(
         f"campaign [bold]{campaign.name}[/]: {report.new_jobs} new job(s) submitted, "
         f"{report.already_submitted} already on the LaunchPad ({settings.mode} store)"
     )
     for host, count in report.jobs_per_host.items():
-        _console().print(f"  {host}: {count} new")
+        console().print(f"  {host}: {count} new")
     for change in report.settings_changes:
-        _console().print(f"[yellow]formation settings changed[/] {change}")
+        console().print(f"[yellow]formation settings changed[/] {change}")
 
 
 @cli.command()
@@ -106,10 +105,10 @@ def _work(settings: StorageSettings, **options) -> None:
     status and one line per failed job."""
     from defectscreen.storage.worker import run_worker, worker_log
 
-    _console().print(f"running jobs; their output and the tracebacks of failed jobs go to {worker_log(settings)}")
+    console().print(f"running jobs; their output and the tracebacks of failed jobs go to {worker_log(settings)}")
     recovered = run_worker(settings, **options)
     if recovered:
-        _console().print(f"re-queued lost job(s): {recovered}")
+        console().print(f"re-queued lost job(s): {recovered}")
     _print_status(settings)
 
 
@@ -128,10 +127,10 @@ def recover(lost_after: float, failed: bool, host: str | None) -> None:
         raise click.UsageError("--host selects failed jobs to rerun: add --failed")
     launchpad = storage_settings().launchpad()
     lost = recover_lost_runs(launchpad, lost_after)
-    _console().print(f"re-queued {len(lost)} lost job(s): {lost}")
+    console().print(f"re-queued {len(lost)} lost job(s): {lost}")
     if failed:
         rerun = rerun_failed_jobs(launchpad, host)
-        _console().print(f"re-queued {len(rerun)} failed job(s){f' of {host}' if host else ''}: {rerun}")
+        console().print(f"re-queued {len(rerun)} failed job(s){f' of {host}' if host else ''}: {rerun}")
 
 
 #: seconds between two looks at the LaunchPad for jobs that ended, while `defectscreen run` waits for its workers.
@@ -157,22 +156,22 @@ def run(campaign_path: str, workers: int | None, ranks: int | None) -> None:
     known = {launch["launch_id"] for launch in launchpad.launches.find(ENDED, {"launch_id": 1})}
     _set_ranks(ranks)
     workers = workers or max(1, (os.cpu_count() or 1) // (ranks or 1))
-    _console().print(f"running jobs in {workers} worker process(es); their output and the tracebacks of failed jobs "
+    console().print(f"running jobs in {workers} worker process(es); their output and the tracebacks of failed jobs "
                      f"go to {worker_log(settings).parent / 'worker-*.log'}", soft_wrap=True)
     processes = start_workers(workers)
     _follow(launchpad, processes, known, started)
     stopped_abnormally = [process.returncode for process in processes if process.returncode != 0]
     if stopped_abnormally:
-        _console().print(f"[red]{len(stopped_abnormally)} worker process(es) stopped with an error[/] (exit codes "
+        console().print(f"[red]{len(stopped_abnormally)} worker process(es) stopped with an error[/] (exit codes "
                          f"{stopped_abnormally}); see their logs", soft_wrap=True)
     failed = _print_status(settings)
     minutes, seconds = divmod(round(time.monotonic() - started), 60)
     done = completed_jobs_by_kind(launchpad)
-    _console().print(f"finished in {minutes} min {seconds:02d} s: {sum(done.values())} job(s) done ("
+    console().print(f"finished in {minutes} min {seconds:02d} s: {sum(done.values())} job(s) done ("
                      + ", ".join(f"{kind} {count}" for kind, count in sorted(done.items()))
                      + f"), {len(failed)} failed" + (" (listed above; tracebacks in the workers' logs)" if failed else ""),
                      soft_wrap=True)
-    _console().print("next: defectscreen report --out report.html   (formation energies, transition levels, "
+    console().print("next: defectscreen report --out report.html   (formation energies, transition levels, "
                      "summaries and the HTML report)", soft_wrap=True)
 
 
@@ -191,7 +190,7 @@ def _follow(launchpad, processes: list, known: set[int], started: float) -> None
             took = "" if job.runtime_s is None else f" ({job.runtime_s:.0f} s)"
             ended = f"[red]failed[/] {escape(job.job_name)}{took}: {escape(job.reason)}" if job.failed else \
                 f"done {escape(job.job_name)}{took}"
-            _console().print(f"{minutes:3d}:{seconds:02d} {ended}", soft_wrap=True, highlight=False)
+            console().print(f"{minutes:3d}:{seconds:02d} {ended}", soft_wrap=True, highlight=False)
         if not running:
             return
         time.sleep(PROGRESS_INTERVAL_S)
@@ -208,22 +207,22 @@ def _print_status(settings: StorageSettings) -> list:
     launchpad = settings.launchpad()
     progress_by_host = host_progress(launchpad)
     if not progress_by_host:
-        _console().print("no jobs on the LaunchPad; submit a campaign first")
+        console().print("no jobs on the LaunchPad; submit a campaign first")
         return []
     table = Table(title=f"defectscreen jobs ({settings.mode} store)")
     for column in ("host", "waiting", "running", "done", "failed"):
         table.add_column(column, justify="left" if column == "host" else "right")
     for host, counts in progress_by_host.items():
         table.add_row(host, *(str(counts[state]) for state in ("waiting", "running", "done", "failed")))
-    _console().print(table)
+    console().print(table)
     with Progress(TextColumn("{task.description:>12}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  console=_console(), auto_refresh=False) as bars:
+                  console=console(), auto_refresh=False) as bars:
         for host, counts in progress_by_host.items():
             bars.add_task(host, total=sum(counts.values()), completed=counts["done"] + counts["failed"])
         bars.refresh()
     failed = failures(launchpad)
     for failure in failed:
-        _console().print(f"[red]failed[/] {escape(failure.job_name)}: {escape(failure.reason)}"
+        console().print(f"[red]failed[/] {escape(failure.job_name)}: {escape(failure.reason)}"
                          + (f" (job folder {escape(failure.job_dir)})" if failure.job_dir else ""), soft_wrap=True)
     return failed
 
@@ -312,7 +311,7 @@ def _print_rows(rows: list[dict], fields: tuple[str, ...], title: str, output_fo
             table.add_column(column)
         for row in rows:
             table.add_row(*(_cell(row[column]) for column in shown))
-        _console().print(table)
+        console().print(table)
 
 
 def _cell(value: object) -> str:
@@ -346,7 +345,7 @@ def _run_builders(settings: StorageSettings, report_counts: bool) -> None:
         serial(builder, no_bars=True)
         builder.logger.removeHandler(handler)
         if report_counts:
-            _console().print(f"{type(builder).__name__}: {getattr(builder, 'total', 0)} item(s) with new or changed "
+            console().print(f"{type(builder).__name__}: {getattr(builder, 'total', 0)} item(s) with new or changed "
                           f"inputs -> {', '.join(target.collection_name for target in builder.targets)}")
 
 
@@ -380,7 +379,7 @@ def search(host: str | None, as_json: bool) -> None:
     for row in found["rows"]:
         table.add_row(*("(running)" if field == "ground_state" and row[field] is None else "" if row[field] is None
                         else formats.get(field, "{}").format(row[field]) for field in SEARCH_FIELDS))
-    _console().print(table)
+    console().print(table)
 
 
 def _campaigns(settings: StorageSettings):
@@ -430,12 +429,12 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
     for doc in documents:
         if plot_dir:
             path = plot_formation_energies(doc, per_defect[doc.host_id], Path(plot_dir) / f"{doc.host}_formation.png")
-            _console().print(f"wrote {path}")
+            console().print(f"wrote {path}")
             for defect in defects.query({"labels.host": doc.host, "correction.method": "kumagai",
                                          "settings_key": settings_key(doc.inputs.correction)}):
                 charged = DefectChargeDocument(**{k: v for k, v in defect.items() if k != "_id"})
                 name = f"{doc.host}_{charged.labels.defect_name}_{charged.labels.charge:+d}_site_potentials.png"
-                _console().print(f"wrote {plot_site_potentials(charged, Path(plot_dir) / name)}")
+                console().print(f"wrote {plot_site_potentials(charged, Path(plot_dir) / name)}")
         if as_json:
             continue
         table = Table(title=f"{doc.host} ({doc.engine.name}): gap {doc.band_gap_eV:.3f} eV, "
@@ -448,13 +447,13 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
             stable = {limit.name: min(s.formation_energy_at_vbm_eV[limit.name] for s in defect.charge_states)
                       for limit in doc.chemical_potential_limits}
             table.add_row(defect.defect_name, levels, *(f"{value:.3f}" for value in stable.values()))
-        _console().print(table)
+        console().print(table)
         for solution in doc.fermi_levels:
-            _console().print(f"  {solution.limit}: charge-neutral E_F = {solution.fermi_level_eV:.3f} eV at "
+            console().print(f"  {solution.limit}: charge-neutral E_F = {solution.fermi_level_eV:.3f} eV at "
                              f"{solution.temperature_K:g} K (n {solution.electrons_cm3:.2e}, p {solution.holes_cm3:.2e} "
                              "cm^-3)")
         for flag in doc.flags:
-            _console().print(f"  [yellow]not physics:[/] {flag}", soft_wrap=True)
+            console().print(f"  [yellow]not physics:[/] {flag}", soft_wrap=True)
 
 
 @cli.command()
@@ -495,19 +494,19 @@ def sites(host: str, defect: str, charge: int, limit: str | None, fermi_level: f
     energies = dict(zip(summary.sites, summary.formation_energy_eV))
     if plot_dir:
         name = f"{host}_{defect}_{charge_label(charge)}_sites.png"
-        _console().print(f"wrote {plot_site_ensemble(summary, Path(plot_dir) / name)}")
+        console().print(f"wrote {plot_site_ensemble(summary, Path(plot_dir) / name)}")
     if as_json:
         click.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
         return
-    _console().print(f"{defect} (q = {charge_label(charge)}) over {len(summary.sites)} site(s) of {host}, {chosen}, "
+    console().print(f"{defect} (q = {charge_label(charge)}) over {len(summary.sites)} site(s) of {host}, {chosen}, "
                      f"E_F = VBM + {fermi_level:g} eV: mean {summary.mean_eV:.3f} eV, standard deviation "
                      f"{summary.standard_deviation_eV:.3f} eV, range {min(summary.formation_energy_eV):.3f} to "
                      f"{max(summary.formation_energy_eV):.3f} eV")
-    _console().print("  lowest: " + ", ".join(f"{site} {energies[site]:.3f} eV" for site in summary.lowest_sites))
+    console().print("  lowest: " + ", ".join(f"{site} {energies[site]:.3f} eV" for site in summary.lowest_sites))
     if summary.pearson_r is not None:
-        _console().print(f"  correlation with the {summary.descriptor}: r = {summary.pearson_r:.2f}")
+        console().print(f"  correlation with the {summary.descriptor}: r = {summary.pearson_r:.2f}")
     for flag in sorted({flag for row in states for flag in row["flags"]}):
-        _console().print(f"  [yellow]not physics:[/] {flag}", soft_wrap=True)
+        console().print(f"  [yellow]not physics:[/] {flag}", soft_wrap=True)
 
 
 @cli.command()
@@ -543,8 +542,8 @@ def dielectric(host: str | None, as_json: bool) -> None:
             born = doc.born_charges_e[index]
             table.add_row(f"Z* {site.specie.symbol}{index}", *(f"{born[i][j]:+.3f}" for i, j in
                                                                 ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))))
-        _console().print(table)
-        _console().print("  infrared-active TO modes (meV): " + ", ".join(
+        console().print(table)
+        console().print("  infrared-active TO modes (meV): " + ", ".join(
             f"{mode.frequency_meV:.2f} (ε_ion share {sum(mode.epsilon_contribution[i][i] for i in range(3)) / 3:.3f})"
             for mode in doc.infrared_modes))
 
@@ -593,7 +592,7 @@ def dispersion(host: str | None, as_json: bool, plot_path: str | None) -> None:
         errors = "–" if row["mean_error_meV"] is None else f"{row['mean_error_meV']:.2f} / {row['max_error_meV']:.2f}"
         table.add_row(row["host"], row["force_source"], str(row["supercell_atoms"]), f"{row['highest_meV']:.1f}",
                       f"{row['lowest_meV']:.1f}", *modes, lst, errors, "; ".join(row["flags"]) or "–")
-    _console().print(table)
+    console().print(table)
     if plot_path:
         click.echo(f"figure: {plot_path}")
 
@@ -614,7 +613,7 @@ def report(out_path: str) -> None:
         raise click.ClickException("nothing to report: no formation-energy documents or host dispersions yet (run a "
                                    "campaign with the formation_energy or host_dispersion property)")
     Path(out_path).write_text(document["html"])
-    _console().print(f"wrote {out_path}: {document['n_defects']} defect(s) in {document['n_hosts']} host(s)")
+    console().print(f"wrote {out_path}: {document['n_defects']} defect(s) in {document['n_hosts']} host(s)")
 
 
 cli.add_command(amorphous)

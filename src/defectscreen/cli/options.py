@@ -4,6 +4,8 @@ the checked storage settings."""
 from __future__ import annotations
 
 import os
+import sys
+from functools import cache
 from pathlib import Path
 
 import click
@@ -62,3 +64,11 @@ def storage_settings():
     settings = StorageSettings.from_environment()
     settings.check_server()
     return settings
+
+
+@cache
+def console():
+    """The console of every command; no emoji codes: ids such as phase:O2:O2 hold rich's ':o2:'."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 200, emoji=False)
