@@ -1,4 +1,4 @@
-"""The ml_hamiltonian property through FireWorks (MgO, 8-atom cells, xTB relaxations, GPAW LCAO labels): the stored
+"""The ml_hamiltonian property through FireWorks on both stores (MgO, 8-atom cells, xTB relaxations, GPAW LCAO labels): the stored
 Hamiltonians give back the SCF, the host's model is judged on relaxed cells it never saw, and `defectscreen
 hamiltonian` lists it and applies it to a structure file."""
 
@@ -44,7 +44,7 @@ def _cli(*arguments: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow(seconds=150)
-def test_a_hosts_hamiltonian_learned_from_its_defect_cells(data_dir: Path, tmp_path: Path) -> None:
+def test_a_hosts_hamiltonian_learned_from_its_defect_cells(store_mode: str, tmp_path: Path) -> None:
     settings = StorageSettings.from_environment()
     path = tmp_path / "mlh.yaml"
     path.write_text(yaml.safe_dump(CAMPAIGN))
@@ -129,7 +129,7 @@ def test_a_hosts_hamiltonian_learned_from_its_defect_cells(data_dir: Path, tmp_p
     assert missing.returncode == 1 and "no Hamiltonian model of host GaN" in missing.stderr
 
 
-def test_training_hosts_fit_every_hosts_model_and_are_named_when_unknown(data_dir: Path, tmp_path: Path) -> None:
+def test_training_hosts_fit_every_hosts_model_and_are_named_when_unknown(store_mode: str, tmp_path: Path) -> None:
     """The seeds' transfer experiment as a campaign: the model of a host outside training_hosts is fitted on the
     training hosts' frames and judged on its own relaxed cells, none of which it saw."""
     two = {**CAMPAIGN, "hosts": [*CAMPAIGN["hosts"], {"name": "MgO-large", "prototype": "rocksalt-MgO"}],
