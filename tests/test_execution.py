@@ -24,6 +24,7 @@ from defectscreen.flows.campaign import load_campaign
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.query import query_tasks, task_criteria
 from defectscreen.storage.submission import submit_campaign
+from defectscreen.storage.worker import recover_lost_runs
 
 CLI = [sys.executable, "-m", "defectscreen.cli"]
 
@@ -137,6 +138,17 @@ def test_kill_9_worker_mid_job_then_recover(store_mode: str, si_campaign: Path) 
     completed_launches = launchpad.launches.count_documents({"state": "COMPLETED"})
     assert completed_launches == 5
     assert done_before >= 1
+
+
+def test_a_job_claimed_by_a_worker_that_died_before_starting_it_goes_back_in_the_queue(store_mode: str,
+                                                                                      si_campaign: Path) -> None:
+    launchpad = _submit(si_campaign).launchpad()
+    ready = launchpad.fireworks.count_documents({"state": "READY"})
+    claimed = launchpad._get_a_fw_to_run()  # what a worker does first; killed here, it records no run
+    assert launchpad.fireworks.find_one({"fw_id": claimed.fw_id})["state"] == "RESERVED"
+    assert recover_lost_runs(launchpad, lost_after_s=600) == [], "a fresh claim is a worker about to start"
+    assert recover_lost_runs(launchpad, lost_after_s=0) == [claimed.fw_id]
+    assert launchpad.fireworks.count_documents({"state": "READY"}) == ready
 
 
 def test_resubmission_adds_only_new_jobs(data_dir: Path, si_campaign: Path) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import jobflow
@@ -24,10 +25,24 @@ def recover_lost_runs(launchpad: LaunchPad, lost_after_s: float) -> list[int]:
     A running job pings every 60 s (FW_config.yaml), so a live job is never taken for lost
     when ``lost_after_s`` is well above that. A job whose worker died between storing its finished run and updating
     the job itself (a link cut or a kill in that instant) is finished from its run's state (FireWorks' refresh), so
-    the jobs waiting on it are released instead of waiting for ever.
+    the jobs waiting on it are released instead of waiting for ever; a job claimed but never started (the worker died
+    in between) goes back in the queue too.
     """
     _, lost_fw_ids, _ = launchpad.detect_lostruns(expiration_secs=lost_after_s, rerun=True, refresh=True)
-    return lost_fw_ids
+    return lost_fw_ids + _release_stale_claims(launchpad, lost_after_s)
+
+
+def _release_stale_claims(launchpad: LaunchPad, claimed_before_s: float) -> list[int]:
+    """Put back in the queue the jobs a worker claimed (RESERVED) ``claimed_before_s`` ago without starting them: it
+    died between claiming a job and recording its run, which leaves no running run for FireWorks' lost-run check. A
+    queue reservation (a RESERVED run, FireWorks' ``detect_unreserved``) is left alone."""
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=claimed_before_s)
+    claimed = launchpad.fireworks.find({"state": "RESERVED", "updated_on": {"$lte": cutoff}}, {"fw_id": 1, "launches": 1})
+    stale = [fw["fw_id"] for fw in claimed
+             if not launchpad.launches.count_documents({"launch_id": {"$in": fw["launches"]}, "state": "RESERVED"})]
+    for fw_id in stale:
+        launchpad.rerun_fw(fw_id)
+    return stale
 
 
 def rerun_failed_jobs(launchpad: LaunchPad, host: str | None = None) -> list[int]:
