@@ -12,7 +12,8 @@ stand-in) and runs one self-consistent LCAO calculation per cell, ``--processes`
 energy and forces saved to ``--out`` (a rerun skips what is there). ``evaluate`` fits the model on the training
 glasses' defect cells only (as the seeds train on V_O cells only; ``--learn delta``: ΔH over GPAW's free-atom-density
 H, ``full``: H itself), then for every cell: H error (after the best c·S), occupied-band and gap errors, total energy
-and forces from the predicted H (:meth:`LcaoCell.energy_of`, the correction confined above ``--overlap-floor``)
+and forces from the predicted H (:meth:`LcaoCell.energy_of`, the correction confined above ``--overlap-floor``,
+after ``--mixing-steps`` linear-mixing steps)
 against the SCF, beside what the floor costs the SCF's own H and what the free-atom H alone gives; ΔE = E(V_O) −
 E(host) (the formation energy less μ_O) against the SCF's; the wall time of each step. ``--mlip`` also trains the
 per-defect MACE potential (the platform's defaults) on the same training cells and evaluates it side by side.
@@ -132,6 +133,9 @@ def main() -> None:
                         help="weight (1/eV) of the element term beside the energy loss")
     parser.add_argument("--band-weight", type=float, default=0.0,
                         help="weight (1/eV) of the occupied and lowest empty band energies beside the energy loss")
+    parser.add_argument("--mixing-steps", type=int, default=0,
+                        help="linear-mixing steps after the predicted H (LcaoCell.energy_of; 0: the seeds' step)")
+    parser.add_argument("--mixing-fraction", type=float, default=0.45)
     parser.add_argument("--out", type=Path, default=Path("ml-hamiltonian-data"))
     options = parser.parse_args()
     options.out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +196,7 @@ def evaluate(options, plan: list[dict]) -> None:
             reference, overlap = data["hamiltonian_eV"], lcao.overlap
             shift = np.sum((reference - predicted) * overlap) / np.sum(overlap**2)
             error = np.abs(reference - predicted - shift * overlap)
-            result = lcao.energy_of(predicted, options.overlap_floor)
+            result = lcao.energy_of(predicted, options.overlap_floor, (options.mixing_fraction,) * options.mixing_steps)
             if cell["name"] not in references:
                 references[cell["name"]] = (lcao.energy_of(reference, options.overlap_floor),
                                             lcao.energy_of(lcao.atomic_density_hamiltonian_eV, options.overlap_floor))

@@ -52,6 +52,21 @@ def test_energy_is_blind_to_the_hamiltonians_reference_and_above_the_ground_stat
     assert np.abs(cell.atomic_density_hamiltonian_eV - scf.atomic_density_hamiltonian_eV).max() < 1e-9
 
 
+def test_mixing_steps_from_the_free_atom_hamiltonian_descend_to_the_scf_which_they_keep(silicon, tmp_path):
+    """Linear mixing H ← H + α (H[n] − H) is the SCF's own iteration: the converged H is its fixed point, and from
+    the free-atom-density H the steps lower the energy towards the SCF's, never below it (variational). In this
+    4-atom Si cell α = 0.45 overshoots (the energy rises 1.3 → 6 eV when taken blindly); halved, it descends."""
+    atoms, scf = silicon
+    cell = LcaoCell(atoms, SETTINGS, tmp_path)
+    kept = cell.energy_of(scf.hamiltonian_eV, mixing=(0.45, 0.45))
+    assert np.allclose(kept.energies_eV, scf.energy_eV, atol=1e-4)
+    assert np.abs(kept.forces_eV_per_angstrom - scf.forces_eV_per_angstrom).max() < 5e-3  # SCF to 1e-4 eV/e
+    result = cell.energy_of(cell.atomic_density_hamiltonian_eV, mixing=(0.45, 0.45, 0.45))
+    errors = np.array(result.energies_eV) - scf.energy_eV
+    assert len(errors) > 1 and np.all(np.diff(errors) < 0) and errors[-1] > 0, errors
+    assert errors[-1] < 0.2 * errors[0], errors  # measured 1.31 → 0.12 → 0.10 → 0.08 eV
+
+
 def test_a_correction_confined_above_the_overlap_floor_makes_no_ghost_state():
     """Along a near-null direction of S an error δ in H becomes a state near δ/s (a ghost); confining the correction
     to well-conditioned directions leaves the exact base there and every level where it belongs."""

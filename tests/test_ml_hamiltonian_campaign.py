@@ -82,6 +82,10 @@ def test_a_hosts_hamiltonian_learned_from_its_defect_cells(store_mode: str, tmp_
     assert model.model_sha256 == fit.model_sha256 and fit.training_hosts == model.training_hosts == ["MgO"]
     errors = {e.calculation_id: e for e in model.held_out}
     assert set(errors) == set(labels) and not errors["MgO:v_Mg:0"].trained_on_this_cell
+    # one linear-mixing step after the model's H (the default): never higher in energy than the model's H alone
+    assert (model.mixing_steps, model.mixing_fraction) == (1, 0.45)
+    for error in errors.values():
+        assert 0 < error.energy_error_meV_per_atom <= error.energy_error_before_mixing_meV_per_atom + 1e-6
     # one non-SCF step from the free-atom densities is ~1 eV/atom above the SCF in ionic MgO; on the relaxed
     # geometries of the cells it trained on (rattled copies only) the model's H is far closer
     bulk = labels["MgO:bulk"]

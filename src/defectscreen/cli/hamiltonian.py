@@ -25,7 +25,8 @@ def hamiltonian() -> None:
               help="write the figure: E(defect) − E(bulk) model vs SCF, energy error per atom vs cell size")
 def list_models(host: str | None, as_json: bool, plot_path: str | None) -> None:
     """Hosts judged with a Hamiltonian model: its training hosts and frames, mean errors on the host's relaxed cells
-    (energy per atom, forces, occupied bands), the error of E(defect) − E(bulk), SCF and model wall times, flags."""
+    (energy per atom, forces, occupied bands), the error of E(defect) − E(bulk) after the mixing steps and from the
+    model's H alone, SCF and model wall times, flags."""
     from rich.table import Table
 
     from defectscreen.storage.query import ml_hamiltonian_rows
@@ -48,15 +49,18 @@ def list_models(host: str | None, as_json: bool, plot_path: str | None) -> None:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     table = Table(title="machine-learned Hamiltonians against the SCF on relaxed cells (means of |error|)")
-    for column in ("campaign", "host", "trained on", "frames", "cells", "E (meV/atom)", "F (meV/Å)", "bands (meV)", "E(D)−E(bulk) (meV)",
-                   "unseen defects (meV)", "SCF / model (s)", "usable"):
+    for column in ("campaign", "host", "trained on", "frames", "cells", "mixing", "E (meV/atom)", "F (meV/Å)",
+                   "bands (meV)", "E(D)−E(bulk) (meV)", "model H alone", "unseen defects (meV)", "SCF / model (s)",
+                   "usable"):
         table.add_column(column)
     for row in rows:
-        defect, unseen = (("–" if row[key] is None else f"{1000 * row[key]:.0f}")
-                          for key in ("defect_energy_mae_eV", "held_out_defect_energy_mae_eV"))
-        table.add_row(row["campaign"], row["host"], ", ".join(row["training_hosts"]), str(row["n_training_frames"]), str(row["cells"]),
+        defect, alone, unseen = (("–" if row[key] is None else f"{1000 * row[key]:.0f}") for key in (
+            "defect_energy_mae_eV", "defect_energy_mae_before_mixing_eV", "held_out_defect_energy_mae_eV"))
+        mixing = f"{row['mixing_steps']} × {row['mixing_fraction']:g}" if row["mixing_steps"] else "none"
+        table.add_row(row["campaign"], row["host"], ", ".join(row["training_hosts"]), str(row["n_training_frames"]),
+                      str(row["cells"]), mixing,
                       f"{row['energy_mae_meV_per_atom']:.1f}", f"{row['force_mae_meV_per_angstrom']:.0f}",
-                      f"{row['occupied_band_mae_meV']:.0f}", defect, unseen,
+                      f"{row['occupied_band_mae_meV']:.0f}", defect, alone, unseen,
                       f"{row['scf_wall_time_s']:.0f} / {row['model_wall_time_s']:.0f}", "yes" if row["usable"] else "no")
     console().print(table)
     for row in rows:
@@ -103,12 +107,14 @@ def energy(host: str, structure_path: str, charge: int, as_json: bool) -> None:
         atoms = AseAtomsAdaptor.get_atoms(structure)
         settings = LcaoSettings.model_validate(document.engine.settings)
         with tempfile.TemporaryDirectory() as workdir:
-            atoms.calc = MlHamiltonianCalculator(model, settings, Path(workdir), document.overlap_floor, charge)
+            atoms.calc = MlHamiltonianCalculator(model, settings, Path(workdir), document.overlap_floor, charge,
+                                                (document.mixing_fraction,) * document.mixing_steps)
             energy_eV, forces = float(atoms.get_potential_energy()), atoms.get_forces()
     except (InputFileError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     result = {"host": host, "structure": structure_path, "charge": charge, "energy_eV": energy_eV,
               "max_force_eV_per_angstrom": float(abs(forces).max()), "forces_eV_per_angstrom": forces.tolist(),
+              "mixing_steps": document.mixing_steps, "mixing_fraction": document.mixing_fraction,
               "model_sha256": document.model_sha256, "model_uuid": rows[-1]["uuid"], "usable": document.usable,
               "flag_reason": document.flag_reason}
     if as_json:

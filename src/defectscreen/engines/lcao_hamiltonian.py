@@ -14,6 +14,13 @@ the orbitals' expectation values of ``H[n]``: exact for the SCF orbitals, first 
 (not the derivative of that energy). Cost: one grid update of density and potential and one dense diagonalisation,
 where the SCF takes ~13–25 of each (measured: 13 iterations for 47–96-atom a-SiO2 cells).
 
+The closest honest step beyond the seeds' (``mixing``): a learned H whose density is off by δn gives an energy too
+high by O(δn²), always; one linear-mixing step, ``H ← H + α (H[n] − H)``, the first iteration of an SCF started from
+the learned H, removes most of it for one more diagonalisation and grid update (measured on a-SiO2, α = 0.45: the
+energy error of 47-atom cells ÷ 3–4). Too large a fraction for a cell's screening overshoots (charge sloshing: in an
+8-atom Si cell α = 0.45 raises the energy, 0.2 lowers it; in MgO 0.45 takes a free-atom start from 8.3 eV to
+0.19 eV above the SCF in one step), so a step that raises the energy is retried with half the fraction.
+
 Only Γ (one k-point, real matrices), one spin channel (closed shells; a cell with an odd electron count is refused),
 and GPAW's classic calculator on one rank.
 """
@@ -34,6 +41,9 @@ from scipy.linalg import eigh
 
 from defectscreen.engines.base import LcaoSettings
 from defectscreen.engines.guard import ScfNotConvergedError
+
+#: a linear-mixing step that raises the energy is retried at half its fraction at most this many times
+MIXING_HALVINGS = 3
 
 
 @dataclass(frozen=True)
@@ -69,10 +79,12 @@ class LcaoGroundState:
 @dataclass(frozen=True)
 class EnergyFromHamiltonian:
     """Total energy (eV; extrapolated to zero smearing, as GPAW's ``energy``) and forces (eV/Å) of the density of a
-    given Hamiltonian's occupied orbitals, the band energies (eV) it was built from, and the time of each part (s):
-    setting up the basis, S and the free-atom H, diagonalising, and density + functional + forces."""
+    given Hamiltonian's occupied orbitals (after any mixing steps; ``energies_eV``: before the first and after each),
+    the band energies (eV) of the given Hamiltonian, and the time of each part (s): setting up the basis, S and the
+    free-atom H, diagonalising, and density + functional + forces."""
 
     energy_eV: float
+    energies_eV: tuple[float, ...]
     forces_eV_per_angstrom: np.ndarray
     band_energies_eV: np.ndarray
     setup_s: float
@@ -191,18 +203,56 @@ class LcaoCell:
         base = self.atomic_density_hamiltonian_eV
         return corrected_eigenpairs(base, hamiltonian_eV - base, self.overlap, overlap_floor)
 
-    def energy_of(self, hamiltonian_eV: np.ndarray, overlap_floor: float = 0.0) -> EnergyFromHamiltonian:
+    def energy_of(self, hamiltonian_eV: np.ndarray, overlap_floor: float = 0.0,
+                  mixing: tuple[float, ...] = ()) -> EnergyFromHamiltonian:
         """Total energy and forces from the Γ-point Hamiltonian ``hamiltonian_eV`` (orbitals in GPAW's order):
         its occupied eigenvectors → density → GPAW's functional, once. Its difference from the free-atom-density H
-        acts only where S's eigenvalues exceed ``overlap_floor`` (:func:`corrected_eigenpairs`)."""
+        acts only where S's eigenvalues exceed ``overlap_floor`` (:func:`corrected_eigenpairs`).
+
+        ``mixing``: fractions α_k of linear-mixing steps taken after that (none: the seeds' step). Each moves the
+        Hamiltonian towards that of the density it made, ``H ← H + α (H[n(H)] − H)``, and rebuilds the density — the
+        first iterations of an SCF that starts from the given H. The energy is that of a density of orthonormal
+        orbitals, above the SCF's, so a step that raises it overshot (charge sloshing: a fraction too large for the
+        cell's screening): it is retried at half the fraction, up to :data:`MIXING_HALVINGS` times, and otherwise the
+        steps stop where the energy was lowest. ``energies_eV``: before the first step and after each taken."""
         if hamiltonian_eV.shape != self.overlap.shape:
             raise ValueError(f"hamiltonian_eV: {hamiltonian_eV.shape} for {self.overlap.shape[0]} orbitals of the "
                              f"{self.settings.basis} basis of this cell; give the Hamiltonian in that basis")
+        start = time.perf_counter()
+        band_energies, at_density, diagonalisation_s = self._density_of(hamiltonian_eV, overlap_floor)
+        energies = [self._energy(at_density)]
+        current = hamiltonian_eV
+        for fraction in mixing:
+            for _ in range(MIXING_HALVINGS + 1):
+                trial = current + fraction * (at_density - current)
+                _, trial_at_density, seconds = self._density_of(trial, overlap_floor)
+                diagonalisation_s += seconds
+                energy = self._energy(trial_at_density)
+                if energy <= energies[-1]:
+                    current, at_density = trial, trial_at_density
+                    energies.append(energy)
+                    break
+                fraction /= 2
+            else:
+                _, at_density, seconds = self._density_of(current, overlap_floor)
+                self._energy(at_density)
+                diagonalisation_s += seconds
+                break
+        calculator = self.calculator
+        forces = calculate_forces(calculator.wfs, calculator.density, calculator.hamiltonian)
+        return EnergyFromHamiltonian(
+            energy_eV=energies[-1], energies_eV=tuple(energies), forces_eV_per_angstrom=forces * Ha / Bohr,
+            band_energies_eV=band_energies, setup_s=self.setup_s, diagonalisation_s=diagonalisation_s,
+            functional_s=time.perf_counter() - start - diagonalisation_s)
+
+    def _density_of(self, hamiltonian_eV: np.ndarray, overlap_floor: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """Put the occupied eigenvectors of ``hamiltonian_eV`` in GPAW's wave functions and update its density and
+        potential to theirs; returns the band energies (eV), the Hamiltonian matrix of that density, H[n] (eV), and the
+        diagonalisation's time (s)."""
         calculator, wfs = self.calculator, self.calculator.wfs
         start = time.perf_counter()
         eigenvalues, vectors = self.eigenpairs(hamiltonian_eV, overlap_floor)
         diagonalisation_s = time.perf_counter() - start
-        start = time.perf_counter()
         kpt = wfs.kpt_u[0]
         bands = wfs.bd.nbands
         kpt.C_nM = np.ascontiguousarray(vectors[:, :bands].T)
@@ -212,16 +262,16 @@ class LcaoCell:
         calculator.density.mixer.reset()
         calculator.density.update(wfs)
         calculator.hamiltonian.update(calculator.density)
-        at_density = _hamiltonian_matrix(calculator)
-        kpt.eps_n = np.einsum("nm,mk,nk->n", kpt.C_nM, at_density, kpt.C_nM) / Ha
+        return eigenvalues, _hamiltonian_matrix(calculator), diagonalisation_s
+
+    def _energy(self, at_density_eV: np.ndarray) -> float:
+        """GPAW's total energy (eV, extrapolated to zero width) of the density :meth:`_density_of` set, its kinetic
+        part from the orbitals' expectation values of H[n]."""
+        calculator, kpt = self.calculator, self.calculator.wfs.kpt_u[0]
+        kpt.eps_n = np.einsum("nm,mk,nk->n", kpt.C_nM, at_density_eV, kpt.C_nM) / Ha
         minus_ts = _minus_temperature_times_entropy(kpt.f_n / kpt.weight, self.settings.smearing_eV / Ha)
-        calculator.hamiltonian.get_energy(minus_ts, wfs, kin_en_using_band=True)
-        energy = calculator.hamiltonian.e_total_extrapolated
-        forces = calculate_forces(wfs, calculator.density, calculator.hamiltonian)
-        return EnergyFromHamiltonian(
-            energy_eV=float(energy * Ha), forces_eV_per_angstrom=forces * Ha / Bohr, band_energies_eV=eigenvalues,
-            setup_s=self.setup_s,
-            diagonalisation_s=diagonalisation_s, functional_s=time.perf_counter() - start)
+        calculator.hamiltonian.get_energy(minus_ts, calculator.wfs, kin_en_using_band=True)
+        return float(calculator.hamiltonian.e_total_extrapolated * Ha)
 
 
 def _minus_temperature_times_entropy(occupation_fraction: np.ndarray, width_Ha: float) -> float:

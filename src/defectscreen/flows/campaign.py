@@ -302,7 +302,8 @@ class MlHamiltonianSettings(_Strict):
     """ml_hamiltonian (seeds 001/004): each host's machine-learned Kohn–Sham Hamiltonian in GPAW's LCAO basis,
     fitted on the self-consistent Hamiltonians of ``rattled_copies`` rattled copies of its relaxed defect cells (the
     seeds train on defect cells only; ``train_on_host`` adds the bulk), and judged on every cell's relaxed geometry,
-    which it never sees: energies, forces, bands and E(defect) − E(bulk) against the SCF. Defect cells named in
+    which it never sees: energies, forces, bands and E(defect) − E(bulk) against the SCF, the energies after
+    ``mixing_steps`` linear-mixing steps from the model's H (the first steps of an SCF). Defect cells named in
     ``held_out_defects`` (names such as 'v_O' or ids such as 'a-SiO2#1:v_O@17:0') and a stable pseudo-random
     ``held_out_fraction`` of the others get no training frames at all. Closed shells only: cells with an odd electron
     count are left out."""
@@ -323,6 +324,9 @@ class MlHamiltonianSettings(_Strict):
     band_weight_per_eV: float = Field(0.0, ge=0)
     overlap_floor: float = Field(1e-3, ge=0, lt=0.5, description="the learned correction acts where S's "
                                  "eigenvalues exceed this")
+    mixing_steps: int = Field(1, ge=0, le=10, description="linear-mixing steps H ← H + α (H[n] − H) after the "
+                              "model's H before energies and forces (0: the seeds' step alone)")
+    mixing_fraction: float = Field(0.45, gt=0, lt=1, description="α of those steps (1 overshoots)")
     max_defect_energy_mae_eV: float = Field(0.05, gt=0, description="above it the model is flagged: its "
                                             "energies are not results")
 

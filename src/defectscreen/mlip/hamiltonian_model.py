@@ -499,22 +499,23 @@ class HamiltonianModel:
 class MlHamiltonianCalculator(Calculator):
     """ASE calculator on a learned Hamiltonian (seeds 001/004): at each geometry GPAW's LCAO set-up (S and the
     free-atom-density H), the model's ΔH, and the energy and forces of that H's density through GPAW's functional
-    (:meth:`~defectscreen.engines.lcao_hamiltonian.LcaoCell.energy_of`) — no SCF iterations."""
+    (:meth:`~defectscreen.engines.lcao_hamiltonian.LcaoCell.energy_of`) — no SCF iterations, or the first
+    ``len(mixing)`` of them with those linear-mixing fractions."""
 
     implemented_properties = ["energy", "free_energy", "forces"]
 
     def __init__(self, model: HamiltonianModel, settings: LcaoSettings, workdir: Path, overlap_floor: float = 1e-2,
-                 charge: int = 0) -> None:
+                 charge: int = 0, mixing: tuple[float, ...] = ()) -> None:
         super().__init__()
         if model.layout.basis != settings.basis:
             raise ValueError(f"the model was trained in the {model.layout.basis} basis and the settings ask for "
                              f"{settings.basis}: give settings with basis {model.layout.basis}")
         self.model, self.lcao_settings, self.workdir = model, settings, workdir
-        self.overlap_floor, self.charge = overlap_floor, charge
+        self.overlap_floor, self.charge, self.mixing = overlap_floor, charge, mixing
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         cell = LcaoCell(self.atoms, self.lcao_settings, self.workdir, self.charge)
-        result = cell.energy_of(self.model.hamiltonian_of(cell), self.overlap_floor)
+        result = cell.energy_of(self.model.hamiltonian_of(cell), self.overlap_floor, self.mixing)
         self.results = {"energy": result.energy_eV, "free_energy": result.energy_eV,
                         "forces": result.forces_eV_per_angstrom}

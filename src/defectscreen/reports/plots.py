@@ -388,7 +388,8 @@ def plot_site_ensemble(summary: SiteEnsembleSummary, path: str | Path, title: st
 
 def plot_hamiltonian_errors(documents: list[MlHamiltonianDocument], path: str | Path, title: str = "") -> Path:
     """Hosts judged with learned Hamiltonians: E(defect) − E(bulk) from the model against the SCF (open marks: cells
-    with training frames; filled: never seen), and each cell's total-energy error per atom against its atoms."""
+    with training frames; filled: never seen), and each cell's total-energy error per atom against its atoms (crosses:
+    from the model's H alone, before the mixing steps)."""
     figure, (parity, per_atom) = plt.subplots(1, 2, figsize=(9, 4))
     values = []
     for index, document in enumerate(documents):
@@ -401,7 +402,12 @@ def plot_hamiltonian_errors(documents: list[MlHamiltonianDocument], path: str | 
                                label=f"{document.host}" + (" (trained cells)" if trained else ""))
                 values += [v for d in shown for v in (d.scf_eV, d.model_eV)]
         per_atom.scatter([c.n_atoms for c in document.held_out], [c.energy_error_meV_per_atom for c in document.held_out],
-                         color=color, s=25, label=document.host)
+                         color=color, s=25, label=document.host + (f" ({document.mixing_steps} mixing step(s))"
+                                                                    if document.mixing_steps else ""))
+        if document.mixing_steps:
+            per_atom.scatter([c.n_atoms for c in document.held_out],
+                             [c.energy_error_before_mixing_meV_per_atom for c in document.held_out], color=color, s=25,
+                             marker="x", label=f"{document.host}, model H alone")
     if values:
         low, high = min(values), max(values)
         margin = 0.05 * (high - low or 1.0)

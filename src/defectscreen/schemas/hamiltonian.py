@@ -55,7 +55,9 @@ class HeldOutCellError(BaseModel):
     calculation_id: str
     n_atoms: int
     trained_on_this_cell: bool = Field(description="its rattled copies were training frames")
-    energy_error_meV_per_atom: float = Field(description="E(model H) − E(SCF)")
+    energy_error_meV_per_atom: float = Field(description="E(model H, after the mixing steps) − E(SCF)")
+    energy_error_before_mixing_meV_per_atom: float | None = Field(None, description="E(model H) − E(SCF), the "
+                                                                  "seeds' step alone")
     force_mae_meV_per_angstrom: float
     hamiltonian_mae_meV: float = Field(description="mean |ΔH| over the non-zero elements, after the best c·S")
     occupied_band_mae_meV: float = Field(description="occupied band energies, after aligning their means")
@@ -70,9 +72,10 @@ class DefectEnergyError(BaseModel):
 
     calculation_id: str
     trained_on_this_cell: bool
-    model_eV: float
+    model_eV: float = Field(description="after the mixing steps")
     scf_eV: float
     error_eV: float
+    error_before_mixing_eV: float | None = Field(None, description="of the model H's density alone")
 
 
 class HamiltonianModelDocument(BaseModel):
@@ -112,9 +115,14 @@ class MlHamiltonianDocument(BaseModel):
     training_hosts: list[str]
     n_training_frames: int
     overlap_floor: float = Field(description="the learned correction acts where S's eigenvalues exceed this")
+    mixing_steps: int = Field(0, description="linear-mixing steps H ← H + α (H[n] − H) after the model's H (0: the "
+                              "seeds' step alone)")
+    mixing_fraction: float = Field(0.0, description="α of those steps")
     held_out: list[HeldOutCellError]
     defect_energies: list[DefectEnergyError]
     defect_energy_mae_eV: float | None = Field(description="over every defect cell; None without a bulk cell")
+    defect_energy_mae_before_mixing_eV: float | None = Field(None, description="the same from the model H's density "
+                                                             "alone")
     held_out_defect_energy_mae_eV: float | None = Field(description="over defect cells with no training frames")
     max_defect_energy_mae_eV: float
     usable: bool

@@ -323,8 +323,8 @@ def glass_site_states(formations: Store, tasks: JobStore, host: str, defect: str
 
 def ml_hamiltonian_rows(store: JobStore | Store, host: str | None = None) -> list[dict]:
     """One row per host judged with a Hamiltonian model (``ml_hamiltonian`` property): its training hosts and
-    frames, the mean errors on the host's relaxed cells, E(defect) − E(bulk) against the SCF, cost, and whether it is
-    usable."""
+    frames, the mixing steps, the mean errors on the host's relaxed cells, E(defect) − E(bulk) against the SCF (and from
+    the model's H alone), cost, and whether it is usable."""
     criteria: dict = {"output.task_label": "ml_hamiltonian", **({} if host is None else {"output.host": host})}
     rows = []
     for doc in store.query(criteria, properties=["uuid", "completed_at", "output"], sort={"completed_at": 1}):
@@ -333,10 +333,12 @@ def ml_hamiltonian_rows(store: JobStore | Store, host: str | None = None) -> lis
         rows.append({
             "host": output["host"], "campaign": output["campaign"], "training_hosts": output["training_hosts"],
             "n_training_frames": output["n_training_frames"], "cells": len(cells),
+            "mixing_steps": output.get("mixing_steps", 0), "mixing_fraction": output.get("mixing_fraction", 0.0),
             "energy_mae_meV_per_atom": _mean_abs(c["energy_error_meV_per_atom"] for c in cells),
             "force_mae_meV_per_angstrom": _mean_abs(c["force_mae_meV_per_angstrom"] for c in cells),
             "occupied_band_mae_meV": _mean_abs(c["occupied_band_mae_meV"] for c in cells),
             "defect_energy_mae_eV": output["defect_energy_mae_eV"],
+            "defect_energy_mae_before_mixing_eV": output.get("defect_energy_mae_before_mixing_eV"),
             "held_out_defect_energy_mae_eV": output["held_out_defect_energy_mae_eV"],
             "scf_wall_time_s": sum(c["scf_wall_time_s"] for c in cells),
             "model_wall_time_s": sum(c["model_wall_time_s"] for c in cells),

@@ -81,8 +81,9 @@ class MlHamiltonian(Step):
         model = registry.output(training_hosts[0], model_id(training_hosts), MODEL_TASK, fit_hash,
                                 lambda: fit.make(list(training.values()), training_hosts, cells.campaign_sha256))
         judge_hash = _hash(fit_hash, *sorted(judged), settings.model_dump_json(
-            include={"overlap_floor", "max_defect_energy_mae_eV"}))
-        judge = MlHamiltonianMaker(overlap_floor=settings.overlap_floor,
+            include={"overlap_floor", "mixing_steps", "mixing_fraction", "max_defect_energy_mae_eV"}))
+        judge = MlHamiltonianMaker(overlap_floor=settings.overlap_floor, mixing_steps=settings.mixing_steps,
+                                   mixing_fraction=settings.mixing_fraction,
                                    max_defect_energy_mae_eV=settings.max_defect_energy_mae_eV)
         registry.output(host, f"{host}:{JUDGED_TASK}", JUDGED_TASK, judge_hash,
                         lambda: judge.make(model, list(judged.values()), host, campaign.name, cells.campaign_sha256))
