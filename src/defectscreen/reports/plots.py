@@ -416,6 +416,7 @@ def plot_hamiltonian_errors(documents: list[MlHamiltonianDocument], path: str | 
     parity.set_ylabel("E(defect) − E(bulk), learned H (eV)")
     parity.legend(fontsize=7)
     per_atom.axhline(0.0, color="0.6", lw=0.8)
+    per_atom.legend(fontsize=7)
     per_atom.set_xlabel("atoms in the cell")
     per_atom.set_ylabel("E(learned H) − E(SCF) (meV/atom)")
     return _save(figure, path, title)
