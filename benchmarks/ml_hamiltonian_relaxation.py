@@ -4,10 +4,12 @@ defects). For the cells a campaign's ``ml_hamiltonian`` job judged on one host, 
 steps) and with GPAW LCAO SCF at every step (the labels' settings), BFGS to ``--fmax``. Prints per cell both relaxation
 energies, the SCF energy at the MLH's final geometry (what that geometry is worth), the largest displacement between
 the two final geometries, steps and wall times; then E(defect) − E(bulk) at the relaxed geometries: MLH, GPAW, and
-GPAW at the MLH geometries.
+GPAW at the MLH geometries. ``--mlip`` first trains the per-defect MACE potential (the platform's defaults, from
+scratch) on the model's own training frames and prints its errors on the host's relaxed cells beside the learned H's
+(the seeds' side-by-side); ``--cells 0`` skips the relaxations.
 
     DEFECTSCREEN_DATA_DIR=DIR OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ml_hamiltonian_relaxation.py \
-        --host 'a-SiO2#3' [--cells 3] [--fmax 0.05] [--processes 2]
+        --host 'a-SiO2#3' [--cells 3] [--fmax 0.05] [--processes 2] [--mlip]
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from ase.optimize import BFGS
 from defectscreen.engines.base import LcaoSettings
 from defectscreen.engines.lcao_hamiltonian import LcaoCell
 from defectscreen.jobs.hamiltonian import frame_atoms, stored_model
+from defectscreen.mlip.dataset import labelled_frame
 from defectscreen.mlip.hamiltonian_model import MlHamiltonianCalculator
+from defectscreen.mlip.mace import MaceSettings
+from defectscreen.mlip.potential import potential_predictor, train_potential
 from defectscreen.schemas.hamiltonian import HamiltonianLabelsDocument, HamiltonianModelDocument, MlHamiltonianDocument
 from defectscreen.storage import StorageSettings
 
@@ -42,13 +47,39 @@ def _stored(host: str, campaign: str | None):
     document = judged[-1]
     fit = HamiltonianModelDocument.model_validate(
         store.query_one({"uuid": document.model_uuid}, properties=["output"], load=True)["output"])
-    ids = {cell.calculation_id for cell in document.held_out}
+    ids = {cell.calculation_id for cell in document.held_out} | set(fit.training_cells)
     labels = {}
     for d in store.query({"output.task_label": "hamiltonian_labels"}, properties=["output"], load=True):
         label = HamiltonianLabelsDocument.model_validate(d["output"])
         if label.calculation_id in ids:
             labels[label.calculation_id] = label
     return document, fit, labels
+
+
+def _labelled(label: HamiltonianLabelsDocument, index: int):
+    frame = label.frames[index]
+    return labelled_frame(frame_atoms(label, frame), frame.energy_eV, np.array(frame.forces_eV_per_angstrom))
+
+
+def mlip_side_by_side(document: MlHamiltonianDocument, fit: HamiltonianModelDocument, labels: dict, work: Path) -> None:
+    """MACE trained on the model's training frames (the last two for validation), on the judged relaxed cells."""
+    training = [_labelled(labels[cid], index) for cid in fit.training_cells
+                for index in range(1, len(labels[cid].frames))]
+    start = time.perf_counter()
+    predict = potential_predictor(train_potential(training[:-2], training[-2:], MaceSettings(), work), "mace")
+    print(f"MACE trained on {len(training) - 2} frames (+2 validation): {time.perf_counter() - start:.0f} s")
+    frames = {cell.calculation_id: _labelled(labels[cell.calculation_id], 0) for cell in document.held_out}
+    energies, forces = predict(list(frames.values()))
+    energy_of = dict(zip(frames, energies))
+    for (cid, frame), force in zip(frames.items(), forces):
+        print(f"MACE {cid:24s} {len(frame):3d} atoms  E {1000 * (energy_of[cid] - frame.get_potential_energy()) / len(frame):+7.1f}"
+              f" meV/atom  F MAE {1000 * np.abs(force - frame.get_forces()).mean():4.0f} meV/Å")
+    bulk = next(cid for cid in frames if labels[cid].labels.defect_type == "bulk")
+    print("E(defect) − E(bulk) error (meV): MACE, learned H (the judged document)")
+    for entry in document.defect_energies:
+        cid = entry.calculation_id
+        mace = (energy_of[cid] - energy_of[bulk]) - entry.scf_eV
+        print(f"{cid:24s} {1000 * mace:+7.0f} {1000 * entry.error_eV:+7.0f}")
 
 
 def _relax(task: tuple) -> dict:
@@ -86,10 +117,18 @@ def main() -> None:
     parser.add_argument("--fmax", type=float, default=0.05, help="eV/Å")
     parser.add_argument("--max-steps", type=int, default=100)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--mlip", action="store_true", help="also MACE on the model's training frames, side by side")
     options = parser.parse_args()
     document, fit, labels = _stored(options.host, options.campaign)
-    ordered = sorted(labels.values(), key=lambda label: (label.labels.defect_type != "bulk", label.calculation_id))
+    if options.mlip:
+        with tempfile.TemporaryDirectory() as work:
+            mlip_side_by_side(document, fit, labels, Path(work))
+    judged = {cell.calculation_id for cell in document.held_out}
+    ordered = sorted((label for label in labels.values() if label.calculation_id in judged),
+                     key=lambda label: (label.labels.defect_type != "bulk", label.calculation_id))
     chosen = ordered[:options.cells]
+    if not chosen:
+        return
     print(f"{options.host}: model {fit.model_sha256[:12]} ({fit.n_training_frames} frames of "
           f"{', '.join(fit.training_hosts)}), overlap floor {document.overlap_floor:g}, {document.mixing_steps} "
           f"mixing step(s) × {document.mixing_fraction:g}; BFGS to {options.fmax} eV/Å", flush=True)
