@@ -233,7 +233,7 @@ class LcaoCell:
                     energies.append(energy)
                     break
                 fraction /= 2
-            else:
+            else:  # no fraction lowered the energy: back to the last accepted density, its band energies for the forces
                 _, at_density, seconds = self._density_of(current, overlap_floor)
                 self._energy(at_density)
                 diagonalisation_s += seconds

@@ -207,8 +207,7 @@ class MlHamiltonianMaker(Maker):
                                           np.array(frame.forces_eV_per_angstrom), self.overlap_floor,
                                           (self.mixing_fraction,) * self.mixing_steps)
             n_atoms = len(cell.atoms)
-            energies[document.calculation_id] = (document.labels, comparison.energy_eV, frame.energy_eV,
-                                                 comparison.energy_before_mixing_eV)
+            energies[document.calculation_id] = (document.labels, comparison, frame.energy_eV)
             errors.append(HeldOutCellError(
                 calculation_id=document.calculation_id, n_atoms=n_atoms,
                 trained_on_this_cell=document.calculation_id in trained,
@@ -234,17 +233,22 @@ class MlHamiltonianMaker(Maker):
 
 
 def _defect_energies(energies: dict, trained: set[str]) -> list[DefectEnergyError]:
+    """E(defect) − E(bulk) of every defect cell from ``energies`` (calculation id -> labels, the cell's
+    HamiltonianComparison, its SCF energy)."""
     bulk = next((value for value in energies.values() if value[0].defect_type == "bulk"), None)
     if bulk is None:
         return []
+    _, bulk_comparison, bulk_scf_eV = bulk
     rows = []
-    for calculation_id, (labels, model_eV, scf_eV, unmixed_eV) in energies.items():
+    for calculation_id, (labels, comparison, scf_eV) in energies.items():
         if labels.defect_type != "bulk":
-            model_difference, scf_difference = model_eV - bulk[1], scf_eV - bulk[2]
-            rows.append(DefectEnergyError(calculation_id=calculation_id, trained_on_this_cell=calculation_id in trained,
-                                          model_eV=model_difference, scf_eV=scf_difference,
-                                          error_eV=model_difference - scf_difference,
-                                          error_before_mixing_eV=unmixed_eV - bulk[3] - scf_difference))
+            model_difference = comparison.energy_eV - bulk_comparison.energy_eV
+            scf_difference = scf_eV - bulk_scf_eV
+            rows.append(DefectEnergyError(
+                calculation_id=calculation_id, trained_on_this_cell=calculation_id in trained,
+                model_eV=model_difference, scf_eV=scf_difference, error_eV=model_difference - scf_difference,
+                error_before_mixing_eV=comparison.energy_before_mixing_eV - bulk_comparison.energy_before_mixing_eV
+                - scf_difference))
     return rows
 
 
