@@ -20,6 +20,7 @@ import pymongo
 import pytest
 import yaml
 
+from defectscreen.defaults import DEFAULT_LOST_AFTER_S
 from defectscreen.flows.campaign import load_campaign
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.query import query_tasks, task_criteria
@@ -149,6 +150,21 @@ def test_a_job_claimed_by_a_worker_that_died_before_starting_it_goes_back_in_the
     assert recover_lost_runs(launchpad, lost_after_s=600) == [], "a fresh claim is a worker about to start"
     assert recover_lost_runs(launchpad, lost_after_s=0) == [claimed.fw_id]
     assert launchpad.fireworks.count_documents({"state": "READY"}) == ready
+
+
+def test_a_worker_started_from_any_folder_pings_well_within_the_lost_run_limit(tmp_path: Path) -> None:
+    """FireWorks binds its ping interval when it is first imported (jobflow imports it too). A worker process must
+    get the package's settings whatever its folder and import order; with FireWorks' default (a ping an hour) every
+    job longer than the lost-run limit was taken for lost by the next worker to start, and run twice."""
+    probe = ("from defectscreen.storage.worker import run_worker\n"
+             "import fireworks.core.rocket as rocket, fireworks.fw_config as config\n"
+             "print(rocket.PING_TIME_SECS, config.WFLOCK_EXPIRATION_SECS, config.WFLOCK_EXPIRATION_KILL)")
+    environment = {name: value for name, value in os.environ.items() if name != "FW_CONFIG_FILE"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=environment, capture_output=True,
+                            text=True, check=True)
+    ping_s, lock_s, lock_kill = result.stdout.split()
+    assert int(ping_s) * 5 <= DEFAULT_LOST_AFTER_S, "a live job pings several times before it could count as lost"
+    assert (int(lock_s), lock_kill) == (30, "True"), "a dead worker's workflow lock is broken"
 
 
 def test_resubmission_adds_only_new_jobs(data_dir: Path, si_campaign: Path) -> None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-os.environ.setdefault("FW_CONFIG_FILE", str(Path(__file__).with_name("FW_config.yaml")))
+from fireworks import LaunchPad  # its settings file is chosen in defectscreen/__init__.py
+from fireworks.fw_config import STREAM_LOGLEVEL
+from fireworks.utilities.fw_utilities import get_fw_logger
 
-from fireworks import LaunchPad  # noqa: E402 - FW_CONFIG_FILE must be set before FireWorks loads
-from fireworks.fw_config import STREAM_LOGLEVEL  # noqa: E402
-from fireworks.utilities.fw_utilities import get_fw_logger  # noqa: E402
-
-from defectscreen.storage.embedded_mongo import EmbeddedMongoClient  # noqa: E402
+from defectscreen.storage.embedded_mongo import EmbeddedMongoClient
 
 
 class EmbeddedLaunchPad(LaunchPad):
