@@ -157,8 +157,8 @@ def main() -> None:
         routes = (stored_host(args.host, Path(folder)) if args.host else
                   trained_on_diamond(args.training_repeat, args.structures, args.epochs, Path(folder)))
         print(routes.description)
-        engine_forces = (routes.engine_forces if kept_folder is None
-                         else KeptForces(routes.engine_forces, kept_folder, routes.engine_key))
+        engine_forces = KeptForces(routes.engine_forces, kept_folder or Path(folder) / "engine_forces",
+                                   routes.engine_key)  # without --engine-forces kept for this run only
         largest = routes.largest if routes.largest is not None else np.diag([max(args.repeats)] * 3)
         converged, _ = supercell_phonons(routes.primitive, largest, routes.model, 0.01, routes.dielectric,
                                          routes.short_range)
@@ -170,7 +170,7 @@ def main() -> None:
         rows = []
         for repeat in args.repeats:
             matrix = np.diag([repeat] * 3)
-            kept_before = getattr(engine_forces, "read_back", 0)
+            kept_before = engine_forces.read_back
             start = time.perf_counter()
             direct, _ = supercell_phonons(routes.primitive, matrix, engine_forces, 0.01, routes.dielectric)
             engine_s = time.perf_counter() - start
@@ -182,7 +182,7 @@ def main() -> None:
             same = path_frequency_errors(band_structure(learned, POINTS_PER_SEGMENT), engine_path)
             against_largest = path_frequency_errors(engine_path, reference)
             n_atoms = len(direct.supercell)
-            if getattr(engine_forces, "read_back", 0) > kept_before:
+            if engine_forces.read_back > kept_before:
                 engine_text, ratio_text = "kept", "–"
             else:
                 rows.append((n_atoms, engine_s, potential_s))
