@@ -158,6 +158,31 @@ def test_even_k_grid_holds_gamma_where_the_gap_of_mgo_is(tmp_path: Path, monkeyp
 
 
 @pytest.mark.dft
+def test_lcao_mode_gives_the_gap_of_mgo_that_plane_waves_give(tmp_path: Path, monkeypatch) -> None:
+    """``engine: {name: gpaw, mode: lcao}`` expands the states in GPAW's dzp atomic orbitals (seed 004's kind of
+    basis): MgO's PBE gap at Γ (4.46 eV in plane waves on this grid) within 0.2 eV, and the calculation is GPAW's
+    LCAO. Hybrids, which GPAW computes in plane waves only, and a computed dielectric constant are refused in it."""
+    monkeypatch.chdir(tmp_path)
+    data = {**CAMPAIGN, "hosts": [{"name": "MgO", "prototype": "rocksalt-MgO"}], "defects": {"vacancies": False},
+            "supercell": {"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}
+    bulk = build_defect_set(parse_campaign(data), Path("."))[0]
+    gaps = {}
+    for mode in ("lcao", "pw"):
+        levels = run_reference(bulk.structure, bulk.labels, GpawSettings(mode=mode, kpts=(2, 2, 2)), None, 0)["levels"]
+        gaps[mode] = levels["lowest_unoccupied_eV"] - levels["highest_occupied_eV"]
+        if mode == "lcao":
+            assert "Wave functions: LCAO" in (tmp_path / "gpaw.txt").read_text()
+    assert 4.3 < gaps["pw"] < 5.0
+    assert gaps["lcao"] == pytest.approx(gaps["pw"], abs=0.2)
+    assert GpawSettings(mode="lcao").settings_hash() != GpawSettings().settings_hash()
+    with pytest.raises(ValueError, match="hybrid HSE06 in plane waves only"):
+        GpawSettings(mode="lcao", xc="HSE06")
+    with pytest.raises(ValueError, match="engine 'gpaw in mode lcao' does not compute"):
+        parse_campaign({**data, "engine": {"name": "gpaw", "mode": "lcao"},
+                        "hosts": [{"name": "MgO", "prototype": "rocksalt-MgO", "dielectric_constant": "computed"}]})
+
+
+@pytest.mark.dft
 def test_hse06_opens_the_gap_of_silicon(tmp_path: Path, monkeypatch) -> None:
     """``engine: {name: gpaw, xc: HSE06}`` runs GPAW's plane-wave hybrid: a quarter of screened exact exchange
     widens Si's PBE gap (0.6 eV) at the same k-points. On this coarse grid the exchange is far from converged in k

@@ -13,7 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, TypeAdapter, field_validator, model_validator
 
 from defectscreen.engines.guard import ScfGuard
 
@@ -43,16 +43,30 @@ class XtbSettings(_Settings):
     accuracy: float = Field(1.0, gt=0)
 
 
+#: hybrid functionals GPAW computes self-consistently in plane-wave mode (with forces and k-points) when asked for
+#: its plane-wave implementation; by name alone PBE0 reaches its real-space one, which fails in PW mode
+PLANE_WAVE_HYBRIDS = {"EXX", "PBE0", "HSE03", "HSE06", "B3LYP"}
+
+
 class GpawSettings(_Settings):
     """GPAW plane-wave DFT at the Gamma point by default; ``kpts`` a Γ-centred grid unless ``gamma_centered`` is false.
 
     ``ecut_eV`` below 500 eV is rejected: 300-350 eV is far from converged for first-row
-    anions such as N and O (measured, DESIGN.md).
+    anions such as N and O (measured, DESIGN.md). ``mode: lcao`` expands the states in GPAW's numerical atomic
+    orbitals (``basis``) on a real-space grid instead: the kind of basis seed 004's OpenMX calculations use (Si and O
+    2s2p1d, GPAW's dzp), several times cheaper per SCF for a 72-atom glass (docs/amorphous-hosts.md); semi-local
+    functionals only.
     """
 
     name: Literal["gpaw"] = "gpaw"
     xc: str = "PBE"
-    ecut_eV: float = Field(500.0, ge=500.0)
+    mode: Literal["pw", "lcao"] = Field("pw", description="pw: plane waves up to ecut_eV; lcao: numerical atomic "
+                                        "orbitals (basis) on a grid of spacing grid_spacing_angstrom")
+    ecut_eV: float = Field(500.0, ge=500.0, description="plane-wave cutoff (mode pw)")
+    basis: Literal["dzp", "szp(dzp)", "sz(dzp)"] = Field("dzp", description="atomic-orbital basis (mode lcao); dzp: "
+                                                       "double zeta with polarisation, Si and O 2s2p1d")
+    grid_spacing_angstrom: float = Field(0.2, gt=0, le=0.3, description="real-space grid of the density and "
+                                         "potential (mode lcao)")
     kpts: tuple[PositiveInt, PositiveInt, PositiveInt] = (1, 1, 1)
     gamma_centered: bool = Field(True, description="k-point grid through Γ, where the band edges of most hosts lie "
                                  "(an even Monkhorst–Pack grid misses it and with it the gap); false: Monkhorst–Pack's")
@@ -66,7 +80,15 @@ class GpawSettings(_Settings):
         "HSE06, relax_xc PBE: hybrid energies at semi-local geometries, 'HSE06//PBE'); None: relax with ``xc``")
 
     def _unset_later_fields(self) -> set[str]:
-        return {"relax_xc"} if self.relax_xc is None else set()
+        later = {"relax_xc"} if self.relax_xc is None else set()
+        return later | ({"mode", "basis", "grid_spacing_angstrom"} if self.mode == "pw" else set())
+
+    @model_validator(mode="after")
+    def _hybrids_in_plane_waves(self) -> GpawSettings:
+        if self.mode == "lcao" and PLANE_WAVE_HYBRIDS & {self.xc, self.relax_xc}:
+            raise ValueError(f"engine.xc: GPAW computes the hybrid {self.xc} in plane waves only; with mode: lcao "
+                             "use a semi-local functional (PBE), or mode: pw")
+        return self
 
     @field_validator("xc", "relax_xc")
     @classmethod

@@ -1,4 +1,4 @@
-"""GPAW plane-wave calculators: charged cells through ``charge=``, fixed spin moment when open-shell.
+"""GPAW calculators (plane waves or LCAO): charged cells through ``charge=``, fixed spin moment when open-shell.
 
 The calculator is GPAW's classic implementation (``gpaw.calculator.GPAW``) in one process and across MPI ranks
 (:mod:`defectscreen.engines.ranks`), so a document is the same calculation whatever the rank count. It divides a
@@ -18,22 +18,20 @@ from gpaw import PW, KohnShamConvergenceError
 from gpaw.calculator import GPAW
 from gpaw.utilities.ps2ae import PS2AE
 
-from defectscreen.engines.base import GpawSettings
+from defectscreen.engines.base import PLANE_WAVE_HYBRIDS, GpawSettings
 from defectscreen.engines.guard import ScfGuard
-
-#: hybrid functionals GPAW computes self-consistently in plane-wave mode (with forces and k-points) when asked for
-#: its plane-wave implementation; by name alone PBE0 reaches its real-space one, which fails in PW mode
-PLANE_WAVE_HYBRIDS = {"EXX", "PBE0", "HSE03", "HSE06", "B3LYP"}
 
 
 def gpaw_calculator(
     settings: GpawSettings, charge: int, multiplicity: int, workdir: Path, symmetry_off: bool = False
 ) -> ScfGuard:
-    """GPAW PW calculator writing its text log to ``workdir/gpaw.txt``; ``symmetry_off``: every k-point of the
-    full Monkhorst–Pack grid, as Berry phases need."""
+    """GPAW calculator (plane waves, or atomic orbitals with ``mode: lcao``) writing its text log to
+    ``workdir/gpaw.txt``; ``symmetry_off``: every k-point of the full Monkhorst–Pack grid, as Berry phases need."""
     spin_polarized = multiplicity > 1
+    basis = ({"mode": PW(settings.ecut_eV)} if settings.mode == "pw" else
+             {"mode": "lcao", "basis": settings.basis, "h": settings.grid_spacing_angstrom})
     calculator = GPAW(
-        mode=PW(settings.ecut_eV),
+        **basis,
         xc={"name": settings.xc, "backend": "pw"} if settings.xc in PLANE_WAVE_HYBRIDS else settings.xc,
         kpts={"size": settings.kpts, "gamma": settings.gamma_centered},
         charge=charge,

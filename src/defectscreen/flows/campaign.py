@@ -483,10 +483,11 @@ class Campaign(_Strict):
     @model_validator(mode="after")
     def _engine_for_computed_dielectric(self) -> Campaign:
         computed = [host.name for host in self.hosts if host.dielectric_constant == "computed"]
-        if computed and self.engine.name != "gpaw":
+        if computed and (self.engine.name != "gpaw" or self.engine.mode != "pw"):
+            engine = self.engine.name + (f" in mode {self.engine.mode}" if self.engine.name == "gpaw" else "")
             raise ValueError(f"hosts[{computed[0]}].dielectric_constant: 'computed' needs Born charges and the "
-                             f"electronic response, which engine '{self.engine.name}' does not compute: use engine: "
-                             "{name: gpaw} or give the value (e.g. dielectric_constant: 9.5)")
+                             f"electronic response, which engine '{engine}' does not compute: use engine: "
+                             "{name: gpaw} (plane waves) or give the value (e.g. dielectric_constant: 9.5)")
         return self
 
     @model_validator(mode="after")
