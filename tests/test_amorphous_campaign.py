@@ -174,6 +174,8 @@ def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed
         assert ccd["delta_Q_amu_half_angstrom"] == pytest.approx(expected, rel=1e-9) and expected > 0.1
         for surface in ccd["surfaces"]:  # each state's relaxed structure is the lowest point of its surface
             assert 0 <= surface["energy_below_minimum_meV"] < 2.0
+        anharmonic = [s for s in ccd["surfaces"] if s["fit_residual_meV"] > 0.2 * s["hbar_omega_meV"]]
+        assert len([flag for flag in ccd["flags"] if flag.startswith("anharmonic")]) == len(anharmonic)
 
     subprocess.run([sys.executable, "-m", "defectscreen.cli", "report", "--out", str(tmp_path / "report.html")],
                    check=True, capture_output=True, timeout=600)

@@ -13,6 +13,10 @@ import yaml
 from pymatgen.analysis.defects.ccd import get_dQ
 
 from defectscreen.flows.campaign import CampaignError, load_campaign
+from defectscreen.jobs.ccd import harmonic_model_flags
+from defectscreen.physics.ccd import fit_harmonic
+from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE
+from defectscreen.schemas.optics import PotentialEnergySurface
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.submission import submit_campaign
 
@@ -21,6 +25,31 @@ CLI = [sys.executable, "-m", "defectscreen.cli"]
 
 def _worker() -> None:
     subprocess.run([*CLI, "worker"], check=True, capture_output=True, timeout=1200)
+
+
+def _surface(q: np.ndarray, energy_eV: np.ndarray, below_meV: float = 0.0) -> PotentialEnergySurface:
+    near = np.abs(q) <= 0.2 * np.ptp(q) + 1e-12
+    fit = fit_harmonic(q[near], energy_eV[near], 0.0, 0.0)
+    return PotentialEnergySurface(state="lower_charge", q_amu_half_angstrom=q.tolist(), energy_eV=energy_eV.tolist(),
+                                  minimum_q_amu_half_angstrom=0.0, hbar_omega_meV=fit.hbar_omega_meV,
+                                  hbar_omega_source="harmonic_fit", fit_residual_meV=fit.residual_meV,
+                                  energy_below_minimum_meV=below_meV)
+
+
+def test_an_anharmonic_surface_or_a_relaxation_short_of_the_minimum_is_flagged() -> None:
+    """A parabola (ħω 20 meV) is a harmonic surface, and so, within the tolerance, is E = ½ω²Q² + βQ⁴ with the quartic
+    term as large as the harmonic one at the fit window's edge (misfit 13 % of the fitted ħω); four times as large it
+    is not (35 %). A path point 8 meV below the relaxed structure says the relaxation stopped short."""
+    q = np.linspace(-2.0, 2.0, 41)
+    curvature = (20.0 / MEV_PER_SQRT_EIGENVALUE) ** 2
+    edge = 0.2 * np.ptp(q)
+    quartic = 0.5 * curvature / edge**2 * q**4
+    assert harmonic_model_flags([_surface(q, 0.5 * curvature * q**2)]) == []
+    assert harmonic_model_flags([_surface(q, 0.5 * curvature * q**2 + quartic)]) == []
+    (flag,) = harmonic_model_flags([_surface(q, 0.5 * curvature * q**2 + 4 * quartic)])
+    assert flag.startswith("anharmonic: the harmonic fit of the lower charge surface")
+    (flag,) = harmonic_model_flags([_surface(q, 0.5 * curvature * q**2, below_meV=8.0)])
+    assert "8 meV above a point of the path" in flag
 
 
 @pytest.mark.slow(seconds=80)
@@ -62,6 +91,7 @@ def test_ccd_added_after_relaxations_reads_them_and_is_physical(data_dir: Path, 
         assert 5.0 < surface["hbar_omega_meV"] < 70.0  # below the Si optical phonon (64 meV) plus margin
         assert surface["fit_residual_meV"] < 0.2 * surface["hbar_omega_meV"]
         assert 0 <= surface["energy_below_minimum_meV"] < 2.0
+    assert ccd["flags"] == []
     electron = next(f for f in ccd["phonon_factors"] if f["carrier"] == "electron")
     assert (electron["initial_charge"], electron["final_charge"]) == (0, -1)
     table = np.array(electron["capture_coefficient_per_W_if2_cm3_s"])

@@ -133,6 +133,7 @@ def summarize_defect(inputs: SummaryInputs) -> DefectSummaryDocument:
             pair.capture = [capture_at_level(f, doc, pair.level_eV, band_gap_eV, defect.effective_masses,
                                              defect.dielectric_constant) for f in doc["phonon_factors"]]
             pair.source_uuids["configuration_coordinate"] = doc["uuid"]
+            pair.flags += doc.get("flags", [])
         if key in inputs.huang_rhys:
             doc = inputs.huang_rhys[key]
             pair.huang_rhys_total = next((r["huang_rhys_total"] for r in doc["records"]
@@ -152,7 +153,7 @@ def summarize_defect(inputs: SummaryInputs) -> DefectSummaryDocument:
     return DefectSummaryDocument(
         summary_id=inputs.summary_id, host=defect.host, defect_name=defect.defect_name, defect_type=defect.defect_type,
         campaign=defect.campaign, campaign_sha256=defect.campaign_sha256, engine_name=defect.engine_name,
-        flags=defect.flags,
+        flags=[*defect.flags, *(f"{pair.charges}: {flag}" for pair in pairs for flag in pair.flags)],
         band_gap_eV=band_gap_eV, charges=charges,
         charge_states=defect.charge_states, transition_levels=defect.transition_levels,
         deepest_level_depth_eV=max(depths) if depths else None,

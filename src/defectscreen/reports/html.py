@@ -257,7 +257,8 @@ def render_report(title: str, formation_documents: list[dict], defect_formations
                     ccd = ConfigurationCoordinateDocument(**vibronic[uuid])
                     parts += [f"<h3>{html.escape(ccd.calculation_id)}</h3>",
                               _figure(lambda path, d=ccd: plot_configuration_coordinate(d, path)),
-                              _capture_note(pair)]
+                              _capture_note(pair),
+                              "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>' for flag in ccd.flags)]
                 if pair["photoluminescence"]:
                     bands = [PhotoluminescenceBand(**band) for band in pair["photoluminescence"]]
                     label = f"{summary['host']}:{summary['defect_name']}:{pair['charges']}"

@@ -328,6 +328,8 @@ class ChargePairSummary(BaseModel):
         default_factory=list, description="where the pair has Huang–Rhys factors, its level lies in the gap and the "
         "relaxation energy is below the ZPL")
     source_uuids: dict[str, str] = Field(default_factory=dict, description="document kind -> JobStore uuid")
+    flags: list[str] = Field(default_factory=list, description="what of this pair is not physics (its "
+                             "configuration-coordinate document's flags: an anharmonic surface, ...)")
 
 
 class DefectSummaryDocument(BaseModel):
@@ -342,8 +344,8 @@ class DefectSummaryDocument(BaseModel):
     campaign: str
     campaign_sha256: str = Field(description="the campaign version its formation-energy document was built under")
     engine_name: str
-    flags: list[str] = Field(default_factory=list, description="the host's formation-energy flags: what is not "
-                             "physics in these levels, energies and concentrations")
+    flags: list[str] = Field(default_factory=list, description="the host's formation-energy flags (what is not "
+                             "physics in these levels, energies and concentrations), then each pair's ('0/-1: ...')")
     band_gap_eV: float
     charges: list[int]
     charge_states: list[ChargeStateFormation]

@@ -241,4 +241,7 @@ class ConfigurationCoordinateDocument(BaseModel):
     wall_time_s: float
     campaign_sha256: str
     parent_uuids: list[str] = Field(description="task documents of the two relaxed structures")
+    flags: list[str] = Field(default_factory=list, description="why its 1D harmonic ħω and capture factors are not "
+                             "physics: a surface the harmonic fit misses (anharmonic), a relaxed structure that is not "
+                             "the minimum along the path")
     defectscreen_version: str
