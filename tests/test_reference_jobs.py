@@ -10,6 +10,7 @@ import pytest
 from jobflow import run_locally
 
 from defectscreen.engines import GpawSettings, ScfNotConvergedError, XtbSettings
+from defectscreen.engines.electronic import NoValenceElectronsError
 from defectscreen.flows.campaign import parse_campaign
 from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.jobs import RelaxationNotConvergedError, RelaxMaker, StaticMaker
@@ -78,6 +79,11 @@ def test_unconverged_relaxation_and_scf_raise_with_reason(calculations: dict) ->
         run_reference(vacancy.structure, vacancy.labels, XtbSettings(), 0.001, 1)
     with pytest.raises(ScfNotConvergedError, match="xTB SCF did not converge"):
         run_reference(vacancy.structure, vacancy.labels, XtbSettings(max_scf_iterations=2), None, 0)
+    small = {**CAMPAIGN, "hosts": [{"name": "MgO", "prototype": "rocksalt-MgO"}], "defects": {"vacancies": ["O"]},
+             "charges": {"default": [2]}, "supercell": {"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}
+    (bare,) = [c for c in build_defect_set(parse_campaign(small), Path(".")) if c.labels.charge == 2]
+    with pytest.raises(NoValenceElectronsError, match=r"MgO:v_O:\+2: charge \+2 leaves this 1-atom cell no valence"):
+        run_reference(bare.structure, bare.labels, XtbSettings(), None, 0)  # Mg²⁺ alone: GFN1-xTB's 2 electrons gone
 
 
 @pytest.mark.dft

@@ -15,6 +15,10 @@ from ase.units import Hartree
 from defectscreen.engines.guard import ScfGuard
 
 
+class NoValenceElectronsError(ValueError):
+    """A cell whose charge removed every valence electron: it has no occupied level (and no defect physics)."""
+
+
 def one_electron_levels(atoms: Atoms) -> dict:
     """Eigenvalues (eV) and occupations (0..1 per state) of the last SCF of ``atoms.calc`` (an ScfGuard).
 
@@ -31,6 +35,8 @@ def with_band_edges(levels: dict) -> dict:
     ``lowest_unoccupied_eV`` over all spins and k (occupation above / below 1/2) added."""
     eigenvalues = np.concatenate([np.ravel(channel) for channel in levels["eigenvalues_eV"]])
     occupied = np.concatenate([np.ravel(channel) for channel in levels["occupations"]]) > 0.5
+    if not occupied.any():
+        raise NoValenceElectronsError("no occupied one-electron level: the charge removed every valence electron")
     return {**levels, "highest_occupied_eV": float(eigenvalues[occupied].max()),
             "lowest_unoccupied_eV": float(eigenvalues[~occupied].min()) if (~occupied).any() else None}
 

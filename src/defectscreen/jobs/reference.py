@@ -28,6 +28,7 @@ from defectscreen.engines import (
     parse_engine_settings,
 )
 from defectscreen.engines.electronic import (
+    NoValenceElectronsError,
     atomic_site_potential,
     one_electron_levels,
     planar_average_potential,
@@ -126,9 +127,16 @@ def run_reference(
                 "Raise relax.max_steps in the campaign or start from a better structure."
             )
     final = AseAtomsAdaptor.get_structure(atoms.copy())  # without the calculator (and its open log file)
-    return _task_fields(structure, final, float(atoms.get_potential_energy()), atoms.get_forces(), converged,
-                        fmax_eV_per_angstrom, n_steps, steps, one_electron_levels(atoms),
-                        planar_average_potential(atoms), atomic_site_potential(atoms), engine_record(engine),
+    energy_eV = float(atoms.get_potential_energy())
+    try:
+        levels = one_electron_levels(atoms)
+    except NoValenceElectronsError:
+        raise NoValenceElectronsError(
+            f"{labels.calculation_id}: charge {labels.charge:+d} leaves this {len(structure)}-atom cell no valence "
+            "electron: give a larger supercell (supercell.min_length_angstrom or supercell.matrix) or leave this "
+            "charge out of charges") from None
+    return _task_fields(structure, final, energy_eV, atoms.get_forces(), converged, fmax_eV_per_angstrom, n_steps,
+                        steps, levels, planar_average_potential(atoms), atomic_site_potential(atoms), engine_record(engine),
                         time.perf_counter() - start, world.size)
 
 
