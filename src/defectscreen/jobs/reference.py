@@ -136,8 +136,8 @@ def run_reference(
             "electron: give a larger supercell (supercell.min_length_angstrom or supercell.matrix) or leave this "
             "charge out of charges") from None
     return _task_fields(structure, final, energy_eV, atoms.get_forces(), converged, fmax_eV_per_angstrom, n_steps,
-                        steps, levels, planar_average_potential(atoms), atomic_site_potential(atoms), engine_record(engine),
-                        time.perf_counter() - start, world.size)
+                        steps, levels, planar_average_potential(atoms), atomic_site_potential(atoms),
+                        engine_record(engine), time.perf_counter() - start, world.size)
 
 
 def _energy_at_relaxed_geometry(structure: Structure, labels: CalculationLabels, engine: GpawSettings,
