@@ -51,7 +51,7 @@ from defectscreen.reports.report_builder import REPORT_ID, report_pipeline
 from defectscreen.schemas.formation import FermiLevelSolution
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.query import current_versions, query_summaries, summary_criteria
-from defectscreen.storage.submission import record_campaign, submit_campaign
+from defectscreen.storage.submission import PHASE_PRIORITY, record_campaign, submit_campaign
 from defectscreen.storage.worker import run_worker
 
 BOHR_ANGSTROM = 0.529177210903
@@ -272,6 +272,12 @@ def test_formation_energies_from_the_campaigns_own_tasks(built: StorageSettings)
     store.connect()
     tasks = {doc["output"]["labels"]["calculation_id"]: doc["output"] for doc in store.query({"output.task_label": "relax"})}
     assert {"phase:Mg:hcp", "phase:O2:O2", "phase:N2:N2", "MgO:bulk"} <= set(tasks)
+    launchpad = settings.launchpad()
+    started = {doc["fw_id"]: doc["time_start"] for doc in launchpad.launches.find({}, {"fw_id": 1, "time_start": 1})}
+    phases = {doc["fw_id"]: doc["name"] for doc in launchpad.fireworks.find({"spec._priority": PHASE_PRIORITY})}
+    assert sorted(phases.values()) == [f"relax phase:{name}" for name in ("Mg3N2:antibixbyite", "Mg:hcp", "N2:N2",
+                                                                          "O2:O2")]  # run before every defect cell
+    assert max(started[fw_id] for fw_id in phases) < min(t for fw_id, t in started.items() if fw_id not in phases)
     formation = settings.collection("formation_energies", COLLECTIONS["formation_energies"])
     formation.connect()
     doc = formation.query_one({"host": "MgO"})

@@ -23,6 +23,11 @@ from defectscreen.schemas.formation import FormationInputs, settings_key
 from defectscreen.storage.glasses import glass_structures
 from defectscreen.storage.training_family import stored_training_family
 
+#: FireWorks priority of the competing phases: small cells that every formation energy needs, run before the defect
+#: cells (FireWorks runs READY jobs by priority, then in the order they were added), so formation energies can be built
+#: as the defects finish
+PHASE_PRIORITY = 10
+
 
 @dataclass(frozen=True)
 class SubmissionReport:
@@ -121,5 +126,9 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, ca
     if flows_read_each_other(flows):
         flows = [Flow(flows, name=campaign.name)]  # a job that reads another host's new job waits on it
     for flow in flows:
-        launchpad.add_wf(flow_to_workflow(flow, allow_external_references=True))
+        workflow = flow_to_workflow(flow, allow_external_references=True)
+        for firework in workflow.fws:
+            if firework.spec.get("defectscreen", {}).get("key", "").startswith("phase:"):
+                firework.spec["_priority"] = PHASE_PRIORITY
+        launchpad.add_wf(workflow)
     return SubmissionReport(sum(jobs_per_host.values()), len(maker.registry.reused), jobs_per_host, changes)
