@@ -135,6 +135,11 @@ def _screening_note(epsilon: float | list[list[float]], dielectric: dict | None)
             f"infrared-active TO modes {modes} meV.</p>")
 
 
+def _not_physics(flags: list[str]) -> str:
+    """One highlighted paragraph per flag."""
+    return "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>' for flag in flags)
+
+
 CAPTURE_TERMS = (("C̃/W_if²", "capture_coefficient_per_W_if2_cm3_s", ".2e"),
                  ("C̃", "capture_coefficient_unscaled_cm3_s", ".2e"), ("f", "sommerfeld_factor", ".2f"),
                  ("s", "charged_supercell_scaling", ".2f"), ("C", "capture_coefficient_cm3_s", ".2e"))
@@ -180,7 +185,7 @@ def _dispersion_sections(dispersions: list[dict]) -> list[str]:
                          f"{comparison.max_error_meV:.2f} meV against the potential's larger supercell.")
         parts += [f"<h2>{html.escape(host)}: phonon dispersion</h2>",
                   f'<p class="note">{html.escape(" ".join(notes))}</p>',
-                  "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>' for flag in main.flags),
+                  _not_physics(main.flags),
                   _figure(lambda path, d=documents, h=host: plot_host_dispersion(d, path, title=h))]
     return parts
 
@@ -205,8 +210,7 @@ def _site_ensemble_sections(ensembles: list[dict]) -> list[str]:
         parts += [f"<h2>{html.escape(label)} over the glass sites</h2>",
                   '<p class="note">Formation energies at E_F = the VBM of each glass (eV)'
                   + (f"; r: correlation with the {html.escape(descriptor)}" if descriptor else "") + ".</p>",
-                  "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>'
-                          for flag in sorted({flag for row in states for flag in row["flags"]})),
+                  _not_physics(sorted({flag for row in states for flag in row["flags"]})),
                   _table(rows, SITE_ENSEMBLE_COLUMNS,
                          f"sites-{ensemble['host']}-{ensemble['defect']}-{ensemble['charge']}"),
                   _figure(lambda path, summary=summaries[0]: plot_site_ensemble(summary, path, title=label))]
@@ -240,7 +244,7 @@ def render_report(title: str, formation_documents: list[dict], defect_formations
                    f"{html.escape(limits)}. Charge-neutral Fermi level at {document.fermi_levels[0].temperature_K:g} K: "
                    f"{html.escape(fermi)}.</p>") if document.fermi_levels else "",
                   _screening_note(*screening[document.host]) if document.host in screening else "",
-                  "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>' for flag in document.flags),
+                  _not_physics(document.flags),
                   _table(host_rows, TABLE_COLUMNS, f"defects-{document.host}"),
                   _figure(lambda path, d=document: plot_formation_energies(d, defect_formations[d.host_id], path))]
         host_states = {state.defect_uuid for defect in defect_formations[document.host_id]
@@ -258,7 +262,7 @@ def render_report(title: str, formation_documents: list[dict], defect_formations
                     parts += [f"<h3>{html.escape(ccd.calculation_id)}</h3>",
                               _figure(lambda path, d=ccd: plot_configuration_coordinate(d, path)),
                               _capture_note(pair),
-                              "".join(f'<p class="flag">Not physics: {html.escape(flag)}</p>' for flag in ccd.flags)]
+                              _not_physics(ccd.flags)]
                 if pair["photoluminescence"]:
                     bands = [PhotoluminescenceBand(**band) for band in pair["photoluminescence"]]
                     label = f"{summary['host']}:{summary['defect_name']}:{pair['charges']}"
