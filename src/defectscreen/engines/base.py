@@ -85,9 +85,10 @@ class GpawSettings(_Settings):
 
     @model_validator(mode="after")
     def _hybrids_in_plane_waves(self) -> GpawSettings:
-        if self.mode == "lcao" and PLANE_WAVE_HYBRIDS & {self.xc, self.relax_xc}:
-            raise ValueError(f"engine.xc: GPAW computes the hybrid {self.xc} in plane waves only; with mode: lcao "
-                             "use a semi-local functional (PBE), or mode: pw")
+        for field, xc in (("xc", self.xc), ("relax_xc", self.relax_xc)):
+            if self.mode == "lcao" and xc in PLANE_WAVE_HYBRIDS:
+                raise ValueError(f"engine.{field}: GPAW computes the hybrid {xc} in plane waves only; with mode: lcao "
+                                 "use a semi-local functional (PBE), or mode: pw")
         return self
 
     @field_validator("xc", "relax_xc")
