@@ -128,7 +128,7 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, ca
     for flow in flows:
         workflow = flow_to_workflow(flow, allow_external_references=True)
         for firework in workflow.fws:
-            if firework.spec.get("defectscreen", {}).get("key", "").startswith("phase:"):
+            if firework.spec.get("defectscreen", {}).get("host") == "phases":
                 firework.spec["_priority"] = PHASE_PRIORITY
         launchpad.add_wf(workflow)
     return SubmissionReport(sum(jobs_per_host.values()), len(maker.registry.reused), jobs_per_host, changes)
