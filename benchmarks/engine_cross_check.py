@@ -23,15 +23,10 @@ import time
 from pymatgen.core import Structure
 
 from defectscreen.engines import parse_engine_settings
-from defectscreen.flows.phases import ELEMENT_PHASES
+from defectscreen.flows.phases import ELEMENT_PHASES, phase_calculation_id
 from defectscreen.jobs.reference import run_reference
 from defectscreen.schemas import CalculationLabels
 from defectscreen.storage import StorageSettings
-
-
-def elemental_phase_id(element: str) -> str:
-    name, make, _ = ELEMENT_PHASES[element]
-    return f"phase:{make().composition.reduced_formula}:{name}"
 
 
 def main() -> None:
@@ -49,7 +44,8 @@ def main() -> None:
         if relaxed[defect]["labels"]["charge"] != 0:
             raise SystemExit(f"--defects: {defect} is charged; this check compares neutral cells only")
     changes = {defect: relaxed[defect]["labels"]["element_changes"] for defect in args.defects}
-    phases = {element: elemental_phase_id(element) for change in changes.values() for element in change}
+    phases = {element: phase_calculation_id(ELEMENT_PHASES[element][0], ELEMENT_PHASES[element][1]())
+              for change in changes.values() for element in change}
     hosts = {defect: f"{relaxed[defect]['labels']['host']}:bulk" for defect in args.defects}
     cells = [*sorted(set(phases.values())), *sorted(set(hosts.values())), *args.defects]
     missing = [cell for cell in cells if cell not in relaxed]

@@ -71,10 +71,15 @@ def periodic_cell(structure: Structure, min_width_angstrom: float) -> Structure:
                 for cell in cells), key=len)
 
 
+def phase_calculation_id(name: str, structure: Structure) -> str:
+    """'phase:<reduced formula>:<name>' ('phase:O2:O2', 'phase:Si:diamond')."""
+    return f"phase:{structure.composition.reduced_formula}:{name}"
+
+
 def _phase_calculation(campaign: Campaign, name: str, structure: Structure, multiplicity: int) -> Calculation:
     formula = structure.composition.reduced_formula
     labels = CalculationLabels(
-        calculation_id=f"phase:{formula}:{name}", campaign=campaign.name, host="phases", defect_name=formula,
+        calculation_id=phase_calculation_id(name, structure), campaign=campaign.name, host="phases", defect_name=formula,
         defect_type="competing_phase", defect_elements=sorted(el.symbol for el in structure.composition),
         element_changes={}, charge=0, spin_multiplicity=multiplicity)
     return Calculation(labels=labels, structure=structure)
