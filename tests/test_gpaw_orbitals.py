@@ -44,6 +44,43 @@ def test_orbital_overlaps_are_orthonormal_and_linear_in_q(tmp_path: Path) -> Non
     assert kept > 0.99  # the empty state stays inside its (degenerate) manifold
 
 
+@pytest.mark.slow(seconds=60)
+@pytest.mark.dft
+def test_atomic_orbitals_couple_the_band_edges_as_plane_waves_do(tmp_path: Path) -> None:
+    """C_Si in 8-atom Si at Γ: the coupling of the threefold valence edge to the twofold empty level over a
+    0.02 Å displacement, (Σ_vd |⟨ψ_v(0)|ψ_d(Q)⟩|²)^½ (invariant under rotations inside both manifolds), is the
+    same in GPAW's LCAO dzp basis as in plane waves — measured 0.00998 and 0.01041 — so capture from an
+    ``mode: lcao`` campaign (an amorphous host at seed 004's scale) carries plane-wave W_if."""
+    crystal = bulk("Si", "diamond", 5.43, cubic=True)
+    crystal[0].symbol = "C"
+    direction = np.random.default_rng(0).normal(size=(8, 3))
+    direction /= np.linalg.norm(direction)
+
+    def coupling(settings: GpawSettings) -> float:
+        def orbitals(step: float, bands=None):
+            atoms = crystal.copy()
+            atoms.positions += step * direction
+            return kohn_sham_orbitals(make_calculator(settings, 0, 1, tmp_path), atoms, spin=0, bands=bands,
+                                      edge_bands=3)
+
+        reference = orbitals(0.0)
+        bands = sorted(reference.orbitals)
+        moved = orbitals(0.02, bands)
+        empty_band = int(np.argmax(reference.occupations < 0.5))
+
+        def manifold(band: int) -> list[int]:
+            return [b for b in bands if abs(reference.eigenvalues_eV[b] - reference.eigenvalues_eV[band]) < 0.01]
+
+        valence, level = manifold(empty_band - 1), manifold(empty_band)
+        assert (len(valence), len(level)) == (3, 2)
+        return float(np.sqrt(sum(orbital_overlap(reference.orbitals[v], moved.orbitals[d]) ** 2
+                                 for v in valence for d in level)))
+
+    plane_waves, atomic_orbitals = coupling(GpawSettings()), coupling(GpawSettings(mode="lcao"))
+    assert plane_waves > 1e-3
+    assert atomic_orbitals == pytest.approx(plane_waves, rel=0.1)
+
+
 @pytest.mark.slow(seconds=55)
 @pytest.mark.dft
 def test_coupling_job_gives_the_charged_supercell_scaling_of_the_capturing_charge(tmp_path: Path, monkeypatch) -> None:
