@@ -102,6 +102,24 @@ def test_gan_cn_hole_capture_from_real_vasp_files() -> None:
     # seed 000 (multi-mode, HSE, same defect): 4.5e-9 … 7.0e-9 cm³/s at 300 K; the 1D model is within a decade
     assert 5e-10 < c300 < 7e-8
     assert document.capture_coefficient_cm3_s[0] < c300 < document.capture_coefficient_cm3_s[2]
+    assert document.flags == [] and document.surfaces[1].energy_below_minimum_meV == 0.0
+
+
+def test_capture_from_points_the_harmonic_fit_misses_is_flagged(tmp_path) -> None:
+    """The C_N path point at 10 % of ΔQ given twice, once as computed and once 100 meV higher (a noisy or anharmonic
+    surface): the fit passes between them, 41 meV RMS off (50 meV at both, 0 at the minimum) against ħω = 33 meV
+    from the computed point alone, and the document says so."""
+    import gzip
+
+    computed = GAN_CN / "nonrad_lower_10" / "vasprun.xml.gz"
+    text = gzip.decompress(computed.read_bytes()).decode()
+    assert text.count("-811.90263560") >= 2  # the final energy, written in every energy block of this file
+    shifted = tmp_path / "vasprun.xml.gz"
+    shifted.write_bytes(gzip.compress(text.replace("-811.90263560", "-811.80263560").encode()))
+    document = _gan_capture(ccd_final=[GAN_CN / "nonrad_vasprun.xml.0.gz", computed, shifted])
+    (flag,) = document.flags
+    assert flag.startswith("anharmonic: the harmonic fit of the final surface misses its points")
+    assert document.surfaces[1].fit_residual_meV == pytest.approx(50.0 * np.sqrt(2 / 3), rel=1e-3)
 
 
 def test_capture_input_errors_name_the_fix() -> None:
@@ -131,7 +149,7 @@ def test_analyze_capture_cli_prints_json(tmp_path) -> None:
         summary = json.loads(result.output.strip().splitlines()[-1])
         assert summary["temperatures_K"] == [100.0, 200.0, 300.0, 400.0, 500.0]
         assert summary["W_if_per_band"]["189"] == pytest.approx(0.094, abs=0.005)
-        assert len(summary["capture_coefficient_cm3_s"]) == 5
+        assert len(summary["capture_coefficient_cm3_s"]) == 5 and summary["flags"] == []
         bad = runner.invoke(cli, ["analyze", "capture", "--initial", str(GAN_CN / "nonrad_POSCAR.C-.gz"),
                                   "--final", str(GAN_CN / "nonrad_POSCAR.C0.gz"), "--delta-e", "1.1", "--temperatures", "hot"])
         assert bad.exit_code != 0 and "start:stop:step" in bad.output

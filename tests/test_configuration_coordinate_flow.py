@@ -12,8 +12,8 @@ import pytest
 import yaml
 from pymatgen.analysis.defects.ccd import get_dQ
 
+from defectscreen.analysis.capture import harmonic_model_flags
 from defectscreen.flows.campaign import CampaignError, load_campaign
-from defectscreen.jobs.ccd import harmonic_model_flags
 from defectscreen.physics.ccd import fit_harmonic
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE
 from defectscreen.schemas.optics import PotentialEnergySurface

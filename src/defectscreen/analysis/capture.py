@@ -51,6 +51,28 @@ from defectscreen.schemas.optics import (
 
 #: |Q − Q_min| below which a calculation counts as the relaxed minimum of its surface (amu^1/2 Å).
 MINIMUM_TOLERANCE = 1e-3
+#: a harmonic fit whose RMS misfit near the minimum exceeds this fraction of its ħω is not a harmonic surface
+ANHARMONIC_RESIDUAL_FRACTION = 0.2
+#: a path point this far (meV) below the relaxed structure: the relaxation did not reach the minimum along the path
+BELOW_MINIMUM_TOLERANCE_MEV = 5.0
+
+
+def harmonic_model_flags(surfaces: list[PotentialEnergySurface]) -> list[str]:
+    """What makes the 1D harmonic model of these surfaces not physics: a fit near the minimum that misses its points
+    by more than ``ANHARMONIC_RESIDUAL_FRACTION`` ħω (RMS), or a path point more than ``BELOW_MINIMUM_TOLERANCE_MEV``
+    below the relaxed structure."""
+    flags = []
+    for surface in surfaces:
+        state = surface.state.replace("_", " ")
+        if surface.fit_residual_meV is not None and (
+                surface.fit_residual_meV > ANHARMONIC_RESIDUAL_FRACTION * surface.hbar_omega_meV):
+            flags.append(f"anharmonic: the harmonic fit of the {state} surface misses its points near the minimum by "
+                         f"{surface.fit_residual_meV:.1f} meV RMS against ħω = {surface.hbar_omega_meV:.1f} meV; its ħω "
+                         "and the 1D harmonic capture factors do not describe this surface")
+        if (surface.energy_below_minimum_meV or 0.0) > BELOW_MINIMUM_TOLERANCE_MEV:
+            flags.append(f"the {state} relaxed structure lies {surface.energy_below_minimum_meV:.0f} meV above a point "
+                         "of the path: it is not the minimum along it (relax tighter)")
+    return flags
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,7 @@ def _surface(state: Literal["initial", "final"], points: list[tuple[float, float
     return PotentialEnergySurface(
         state=state, q_amu_half_angstrom=q.tolist(), energy_eV=energy.tolist(), minimum_q_amu_half_angstrom=minimum_q,
         hbar_omega_meV=fit.hbar_omega_meV, hbar_omega_source="harmonic_fit", fit_residual_meV=fit.residual_meV,
+        energy_below_minimum_meV=1e3 * float(e0 - energy.min()),
     ), e0
 
 
@@ -317,5 +340,5 @@ def analyze_capture_files(
         capture_coefficient_cm3_s=scaled.tolist(), capture_cross_section_cm2=cross_section,
         multimode=multimode,
         duschinsky=_duschinsky(phonons["initial"], phonons["final"]) if len(phonons) == 2 else None,
-        inputs=inputs, defectscreen_version=__version__,
+        flags=harmonic_model_flags([surface_i, surface_f]), inputs=inputs, defectscreen_version=__version__,
     )

@@ -172,7 +172,7 @@ def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, ws
     summary = document.model_dump(include={
         "carrier", "delta_Q_amu_half_angstrom", "delta_R_angstrom", "delta_E_eV", "hbar_omega_i_meV", "hbar_omega_f_meV",
         "classical_barrier_harmonic_eV", "W_if_eV_per_amu_half_angstrom", "degeneracy", "Z", "temperatures_K",
-        "charged_supercell_scaling", "sommerfeld_factor", "capture_coefficient_cm3_s"})
+        "charged_supercell_scaling", "sommerfeld_factor", "capture_coefficient_cm3_s", "flags"})
     summary["W_if_per_band"] = {c.band: c.W_if_eV_per_amu_half_angstrom for c in document.coupling}
     for record in document.multimode:
         summary[f"multimode_{record.basis}_basis_capture_coefficient_cm3_s"] = record.capture_coefficient_cm3_s

@@ -9,6 +9,7 @@ import numpy as np
 from jobflow import Maker, job
 
 import defectscreen
+from defectscreen.analysis.capture import harmonic_model_flags
 from defectscreen.engines import GpawSettings, XtbSettings, engine_record, parse_engine_settings
 from defectscreen.engines.ranks import on_ranks
 from defectscreen.jobs.coupling import gpaw_couplings
@@ -27,30 +28,6 @@ HARMONIC_FIT_WINDOW = 0.2
 DEFAULT_DELTA_E_EV = tuple(round(0.1 * i, 1) for i in range(2, 31))
 DEFAULT_TEMPERATURES_K = tuple(float(t) for t in range(50, 801, 50))
 FINAL_STATE_DEGENERACY = 1
-#: a harmonic fit whose RMS misfit near the minimum exceeds this fraction of its ħω is not a harmonic surface
-ANHARMONIC_RESIDUAL_FRACTION = 0.2
-#: a path point this far (meV) below the relaxed structure: the relaxation did not reach the minimum along the path
-BELOW_MINIMUM_TOLERANCE_MEV = 5.0
-
-
-def harmonic_model_flags(surfaces: list[PotentialEnergySurface]) -> list[str]:
-    """What makes the 1D harmonic model of these surfaces not physics: a fit near the minimum that misses its points
-    by more than ``ANHARMONIC_RESIDUAL_FRACTION`` ħω (RMS), or a path point more than ``BELOW_MINIMUM_TOLERANCE_MEV``
-    below the relaxed structure."""
-    flags = []
-    for surface in surfaces:
-        state = surface.state.replace("_", " ")
-        if surface.fit_residual_meV is not None and (
-                surface.fit_residual_meV > ANHARMONIC_RESIDUAL_FRACTION * surface.hbar_omega_meV):
-            flags.append(f"anharmonic: the harmonic fit of the {state} surface misses its points near the minimum by "
-                         f"{surface.fit_residual_meV:.1f} meV RMS against ħω = {surface.hbar_omega_meV:.1f} meV; its ħω "
-                         "and the 1D harmonic capture factors do not describe this surface")
-        if (surface.energy_below_minimum_meV or 0.0) > BELOW_MINIMUM_TOLERANCE_MEV:
-            flags.append(f"the {state} relaxed structure lies {surface.energy_below_minimum_meV:.0f} meV above a point "
-                         "of the path: it is not the minimum along it (relax tighter)")
-    return flags
-
-
 class NotAMinimumError(RuntimeError):
     """A relaxed structure whose energy falls away along the configuration coordinate."""
 

@@ -180,6 +180,9 @@ class CaptureDocument(BaseModel):
         default_factory=list, description="one entry per state whose force constants were given"
     )
     duschinsky: DuschinskySummary | None = None
+    flags: list[str] = Field(default_factory=list, description="why its 1D harmonic ħω and capture coefficients are "
+                             "not physics: a surface the harmonic fit misses (anharmonic), a relaxed structure that is "
+                             "not the minimum along the path")
     inputs: list[InputRecord]
     defectscreen_version: str
 
