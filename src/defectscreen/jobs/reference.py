@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import chdir
+from contextlib import chdir, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,16 +128,24 @@ def run_reference(
             )
     final = AseAtomsAdaptor.get_structure(atoms.copy())  # without the calculator (and its open log file)
     energy_eV = float(atoms.get_potential_energy())
-    try:
+    with valence_electrons_required(labels, len(structure)):
         levels = one_electron_levels(atoms)
-    except NoValenceElectronsError:
-        raise NoValenceElectronsError(
-            f"{labels.calculation_id}: charge {labels.charge:+d} leaves this {len(structure)}-atom cell no valence "
-            "electron: give a larger supercell (supercell.min_length_angstrom or supercell.matrix) or leave this "
-            "charge out of charges") from None
     return _task_fields(structure, final, energy_eV, atoms.get_forces(), converged, fmax_eV_per_angstrom, n_steps,
                         steps, levels, planar_average_potential(atoms), atomic_site_potential(atoms),
                         engine_record(engine), time.perf_counter() - start, world.size)
+
+
+@contextmanager
+def valence_electrons_required(labels: CalculationLabels, n_atoms: int):
+    """Re-raise a :class:`NoValenceElectronsError` from the levels of this cell with its calculation id, charge,
+    size and the campaign fields that fix it."""
+    try:
+        yield
+    except NoValenceElectronsError:
+        raise NoValenceElectronsError(
+            f"{labels.calculation_id}: charge {labels.charge:+d} leaves this {n_atoms}-atom cell no valence "
+            "electron: give a larger supercell (supercell.min_length_angstrom or supercell.matrix) or leave this "
+            "charge out of charges") from None
 
 
 def _energy_at_relaxed_geometry(structure: Structure, labels: CalculationLabels, engine: GpawSettings,
@@ -215,8 +223,9 @@ def run_vasp_reference(
     steps = run.ionic_steps if fmax_eV_per_angstrom is not None else []
     record = engine_record(engine)
     record["code_versions"]["vasp"] = run.vasp_version
-    levels = with_band_edges({"eigenvalues_eV": run.eigenvalues_eV, "occupations": run.occupations,
-                              "k_weights": run.k_weights, "spin_degeneracy": 1 if len(run.occupations) == 2 else 2})
+    with valence_electrons_required(labels, len(run.structure)):
+        levels = with_band_edges({"eigenvalues_eV": run.eigenvalues_eV, "occupations": run.occupations,
+                                  "k_weights": run.k_weights, "spin_degeneracy": 1 if len(run.occupations) == 2 else 2})
     # input structure as VASP started it: pymatgen's input sets sort the sites, and the ionic steps follow that order
     return _task_fields(run.input_structure, run.structure, run.energy_eV, forces, converged, fmax_eV_per_angstrom,
                         len(steps), steps, levels, run.planar_average_potential_eV, run.site_potential_eV, record,
