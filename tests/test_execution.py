@@ -183,6 +183,52 @@ def test_resubmission_adds_only_new_jobs(data_dir: Path, si_campaign: Path) -> N
     assert launchpad.fireworks.count_documents({}) == 7
 
 
+def test_a_resubmitted_job_waits_on_the_unfinished_jobs_it_reads(data_dir: Path, si_campaign: Path) -> None:
+    """Capture added to a campaign whose relaxations have not run yet: the new ccd job reads the two C_Si relaxations
+    of the first submission, so it waits on them in their workflow (not READY beside them, where a second worker
+    would start it on missing outputs) and on nothing else; the bulk relaxation stays unlinked."""
+    settings = StorageSettings.from_environment()
+    launchpad = settings.launchpad()
+    data = yaml.safe_load(si_campaign.read_text())
+    data["defects"]["vacancies"] = False
+    si_campaign.write_text(yaml.safe_dump(data))
+    submit_campaign(*load_campaign(si_campaign), launchpad)
+    data["properties"] = ["relaxation", "configuration_coordinate"]
+    si_campaign.write_text(yaml.safe_dump(data))
+    assert submit_campaign(*load_campaign(si_campaign), launchpad).new_jobs == 1
+    fw_ids = {fw["name"]: fw["fw_id"] for fw in launchpad.fireworks.find({}, {"name": 1, "fw_id": 1})}
+    (workflow,) = launchpad.workflows.find({}, {"links": 1})
+    parents = {int(parent) for parent, children in workflow["links"].items() if fw_ids["ccd Si:C_Si:0/-1"] in children}
+    assert parents == {fw_ids["relax Si:C_Si:0"], fw_ids["relax Si:C_Si:-1"]}
+    assert launchpad.get_fw_dict_by_id(fw_ids["ccd Si:C_Si:0/-1"])["state"] == "WAITING"
+    assert submit_campaign(*load_campaign(si_campaign), launchpad).new_jobs == 0
+
+
+def test_a_job_reading_unfinished_jobs_of_two_workflows_is_refused(data_dir: Path) -> None:
+    """FireWorks links jobs within one workflow: a job that reads unfinished jobs of two earlier workflows could only
+    be added READY beside them, so submission refuses it, naming the jobs and when to submit again."""
+    from jobflow import Flow, job
+    from jobflow.managers.fireworks import flow_to_workflow
+
+    from defectscreen.flows.campaign import CampaignError
+    from defectscreen.storage.submission import waiting_on_earlier_jobs
+
+    launchpad = StorageSettings.from_environment().launchpad()
+    first, second = job(sum)([1, 2]), job(sum)([3, 4])
+    first.name, second.name = "relax A:bulk", "relax B:bulk"
+    for earlier in (first, second):
+        launchpad.add_wf(flow_to_workflow(Flow([earlier], name=earlier.name)))
+    total = job(sum)([first.output, second.output])
+    total.name = "fit A+B"
+    flow = Flow([total])
+    with pytest.raises(CampaignError, match=r"fit A\+B read unfinished jobs of 2 earlier workflows .*submit this "
+                                            r"campaign again once they have finished"):
+        waiting_on_earlier_jobs(launchpad, flow, flow_to_workflow(flow, allow_external_references=True))
+    launchpad.fireworks.update_many({"name": "relax B:bulk"}, {"$set": {"state": "COMPLETED"}})  # B's done: no link
+    ((part, parents),) = waiting_on_earlier_jobs(launchpad, flow, flow_to_workflow(flow, allow_external_references=True))
+    assert parents == {launchpad.fireworks.find_one({"name": "relax A:bulk"})["fw_id"]}
+
+
 @pytest.mark.slow(seconds=45)
 def test_failed_job_recorded_with_reason_rest_goes_on(store_mode: str, si_campaign: Path) -> None:
     data = yaml.safe_load(si_campaign.read_text())

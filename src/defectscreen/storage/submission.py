@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fireworks import LaunchPad
+from fireworks import LaunchPad, Workflow
 from jobflow import Flow
 from jobflow.managers.fireworks import flow_to_workflow
 from maggma.core import Store
 
-from defectscreen.flows.campaign import Campaign
+from defectscreen.flows.campaign import Campaign, CampaignError
 from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.flows.phases import competing_phase_calculations
 from defectscreen.flows.registry import SubmittedTask, TaskRegistry
@@ -89,6 +89,67 @@ def flows_read_each_other(flows: list[Flow]) -> bool:
                for index, flow in enumerate(flows) for job in flow.jobs for reference in job.input_references)
 
 
+def unfinished_jobs(launchpad: LaunchPad, uuids: set[str]) -> dict[str, int]:
+    """uuid -> fw_id of the job on the LaunchPad whose output a reference to that uuid reads (its latest index: a
+    job a running job replaced gives its replacement's output), for those that have not completed."""
+    latest: dict[str, dict] = {}
+    for doc in launchpad.fireworks.find({"spec._tasks.job.uuid": {"$in": sorted(uuids)}},
+                                        {"fw_id": 1, "state": 1, "spec._tasks.job.uuid": 1, "spec._tasks.job.index": 1}):
+        job = doc["spec"]["_tasks"][0]["job"]
+        if job["uuid"] not in latest or job["index"] > latest[job["uuid"]]["index"]:
+            latest[job["uuid"]] = {"index": job["index"], "fw_id": doc["fw_id"], "state": doc["state"]}
+    return {uuid: job["fw_id"] for uuid, job in latest.items() if job["state"] != "COMPLETED"}
+
+
+def connected_parts(workflow: Workflow) -> list[Workflow]:
+    """The workflow's Fireworks split into the groups its links join (each group keeps its own links)."""
+    neighbours: dict[int, set[int]] = {fw.fw_id: set() for fw in workflow.fws}
+    for parent, children in workflow.links.items():
+        for child in children:
+            neighbours[parent].add(child)
+            neighbours[child].add(parent)
+    parts, seen = [], set()
+    for start in neighbours:
+        if start in seen:
+            continue
+        part, frontier = set(), [start]
+        while frontier:
+            fw_id = frontier.pop()
+            if fw_id not in part:
+                part.add(fw_id)
+                frontier.extend(neighbours[fw_id] - part)
+        seen |= part
+        parts.append(Workflow([fw for fw in workflow.fws if fw.fw_id in part],
+                              {parent: children for parent, children in workflow.links.items() if parent in part},
+                              name=workflow.name, metadata=workflow.metadata))
+    return parts
+
+
+def waiting_on_earlier_jobs(launchpad: LaunchPad, flow: Flow, workflow: Workflow) -> list[tuple[Workflow, set[int]]]:
+    """How to add ``workflow`` (``flow``'s jobs) so that no job starts before a job of an earlier submission it reads
+    has finished: (workflow, fw_ids of the unfinished jobs its first jobs wait on) — the whole workflow with no
+    parents when it reads no unfinished job, else each linked part of it, appended to the earlier workflow that holds
+    the unfinished jobs that part reads (FireWorks links jobs within one workflow only)."""
+    jobs = [job for job, _ in flow.iterflow()]
+    new = {job.uuid for job in jobs}
+    read = {job.uuid: {reference.uuid for reference in job.input_references} - new for job in jobs}
+    unfinished = unfinished_jobs(launchpad, set().union(*read.values()))
+    if not unfinished:
+        return [(workflow, set())]
+    placements = []
+    for part in connected_parts(workflow):
+        parents = {unfinished[uuid] for fw in part.fws for uuid in read[fw.tasks[0]["job"].uuid] if uuid in unfinished}
+        holders = [doc["name"] for doc in launchpad.workflows.find({"nodes": {"$in": sorted(parents)}}, {"name": 1})]
+        if len(holders) > 1:
+            names = ", ".join(fw.name for fw in part.fws)
+            raise CampaignError(
+                f"{names} read unfinished jobs of {len(holders)} earlier workflows ({', '.join(holders)}), and "
+                "FireWorks makes a job wait only on jobs of its own workflow: submit this campaign again once they "
+                "have finished (defectscreen status)")
+        placements.append((part, parents))
+    return placements
+
+
 def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, campaigns: Store | None = None,
                     amorphous_hosts: Store | None = None,
                     announce: Callable[[str], None] = lambda line: None) -> SubmissionReport:
@@ -125,10 +186,16 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, ca
     changes = record_campaign(campaigns, campaign) if campaigns is not None else []
     if flows_read_each_other(flows):
         flows = [Flow(flows, name=campaign.name)]  # a job that reads another host's new job waits on it
+    placements = []
     for flow in flows:
         workflow = flow_to_workflow(flow, allow_external_references=True)
         for firework in workflow.fws:
             if firework.spec.get("defectscreen", {}).get("host") == "phases":
                 firework.spec["_priority"] = PHASE_PRIORITY
-        launchpad.add_wf(workflow)
+        placements += waiting_on_earlier_jobs(launchpad, flow, workflow)
+    for workflow, parents in placements:
+        if parents:
+            launchpad.append_wf(workflow, sorted(parents), detour=False, pull_spec_mods=False)
+        else:
+            launchpad.add_wf(workflow)
     return SubmissionReport(sum(jobs_per_host.values()), len(maker.registry.reused), jobs_per_host, changes)
