@@ -183,7 +183,6 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, ca
         jobs_per_host[group] = len(flow.jobs)
         if flow.jobs:
             flows.append(flow)
-    changes = record_campaign(campaigns, campaign) if campaigns is not None else []
     if flows_read_each_other(flows):
         flows = [Flow(flows, name=campaign.name)]  # a job that reads another host's new job waits on it
     placements = []
@@ -193,6 +192,7 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, ca
             if firework.spec.get("defectscreen", {}).get("host") == "phases":
                 firework.spec["_priority"] = PHASE_PRIORITY
         placements += waiting_on_earlier_jobs(launchpad, flow, workflow)
+    changes = record_campaign(campaigns, campaign) if campaigns is not None else []
     for workflow, parents in placements:
         if parents:
             launchpad.append_wf(workflow, sorted(parents), detour=False, pull_spec_mods=False)
