@@ -3,6 +3,7 @@ defect cell cut from the glass as the engine relaxed it, and the site ensemble r
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -16,7 +17,11 @@ from pymatgen.analysis.defects.ccd import get_dQ
 from pymatgen.core import Structure
 
 from defectscreen.analysis.amorphous import crystal_at_density
-from defectscreen.analysis.site_ensembles import site_ensemble, vacancy_neighbour_distance_angstrom
+from defectscreen.analysis.site_ensembles import (
+    site_ensemble,
+    site_ensemble_of_states,
+    vacancy_neighbour_distance_angstrom,
+)
 from defectscreen.builders.chain import COLLECTIONS
 from defectscreen.cli.main import cli
 from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
@@ -120,6 +125,23 @@ def test_site_ensemble_statistics_and_the_vacancy_descriptor() -> None:
     assert vacancy_neighbour_distance_angstrom(two_si, [0.12, 0, 0], "Si") == pytest.approx(2.5)
 
 
+def test_a_site_ensemble_carries_its_sites_flags_into_json_and_figure(tmp_path: Path) -> None:
+    """The flags of the sites' formation energies (a Γ-only glass cell) reach the summary once each, so the JSON a
+    user reads and the figure (a footnote under the axes) say what the report and the console say."""
+    from defectscreen.reports.plots import plot_site_ensemble
+
+    cell = Structure([[10, 0, 0], [0, 10, 0], [0, 0, 10]], ["Si", "Si", "O"], [[0, 0, 0], [0.25, 0, 0], [0.6, 0.6, 0.6]])
+    k_points = "the k-points sample only 7.1 Å of this cell (below 8 Å)"
+    rows = [{"site": f"g#{glass}:v_O@{site}", "formation_energy_at_vbm_eV": {"O-rich": energy},
+             "structure": cell.as_dict(), "site_frac_coords": [0.12, 0, 0], "flags": flags}
+            for glass, site, energy, flags in ((1, 3, 4.6, [k_points]), (2, 3, 4.8, [k_points, "anharmonic"]),
+                                               (2, 9, 5.0, []))]
+    summary = site_ensemble_of_states("g", "v_O", 0, "O-rich", 0.0, rows)
+    assert summary.flags == ["anharmonic", k_points]
+    assert summary.descriptor_values == pytest.approx([2.5] * 3)
+    assert plot_site_ensemble(summary, tmp_path / "sites.png").stat().st_size > 0
+
+
 @pytest.mark.slow(seconds=180)
 def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed_glass(store_mode: str,
                                                                                        tmp_path: Path) -> None:
@@ -184,6 +206,7 @@ def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed
     ensemble = json.loads(result.output)
     assert ensemble["defect"] == "v_O" and len(ensemble["sites"]) == 2 and ensemble["limit"] == "O-rich"
     report = (tmp_path / "report.html").read_text()
+    assert all(html.escape(flag) in report for flag in ensemble["flags"])  # the console's, the report's and the JSON's
     for charge in ("0", "+1"):  # the report has each charge state's ensemble, its table and its histogram
         heading = f"a-SiO2: v_O (q = {charge}) over the glass sites"
         assert heading in report and f'id="sites-a-SiO2-v_O-{int(charge)}"' in report

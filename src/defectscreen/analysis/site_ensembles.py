@@ -42,9 +42,11 @@ def vacancy_descriptor(defect: str, relaxed_cells: dict[str, tuple[Structure, li
 
 def site_ensemble(host: str, defect: str, charge: int, limit: str, fermi_level_eV: float,
                   formation_energy_eV: dict[str, float], descriptor: str | None = None,
-                  descriptor_values: dict[str, float] | None = None, bins: int = 10) -> SiteEnsembleSummary:
+                  descriptor_values: dict[str, float] | None = None, bins: int = 10,
+                  flags: tuple[str, ...] = ()) -> SiteEnsembleSummary:
     """The summary of ``formation_energy_eV`` (site id -> E_f at ``fermi_level_eV`` and ``limit``, eV) and, where
-    given, its Pearson correlation with ``descriptor_values`` (site id -> value)."""
+    given, its Pearson correlation with ``descriptor_values`` (site id -> value); ``flags``: why the energies are not
+    physics."""
     sites = sorted(formation_energy_eV)
     energies = np.array([formation_energy_eV[s] for s in sites])
     counts, edges = np.histogram(energies, bins=bins)
@@ -58,15 +60,16 @@ def site_ensemble(host: str, defect: str, charge: int, limit: str, fermi_level_e
         standard_deviation_eV=float(energies.std(ddof=1)) if len(sites) > 1 else 0.0,
         lowest_sites=[sites[i] for i in np.argsort(energies)[:LOWEST_SITES]], histogram_counts=counts.tolist(),
         histogram_edges_eV=edges.tolist(), descriptor=descriptor if values is not None else None,
-        descriptor_values=values, pearson_r=r)
+        descriptor_values=values, pearson_r=r, flags=list(flags))
 
 
 def site_ensemble_of_states(host: str, defect: str, charge: int, limit: str, fermi_level_eV: float,
                             states: list[dict]) -> SiteEnsembleSummary:
     """The summary of ``states`` (rows of ``storage.query.glass_site_states``: each site's formation energy at the
     VBM per limit, its relaxed cell and where the defect sits) at ``limit`` and E_F = VBM + ``fermi_level_eV``, with
-    the vacancy descriptor where the defect has one."""
+    the vacancy descriptor where the defect has one and the sites' flags."""
     energies = {row["site"]: row["formation_energy_at_vbm_eV"][limit] + charge * fermi_level_eV for row in states}
     descriptor, values = vacancy_descriptor(defect, {row["site"]: (Structure.from_dict(row["structure"]),
                                                                    row["site_frac_coords"]) for row in states})
-    return site_ensemble(host, defect, charge, limit, fermi_level_eV, energies, descriptor, values)
+    return site_ensemble(host, defect, charge, limit, fermi_level_eV, energies, descriptor, values,
+                         flags=tuple(sorted({flag for row in states for flag in row["flags"]})))

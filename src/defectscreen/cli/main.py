@@ -505,7 +505,7 @@ def sites(host: str, defect: str, charge: int, limit: str | None, fermi_level: f
     console().print("  lowest: " + ", ".join(f"{site} {energies[site]:.3f} eV" for site in summary.lowest_sites))
     if summary.pearson_r is not None:
         console().print(f"  correlation with the {summary.descriptor}: r = {summary.pearson_r:.2f}")
-    for flag in sorted({flag for row in states for flag in row["flags"]}):
+    for flag in summary.flags:
         console().print(f"  [yellow]not physics:[/] {flag}", soft_wrap=True)
 
 

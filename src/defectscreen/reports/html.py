@@ -210,7 +210,7 @@ def _site_ensemble_sections(ensembles: list[dict]) -> list[str]:
         parts += [f"<h2>{html.escape(label)} over the glass sites</h2>",
                   '<p class="note">Formation energies at E_F = the VBM of each glass (eV)'
                   + (f"; r: correlation with the {html.escape(descriptor)}" if descriptor else "") + ".</p>",
-                  _not_physics(sorted({flag for row in states for flag in row["flags"]})),
+                  _not_physics(summaries[0].flags),
                   _table(rows, SITE_ENSEMBLE_COLUMNS,
                          f"sites-{ensemble['host']}-{ensemble['defect']}-{ensemble['charge']}"),
                   _figure(lambda path, summary=summaries[0]: plot_site_ensemble(summary, path, title=label))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -29,10 +30,21 @@ from defectscreen.schemas.optics import (  # noqa: E402
 )
 from defectscreen.schemas.phonons import HuangRhysDocument, PhononDispersionDocument, PhononDocument  # noqa: E402
 
+#: characters per inch of figure width in a footnote's 7-pt lines
+FOOTNOTE_CHARACTERS_PER_INCH = 16
 
-def _save(figure, path: str | Path, title: str = "") -> Path:
+
+def _save(figure, path: str | Path, title: str = "", footnote: list[str] = ()) -> Path:
+    """Title, layout and file; ``footnote``: lines printed under the axes (why the numbers are not physics)."""
     figure.suptitle(title)
-    figure.tight_layout()
+    width = int(FOOTNOTE_CHARACTERS_PER_INCH * figure.get_figwidth())
+    lines = [line for text in footnote for line in textwrap.wrap(text, width)]
+    if lines:
+        height = 0.12 * len(lines) / figure.get_figheight()  # 7-pt lines, figure fraction
+        figure.text(0.01, 0.01, "\n".join(lines), fontsize=7, color="C3", va="bottom")
+        figure.tight_layout(rect=(0, height + 0.01, 1, 1))
+    else:
+        figure.tight_layout()
     path = Path(path)
     figure.savefig(path, dpi=150)
     plt.close(figure)
@@ -380,10 +392,16 @@ def plot_site_ensemble(summary: SiteEnsembleSummary, path: str | Path, title: st
     histogram.yaxis.set_major_locator(MaxNLocator(integer=True))
     histogram.legend()
     if with_descriptor:
-        axes[1].scatter(summary.descriptor_values, summary.formation_energy_eV)
+        glass_of = [site.split(":")[0] for site in summary.sites]
+        for glass in sorted(set(glass_of)):
+            mine = [i for i, g in enumerate(glass_of) if g == glass]
+            axes[1].scatter(np.array(summary.descriptor_values)[mine], np.array(summary.formation_energy_eV)[mine],
+                            label=glass)
         r = "" if summary.pearson_r is None else f" (r = {summary.pearson_r:.2f})"
         axes[1].set(xlabel=summary.descriptor, ylabel="formation energy (eV)", title=f"{len(summary.sites)} sites{r}")
-    return _save(figure, path, title or f"{summary.defect} over the sites of {summary.host}")
+        axes[1].legend(title="glass")
+    return _save(figure, path, title or f"{summary.defect} over the sites of {summary.host}",
+                 footnote=[f"not physics: {flag}" for flag in summary.flags])
 
 
 def plot_hamiltonian_errors(documents: list[MlHamiltonianDocument], path: str | Path, title: str = "") -> Path:

@@ -95,3 +95,5 @@ class SiteEnsembleSummary(BaseModel):
     descriptor_values: list[float] | None
     pearson_r: float | None = Field(description="correlation of formation energy and descriptor (None: fewer than "
                                     "three sites or no descriptor)")
+    flags: list[str] = Field(default_factory=list, description="why these formation energies are not physics, from "
+                             "the sites' formation-energy documents (each once); empty when they are")
