@@ -211,7 +211,7 @@ def test_a_job_reading_unfinished_jobs_of_two_workflows_is_refused(data_dir: Pat
     from jobflow.managers.fireworks import flow_to_workflow
 
     from defectscreen.flows.campaign import CampaignError
-    from defectscreen.storage.submission import waiting_on_earlier_jobs
+    from defectscreen.storage.submission import earlier_jobs_read, unfinished_jobs, waiting_on_earlier_jobs
 
     launchpad = StorageSettings.from_environment().launchpad()
     first, second = job(sum)([1, 2]), job(sum)([3, 4])
@@ -221,11 +221,19 @@ def test_a_job_reading_unfinished_jobs_of_two_workflows_is_refused(data_dir: Pat
     total = job(sum)([first.output, second.output])
     total.name = "fit A+B"
     flow = Flow([total])
+    read = earlier_jobs_read(flow)
+    assert read == {total.uuid: {first.uuid, second.uuid}}
+
+    def placements():
+        unfinished = unfinished_jobs(launchpad, read[total.uuid])
+        return waiting_on_earlier_jobs(launchpad, flow_to_workflow(flow, allow_external_references=True), read,
+                                       unfinished)
+
     with pytest.raises(CampaignError, match=r"fit A\+B read unfinished jobs of 2 earlier workflows .*submit this "
                                             r"campaign again once they have finished"):
-        waiting_on_earlier_jobs(launchpad, flow, flow_to_workflow(flow, allow_external_references=True))
+        placements()
     launchpad.fireworks.update_many({"name": "relax B:bulk"}, {"$set": {"state": "COMPLETED"}})  # B's done: no link
-    ((part, parents),) = waiting_on_earlier_jobs(launchpad, flow, flow_to_workflow(flow, allow_external_references=True))
+    ((part, parents),) = placements()
     assert parents == {launchpad.fireworks.find_one({"name": "relax A:bulk"})["fw_id"]}
 
 

@@ -89,9 +89,18 @@ def flows_read_each_other(flows: list[Flow]) -> bool:
                for index, flow in enumerate(flows) for job in flow.jobs for reference in job.input_references)
 
 
+def earlier_jobs_read(flow: Flow) -> dict[str, set[str]]:
+    """Job uuid -> the uuids of the jobs it reads that are not in ``flow`` (jobs of earlier submissions)."""
+    jobs = [job for job, _ in flow.iterflow()]
+    new = {job.uuid for job in jobs}
+    return {job.uuid: {reference.uuid for reference in job.input_references} - new for job in jobs}
+
+
 def unfinished_jobs(launchpad: LaunchPad, uuids: set[str]) -> dict[str, int]:
     """uuid -> fw_id of the job on the LaunchPad whose output a reference to that uuid reads (its latest index: a
     job a running job replaced gives its replacement's output), for those that have not completed."""
+    if not uuids:
+        return {}
     latest: dict[str, dict] = {}
     for doc in launchpad.fireworks.find({"spec._tasks.job.uuid": {"$in": sorted(uuids)}},
                                         {"fw_id": 1, "state": 1, "spec._tasks.job.uuid": 1, "spec._tasks.job.index": 1}):
@@ -125,16 +134,14 @@ def connected_parts(workflow: Workflow) -> list[Workflow]:
     return parts
 
 
-def waiting_on_earlier_jobs(launchpad: LaunchPad, flow: Flow, workflow: Workflow) -> list[tuple[Workflow, set[int]]]:
-    """How to add ``workflow`` (``flow``'s jobs) so that no job starts before a job of an earlier submission it reads
-    has finished: (workflow, fw_ids of the unfinished jobs its first jobs wait on) — the whole workflow with no
-    parents when it reads no unfinished job, else each linked part of it, appended to the earlier workflow that holds
-    the unfinished jobs that part reads (FireWorks links jobs within one workflow only)."""
-    jobs = [job for job, _ in flow.iterflow()]
-    new = {job.uuid for job in jobs}
-    read = {job.uuid: {reference.uuid for reference in job.input_references} - new for job in jobs}
-    unfinished = unfinished_jobs(launchpad, set().union(*read.values()))
-    if not unfinished:
+def waiting_on_earlier_jobs(launchpad: LaunchPad, workflow: Workflow, read: dict[str, set[str]],
+                            unfinished: dict[str, int]) -> list[tuple[Workflow, set[int]]]:
+    """How to add ``workflow`` so that no job starts before a job of an earlier submission it reads has finished
+    (``read``: its jobs' :func:`earlier_jobs_read`; ``unfinished``: :func:`unfinished_jobs` of those): (workflow,
+    fw_ids of the unfinished jobs its first jobs wait on) — the whole workflow with no parents when it reads no
+    unfinished job, else each linked part of it, appended to the earlier workflow that holds the unfinished jobs
+    that part reads (FireWorks links jobs within one workflow only)."""
+    if not any(uuid in unfinished for uuids in read.values() for uuid in uuids):
         return [(workflow, set())]
     placements = []
     for part in connected_parts(workflow):
@@ -185,13 +192,15 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, ca
             flows.append(flow)
     if flows_read_each_other(flows):
         flows = [Flow(flows, name=campaign.name)]  # a job that reads another host's new job waits on it
+    reads = [earlier_jobs_read(flow) for flow in flows]
+    unfinished = unfinished_jobs(launchpad, {uuid for read in reads for uuids in read.values() for uuid in uuids})
     placements = []
-    for flow in flows:
+    for flow, read in zip(flows, reads, strict=True):
         workflow = flow_to_workflow(flow, allow_external_references=True)
         for firework in workflow.fws:
             if firework.spec.get("defectscreen", {}).get("host") == "phases":
                 firework.spec["_priority"] = PHASE_PRIORITY
-        placements += waiting_on_earlier_jobs(launchpad, flow, workflow)
+        placements += waiting_on_earlier_jobs(launchpad, workflow, read, unfinished)
     changes = record_campaign(campaigns, campaign) if campaigns is not None else []
     for workflow, parents in placements:
         if parents:
