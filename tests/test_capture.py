@@ -120,6 +120,14 @@ def test_capture_from_points_the_harmonic_fit_misses_is_flagged(tmp_path) -> Non
     (flag,) = document.flags
     assert flag.startswith("anharmonic: the harmonic fit of the final surface misses its points")
     assert document.surfaces[1].fit_residual_meV == pytest.approx(50.0 * np.sqrt(2 / 3), rel=1e-3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        result = CliRunner().invoke(cli, [
+            "analyze", "capture", "--initial", str(GAN_CN / "nonrad_POSCAR.C-.gz"),
+            "--final", str(GAN_CN / "nonrad_POSCAR.C0.gz"), "--ccd-final", str(GAN_CN / "nonrad_vasprun.xml.0.gz"),
+            "--ccd-final", str(computed), "--ccd-final", str(shifted), "--w-if", "0.094", "--delta-e", "1.13"])
+    assert result.exit_code == 0, result.output
+    assert "not physics: anharmonic: the harmonic fit of the final surface" in " ".join(result.output.split())
 
 
 def test_capture_input_errors_name_the_fix() -> None:

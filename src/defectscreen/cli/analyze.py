@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from defectscreen.cli.options import FILE, NON_NEGATIVE, POSITIVE, ordered_pair, output_path
+from defectscreen.cli.options import FILE, NON_NEGATIVE, POSITIVE, console, ordered_pair, output_path
 from defectscreen.defaults import (
     DEFAULT_CAPTURE_SIGMA_MEV,
     DEFAULT_GAMMA_MEV,
@@ -29,6 +29,15 @@ def _write_rows(path: Path, header: list[str], columns: list[list[float]]) -> No
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(zip(*columns))
+
+
+def _echo_summary(summary: dict, key_width: int) -> None:
+    """A summary as 'key value' lines, its flags (why a number is not physics) as one line each after them."""
+    for key, value in summary.items():
+        if key != "flags":
+            click.echo(f"{key:{key_width}s} {value}")
+    for flag in summary.get("flags", []):
+        console().print(f"[yellow]not physics:[/] {flag}", soft_wrap=True)
 
 
 @analyze.command()
@@ -182,8 +191,7 @@ def capture(initial, final, ccd_initial, ccd_final, omega_i_meV, omega_f_meV, ws
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        for key, value in summary.items():
-            click.echo(f"{key:32s} {value}")
+        _echo_summary(summary, 32)
 
 
 @analyze.command()
@@ -308,5 +316,4 @@ def dispersion(phonopy_yaml, force_sets, force_constants, born, points_per_segme
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
     else:
-        for key, value in summary.items():
-            click.echo(f"{key:24s} {value}")
+        _echo_summary(summary, 24)
