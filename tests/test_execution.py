@@ -184,9 +184,10 @@ def test_resubmission_adds_only_new_jobs(data_dir: Path, si_campaign: Path) -> N
 
 
 def test_a_resubmitted_job_waits_on_the_unfinished_jobs_it_reads(data_dir: Path, si_campaign: Path) -> None:
-    """Capture added to a campaign whose relaxations have not run yet: the new ccd job reads the two C_Si relaxations
-    of the first submission, so it waits on them in their workflow (not READY beside them, where a second worker
-    would start it on missing outputs) and on nothing else; the bulk relaxation stays unlinked."""
+    """Capture and Ge_Si added to a campaign whose relaxations have not run yet: the new C_Si ccd job reads the two
+    C_Si relaxations of the first submission, so it waits on them in their workflow (not READY beside them, where a
+    second worker would start it on missing outputs) and on nothing else; the bulk relaxation stays unlinked. Ge_Si
+    reads nothing earlier: its relaxations and their ccd job are a workflow of their own, as any new flow."""
     settings = StorageSettings.from_environment()
     launchpad = settings.launchpad()
     data = yaml.safe_load(si_campaign.read_text())
@@ -194,13 +195,20 @@ def test_a_resubmitted_job_waits_on_the_unfinished_jobs_it_reads(data_dir: Path,
     si_campaign.write_text(yaml.safe_dump(data))
     submit_campaign(*load_campaign(si_campaign), launchpad)
     data["properties"] = ["relaxation", "configuration_coordinate"]
+    data["defects"]["substitutions"]["Si"] = ["C", "Ge"]
     si_campaign.write_text(yaml.safe_dump(data))
-    assert submit_campaign(*load_campaign(si_campaign), launchpad).new_jobs == 1
+    assert submit_campaign(*load_campaign(si_campaign), launchpad).new_jobs == 4
     fw_ids = {fw["name"]: fw["fw_id"] for fw in launchpad.fireworks.find({}, {"name": 1, "fw_id": 1})}
-    (workflow,) = launchpad.workflows.find({}, {"links": 1})
-    parents = {int(parent) for parent, children in workflow["links"].items() if fw_ids["ccd Si:C_Si:0/-1"] in children}
-    assert parents == {fw_ids["relax Si:C_Si:0"], fw_ids["relax Si:C_Si:-1"]}
+    workflows = launchpad.workflows.find({}, {"nodes": 1, "links": 1})
+    earlier, germanium = sorted(workflows, key=lambda workflow: len(workflow["nodes"]), reverse=True)
+
+    def parents(workflow: dict, name: str) -> set[int]:
+        return {int(parent) for parent, children in workflow["links"].items() if fw_ids[name] in children}
+
+    assert parents(earlier, "ccd Si:C_Si:0/-1") == {fw_ids["relax Si:C_Si:0"], fw_ids["relax Si:C_Si:-1"]}
     assert launchpad.get_fw_dict_by_id(fw_ids["ccd Si:C_Si:0/-1"])["state"] == "WAITING"
+    assert sorted(germanium["nodes"]) == sorted(fw_ids[name] for name in fw_ids if "Ge_Si" in name)
+    assert parents(germanium, "ccd Si:Ge_Si:0/-1") == {fw_ids["relax Si:Ge_Si:0"], fw_ids["relax Si:Ge_Si:-1"]}
     assert submit_campaign(*load_campaign(si_campaign), launchpad).new_jobs == 0
 
 
