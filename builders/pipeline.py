@@ -1,5 +1,5 @@
-"""maggma pipeline: ``mrun builders/pipeline.py`` builds defects, formation energies, summaries and the report
-from the JobStore.
+"""maggma pipeline: ``mrun builders/pipeline.py`` builds defects, formation energies, summaries, site ensembles and
+the report from the JobStore.
 
 Stores come from the same settings as every defectscreen command (DEFECTSCREEN_DATA_DIR or
 DEFECTSCREEN_MONGO_URI / the config file), so this runs on the embedded store and on MongoDB alike;

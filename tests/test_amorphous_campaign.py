@@ -205,6 +205,10 @@ def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed
     assert result.exit_code == 0, result.output
     ensemble = json.loads(result.output)
     assert ensemble["defect"] == "v_O" and len(ensemble["sites"]) == 2 and ensemble["limit"] == "O-rich"
+    stored_ensembles = settings.collection("site_ensembles", COLLECTIONS["site_ensembles"])
+    stored_ensembles.connect()
+    stored_ensemble = stored_ensembles.query_one({"site_ensemble_id": "a-SiO2:v_O:0|O-rich"})
+    assert {key: stored_ensemble[key] for key in ensemble} == ensemble  # `build` stored what `sites` computes
     report = (tmp_path / "report.html").read_text()
     assert all(html.escape(flag) in report for flag in ensemble["flags"])  # the console's, the report's and the JSON's
     for charge in ("0", "+1"):  # the report has each charge state's ensemble, its table and its histogram
@@ -221,3 +225,58 @@ def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed
     campaign, base_dir = load_campaign(path)
     with pytest.raises(CampaignError, match="generated before from another crystal or other amorphous settings"):
         submit_campaign(campaign, base_dir, settings.launchpad(), amorphous_hosts=glasses)
+
+
+def test_site_ensembles_are_built_per_limit_from_the_current_versions_sites_and_rebuilt_when_one_changes() -> None:
+    """Three V_O sites over two glasses of the current campaign version, one site of an older version and a crystal
+    defect: the builder stores one ensemble per chemical-potential limit over the three current sites, equal to
+    what `sites` and the report compute from the same documents; a second build writes nothing; a site whose flags
+    change rebuilds both limits, which then carry the flag."""
+    from maggma.stores import MemoryStore
+
+    from defectscreen.builders import SiteEnsembleBuilder
+    from defectscreen.storage.query import glass_site_states
+
+    cell = Structure([[10, 0, 0], [0, 10, 0], [0, 0, 10]], ["Si", "Si", "O"], [[0, 0, 0], [0.25, 0, 0], [0.6, 0.6, 0.6]])
+    stores = {name: MemoryStore(name, key=key) for name, key in (
+        ("tasks", "uuid"), ("campaigns", "name"), ("amorphous_hosts", "glass_id"),
+        ("defect_formation_energies", "defect_formation_id"), ("site_ensembles", "site_ensemble_id"))}
+    for store in stores.values():
+        store.connect()
+    stores["campaigns"].update([{"name": "glass", "sha256": "v2"}])
+    stores["amorphous_hosts"].update([{"glass_id": f"glass:a-SiO2#{seed}", "host": f"a-SiO2#{seed}"}
+                                      for seed in (1, 2, 3)] + [{"glass_id": "glass:outside", "host": None}])
+    sites = [("a-SiO2#1", "v_O@3", 4.6, "v2"), ("a-SiO2#1", "v_O@9", 4.9, "v2"), ("a-SiO2#2", "v_O@3", 5.2, "v2"),
+             ("a-SiO2#3", "v_O@3", 9.9, "v1"), ("SiO2", "v_O", 7.0, "v2")]
+    stores["defect_formation_energies"].update([
+        {"defect_formation_id": f"{host}:{defect}|engine|settings", "host": host, "defect_name": defect,
+         "campaign_sha256": version, "input_fingerprint": f"{host}{defect}", "flags": [],
+         "charge_states": [{"charge": 0, "formation_energy_at_vbm_eV": {"O-rich": energy, "Si-rich": energy - 3},
+                            "correction_eV": 0.0, "defect_uuid": f"{host}:{defect}"}]}
+        for host, defect, energy, version in sites])
+    stores["tasks"].update([{"uuid": f"{host}:{defect}", "output": {
+        "task_label": "relax", "structure": cell.as_dict(), "labels": {"defect_site_frac_coords": [0.12, 0, 0]}}}
+        for host, defect, _, _ in sites])
+
+    def build() -> int:
+        builder = SiteEnsembleBuilder(stores["tasks"], stores["campaigns"], stores["amorphous_hosts"],
+                                      stores["defect_formation_energies"], stores["site_ensembles"])
+        builder.connect()
+        builder.update_targets([builder.process_item(item) for item in builder.get_items()])
+        return builder.total  # the stores stay open: maggma's finalize would close the in-memory ones
+
+    assert build() == 2 and build() == 0
+    built = {doc["limit"]: doc for doc in stores["site_ensembles"].query()}
+    assert sorted(built) == ["O-rich", "Si-rich"]
+    rich = built["O-rich"]
+    assert rich["site_ensemble_id"] == "a-SiO2:v_O:0|O-rich" and rich["campaign_sha256"] == ["v2"]
+    assert rich["sites"] == ["a-SiO2#1:v_O@3", "a-SiO2#1:v_O@9", "a-SiO2#2:v_O@3"]
+    assert rich["mean_eV"] == pytest.approx(4.9) and built["Si-rich"]["mean_eV"] == pytest.approx(1.9)
+    states = glass_site_states(stores["defect_formation_energies"], stores["tasks"], "a-SiO2", "v_O", 0, ["v2"])
+    on_demand = site_ensemble_of_states("a-SiO2", "v_O", 0, "O-rich", 0.0, states).model_dump(mode="json")
+    assert {key: rich[key] for key in on_demand} == on_demand
+    stores["defect_formation_energies"].update([{
+        **stores["defect_formation_energies"].query_one({"defect_formation_id": "a-SiO2#2:v_O@3|engine|settings"}),
+        "flags": ["a Γ-only cell"]}])
+    assert build() == 2
+    assert all(doc["flags"] == ["a Γ-only cell"] for doc in stores["site_ensembles"].query())

@@ -9,6 +9,7 @@ from maggma.core import Builder
 
 from defectscreen.builders.defects import DefectBuilder
 from defectscreen.builders.formation import FormationEnergyBuilder
+from defectscreen.builders.site_ensembles import SiteEnsembleBuilder
 from defectscreen.builders.summary import DefectSummaryBuilder
 from defectscreen.storage import StorageSettings
 
@@ -17,7 +18,8 @@ CHUNK_SIZE = 10_000
 #: collection -> key of its documents.
 COLLECTIONS = {"campaigns": "name", "defects": "defect_id", "formation_energies": "host_id",
                "defect_formation_energies": "defect_formation_id", "summaries": "summary_id", "build_states": "builder",
-               "lattice_energies": "lattice_key", "amorphous_hosts": "glass_id"}
+               "lattice_energies": "lattice_key", "amorphous_hosts": "glass_id",
+               "site_ensembles": "site_ensemble_id"}
 
 
 #: allocations between young-generation collections while builders run (Python's default: 700)
@@ -36,8 +38,8 @@ def _tune_garbage_collection() -> None:
 
 
 def builder_chain(settings: StorageSettings) -> list[Builder]:
-    """tasks -> defects -> formation energies (per host and per defect) -> summaries, on the stores ``settings``
-    names."""
+    """tasks -> defects -> formation energies (per host and per defect) -> summaries, and the site ensembles of
+    amorphous hosts, on the stores ``settings`` names."""
     _tune_garbage_collection()
     tasks = settings.job_store().docs_store
     stores = {name: settings.collection(name, key) for name, key in COLLECTIONS.items()}
@@ -48,4 +50,6 @@ def builder_chain(settings: StorageSettings) -> list[Builder]:
         FormationEnergyBuilder(tasks, stores["campaigns"], stores["defects"], stores["formation_energies"],
                                stores["defect_formation_energies"], **common),
         DefectSummaryBuilder(tasks, stores["defect_formation_energies"], stores["summaries"], **common),
+        SiteEnsembleBuilder(tasks, stores["campaigns"], stores["amorphous_hosts"], stores["defect_formation_energies"],
+                            stores["site_ensembles"], **common),
     ]

@@ -1,6 +1,6 @@
 """Pydantic documents, one per stored collection, with units in field names and provenance."""
 
-from defectscreen.schemas.amorphous import AmorphousHostDocument
+from defectscreen.schemas.amorphous import AmorphousHostDocument, SiteEnsembleDocument
 from defectscreen.schemas.dielectric import DielectricDocument
 from defectscreen.schemas.embedding import (
     EmbeddedSpectrumDocument,
@@ -62,6 +62,7 @@ __all__ = [
     "PotentialDocument",
     "FullSearchDocument",
     "SearchBenchmarkDocument",
+    "SiteEnsembleDocument",
     "StructureSearchDocument",
     "SurrogateDocument",
     "TaskDocument",

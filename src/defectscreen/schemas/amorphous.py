@@ -97,3 +97,15 @@ class SiteEnsembleSummary(BaseModel):
                                     "three sites or no descriptor)")
     flags: list[str] = Field(default_factory=list, description="why these formation energies are not physics, from "
                              "the sites' formation-energy documents (each once); empty when they are")
+
+
+class SiteEnsembleDocument(SiteEnsembleSummary):
+    """A site ensemble as the builders store it (collection ``site_ensembles``): at E_F = the VBM of each glass, one
+    per amorphous host, defect, charge state and chemical-potential limit, over the sites of the current campaign
+    versions."""
+
+    site_ensemble_id: str = Field(description="'a-SiO2:v_O:0|O-rich'")
+    campaign_sha256: list[str] = Field(description="the campaign versions whose sites it holds")
+    defect_formation_ids: list[str] = Field(description="the sites' DefectFormationDocuments")
+    input_fingerprint: str
+    defectscreen_version: str
