@@ -12,7 +12,7 @@ import defectscreen
 from defectscreen.analysis.site_ensembles import site_ensemble_of_states
 from defectscreen.builders.common import IncrementalBuilder, input_fingerprint
 from defectscreen.schemas.amorphous import SiteEnsembleDocument, ensemble_name
-from defectscreen.storage.query import current_versions, glass_site_states
+from defectscreen.storage.query import SITE_FIELDS, current_versions, site_states_of
 
 #: what planning reads of a site's formation-energy document
 SITE_HEADER = ["defect_formation_id", "host", "defect_name", "campaign_sha256", "input_fingerprint", "flags",
@@ -25,10 +25,12 @@ def site_ensemble_id(host: str, defect: str, charge: int, limit: str) -> str:
 
 
 class SiteEnsembleBuilder(IncrementalBuilder):
-    """The DefectFormationDocuments of defects at the sites of the campaigns' glasses (``amorphous_hosts``), grouped by amorphous host and defect without its site
-    over every campaign's current version, joined with the sites' relaxed cells -> ``SiteEnsembleDocument`` per
-    charge state and chemical-potential limit (``analysis.site_ensembles.site_ensemble_of_states`` at the VBM),
-    rebuilt when a site's formation-energy document or flags change or a site joins or leaves."""
+    """The DefectFormationDocuments of defects at the sites of the campaigns' glasses (``amorphous_hosts``), grouped
+    by amorphous host and defect without its site over every campaign's current version, joined with the sites'
+    relaxed cells -> ``SiteEnsembleDocument`` per charge state and chemical-potential limit
+    (``analysis.site_ensembles.site_ensemble_of_states`` at the VBM), rebuilt when a site's formation-energy
+    document or flags change or a site joins or leaves. Loading reads the planned sites by key, not by host name
+    (which would scan every formation document for the glasses' names)."""
 
     key = "site_ensemble_id"
     indexes = ("host", "defect", "charge", "limit", "mean_eV", "standard_deviation_eV")
@@ -57,18 +59,21 @@ class SiteEnsembleBuilder(IncrementalBuilder):
                 for limit in sorted({limit for state in states if state["charge"] == charge
                                      for limit in state["formation_energy_at_vbm_eV"]}):
                     yield {"site_ensemble_id": site_ensemble_id(host, defect, charge, limit), "host": host,
-                           "defect": defect, "charge": charge, "limit": limit, "versions": versions,
+                           "defect": defect, "charge": charge, "limit": limit,
                            "campaign_sha256": sorted({doc["campaign_sha256"] for doc in docs}),
                            "defect_formation_ids": sorted(doc["defect_formation_id"] for doc in docs),
                            "fingerprint": fingerprint}
 
     def load(self, pending: list[dict]) -> Iterator[dict]:
+        sites: dict[tuple[str, str], list[dict]] = {}
         states: dict[tuple[str, str, int], list[dict]] = {}
         for item in pending:
-            ensemble = (item["host"], item["defect"], item["charge"])
+            defect, ensemble = (item["host"], item["defect"]), (item["host"], item["defect"], item["charge"])
+            if defect not in sites:
+                sites[defect] = list(self.defect_formation_energies.query(
+                    {"defect_formation_id": {"$in": item["defect_formation_ids"]}}, properties=SITE_FIELDS))
             if ensemble not in states:
-                states[ensemble] = glass_site_states(self.defect_formation_energies, self.tasks, *ensemble,
-                                                     item["versions"])
+                states[ensemble] = site_states_of(sites[defect], self.tasks, item["charge"])
             yield {**item, "states": states[ensemble]}
 
     def process_item(self, item: dict) -> dict | None:

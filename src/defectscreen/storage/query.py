@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from jobflow import JobStore
 from maggma.core import Store
 
@@ -303,9 +305,20 @@ def glass_site_states(formations: Store, tasks: JobStore, host: str, defect: str
     where the defect sits}."""
     hosts = with_ensemble_members(formations, "host", host)
     names = with_ensemble_members(formations, "defect_name", defect)
+    return site_states_of(formations.query({"host": hosts, "defect_name": names,
+                                            "campaign_sha256": {"$in": campaign_versions}}, properties=SITE_FIELDS),
+                          tasks, charge)
+
+
+#: what :func:`site_states_of` reads of a formation-energy document
+SITE_FIELDS = ["host", "defect_name", "charge_states", "flags"]
+
+
+def site_states_of(formation_documents: Iterable[dict], tasks: JobStore | Store, charge: int) -> list[dict]:
+    """The rows of :func:`glass_site_states` from the defects' formation-energy documents (``SITE_FIELDS`` of each;
+    those of crystal hosts are left out) and their relaxed cells in ``tasks``."""
     found = []
-    for doc in formations.query({"host": hosts, "defect_name": names, "campaign_sha256": {"$in": campaign_versions}},
-                                properties=["host", "defect_name", "charge_states", "flags"]):
+    for doc in formation_documents:
         if GLASS_SEED_SEPARATOR not in doc["host"]:
             continue
         state = next((s for s in doc["charge_states"] if s["charge"] == charge), None)
