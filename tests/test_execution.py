@@ -183,7 +183,7 @@ def test_resubmission_adds_only_new_jobs(data_dir: Path, si_campaign: Path) -> N
     assert launchpad.fireworks.count_documents({}) == 7
 
 
-def test_a_resubmitted_job_waits_on_the_unfinished_jobs_it_reads(data_dir: Path, si_campaign: Path) -> None:
+def test_a_resubmitted_job_waits_on_the_unfinished_jobs_it_reads(store_mode: str, si_campaign: Path) -> None:
     """Capture and Ge_Si added to a campaign whose relaxations have not run yet: the new C_Si ccd job reads the two
     C_Si relaxations of the first submission, so it waits on them in their workflow (not READY beside them, where a
     second worker would start it on missing outputs) and on nothing else; the bulk relaxation stays unlinked. Ge_Si
@@ -212,7 +212,7 @@ def test_a_resubmitted_job_waits_on_the_unfinished_jobs_it_reads(data_dir: Path,
     assert submit_campaign(*load_campaign(si_campaign), launchpad).new_jobs == 0
 
 
-def test_a_job_reading_unfinished_jobs_of_two_workflows_is_refused(data_dir: Path) -> None:
+def test_a_job_reading_unfinished_jobs_of_two_workflows_is_refused(store_mode: str) -> None:
     """FireWorks links jobs within one workflow: a job that reads unfinished jobs of two earlier workflows could only
     be added READY beside them, so submission refuses it, naming the jobs and when to submit again."""
     from jobflow import Flow, job
