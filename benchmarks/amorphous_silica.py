@@ -32,11 +32,12 @@ def generate(arguments: tuple) -> dict:
     if options.method == "melt_quench":
         settings = MeltQuenchSettings(melt_temperature_K=options.melt_temperature, melt_ps=options.melt_ps,
                                       quench_ps=options.quench_ps, timestep_fs=options.timestep_fs)
-        document = melt_quench_glass(beta_cristobalite(), options.atoms, options.density, seed, settings, 300.0)
+        document = melt_quench_glass(beta_cristobalite(), options.atoms, options.density, seed, settings, 300.0,
+                                     options.supercell)
     else:
         document = bond_switching_glass(beta_cristobalite(), options.atoms, options.density, seed,
                                         options.melting_moves, options.quenching_moves, options.melt_temperature,
-                                        300.0)
+                                        300.0, supercell=options.supercell)
     return {"seed": seed, "document": document}
 
 
@@ -44,6 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", choices=["bond_switching", "melt_quench"], default="bond_switching")
     parser.add_argument("--atoms", type=int, default=96)
+    parser.add_argument("--supercell", choices=["compact", "diagonal"], default="diagonal",
+                        help="how the cell is cut from the crystal (analysis.amorphous.crystal_at_density); the "
+                        "documented runs: diagonal")
     parser.add_argument("--density", type=float, default=2.20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--melting-moves", type=int, default=2000)

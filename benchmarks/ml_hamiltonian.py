@@ -74,7 +74,7 @@ def glass(options, atoms: int, seed: int) -> Structure:
     path = options.out / f"glass-{atoms}-{seed}.json"
     if not path.exists():
         document = bond_switching_glass(beta_cristobalite(), atoms, 2.2, seed, options.melting_moves,
-                                        options.quenching_moves, 10000.0, 300.0)
+                                        options.quenching_moves, 10000.0, 300.0, supercell=options.supercell)
         path.write_text(document.structure.to_json())
     return Structure.from_str(path.read_text(), fmt="json")
 
@@ -107,6 +107,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["label", "evaluate"])
     parser.add_argument("--atoms", type=int, default=48, help="training cell (a multiple of 24)")
+    parser.add_argument("--supercell", choices=["compact", "diagonal"], default="diagonal",
+                        help="how the glass cells are cut from the crystal (analysis.amorphous.crystal_at_density); "
+                        "the documented runs: diagonal")
     parser.add_argument("--defects-per-glass", type=int, default=6)
     parser.add_argument("--test-defects", type=int, default=2)
     parser.add_argument("--rattle", type=float, default=0.05)

@@ -30,6 +30,29 @@ def beta_cristobalite() -> Structure:
     return Structure.from_spacegroup("Fd-3m", Lattice.cubic(7.16), ["Si", "O"], [[0, 0, 0], [0.125, 0.125, 0.125]])
 
 
+def test_a_compact_glass_cell_is_wider_than_stacked_conventional_cells() -> None:
+    """72 atoms of β-cristobalite: three cubes stacked are one cube edge a wide (a = 7.13 Å at 2.2 g/cm³, below the 8 Å
+    a Γ-only cell is flagged under); the compact cut of the primitive cell is ≥ 9.5 Å wide at the same density and
+    composition, and every O still bridges two Si across its faces. 96 atoms: the rhombohedron of fcc primitive
+    vectors (3, −1, −1)… is √2 a wide on every face; 24 atoms: both cuts are the cube."""
+    from defectscreen.analysis.formation import k_sampling_length
+
+    edge = crystal_at_density(beta_cristobalite(), 24, 2.2).lattice.a
+    assert edge == pytest.approx(7.13, abs=0.01)
+    stacked = crystal_at_density(beta_cristobalite(), 72, 2.2, supercell="diagonal")
+    compact = crystal_at_density(beta_cristobalite(), 72, 2.2)
+    assert sorted(stacked.lattice.abc) == pytest.approx([edge, edge, 3 * edge])
+    assert k_sampling_length(stacked.lattice, (1, 1, 1)) == pytest.approx(edge)
+    assert k_sampling_length(compact.lattice, (1, 1, 1)) > 9.5
+    assert compact.density == pytest.approx(2.2) and compact.composition == stacked.composition
+    assert network_of(compact).bridges.shape == (48, 2)
+    rhombohedron = crystal_at_density(beta_cristobalite(), 96, 2.2)
+    widths = 2 * np.pi / np.array(rhombohedron.lattice.reciprocal_lattice.abc)  # between opposite faces
+    assert widths == pytest.approx([np.sqrt(2) * edge] * 3)
+    assert np.allclose(crystal_at_density(beta_cristobalite(), 24, 2.2, supercell="diagonal").lattice.matrix,
+                       crystal_at_density(beta_cristobalite(), 24, 2.2).lattice.matrix)
+
+
 def test_network_energy_gradient_is_the_derivative_of_the_energy() -> None:
     network = network_of(crystal_at_density(beta_cristobalite(), 48, 2.2))
     positions = network.positions + np.random.default_rng(0).normal(0, 0.1, network.positions.shape)
@@ -83,7 +106,9 @@ def test_the_crystal_is_flagged_and_the_quenched_network_is_a_glass() -> None:
     assert metrics.first_shell_angstrom["A-X"] == pytest.approx(1.60, abs=0.06)  # 240 quench moves: still strained
     assert metrics.angles_degrees["X-A-X"][0] == pytest.approx(109.47, abs=2.0)
     assert 120 < metrics.angles_degrees["A-X-A"][0] < 165 and metrics.angles_degrees["A-X-A"][1] > 8
-    assert glass.accepted_melting_moves >= 8 and glass.accepted_quenching_moves >= 5
+    # a switch costs ~1-3 eV on the Keating network: at 30000 K (kT = 2.6 eV) Metropolis takes some, not all
+    # (measured 2-12 of 60 over seeds and cuts)
+    assert 1 <= glass.accepted_melting_moves <= 30 and glass.accepted_quenching_moves >= 5
     assert glass.flags == glass_flags(metrics, glass.crystal_bridges_kept_fraction)
     assert 0 <= glass.crystal_bridges_kept_fraction < 1
     again = bond_switching_glass(beta_cristobalite(), 96, 2.2, seed=7, melting_moves=60, quenching_moves=240,
@@ -127,7 +152,7 @@ def test_amorphous_command_writes_structures_and_refuses_what_it_cannot_build(da
     assert "melt at" in quenched.output and json.loads(
         (tmp_path / "md" / "amorphous_hosts.json").read_text())[0]["melt_quench"]["melt_temperature_K"] == 5000.0
     odd = CliRunner().invoke(cli, ["amorphous", str(crystal), "--atoms", "50", "--out", str(tmp_path / "x")])
-    assert odd.exit_code == 1 and "atoms: 50 is not a multiple of the crystal cell's 24 atoms" in odd.output
+    assert odd.exit_code == 1 and "atoms: 50 is not a multiple of the primitive cell's 6 atoms" in odd.output
     rocksalt = tmp_path / "mgo.cif"
     Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.21), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(
         filename=str(rocksalt))

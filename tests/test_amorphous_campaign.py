@@ -19,6 +19,7 @@ from pymatgen.core import Structure
 from defectscreen.analysis.amorphous import crystal_at_density
 from defectscreen.analysis.site_ensembles import (
     site_ensemble,
+    site_ensemble_at_fermi_level,
     site_ensemble_of_states,
     vacancy_neighbour_distance_angstrom,
 )
@@ -57,7 +58,8 @@ def test_a_melt_quench_glass_is_generated_stored_and_refused_with_its_coordinati
     quench this fast (24 atoms, 0.5 ps at 8000 K, 0.05 ps to 300 K) leaves coordination defects (every seed tried,
     1-3, did), so the campaign is refused naming
     the setting that quenches more slowly. The stored bond-switching glasses keep their recipe hash whatever the
-    melt–quench settings (their glasses are not generated anew)."""
+    melt–quench settings (their glasses are not generated anew), and a diagonal cut keeps the hash its glasses had
+    before the cut was a setting (the value below, from the code before it)."""
     from defectscreen.storage.glasses import generation_sha256
 
     crystal = prototype_structure("cristobalite-SiO2")
@@ -69,6 +71,9 @@ def test_a_melt_quench_glass_is_generated_stored_and_refused_with_its_coordinati
     slower = switching.model_copy(update={"melt_quench": campaign.hosts[0].amorphous.melt_quench})
     assert generation_sha256(crystal, switching, 1) == generation_sha256(crystal, slower, 1)
     assert generation_sha256(crystal, campaign.hosts[0].amorphous, 1) != generation_sha256(crystal, switching, 1)
+    diagonal = switching.model_copy(update={"supercell": "diagonal"})
+    assert generation_sha256(crystal, diagonal, 1) == \
+        "c9e920a93102bdbcbdc7cf6eedbb75b6509857600cbc043d8192d246ed7410a4" != generation_sha256(crystal, switching, 1)
     settings = StorageSettings(data_dir=tmp_path / "data")
     glasses = settings.collection("amorphous_hosts", COLLECTIONS["amorphous_hosts"])
     generated: list[str] = []
@@ -120,6 +125,13 @@ def test_site_ensemble_statistics_and_the_vacancy_descriptor() -> None:
     assert summary.standard_deviation_eV == pytest.approx(np.std([5, 6, 7, 4], ddof=1))
     assert summary.lowest_sites[:2] == ["g#2:v_O@5", "g#1:v_O@1"] and sum(summary.histogram_counts) == 4
     assert summary.pearson_r == pytest.approx(1.0)  # energies are linear in the distances
+    charged = site_ensemble_at_fermi_level(summary.model_copy(update={"charge": 2}), 1.5)  # +2 at E_F = VBM + 1.5 eV
+    assert charged.mean_eV == pytest.approx(8.5) and charged.fermi_level_eV == 1.5
+    assert charged.formation_energy_eV == pytest.approx(np.add(summary.formation_energy_eV, 3.0))
+    assert charged.histogram_edges_eV == pytest.approx(np.add(summary.histogram_edges_eV, 3.0))
+    assert (charged.standard_deviation_eV, charged.lowest_sites, charged.pearson_r) == \
+        (summary.standard_deviation_eV, summary.lowest_sites, summary.pearson_r)
+    assert site_ensemble_at_fermi_level(charged, 0.0).mean_eV == pytest.approx(5.5)  # back to the VBM
     two_si = Structure([[10, 0, 0], [0, 10, 0], [0, 0, 10]], ["Si", "Si", "Si"], [[0, 0, 0], [0.25, 0, 0],
                                                                                 [0.7, 0.7, 0.7]])
     assert vacancy_neighbour_distance_angstrom(two_si, [0.12, 0, 0], "Si") == pytest.approx(2.5)
@@ -136,7 +148,7 @@ def test_a_site_ensemble_carries_its_sites_flags_into_json_and_figure(tmp_path: 
              "structure": cell.as_dict(), "site_frac_coords": [0.12, 0, 0], "flags": flags}
             for glass, site, energy, flags in ((1, 3, 4.6, [k_points]), (2, 3, 4.8, [k_points, "anharmonic"]),
                                                (2, 9, 5.0, []))]
-    summary = site_ensemble_of_states("g", "v_O", 0, "O-rich", 0.0, rows)
+    summary = site_ensemble_of_states("g", "v_O", 0, "O-rich", rows)
     assert summary.flags == ["anharmonic", k_points]
     assert summary.descriptor_values == pytest.approx([2.5] * 3)
     assert plot_site_ensemble(summary, tmp_path / "sites.png").stat().st_size > 0
@@ -208,7 +220,19 @@ def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed
     stored_ensembles = settings.collection("site_ensembles", COLLECTIONS["site_ensembles"])
     stored_ensembles.connect()
     stored_ensemble = stored_ensembles.query_one({"site_ensemble_id": "a-SiO2:v_O:0|O-rich"})
-    assert {key: stored_ensemble[key] for key in ensemble} == ensemble  # `build` stored what `sites` computes
+    assert {key: stored_ensemble[key] for key in ensemble} == ensemble  # `sites` reads what `build` stored
+    formations = settings.collection("defect_formation_energies", COLLECTIONS["defect_formation_energies"])
+    formations.connect()
+    at_vbm = {(f"{doc['host']}:{doc['defect_name']}", state["charge"]): state["formation_energy_at_vbm_eV"]["O-rich"]
+              for doc in formations.query({}) if "#" in doc["host"]
+              for state in doc["charge_states"]}
+    assert ensemble["formation_energy_eV"] == pytest.approx([at_vbm[(site, 0)] for site in ensemble["sites"]])
+    charged = CliRunner().invoke(cli, ["sites", "--host", "a-SiO2", "--defect", "v_O", "--charge", "1",
+                                       "--fermi-level", "2.5", "--json"])
+    assert charged.exit_code == 0, charged.output
+    charged = json.loads(charged.output)  # E_f(E_F) = E_f(VBM) + q E_F, site by site
+    assert charged["fermi_level_eV"] == 2.5 and charged["sites"] == ensemble["sites"]
+    assert charged["formation_energy_eV"] == pytest.approx([at_vbm[(site, 1)] + 2.5 for site in charged["sites"]])
     report = (tmp_path / "report.html").read_text()
     assert all(html.escape(flag) in report for flag in ensemble["flags"])  # the console's, the report's and the JSON's
     for charge in ("0", "+1"):  # the report has each charge state's ensemble, its table and its histogram
@@ -229,13 +253,14 @@ def test_a_glass_host_is_generated_once_and_its_vacancies_relax_from_the_relaxed
 
 def test_site_ensembles_are_built_per_limit_from_the_current_versions_sites_and_rebuilt_when_one_changes() -> None:
     """Three V_O sites over two glasses of the current campaign version, one site of an older version and a crystal
-    defect: the builder stores one ensemble per chemical-potential limit over the three current sites, equal to
-    what `sites` and the report compute from the same documents; a second build writes nothing; a site whose flags
-    change rebuilds both limits, which then carry the flag."""
+    defect: the builder stores one ensemble per chemical-potential limit over the three current sites, equal to the
+    summary of their formation documents; `current_site_ensembles` finds both under the current version, none under
+    the older one; a second build writes nothing; a site whose flags change rebuilds both limits, which then carry
+    the flag."""
     from maggma.stores import MemoryStore
 
     from defectscreen.builders import SiteEnsembleBuilder
-    from defectscreen.storage.query import glass_site_states
+    from defectscreen.storage.query import current_site_ensembles, site_states_of
 
     cell = Structure([[10, 0, 0], [0, 10, 0], [0, 0, 10]], ["Si", "Si", "O"], [[0, 0, 0], [0.25, 0, 0], [0.6, 0.6, 0.6]])
     stores = {name: MemoryStore(name, key=key) for name, key in (
@@ -272,9 +297,12 @@ def test_site_ensembles_are_built_per_limit_from_the_current_versions_sites_and_
     assert rich["site_ensemble_id"] == "a-SiO2:v_O:0|O-rich" and rich["campaign_sha256"] == ["v2"]
     assert rich["sites"] == ["a-SiO2#1:v_O@3", "a-SiO2#1:v_O@9", "a-SiO2#2:v_O@3"]
     assert rich["mean_eV"] == pytest.approx(4.9) and built["Si-rich"]["mean_eV"] == pytest.approx(1.9)
-    states = glass_site_states(stores["defect_formation_energies"], stores["tasks"], "a-SiO2", "v_O", 0, ["v2"])
-    on_demand = site_ensemble_of_states("a-SiO2", "v_O", 0, "O-rich", 0.0, states).model_dump(mode="json")
+    states = site_states_of(stores["defect_formation_energies"].query({"campaign_sha256": "v2"}), stores["tasks"], 0)
+    on_demand = site_ensemble_of_states("a-SiO2", "v_O", 0, "O-rich", states).model_dump(mode="json")
     assert {key: rich[key] for key in on_demand} == on_demand
+    assert [doc["limit"] for doc in current_site_ensembles(stores["site_ensembles"], ["v2"], "a-SiO2", "v_O", 0)] \
+        == ["O-rich", "Si-rich"]
+    assert current_site_ensembles(stores["site_ensembles"], ["v1"]) == []
     stores["defect_formation_energies"].update([{
         **stores["defect_formation_energies"].query_one({"defect_formation_id": "a-SiO2#2:v_O@3|engine|settings"}),
         "flags": ["a Γ-only cell"]}])

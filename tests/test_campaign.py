@@ -122,7 +122,7 @@ def test_every_example_campaign_is_valid_and_generates_its_cells(path: Path) -> 
     minutes; tests/test_amorphous_campaign.py generates one)."""
     campaign, base_dir = load_campaign(path)
     glasses = {name: crystal_at_density(SpacegroupAnalyzer(host.load(base_dir)).get_conventional_standard_structure(),
-                                        host.amorphous.atoms, host.amorphous.density_g_cm3)
+                                        host.amorphous.atoms, host.amorphous.density_g_cm3, host.amorphous.supercell)
                for host in campaign.hosts if host.amorphous for name in host.cell_hosts}
     calculations = build_defect_set(campaign, base_dir, glasses)
     assert {c.labels.host for c in calculations} == set(campaign.cell_hosts)

@@ -53,10 +53,11 @@ def _build(builder: Builder) -> int:
 @pytest.mark.dft
 def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
     campaign = parse_campaign(CAMPAIGN)
-    tasks, campaigns, defects, lattice_energies, formation, per_defect, summaries, reports = (
+    tasks, campaigns, defects, lattice_energies, formation, per_defect, summaries, site_ensembles, reports = (
         MemoryStore(name) for name in ("tasks", "campaigns", "defects", "lattice_energies", "formation", "per_defect",
-                                       "summaries", "reports"))
-    for store in (tasks, campaigns, defects, lattice_energies, formation, per_defect, summaries, reports):
+                                       "summaries", "site_ensembles", "reports"))
+    for store in (tasks, campaigns, defects, lattice_energies, formation, per_defect, summaries, site_ensembles,
+                  reports):
         store.connect()
     for calculation in [*build_defect_set(campaign, Path(".")), *competing_phase_calculations(campaign, Path("."))]:
         # fmax far above the unrelaxed cell's forces: a one-SCF "relaxation" of the ideal-site cells
@@ -105,7 +106,7 @@ def test_kumagai_correction_of_a_gpaw_silicon_vacancy(tmp_path: Path) -> None:
     (state,) = per_defect.query_one({"host_id": host["host_id"]})["charge_states"]
     assert state["formation_energy_at_vbm_eV"]["Si-rich"] == pytest.approx(by_hand, abs=1e-6)
     _build(DefectSummaryBuilder(tasks, per_defect, summaries))
-    _build(ReportBuilder(tasks, campaigns, defects, formation, per_defect, summaries, reports))
+    _build(ReportBuilder(tasks, campaigns, defects, formation, per_defect, summaries, site_ensembles, reports))
     page = reports.query_one({})["html"]
     figure = re.search(r"Si:v_Si:\+2: Kumagai–Oba site potentials</h3><img alt=\"figure\" src=\"data:image/png;base64,"
                        r"([A-Za-z0-9+/=]+)\"", page)

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from typing import Literal
 
 import numpy as np
+from ase.build import find_optimal_cell_shape
 from pymatgen.core import Element, Lattice, Structure
 
 import defectscreen
+from defectscreen.analysis.formation import k_sampling_length
 from defectscreen.mlip.melt_quench import MeltQuenchSettings, melt_and_quench
 from defectscreen.physics.bond_switching import (
     KeatingParameters,
@@ -67,27 +70,46 @@ def _formers(structure: Structure) -> tuple[str, str]:
     return NETWORK_FORMERS[formula]
 
 
-def crystal_at_density(crystal: Structure, atoms: int, density_g_cm3: float) -> Structure:
-    """The diagonal supercell of ``crystal`` with ``atoms`` atoms (a multiple of its cell's) whose lattice vectors
-    are the most equal in length, its lattice scaled isotropically to ``density_g_cm3``."""
-    if atoms % len(crystal):
+def crystal_at_density(crystal: Structure, atoms: int, density_g_cm3: float,
+                       supercell: Literal["compact", "diagonal"] = "compact") -> Structure:
+    """The supercell of ``crystal`` with ``atoms`` atoms, its lattice scaled isotropically to ``density_g_cm3``.
+    'diagonal': multiples of the crystal's cell along its axes, the lengths most equal (72 atoms of 24-atom
+    β-cristobalite: 1 × 1 × 3, 7.2 Å wide); 'compact': the widest of that one and the supercell of the primitive cell
+    closest to a cube (ASE's ``find_optimal_cell_shape``), by the distance between opposite faces (what a Γ-only cell
+    samples, ``analysis.formation.k_sampling_length``) — 72 atoms: 9.9 Å wide, 96 atoms: a rhombohedron 10.1 Å wide;
+    the diagonal cell where it is as wide (24 or 192 atoms: cubes)."""
+    candidates = []
+    if atoms % len(crystal) == 0:
+        cells = atoms // len(crystal)
+        repeats = [(i, j, cells // (i * j)) for i in range(1, cells + 1) for j in range(1, cells + 1)
+                   if cells % (i * j) == 0]
+        lengths = np.array(crystal.lattice.abc)
+        candidates.append(crystal * min(repeats, key=lambda n: float(np.ptp(np.array(n) * lengths))))
+    elif supercell == "diagonal":
         raise ValueError(f"atoms: {atoms} is not a multiple of the crystal cell's {len(crystal)} atoms")
-    cells = atoms // len(crystal)
-    repeats = [(i, j, cells // (i * j)) for i in range(1, cells + 1) for j in range(1, cells + 1)
-               if cells % (i * j) == 0]
-    lengths = np.array(crystal.lattice.abc)
-    supercell = crystal * min(repeats, key=lambda n: float(np.ptp(np.array(n) * lengths)))
-    scale = (supercell.density / density_g_cm3) ** (1 / 3)
-    return Structure(Lattice(supercell.lattice.matrix * scale), supercell.species, supercell.frac_coords)
+    if supercell == "compact":
+        primitive = crystal.get_primitive_structure()
+        if atoms % len(primitive):
+            raise ValueError(f"atoms: {atoms} is not a multiple of the primitive cell's {len(primitive)} atoms")
+        shape = find_optimal_cell_shape(primitive.lattice.matrix, atoms // len(primitive), "sc")
+        compact = primitive.copy()
+        compact.make_supercell(shape)
+        candidates.append(compact)
+    widths = [k_sampling_length(cell.lattice, (1, 1, 1)) for cell in candidates]
+    chosen = candidates[next(i for i, width in enumerate(widths) if width > max(widths) - 1e-6)]
+    scale = (chosen.density / density_g_cm3) ** (1 / 3)
+    return Structure(Lattice(chosen.lattice.matrix * scale), chosen.species, chosen.frac_coords)
 
 
 def bond_switching_glass(crystal: Structure, atoms: int, density_g_cm3: float, seed: int, melting_moves: int,
                          quenching_moves: int, melt_temperature_K: float, final_temperature_K: float,
-                         rattle_angstrom: float = 0.05) -> AmorphousHostDocument:
-    """An AX2 glass from ``crystal``: supercell at the density, atoms rattled (uniform in ±``rattle``, breaks the
-    crystal's symmetric saddles), bond-switching Monte Carlo (seed ``seed``) at the fixed lattice, then validated."""
+                         rattle_angstrom: float = 0.05,
+                         supercell: Literal["compact", "diagonal"] = "compact") -> AmorphousHostDocument:
+    """An AX2 glass from ``crystal``: supercell at the density (:func:`crystal_at_density`), atoms rattled (uniform
+    in ±``rattle``, breaks the crystal's symmetric saddles), bond-switching Monte Carlo (seed ``seed``) at the fixed
+    lattice, then validated."""
     start = time.perf_counter()
-    cell = crystal_at_density(crystal, atoms, density_g_cm3)
+    cell = crystal_at_density(crystal, atoms, density_g_cm3, supercell)
     network = network_of(cell)
     rng = np.random.default_rng(seed)
     rattled = Network(network.positions + rng.uniform(-rattle_angstrom, rattle_angstrom, network.positions.shape),
@@ -100,7 +122,7 @@ def bond_switching_glass(crystal: Structure, atoms: int, density_g_cm3: float, s
     kept = crystal_bridges_kept(network.bridges, run.network.bridges)
     return AmorphousHostDocument(
         formula=structure.composition.formula, n_atoms=len(structure), structure=structure,
-        crystal_formula=crystal.composition.formula, seed=seed, melting_moves=melting_moves,
+        crystal_formula=crystal.composition.formula, supercell=supercell, seed=seed, melting_moves=melting_moves,
         quenching_moves=quenching_moves, melt_temperature_K=melt_temperature_K,
         final_temperature_K=final_temperature_K, keating_parameters=asdict(parameters),
         accepted_melting_moves=run.accepted_melting, accepted_quenching_moves=run.accepted_quenching,
@@ -118,17 +140,18 @@ def network_bridges(structure: Structure, bond_cutoff_angstrom: float = BOND_CUT
 
 
 def melt_quench_glass(crystal: Structure, atoms: int, density_g_cm3: float, seed: int, settings: MeltQuenchSettings,
-                      final_temperature_K: float) -> AmorphousHostDocument:
+                      final_temperature_K: float,
+                      supercell: Literal["compact", "diagonal"] = "compact") -> AmorphousHostDocument:
     """An AX2 glass from ``crystal`` by melt–quench MD with a universal potential (:func:`melt_and_quench`): the
-    supercell at the density, melted, quenched and relaxed at that fixed cell, then validated like a bond-switching
-    glass."""
-    cell = crystal_at_density(crystal, atoms, density_g_cm3)
+    supercell at the density (:func:`crystal_at_density`), melted, quenched and relaxed at that fixed cell, then
+    validated like a bond-switching glass."""
+    cell = crystal_at_density(crystal, atoms, density_g_cm3, supercell)
     run = melt_and_quench(cell, settings, final_temperature_K, seed)
     metrics = glass_metrics(run.structure)
     kept = crystal_bridges_kept(network_bridges(cell), network_bridges(run.structure))
     return AmorphousHostDocument(
         formula=run.structure.composition.formula, n_atoms=len(run.structure), structure=run.structure,
-        crystal_formula=crystal.composition.formula, method="melt_quench_md", seed=seed,
+        crystal_formula=crystal.composition.formula, supercell=supercell, method="melt_quench_md", seed=seed,
         melt_temperature_K=settings.melt_temperature_K, final_temperature_K=final_temperature_K,
         melt_quench=settings.model_dump(mode="json"), potential=run.potential,
         potential_energy_eV_per_atom=run.energy_eV / len(run.structure),

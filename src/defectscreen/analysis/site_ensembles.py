@@ -63,13 +63,23 @@ def site_ensemble(host: str, defect: str, charge: int, limit: str, fermi_level_e
         descriptor_values=values, pearson_r=r, flags=list(flags))
 
 
-def site_ensemble_of_states(host: str, defect: str, charge: int, limit: str, fermi_level_eV: float,
-                            states: list[dict]) -> SiteEnsembleSummary:
-    """The summary of ``states`` (rows of ``storage.query.glass_site_states``: each site's formation energy at the
-    VBM per limit, its relaxed cell and where the defect sits) at ``limit`` and E_F = VBM + ``fermi_level_eV``, with
-    the vacancy descriptor where the defect has one and the sites' flags."""
-    energies = {row["site"]: row["formation_energy_at_vbm_eV"][limit] + charge * fermi_level_eV for row in states}
+def site_ensemble_of_states(host: str, defect: str, charge: int, limit: str, states: list[dict]) -> SiteEnsembleSummary:
+    """The summary of ``states`` (rows of ``storage.query.site_states_of``: each site's formation energy at the VBM
+    per limit, its relaxed cell and where the defect sits) at ``limit`` and E_F = the VBM of each glass, with the
+    vacancy descriptor where the defect has one and the sites' flags."""
+    energies = {row["site"]: row["formation_energy_at_vbm_eV"][limit] for row in states}
     descriptor, values = vacancy_descriptor(defect, {row["site"]: (Structure.from_dict(row["structure"]),
                                                                    row["site_frac_coords"]) for row in states})
-    return site_ensemble(host, defect, charge, limit, fermi_level_eV, energies, descriptor, values,
+    return site_ensemble(host, defect, charge, limit, 0.0, energies, descriptor, values,
                          flags=tuple(sorted({flag for row in states for flag in row["flags"]})))
+
+
+def site_ensemble_at_fermi_level(summary: SiteEnsembleSummary, fermi_level_eV: float) -> SiteEnsembleSummary:
+    """``summary`` at E_F = VBM + ``fermi_level_eV`` (eV, the same above the VBM of each glass): every formation
+    energy, the mean and the histogram move by q ΔE_F (E_f(E_F) = E_f(VBM) + q E_F); the spread, the order of the
+    sites and the correlation stay."""
+    shift = summary.charge * (fermi_level_eV - summary.fermi_level_eV)
+    return summary.model_copy(update={
+        "fermi_level_eV": fermi_level_eV, "mean_eV": summary.mean_eV + shift,
+        "formation_energy_eV": [value + shift for value in summary.formation_energy_eV],
+        "histogram_edges_eV": [edge + shift for edge in summary.histogram_edges_eV]})

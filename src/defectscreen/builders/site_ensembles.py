@@ -79,8 +79,7 @@ class SiteEnsembleBuilder(IncrementalBuilder):
     def process_item(self, item: dict) -> dict | None:
         if not item["states"]:  # no relaxed cell of this charge state at any site
             return None
-        summary = site_ensemble_of_states(item["host"], item["defect"], item["charge"], item["limit"], 0.0,
-                                          item["states"])
+        summary = site_ensemble_of_states(item["host"], item["defect"], item["charge"], item["limit"], item["states"])
         return SiteEnsembleDocument(
             **summary.model_dump(), site_ensemble_id=item["site_ensemble_id"],
             campaign_sha256=item["campaign_sha256"], defect_formation_ids=item["defect_formation_ids"],

@@ -29,7 +29,11 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
 @click.command()
 @click.argument("crystal", type=FILE)
 @click.option("--atoms", type=click.IntRange(min=6), default=96, show_default=True,
-              help="atoms of the glass cell (a multiple of the crystal cell's)")
+              help="atoms of the glass cell (a multiple of the crystal's primitive cell; of CRYSTAL's cell with "
+              "--supercell diagonal)")
+@click.option("--supercell", type=click.Choice(["compact", "diagonal"]), default="compact", show_default=True,
+              help="compact: the widest cell (by the distance between opposite faces) of CRYSTAL's diagonal supercells "
+              "and the near-cubic supercell of its primitive cell; diagonal: multiples of CRYSTAL's cell")
 @click.option("--density", "density_g_cm3", type=POSITIVE, default=2.2, show_default=True, help="g/cm³ (a-SiO2: 2.20)")
 @click.option("--seeds", type=str, default="1", show_default=True, callback=_seeds,
               help="one independent structure per seed, e.g. 1,2,3")
@@ -50,8 +54,8 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
 @click.option("--out", "out_dir", required=True, callback=output_folder, type=click.Path(file_okay=False),
               help="folder for <formula>_seed<k>.vasp, amorphous_hosts.json and (with --plot) the figures")
 @click.option("--plot", is_flag=True, help="also <formula>_seed<k>.png: g(r) and bond angles against experiment")
-def amorphous(crystal, atoms, density_g_cm3, seeds, melting_moves, quenching_moves, method, melt_temperature_K,
-              melt_ps, quench_ps, final_temperature_K, out_dir, plot) -> None:
+def amorphous(crystal, atoms, supercell, density_g_cm3, seeds, melting_moves, quenching_moves, method,
+              melt_temperature_K, melt_ps, quench_ps, final_temperature_K, out_dir, plot) -> None:
     """Glass structures of an AX2 network former (a-SiO2) from CRYSTAL (quartz, cristobalite; CIF or POSCAR) by
     bond-switching Monte Carlo (seed 004) or melt–quench MD with CHGNet at a fixed lattice, each validated against
     experiment (density, g(r) first peaks, bond angles, coordination) and flagged where it is not the glass. Use a
@@ -67,9 +71,10 @@ def amorphous(crystal, atoms, density_g_cm3, seeds, melting_moves, quenching_mov
         if method == "melt_quench":
             protocol = MeltQuenchSettings(melt_ps=melt_ps, quench_ps=quench_ps, **(
                 {} if melt_temperature_K is None else {"melt_temperature_K": melt_temperature_K}))
-            return melt_quench_glass(start, atoms, density_g_cm3, seed, protocol, final_temperature_K)
+            return melt_quench_glass(start, atoms, density_g_cm3, seed, protocol, final_temperature_K, supercell)
         return bond_switching_glass(start, atoms, density_g_cm3, seed, melting_moves, quenching_moves,
-                                    melt_temperature_K or DEFAULT_MELT_TEMPERATURE_K, final_temperature_K)
+                                    melt_temperature_K or DEFAULT_MELT_TEMPERATURE_K, final_temperature_K,
+                                    supercell=supercell)
 
     try:
         start = Structure.from_file(crystal)

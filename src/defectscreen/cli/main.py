@@ -460,7 +460,8 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
 @click.option("--host", required=True, help="amorphous host of the campaign, e.g. a-SiO2 (all its glasses)")
 @click.option("--defect", required=True, help="defect without its site, e.g. v_O")
 @click.option("--charge", type=int, default=0, show_default=True, help="charge state")
-@click.option("--mu-limit", "limit", metavar="NAME", help="chemical-potential limit, e.g. O-rich (default: the first)")
+@click.option("--mu-limit", "limit", metavar="NAME",
+              help="chemical-potential limit, e.g. O-rich (default: the first in alphabetical order)")
 @click.option("--fermi-level", type=float, default=0.0, show_default=True, help="eV above the VBM (charged states)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), callback=output_folder,
@@ -468,29 +469,29 @@ def formation(host: str | None, as_json: bool, plot_dir: str | None) -> None:
 def sites(host: str, defect: str, charge: int, limit: str | None, fermi_level: float, as_json: bool,
           plot_dir: str | None) -> None:
     """A defect over the sites of an amorphous host's glasses: mean, spread, histogram, lowest sites, and for a
-    vacancy the correlation with the distance between its two nearest former atoms after relaxation."""
-    from defectscreen.analysis.site_ensembles import site_ensemble_of_states
+    vacancy the correlation with the distance between its two nearest former atoms after relaxation (the site
+    ensembles `defectscreen build` stored)."""
+    from defectscreen.analysis.site_ensembles import site_ensemble_at_fermi_level
     from defectscreen.builders.chain import COLLECTIONS
     from defectscreen.flows.defect_set import charge_label
     from defectscreen.reports.plots import plot_site_ensemble
-    from defectscreen.storage.query import current_versions, glass_site_states
+    from defectscreen.schemas.amorphous import SiteEnsembleSummary
+    from defectscreen.storage.query import current_site_ensembles, current_versions
 
     settings = storage_settings()
-    formations = settings.collection("defect_formation_energies", COLLECTIONS["defect_formation_energies"])
-    formations.connect()
-    tasks = settings.job_store()
-    tasks.connect()
-    states = glass_site_states(formations, tasks, host, defect, charge, current_versions(_campaigns(settings)))
-    if not states:
+    stored = settings.collection("site_ensembles", COLLECTIONS["site_ensembles"])
+    stored.connect()
+    ensembles = {doc["limit"]: doc for doc in current_site_ensembles(
+        stored, current_versions(_campaigns(settings)), host, defect, charge)}
+    if not ensembles:
         raise click.ClickException(f"no formation energies of {defect} (q = {charge_label(charge)}) at glass sites "
                                    f"of {host}; give an amorphous host of a campaign with formation_energy (see "
                                    "`defectscreen query --type vacancy`), then `defectscreen build`")
-    limits = list(states[0]["formation_energy_at_vbm_eV"])
-    chosen = limit or limits[0]
-    if chosen not in limits:
+    chosen = limit or next(iter(ensembles))
+    if chosen not in ensembles:
         raise click.UsageError(f"--mu-limit: {host} has no chemical-potential limit '{chosen}'; known: "
-                               f"{', '.join(limits)}")
-    summary = site_ensemble_of_states(host, defect, charge, chosen, fermi_level, states)
+                               f"{', '.join(ensembles)}")
+    summary = site_ensemble_at_fermi_level(SiteEnsembleSummary.model_validate(ensembles[chosen]), fermi_level)
     energies = dict(zip(summary.sites, summary.formation_energy_eV))
     if plot_dir:
         name = f"{host}_{defect}_{charge_label(charge)}_sites.png"

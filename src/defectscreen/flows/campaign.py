@@ -112,7 +112,12 @@ class AmorphousSpec(_Strict):
         "bond_switching", description="'bond_switching': Wooten–Winer–Weaire switches on a Keating network; "
         "'melt_quench': Langevin MD with CHGNet 0.3.0 (AX2 network glasses: SiO2)")
     melt_quench: MeltQuenchSettings = Field(default_factory=MeltQuenchSettings)
-    atoms: PositiveInt = Field(96, description="atoms of each glass cell (a multiple of the crystal cell's)")
+    atoms: PositiveInt = Field(96, description="atoms of each glass cell (a multiple of the crystal's primitive cell; "
+                               "of its conventional cell with supercell: diagonal)")
+    supercell: Literal["compact", "diagonal"] = Field(
+        "compact", description="'compact': the widest cell, by the distance between opposite faces (96 atoms of "
+        "β-cristobalite: a rhombohedron 10.1 Å wide; 72 atoms: 9.9 Å); 'diagonal': multiples of the conventional cell "
+        "(72 atoms: 1 × 1 × 3, 7.2 Å wide, below the 8 Å of a Γ-only cell's flag)")
     density_g_cm3: float = Field(2.2, gt=0, description="a-SiO2: 2.20 g/cm³ measured")
     seeds: list[int] = Field([1, 2, 3], min_length=1, description="one independent structure per seed")
     melting_moves: int = Field(DEFAULT_MELTING_MOVES, ge=0)

@@ -13,10 +13,10 @@ import base64
 import html
 import tempfile
 from collections.abc import Callable
+from itertools import groupby
 from pathlib import Path
 
 import defectscreen
-from defectscreen.analysis.site_ensembles import site_ensemble_of_states
 from defectscreen.flows.defect_set import charge_label
 from defectscreen.reports.plots import (
     plot_configuration_coordinate,
@@ -35,6 +35,7 @@ from defectscreen.schemas import (
     EmbeddingConvergenceDocument,
     FormationEnergyDocument,
 )
+from defectscreen.schemas.amorphous import SiteEnsembleSummary
 from defectscreen.schemas.formation import DefectFormation, PhotoluminescenceBand
 from defectscreen.schemas.phonons import PhononDispersionDocument, supercell_atoms
 
@@ -191,28 +192,24 @@ def _dispersion_sections(dispersions: list[dict]) -> list[str]:
 
 
 def _site_ensemble_sections(ensembles: list[dict]) -> list[str]:
-    """Per amorphous host, defect and charge state: its formation energy over the glass sites at the VBM in each
-    chemical-potential limit (mean, spread, range, lowest site, correlation with the vacancy descriptor), the
-    histogram of the first limit, the glasses' flags."""
+    """Per amorphous host, defect and charge state (``ensembles``: its SiteEnsembleDocuments, one per
+    chemical-potential limit, in order): its formation energy over the glass sites at the VBM in each limit (mean,
+    spread, range, lowest site, correlation with the vacancy descriptor), the histogram of the first limit, the
+    sites' flags."""
     parts = []
-    for ensemble in ensembles:
-        states = ensemble["states"]
-        if not states:
-            continue
-        summaries = [site_ensemble_of_states(ensemble["host"], ensemble["defect"], ensemble["charge"], limit, 0.0,
-                                             states) for limit in states[0]["formation_energy_at_vbm_eV"]]
+    for (host, defect, charge), group in groupby(ensembles, key=lambda d: (d["host"], d["defect"], d["charge"])):
+        summaries = [SiteEnsembleSummary.model_validate(document) for document in group]
         rows = [{"limit": summary.limit, "sites": len(summary.sites), "mean_eV": summary.mean_eV,
                  "standard_deviation_eV": summary.standard_deviation_eV,
                  "lowest_eV": min(summary.formation_energy_eV), "highest_eV": max(summary.formation_energy_eV),
                  "lowest_site": summary.lowest_sites[0], "pearson_r": summary.pearson_r} for summary in summaries]
-        label = f"{ensemble['host']}: {ensemble['defect']} (q = {charge_label(ensemble['charge'])})"
+        label = f"{host}: {defect} (q = {charge_label(charge)})"
         descriptor = summaries[0].descriptor
         parts += [f"<h2>{html.escape(label)} over the glass sites</h2>",
                   '<p class="note">Formation energies at E_F = the VBM of each glass (eV)'
                   + (f"; r: correlation with the {html.escape(descriptor)}" if descriptor else "") + ".</p>",
                   _not_physics(summaries[0].flags),
-                  _table(rows, SITE_ENSEMBLE_COLUMNS,
-                         f"sites-{ensemble['host']}-{ensemble['defect']}-{ensemble['charge']}"),
+                  _table(rows, SITE_ENSEMBLE_COLUMNS, f"sites-{host}-{defect}-{charge}"),
                   _figure(lambda path, summary=summaries[0]: plot_site_ensemble(summary, path, title=label))]
     return parts
 
@@ -227,7 +224,7 @@ def render_report(title: str, formation_documents: list[dict], defect_formations
     ``kumagai_defects`` the defect documents corrected by Kumagai–Oba; ``screening`` maps a host to the dielectric
     constant its charged defects were corrected with and the dielectric document it was computed in (or None);
     ``dispersions`` the hosts' PhononDispersionDocuments (potential and engine), oldest first; ``site_ensembles``
-    {host, defect, charge, states: rows of ``storage.query.glass_site_states``} per defect of an amorphous host."""
+    the SiteEnsembleDocuments of the amorphous hosts, ordered by host, defect, charge and limit."""
     parts = [f"<h1>{html.escape(title)}</h1>",
              (f'<p class="note">defectscreen {defectscreen.__version__}; {len(summaries)} defects in '
               f"{len(formation_documents)} host(s). Energies in eV, levels above the VBM of each host's engine.</p>")]

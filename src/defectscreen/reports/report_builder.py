@@ -11,13 +11,7 @@ from defectscreen.builders.common import IncrementalBuilder, input_fingerprint
 from defectscreen.reports.html import render_report
 from defectscreen.schemas.formation import CorrectionSettings, settings_key
 from defectscreen.storage import StorageSettings
-from defectscreen.storage.query import (
-    current_versions,
-    defect_formations,
-    glass_site_ensembles,
-    glass_site_states,
-    potential_rows,
-)
+from defectscreen.storage.query import current_site_ensembles, current_versions, defect_formations, potential_rows
 
 REPORT_ID = "screening"
 
@@ -25,20 +19,21 @@ REPORT_ID = "screening"
 class ReportBuilder(IncrementalBuilder):
     """The formation-energy and summary documents of every campaign's current version (and the potentials'
     accuracy rows, the site potentials of Kumagai–Oba-corrected defects, the dielectric constant that screened
-    each host's charged defects, the hosts' phonon dispersions and each defect's formation energies over the sites of
-    amorphous hosts) -> one report document ``{report_id, html, n_defects, n_hosts,
+    each host's charged defects, the hosts' phonon dispersions and the stored site ensembles of amorphous hosts) -> one
+    report document ``{report_id, html, n_defects, n_hosts,
     input_fingerprint}``, rebuilt only when one of them changed (a formation-energy document's fingerprint covers
     its defect documents)."""
 
     key = "report_id"
 
     def __init__(self, tasks: Store, campaigns: Store, defects: Store, formation_energies: Store,
-                 defect_formation_energies: Store, summaries: Store, reports: Store, **kwargs) -> None:
+                 defect_formation_energies: Store, summaries: Store, site_ensembles: Store, reports: Store,
+                 **kwargs) -> None:
         self.tasks, self.campaigns, self.defects = tasks, campaigns, defects
         self.formation_energies, self.defect_formation_energies = formation_energies, defect_formation_energies
-        self.summaries, self.reports = summaries, reports
-        super().__init__([tasks, campaigns, defects, formation_energies, defect_formation_energies, summaries], reports,
-                         **kwargs)
+        self.summaries, self.site_ensembles, self.reports = summaries, site_ensembles, reports
+        super().__init__([tasks, campaigns, defects, formation_energies, defect_formation_energies, summaries,
+                          site_ensembles], reports, **kwargs)
 
     def plan(self) -> Iterable[dict]:
         versions = current_versions(self.campaigns)
@@ -54,10 +49,12 @@ class ReportBuilder(IncrementalBuilder):
                            key=lambda d: d["summary_id"])
         potentials = sorted(doc["uuid"] for doc in self.tasks.query({"output.model_sha256": {"$exists": True}},
                                                                     properties=["uuid"]))
+        ensembles = [(d["site_ensemble_id"], d["input_fingerprint"])
+                     for d in current_site_ensembles(self.site_ensembles, versions)]
         yield {"report_id": REPORT_ID, "criteria": current, "dispersions": dispersions,
                "fingerprint": input_fingerprint([(d["host_id"], d["input_fingerprint"]) for d in formation],
                                                 [(d["summary_id"], d["input_fingerprint"]) for d in summaries],
-                                                potentials, dispersions)}
+                                                potentials, dispersions, ensembles)}
 
     def load(self, pending: list[dict]) -> Iterator[dict]:
         for item in pending:
@@ -70,13 +67,9 @@ class ReportBuilder(IncrementalBuilder):
                                 for state in defect.charge_states})
             corrections = sorted({settings_key(CorrectionSettings(**d["inputs"]["correction"])) for d in formation})
             used = {"task_uuid": {"$in": corrected}, "settings_key": {"$in": corrections}}
-            versions = item["criteria"]["campaign_sha256"]["$in"]
-            ensembles = [{"host": host, "defect": defect, "charge": charge,
-                          "states": glass_site_states(self.defect_formation_energies, self.tasks, host, defect, charge,
-                                                      versions)}
-                         for host, defect, charge in glass_site_ensembles(self.defect_formation_energies, versions)]
             yield {**item, "formation": formation, "defect_formation": defect_formation, "summaries": summaries,
-                   "site_ensembles": ensembles,
+                   "site_ensembles": current_site_ensembles(self.site_ensembles,
+                                                            item["criteria"]["campaign_sha256"]["$in"]),
                    "vibronic": vibronic,
                    "potentials": potential_rows(self.tasks),
                    "kumagai": list(self.defects.query({**used, "correction.method": "kumagai"})),
@@ -111,4 +104,4 @@ def report_pipeline(settings: StorageSettings) -> list[Builder]:
     campaigns, defects = chain[0].campaigns, chain[0].defects
     formation, defect_formation = chain[1].formation_energies, chain[1].defect_formation_energies
     return [*chain, ReportBuilder(tasks, campaigns, defects, formation, defect_formation, chain[2].summaries,
-                                  settings.collection("reports", "report_id"))]
+                                  chain[3].site_ensembles, settings.collection("reports", "report_id"))]

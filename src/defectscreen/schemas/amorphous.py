@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
@@ -47,6 +49,10 @@ class AmorphousHostDocument(BaseModel):
     n_atoms: int
     structure: Structure
     crystal_formula: str = Field(description="the crystal it was generated from")
+    supercell: Literal["compact", "diagonal"] = Field(
+        "diagonal", description="how its cell was cut from the crystal (analysis.amorphous.crystal_at_density): "
+        "'compact', the widest of the diagonal and the near-cubic primitive supercells; 'diagonal', multiples of the "
+        "crystal's cell (documents made before this was recorded)")
     method: str = Field("bond_switching_monte_carlo", description="'bond_switching_monte_carlo': Wooten–Winer–Weaire "
                         "switches on a Keating network (defectscreen.physics.bond_switching); 'melt_quench_md': "
                         "Langevin melt–quench with a universal potential (defectscreen.mlip.melt_quench)")

@@ -33,8 +33,11 @@ def glass_id(campaign: str, host: str) -> str:
 
 
 def generation_sha256(crystal: Structure, settings: AmorphousSpec, seed: int) -> str:
-    """Hash of what a glass is made from: the crystal's species and coordinates, the settings, the seed."""
-    unused = {"seeds"} | ({"melt_quench"} if settings.method == "bond_switching" else set())
+    """Hash of what a glass is made from: the crystal's species and coordinates, the settings, the seed. A diagonal
+    supercell leaves ``supercell`` out: it was the only cut before the setting existed, and its glasses keep their
+    hash."""
+    unused = ({"seeds"} | ({"melt_quench"} if settings.method == "bond_switching" else set())
+              | ({"supercell"} if settings.supercell == "diagonal" else set()))
     recipe = {"lattice": crystal.lattice.matrix.round(8).tolist(), "species": [s.symbol for s in crystal.species],
               "frac_coords": crystal.frac_coords.round(8).tolist(), "seed": seed,
               "settings": settings.model_dump(mode="json", exclude=unused)}
@@ -49,10 +52,11 @@ def _crystal(host: HostSpec, base_dir: Path) -> Structure:
         raise CampaignError(f"hosts[{host.name}].amorphous: the generators make {', '.join(NETWORK_FORMERS)} glasses "
                             f"and the crystal is {formula}; give an SiO2 crystal (prototype: cristobalite-SiO2)")
     conventional = SpacegroupAnalyzer(crystal).get_conventional_standard_structure()
-    if host.amorphous.atoms % len(conventional):
+    cut = conventional if host.amorphous.supercell == "diagonal" else conventional.get_primitive_structure()
+    if host.amorphous.atoms % len(cut):
         raise CampaignError(f"hosts[{host.name}].amorphous.atoms: {host.amorphous.atoms} is not a multiple of the "
-                            f"{len(conventional)} atoms of {formula}'s conventional cell (e.g. "
-                            f"{4 * len(conventional)})")
+                            f"{len(cut)} atoms of {formula}'s {'conventional' if cut is conventional else 'primitive'} "
+                            f"cell (e.g. {4 * len(conventional)})")
     return conventional
 
 
@@ -64,11 +68,12 @@ def _generate(crystal: Structure, settings: AmorphousSpec, seed: int, name: str,
         announce(f"generating glass {name}: melt–quench MD with {protocol.potential}, {settings.atoms} atoms, "
                  f"{protocol.melt_ps} ps at {protocol.melt_temperature_K:g} K + {protocol.quench_ps} ps quench")
         return melt_quench_glass(crystal, settings.atoms, settings.density_g_cm3, seed, protocol,
-                                 settings.final_temperature_K)
+                                 settings.final_temperature_K, settings.supercell)
     announce(f"generating glass {name}: bond-switching Monte Carlo, {settings.atoms} atoms, "
              f"{settings.melting_moves} + {settings.quenching_moves} moves")
     return bond_switching_glass(crystal, settings.atoms, settings.density_g_cm3, seed, settings.melting_moves,
-                                settings.quenching_moves, settings.melt_temperature_K, settings.final_temperature_K)
+                                settings.quenching_moves, settings.melt_temperature_K, settings.final_temperature_K,
+                                supercell=settings.supercell)
 
 
 def glass_structures(campaign: Campaign, base_dir: Path, store: Store,

@@ -285,29 +285,15 @@ def dispersion_rows(store: JobStore | Store, host: str | None = None) -> list[di
     return rows
 
 
-def glass_site_ensembles(formations: Store, campaign_versions: list[str]) -> list[tuple[str, str, int]]:
-    """(amorphous host, defect without its site, charge) of every defect built at glass sites under the current
-    campaign versions: ('a-SiO2', 'v_O', 0), … — each one ensemble of ``glass_site_states``."""
-    found = set()
-    for doc in formations.query({"campaign_sha256": {"$in": campaign_versions}},
-                                properties=["host", "defect_name", "charge_states.charge"]):
-        if GLASS_SEED_SEPARATOR in doc["host"]:
-            found |= {(ensemble_name(doc["host"]), ensemble_name(doc["defect_name"]), state["charge"])
-                      for state in doc["charge_states"]}
-    return sorted(found)
-
-
-def glass_site_states(formations: Store, tasks: JobStore, host: str, defect: str, charge: int,
-                      campaign_versions: list[str]) -> list[dict]:
-    """Charge state ``charge`` of defect ``defect`` ('v_O') at every glass site of amorphous host ``host``
-    ('a-SiO2') built under the current campaign versions: {'site': 'a-SiO2#1:v_O@17', 'formation_energy_at_vbm_eV':
-    limit -> eV, 'flags': its glass's formation-energy flags, 'structure': the relaxed cell, 'site_frac_coords':
-    where the defect sits}."""
-    hosts = with_ensemble_members(formations, "host", host)
-    names = with_ensemble_members(formations, "defect_name", defect)
-    return site_states_of(formations.query({"host": hosts, "defect_name": names,
-                                            "campaign_sha256": {"$in": campaign_versions}}, properties=SITE_FIELDS),
-                          tasks, charge)
+def current_site_ensembles(site_ensembles: Store, campaign_versions: list[str], host: str | None = None,
+                           defect: str | None = None, charge: int | None = None) -> list[dict]:
+    """The stored SiteEnsembleDocuments (collection ``site_ensembles``) over sites of the current campaign versions,
+    of amorphous host ``host`` ('a-SiO2'), defect ``defect`` ('v_O') and charge state ``charge`` where given, ordered
+    by host, defect, charge and chemical-potential limit."""
+    criteria = {"campaign_sha256": {"$in": campaign_versions},
+                **{field: value for field, value in (("host", host), ("defect", defect), ("charge", charge))
+                   if value is not None}}
+    return sorted(site_ensembles.query(criteria), key=lambda d: (d["host"], d["defect"], d["charge"], d["limit"]))
 
 
 #: what :func:`site_states_of` reads of a formation-energy document
@@ -315,8 +301,10 @@ SITE_FIELDS = ["host", "defect_name", "charge_states", "flags"]
 
 
 def site_states_of(formation_documents: Iterable[dict], tasks: JobStore | Store, charge: int) -> list[dict]:
-    """The rows of :func:`glass_site_states` from the defects' formation-energy documents (``SITE_FIELDS`` of each;
-    those of crystal hosts are left out) and their relaxed cells in ``tasks``."""
+    """Charge state ``charge`` of the defects of ``formation_documents`` (``SITE_FIELDS`` of each; those of crystal
+    hosts are left out) at their glass sites: {'site': 'a-SiO2#1:v_O@17', 'formation_energy_at_vbm_eV': limit -> eV,
+    'flags': its formation-energy flags, 'structure': the relaxed cell in ``tasks``, 'site_frac_coords': where the
+    defect sits}."""
     found = []
     for doc in formation_documents:
         if GLASS_SEED_SEPARATOR not in doc["host"]:
