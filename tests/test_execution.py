@@ -23,6 +23,7 @@ import yaml
 from defectscreen.defaults import DEFAULT_LOST_AFTER_S
 from defectscreen.flows.campaign import load_campaign
 from defectscreen.storage import StorageSettings
+from defectscreen.storage.launchpad import JOB_UUID
 from defectscreen.storage.query import query_tasks, task_criteria
 from defectscreen.storage.submission import submit_campaign
 from defectscreen.storage.worker import recover_lost_runs
@@ -210,6 +211,8 @@ def test_a_resubmitted_job_waits_on_the_unfinished_jobs_it_reads(store_mode: str
     assert sorted(germanium["nodes"]) == sorted(fw_ids[name] for name in fw_ids if "Ge_Si" in name)
     assert parents(germanium, "ccd Si:Ge_Si:0/-1") == {fw_ids["relax Si:Ge_Si:0"], fw_ids["relax Si:Ge_Si:-1"]}
     assert submit_campaign(*load_campaign(si_campaign), launchpad).new_jobs == 0
+    if store_mode == "mongodb":  # the earlier jobs are looked up by uuid through an index
+        assert any(index["key"] == [(JOB_UUID, 1)] for index in launchpad.fireworks.index_information().values())
 
 
 def test_a_job_reading_unfinished_jobs_of_two_workflows_is_refused(store_mode: str) -> None:

@@ -10,6 +10,10 @@ from fireworks.utilities.fw_utilities import get_fw_logger
 
 from defectscreen.storage.embedded_mongo import EmbeddedMongoClient
 
+#: where a Firework holds its jobflow job's uuid: a resubmission finds the earlier jobs it reads by it
+#: (``storage.submission.unfinished_jobs``), so on MongoDB it is indexed
+JOB_UUID = "spec._tasks.job.uuid"
+
 
 class EmbeddedLaunchPad(LaunchPad):
     """A FireWorks LaunchPad whose database is an :class:`EmbeddedMongoClient` file.
@@ -52,4 +56,5 @@ def mongo_launchpad(uri: str, database: str) -> LaunchPad:
     if launchpad.fw_id_assigner.count_documents({}) == 0:  # first use: FireWorks' indexes, then the id counters
         launchpad.tuneup(bkground=False)
         launchpad._restart_ids(1, 1)
+    launchpad.fireworks.create_index(JOB_UUID)  # a no-op once it exists, for LaunchPads made before it was added
     return launchpad

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import networkx as nx
 from fireworks import LaunchPad, Workflow
 from jobflow import Flow
 from jobflow.managers.fireworks import flow_to_workflow
@@ -21,6 +22,7 @@ from defectscreen.flows.steps import HostCells
 from defectscreen.jobs.tagging import split_task_key
 from defectscreen.schemas.formation import FormationInputs, settings_key
 from defectscreen.storage.glasses import glass_structures
+from defectscreen.storage.launchpad import JOB_UUID
 from defectscreen.storage.training_family import stored_training_family
 
 #: FireWorks priority of the competing phases: small cells that every formation energy needs, run before the defect
@@ -102,8 +104,8 @@ def unfinished_jobs(launchpad: LaunchPad, uuids: set[str]) -> dict[str, int]:
     if not uuids:
         return {}
     latest: dict[str, dict] = {}
-    for doc in launchpad.fireworks.find({"spec._tasks.job.uuid": {"$in": sorted(uuids)}},
-                                        {"fw_id": 1, "state": 1, "spec._tasks.job.uuid": 1, "spec._tasks.job.index": 1}):
+    for doc in launchpad.fireworks.find({JOB_UUID: {"$in": sorted(uuids)}},
+                                        {"fw_id": 1, "state": 1, JOB_UUID: 1, "spec._tasks.job.index": 1}):
         job = doc["spec"]["_tasks"][0]["job"]
         if job["uuid"] not in latest or job["index"] > latest[job["uuid"]]["index"]:
             latest[job["uuid"]] = {"index": job["index"], "fw_id": doc["fw_id"], "state": doc["state"]}
@@ -112,26 +114,13 @@ def unfinished_jobs(launchpad: LaunchPad, uuids: set[str]) -> dict[str, int]:
 
 def connected_parts(workflow: Workflow) -> list[Workflow]:
     """The workflow's Fireworks split into the groups its links join (each group keeps its own links)."""
-    neighbours: dict[int, set[int]] = {fw.fw_id: set() for fw in workflow.fws}
-    for parent, children in workflow.links.items():
-        for child in children:
-            neighbours[parent].add(child)
-            neighbours[child].add(parent)
-    parts, seen = [], set()
-    for start in neighbours:
-        if start in seen:
-            continue
-        part, frontier = set(), [start]
-        while frontier:
-            fw_id = frontier.pop()
-            if fw_id not in part:
-                part.add(fw_id)
-                frontier.extend(neighbours[fw_id] - part)
-        seen |= part
-        parts.append(Workflow([fw for fw in workflow.fws if fw.fw_id in part],
-                              {parent: children for parent, children in workflow.links.items() if parent in part},
-                              name=workflow.name, metadata=workflow.metadata))
-    return parts
+    graph = nx.Graph()
+    graph.add_nodes_from(fw.fw_id for fw in workflow.fws)
+    graph.add_edges_from((parent, child) for parent, children in workflow.links.items() for child in children)
+    return [Workflow([fw for fw in workflow.fws if fw.fw_id in part],
+                     {parent: children for parent, children in workflow.links.items() if parent in part},
+                     name=workflow.name, metadata=workflow.metadata)
+            for part in nx.connected_components(graph)]
 
 
 def waiting_on_earlier_jobs(launchpad: LaunchPad, workflow: Workflow, read: dict[str, set[str]],
