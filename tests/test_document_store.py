@@ -97,6 +97,32 @@ def test_sorted_limited_projected_and_covered(stores) -> None:
     assert sorted(sqlite.distinct("host")) == sorted(reference.distinct("host"))
 
 
+@pytest.mark.parametrize("field, criteria", [
+    ("host", {}), ("host", {"charge": {"$in": [0, 1]}}), ("flag", {"host": "H2"}), ("labels.kind", {}),
+    ("level_eV", {}), ("charge", {"levels.depth_eV": {"$gte": 1.0}}), ("elements", {"host": "H1"}),
+    ("unindexed", {"host": "H4"}),
+])
+def test_distinct_values_match_mongodb_and_come_from_the_index_where_it_covers_them(
+        stores, field: str, criteria: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """distinct over an indexed scalar field with exact criteria reads the index only (no document decoded: the
+    10^5-task `query --host` lists a host's glasses this way); arrays, mixed types, unindexed fields and inexact
+    criteria decode the matching documents. Both give MongoDB's values (booleans as booleans), None for a document
+    without the field as the decoding path always has."""
+    sqlite, reference = stores
+
+    def values_of(doc: dict) -> list:
+        node = doc
+        for part in field.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node if isinstance(node, list) else [node]
+
+    expected = {repr(value) for doc in reference.query(criteria) for value in values_of(doc)}
+    if sqlite._plan(criteria)[2] and sqlite.indexed_fields().get(field) == 0:
+        monkeypatch.setattr(sqlite, "_matching", lambda *args, **kwargs: pytest.fail("decoded documents"))
+    values = sqlite.distinct(field, criteria)
+    assert len(values) == len({repr(value) for value in values}) and {repr(value) for value in values} == expected
+
+
 def test_replacement_leaves_the_index_of_a_fresh_store(stores, tmp_path: Path) -> None:
     """A replacement keeps the replaced document's index rows where values are unchanged and moves them to the new
     row: the index holds exactly the rows a store given only the final documents holds."""

@@ -526,6 +526,24 @@ class SQLiteDocumentStore(Store):
         yield from islice(documents, skip, skip + limit if limit else None)
 
     def distinct(self, field: str, criteria: dict | None = None, all_exist: bool = False) -> list:
+        """The values of ``field`` over the documents matching ``criteria`` (an array's elements each; None for a
+        document without it). From the index alone where the field is indexed and always a scalar and the criteria
+        are exact (a covered query: no document decoded), else by decoding the matching documents."""
+        criteria = criteria or {}
+        sql, parameters, exact = self._plan(criteria)
+        if exact and self.indexed_fields().get(field, MULTIKEY) == 0:
+            if sql is None:  # one index row per document holding the field: the others hold none of it
+                values = [value for (value,) in self._sql().execute(
+                    f"SELECT DISTINCT value FROM {self._index} WHERE field = ?", (field,))]
+                holding = self._sql().execute(f"SELECT COUNT(*) FROM {self._index} WHERE field = ?",
+                                              (field,)).fetchone()[0]
+                if holding < self.count() and None not in values:
+                    values.append(None)
+            else:
+                values = [value for (value,) in self._sql().execute(
+                    f"SELECT DISTINCT i.value FROM {self._documents} d LEFT JOIN {self._index} i ON i.id = d.id "
+                    f"AND i.field = ? WHERE d.id IN ({sql})", [field, *parameters])]
+            return [bool(value[0]) if isinstance(value, bytes) else value for value in values]
         values = []
         for _, doc in self._matching(criteria):
             found, present, _ = field_values(doc, field.split("."))
