@@ -125,10 +125,14 @@ def test_site_ensemble_statistics_and_the_vacancy_descriptor() -> None:
     assert summary.standard_deviation_eV == pytest.approx(np.std([5, 6, 7, 4], ddof=1))
     assert summary.lowest_sites[:2] == ["g#2:v_O@5", "g#1:v_O@1"] and sum(summary.histogram_counts) == 4
     assert summary.pearson_r == pytest.approx(1.0)  # energies are linear in the distances
+    # glass by glass: both glasses average 5.5 eV, so the spread is all from site to site
+    assert [(g.glass, g.sites, g.mean_eV) for g in summary.per_glass] == [("g#1", 2, 5.5), ("g#2", 2, 5.5)]
+    assert [g.standard_deviation_eV for g in summary.per_glass] == pytest.approx([np.sqrt(0.5), np.sqrt(4.5)])
     charged = site_ensemble_at_fermi_level(summary.model_copy(update={"charge": 2}), 1.5)  # +2 at E_F = VBM + 1.5 eV
     assert charged.mean_eV == pytest.approx(8.5) and charged.fermi_level_eV == 1.5
     assert charged.formation_energy_eV == pytest.approx(np.add(summary.formation_energy_eV, 3.0))
     assert charged.histogram_edges_eV == pytest.approx(np.add(summary.histogram_edges_eV, 3.0))
+    assert [g.mean_eV for g in charged.per_glass] == pytest.approx([8.5, 8.5])
     assert (charged.standard_deviation_eV, charged.lowest_sites, charged.pearson_r) == \
         (summary.standard_deviation_eV, summary.lowest_sites, summary.pearson_r)
     assert site_ensemble_at_fermi_level(charged, 0.0).mean_eV == pytest.approx(5.5)  # back to the VBM
@@ -303,6 +307,9 @@ def test_site_ensembles_are_built_per_limit_from_the_current_versions_sites_and_
     assert [doc["limit"] for doc in current_site_ensembles(stores["site_ensembles"], ["v2"], "a-SiO2", "v_O", 0)] \
         == ["O-rich", "Si-rich"]
     assert current_site_ensembles(stores["site_ensembles"], ["v1"]) == []
+    older = {key: value for key, value in rich.items() if key not in ("_id", "per_glass")}  # stored by 0.4.0
+    stores["site_ensembles"].update([older])
+    assert build() == 1 and stores["site_ensembles"].query_one({"limit": "O-rich"})["per_glass"] == rich["per_glass"]
     stores["defect_formation_energies"].update([{
         **stores["defect_formation_energies"].query_one({"defect_formation_id": "a-SiO2#2:v_O@3|engine|settings"}),
         "flags": ["a Γ-only cell"]}])

@@ -6,7 +6,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from defectscreen.analysis.amorphous import NETWORK_FORMERS
-from defectscreen.schemas.amorphous import SiteEnsembleSummary
+from defectscreen.schemas.amorphous import GlassSites, SiteEnsembleSummary
 
 #: sites listed as the lowest of an ensemble
 LOWEST_SITES = 5
@@ -44,11 +44,17 @@ def site_ensemble(host: str, defect: str, charge: int, limit: str, fermi_level_e
                   formation_energy_eV: dict[str, float], descriptor: str | None = None,
                   descriptor_values: dict[str, float] | None = None, bins: int = 10,
                   flags: tuple[str, ...] = ()) -> SiteEnsembleSummary:
-    """The summary of ``formation_energy_eV`` (site id -> E_f at ``fermi_level_eV`` and ``limit``, eV) and, where
-    given, its Pearson correlation with ``descriptor_values`` (site id -> value); ``flags``: why the energies are not
-    physics."""
+    """The summary of ``formation_energy_eV`` (site id 'a-SiO2#1:v_O@17' -> E_f at ``fermi_level_eV`` and ``limit``,
+    eV), over all sites and glass by glass, and, where given, its Pearson correlation with ``descriptor_values``
+    (site id -> value); ``flags``: why the energies are not physics."""
     sites = sorted(formation_energy_eV)
     energies = np.array([formation_energy_eV[s] for s in sites])
+    glass_of = np.array([site.split(":")[0] for site in sites])
+    per_glass = [GlassSites(glass=glass, sites=int((glass_of == glass).sum()),
+                            mean_eV=float(energies[glass_of == glass].mean()),
+                            standard_deviation_eV=float(energies[glass_of == glass].std(ddof=1))
+                            if (glass_of == glass).sum() > 1 else 0.0)
+                 for glass in sorted(set(glass_of))]
     counts, edges = np.histogram(energies, bins=bins)
     values = None if descriptor_values is None else [descriptor_values[s] for s in sites]
     r = None
@@ -60,7 +66,7 @@ def site_ensemble(host: str, defect: str, charge: int, limit: str, fermi_level_e
         standard_deviation_eV=float(energies.std(ddof=1)) if len(sites) > 1 else 0.0,
         lowest_sites=[sites[i] for i in np.argsort(energies)[:LOWEST_SITES]], histogram_counts=counts.tolist(),
         histogram_edges_eV=edges.tolist(), descriptor=descriptor if values is not None else None,
-        descriptor_values=values, pearson_r=r, flags=list(flags))
+        descriptor_values=values, pearson_r=r, flags=list(flags), per_glass=per_glass)
 
 
 def site_ensemble_of_states(host: str, defect: str, charge: int, limit: str, states: list[dict]) -> SiteEnsembleSummary:
@@ -76,10 +82,11 @@ def site_ensemble_of_states(host: str, defect: str, charge: int, limit: str, sta
 
 def site_ensemble_at_fermi_level(summary: SiteEnsembleSummary, fermi_level_eV: float) -> SiteEnsembleSummary:
     """``summary`` at E_F = VBM + ``fermi_level_eV`` (eV, the same above the VBM of each glass): every formation
-    energy, the mean and the histogram move by q ΔE_F (E_f(E_F) = E_f(VBM) + q E_F); the spread, the order of the
+    energy, the means and the histogram move by q ΔE_F (E_f(E_F) = E_f(VBM) + q E_F); the spreads, the order of the
     sites and the correlation stay."""
     shift = summary.charge * (fermi_level_eV - summary.fermi_level_eV)
     return summary.model_copy(update={
         "fermi_level_eV": fermi_level_eV, "mean_eV": summary.mean_eV + shift,
         "formation_energy_eV": [value + shift for value in summary.formation_energy_eV],
-        "histogram_edges_eV": [edge + shift for edge in summary.histogram_edges_eV]})
+        "histogram_edges_eV": [edge + shift for edge in summary.histogram_edges_eV],
+        "per_glass": [glass.model_copy(update={"mean_eV": glass.mean_eV + shift}) for glass in summary.per_glass]})

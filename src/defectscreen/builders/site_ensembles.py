@@ -34,6 +34,7 @@ class SiteEnsembleBuilder(IncrementalBuilder):
 
     key = "site_ensemble_id"
     indexes = ("host", "defect", "charge", "limit", "mean_eV", "standard_deviation_eV")
+    older_layout = {"per_glass": {"$exists": False}}  # ensembles stored before they held their glasses' shares
 
     def __init__(self, tasks: Store, campaigns: Store, amorphous_hosts: Store, defect_formation_energies: Store,
                  site_ensembles: Store, **kwargs) -> None:

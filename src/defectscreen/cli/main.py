@@ -504,6 +504,8 @@ def sites(host: str, defect: str, charge: int, limit: str | None, fermi_level: f
                      f"{summary.standard_deviation_eV:.3f} eV, range {min(summary.formation_energy_eV):.3f} to "
                      f"{max(summary.formation_energy_eV):.3f} eV")
     console().print("  lowest: " + ", ".join(f"{site} {energies[site]:.3f} eV" for site in summary.lowest_sites))
+    console().print("  per glass: " + ", ".join(f"{glass.glass} {glass.mean_eV:.3f} ± {glass.standard_deviation_eV:.3f} eV "
+                                             f"({glass.sites})" for glass in summary.per_glass))
     if summary.pearson_r is not None:
         console().print(f"  correlation with the {summary.descriptor}: r = {summary.pearson_r:.2f}")
     for flag in summary.flags:

@@ -207,7 +207,10 @@ def _site_ensemble_sections(ensembles: list[dict]) -> list[str]:
         descriptor = summaries[0].descriptor
         parts += [f"<h2>{html.escape(label)} over the glass sites</h2>",
                   '<p class="note">Formation energies at E_F = the VBM of each glass (eV)'
-                  + (f"; r: correlation with the {html.escape(descriptor)}" if descriptor else "") + ".</p>",
+                  + (f"; r: correlation with the {html.escape(descriptor)}" if descriptor else "") + ". Per glass ("
+                  + html.escape(summaries[0].limit) + "): " + html.escape(", ".join(
+                      f"{glass.glass} {glass.mean_eV:.3f} ± {glass.standard_deviation_eV:.3f} ({glass.sites} sites)"
+                      for glass in summaries[0].per_glass)) + ".</p>",
                   _not_physics(summaries[0].flags),
                   _table(rows, SITE_ENSEMBLE_COLUMNS, f"sites-{host}-{defect}-{charge}"),
                   _figure(lambda path, summary=summaries[0]: plot_site_ensemble(summary, path, title=label))]

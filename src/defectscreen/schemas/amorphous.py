@@ -81,6 +81,15 @@ class AmorphousHostDocument(BaseModel):
     defectscreen_version: str
 
 
+class GlassSites(BaseModel):
+    """One glass's sites of a site ensemble."""
+
+    glass: str = Field(description="'a-SiO2#1'")
+    sites: int
+    mean_eV: float
+    standard_deviation_eV: float = Field(description="over its sites (0 for one site)")
+
+
 class SiteEnsembleSummary(BaseModel):
     """One defect over the sites of an amorphous host's glasses: the distribution of its formation energy in one
     charge state, its lowest sites, and how it follows a local descriptor (``defectscreen sites``)."""
@@ -103,6 +112,8 @@ class SiteEnsembleSummary(BaseModel):
                                     "three sites or no descriptor)")
     flags: list[str] = Field(default_factory=list, description="why these formation energies are not physics, from "
                              "the sites' formation-energy documents (each once); empty when they are")
+    per_glass: list[GlassSites] = Field(default_factory=list, description="the same glass by glass: whether the "
+                                        "spread is from site to site or from glass to glass")
 
 
 class SiteEnsembleDocument(SiteEnsembleSummary):
