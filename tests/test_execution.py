@@ -215,6 +215,44 @@ def test_a_resubmitted_job_waits_on_the_unfinished_jobs_it_reads(store_mode: str
         assert any(index["key"] == [(JOB_UUID, 1)] for index in launchpad.fireworks.index_information().values())
 
 
+def test_superseded_jobs_are_reported_paused_on_request_and_resumed_when_used_again(store_mode: str,
+                                                                                     si_campaign: Path) -> None:
+    """C_Si and Ge_Si submitted, nothing run; the next version drops Ge_Si: its two relaxations are reported and stay
+    queued, and with drop_superseded are paused (`status` counts them dropped) — once: a third submission finds
+    nothing to drop. The first version submitted again resumes them (nothing new added). Another campaign whose
+    ccd job reads them resumes them too, and then they are kept when the second version drops them again."""
+    from defectscreen.storage.progress import host_progress
+
+    launchpad = StorageSettings.from_environment().launchpad()
+    data = yaml.safe_load(si_campaign.read_text()) | {"defects": {"vacancies": False,
+                                                                  "substitutions": {"Si": ["C", "Ge"]}}}
+    both, carbon = si_campaign.with_name("both.yaml"), si_campaign.with_name("carbon.yaml")
+    both.write_text(yaml.safe_dump(data))
+    carbon.write_text(yaml.safe_dump(data | {"defects": {"vacancies": False, "substitutions": {"Si": ["C"]}}}))
+    germanium = ["relax Si:Ge_Si:-1", "relax Si:Ge_Si:0"]
+
+    def states() -> list[str]:
+        return [launchpad.fireworks.find_one({"name": name})["state"] for name in germanium]
+
+    assert submit_campaign(*load_campaign(both), launchpad).new_jobs == 5
+    reported = submit_campaign(*load_campaign(carbon), launchpad)
+    assert reported.superseded == germanium and reported.dropped == [] and states() == ["READY", "READY"]
+    dropped = submit_campaign(*load_campaign(carbon), launchpad, drop_superseded=True)
+    assert dropped.dropped == germanium and states() == ["PAUSED", "PAUSED"]
+    assert host_progress(launchpad)["Si"]["dropped"] == 2
+    assert submit_campaign(*load_campaign(carbon), launchpad, drop_superseded=True).superseded == []
+    again = submit_campaign(*load_campaign(both), launchpad)
+    assert again.resumed == germanium and again.new_jobs == 0 and states() == ["READY", "READY"]
+    assert submit_campaign(*load_campaign(carbon), launchpad, drop_superseded=True).dropped == germanium
+    reader = si_campaign.with_name("reader.yaml")
+    reader.write_text(yaml.safe_dump(data | {"name": "si-ccd", "properties": ["relaxation", "configuration_coordinate"],
+                                             "defects": {"vacancies": False, "substitutions": {"Si": ["Ge"]}}}))
+    read = submit_campaign(*load_campaign(reader), launchpad)
+    assert read.resumed == germanium and read.new_jobs == 1 and states() == ["READY", "READY"]
+    kept = submit_campaign(*load_campaign(carbon), launchpad, drop_superseded=True)
+    assert kept.kept == germanium and kept.dropped == [] and states() == ["READY", "READY"]
+
+
 def test_a_job_reading_unfinished_jobs_of_two_workflows_is_refused(store_mode: str) -> None:
     """FireWorks links jobs within one workflow: a job that reads unfinished jobs of two earlier workflows could only
     be added READY beside them, so submission refuses it, naming the jobs and when to submit again."""

@@ -46,7 +46,14 @@ def cli() -> None:
     """
 
 
-def _submit(campaign_path: str, settings: StorageSettings) -> None:
+#: the option that pauses a campaign's superseded jobs
+DROP_SUPERSEDED = click.option(
+    "--drop-superseded", is_flag=True,
+    help="pause the queued jobs that earlier versions of this campaign added and this version does not use (a job "
+    "another campaign waits on is kept; a later version that uses one again resumes it)")
+
+
+def _submit(campaign_path: str, settings: StorageSettings, drop_superseded: bool) -> None:
     from defectscreen.builders.chain import COLLECTIONS
     from defectscreen.flows.campaign import CampaignError, load_campaign
     from defectscreen.storage.submission import submit_campaign
@@ -56,7 +63,7 @@ def _submit(campaign_path: str, settings: StorageSettings) -> None:
         report = submit_campaign(campaign, base_dir, settings.launchpad(),
                                  settings.collection("campaigns", COLLECTIONS["campaigns"]),
                                  settings.collection("amorphous_hosts", COLLECTIONS["amorphous_hosts"]),
-                                 lambda line: console().print(line, soft_wrap=True))
+                                 lambda line: console().print(line, soft_wrap=True), drop_superseded)
     except CampaignError as error:
         raise click.ClickException(str(error)) from None
     console().print(
@@ -67,13 +74,31 @@ def _submit(campaign_path: str, settings: StorageSettings) -> None:
         console().print(f"  {host}: {count} new")
     for change in report.settings_changes:
         console().print(f"[yellow]formation settings changed[/] {change}")
+    if report.resumed:
+        console().print(f"resumed {len(report.resumed)} job(s) an earlier submission dropped: {_listed(report.resumed)}",
+                         soft_wrap=True)
+    if report.dropped:
+        console().print(f"paused {len(report.dropped)} superseded job(s): {_listed(report.dropped)}", soft_wrap=True)
+    if report.kept:
+        console().print(f"[yellow]kept {len(report.kept)} superseded job(s)[/] that a job of another campaign waits on "
+                         f"or that started meanwhile: {_listed(report.kept)}", soft_wrap=True)
+    if report.superseded and not drop_superseded:
+        console().print(f"[yellow]{len(report.superseded)} queued job(s) of earlier versions of {campaign.name} are not "
+                         f"part of this one[/] and will still run: {_listed(report.superseded)}; `defectscreen submit "
+                         f"--drop-superseded {campaign_path}` pauses them", soft_wrap=True)
+
+
+def _listed(names: list[str], shown: int = 5) -> str:
+    """The first ``shown`` names, and how many more."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 @cli.command()
 @click.argument("campaign_path", type=click.Path(dir_okay=False))
-def submit(campaign_path: str) -> None:
+@DROP_SUPERSEDED
+def submit(campaign_path: str, drop_superseded: bool) -> None:
     """Validate CAMPAIGN_PATH and add its missing jobs to the LaunchPad."""
-    _submit(campaign_path, storage_settings())
+    _submit(campaign_path, storage_settings(), drop_superseded)
 
 
 @cli.command()
@@ -143,7 +168,8 @@ PROGRESS_INTERVAL_S = 2.0
               help="worker processes on this machine  [default: one per CPU core, divided by --ranks]")
 @click.option("--ranks", type=click.IntRange(min=1), default=None,
               help="MPI ranks of each GPAW calculation  [default: 1]")
-def run(campaign_path: str, workers: int | None, ranks: int | None) -> None:
+@DROP_SUPERSEDED
+def run(campaign_path: str, workers: int | None, ranks: int | None, drop_superseded: bool) -> None:
     """Submit CAMPAIGN_PATH and run local workers until every job has finished, with a line per job as it ends; then
     say what was computed, what failed and what to run next."""
     from defectscreen.storage.progress import ENDED, completed_jobs_by_kind
@@ -151,7 +177,7 @@ def run(campaign_path: str, workers: int | None, ranks: int | None) -> None:
 
     settings = storage_settings()
     started = time.monotonic()
-    _submit(campaign_path, settings)
+    _submit(campaign_path, settings, drop_superseded)
     launchpad = settings.launchpad()
     known = {launch["launch_id"] for launch in launchpad.launches.find(ENDED, {"launch_id": 1})}
     _set_ranks(ranks)
@@ -210,15 +236,18 @@ def _print_status(settings: StorageSettings) -> list:
         console().print("no jobs on the LaunchPad; submit a campaign first")
         return []
     table = Table(title=f"defectscreen jobs ({settings.mode} store)")
-    for column in ("host", "waiting", "running", "done", "failed"):
+    states = ("waiting", "running", "done", "failed",
+              *(("dropped",) if any(counts["dropped"] for counts in progress_by_host.values()) else ()))
+    for column in ("host", *states):
         table.add_column(column, justify="left" if column == "host" else "right")
     for host, counts in progress_by_host.items():
-        table.add_row(host, *(str(counts[state]) for state in ("waiting", "running", "done", "failed")))
+        table.add_row(host, *(str(counts[state]) for state in states))
     console().print(table)
     with Progress(TextColumn("{task.description:>12}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   console=console(), auto_refresh=False) as bars:
         for host, counts in progress_by_host.items():
-            bars.add_task(host, total=sum(counts.values()), completed=counts["done"] + counts["failed"])
+            bars.add_task(host, total=sum(counts.values()) - counts["dropped"],
+                          completed=counts["done"] + counts["failed"])
         bars.refresh()
     failed = failures(launchpad)
     for failure in failed:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from jobflow import Job, OutputReference
 
-from defectscreen.jobs.tagging import tag_job, task_key
+from defectscreen.jobs.tagging import job_name, tag_job, task_key
 
 
 class CellConflictError(ValueError):
@@ -18,12 +18,16 @@ class CellConflictError(ValueError):
 
 @dataclass(frozen=True)
 class SubmittedTask:
-    """A job already on the LaunchPad: its jobflow uuid, the campaign that added it and the SHA-256 of its cell
-    (None where it was added without one)."""
+    """A job already on the LaunchPad: its jobflow uuid, the campaign that added it, the SHA-256 of its cell (None
+    where it was added without one), its Firework, that Firework's state, and whether a submission dropped it (paused
+    it as superseded)."""
 
     uuid: str
     campaign: str
     cell_sha256: str | None = None
+    fw_id: int | None = None
+    state: str | None = None
+    dropped: bool = False
 
 
 @dataclass
@@ -49,7 +53,7 @@ class TaskRegistry:
             return OutputReference(self.submitted[key].uuid)
         if key not in self.made:
             job = make()
-            job.name = f"{task_label} {cell_id}"
+            job.name = job_name(key)
             self.made[key] = tag_job(job, key, host, cell_id, self.campaign, self.cells.get(cell_id))
             self.new_jobs.append(job)
         return self.made[key].output

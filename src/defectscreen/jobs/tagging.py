@@ -17,6 +17,12 @@ def split_task_key(key: str) -> tuple[str, str, str]:
     return calculation_id, task_label, settings_hash
 
 
+def job_name(key: str) -> str:
+    """The name of a task key's job: 'relax Si:v_Si:0' (task label, calculation id)."""
+    calculation_id, task_label, _ = split_task_key(key)
+    return f"{task_label} {calculation_id}"
+
+
 def tag_job(job: Job, key: str, host: str, calculation_id: str, campaign: str, cell_sha256: str | None = None) -> Job:
     """Put the task key and its host, cell and campaign into the job's FireWorks spec, and the SHA-256 of the cell
     the id stands for when the job is made at submission (a task key holds the id, not the structure)."""

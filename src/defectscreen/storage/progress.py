@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 from fireworks import LaunchPad
 
-WAITING_STATES = ("WAITING", "READY", "RESERVED", "PAUSED", "DEFUSED")
-
 
 @dataclass(frozen=True)
 class Failure:
@@ -20,15 +18,16 @@ class Failure:
 
 
 def host_progress(launchpad: LaunchPad) -> dict[str, Counter]:
-    """host -> Counter of states: waiting, running, done, failed."""
+    """host -> Counter of states: waiting, running, done, failed, dropped (paused by a submission as superseded)."""
     progress: dict[str, Counter] = defaultdict(Counter)
-    for fw in launchpad.fireworks.find({}, {"state": 1, "spec.defectscreen.host": 1}):
-        host = fw.get("spec", {}).get("defectscreen", {}).get("host", "(other)")
+    for fw in launchpad.fireworks.find({}, {"state": 1, "spec.defectscreen.host": 1, "spec.defectscreen.dropped": 1}):
+        tags = fw.get("spec", {}).get("defectscreen", {})
         state = fw["state"]
-        progress[host][
+        progress[tags.get("host", "(other)")][
             "done" if state == "COMPLETED"
             else "failed" if state == "FIZZLED"
             else "running" if state == "RUNNING"
+            else "dropped" if state == "PAUSED" and tags.get("dropped")
             else "waiting"
         ] += 1
     return dict(sorted(progress.items()))

@@ -19,10 +19,15 @@ from defectscreen.flows.phases import competing_phase_calculations
 from defectscreen.flows.registry import SubmittedTask, TaskRegistry
 from defectscreen.flows.screening import HostScreeningMaker
 from defectscreen.flows.steps import HostCells
-from defectscreen.jobs.tagging import split_task_key
+from defectscreen.jobs.tagging import job_name
 from defectscreen.schemas.formation import FormationInputs, settings_key
 from defectscreen.storage.glasses import glass_structures
 from defectscreen.storage.launchpad import JOB_UUID
+
+#: states of a job that has not started
+QUEUED_STATES = ("WAITING", "READY", "RESERVED")
+#: the tag (in spec.defectscreen) of a job a submission paused as superseded
+DROPPED = "dropped"
 from defectscreen.storage.training_family import stored_training_family
 
 #: FireWorks priority of the competing phases: small cells that every formation energy needs, run before the defect
@@ -37,6 +42,13 @@ class SubmissionReport:
     already_submitted: int
     jobs_per_host: dict[str, int]
     settings_changes: list[str] = field(default_factory=list)
+    #: queued jobs that earlier versions of the campaign added and this one does not use (job names)
+    superseded: list[str] = field(default_factory=list)
+    #: of those, the ones paused now (``drop_superseded``), and the ones kept: a job of another campaign waits on them
+    dropped: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    #: jobs an earlier submission dropped that this version uses again, resumed
+    resumed: list[str] = field(default_factory=list)
 
 
 def submitted_keys(launchpad: LaunchPad) -> dict[str, SubmittedTask]:
@@ -44,13 +56,61 @@ def submitted_keys(launchpad: LaunchPad) -> dict[str, SubmittedTask]:
     its key too (jobflow passes its configuration on); the job itself is the one the registry named '<task> <cell>'."""
     keys = {}
     for doc in launchpad.fireworks.find({"spec.defectscreen.key": {"$exists": True}},
-                                        {"name": 1, "spec.defectscreen": 1, "spec._tasks.job.uuid": 1}):
+                                        {"name": 1, "fw_id": 1, "state": 1, "spec.defectscreen": 1, JOB_UUID: 1}):
         tags = doc["spec"]["defectscreen"]
-        cell, task, _ = split_task_key(tags["key"])
-        if tags["key"] not in keys or doc["name"] == f"{task} {cell}":
+        if tags["key"] not in keys or doc["name"] == job_name(tags["key"]):
             keys[tags["key"]] = SubmittedTask(doc["spec"]["_tasks"][0]["job"]["uuid"], tags["campaign"],
-                                              tags.get("cell_sha256"))
+                                              tags.get("cell_sha256"), doc["fw_id"], doc["state"],
+                                              DROPPED in tags)
     return keys
+
+
+def superseded_jobs(submitted: dict[str, SubmittedTask], campaign: str, used: set[str]) -> dict[str, SubmittedTask]:
+    """Task key -> the queued job (not started) that a version of ``campaign`` added and this version does not use
+    (``used``: the keys its flows asked for)."""
+    return {key: task for key, task in submitted.items()
+            if task.campaign == campaign and key not in used and task.state in QUEUED_STATES}
+
+
+def drop_jobs(launchpad: LaunchPad, superseded: dict[str, SubmittedTask],
+              submitted: dict[str, SubmittedTask]) -> tuple[list[str], list[str]]:
+    """Pause each superseded job with the jobs below it in its workflow, and mark them dropped (a later submission
+    that uses one again resumes it), unless a job below it is one another campaign or version uses (it waits on
+    it: kept), or it started meanwhile (kept). Returns (dropped, kept) job names."""
+    graph = nx.DiGraph()
+    for workflow in launchpad.workflows.find({"nodes": {"$in": sorted(t.fw_id for t in superseded.values())}},
+                                             {"links": 1}):
+        graph.add_edges_from((int(parent), child) for parent, children in workflow["links"].items()
+                             for child in children)
+    used_elsewhere = {task.fw_id for key, task in submitted.items() if key not in superseded}
+    dropped, kept = [], []
+    for key, task in sorted(superseded.items(), key=lambda item: item[1].fw_id):
+        below = nx.descendants(graph, task.fw_id) if task.fw_id in graph else set()
+        if below & used_elsewhere or not launchpad.pause_fw(task.fw_id):
+            kept.append(job_name(key))
+            continue
+        for fw_id in [task.fw_id, *sorted(below)]:
+            if fw_id == task.fw_id or launchpad.pause_fw(fw_id):
+                launchpad.fireworks.update_one({"fw_id": fw_id}, {"$set": {f"spec.defectscreen.{DROPPED}": True}})
+        dropped.append(job_name(key))
+    return sorted(dropped), sorted(kept)
+
+
+def resume_jobs(launchpad: LaunchPad, tasks: list[SubmittedTask]) -> None:
+    """Resume dropped jobs (and the jobs paused below them) that a submission uses again."""
+    for task in tasks:
+        for fw_id in [task.fw_id, *sorted(_paused_below(launchpad, task.fw_id))]:
+            launchpad.fireworks.update_one({"fw_id": fw_id}, {"$unset": {f"spec.defectscreen.{DROPPED}": ""}})
+            launchpad.resume_fw(fw_id)
+
+
+def _paused_below(launchpad: LaunchPad, fw_id: int) -> set[int]:
+    """The dropped jobs below ``fw_id`` in its workflow."""
+    workflow = launchpad.workflows.find_one({"nodes": fw_id}, {"links": 1})
+    graph = nx.DiGraph((int(parent), child) for parent, children in workflow["links"].items() for child in children)
+    below = nx.descendants(graph, fw_id) if fw_id in graph else set()
+    return {doc["fw_id"] for doc in launchpad.fireworks.find(
+        {"fw_id": {"$in": sorted(below)}, f"spec.defectscreen.{DROPPED}": True}, {"fw_id": 1})}
 
 
 def _by_setting(inputs: FormationInputs) -> dict:
@@ -148,13 +208,16 @@ def waiting_on_earlier_jobs(launchpad: LaunchPad, workflow: Workflow, read: dict
 
 def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, campaigns: Store | None = None,
                     amorphous_hosts: Store | None = None,
-                    announce: Callable[[str], None] = lambda line: None) -> SubmissionReport:
+                    announce: Callable[[str], None] = lambda line: None,
+                    drop_superseded: bool = False) -> SubmissionReport:
     """Generate the defect set, build one Flow per host (and one for the competing phases) of the missing jobs,
     add them (as one workflow when surrogates learn from other hosts' full searches).
 
     The whole defect set is generated (and so validated) before anything is added; the campaign itself is
     recorded in ``campaigns`` when given. Glasses of amorphous hosts are read from (or generated into)
-    ``amorphous_hosts``, which such a campaign needs.
+    ``amorphous_hosts``, which such a campaign needs. Queued jobs that earlier versions of the campaign added and
+    this one does not use are reported, and with ``drop_superseded`` paused (:func:`drop_jobs`); dropped jobs this
+    version uses again are resumed.
     """
     glasses = {}
     if any(host.amorphous for host in campaign.hosts):
@@ -191,9 +254,15 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, ca
                 firework.spec["_priority"] = PHASE_PRIORITY
         placements += waiting_on_earlier_jobs(launchpad, workflow, read, unfinished)
     changes = record_campaign(campaigns, campaign) if campaigns is not None else []
+    submitted, used = maker.registry.submitted, maker.registry.reused
+    resumed = {key: task for key, task in submitted.items() if key in used and task.dropped}
+    resume_jobs(launchpad, list(resumed.values()))
     for workflow, parents in placements:
         if parents:
             launchpad.append_wf(workflow, sorted(parents), detour=False, pull_spec_mods=False)
         else:
             launchpad.add_wf(workflow)
-    return SubmissionReport(sum(jobs_per_host.values()), len(maker.registry.reused), jobs_per_host, changes)
+    superseded = superseded_jobs(submitted, campaign.name, used)
+    dropped, kept = drop_jobs(launchpad, superseded, submitted) if drop_superseded and superseded else ([], [])
+    return SubmissionReport(sum(jobs_per_host.values()), len(used), jobs_per_host, changes,
+                            sorted(map(job_name, superseded)), dropped, kept, sorted(map(job_name, resumed)))
