@@ -13,6 +13,8 @@ from defectscreen.storage.embedded_mongo import EmbeddedMongoClient
 #: where a Firework holds its jobflow job's uuid: a resubmission finds the earlier jobs it reads by it
 #: (``storage.submission.unfinished_jobs``), so on MongoDB it is indexed
 JOB_UUID = "spec._tasks.job.uuid"
+#: the tag (in spec.defectscreen) of a job a submission paused as superseded (``storage.submission.drop_jobs``)
+DROPPED = "dropped"
 
 
 class EmbeddedLaunchPad(LaunchPad):

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from fireworks import LaunchPad
 
+from defectscreen.storage.launchpad import DROPPED
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -20,14 +22,15 @@ class Failure:
 def host_progress(launchpad: LaunchPad) -> dict[str, Counter]:
     """host -> Counter of states: waiting, running, done, failed, dropped (paused by a submission as superseded)."""
     progress: dict[str, Counter] = defaultdict(Counter)
-    for fw in launchpad.fireworks.find({}, {"state": 1, "spec.defectscreen.host": 1, "spec.defectscreen.dropped": 1}):
+    tags_read = {"state": 1, "spec.defectscreen.host": 1, f"spec.defectscreen.{DROPPED}": 1}
+    for fw in launchpad.fireworks.find({}, tags_read):
         tags = fw.get("spec", {}).get("defectscreen", {})
         state = fw["state"]
         progress[tags.get("host", "(other)")][
             "done" if state == "COMPLETED"
             else "failed" if state == "FIZZLED"
             else "running" if state == "RUNNING"
-            else "dropped" if state == "PAUSED" and tags.get("dropped")
+            else "dropped" if state == "PAUSED" and tags.get(DROPPED)
             else "waiting"
         ] += 1
     return dict(sorted(progress.items()))

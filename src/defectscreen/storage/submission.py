@@ -22,13 +22,11 @@ from defectscreen.flows.steps import HostCells
 from defectscreen.jobs.tagging import job_name
 from defectscreen.schemas.formation import FormationInputs, settings_key
 from defectscreen.storage.glasses import glass_structures
-from defectscreen.storage.launchpad import JOB_UUID
+from defectscreen.storage.launchpad import DROPPED, JOB_UUID
+from defectscreen.storage.training_family import stored_training_family
 
 #: states of a job that has not started
 QUEUED_STATES = ("WAITING", "READY", "RESERVED")
-#: the tag (in spec.defectscreen) of a job a submission paused as superseded
-DROPPED = "dropped"
-from defectscreen.storage.training_family import stored_training_family
 
 #: FireWorks priority of the competing phases: small cells that every formation energy needs, run before the defect
 #: cells (FireWorks runs READY jobs by priority, then in the order they were added), so formation energies can be built
@@ -77,11 +75,7 @@ def drop_jobs(launchpad: LaunchPad, superseded: dict[str, SubmittedTask],
     """Pause each superseded job with the jobs below it in its workflow, and mark them dropped (a later submission
     that uses one again resumes it), unless a job below it is one another campaign or version uses (it waits on
     it: kept), or it started meanwhile (kept). Returns (dropped, kept) job names."""
-    graph = nx.DiGraph()
-    for workflow in launchpad.workflows.find({"nodes": {"$in": sorted(t.fw_id for t in superseded.values())}},
-                                             {"links": 1}):
-        graph.add_edges_from((int(parent), child) for parent, children in workflow["links"].items()
-                             for child in children)
+    graph = _workflow_links(launchpad, [task.fw_id for task in superseded.values()])
     used_elsewhere = {task.fw_id for key, task in submitted.items() if key not in superseded}
     dropped, kept = [], []
     for key, task in sorted(superseded.items(), key=lambda item: item[1].fw_id):
@@ -106,11 +100,19 @@ def resume_jobs(launchpad: LaunchPad, tasks: list[SubmittedTask]) -> None:
 
 def _paused_below(launchpad: LaunchPad, fw_id: int) -> set[int]:
     """The dropped jobs below ``fw_id`` in its workflow."""
-    workflow = launchpad.workflows.find_one({"nodes": fw_id}, {"links": 1})
-    graph = nx.DiGraph((int(parent), child) for parent, children in workflow["links"].items() for child in children)
+    graph = _workflow_links(launchpad, [fw_id])
     below = nx.descendants(graph, fw_id) if fw_id in graph else set()
     return {doc["fw_id"] for doc in launchpad.fireworks.find(
         {"fw_id": {"$in": sorted(below)}, f"spec.defectscreen.{DROPPED}": True}, {"fw_id": 1})}
+
+
+def _workflow_links(launchpad: LaunchPad, fw_ids: list[int]) -> nx.DiGraph:
+    """Parent -> child links of the workflows holding ``fw_ids``."""
+    graph = nx.DiGraph()
+    for workflow in launchpad.workflows.find({"nodes": {"$in": sorted(fw_ids)}}, {"links": 1}):
+        graph.add_edges_from((int(parent), child) for parent, children in workflow["links"].items()
+                             for child in children)
+    return graph
 
 
 def _by_setting(inputs: FormationInputs) -> dict:
