@@ -6,7 +6,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from defectscreen.analysis.amorphous import NETWORK_FORMERS
-from defectscreen.schemas.amorphous import GlassSites, SiteEnsembleSummary
+from defectscreen.schemas.amorphous import GlassSites, SiteEnsembleSummary, glass_of_site
 
 #: sites listed as the lowest of an ensemble
 LOWEST_SITES = 5
@@ -49,7 +49,7 @@ def site_ensemble(host: str, defect: str, charge: int, limit: str, fermi_level_e
     (site id -> value); ``flags``: why the energies are not physics."""
     sites = sorted(formation_energy_eV)
     energies = np.array([formation_energy_eV[s] for s in sites])
-    glass_of = np.array([site.split(":")[0] for site in sites])
+    glass_of = np.array([glass_of_site(site) for site in sites])
     per_glass = [GlassSites(glass=glass, sites=int((glass_of == glass).sum()),
                             mean_eV=float(energies[glass_of == glass].mean()),
                             standard_deviation_eV=float(energies[glass_of == glass].std(ddof=1))

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 
 from defectscreen.physics.supercell_scaling import DEFAULT_MINIMUM_RADIUS_ANGSTROM  # noqa: E402
 from defectscreen.physics.units import MEV_PER_SQRT_EIGENVALUE  # noqa: E402
-from defectscreen.schemas.amorphous import AmorphousHostDocument, SiteEnsembleSummary  # noqa: E402
+from defectscreen.schemas.amorphous import AmorphousHostDocument, SiteEnsembleSummary, glass_of_site  # noqa: E402
 from defectscreen.schemas.embedding import EmbeddingConvergenceDocument  # noqa: E402
 from defectscreen.schemas.formation import (  # noqa: E402
     DefectChargeDocument,
@@ -392,7 +392,7 @@ def plot_site_ensemble(summary: SiteEnsembleSummary, path: str | Path, title: st
     histogram.yaxis.set_major_locator(MaxNLocator(integer=True))
     histogram.legend()
     if with_descriptor:
-        glass_of = [site.split(":")[0] for site in summary.sites]
+        glass_of = [glass_of_site(site) for site in summary.sites]
         for glass in sorted(set(glass_of)):
             mine = [i for i, g in enumerate(glass_of) if g == glass]
             axes[1].scatter(np.array(summary.descriptor_values)[mine], np.array(summary.formation_energy_eV)[mine],

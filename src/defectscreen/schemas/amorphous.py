@@ -25,6 +25,16 @@ def ensemble_name(name: str) -> str:
     return name.split(GLASS_SEED_SEPARATOR)[0].split(GLASS_SITE_SEPARATOR)[0]
 
 
+def glass_site_id(glass: str, site_defect: str) -> str:
+    """The id of one site of a site ensemble: glass structure 'a-SiO2#1', site defect 'v_O@17' -> 'a-SiO2#1:v_O@17'."""
+    return f"{glass}:{site_defect}"
+
+
+def glass_of_site(site: str) -> str:
+    """The glass structure of a site id (``glass_site_id``): 'a-SiO2#1:v_O@17' -> 'a-SiO2#1'."""
+    return site.split(":")[0]
+
+
 class GlassStructureMetrics(BaseModel):
     """What says whether a structure is the glass (A the four-fold former, X the bridge: Si and O in a-SiO2)."""
 

@@ -8,7 +8,7 @@ from jobflow import JobStore
 from maggma.core import Store
 
 from defectscreen.schemas import DefectFormationDocument, TaskDocument
-from defectscreen.schemas.amorphous import GLASS_SEED_SEPARATOR, GLASS_SITE_SEPARATOR, ensemble_name
+from defectscreen.schemas.amorphous import GLASS_SEED_SEPARATOR, GLASS_SITE_SEPARATOR, ensemble_name, glass_site_id
 from defectscreen.schemas.phonons import supercell_atoms
 
 ROW_FIELDS = (
@@ -311,7 +311,7 @@ def site_states_of(formation_documents: Iterable[dict], tasks: JobStore | Store,
             continue
         state = next((s for s in doc["charge_states"] if s["charge"] == charge), None)
         if state is not None:
-            found.append({"site": f"{doc['host']}:{doc['defect_name']}", "uuid": state["defect_uuid"],
+            found.append({"site": glass_site_id(doc["host"], doc["defect_name"]), "uuid": state["defect_uuid"],
                           "formation_energy_at_vbm_eV": state["formation_energy_at_vbm_eV"],
                           "flags": doc.get("flags", [])})
     cells = {doc["uuid"]: doc for doc in tasks.query(

@@ -91,19 +91,14 @@ def drop_jobs(launchpad: LaunchPad, superseded: dict[str, SubmittedTask],
 
 
 def resume_jobs(launchpad: LaunchPad, tasks: list[SubmittedTask]) -> None:
-    """Resume dropped jobs (and the jobs paused below them) that a submission uses again."""
-    for task in tasks:
-        for fw_id in [task.fw_id, *sorted(_paused_below(launchpad, task.fw_id))]:
-            launchpad.fireworks.update_one({"fw_id": fw_id}, {"$unset": {f"spec.defectscreen.{DROPPED}": ""}})
-            launchpad.resume_fw(fw_id)
-
-
-def _paused_below(launchpad: LaunchPad, fw_id: int) -> set[int]:
-    """The dropped jobs below ``fw_id`` in its workflow."""
-    graph = _workflow_links(launchpad, [fw_id])
-    below = nx.descendants(graph, fw_id) if fw_id in graph else set()
-    return {doc["fw_id"] for doc in launchpad.fireworks.find(
+    """Resume dropped jobs (and the dropped jobs paused below them) that a submission uses again."""
+    graph = _workflow_links(launchpad, [task.fw_id for task in tasks])
+    below = set().union(*(nx.descendants(graph, task.fw_id) for task in tasks if task.fw_id in graph))
+    dropped_below = {doc["fw_id"] for doc in launchpad.fireworks.find(
         {"fw_id": {"$in": sorted(below)}, f"spec.defectscreen.{DROPPED}": True}, {"fw_id": 1})}
+    for fw_id in sorted({task.fw_id for task in tasks} | dropped_below):
+        launchpad.fireworks.update_one({"fw_id": fw_id}, {"$unset": {f"spec.defectscreen.{DROPPED}": ""}})
+        launchpad.resume_fw(fw_id)
 
 
 def _workflow_links(launchpad: LaunchPad, fw_ids: list[int]) -> nx.DiGraph:
