@@ -9,16 +9,17 @@ engine, GFN1-xTB here) on cation and anion vacancies of three zincblende chalcog
 64-site cells: GFN1-xTB is Γ-only, and in 16-site cells even the rattled *bulk* relaxes 11-12 eV below the ideal
 crystal, while the 64-site CdTe bulk returns to it; bond distortions −60/0/+60 % and the dimer, a coarser grid than
 the campaign default of 10 % steps so that the full searches fit in about an hour on 2 cores), through the
-embedded LaunchPad with ``--workers`` FireWorks workers. ``training_hosts: all_others`` is the seed's test on unseen compositions: each
-host's surrogate of a charge state learns from the full searches of the other two hosts in that charge state (and
-their bulk frames) besides its own unperturbed relaxations, never from its own full search. Prints one row per
+embedded LaunchPad with ``--workers`` FireWorks workers. ``training_hosts: all_others`` is the seed's test on unseen
+compositions: each host's surrogate of a charge state learns from the full searches of the other hosts in that
+charge state (and their bulk frames) besides its own unperturbed relaxations, never from its own full search. Prints one row per
 (defect, charge) from the stored SearchBenchmarkDocuments and the totals next to the seed's figures (73 % of
 reference relaxations saved, 88 % of ground states found, 13x faster), and for the same minima relaxed from their
 ShakeNBreak structures instead of their surrogate geometries (read from the full search, which relaxed exactly those
 structures: what the surrogate geometry itself is worth). Rerunning with the same --data-dir resumes; rerun with
-other surrogate settings, it reuses the full searches (their task keys exclude the surrogate) and prints the newest
-benchmark document of each defect. It ends with the selection levers (send at most k minima, or those within a
-window of the surrogate's lowest) read back from the same documents.
+other surrogate settings (--frames-per-relaxation, --epochs), it reuses the full searches (their task keys exclude the
+surrogate), pauses the queued jobs of the earlier settings and prints the newest benchmark document of each defect.
+It ends with the selection levers (send at most k minima, or those within a window of the surrogate's lowest) read
+back from the same documents.
 """
 
 from __future__ import annotations
@@ -48,8 +49,7 @@ CAMPAIGN = {
     "engine": {"name": "xtb", "method": "GFN1-xTB"},
     "relax": {"fmax_eV_per_angstrom": 0.1, "max_steps": 300},
     "properties": ["relaxation", "structure_search"],
-    "search": {"benchmark": True, "distortion_increment": 0.6, "training_hosts": "all_others",
-               "surrogate": {"epochs": 10, "frames_per_relaxation": 4}},
+    "search": {"benchmark": True, "distortion_increment": 0.6, "training_hosts": "all_others"},
 }
 
 
@@ -61,8 +61,10 @@ MORE_CHARGES = {"v_Ga": [0, -1], "v_N": [0, 1], "v_O": [0, 1], "v_Mg": [0, -1], 
 def campaign_of(args: argparse.Namespace) -> dict:
     """The benchmark campaign: the three chalcogenides in 64-site cells, or with --hosts any of them and of
     MORE_HOSTS in the most cubic cells of 64–128 atoms with images ≥ 8 Å apart."""
+    surrogate = {"epochs": args.epochs, "frames_per_relaxation": args.frames_per_relaxation}
     campaign = {**CAMPAIGN, "search": {**CAMPAIGN["search"], "distortion_increment": args.distortion_increment,
-                                       "max_sent": args.max_sent, "send_within_eV": args.send_within_eV}}
+                                       "max_sent": args.max_sent, "send_within_eV": args.send_within_eV,
+                                       "surrogate": surrogate}}
     if args.hosts:
         known = {h["name"]: h["prototype"] for h in CAMPAIGN["hosts"]} | MORE_HOSTS
         campaign |= {"hosts": [{"name": name, "prototype": known[name]} for name in args.hosts],
@@ -79,6 +81,8 @@ def main() -> None:
                         help="hosts to search (default: CdTe ZnSe ZnS in 64-site cells)")
     parser.add_argument("--distortion-increment", type=float, default=0.6,
                         help="0.6: −60/0/+60 %% and the dimer; the campaign default 0.1 gives 13 distortions")
+    parser.add_argument("--frames-per-relaxation", type=int, default=4, help="search.surrogate.frames_per_relaxation")
+    parser.add_argument("--epochs", type=int, default=10, help="search.surrogate.epochs")
     parser.add_argument("--max-sent", type=int, default=None, help="search.max_sent")
     parser.add_argument("--send-within-eV", type=float, default=None, help="search.send_within_eV")
     parser.add_argument("--plan-only", action="store_true", help="print the cells and the job count, run nothing")
@@ -96,8 +100,10 @@ def main() -> None:
         return
     campaign, base_dir = load_campaign(path)
     start = time.perf_counter()
-    report = submit_campaign(campaign, base_dir, settings.launchpad(), settings.collection("campaigns", "name"))
-    print(f"submitted {report.new_jobs} jobs ({report.already_submitted} already there)", flush=True)
+    report = submit_campaign(campaign, base_dir, settings.launchpad(), settings.collection("campaigns", "name"),
+                             drop_superseded=True)
+    print(f"submitted {report.new_jobs} jobs ({report.already_submitted} already there; paused {len(report.dropped)} "
+          f"of an earlier run's settings)", flush=True)
     run_workers(settings, args.workers)
     print(f"campaign wall time {time.perf_counter() - start:.0f} s with {args.workers} workers")
     print_table(settings)

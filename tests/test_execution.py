@@ -253,6 +253,23 @@ def test_superseded_jobs_are_reported_paused_on_request_and_resumed_when_used_ag
     assert kept.kept == germanium and kept.dropped == [] and states() == ["READY", "READY"]
 
 
+def test_a_superseded_job_below_another_is_paused_once(store_mode: str, si_campaign: Path, capfd) -> None:
+    """Ge_Si's relaxations and the ccd job reading them are all superseded: each is paused once and reported dropped
+    whichever comes first, and FireWorks logs no refused pause."""
+    launchpad = StorageSettings.from_environment().launchpad()
+    data = yaml.safe_load(si_campaign.read_text()) | {"properties": ["relaxation", "configuration_coordinate"],
+                                                      "defects": {"vacancies": False, "substitutions": {"Si": ["C", "Ge"]}}}
+    both, carbon = si_campaign.with_name("both.yaml"), si_campaign.with_name("carbon.yaml")
+    both.write_text(yaml.safe_dump(data))
+    carbon.write_text(yaml.safe_dump(data | {"defects": {"vacancies": False, "substitutions": {"Si": ["C"]}}}))
+    submit_campaign(*load_campaign(both), launchpad)
+    germanium = ["ccd Si:Ge_Si:0/-1", "relax Si:Ge_Si:-1", "relax Si:Ge_Si:0"]
+    dropped = submit_campaign(*load_campaign(carbon), launchpad, drop_superseded=True)
+    assert dropped.dropped == germanium and dropped.kept == []
+    assert {launchpad.fireworks.find_one({"name": name})["state"] for name in germanium} == {"PAUSED"}
+    assert "No pausable" not in "".join(capfd.readouterr())
+
+
 def test_a_job_reading_unfinished_jobs_of_two_workflows_is_refused(store_mode: str) -> None:
     """FireWorks links jobs within one workflow: a job that reads unfinished jobs of two earlier workflows could only
     be added READY beside them, so submission refuses it, naming the jobs and when to submit again."""

@@ -72,20 +72,28 @@ def superseded_jobs(submitted: dict[str, SubmittedTask], campaign: str, used: se
 
 def drop_jobs(launchpad: LaunchPad, superseded: dict[str, SubmittedTask],
               submitted: dict[str, SubmittedTask]) -> tuple[list[str], list[str]]:
-    """Pause each superseded job with the jobs below it in its workflow, and mark them dropped (a later submission
-    that uses one again resumes it), unless a job below it is one another campaign or version uses (it waits on
-    it: kept), or it started meanwhile (kept). Returns (dropped, kept) job names."""
+    """Pause each superseded job with the queued jobs below it in its workflow, and mark them dropped (a later
+    submission that uses one again resumes it), unless a job below it is one another campaign or version uses (it
+    waits on it: kept), or it started meanwhile (kept). A superseded job below another is paused once. Returns
+    (dropped, kept) job names."""
     graph = _workflow_links(launchpad, [task.fw_id for task in superseded.values()])
     used_elsewhere = {task.fw_id for key, task in submitted.items() if key not in superseded}
+    below = {task.fw_id: nx.descendants(graph, task.fw_id) if task.fw_id in graph else set()
+             for task in superseded.values()}
+    queued = {doc["fw_id"] for doc in launchpad.fireworks.find(
+        {"fw_id": {"$in": sorted(set(below).union(*below.values()))}, "state": {"$in": list(QUEUED_STATES)}},
+        {"fw_id": 1})}
+    paused: set[int] = set()
     dropped, kept = [], []
     for key, task in sorted(superseded.items(), key=lambda item: item[1].fw_id):
-        below = nx.descendants(graph, task.fw_id) if task.fw_id in graph else set()
-        if below & used_elsewhere or not launchpad.pause_fw(task.fw_id):
+        if task.fw_id not in paused and (below[task.fw_id] & used_elsewhere or task.fw_id not in queued
+                                         or not launchpad.pause_fw(task.fw_id)):
             kept.append(job_name(key))
             continue
-        for fw_id in [task.fw_id, *sorted(below)]:
+        for fw_id in [task.fw_id, *sorted((below[task.fw_id] & queued) - paused)]:
             if fw_id == task.fw_id or launchpad.pause_fw(fw_id):
                 launchpad.fireworks.update_one({"fw_id": fw_id}, {"$set": {f"spec.defectscreen.{DROPPED}": True}})
+                paused.add(fw_id)
         dropped.append(job_name(key))
     return sorted(dropped), sorted(kept)
 
