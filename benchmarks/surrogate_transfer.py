@@ -2,11 +2,12 @@
 redo one defect's surrogate search.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/surrogate_transfer.py --data-dir DIR --defect CdTe:v_Cd:0 \
-        [--frames-per-relaxation 10] [--epochs 20] [--with-own-full-search]
+        [--frames-per-relaxation 10] [--epochs 20] [--starting-model 7net-0] [--with-own-full-search]
 
 DIR is a finished ``benchmarks/structure_search.py`` run. The surrogate serving the defect's host and charge state is
 fine-tuned again (``SurrogateMaker``) on the same stored reference relaxations (its own host's bulk and unperturbed
-cells, the related hosts' bulk cells and full searches), with the frames and epochs given; ``--with-own-full-search``
+cells, the related hosts' bulk cells and full searches), with the frames, epochs and starting model given (CHGNet
+0.3.0, or SevenNet-0 / SevenNet-l3i5: the lever of a stronger pretrained start); ``--with-own-full-search``
 also gives it the defect's own full search (a leak the benchmark never allows: an upper bound, which separates "the
 model cannot hold the reconstruction" from "it does not transfer from the related hosts"). The defect's candidates
 are then relaxed with it and clustered as in a campaign (``surrogate_minima``) and printed beside the GFN1-xTB
@@ -25,7 +26,7 @@ from pathlib import Path
 from defectscreen.flows.campaign import load_campaign
 from defectscreen.flows.steps.structure_search import surrogate_id
 from defectscreen.jobs.search import UNPERTURBED, SurrogateMaker, surrogate_minima
-from defectscreen.mlip.surrogate import model_from_base64
+from defectscreen.mlip.surrogate import stored_surrogate
 from defectscreen.schemas import TaskDocument
 from defectscreen.schemas.search import FullSearchDocument, StructureSearchDocument, SurrogateDocument
 from defectscreen.storage import StorageSettings
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("--defect", required=True, help="calculation id, e.g. CdTe:v_Cd:0")
     parser.add_argument("--frames-per-relaxation", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--starting-model", default="chgnet-0.3.0", help="search.surrogate.starting_model: "
+                        "chgnet-0.3.0, 7net-0, 7net-l3i5 or a model file")
     parser.add_argument("--with-own-full-search", action="store_true")
     args = parser.parse_args()
     campaign, _ = load_campaign(args.data_dir / "campaign.yaml")
@@ -66,20 +69,21 @@ def main() -> None:
     if args.with_own_full_search:
         parents.append(full_uuid)
         searches.append(full)
-    settings = old["settings"] | {"frames_per_relaxation": args.frames_per_relaxation, "epochs": args.epochs}
+    settings = old["settings"] | {"frames_per_relaxation": args.frames_per_relaxation, "epochs": args.epochs,
+                                  "starting_model": args.starting_model}
     with tempfile.TemporaryDirectory() as workdir, chdir(workdir):
         surrogate = SurrogateMaker.make.original(
             SurrogateMaker(settings=settings), own_bulk, [t for t in tasks if t.labels.defect_type != "bulk"],
             parents, sid, old["campaign_sha256"], related_bulks=[b for b in bulks if b is not own_bulk],
             related_searches=searches)
-    print(f"{sid}: {surrogate.n_training_frames} training frames ({args.frames_per_relaxation} per relaxation), "
-          f"{args.epochs} epochs, {surrogate.wall_time_s:.0f} s; held-out errors starting model "
+        model = stored_surrogate(surrogate.model_base64, args.starting_model, Path(workdir) / "surrogate")
+        unperturbed = TaskDocument.model_validate(store.get_output(search.unperturbed_uuid, which="last", load=True))
+        relaxed, distances, minimum_of = surrogate_minima(model, unperturbed.input_structure,
+                                                          own_bulk.input_structure, labels, campaign.search)
+    print(f"{sid}: {args.starting_model}, {surrogate.n_training_frames} training frames ({args.frames_per_relaxation} "
+          f"per relaxation), {args.epochs} epochs, {surrogate.wall_time_s:.0f} s; held-out errors starting model "
           f"{_errors(surrogate.validation_errors_starting_model)}, fine-tuned {_errors(surrogate.validation_errors)}"
           f"{' (own full search included)' if args.with_own_full_search else ''}")
-    unperturbed = TaskDocument.model_validate(store.get_output(search.unperturbed_uuid, which="last", load=True))
-    relaxed, distances, minimum_of = surrogate_minima(
-        model_from_base64(surrogate.model_base64), unperturbed.input_structure, own_bulk.input_structure, labels,
-        campaign.search)
     reference = {UNPERTURBED: unperturbed.energy_eV} | {t.search_candidate: t.energy_eV for t in full.relaxations
                                                        if t.converged}
     names = list(relaxed)

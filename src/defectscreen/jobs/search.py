@@ -20,14 +20,7 @@ from defectscreen.engines import XtbSettings
 from defectscreen.jobs.provenance import made_by, parent_uuids, provenance, read, read_all, uuid_of
 from defectscreen.jobs.reference import RelaxMaker
 from defectscreen.jobs.tagging import tag_job, task_key
-from defectscreen.mlip.surrogate import (
-    Frame,
-    SurrogateSettings,
-    fine_tune,
-    model_from_base64,
-    relax_with_surrogate,
-    select_frames,
-)
+from defectscreen.mlip.surrogate import Frame, SurrogateSettings, fine_tune, select_frames, stored_surrogate
 from defectscreen.schemas import CalculationLabels, TaskDocument
 from defectscreen.schemas.search import (
     CandidateStartRoute,
@@ -104,8 +97,7 @@ def surrogate_minima(model, structure: Structure, bulk_structure: Structure, lab
     starts = {UNPERTURBED: structure} | distortion_candidates(
         structure, bulk_structure, labels.defect_site_frac_coords, labels.defect_type, labels.charge,
         settings.distortion_increment, settings.neighbour_pairs)
-    relaxed = {name: relax_with_surrogate(model, s, settings.surrogate.fmax_eV_per_angstrom,
-                                          settings.surrogate.max_steps) for name, s in starts.items()}
+    relaxed = model.relax(starts, settings.surrogate.fmax_eV_per_angstrom, settings.surrogate.max_steps)
     site = defect_site_index(structure, labels.defect_site_frac_coords, labels.defect_type)
     centres = [r[0].cart_coords[site] if site is not None
                else structure.lattice.get_cartesian_coords(labels.defect_site_frac_coords) for r in relaxed.values()]
@@ -239,8 +231,8 @@ class StructureSearchMaker(Maker):
         settings = SearchSettings.model_validate(self.search)
         unperturbed_input, unperturbed_uuid, surrogate_uuid = unperturbed, uuid_of(unperturbed), uuid_of(surrogate)
         unperturbed, surrogate = read(unperturbed, TaskDocument), read(surrogate, SurrogateDocument)
-        relaxed, distances, minimum_of = surrogate_minima(model_from_base64(surrogate.model_base64), structure,
-                                                          bulk_structure, labels, settings)
+        model = stored_surrogate(surrogate.model_base64, surrogate.settings["starting_model"], Path.cwd() / "surrogate")
+        relaxed, distances, minimum_of = surrogate_minima(model, structure, bulk_structure, labels, settings)
         names, energies = list(relaxed), [r[1] for r in relaxed.values()]
         minima = [names[i] for i in sorted(set(minimum_of), key=lambda i: energies[i])]
         sent = minima_to_send(minima, dict(zip(names, energies)), settings.max_sent, settings.send_within_eV)

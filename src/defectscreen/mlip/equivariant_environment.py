@@ -2,7 +2,8 @@
 
 mace-torch pins e3nn 0.4.4; nequip >= 0.7 and sevenn need e3nn >= 0.5 (DESIGN.md). install/install.sh makes
 ``.venv-nequip`` next to ``.venv`` with both (or set DEFECTSCREEN_NEQUIP_PYTHON to such an interpreter). Their
-trainers run as commands there; predictions run ``environment_predict.py`` there, all frames in one call.
+trainers run as commands there; predictions and relaxations run ``environment_predict.py`` there, all frames in
+one call.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.io import write
+from ase.io import read, write
 
 PREDICT_SCRIPT = Path(__file__).with_name("environment_predict.py")
 
@@ -58,8 +59,21 @@ def predict_in_environment(backend: str, model_file: Path, frames: list[Atoms],
     workdir.mkdir(parents=True, exist_ok=True)
     inputs, outputs = workdir / "predict_in.extxyz", workdir / "predict_out.npz"
     write(inputs, [Atoms(f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc) for f in frames], format="extxyz")
-    run_in_environment(PREDICT_SCRIPT, [backend, str(model_file), str(inputs), str(outputs)], PredictionFailedError,
-                       f"{backend} prediction failed")
+    run_in_environment(PREDICT_SCRIPT, ["predict", backend, str(model_file), str(inputs), str(outputs)],
+                       PredictionFailedError, f"{backend} prediction failed")
     result = np.load(outputs)
     counts = np.cumsum([len(f) for f in frames])[:-1]
     return result["energies"], np.split(result["forces"], counts)
+
+
+def relax_in_environment(backend: str, model_file: Path, starts: list[Atoms], fmax_eV_per_angstrom: float,
+                         max_steps: int, workdir: Path) -> list[Atoms]:
+    """FIRE relaxations at fixed cell of every start with a NequIP or SevenNet model, in one subprocess: the final
+    structures, each with ``info`` energy_eV, steps and converged."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    inputs, outputs = workdir / "relax_in.extxyz", workdir / "relax_out.extxyz"
+    write(inputs, [Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc) for a in starts], format="extxyz")
+    run_in_environment(PREDICT_SCRIPT, ["relax", backend, str(model_file), str(inputs), str(outputs),
+                                        str(fmax_eV_per_angstrom), str(max_steps)], PredictionFailedError,
+                       f"{backend} relaxation failed")
+    return read(outputs, index=":", format="extxyz")

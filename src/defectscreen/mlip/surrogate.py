@@ -1,5 +1,8 @@
-"""The structure-search surrogate (seed 002 §IV): a universal potential that ships its weights (CHGNet 0.3.0, in
-its wheel) fine-tuned on the campaign's own reference relaxation frames, then used to relax every candidate.
+"""The structure-search surrogate (seed 002 §IV): a universal potential that ships its weights, fine-tuned on the
+campaign's own reference relaxation frames, then used to relax every candidate. Two starting points: CHGNet 0.3.0
+(in its wheel; trained here, in this environment) and SevenNet-0 / SevenNet-l3i5 (in the sevenn wheel; trained
+and run in the NequIP/SevenNet environment, ``mlip.sevennet_surrogate``). A backend is one class with the methods
+of :class:`ChgnetSurrogate` and one entry in ``SURROGATE_BACKENDS``.
 
 Training data (seed 002): evenly spaced frames of each relaxation, frames more than ``max_energy_above_lowest_eV``
 above the lowest frame of the same cell removed, bulk frames of the host added. The engine's absolute energies
@@ -12,6 +15,7 @@ these relative energies and the forces are all that matter (seed 002 reports the
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import time
 import warnings
@@ -19,6 +23,7 @@ from contextlib import redirect_stdout
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +34,8 @@ from pymatgen.core import Structure
 from defectscreen.mlip.dataset import evenly_spaced
 
 SHIPPED_MODEL = "chgnet-0.3.0"
+#: starting models whose weights ship in the sevenn wheel (single-fidelity ones)
+SHIPPED_SEVENNET_MODELS = ("7net-0", "7net-l3i5")
 
 
 class SurrogateSettings(BaseModel):
@@ -36,8 +43,9 @@ class SurrogateSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    starting_model: str = Field(SHIPPED_MODEL, description="'chgnet-0.3.0' (weights in the chgnet wheel) or the path "
-                                "of a CHGNet model file (CHGNet.from_file) to fine-tune")
+    starting_model: str = Field(SHIPPED_MODEL, description="'chgnet-0.3.0' (weights in the chgnet wheel), '7net-0' or "
+                                "'7net-l3i5' (in the sevenn wheel, run in the NequIP/SevenNet environment), or the "
+                                "path of a CHGNet model file (CHGNet.from_file) or a SevenNet checkpoint (.pth)")
     epochs: int = Field(20, ge=0, description="fine-tuning epochs (0: use the starting model as is)")
     learning_rate: float = Field(5e-4, gt=0, description="Adam, cosine schedule (seed 002: 5e-4)")
     batch_size: int = Field(4, ge=1)
@@ -75,17 +83,105 @@ def load_chgnet(starting_model: str, setting: str = "search.surrogate.starting_m
         return CHGNet.from_file(starting_model)
 
 
-def model_to_base64(model) -> str:
-    buffer = io.BytesIO()
-    torch.save(model.as_dict(), buffer)
-    return base64.b64encode(buffer.getvalue()).decode()
+def file_record(path: str | Path) -> dict[str, str]:
+    """Name, SHA-256 and source of a model file given by path."""
+    return {"name": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(), "source": "file"}
 
 
-def model_from_base64(text: str):
-    from chgnet.model import CHGNet
+@dataclass
+class ChgnetSurrogate:
+    """CHGNet as the surrogate, trained and run in this process."""
 
-    state = torch.load(io.BytesIO(base64.b64decode(text)), map_location="cpu", weights_only=False)
-    return CHGNet.from_dict(state)
+    model: Any
+    starting_model: dict[str, str]
+
+    @classmethod
+    def starting(cls, starting_model: str, workdir: Path) -> ChgnetSurrogate:
+        record = ({"name": starting_model, "source": f"chgnet {version('chgnet')} wheel"}
+                  if starting_model == SHIPPED_MODEL else file_record(starting_model))
+        return cls(load_chgnet(starting_model), record)
+
+    @classmethod
+    def from_base64(cls, text: str, workdir: Path) -> ChgnetSurrogate:
+        from chgnet.model import CHGNet
+
+        state = torch.load(io.BytesIO(base64.b64decode(text)), map_location="cpu", weights_only=False)
+        return cls(CHGNet.from_dict(state), {})
+
+    def to_base64(self) -> str:
+        buffer = io.BytesIO()
+        torch.save(self.model.as_dict(), buffer)
+        return base64.b64encode(buffer.getvalue()).decode()
+
+    def code_versions(self) -> dict[str, str]:
+        return {"chgnet": version("chgnet"), "torch": version("torch")}
+
+    def predict(self, structures: list[Structure]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Total energies (eV) and forces (eV/Å)."""
+        with redirect_stdout(io.StringIO()):
+            predictions = self.model.predict_structure(structures, task="ef", batch_size=8)
+        if isinstance(predictions, dict):
+            predictions = [predictions]
+        return (np.array([p["e"] * len(s) for p, s in zip(predictions, structures)]),
+                [np.asarray(p["f"]) for p in predictions])
+
+    def fine_tuned(self, frames: list[Frame], energies_eV: list[float], train: list[int], validation: list[int],
+                   settings: SurrogateSettings, workdir: Path) -> ChgnetSurrogate:
+        """Every weight trained on ``frames`` (``energies_eV``: their aligned energies), MSE on energies and
+        forces, Adam with a cosine schedule; the model of the lowest validation loss."""
+        from chgnet.data.dataset import StructureData, collate_graphs
+        from chgnet.trainer import Trainer
+        from torch.utils.data import DataLoader, Subset
+
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            data = StructureData([f.structure for f in frames],
+                                 [e / len(f.structure) for e, f in zip(energies_eV, frames)],
+                                 [f.forces_eV_per_angstrom for f in frames], shuffle=False)
+            loader = {split: DataLoader(Subset(data, idx), batch_size=settings.batch_size, shuffle=split == "train",
+                                        collate_fn=collate_graphs)
+                      for split, idx in (("train", train), ("validation", validation))}
+            trainer = Trainer(model=self.model, targets="ef", optimizer="Adam", scheduler="CosLR", criterion="MSE",
+                              epochs=settings.epochs, learning_rate=settings.learning_rate, use_device="cpu",
+                              torch_seed=settings.seed, data_seed=settings.seed, print_freq=10**6)
+            trainer.train(loader["train"], loader["validation"], save_dir=str(workdir / "chgnet"))
+            model = trainer.get_best_model() if trainer.best_model is not None else trainer.model
+        model.eval()
+        return ChgnetSurrogate(model, self.starting_model)
+
+    def relax(self, structures: dict[str, Structure], fmax_eV_per_angstrom: float,
+              max_steps: int) -> dict[str, tuple[Structure, float, int, bool]]:
+        """FIRE relaxations at fixed cell: name -> (final structure, model energy in eV, steps, converged)."""
+        from chgnet.model.dynamics import CHGNetCalculator
+
+        relaxed = {}
+        for name, structure in structures.items():
+            atoms = structure.to_ase_atoms()
+            atoms.calc = CHGNetCalculator(model=self.model, use_device="cpu")
+            with redirect_stdout(io.StringIO()):
+                optimizer = FIRE(atoms, logfile=None)
+                converged = bool(optimizer.run(fmax=fmax_eV_per_angstrom, steps=max_steps))
+            relaxed[name] = (Structure(structure.lattice, structure.species, atoms.positions,
+                                       coords_are_cartesian=True),
+                             float(atoms.get_potential_energy()), int(optimizer.nsteps), converged)
+        return relaxed
+
+
+def backend_of(starting_model: str) -> str:
+    """'sevennet' for a SevenNet starting model (shipped name or .pth checkpoint), else 'chgnet'."""
+    return "sevennet" if starting_model in SHIPPED_SEVENNET_MODELS or starting_model.endswith(".pth") else "chgnet"
+
+
+def surrogate_backend(starting_model: str) -> type:
+    """The class that trains and runs surrogates fine-tuned from ``starting_model``."""
+    from defectscreen.mlip.sevennet_surrogate import SevennetSurrogate
+
+    return {"chgnet": ChgnetSurrogate, "sevennet": SevennetSurrogate}[backend_of(starting_model)]
+
+
+def stored_surrogate(model_base64: str, starting_model: str, workdir: Path):
+    """A fine-tuned surrogate as stored in its document (``starting_model``: the setting it was trained from)."""
+    return surrogate_backend(starting_model).from_base64(model_base64, workdir)
 
 
 def select_frames(frames: list[Frame], n_kept: int, max_energy_above_lowest_eV: float) -> list[Frame]:
@@ -95,20 +191,10 @@ def select_frames(frames: list[Frame], n_kept: int, max_energy_above_lowest_eV: 
     return [kept[i] for i in evenly_spaced(len(kept), n_kept)]
 
 
-def predict(model, structures: list[Structure]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Total energies (eV) and forces (eV/Å) of the model."""
-    with redirect_stdout(io.StringIO()):
-        predictions = model.predict_structure(structures, task="ef", batch_size=8)
-    if isinstance(predictions, dict):
-        predictions = [predictions]
-    return (np.array([p["e"] * len(s) for p, s in zip(predictions, structures)]),
-            [np.asarray(p["f"]) for p in predictions])
-
-
 def cell_offsets(model, frames: list[Frame]) -> dict[str, float]:
     """source cell -> E_engine − E_model (eV) at its last frame (the frame list keeps each relaxation in order)."""
     last = {f.source: f for f in frames}
-    model_energies, _ = predict(model, [f.structure for f in last.values()])
+    model_energies, _ = model.predict([f.structure for f in last.values()])
     return {source: f.energy_eV - e for (source, f), e in zip(last.items(), model_energies)}
 
 
@@ -119,22 +205,20 @@ def aligned_energy(frame: Frame, offsets: dict[str, float]) -> float:
 
 def errors(model, frames: list[Frame], offsets: dict[str, float]) -> dict[str, float]:
     """Relative-energy MAE (meV/atom) and force MAE (meV/Å) of ``model`` on ``frames``."""
-    energies, forces = predict(model, [f.structure for f in frames])
+    energies, forces = model.predict([f.structure for f in frames])
     energy = np.mean([abs(e - aligned_energy(f, offsets)) / len(f.structure) for e, f in zip(energies, frames)])
     force = np.mean(np.concatenate([np.abs(p - f.forces_eV_per_angstrom).ravel() for p, f in zip(forces, frames)]))
     return {"energy_mae_meV_per_atom": 1000 * float(energy), "force_mae_meV_per_angstrom": 1000 * float(force)}
 
 
 def fine_tune(frames: list[Frame], bulk_frames: list[Frame], settings: SurrogateSettings, workdir: Path) -> dict:
-    """Fine-tune the starting model on ``frames`` + ``bulk_frames``; the model (base64), the per-cell energy offsets,
-    the split, and the errors of the starting and of the fine-tuned model on the held-out frames."""
-    from chgnet.data.dataset import StructureData, collate_graphs
-    from chgnet.trainer import Trainer
-    from torch.utils.data import DataLoader, Subset
-
+    """Fine-tune the starting model on ``frames`` + ``bulk_frames``; the model (base64), the starting model it came
+    from, the per-cell energy offsets, the split, and the errors of the starting and of the fine-tuned model on the
+    held-out frames."""
     start = time.perf_counter()
+    workdir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
-    model = load_chgnet(settings.starting_model)
+    model = surrogate_backend(settings.starting_model).starting(settings.starting_model, workdir)
     everything = frames + bulk_frames
     offsets = cell_offsets(model, everything)
     n_validation = int(round(settings.validation_fraction * len(everything)))
@@ -144,37 +228,10 @@ def fine_tune(frames: list[Frame], bulk_frames: list[Frame], settings: Surrogate
     held_out = [everything[i] for i in validation] or everything
     before = errors(model, held_out, offsets)
     if settings.epochs > 0:
-        with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            data = StructureData([f.structure for f in everything],
-                                 [aligned_energy(f, offsets) / len(f.structure) for f in everything],
-                                 [f.forces_eV_per_angstrom for f in everything], shuffle=False)
-            loader = {split: DataLoader(Subset(data, idx), batch_size=settings.batch_size, shuffle=split == "train",
-                                        collate_fn=collate_graphs)
-                      for split, idx in (("train", train), ("validation", validation or train))}
-            trainer = Trainer(model=model, targets="ef", optimizer="Adam", scheduler="CosLR", criterion="MSE",
-                              epochs=settings.epochs, learning_rate=settings.learning_rate, use_device="cpu",
-                              torch_seed=settings.seed, data_seed=settings.seed, print_freq=10**6)
-            trainer.train(loader["train"], loader["validation"], save_dir=str(workdir / "chgnet"))
-            model = trainer.get_best_model() if trainer.best_model is not None else trainer.model
-        model.eval()
+        model = model.fine_tuned(everything, [aligned_energy(f, offsets) for f in everything], train,
+                                 validation or train, settings, workdir)
     after = errors(model, held_out, offsets)
-    return {"model_base64": model_to_base64(model), "cell_offsets_eV": offsets,
+    return {"model_base64": model.to_base64(), "starting_model": model.starting_model, "cell_offsets_eV": offsets,
             "n_training_frames": len(train), "n_validation_frames": len(validation),
             "validation_errors_starting_model": before, "validation_errors": after,
-            "code_versions": {"chgnet": version("chgnet"), "torch": version("torch")},
-            "wall_time_s": time.perf_counter() - start}
-
-
-def relax_with_surrogate(model, structure: Structure, fmax_eV_per_angstrom: float,
-                         max_steps: int) -> tuple[Structure, float, int, bool]:
-    """FIRE relaxation at fixed cell: (final structure, model energy in eV, steps, converged)."""
-    from chgnet.model.dynamics import CHGNetCalculator
-
-    atoms = structure.to_ase_atoms()
-    atoms.calc = CHGNetCalculator(model=model, use_device="cpu")
-    with redirect_stdout(io.StringIO()):
-        optimizer = FIRE(atoms, logfile=None)
-        converged = bool(optimizer.run(fmax=fmax_eV_per_angstrom, steps=max_steps))
-    return (Structure(structure.lattice, structure.species, atoms.positions, coords_are_cartesian=True),
-            float(atoms.get_potential_energy()), int(optimizer.nsteps), converged)
+            "code_versions": model.code_versions(), "wall_time_s": time.perf_counter() - start}

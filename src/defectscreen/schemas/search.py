@@ -34,7 +34,11 @@ class SurrogateDocument(BaseModel):
         description="relative-energy MAE (meV/atom) and force MAE (meV/Å) of the starting model on the held-out frames")
     validation_errors: dict[str, float] = Field(description="the same for the fine-tuned model")
     cell_offsets_eV: dict[str, float] = Field(description="calculation_id -> E_engine − E_model at its last frame")
-    model_base64: str = Field(description="the fine-tuned CHGNet (torch.save of CHGNet.as_dict()), base64")
+    model_base64: str = Field(description="the fine-tuned model, base64: CHGNet (torch.save of CHGNet.as_dict()) or a "
+                              "SevenNet checkpoint")
+    starting_model: dict[str, str] = Field(
+        default_factory=dict, description="the model it was fine-tuned from: name, source (the wheel) and, for a file "
+        "or a SevenNet checkpoint, its SHA-256")
     n_defects_served: int = Field(description="defect relaxations trained on (each is searched with this model)")
     engine: EngineRecord = Field(description="the reference engine whose frames trained it")
     code_versions: dict[str, str]
