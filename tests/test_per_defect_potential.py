@@ -117,7 +117,9 @@ def test_fine_tuning_the_shipped_sevennet_foundation_model(trained, tmp_path: Pa
     assert tuned["backend"] == "sevennet" and foundation["name"] == "7net-0"
     assert foundation["source"].startswith("sevenn ") and foundation["source"].endswith(" wheel")
     assert foundation["sha256"] == hashlib.sha256(Path(foundation["checkpoint"]).read_bytes()).hexdigest()
+    before = sorted(Path(foundation["checkpoint"]).parent.iterdir())
     as_shipped = prediction_errors(potential_predictor(Path(foundation["checkpoint"]), "sevennet"), validation)
+    assert sorted(Path(foundation["checkpoint"]).parent.iterdir()) == before  # nothing written into the wheel
     # measured: SevenNet-0 as shipped is 37.6 meV/Å and 4.1 eV/atom from EMT (another energy zero); after aligning
     # its per-element energy shifts and 2-3 epochs, 22 meV/Å and 11 meV/atom
     assert tuned["validation_force_rmse_meV_per_angstrom"] < 0.8 * as_shipped.force_rmse_meV_per_angstrom

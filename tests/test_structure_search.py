@@ -130,7 +130,7 @@ def test_surrogate_training_frames_offsets_and_model_round_trip(tmp_path: Path) 
                   for i in range(11)]
     kept = select_frames(trajectory, 4, 15.0)
     assert trajectory[1] not in kept and kept[0] is trajectory[0] and kept[-1] is trajectory[-1] and len(kept) == 4
-    model = ChgnetSurrogate.starting("chgnet-0.3.0", tmp_path)
+    model = ChgnetSurrogate.starting("chgnet-0.3.0")
     offsets = cell_offsets(model, kept)
     assert errors(model, [kept[-1]], offsets)["energy_mae_meV_per_atom"] == pytest.approx(0, abs=1e-3)
     result = fine_tune(kept[:-1], [kept[-1]], SurrogateSettings(epochs=1, validation_fraction=0.25), tmp_path)

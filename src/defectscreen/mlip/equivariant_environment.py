@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -53,27 +54,29 @@ def package_versions(packages: tuple[str, ...]) -> dict[str, str]:
     return dict(zip(packages, found.stdout.split()))
 
 
-def predict_in_environment(backend: str, model_file: Path, frames: list[Atoms],
-                           workdir: Path) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Energies (eV) and forces (eV/Å) of every frame from a NequIP or SevenNet model, in one subprocess."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    inputs, outputs = workdir / "predict_in.extxyz", workdir / "predict_out.npz"
-    write(inputs, [Atoms(f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc) for f in frames], format="extxyz")
-    run_in_environment(PREDICT_SCRIPT, ["predict", backend, str(model_file), str(inputs), str(outputs)],
-                       PredictionFailedError, f"{backend} prediction failed")
-    result = np.load(outputs)
-    counts = np.cumsum([len(f) for f in frames])[:-1]
-    return result["energies"], np.split(result["forces"], counts)
+def predict_in_environment(backend: str, model_file: Path, frames: list[Atoms]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Energies (eV) and forces (eV/Å) of every frame from a NequIP or SevenNet model, in one subprocess (its files
+    in a folder of its own, so that processes sharing a model never share them)."""
+    with tempfile.TemporaryDirectory(prefix="defectscreen-predict-") as folder:
+        inputs, outputs = Path(folder, "predict_in.extxyz"), Path(folder, "predict_out.npz")
+        write(inputs, [Atoms(f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc) for f in frames],
+              format="extxyz")
+        run_in_environment(PREDICT_SCRIPT, ["predict", backend, str(model_file), str(inputs), str(outputs)],
+                           PredictionFailedError, f"{backend} prediction failed")
+        result = np.load(outputs)
+        energies, forces = result["energies"], result["forces"]
+    return energies, np.split(forces, np.cumsum([len(f) for f in frames])[:-1])
 
 
 def relax_in_environment(backend: str, model_file: Path, starts: list[Atoms], fmax_eV_per_angstrom: float,
-                         max_steps: int, workdir: Path) -> list[Atoms]:
+                         max_steps: int) -> list[Atoms]:
     """FIRE relaxations at fixed cell of every start with a NequIP or SevenNet model, in one subprocess: the final
     structures, each with ``info`` energy_eV, steps and converged."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    inputs, outputs = workdir / "relax_in.extxyz", workdir / "relax_out.extxyz"
-    write(inputs, [Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc) for a in starts], format="extxyz")
-    run_in_environment(PREDICT_SCRIPT, ["relax", backend, str(model_file), str(inputs), str(outputs),
-                                        str(fmax_eV_per_angstrom), str(max_steps)], PredictionFailedError,
-                       f"{backend} relaxation failed")
-    return read(outputs, index=":", format="extxyz")
+    with tempfile.TemporaryDirectory(prefix="defectscreen-relax-") as folder:
+        inputs, outputs = Path(folder, "relax_in.extxyz"), Path(folder, "relax_out.extxyz")
+        write(inputs, [Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc) for a in starts],
+              format="extxyz")
+        run_in_environment(PREDICT_SCRIPT, ["relax", backend, str(model_file), str(inputs), str(outputs),
+                                            str(fmax_eV_per_angstrom), str(max_steps)], PredictionFailedError,
+                           f"{backend} relaxation failed")
+        return read(outputs, index=":", format="extxyz")

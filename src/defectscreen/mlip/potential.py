@@ -111,7 +111,7 @@ def potential_predictor(model_file: Path, backend: str) -> Predictor:
     if backend not in BACKENDS:
         raise ValueError(f"unknown potential backend '{backend}'; known: {', '.join(BACKENDS)}")
     if backend in ("nequip", "sevennet"):
-        return lambda frames: predict_in_environment(backend, model_file, frames, Path(model_file).parent / "predictions")
+        return lambda frames: predict_in_environment(backend, model_file, frames)
     calculator = mace_calculator(model_file)
 
     def predict(frames: list[Atoms]) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -38,29 +38,29 @@ def shipped_checkpoint(name: str) -> Path:
 
 @dataclass
 class SevennetSurrogate:
-    """A SevenNet checkpoint as the surrogate; its files live in ``workdir``."""
+    """A SevenNet checkpoint as the surrogate."""
 
     checkpoint: Path
     starting_model: dict[str, str]
-    workdir: Path
 
     @classmethod
-    def starting(cls, starting_model: str, workdir: Path) -> SevennetSurrogate:
+    def starting(cls, starting_model: str) -> SevennetSurrogate:
         if starting_model in SHIPPED_SEVENNET_MODELS:
             checkpoint = shipped_checkpoint(starting_model)
             return cls(checkpoint, file_record(checkpoint) | {"name": starting_model,
-                                                              "source": f"sevenn {_sevenn()} wheel"}, workdir)
+                                                              "source": f"sevenn {_sevenn()} wheel"})
         if not Path(starting_model).is_file():
             raise FileNotFoundError(f"search.surrogate.starting_model: '{starting_model}' does not exist; give a "
                                     f"SevenNet checkpoint (.pth) on this machine or one of "
                                     f"{', '.join(SHIPPED_SEVENNET_MODELS)}")
-        return cls(Path(starting_model), file_record(starting_model), workdir)
+        return cls(Path(starting_model), file_record(starting_model))
 
     @classmethod
     def from_base64(cls, text: str, workdir: Path) -> SevennetSurrogate:
+        """The stored checkpoint, written to ``workdir``."""
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / SURROGATE_FILE).write_bytes(base64.b64decode(text))
-        return cls(workdir / SURROGATE_FILE, {}, workdir)
+        return cls(workdir / SURROGATE_FILE, {})
 
     def to_base64(self) -> str:
         return base64.b64encode(self.checkpoint.read_bytes()).decode()
@@ -70,8 +70,7 @@ class SevennetSurrogate:
 
     def predict(self, structures: list[Structure]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Total energies (eV) and forces (eV/Å)."""
-        return predict_in_environment("sevennet", self.checkpoint, [s.to_ase_atoms() for s in structures],
-                                      self.workdir / "predict")
+        return predict_in_environment("sevennet", self.checkpoint, [s.to_ase_atoms() for s in structures])
 
     def fine_tuned(self, frames: list[Frame], energies_eV: list[float], train: list[int], validation: list[int],
                    settings: SurrogateSettings, workdir: Path) -> SevennetSurrogate:
@@ -86,13 +85,13 @@ class SevennetSurrogate:
                                    batch_size=settings.batch_size, learning_rate=settings.learning_rate,
                                    seed=settings.seed)
         model = train_sevennet(folder / "train.extxyz", folder / "valid.extxyz", trainer, folder)
-        return SevennetSurrogate(model, self.starting_model, self.workdir)
+        return SevennetSurrogate(model, self.starting_model)
 
     def relax(self, structures: dict[str, Structure], fmax_eV_per_angstrom: float,
               max_steps: int) -> dict[str, tuple[Structure, float, int, bool]]:
         """FIRE relaxations at fixed cell: name -> (final structure, model energy in eV, steps, converged)."""
         relaxed = relax_in_environment("sevennet", self.checkpoint, [s.to_ase_atoms() for s in structures.values()],
-                                       fmax_eV_per_angstrom, max_steps, self.workdir / "relax")
+                                       fmax_eV_per_angstrom, max_steps)
         return {name: (Structure(s.lattice, s.species, atoms.positions, coords_are_cartesian=True),
                        float(atoms.info["energy_eV"]), int(atoms.info["steps"]), bool(atoms.info["converged"]))
                 for (name, s), atoms in zip(structures.items(), relaxed)}

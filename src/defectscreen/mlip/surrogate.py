@@ -96,7 +96,7 @@ class ChgnetSurrogate:
     starting_model: dict[str, str]
 
     @classmethod
-    def starting(cls, starting_model: str, workdir: Path) -> ChgnetSurrogate:
+    def starting(cls, starting_model: str) -> ChgnetSurrogate:
         record = ({"name": starting_model, "source": f"chgnet {version('chgnet')} wheel"}
                   if starting_model == SHIPPED_MODEL else file_record(starting_model))
         return cls(load_chgnet(starting_model), record)
@@ -218,7 +218,7 @@ def fine_tune(frames: list[Frame], bulk_frames: list[Frame], settings: Surrogate
     start = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
-    model = surrogate_backend(settings.starting_model).starting(settings.starting_model, workdir)
+    model = surrogate_backend(settings.starting_model).starting(settings.starting_model)
     everything = frames + bulk_frames
     offsets = cell_offsets(model, everything)
     n_validation = int(round(settings.validation_fraction * len(everything)))
