@@ -56,3 +56,35 @@ def test_spin_multiplicity_from_electron_parity() -> None:
     for c in calculations:
         electrons = sum(c.structure.atomic_numbers) - c.labels.charge
         assert c.labels.spin_multiplicity == 1 + electrons % 2
+
+
+def test_each_defect_site_is_where_its_cell_differs_from_the_bulk() -> None:
+    """The site every later step centres on (charge corrections, distortions, fingerprints, embedding) is the vacant
+    bulk site, the substituted atom or the added interstitial — for supercell matrices whose columns sum to less than
+    zero too, which the atom-count search picks for fcc hosts (pymatgen-analysis-defects' own site lands on another
+    atom of the removed kind there), in zincblende, rocksalt and wurtzite."""
+    hosts = [{"name": "CdTe", "prototype": "zincblende-CdTe"}, {"name": "MgO", "prototype": "rocksalt-MgO"},
+             {"name": "GaN", "prototype": "wurtzite-GaN"}]
+    defects = {"vacancies": True, "substitutions": {"Te": ["Se"], "O": ["N"]}, "antisites": True,
+               "interstitials": ["H"]}
+    for supercell in ({"matrix": [[-2, -2, 2], [-2, 2, -2], [2, -2, -2]]}, {"min_atoms": 64, "max_atoms": 128}):
+        campaign = parse_campaign({**CAMPAIGN, "hosts": hosts, "defects": defects, "charges": {"default": [0]},
+                                   "supercell": supercell})
+        calculations = build_defect_set(campaign, Path("."))
+        bulks = {c.labels.host: c.structure for c in calculations if c.labels.defect_type == "bulk"}
+        for c in calculations:
+            if c.labels.defect_type == "bulk":
+                continue
+            cell, bulk, site = c.structure, bulks[c.labels.host], c.labels.defect_site_frac_coords
+            in_cell = cell.lattice.get_all_distances([site], cell.frac_coords)[0]
+            in_bulk = bulk.lattice.get_all_distances([site], bulk.frac_coords)[0]
+            if c.labels.defect_type == "vacancy":
+                assert in_bulk.min() < 1e-6 and in_cell.min() > 1.5, c.labels.calculation_id
+                assert bulk[int(in_bulk.argmin())].specie.symbol == c.labels.defect_elements[0]
+            elif c.labels.defect_type == "interstitial":
+                assert in_cell.min() < 1e-6 and in_bulk.min() > 1.0, c.labels.calculation_id
+                assert cell[int(in_cell.argmin())].specie.symbol == "H"
+            else:
+                added = next(e for e, n in c.labels.element_changes.items() if n > 0)
+                assert in_cell.min() < 1e-6 and cell[int(in_cell.argmin())].specie.symbol == added, \
+                    c.labels.calculation_id

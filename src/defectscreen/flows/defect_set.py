@@ -183,6 +183,26 @@ def charge_states(campaign: Campaign, host: str, name: str, defect: Defect) -> l
     return sorted(set(charges))
 
 
+def defect_position(bulk: Structure, cell: Structure, tolerance_angstrom: float = 0.1) -> np.ndarray:
+    """Fractional coordinates, in ``cell``, of its one point defect against the unrelaxed ``bulk`` supercell on the
+    same lattice: the bulk site with no atom in ``cell`` (vacancy), the site whose species changed (substitution), or
+    the atom with no bulk site (interstitial). (pymatgen-analysis-defects 2026.10.24's ``get_supercell_structure(...,
+    return_site=True)`` translates the cell by whole unit cells where a column of the supercell matrix sums to less
+    than zero, e.g. [[-2, -2, 2], [-2, 2, -2], [2, -2, -2]], but adds that translation to the site in the supercell's
+    fractional coordinates: the site then lies on another atom of the removed kind.)"""
+    distances = bulk.lattice.get_all_distances(bulk.frac_coords, cell.frac_coords)
+    nearest_in_cell, nearest_in_bulk = distances.argmin(axis=1), distances.argmin(axis=0)
+    vacant = [bulk[i].frac_coords for i in range(len(bulk)) if distances[i, nearest_in_cell[i]] > tolerance_angstrom]
+    changed = [cell[j].frac_coords for j in range(len(cell))
+               if distances[nearest_in_bulk[j], j] > tolerance_angstrom
+               or cell[j].species != bulk[nearest_in_bulk[j]].species]
+    found = vacant + changed
+    if len(found) != 1:
+        raise ValueError(f"expected one point defect between the bulk and the defect cell, found {len(found)} "
+                         f"differing sites ({len(vacant)} vacant, {len(changed)} added or changed)")
+    return np.asarray(found[0])
+
+
 def build_defect_set(campaign: Campaign, base_dir: Path,
                      glasses: Mapping[str, Structure] | None = None) -> list[Calculation]:
     """Every calculation the campaign asks for, bulk supercell first within each host; names in the campaign's
@@ -213,10 +233,11 @@ def build_defect_set(campaign: Campaign, base_dir: Path,
         defects = generate_defects(structure, campaign.defects)
         for name, defect in zip(defect_names(defects), defects):
             generated |= {name, defect.name}
-            cell, site = defect.get_supercell_structure(sc_mat=matrix, return_site=True)
+            cell = defect.get_supercell_structure(sc_mat=matrix)
             cell.remove_oxidation_states()
+            site = defect_position(bulk, cell)
             for charge in charge_states(campaign, host_spec.name, name, defect):
-                labels = _defect_labels(campaign, host_spec.name, name, defect, cell, charge, site.frac_coords,
+                labels = _defect_labels(campaign, host_spec.name, name, defect, cell, charge, site,
                                         int(defect.multiplicity * round(abs(np.linalg.det(matrix)))))
                 calculations.append(Calculation(labels=labels, structure=cell))
     if unknown_hosts:
