@@ -2,7 +2,7 @@
 campaign's own reference relaxation frames, then used to relax every candidate. Two starting points: CHGNet 0.3.0
 (in its wheel; trained here, in this environment) and SevenNet-0 / SevenNet-l3i5 (in the sevenn wheel; trained
 and run in the NequIP/SevenNet environment, ``mlip.sevennet_surrogate``). A backend is one class with the methods
-of :class:`ChgnetSurrogate` and one entry in ``SURROGATE_BACKENDS``.
+of :class:`ChgnetSurrogate` and one branch of :func:`surrogate_backend`.
 
 Training data (seed 002): evenly spaced frames of each relaxation, frames more than ``max_energy_above_lowest_eV``
 above the lowest frame of the same cell removed, bulk frames of the host added. The engine's absolute energies
@@ -167,16 +167,14 @@ class ChgnetSurrogate:
         return relaxed
 
 
-def backend_of(starting_model: str) -> str:
-    """'sevennet' for a SevenNet starting model (shipped name or .pth checkpoint), else 'chgnet'."""
-    return "sevennet" if starting_model in SHIPPED_SEVENNET_MODELS or starting_model.endswith(".pth") else "chgnet"
-
-
 def surrogate_backend(starting_model: str) -> type:
-    """The class that trains and runs surrogates fine-tuned from ``starting_model``."""
-    from defectscreen.mlip.sevennet_surrogate import SevennetSurrogate
+    """The class that trains and runs surrogates fine-tuned from ``starting_model``: SevenNet's for a shipped SevenNet
+    name or a .pth checkpoint, CHGNet's for anything else."""
+    if starting_model in SHIPPED_SEVENNET_MODELS or starting_model.endswith(".pth"):
+        from defectscreen.mlip.sevennet_surrogate import SevennetSurrogate
 
-    return {"chgnet": ChgnetSurrogate, "sevennet": SevennetSurrogate}[backend_of(starting_model)]
+        return SevennetSurrogate
+    return ChgnetSurrogate
 
 
 def stored_surrogate(model_base64: str, starting_model: str, workdir: Path):
