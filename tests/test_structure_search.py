@@ -28,6 +28,7 @@ from defectscreen.mlip.surrogate import (
     fine_tune,
     select_frames,
     stored_surrogate,
+    surrogate_backend,
 )
 from defectscreen.schemas import CalculationLabels, FullSearchDocument, StructureSearchDocument, TaskDocument
 from defectscreen.storage import StorageSettings
@@ -230,6 +231,10 @@ def test_search_settings_errors_name_the_field() -> None:
         parse_campaign({**two, "search": {"training_hosts": ["ZnS"]}})
     with pytest.raises(CampaignError, match="no host is left to search"):
         parse_campaign({**two, "search": {"training_hosts": ["ZnSe", "CdTe"]}})
+    for missing in ("7net-mf-0", "/nowhere/model.pth"):  # a model not shipped, a checkpoint not on this machine
+        with pytest.raises(FileNotFoundError, match=r"search.surrogate.starting_model: .* chgnet-0.3.0, 7net-0, "
+                                                    r"7net-l3i5"):
+            surrogate_backend(missing).starting(missing)
 
 
 def test_training_hosts_feed_the_other_hosts_surrogates(tmp_path: Path, store_mode: str) -> None:

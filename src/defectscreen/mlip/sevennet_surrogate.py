@@ -23,7 +23,13 @@ from defectscreen.mlip.equivariant_environment import (
     relax_in_environment,
 )
 from defectscreen.mlip.sevennet_backend import SevennetSettings, train_sevennet
-from defectscreen.mlip.surrogate import SHIPPED_SEVENNET_MODELS, Frame, SurrogateSettings, file_record
+from defectscreen.mlip.surrogate import (
+    SHIPPED_SEVENNET_MODELS,
+    Frame,
+    SurrogateSettings,
+    file_record,
+    missing_starting_model,
+)
 
 #: the fine-tuned checkpoint, written from its document where a search reads it
 SURROGATE_FILE = "surrogate.pth"
@@ -50,9 +56,7 @@ class SevennetSurrogate:
             return cls(checkpoint, file_record(checkpoint) | {"name": starting_model,
                                                               "source": f"sevenn {_sevenn()} wheel"})
         if not Path(starting_model).is_file():
-            raise FileNotFoundError(f"search.surrogate.starting_model: '{starting_model}' does not exist; give a "
-                                    f"SevenNet checkpoint (.pth) on this machine or one of "
-                                    f"{', '.join(SHIPPED_SEVENNET_MODELS)}")
+            raise FileNotFoundError(missing_starting_model(starting_model))
         return cls(Path(starting_model), file_record(starting_model))
 
     @classmethod
