@@ -68,7 +68,9 @@ def main() -> None:
             result = run_reference(task.structure, task.labels, engine, args.fmax if args.relax else None, 300,
                                    allow_unconverged=True)
         energies[name] = result["energy_eV"]
-        print(f"{name}: {len(task.structure)} atoms, {time.perf_counter() - start:.0f} s", flush=True)
+        print(f"{name}: {len(task.structure)} atoms, E = {energies[name]:.3f} eV ({task.engine.name}: "
+              f"{task.energy_eV:.3f} eV){', converged' if result['converged'] else ', not converged'}, "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
     print("\n| minimum | reference E − E_unperturbed (eV) | other engine E − E_unperturbed (eV) |\n|---|---|---|")
     for name in names:
         print(f"| {name} | {minima[name].energy_eV - minima[UNPERTURBED].energy_eV:+.3f} | "
