@@ -25,9 +25,8 @@ from pathlib import Path
 from defectscreen.engines import parse_engine_settings
 from defectscreen.jobs.reference import run_reference
 from defectscreen.jobs.search import UNPERTURBED
-from defectscreen.schemas import TaskDocument
-from defectscreen.schemas.search import FullSearchDocument
 from defectscreen.storage import StorageSettings
+from defectscreen.storage.query import full_search_minima
 
 DEFAULT_ENGINE = {"name": "gpaw", "mode": "lcao", "basis": "dzp", "xc": "PBE"}
 
@@ -43,22 +42,17 @@ def main() -> None:
     args = parser.parse_args()
     store = StorageSettings(data_dir=args.data_dir.resolve()).job_store()
     store.connect()
-    found = store.query_one({"output.@class": "FullSearchDocument", "output.calculation_id": args.defect},
-                            properties=["output"])
-    unperturbed = store.query_one({"output.task_label": "relax", "output.search_candidate": None,
-                                   "output.labels.calculation_id": args.defect}, properties=["output"])
-    if found is None or unperturbed is None:
+    minima = full_search_minima(store, args.defect).get(args.defect)
+    if minima is None:
         raise SystemExit(f"--defect: no finished full search of {args.defect} in {args.data_dir}")
-    full = FullSearchDocument.model_validate(found["output"])
-    minima = {UNPERTURBED: TaskDocument.model_validate(unperturbed["output"])} | {
-        t.search_candidate: t for t in full.relaxations if t.converged}
     ground = min(minima, key=lambda name: minima[name].energy_eV)
     names = args.candidates or list(dict.fromkeys([UNPERTURBED, ground]))
     unknown = [name for name in names if name not in minima]
     if unknown:
         raise SystemExit(f"--candidates: {', '.join(unknown)} not among the converged minima ({', '.join(minima)})")
     engine = parse_engine_settings(json.loads(args.engine))
-    print(f"{args.defect}: reference {minima[UNPERTURBED].engine.name} {json.dumps(minima[UNPERTURBED].engine.settings)}"
+    reference = minima[UNPERTURBED].engine
+    print(f"{args.defect}: reference {reference.name} {json.dumps(reference.settings)}"
           f"\nother engine: {json.dumps(engine.model_dump(mode='json'))}{' (relaxed)' if args.relax else ''}")
     energies = {}
     for name in names:

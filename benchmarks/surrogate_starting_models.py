@@ -27,26 +27,11 @@ from scipy.stats import spearmanr
 
 from defectscreen.jobs.search import UNPERTURBED
 from defectscreen.mlip.surrogate import surrogate_backend
-from defectscreen.schemas import TaskDocument
-from defectscreen.schemas.search import FullSearchDocument
 from defectscreen.storage import StorageSettings
+from defectscreen.storage.query import full_search_minima
 
 TOLERANCE_EV = 0.01
 RECONSTRUCTION_EV = 0.1
-
-
-def searched_minima(store) -> dict[str, dict[str, TaskDocument]]:
-    """calculation id -> {candidate name (and 'Unperturbed') -> its converged reference relaxation}."""
-    found = {}
-    for document in store.query({"output.@class": "FullSearchDocument"}, properties=["output"]):
-        full = FullSearchDocument.model_validate(document["output"])
-        unperturbed = store.query_one({"output.task_label": "relax", "output.search_candidate": None,
-                                       "output.labels.calculation_id": full.calculation_id}, properties=["output"])
-        if unperturbed is None:
-            continue
-        found[full.calculation_id] = {UNPERTURBED: TaskDocument.model_validate(unperturbed["output"])} | {
-            t.search_candidate: t for t in full.relaxations if t.converged}
-    return dict(sorted(found.items()))
 
 
 def main() -> None:
@@ -56,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     store = StorageSettings(data_dir=args.data_dir.resolve()).job_store()
     store.connect()
-    minima = searched_minima(store)
+    minima = full_search_minima(store)
     if not minima:
         raise SystemExit(f"--data-dir: no finished full search in {args.data_dir}; run benchmarks/structure_search.py")
     names = {cid: list(tasks) for cid, tasks in minima.items()}
@@ -92,7 +77,8 @@ def main() -> None:
     for row in rows.values():
         print(row)
     deep = sum(r.min() < -RECONSTRUCTION_EV for r in reference.values())
-    print(f"\n{'starting model':16s} {'MAE (eV)':>9s} {'mean ρ':>7s} {'GS lowest':>10s} {'deep seen':>10s} {'time (s)':>9s}")
+    print(f"\n{'starting model':16s} {'MAE (eV)':>9s} {'mean ρ':>7s} {'GS lowest':>10s} {'deep seen':>10s} "
+          f"{'time (s)':>9s}")
     for name, (mae, rho, right, seen, seconds) in totals.items():
         print(f"{name:16s} {mae:9.3f} {rho:7.2f} {right:>4d}/{len(minima):<5d} {seen:>4d}/{deep:<5d} {seconds:9.0f}")
 

@@ -237,6 +237,48 @@ def test_search_settings_errors_name_the_field() -> None:
             surrogate_backend(missing).starting(missing)
 
 
+def test_full_searches_are_read_back_with_their_unperturbed_relaxation(store_mode: str) -> None:
+    """Each stored full search comes back with the campaign's unperturbed relaxation of its cell and only its
+    converged candidates; a search whose unperturbed relaxation is not stored is left out. On both stores."""
+    from monty.json import jsanitize
+
+    from defectscreen.jobs.search import UNPERTURBED
+    from defectscreen.schemas.tasks import EngineRecord
+    from defectscreen.storage.query import full_search_minima
+
+    defect, _, _ = _vacancy_cell()
+    engine = EngineRecord(name="xtb", settings={}, settings_hash="0", is_dft=False, code_versions={})
+
+    def task(cid: str, candidate: str | None, energy_eV: float, converged: bool = True) -> TaskDocument:
+        labels = CalculationLabels(calculation_id=cid, campaign="c", host="CdTe", defect_name="v_Cd",
+                                   defect_type="vacancy", defect_elements=["Cd"], element_changes={"Cd": -1},
+                                   charge=0, spin_multiplicity=1)
+        return TaskDocument(task_label="relax_candidate" if candidate else "relax", labels=labels,
+                            input_structure=defect, structure=defect, n_atoms=len(defect), formula="Cd15Te16",
+                            energy_eV=energy_eV, forces_eV_per_angstrom=[[0.0] * 3] * len(defect),
+                            max_force_eV_per_angstrom=0.0, converged=converged, n_ionic_steps=1,
+                            relaxation_energies_eV=[energy_eV], engine=engine, wall_time_s=1.0,
+                            defectscreen_version="t", campaign_sha256="c", search_candidate=candidate)
+
+    store = StorageSettings.from_environment().job_store()
+    store.connect()
+    documents = []
+    for cid in ("CdTe:v_Cd:0", "CdTe:v_Cd:-1"):
+        full = FullSearchDocument(
+            calculation_id=cid, labels=task(cid, None, 0.0).labels, candidates=["Dimer", "Bond_Distortion_-60.0%"],
+            relaxations=[task(cid, "Dimer", -1.5), task(cid, "Bond_Distortion_-60.0%", -9.0, converged=False)],
+            not_finished=[], distortion_increment=0.6, wall_time_s=2.0, campaign_sha256="c", parent_uuids=[],
+            defectscreen_version="t")
+        documents.append({"uuid": f"full {cid}", "index": 1, "output": jsanitize(full, strict=True)})
+    documents.append({"uuid": "unperturbed", "index": 1,
+                      "output": jsanitize(task("CdTe:v_Cd:0", None, -1.0), strict=True)})
+    store.update(documents, key=["uuid", "index"])
+    minima = full_search_minima(store)
+    assert list(minima) == ["CdTe:v_Cd:0"]  # v_Cd:-1 has no unperturbed relaxation stored
+    assert {name: t.energy_eV for name, t in minima["CdTe:v_Cd:0"].items()} == {UNPERTURBED: -1.0, "Dimer": -1.5}
+    assert full_search_minima(store, "CdTe:v_Cd:-1") == {}
+
+
 def test_training_hosts_feed_the_other_hosts_surrogates(tmp_path: Path, store_mode: str) -> None:
     """ZnSe as training host: its defects get full searches (every candidate relaxed with the engine) that fix
     its ground states; CdTe's surrogate of each charge waits on ZnSe's bulk relaxation and on ZnSe's full searches

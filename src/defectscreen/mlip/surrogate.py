@@ -224,7 +224,6 @@ def fine_tune(frames: list[Frame], bulk_frames: list[Frame], settings: Surrogate
     from, the per-cell energy offsets, the split, and the errors of the starting and of the fine-tuned model on the
     held-out frames."""
     start = time.perf_counter()
-    workdir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
     model = surrogate_backend(settings.starting_model).starting(settings.starting_model)
     everything = frames + bulk_frames

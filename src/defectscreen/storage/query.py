@@ -351,3 +351,24 @@ def ml_hamiltonian_rows(store: JobStore | Store, host: str | None = None) -> lis
 def _mean_abs(values) -> float:
     values = [abs(v) for v in values]
     return sum(values) / len(values) if values else float("nan")
+
+
+def full_search_minima(tasks: JobStore | Store,
+                       calculation_id: str | None = None) -> dict[str, dict[str, TaskDocument]]:
+    """Per (defect, charge) with a stored full search (``calculation_id``: only that one), sorted by id: the
+    unperturbed reference relaxation ('Unperturbed') and each candidate's converged one, by candidate name."""
+    from defectscreen.jobs.search import UNPERTURBED
+    from defectscreen.schemas.search import FullSearchDocument
+
+    criteria = {"output.@class": "FullSearchDocument"}
+    if calculation_id is not None:
+        criteria["output.calculation_id"] = calculation_id
+    found = {}
+    for document in tasks.query(criteria, properties=["output"]):
+        full = FullSearchDocument.model_validate(document["output"])
+        unperturbed = tasks.query_one({"output.task_label": "relax", "output.search_candidate": None,
+                                       "output.labels.calculation_id": full.calculation_id}, properties=["output"])
+        if unperturbed is not None:
+            found[full.calculation_id] = {UNPERTURBED: TaskDocument.model_validate(unperturbed["output"])} | {
+                t.search_candidate: t for t in full.relaxations if t.converged}
+    return dict(sorted(found.items()))

@@ -78,8 +78,7 @@ def drop_jobs(launchpad: LaunchPad, superseded: dict[str, SubmittedTask],
     (dropped, kept) job names."""
     graph = _workflow_links(launchpad, [task.fw_id for task in superseded.values()])
     used_elsewhere = {task.fw_id for key, task in submitted.items() if key not in superseded}
-    below = {task.fw_id: nx.descendants(graph, task.fw_id) if task.fw_id in graph else set()
-             for task in superseded.values()}
+    below = {task.fw_id: _below(graph, task.fw_id) for task in superseded.values()}
     queued = {doc["fw_id"] for doc in launchpad.fireworks.find(
         {"fw_id": {"$in": sorted(set(below).union(*below.values()))}, "state": {"$in": list(QUEUED_STATES)}},
         {"fw_id": 1})}
@@ -101,12 +100,17 @@ def drop_jobs(launchpad: LaunchPad, superseded: dict[str, SubmittedTask],
 def resume_jobs(launchpad: LaunchPad, tasks: list[SubmittedTask]) -> None:
     """Resume dropped jobs (and the dropped jobs paused below them) that a submission uses again."""
     graph = _workflow_links(launchpad, [task.fw_id for task in tasks])
-    below = set().union(*(nx.descendants(graph, task.fw_id) for task in tasks if task.fw_id in graph))
+    below = set().union(*(_below(graph, task.fw_id) for task in tasks))
     dropped_below = {doc["fw_id"] for doc in launchpad.fireworks.find(
         {"fw_id": {"$in": sorted(below)}, f"spec.defectscreen.{DROPPED}": True}, {"fw_id": 1})}
     for fw_id in sorted({task.fw_id for task in tasks} | dropped_below):
         launchpad.fireworks.update_one({"fw_id": fw_id}, {"$unset": {f"spec.defectscreen.{DROPPED}": ""}})
         launchpad.resume_fw(fw_id)
+
+
+def _below(graph: nx.DiGraph, fw_id: int) -> set[int]:
+    """The jobs that wait, directly or not, on ``fw_id``."""
+    return nx.descendants(graph, fw_id) if fw_id in graph else set()
 
 
 def _workflow_links(launchpad: LaunchPad, fw_ids: list[int]) -> nx.DiGraph:
