@@ -28,7 +28,7 @@ from defectscreen.mlip.surrogate import (
     Frame,
     SurrogateSettings,
     file_record,
-    missing_starting_model,
+    starting_model_file,
 )
 
 #: the fine-tuned checkpoint, written from its document where a search reads it
@@ -55,9 +55,7 @@ class SevennetSurrogate:
             checkpoint = shipped_checkpoint(starting_model)
             return cls(checkpoint, file_record(checkpoint) | {"name": starting_model,
                                                               "source": f"sevenn {_sevenn()} wheel"})
-        if not Path(starting_model).is_file():
-            raise FileNotFoundError(missing_starting_model(starting_model))
-        return cls(Path(starting_model), file_record(starting_model))
+        return cls(Path(starting_model), starting_model_file(starting_model))
 
     @classmethod
     def from_base64(cls, text: str, workdir: Path) -> SevennetSurrogate:

@@ -83,16 +83,20 @@ def load_chgnet(starting_model: str, setting: str = "search.surrogate.starting_m
         return CHGNet.from_file(starting_model)
 
 
-def missing_starting_model(starting_model: str) -> str:
-    """Why ``starting_model`` cannot be had, naming the setting and the models that can."""
-    return (f"search.surrogate.starting_model: '{starting_model}' is no model file on this machine and ships in no "
-            f"wheel here; give a CHGNet model file, a SevenNet checkpoint (.pth) or one of {SHIPPED_MODEL}, "
-            f"{', '.join(SHIPPED_SEVENNET_MODELS)}")
-
-
 def file_record(path: str | Path) -> dict[str, str]:
     """Name, SHA-256 and source of a model file given by path."""
     return {"name": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(), "source": "file"}
+
+
+def starting_model_file(starting_model: str) -> dict[str, str]:
+    """The record of a starting model given as a file; FileNotFoundError naming the setting and the models that ship
+    where there is no such file."""
+    if not Path(starting_model).is_file():
+        raise FileNotFoundError(
+            f"search.surrogate.starting_model: '{starting_model}' is no model file on this machine and ships in no "
+            f"wheel here; give a CHGNet model file, a SevenNet checkpoint (.pth) or one of {SHIPPED_MODEL}, "
+            f"{', '.join(SHIPPED_SEVENNET_MODELS)}")
+    return file_record(starting_model)
 
 
 @dataclass
@@ -107,9 +111,8 @@ class ChgnetSurrogate:
         if starting_model == SHIPPED_MODEL:
             return cls(load_chgnet(starting_model), {"name": starting_model,
                                                      "source": f"chgnet {version('chgnet')} wheel"})
-        if not Path(starting_model).is_file():
-            raise FileNotFoundError(missing_starting_model(starting_model))
-        return cls(load_chgnet(starting_model), file_record(starting_model))
+        record = starting_model_file(starting_model)
+        return cls(load_chgnet(starting_model), record)
 
     @classmethod
     def from_base64(cls, text: str, workdir: Path) -> ChgnetSurrogate:
