@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import yaml
+from pymatgen.core import Composition, Element
 
 from defectscreen.flows.campaign import load_campaign
 from defectscreen.flows.defect_set import build_defect_set
@@ -68,7 +69,8 @@ def campaign_of(args: argparse.Namespace) -> dict:
     if args.hosts:
         known = {h["name"]: h["prototype"] for h in CAMPAIGN["hosts"]} | MORE_HOSTS
         campaign |= {"hosts": [{"name": name, "prototype": known[name]} for name in args.hosts],
-                     "charges": CAMPAIGN["charges"] | MORE_CHARGES,
+                     "charges": {defect: charges for defect, charges in (CAMPAIGN["charges"] | MORE_CHARGES).items()
+                                 if any(Element(defect.removeprefix("v_")) in Composition(name) for name in args.hosts)},
                      "supercell": {"min_atoms": 64, "max_atoms": 128, "min_length_angstrom": 8.0}}
     return campaign
 

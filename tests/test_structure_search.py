@@ -328,6 +328,49 @@ def test_training_hosts_feed_the_other_hosts_surrogates(tmp_path: Path, store_mo
         parse_campaign(later | {"search": {"training_campaign": "zns-search"}})
 
 
+def test_a_benchmark_without_one_host_trains_new_surrogates_and_drops_the_hosts_searches(tmp_path: Path,
+                                                                                       store_mode: str) -> None:
+    """training_hosts: all_others means the other hosts of each version: with ZnS left out of a three-host benchmark,
+    CdTe's surrogates are new jobs that learn from ZnSe only, not the three-host ones. ZnS's v_S⁰ full search has
+    run, so only the candidate relaxations it added are queued: drop_superseded pauses those with every queued job
+    of ZnS and the three-host surrogates, and the three-host version submitted again resumes them, adding nothing."""
+    settings = StorageSettings.from_environment()
+    launchpad = settings.launchpad()
+    hosts = [*CAMPAIGN["hosts"], {"name": "ZnSe", "prototype": "zincblende-ZnSe"},
+             {"name": "ZnS", "prototype": "zincblende-ZnS"}]
+    three, two = tmp_path / "three.yaml", tmp_path / "two.yaml"
+    data = {**CAMPAIGN, "hosts": hosts, "defects": {"vacancies": True},
+            "search": {"benchmark": True, "training_hosts": "all_others", "distortion_increment": 0.6}}
+    three.write_text(yaml.safe_dump(data))
+    two.write_text(yaml.safe_dump(data | {"hosts": hosts[:2]}))
+    submit_campaign(*load_campaign(three), launchpad)
+    launchpad.fireworks.update_one({"name": "full_search ZnS:v_S:0"}, {"$set": {"spec._priority": 100}})
+    run_worker(settings, max_jobs=1)
+
+    def zns_states() -> dict[str, str]:
+        return {fw["name"]: fw["state"] for fw in launchpad.fireworks.find({"spec.defectscreen.host": "ZnS"})}
+
+    candidates = [name for name in zns_states() if name.startswith("relax_candidate ZnS:v_S:0")]
+    assert len(candidates) == 4 and zns_states()["full_search ZnS:v_S:0"] == "COMPLETED"
+    old_surrogates = {fw["fw_id"] for fw in launchpad.fireworks.find({"name": {"$regex": "^surrogate CdTe"}})}
+
+    report = submit_campaign(*load_campaign(two), launchpad, drop_superseded=True)
+    assert "full_search ZnS:v_S:0" in report.dropped and "surrogate CdTe:surrogate:0" in report.dropped
+    assert {state for name, state in zns_states().items() if state != "COMPLETED"} == {"PAUSED"}
+    surrogates = list(launchpad.fireworks.find({"name": "surrogate CdTe:surrogate:0"}))
+    new = [fw for fw in surrogates if fw["fw_id"] not in old_surrogates]
+    assert len(surrogates) == 2 and len(new) == 1
+    learned_from = {fw["spec"]["_tasks"][0]["job"]["uuid"]: fw["name"] for fw in launchpad.fireworks.find(
+        {"name": {"$regex": "^full_search"}})}
+    assert sorted(learned_from[r["uuid"]] for r in new[0]["spec"]["_tasks"][0]["job"]["function_kwargs"][
+        "related_searches"]) == ["full_search ZnSe:v_Se:0", "full_search ZnSe:v_Zn:0"]
+    assert {fw["state"] for fw in surrogates if fw["fw_id"] in old_surrogates} == {"PAUSED"}
+
+    again = submit_campaign(*load_campaign(three), launchpad)
+    assert again.new_jobs == 0 and "full_search ZnS:v_S:0" in again.resumed
+    assert {zns_states()[name] for name in candidates} == {"READY"}
+
+
 CAMPAIGN = {
     "name": "cdte-search",
     "hosts": [{"name": "CdTe", "prototype": "zincblende-CdTe"}],

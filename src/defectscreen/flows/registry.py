@@ -19,14 +19,15 @@ class CellConflictError(ValueError):
 @dataclass(frozen=True)
 class SubmittedTask:
     """A job already on the LaunchPad: its jobflow uuid, the campaign that added it, the SHA-256 of its cell (None
-    where it was added without one), its Firework, that Firework's state, and whether a submission dropped it (paused
-    it as superseded)."""
+    where it was added without one), its Firework, the Fireworks under its key that have not started (itself, or the
+    jobs it added when it ran: a search's relaxations), and whether a submission dropped any of them (paused them as
+    superseded)."""
 
     uuid: str
     campaign: str
     cell_sha256: str | None = None
     fw_id: int | None = None
-    state: str | None = None
+    queued: tuple[int, ...] = ()
     dropped: bool = False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,49 +53,62 @@ class SubmissionReport:
 def submitted_keys(launchpad: LaunchPad) -> dict[str, SubmittedTask]:
     """Task key -> the job submitted under it (any state). Jobs a running job adds (a search's relaxations) carry
     its key too (jobflow passes its configuration on); the job itself is the one the registry named '<task> <cell>'."""
-    keys = {}
+    named, queued, dropped = {}, defaultdict(list), set()
     for doc in launchpad.fireworks.find({"spec.defectscreen.key": {"$exists": True}},
                                         {"name": 1, "fw_id": 1, "state": 1, "spec.defectscreen": 1, JOB_UUID: 1}):
         tags = doc["spec"]["defectscreen"]
-        if tags["key"] not in keys or doc["name"] == job_name(tags["key"]):
-            keys[tags["key"]] = SubmittedTask(doc["spec"]["_tasks"][0]["job"]["uuid"], tags["campaign"],
-                                              tags.get("cell_sha256"), doc["fw_id"], doc["state"],
-                                              DROPPED in tags)
-    return keys
+        key = tags["key"]
+        if key not in named or doc["name"] == job_name(key):
+            named[key] = (doc, tags)
+        if doc["state"] in QUEUED_STATES:
+            queued[key].append(doc["fw_id"])
+        if DROPPED in tags:
+            dropped.add(key)
+    return {key: SubmittedTask(doc["spec"]["_tasks"][0]["job"]["uuid"], tags["campaign"], tags.get("cell_sha256"),
+                               doc["fw_id"], tuple(sorted(queued[key])), key in dropped)
+            for key, (doc, tags) in named.items()}
 
 
 def superseded_jobs(submitted: dict[str, SubmittedTask], campaign: str, used: set[str]) -> dict[str, SubmittedTask]:
-    """Task key -> the queued job (not started) that a version of ``campaign`` added and this version does not use
-    (``used``: the keys its flows asked for)."""
+    """Task key -> the job that a version of ``campaign`` added and this version does not use (``used``: the keys
+    its flows asked for), where it or a job it added has not started."""
     return {key: task for key, task in submitted.items()
-            if task.campaign == campaign and key not in used and task.state in QUEUED_STATES}
+            if task.campaign == campaign and key not in used and task.queued}
 
 
 def drop_jobs(launchpad: LaunchPad, superseded: dict[str, SubmittedTask],
               submitted: dict[str, SubmittedTask]) -> tuple[list[str], list[str]]:
-    """Pause each superseded job with the queued jobs below it in its workflow, and mark them dropped (a later
-    submission that uses one again resumes it), unless a job below it is one another campaign or version uses (it
-    waits on it: kept), or it started meanwhile (kept). A superseded job below another is paused once. Returns
-    (dropped, kept) job names."""
-    graph = _workflow_links(launchpad, [task.fw_id for task in superseded.values()])
+    """Pause the queued jobs of each superseded task (the job itself, or the jobs it added and that have not run: a
+    finished search's relaxations) with the queued jobs below them, and mark them dropped (a later submission that
+    uses the task again resumes them), unless a job below is one another campaign or version uses (it waits on it:
+    kept), or they all started meanwhile (kept). A superseded job below another is paused once. Returns (dropped,
+    kept) job names."""
+    graph = _workflow_links(launchpad, sorted({fw_id for task in superseded.values() for fw_id in task.queued}))
     used_elsewhere = {task.fw_id for key, task in submitted.items() if key not in superseded}
-    below = {task.fw_id: _below(graph, task.fw_id) for task in superseded.values()}
+    below = {key: set().union(*(_below(graph, fw_id) for fw_id in task.queued)) for key, task in superseded.items()}
     queued = {doc["fw_id"] for doc in launchpad.fireworks.find(
-        {"fw_id": {"$in": sorted(set(below).union(*below.values()))}, "state": {"$in": list(QUEUED_STATES)}},
-        {"fw_id": 1})}
+        {"fw_id": {"$in": sorted({fw_id for task in superseded.values() for fw_id in task.queued}.union(
+            *below.values()))}, "state": {"$in": list(QUEUED_STATES)}}, {"fw_id": 1})}
     paused: set[int] = set()
     dropped, kept = [], []
-    for key, task in sorted(superseded.items(), key=lambda item: item[1].fw_id):
-        if task.fw_id not in paused and (below[task.fw_id] & used_elsewhere or task.fw_id not in queued
-                                         or not launchpad.pause_fw(task.fw_id)):
+    for key, task in sorted(superseded.items(), key=lambda item: item[1].queued):
+        own = set(task.queued) - paused
+        if own and (below[key] & used_elsewhere or not _pause(launchpad, sorted(own & queued), paused)):
             kept.append(job_name(key))
             continue
-        for fw_id in [task.fw_id, *sorted((below[task.fw_id] & queued) - paused)]:
-            if fw_id == task.fw_id or launchpad.pause_fw(fw_id):
-                launchpad.fireworks.update_one({"fw_id": fw_id}, {"$set": {f"spec.defectscreen.{DROPPED}": True}})
-                paused.add(fw_id)
+        _pause(launchpad, sorted((below[key] & queued) - paused), paused)
         dropped.append(job_name(key))
     return sorted(dropped), sorted(kept)
+
+
+def _pause(launchpad: LaunchPad, fw_ids: list[int], paused: set[int]) -> list[int]:
+    """Pause these queued jobs and mark them dropped; returns (and adds to ``paused``) those paused, not the ones that
+    started meanwhile."""
+    done = [fw_id for fw_id in fw_ids if launchpad.pause_fw(fw_id)]
+    for fw_id in done:
+        launchpad.fireworks.update_one({"fw_id": fw_id}, {"$set": {f"spec.defectscreen.{DROPPED}": True}})
+    paused.update(done)
+    return done
 
 
 def resume_jobs(launchpad: LaunchPad, tasks: list[SubmittedTask]) -> None:

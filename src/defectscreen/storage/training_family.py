@@ -11,10 +11,9 @@ from maggma.core import Store
 
 from defectscreen.flows.campaign import Campaign, CampaignError, parse_campaign
 from defectscreen.flows.steps.structure_search import (
-    FULL_SEARCH_TASK,
     StoredSearch,
     TrainingFamily,
-    search_task_hashes,
+    full_search_hash,
 )
 from defectscreen.jobs.tagging import split_task_key
 
@@ -61,7 +60,7 @@ def stored_training_family(campaign: Campaign, launchpad: LaunchPad, campaigns: 
     if not hosts or "structure_search" not in earlier.properties:
         raise CampaignError(f"{FIELD}: campaign '{name}' searched no host fully (it names no search.training_hosts "
                             "with the structure_search property): name a campaign that did")
-    suffix = search_task_hashes(earlier)[FULL_SEARCH_TASK][:16]
+    suffix = full_search_hash(earlier)[:16]
     bulk_suffix = earlier.engine.settings_hash()[:16]
     states, searched, bulks = defaultdict(list), {}, {}
     for fw in launchpad.fireworks.find({"spec.defectscreen.host": {"$in": hosts}},

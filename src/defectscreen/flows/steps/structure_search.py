@@ -5,6 +5,7 @@ is searched fully with the engine instead; in benchmark mode every host is, to c
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,21 +57,28 @@ class TrainingFamily:
                 [OutputReference(s.uuid) for s in searches])
 
 
-def search_task_hashes(campaign: Campaign, family: TrainingFamily | None = None) -> dict[str, str]:
-    """Settings hashes of the full reference search (engine, relaxation, candidates), of the surrogate built on it
-    (its recipe, training hosts and the stored family it reuses) and of the search that uses the surrogate."""
+def full_search_hash(campaign: Campaign) -> str:
+    """Settings hash of the full reference search: engine, relaxation, candidates."""
     search = campaign.search
-    full = hashlib.sha256("|".join([
+    return hashlib.sha256("|".join([
         campaign.engine.settings_hash(), campaign.relax.model_dump_json(),
         search.model_dump_json(include={"distortion_increment", "neighbour_pairs"})]).encode()).hexdigest()
-    parts = [full, search.surrogate.model_dump_json(), search.model_dump_json(include={"training_hosts"})]
+
+
+def surrogate_search_hashes(campaign: Campaign, host: str, family: TrainingFamily | None = None) -> dict[str, str]:
+    """Settings hashes of ``host``'s surrogates (the full search they learn from, their recipe, the hosts whose full
+    searches they learn from and the stored family they reuse) and of the search that uses them. 'all_others' counts
+    as the hosts it names, so a campaign with other hosts trains other surrogates."""
+    search = campaign.search
+    training = json.dumps({"training_hosts": related_hosts(campaign, host)}, separators=(",", ":"), ensure_ascii=False)
+    parts = [full_search_hash(campaign), search.surrogate.model_dump_json(), training]
     surrogate = hashlib.sha256("|".join(parts + ([family.version()] if family is not None else [])).encode()
                                ).hexdigest()
     unset = {name for name in ("max_sent", "send_within_eV") if getattr(search, name) is None}
     searched_with_surrogate = hashlib.sha256(
         f"{surrogate}|{search.model_dump_json(exclude={'surrogate', 'training_campaign', *unset})}".encode()
     ).hexdigest()
-    return {FULL_SEARCH_TASK: full, SURROGATE_TASK: surrogate, SEARCH_TASK: searched_with_surrogate}
+    return {SURROGATE_TASK: surrogate, SEARCH_TASK: searched_with_surrogate}
 
 
 def surrogate_id(host: str, charge: int) -> str:
@@ -98,7 +106,7 @@ def full_search(cells: HostCells, cell: Calculation, group: list[Calculation],
     maker = FullSearchMaker(engine_settings=cells.engine_settings,
                             fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom,
                             max_steps=campaign.relax.max_steps, search=campaign.search.model_dump(mode="json"),
-                            settings_hash=search_task_hashes(campaign)[FULL_SEARCH_TASK])
+                            settings_hash=full_search_hash(campaign))
     labels = cell.labels
     bulk = bulk_cell(group).structure
     return registry.output(labels.host, labels.calculation_id, FULL_SEARCH_TASK, maker.settings_hash,
@@ -117,7 +125,7 @@ class StructureSearch(Step):
             self._ground_states_from_full_searches(cells, registry, outputs)
             return
         family = cells.training_family
-        hashes = search_task_hashes(campaign, family)
+        hashes = surrogate_search_hashes(campaign, cells.host, family)
         training = SurrogateMaker(settings=campaign.search.surrogate.model_dump(mode="json"))
         bulk = outputs.relaxed[cells.bulk.labels.calculation_id]
         surrogates = {}
@@ -153,7 +161,7 @@ class StructureSearch(Step):
     @staticmethod
     def _ground_states_from_full_searches(cells: HostCells, registry: TaskRegistry, outputs: StepOutputs) -> None:
         """A training host: each cell's ground state is the lowest of its unperturbed and fully searched relaxations."""
-        settings_hash = search_task_hashes(cells.campaign)[FULL_SEARCH_TASK]
+        settings_hash = full_search_hash(cells.campaign)
         for cell in cells.defects:
             cid = cell.labels.calculation_id
             searched_all = full_search(cells, cell, cells.calculations, registry)
