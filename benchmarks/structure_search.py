@@ -16,7 +16,7 @@ charge state (and their bulk frames) besides its own unperturbed relaxations, ne
 reference relaxations saved, 88 % of ground states found, 13x faster), and for the same minima relaxed from their
 ShakeNBreak structures instead of their surrogate geometries (read from the full search, which relaxed exactly those
 structures: what the surrogate geometry itself is worth). Rerunning with the same --data-dir resumes; rerun with
-other surrogate settings (--frames-per-relaxation, --epochs), it reuses the full searches (their task keys exclude the
+other surrogate settings (--frames-per-relaxation, --epochs, --starting-model), it reuses the full searches (their task keys exclude the
 surrogate), pauses the queued jobs of the earlier settings and prints the newest benchmark document of each defect.
 It ends with the selection levers (send at most k minima, or those within a window of the surrogate's lowest) read
 back from the same documents.
@@ -62,7 +62,8 @@ MORE_CHARGES = {"v_Ga": [0, -1], "v_N": [0, 1], "v_O": [0, 1], "v_Mg": [0, -1], 
 def campaign_of(args: argparse.Namespace) -> dict:
     """The benchmark campaign: the three chalcogenides in 64-site cells, or with --hosts any of them and of
     MORE_HOSTS in the most cubic cells of 64–128 atoms with images ≥ 8 Å apart."""
-    surrogate = {"epochs": args.epochs, "frames_per_relaxation": args.frames_per_relaxation}
+    surrogate = {"epochs": args.epochs, "frames_per_relaxation": args.frames_per_relaxation,
+                 "starting_model": args.starting_model}
     campaign = {**CAMPAIGN, "search": {**CAMPAIGN["search"], "distortion_increment": args.distortion_increment,
                                        "max_sent": args.max_sent, "send_within_eV": args.send_within_eV,
                                        "surrogate": surrogate}}
@@ -85,6 +86,8 @@ def main() -> None:
                         help="0.6: −60/0/+60 %% and the dimer; the campaign default 0.1 gives 13 distortions")
     parser.add_argument("--frames-per-relaxation", type=int, default=4, help="search.surrogate.frames_per_relaxation")
     parser.add_argument("--epochs", type=int, default=10, help="search.surrogate.epochs")
+    parser.add_argument("--starting-model", default="chgnet-0.3.0",
+                        help="search.surrogate.starting_model: chgnet-0.3.0, 7net-0, 7net-l3i5 or a model file")
     parser.add_argument("--max-sent", type=int, default=None, help="search.max_sent")
     parser.add_argument("--send-within-eV", type=float, default=None, help="search.send_within_eV")
     parser.add_argument("--plan-only", action="store_true", help="print the cells and the job count, run nothing")
