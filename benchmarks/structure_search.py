@@ -91,9 +91,14 @@ def main() -> None:
     parser.add_argument("--max-sent", type=int, default=None, help="search.max_sent")
     parser.add_argument("--send-within-eV", type=float, default=None, help="search.send_within_eV")
     parser.add_argument("--plan-only", action="store_true", help="print the cells and the job count, run nothing")
+    parser.add_argument("--table-only", action="store_true",
+                        help="print the tables of the defects --data-dir has finished, run nothing")
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     settings = StorageSettings(data_dir=args.data_dir.resolve())
+    if args.table_only:
+        print_table(settings)
+        return
     path = args.data_dir / "campaign.yaml"
     path.write_text(yaml.safe_dump(campaign_of(args)))
     if args.plan_only:
