@@ -83,12 +83,13 @@ def drop_jobs(launchpad: LaunchPad, superseded: dict[str, SubmittedTask],
     uses the task again resumes them), unless a job below is one another campaign or version uses (it waits on it:
     kept), or they all started meanwhile (kept). A superseded job below another is paused once. Returns (dropped,
     kept) job names."""
-    graph = _workflow_links(launchpad, sorted({fw_id for task in superseded.values() for fw_id in task.queued}))
+    own_jobs = {fw_id for task in superseded.values() for fw_id in task.queued}
+    graph = _workflow_links(launchpad, sorted(own_jobs))
     used_elsewhere = {task.fw_id for key, task in submitted.items() if key not in superseded}
     below = {key: set().union(*(_below(graph, fw_id) for fw_id in task.queued)) for key, task in superseded.items()}
     queued = {doc["fw_id"] for doc in launchpad.fireworks.find(
-        {"fw_id": {"$in": sorted({fw_id for task in superseded.values() for fw_id in task.queued}.union(
-            *below.values()))}, "state": {"$in": list(QUEUED_STATES)}}, {"fw_id": 1})}
+        {"fw_id": {"$in": sorted(own_jobs.union(*below.values()))}, "state": {"$in": list(QUEUED_STATES)}},
+        {"fw_id": 1})}
     paused: set[int] = set()
     dropped, kept = [], []
     for key, task in sorted(superseded.items(), key=lambda item: item[1].queued):
