@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 from pymatgen.core import Composition, Element
 
+from defectscreen.analysis.distortion_prior import SearchedDefect, distortion_prior
 from defectscreen.flows.campaign import load_campaign
 from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.jobs.search import minima_to_send
@@ -66,7 +67,7 @@ def campaign_of(args: argparse.Namespace) -> dict:
                  "starting_model": args.starting_model}
     campaign = {**CAMPAIGN, "search": {**CAMPAIGN["search"], "distortion_increment": args.distortion_increment,
                                        "max_sent": args.max_sent, "send_within_eV": args.send_within_eV,
-                                       "surrogate": surrogate}}
+                                       "prior_candidates": args.prior_candidates, "surrogate": surrogate}}
     if args.hosts:
         known = {h["name"]: h["prototype"] for h in CAMPAIGN["hosts"]} | MORE_HOSTS
         campaign |= {"hosts": [{"name": name, "prototype": known[name]} for name in args.hosts],
@@ -90,6 +91,7 @@ def main() -> None:
                         help="search.surrogate.starting_model: chgnet-0.3.0, 7net-0, 7net-l3i5 or a model file")
     parser.add_argument("--max-sent", type=int, default=None, help="search.max_sent")
     parser.add_argument("--send-within-eV", type=float, default=None, help="search.send_within_eV")
+    parser.add_argument("--prior-candidates", type=int, default=0, help="search.prior_candidates")
     parser.add_argument("--plan-only", action="store_true", help="print the cells and the job count, run nothing")
     parser.add_argument("--table-only", action="store_true",
                         help="print the tables of the defects --data-dir has finished, run nothing")
@@ -183,32 +185,63 @@ def print_table(settings: StorageSettings) -> None:
     print_selection_levers(store, rows)
 
 
-#: selection levers read back from one run (label, max_sent, send_within_eV)
-POLICIES = (("every minimum", None, None), ("lowest 1", 1, None), ("lowest 2", 2, None), ("within 0.1 eV", None, 0.1),
-            ("within 0.3 eV", None, 0.3), ("within 1 eV", None, 1.0), ("lowest 2 within 0.3 eV", 2, 0.3))
+#: selection levers read back from one run (label, max_sent, send_within_eV, prior_candidates); max_sent 0: the
+#: family prior alone, no surrogate trained or run (its wall time leaves out their share)
+POLICIES = (("every minimum", None, None, 0), ("lowest 1", 1, None, 0), ("lowest 2", 2, None, 0),
+            ("within 0.1 eV", None, 0.1, 0), ("within 0.3 eV", None, 0.3, 0), ("within 1 eV", None, 1.0, 0),
+            ("lowest 2 within 0.3 eV", 2, 0.3, 0), ("family prior 1 (no surrogate)", 0, None, 1),
+            ("family prior 2 (no surrogate)", 0, None, 2), ("lowest 1 + family prior 1", 1, None, 1),
+            ("every minimum + family prior 1", None, None, 1))
+
+
+def leave_one_host_out_priors(rows: list[dict]) -> dict[str, list[str]]:
+    """Each defect's family prior (search.prior_candidates) from the full searches of the run's other hosts, every
+    charge state: calculation id -> candidates, best first."""
+    defects = {row["calculation_id"]: SearchedDefect(
+        {name: e for name, e in row["full_reference_energies_eV"].items() if name != "Unperturbed"},
+        row["full_reference_energies_eV"]["Unperturbed"]) for row in rows}
+    return {row["calculation_id"]: [name for name, _ in distortion_prior(
+        [defects[o["calculation_id"]] for o in rows if o["labels"]["host"] != row["labels"]["host"]],
+        row["ground_state_tolerance_eV"])] for row in rows}
 
 
 def print_selection_levers(store, rows: list[dict]) -> None:
-    """What sending fewer unique minima would save and find (search.max_sent, search.send_within_eV), read from the
-    stored documents without a new reference relaxation: the surrogate energies of the minima are in the search
-    document, and a minimum's reference result is taken from the full search's relaxation of the same candidate
-    (the candidate-start route of the table above, which found as many ground states as the surrogate start)."""
+    """What sending fewer unique minima would save and find (search.max_sent, search.send_within_eV), and what the
+    family prior adds (search.prior_candidates, leave one host out), read from the stored documents without a new
+    reference relaxation: the surrogate energies of the minima are in the search document, and a candidate's
+    reference result is taken from the full search's relaxation of the same candidate (the candidate-start route of
+    the table above, which found as many ground states as the surrogate start; a prior candidate is relaxed from
+    exactly that structure)."""
     searches = {d["output"]["calculation_id"]: d["output"] for d in store.query(
         {"output.@class": "StructureSearchDocument"}, properties=["output"], sort={"completed_at": 1})}
-    print("\nselection lever (candidate-start proxy) | reference relaxations | saved % | ground states found")
-    for label, max_sent, within in POLICIES:
+    candidate_times = {d["output"]["calculation_id"]: {t["search_candidate"]: t["wall_time_s"]
+                                                       for t in d["output"]["relaxations"]}
+                       for d in store.query({"output.@class": "FullSearchDocument"},
+                                            properties=["output.calculation_id", "output.relaxations"])}
+    priors = leave_one_host_out_priors(rows)
+    print("\nselection lever (candidate-start proxy) | reference relaxations | saved % | ground states found | "
+          "wall time (s) | speed-up")
+    for label, max_sent, within, prior_candidates in POLICIES:
         sent_total = full_total = found = 0
+        wall = 0.0
         for row in rows:
-            search = searches[row["calculation_id"]]
+            cid = row["calculation_id"]
+            search, times = searches[cid], candidate_times[cid]
             energies = {c["name"]: c["surrogate_energy_eV"] for c in search["candidates"]}
-            sent = minima_to_send(search["unique_minima"], energies, max_sent, within)
+            sent = {*minima_to_send(search["unique_minima"], energies, max_sent, within),
+                    *priors[cid][:prior_candidates]}
             reference = row["full_reference_energies_eV"]
             reached = [reference[name] for name in ["Unperturbed", *sent] if reference.get(name) is not None]
             found += min(reached) - row["full_ground_state_energy_eV"] <= row["ground_state_tolerance_eV"]
             sent_total += 1 + len(sent)
             full_total += row["n_reference_relaxations_full"]
+            unperturbed_s = row["wall_time_full_s"] - sum(times.values())
+            surrogate_s = row["candidate_start"]["wall_time_s"] - unperturbed_s - sum(
+                times.get(name, 0.0) for name in {*search["sent_to_reference"], *search.get("sent_from_prior", [])})
+            wall += unperturbed_s + sum(times.get(name, 0.0) for name in sent) + (surrogate_s if max_sent != 0 else 0)
+        t_full = sum(row["wall_time_full_s"] for row in rows)
         print(f"{label:38s} | {sent_total:4d} of {full_total:4d} | {100 * (full_total - sent_total) / full_total:5.0f} | "
-              f"{found}/{len(rows)}")
+              f"{found}/{len(rows)} | {wall:6.0f} | {t_full / wall:4.1f}x")
 
 
 def _surrogate_lowering(row: dict) -> float:

@@ -549,6 +549,10 @@ class Campaign(_Strict):
             raise ValueError("search.training_campaign names this campaign: name an earlier campaign whose training "
                              "hosts were searched fully, or list this campaign's own in search.training_hosts")
         training, names = self.search.training_hosts, [host.name for host in self.hosts]
+        if self.search.prior_candidates and not training and self.search.training_campaign is None:
+            raise ValueError("search.prior_candidates ranks distortions by the related hosts' full searches, and this "
+                             "campaign has none: list search.training_hosts or name a search.training_campaign, or "
+                             "set search.prior_candidates: 0")
         if training == "all_others":
             if not self.search.benchmark or len(names) < 2:
                 raise ValueError("search.training_hosts: 'all_others' trains each host's surrogate on the other hosts' "

@@ -10,11 +10,12 @@ from typing import Any, Literal
 
 import numpy as np
 from jobflow import CURRENT_JOB, Flow, Job, JobConfig, Maker, OnMissing, Response, job
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymatgen.core import Structure
 
 import defectscreen
 from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_site_fingerprints, unique_minima
+from defectscreen.analysis.distortion_prior import SearchedDefect, distortion_prior
 from defectscreen.analysis.distortions import defect_site_index, distortion_candidates
 from defectscreen.engines import XtbSettings
 from defectscreen.jobs.provenance import made_by, parent_uuids, provenance, read, read_all, uuid_of
@@ -55,7 +56,8 @@ class SearchSettings(BaseModel):
     soap_sigma_angstrom: float = Field(1.0, gt=0)
     surrogate: SurrogateSettings = Field(default_factory=SurrogateSettings)
     max_sent: int | None = Field(None, ge=0, description="send at most this many unique minima, the lowest by "
-                                 "surrogate energy (None: every one)")
+                                 "surrogate energy (None: every one; 0: no surrogate is trained or run, the family "
+                                 "prior's candidates alone are relaxed with the engine)")
     send_within_eV: float | None = Field(None, gt=0, description="send only unique minima whose surrogate energy is "
                                          "within this of the lowest (None: every one)")
     training_campaign: str | None = Field(
@@ -67,15 +69,32 @@ class SearchSettings(BaseModel):
         "which fixes their ground states); their relaxations and bulk frames also train the other hosts' surrogates "
         "(seed 002: learn on related compositions, search unseen ones). 'all_others' (benchmark only): each host's "
         "surrogate learns from the full searches of all the other hosts")
+    prior_candidates: int = Field(
+        0, ge=0, description="also relax with the engine, from their distorted structures, the k candidates that "
+        "recovered most of the reconstructions in the related hosts' full searches (every charge state; "
+        "analysis.distortion_prior): the family's prior, which needs search.training_hosts or "
+        "search.training_campaign (0: none)")
     benchmark: bool = False
-    ground_state_tolerance_eV: float = Field(0.01, gt=0, description="benchmark: ground state found when within this")
+    ground_state_tolerance_eV: float = Field(
+        0.01, gt=0, description="a ground state is found (benchmark) within this of the full search's, and a related "
+        "defect counts as reconstructed (prior_candidates) when more than this below its unperturbed relaxation")
+
+    @model_validator(mode="after")
+    def _something_sent(self) -> SearchSettings:
+        if self.max_sent == 0 and not self.prior_candidates:
+            raise ValueError("search.max_sent: 0 sends no surrogate minimum and search.prior_candidates is 0, so the "
+                             "search would relax nothing but the unperturbed cell: raise max_sent (or leave it out), "
+                             "or set prior_candidates")
+        return self
 
 
 def minima_to_send(minima: list[str], energies_eV: dict[str, float], max_sent: int | None = None,
                    within_eV: float | None = None) -> list[str]:
     """The unique surrogate minima (candidate names) sent to the reference engine, lowest surrogate energy first:
     every one but the unperturbed cell's (its reference relaxation exists), only those within ``within_eV`` of the
-    lowest minimum (the unperturbed one included), at most ``max_sent`` of them."""
+    lowest minimum (the unperturbed one included), at most ``max_sent`` of them; none without a surrogate."""
+    if not minima:
+        return []
     lowest = min(energies_eV[name] for name in minima)
     ordered = sorted((name for name in minima if name != UNPERTURBED), key=lambda name: energies_eV[name])
     kept = [name for name in ordered if within_eV is None or energies_eV[name] - lowest <= within_eV]
@@ -89,15 +108,24 @@ def relaxation_frames(task: TaskDocument) -> list[Frame]:
                   np.array(f.forces_eV_per_angstrom), task.labels.calculation_id) for f in task.relaxation_frames]
 
 
-def surrogate_minima(model, structure: Structure, bulk_structure: Structure, labels: CalculationLabels,
+def family_prior(searches: list[FullSearchDocument], unperturbed: list[TaskDocument],
+                 tolerance_eV: float) -> dict[str, float]:
+    """Candidate -> mean fraction of the reconstruction it recovered over the related hosts' full searches (each
+    with its cell's unperturbed relaxation), highest first (analysis.distortion_prior)."""
+    defects = [SearchedDefect({name: None for name in search.candidates}
+                              | {t.search_candidate: t.energy_eV for t in _converged(search.relaxations)},
+                              relaxed.energy_eV) for search, relaxed in zip(searches, unperturbed)]
+    return dict(distortion_prior(defects, tolerance_eV))
+
+
+def surrogate_minima(model, starts: dict[str, Structure], structure: Structure, labels: CalculationLabels,
                      settings: SearchSettings) -> tuple[dict[str, tuple[Structure, float, int, bool]], np.ndarray,
                                                         list[int]]:
-    """The unperturbed cell and every ShakeNBreak candidate relaxed with the surrogate (name -> structure, energy in
-    eV, steps, converged), the SOAP cosine distances of their defect sites, and each one's unique minimum (index)."""
-    starts = {UNPERTURBED: structure} | distortion_candidates(
-        structure, bulk_structure, labels.defect_site_frac_coords, labels.defect_type, labels.charge,
-        settings.distortion_increment, settings.neighbour_pairs)
-    relaxed = model.relax(starts, settings.surrogate.fmax_eV_per_angstrom, settings.surrogate.max_steps)
+    """The unperturbed cell ``structure`` and every ShakeNBreak candidate (``starts``) relaxed with the surrogate
+    (name -> structure, energy in eV, steps, converged), the SOAP cosine distances of their defect sites, and each
+    one's unique minimum (index)."""
+    relaxed = model.relax({UNPERTURBED: structure} | starts, settings.surrogate.fmax_eV_per_angstrom,
+                          settings.surrogate.max_steps)
     site = defect_site_index(structure, labels.defect_site_frac_coords, labels.defect_type)
     centres = [r[0].cart_coords[site] if site is not None
                else structure.lattice.get_cartesian_coords(labels.defect_site_frac_coords) for r in relaxed.values()]
@@ -224,39 +252,55 @@ class StructureSearchMaker(Maker):
 
     @job(config=provenance(pass_manager_config=False))
     def make(self, structure: Structure, bulk_structure: Structure, labels: CalculationLabels,
-             unperturbed: TaskDocument, surrogate: SurrogateDocument, campaign_sha256: str,
-             full_search: FullSearchDocument | None = None) -> Response:
-        """``full_search``: the FullSearchMaker output of the same cell, compared with in benchmark mode."""
+             unperturbed: TaskDocument, surrogate: SurrogateDocument | None, campaign_sha256: str,
+             full_search: FullSearchDocument | None = None, related_searches: list[FullSearchDocument] = (),
+             related_unperturbed: list[TaskDocument] = ()) -> Response:
+        """``full_search``: the FullSearchMaker output of the same cell, compared with in benchmark mode;
+        ``related_searches``: the related hosts' full searches (every charge state) and ``related_unperturbed``
+        their cells' unperturbed relaxations, whose prior search.prior_candidates reads; ``surrogate`` None
+        (search.max_sent 0): the prior's candidates alone are relaxed with the engine."""
         start = time.perf_counter()
         settings = SearchSettings.model_validate(self.search)
         unperturbed_input, unperturbed_uuid, surrogate_uuid = unperturbed, uuid_of(unperturbed), uuid_of(surrogate)
         unperturbed, surrogate = read(unperturbed, TaskDocument), read(surrogate, SurrogateDocument)
-        model = stored_surrogate(surrogate.model_base64, surrogate.settings["starting_model"], Path.cwd() / "surrogate")
-        relaxed, distances, minimum_of = surrogate_minima(model, structure, bulk_structure, labels, settings)
+        prior = family_prior(read_all(related_searches, FullSearchDocument),
+                             read_all(related_unperturbed, TaskDocument), settings.ground_state_tolerance_eV)
+        starts = distortion_candidates(structure, bulk_structure, labels.defect_site_frac_coords, labels.defect_type,
+                                       labels.charge, settings.distortion_increment, settings.neighbour_pairs)
+        relaxed, distances, minimum_of = {}, np.zeros((0, 0)), []
+        if surrogate is not None:
+            model = stored_surrogate(surrogate.model_base64, surrogate.settings["starting_model"],
+                                     Path.cwd() / "surrogate")
+            relaxed, distances, minimum_of = surrogate_minima(model, starts, structure, labels, settings)
         names, energies = list(relaxed), [r[1] for r in relaxed.values()]
         minima = [names[i] for i in sorted(set(minimum_of), key=lambda i: energies[i])]
-        sent = minima_to_send(minima, dict(zip(names, energies)), settings.max_sent, settings.send_within_eV)
+        from_prior = [name for name in prior if name in starts][:settings.prior_candidates]
+        sent = [name for name in minima_to_send(minima, dict(zip(names, energies)), settings.max_sent,
+                                                settings.send_within_eV) if name not in from_prior]
         candidates = [SearchCandidate(name=n, surrogate_energy_eV=relaxed[n][1], surrogate_steps=relaxed[n][2],
                                       surrogate_converged=relaxed[n][3], minimum=names[minimum_of[i]],
                                       cosine_distance_to_minimum=float(distances[i, minimum_of[i]]),
-                                      sent_to_reference=n in sent) for i, n in enumerate(names)]
+                                      sent_to_reference=n in sent, sent_from_prior=n in from_prior)
+                      for i, n in enumerate(names)]
         document = StructureSearchDocument(
             calculation_id=labels.calculation_id, labels=labels, candidates=candidates, unique_minima=minima,
-            sent_to_reference=sent,
+            sent_to_reference=sent, family_prior=prior, sent_from_prior=from_prior,
             fingerprint={"r_cut_angstrom": settings.soap_r_cut_angstrom, "n_max": settings.soap_n_max,
                          "l_max": settings.soap_l_max, "sigma_angstrom": settings.soap_sigma_angstrom,
                          "cosine_distance_threshold": settings.cosine_distance_threshold},
             selection={"max_sent": settings.max_sent, "send_within_eV": settings.send_within_eV},
             distortion_increment=settings.distortion_increment,
-            neighbour_pairs=any(n.startswith("Pair_") for n in names), benchmark=settings.benchmark,
+            neighbour_pairs=any(n.startswith("Pair_") for n in starts), benchmark=settings.benchmark,
             surrogate_uuid=surrogate_uuid, unperturbed_uuid=unperturbed_uuid,
             wall_time_s=time.perf_counter() - start, campaign_sha256=campaign_sha256,
             parent_uuids=parent_uuids(), defectscreen_version=defectscreen.__version__)
         relax = RelaxMaker(engine_settings=self.engine_settings, fmax_eV_per_angstrom=self.fmax_eV_per_angstrom,
                            max_steps=self.max_steps, task_label="relax_candidate")
         search_uuid = CURRENT_JOB.job.uuid
-        minima_relaxed = [_candidate_relaxation(relax, labels, n, relaxed[n][0], "surrogate", self.settings_hash,
-                                                search_uuid, campaign_sha256) for n in sent]
+        minima_relaxed = [*(_candidate_relaxation(relax, labels, n, relaxed[n][0], "surrogate", self.settings_hash,
+                                                  search_uuid, campaign_sha256) for n in sent),
+                          *(_candidate_relaxation(relax, labels, n, starts[n], "prior", self.settings_hash,
+                                                  search_uuid, campaign_sha256) for n in from_prior)]
         ground = _tag_cell_job(made_by(GroundStateMaker().make(unperturbed_input,
                                                                [j.output for j in minima_relaxed]), search_uuid),
                                labels, "ground_state", self.settings_hash)
@@ -266,7 +310,7 @@ class StructureSearchMaker(Maker):
                 raise ValueError("search.benchmark needs the full search of the same cell (full_search)")
             jobs.append(_tag_cell_job(made_by(SearchBenchmarkMaker(tolerance_eV=settings.ground_state_tolerance_eV).make(
                 document, unperturbed_input, full_search, [j.output for j in minima_relaxed],
-                surrogate.wall_time_s / surrogate.n_defects_served), search_uuid),
+                surrogate.wall_time_s / surrogate.n_defects_served if surrogate is not None else 0.0), search_uuid),
                 labels, "search_benchmark", self.settings_hash))
         return Response(output=document, replace=Flow(jobs, output=ground.output))
 
@@ -326,10 +370,11 @@ class SearchBenchmarkMaker(Maker):
 
         surrogate_best, difference, wall_surrogate = route(_finished(minima))
         candidate_best, candidate_difference, wall_candidates = route(
-            [t for t in full.relaxations if t.search_candidate in search.sent_to_reference])
+            [t for t in full.relaxations if t.search_candidate in {*search.sent_to_reference, *search.sent_from_prior}])
         energies = {UNPERTURBED: unperturbed.energy_eV} | {name: None for name in full.candidates}
         energies |= {t.search_candidate: t.energy_eV for t in _converged(full.relaxations)}
-        n_full, n_surrogate = 1 + len(full.candidates), 1 + len(search.sent_to_reference)
+        n_full = 1 + len(full.candidates)
+        n_surrogate = 1 + len(search.sent_to_reference) + len(search.sent_from_prior)
         wall_full = unperturbed.wall_time_s + full.wall_time_s
         candidate_start = CandidateStartRoute(
             ground_state=candidate_best.search_candidate or UNPERTURBED,

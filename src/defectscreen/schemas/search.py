@@ -58,6 +58,8 @@ class SearchCandidate(BaseModel):
     minimum: str = Field(description="the unique minimum (candidate name) it relaxed into")
     cosine_distance_to_minimum: float = Field(description="SOAP cosine distance of its defect site to the minimum's")
     sent_to_reference: bool = Field(description="relaxed with the reference engine from its surrogate minimum")
+    sent_from_prior: bool = Field(False, description="relaxed with the reference engine from its distorted structure, "
+                                  "as one of the family prior's candidates")
 
 
 class StructureSearchDocument(BaseModel):
@@ -70,13 +72,20 @@ class StructureSearchDocument(BaseModel):
     sent_to_reference: list[str] = Field(
         description="unique minima relaxed with the reference from their surrogate geometry (all but 'Unperturbed', "
         "whose reference relaxation is the campaign's own)")
+    family_prior: dict[str, float] = Field(
+        default_factory=dict, description="candidate -> mean fraction of the reconstruction it recovered in the "
+        "related hosts' full searches, highest first (filled when search.prior_candidates > 0)")
+    sent_from_prior: list[str] = Field(
+        default_factory=list, description="the family prior's first search.prior_candidates candidates, relaxed with "
+        "the reference from their distorted structures (a sent minimum of the same name is not sent again)")
     fingerprint: dict = Field(description="SOAP parameters and the cosine-distance threshold")
     selection: dict = Field(default_factory=dict, description="max_sent and send_within_eV: which unique minima "
                             "were sent (None: every one)")
     distortion_increment: float
     neighbour_pairs: bool = Field(description="whether the every-neighbour-pair search was added")
     benchmark: bool = Field(description="every candidate is also relaxed with the reference (full search)")
-    surrogate_uuid: str
+    surrogate_uuid: str | None = Field(description="the surrogate it used (None: search.max_sent 0, the family prior "
+                                       "alone)")
     unperturbed_uuid: str
     wall_time_s: float = Field(description="candidate generation, surrogate relaxations and fingerprints")
     campaign_sha256: str
@@ -120,7 +129,8 @@ class SearchBenchmarkDocument(BaseModel):
     calculation_id: str
     labels: CalculationLabels
     n_reference_relaxations_full: int = Field(description="every candidate and the unperturbed cell")
-    n_reference_relaxations_surrogate: int = Field(description="the unperturbed cell and the minima sent")
+    n_reference_relaxations_surrogate: int = Field(description="the unperturbed cell, the minima sent and the "
+                                                   "family prior's candidates")
     reference_relaxations_saved_percent: float
     full_ground_state: str = Field(description="candidate whose reference relaxation is lowest in the full search")
     full_ground_state_energy_eV: float

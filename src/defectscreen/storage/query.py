@@ -230,18 +230,20 @@ def structure_searches(store: JobStore, campaigns: Store, host: str | None = Non
         {**criteria, "output.@class": "SearchBenchmarkDocument"}, properties=["output"])}
     replaced = {d["uuid"] for d in store.query({"uuid": {"$in": list(searches)}, "index": 2}, properties=["uuid"])}
     surrogates = {d["uuid"]: d["output"] for d in store.query(
-        {"uuid": {"$in": sorted({doc["surrogate_uuid"] for doc in searches.values()})}},
+        {"uuid": {"$in": sorted({doc["surrogate_uuid"] for doc in searches.values() if doc["surrogate_uuid"]})}},
         properties=["uuid", "output.related_hosts", "output.training_campaign"])}
     rows = []
     for uuid, doc in sorted(searches.items(), key=lambda item: item[1]["calculation_id"]):
         ground = TaskDocument.model_validate(store.get_output(uuid, which="last")) if uuid in replaced else None
         bench, unperturbed = benchmarks.get(doc["calculation_id"]), _energy_of(store, doc["unperturbed_uuid"])
         rows.append({"defect": doc["calculation_id"], "candidates": len(doc["candidates"]),
-                     "unique_minima": len(doc["unique_minima"]), "sent_to_engine": len(doc["sent_to_reference"]),
+                     "unique_minima": len(doc["unique_minima"]),
+                     "sent_to_engine": len(doc["sent_to_reference"]) + len(doc.get("sent_from_prior", [])),
                      "ground_state": ground.search_candidate if ground else None,
                      "ground_state_lowering_eV": (ground.energy_eV - unperturbed
                                                   if ground and unperturbed is not None else None),
-                     "surrogate_learned_from": _learned_from(surrogates.get(doc["surrogate_uuid"])),
+                     "surrogate_learned_from": (_learned_from(surrogates.get(doc["surrogate_uuid"]))
+                                                if doc["surrogate_uuid"] else "no surrogate (family prior)"),
                      "saved_percent": bench["reference_relaxations_saved_percent"] if bench else None,
                      "found": bench["ground_state_found"] if bench else None,
                      "speedup": bench["speedup"] if bench else None})

@@ -61,8 +61,8 @@ def stored_training_family(campaign: Campaign, launchpad: LaunchPad, campaigns: 
         raise CampaignError(f"{FIELD}: campaign '{name}' searched no host fully (it names no search.training_hosts "
                             "with the structure_search property): name a campaign that did")
     suffix = full_search_hash(earlier)[:16]
-    bulk_suffix = earlier.engine.settings_hash()[:16]
-    states, searched, bulks = defaultdict(list), {}, {}
+    relax_suffix = earlier.engine.settings_hash()[:16]
+    states, searched, relaxed = defaultdict(list), {}, {}
     for fw in launchpad.fireworks.find({"spec.defectscreen.host": {"$in": hosts}},
                                        {"name": 1, "spec.defectscreen": 1, "state": 1, "spec._tasks.job.uuid": 1}):
         tags, uuid = fw["spec"]["defectscreen"], fw["spec"]["_tasks"][0]["job"]["uuid"]
@@ -71,12 +71,16 @@ def stored_training_family(campaign: Campaign, launchpad: LaunchPad, campaigns: 
             states[cell].append(fw["state"])
             if fw["name"] == f"full_search {cell}":
                 searched[cell] = uuid
-        elif task == "relax" and settings == bulk_suffix and cell.endswith(":bulk") and fw["state"] == "COMPLETED":
-            bulks[tags["host"]] = uuid
+        elif task == "relax" and settings == relax_suffix and fw["state"] == "COMPLETED":
+            relaxed[cell] = uuid
     planned = sorted(searched)
-    unfinished = [f"{host}:bulk relaxation" for host in sorted({c.split(":")[0] for c in planned} - set(bulks))]
-    unfinished += [f"{cell} ({', '.join(sorted({s for s in states[cell] if s != 'COMPLETED'}))})" for cell in planned
-                   if set(states[cell]) != {"COMPLETED"}]
+    unfinished = [f"{host}:bulk relaxation" for host in sorted({c.split(":")[0] for c in planned})
+                  if f"{host}:bulk" not in relaxed]
+    for cell in planned:
+        pending = [*sorted({s for s in states[cell] if s != "COMPLETED"}),
+                   *([] if cell in relaxed else ["unperturbed relaxation not finished"])]
+        if pending:
+            unfinished.append(f"{cell} ({', '.join(pending)})")
     if not planned:
         raise CampaignError(f"{FIELD}: the LaunchPad holds no full search of campaign '{name}' ({', '.join(hosts)}): "
                             "submit that campaign here and run its workers first")
@@ -85,6 +89,6 @@ def stored_training_family(campaign: Campaign, launchpad: LaunchPad, campaigns: 
         raise CampaignError(f"{FIELD}: {len(unfinished)} part(s) of campaign '{name}''s full searches have not finished "
                             f"({listed}): run its workers until they finish (or `defectscreen recover` a failed one), "
                             "then submit this campaign")
-    searches = tuple(StoredSearch(cell.split(":")[0], int(cell.rsplit(":", 1)[1]), searched[cell])
+    searches = tuple(StoredSearch(cell.split(":")[0], int(cell.rsplit(":", 1)[1]), searched[cell], relaxed[cell])
                      for cell in planned)
-    return TrainingFamily(name, {h: bulks[h] for h in sorted({s.host for s in searches})}, searches)
+    return TrainingFamily(name, {h: relaxed[f"{h}:bulk"] for h in sorted({s.host for s in searches})}, searches)

@@ -28,11 +28,13 @@ SEARCH_TASK = "structure_search"
 
 @dataclass(frozen=True)
 class StoredSearch:
-    """A finished full search on the LaunchPad: its host, charge and the uuid of the job whose output it is."""
+    """A finished full search on the LaunchPad: its host, charge, the uuid of the job whose output it is and that
+    of its cell's unperturbed relaxation."""
 
     host: str
     charge: int
     uuid: str
+    unperturbed: str
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,12 @@ class TrainingFamily:
         return ([OutputReference(self.bulk_relaxations[h]) for h in hosts],
                 [OutputReference(s.uuid) for s in searches])
 
+    def prior_data(self, host: str) -> tuple[list[OutputReference], list[OutputReference]]:
+        """Full searches of every charge state that make ``host``'s family prior (never its own), and their cells'
+        unperturbed relaxations."""
+        searches = [s for s in self.full_searches if s.host != host]
+        return [OutputReference(s.uuid) for s in searches], [OutputReference(s.unperturbed) for s in searches]
+
 
 def full_search_hash(campaign: Campaign) -> str:
     """Settings hash of the full reference search: engine, relaxation, candidates."""
@@ -74,7 +82,8 @@ def surrogate_search_hashes(campaign: Campaign, host: str, family: TrainingFamil
     parts = [full_search_hash(campaign), search.surrogate.model_dump_json(), training]
     surrogate = hashlib.sha256("|".join(parts + ([family.version()] if family is not None else [])).encode()
                                ).hexdigest()
-    unset = {name for name in ("max_sent", "send_within_eV") if getattr(search, name) is None}
+    unset = {name for name, default in (("max_sent", None), ("send_within_eV", None), ("prior_candidates", 0))
+             if getattr(search, name) == default}
     searched_with_surrogate = hashlib.sha256(
         f"{surrogate}|{search.model_dump_json(exclude={'surrogate', 'training_campaign', *unset})}".encode()
     ).hexdigest()
@@ -129,7 +138,8 @@ class StructureSearch(Step):
         training = SurrogateMaker(settings=campaign.search.surrogate.model_dump(mode="json"))
         bulk = outputs.relaxed[cells.bulk.labels.calculation_id]
         surrogates = {}
-        for charge in sorted({c.labels.charge for c in searched}):
+        trained = sorted({c.labels.charge for c in searched}) if campaign.search.max_sent != 0 else []  # 0: prior alone
+        for charge in trained:
             own = [outputs.relaxed[c.labels.calculation_id] for c in searched if c.labels.charge == charge]
             related = {h: [c for c in defect_cells(cells.other_hosts[h]) if c.labels.charge == charge]
                        for h in related_hosts(campaign, cells.host)}
@@ -150,13 +160,28 @@ class StructureSearch(Step):
             engine_settings=cells.engine_settings, fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom,
             max_steps=campaign.relax.max_steps, search=campaign.search.model_dump(mode="json"),
             settings_hash=hashes[SEARCH_TASK])
+        prior = self._family_prior_data(cells, registry) if campaign.search.prior_candidates else {}
         for cell in searched:
             cid = cell.labels.calculation_id
             compared = full_search(cells, cell, cells.calculations, registry) if campaign.search.benchmark else None
             outputs.searched[cid] = registry.output(
                 cells.host, cid, SEARCH_TASK, hashes[SEARCH_TASK],
                 lambda: search.make(cell.structure, cells.bulk.structure, cell.labels, outputs.relaxed[cid],
-                                    surrogates[cell.labels.charge], cells.campaign_sha256, full_search=compared))
+                                    surrogates.get(cell.labels.charge), cells.campaign_sha256, full_search=compared,
+                                    **prior))
+
+    @staticmethod
+    def _family_prior_data(cells: HostCells, registry: TaskRegistry) -> dict[str, list[OutputReference]]:
+        """The related hosts' full searches of every charge state and their cells' unperturbed relaxations (this
+        campaign's and the stored family's): the inputs of the search's family prior."""
+        related = [(c, cells.other_hosts[h]) for h in related_hosts(cells.campaign, cells.host)
+                   for c in defect_cells(cells.other_hosts[h])]
+        searches = [full_search(cells, c, group, registry) for c, group in related]
+        unperturbed = [relaxation(cells, c, registry) for c, _ in related]
+        if cells.training_family is not None:
+            stored_searches, stored_unperturbed = cells.training_family.prior_data(cells.host)
+            searches, unperturbed = [*searches, *stored_searches], [*unperturbed, *stored_unperturbed]
+        return {"related_searches": searches, "related_unperturbed": unperturbed}
 
     @staticmethod
     def _ground_states_from_full_searches(cells: HostCells, registry: TaskRegistry, outputs: StepOutputs) -> None:
