@@ -70,6 +70,10 @@ def main() -> None:
                              "--data-dir)")
     parser.add_argument("--candidates", type=int, nargs="+", default=[1, 2], help="k: search.prior_candidates")
     args = parser.parse_args()
+    for option, folder in (("--data-dir", args.data_dir), ("--family-data-dir", args.family_data_dir)):
+        if folder is not None and not (folder / "jobstore.sqlite").is_file():
+            raise SystemExit(f"{option} {folder}: no benchmark store there (jobstore.sqlite); give the --data-dir of a "
+                             "benchmarks/structure_search.py run")
     searches = stored_full_searches(args.data_dir)
     family = stored_full_searches(args.family_data_dir) if args.family_data_dir else searches
     if not searches:
