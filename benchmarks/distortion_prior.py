@@ -20,7 +20,7 @@ import argparse
 from math import comb
 from pathlib import Path
 
-from defectscreen.analysis.distortion_prior import SearchedDefect, distortion_prior
+from defectscreen.analysis.distortion_prior import SearchedDefect, distortion_prior, prior_candidates
 from defectscreen.jobs.search import UNPERTURBED
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.query import full_search_minima
@@ -96,7 +96,7 @@ def main() -> None:
         t_full += sum(times.values())
         cells = []
         for k in args.candidates:
-            sent = [name for name in prior if name in search["candidates"]][:k]
+            sent = prior_candidates(prior, search["candidates"], k)
             best = min(reached.get(name, float("inf")) for name in [UNPERTURBED, *sent])
             found = best - reached[ground] <= TOLERANCE_EV
             totals[k]["sent"] += 1 + len(sent)

@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 from pymatgen.core import Composition, Element
 
-from defectscreen.analysis.distortion_prior import SearchedDefect, distortion_prior
+from defectscreen.analysis.distortion_prior import SearchedDefect, distortion_prior, prior_candidates
 from defectscreen.flows.campaign import load_campaign
 from defectscreen.flows.defect_set import build_defect_set
 from defectscreen.jobs.search import minima_to_send
@@ -221,7 +221,7 @@ def print_selection_levers(store, rows: list[dict]) -> None:
     priors = leave_one_host_out_priors(rows)
     print("\nselection lever (candidate-start proxy) | reference relaxations | saved % | ground states found | "
           "wall time (s) | speed-up")
-    for label, max_sent, within, prior_candidates in POLICIES:
+    for label, max_sent, within, k in POLICIES:
         sent_total = full_total = found = 0
         wall = 0.0
         for row in rows:
@@ -229,7 +229,7 @@ def print_selection_levers(store, rows: list[dict]) -> None:
             search, times = searches[cid], candidate_times[cid]
             energies = {c["name"]: c["surrogate_energy_eV"] for c in search["candidates"]}
             sent = {*minima_to_send(search["unique_minima"], energies, max_sent, within),
-                    *priors[cid][:prior_candidates]}
+                    *prior_candidates(priors[cid], row["full_reference_energies_eV"], k)}
             reference = row["full_reference_energies_eV"]
             reached = [reference[name] for name in ["Unperturbed", *sent] if reference.get(name) is not None]
             found += min(reached) - row["full_ground_state_energy_eV"] <= row["ground_state_tolerance_eV"]

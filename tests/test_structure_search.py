@@ -13,7 +13,12 @@ from maggma.cli.serial import serial
 from pymatgen.core import Structure
 
 from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_site_fingerprints, unique_minima
-from defectscreen.analysis.distortion_prior import SearchedDefect, distortion_prior, reconstruction_fractions
+from defectscreen.analysis.distortion_prior import (
+    SearchedDefect,
+    distortion_prior,
+    prior_candidates,
+    reconstruction_fractions,
+)
 from defectscreen.analysis.distortions import distortion_candidates, first_shell
 from defectscreen.builders import DefectBuilder
 from defectscreen.cli.main import cli
@@ -137,6 +142,8 @@ def test_family_prior_ranks_distortions_by_the_reconstruction_they_recover() -> 
     assert [name for name, _ in prior] == ["Dimer", "Bond_Distortion_-60.0%", "Pair_1-2_Bond_Distortion_-40.0%"]
     assert [mean for _, mean in prior] == pytest.approx([(1.0 + 2 / 3) / 2, (0.5 + 1.0) / 2, 0.5])
     assert distortion_prior([flat], 0.01) == []
+    ranked = ["Pair_1-2_Bond_Distortion_-40.0%", "Dimer", "Bond_Distortion_-60.0%"]  # the pair names another cell
+    assert prior_candidates(ranked, {"Dimer": 0, "Bond_Distortion_-60.0%": 0}, 1) == ["Dimer"]
 
 
 def test_surrogate_training_frames_offsets_and_model_round_trip(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ for an unseen host: relaxed with the engine from their distorted structures, the
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 
@@ -41,3 +42,9 @@ def distortion_prior(family: list[SearchedDefect], tolerance_eV: float) -> list[
     names = {name for f in fractions for name in f}
     means = {name: sum(f.get(name, 0.0) for f in fractions) / len(fractions) for name in names}
     return sorted(((name, mean) for name, mean in means.items() if mean > 0), key=lambda item: (-item[1], item[0]))
+
+
+def prior_candidates(ranked: Iterable[str], candidates: Collection[str], k: int) -> list[str]:
+    """The prior's first ``k`` candidates among this defect's own (a neighbour-pair name of another cell is skipped):
+    what search.prior_candidates relaxes with the engine."""
+    return [name for name in ranked if name in candidates][:k]

@@ -15,7 +15,7 @@ from pymatgen.core import Structure
 
 import defectscreen
 from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_site_fingerprints, unique_minima
-from defectscreen.analysis.distortion_prior import SearchedDefect, distortion_prior
+from defectscreen.analysis.distortion_prior import SearchedDefect, distortion_prior, prior_candidates
 from defectscreen.analysis.distortions import defect_site_index, distortion_candidates
 from defectscreen.engines import XtbSettings
 from defectscreen.jobs.provenance import made_by, parent_uuids, provenance, read, read_all, uuid_of
@@ -274,7 +274,7 @@ class StructureSearchMaker(Maker):
             relaxed, distances, minimum_of = surrogate_minima(model, starts, structure, labels, settings)
         names, energies = list(relaxed), [r[1] for r in relaxed.values()]
         minima = [names[i] for i in sorted(set(minimum_of), key=lambda i: energies[i])]
-        from_prior = [name for name in prior if name in starts][:settings.prior_candidates]
+        from_prior = prior_candidates(prior, starts, settings.prior_candidates)
         sent = [name for name in minima_to_send(minima, dict(zip(names, energies)), settings.max_sent,
                                                 settings.send_within_eV) if name not in from_prior]
         candidates = [SearchCandidate(name=n, surrogate_energy_eV=relaxed[n][1], surrogate_steps=relaxed[n][2],
