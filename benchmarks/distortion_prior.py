@@ -1,7 +1,7 @@
 """The family prior (search.prior_candidates) on stored full searches, without a surrogate.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/distortion_prior.py --data-dir DIR [--family-data-dir DIR2] \
-        [--candidates 1 2]
+        [--candidates 1 2] [--distortion-increment 0.2]
 
 For every (defect, charge) whose full search (every ShakeNBreak candidate relaxed with the engine, from a
 ``search.benchmark`` or training-host campaign) and unperturbed relaxation are stored in --data-dir, the distortions
@@ -28,15 +28,18 @@ from defectscreen.storage.query import full_search_minima
 TOLERANCE_EV = 0.01
 
 
-def stored_full_searches(data_dir: Path) -> dict[str, dict]:
+def stored_full_searches(data_dir: Path, distortion_increment: float | None = None) -> dict[str, dict]:
     """calculation id -> its host, candidate names, every relaxation's energy (eV; None: not converged) and wall time
-    (s), the unperturbed relaxation's included."""
+    (s), the unperturbed relaxation's included; of a cell searched on several grids, the finest (or
+    ``distortion_increment``)."""
     store = StorageSettings(data_dir=data_dir.resolve()).job_store()
     store.connect()
+    criteria = {"output.@class": "FullSearchDocument"} | (
+        {"output.distortion_increment": distortion_increment} if distortion_increment is not None else {})
     candidates = {d["output"]["calculation_id"]: d["output"]["candidates"] for d in store.query(
-        {"output.@class": "FullSearchDocument"}, properties=["output.calculation_id", "output.candidates"])}
+        criteria, properties=["output.calculation_id", "output.candidates"], sort={"output.distortion_increment": -1})}
     searches = {}
-    for cid, relaxed in full_search_minima(store).items():
+    for cid, relaxed in full_search_minima(store, distortion_increment=distortion_increment).items():
         names = candidates[cid]
         searches[cid] = {"host": cid.split(":")[0], "candidates": names,
                          "energies_eV": {name: relaxed[name].energy_eV if name in relaxed else None
@@ -69,12 +72,14 @@ def main() -> None:
                         help="learn the prior from every full search stored here (default: the other hosts of "
                              "--data-dir)")
     parser.add_argument("--candidates", type=int, nargs="+", default=[1, 2], help="k: search.prior_candidates")
+    parser.add_argument("--distortion-increment", type=float,
+                        help="the grid of --data-dir's full searches to read (default: each cell's finest)")
     args = parser.parse_args()
     for option, folder in (("--data-dir", args.data_dir), ("--family-data-dir", args.family_data_dir)):
         if folder is not None and not (folder / "jobstore.sqlite").is_file():
             raise SystemExit(f"{option} {folder}: no benchmark store there (jobstore.sqlite); give the --data-dir of a "
                              "benchmarks/structure_search.py run")
-    searches = stored_full_searches(args.data_dir)
+    searches = stored_full_searches(args.data_dir, args.distortion_increment)
     family = stored_full_searches(args.family_data_dir) if args.family_data_dir else searches
     if not searches:
         raise SystemExit(f"no full search with its unperturbed relaxation is stored in {args.data_dir}")

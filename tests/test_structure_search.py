@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from jobflow.core.reference import ResolvedReference
 from maggma.cli.serial import serial
+from monty.json import jsanitize
 from pymatgen.core import Structure
 
 from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_site_fingerprints, unique_minima
@@ -24,7 +26,7 @@ from defectscreen.builders import DefectBuilder
 from defectscreen.cli.main import cli
 from defectscreen.flows.campaign import CampaignError, load_campaign, parse_campaign
 from defectscreen.flows.hosts import prototype_structure
-from defectscreen.jobs.search import SearchBenchmarkMaker, minima_to_send
+from defectscreen.jobs.search import SearchBenchmarkMaker, full_search_relaxations, minima_to_send
 from defectscreen.mlip.surrogate import (
     ChgnetSurrogate,
     Frame,
@@ -37,6 +39,7 @@ from defectscreen.mlip.surrogate import (
     surrogate_backend,
 )
 from defectscreen.schemas import CalculationLabels, FullSearchDocument, StructureSearchDocument, TaskDocument
+from defectscreen.schemas.tasks import EngineRecord
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.query import structure_searches
 from defectscreen.storage.submission import submit_campaign
@@ -269,45 +272,78 @@ def test_search_settings_errors_name_the_field() -> None:
             surrogate_backend(missing).starting(missing)
 
 
+def _cdte_relaxation(cid: str, candidate: str | None, energy_eV: float, converged: bool = True,
+                     structure: Structure | None = None) -> TaskDocument:
+    """A reference relaxation of CdTe's v_Cd⁰ cell (its unperturbed cell where ``structure`` is not given)."""
+    structure = structure or _vacancy_cell()[0]
+    labels = CalculationLabels(calculation_id=cid, campaign="c", host="CdTe", defect_name="v_Cd",
+                               defect_type="vacancy", defect_elements=["Cd"], element_changes={"Cd": -1},
+                               charge=0, spin_multiplicity=1)
+    engine = EngineRecord(name="xtb", settings={}, settings_hash="0", is_dft=False, code_versions={})
+    return TaskDocument(task_label="relax_candidate" if candidate else "relax", labels=labels,
+                        input_structure=structure, structure=structure, n_atoms=len(structure), formula="Cd15Te16",
+                        energy_eV=energy_eV, forces_eV_per_angstrom=[[0.0] * 3] * len(structure),
+                        max_force_eV_per_angstrom=0.0, converged=converged, n_ionic_steps=1,
+                        relaxation_energies_eV=[energy_eV], engine=engine, wall_time_s=1.0,
+                        defectscreen_version="t", campaign_sha256="c", search_candidate=candidate)
+
+
+def test_a_benchmark_search_reads_the_prior_candidates_from_the_full_search() -> None:
+    """In benchmark mode the prior's candidates are the full search's, relaxed from the same ShakeNBreak starts:
+    each is read from the full search (a reference to that document's entry), none relaxed twice; an entry relaxed
+    from another start is not."""
+    defect, bulk, site = _vacancy_cell()
+    starts = distortion_candidates(defect, bulk, site, "vacancy", 0, 0.6, "auto")
+    moved = starts["Dimer"].copy()
+    moved.translate_sites([0], [0.01, 0, 0], frac_coords=False)
+    cid = "CdTe:v_Cd:0"
+    full = FullSearchDocument(
+        calculation_id=cid, labels=_cdte_relaxation(cid, None, 0.0).labels, candidates=list(starts),
+        relaxations=[_cdte_relaxation(cid, "Bond_Distortion_-60.0%", -2.0, structure=starts["Bond_Distortion_-60.0%"]),
+                     _cdte_relaxation(cid, "Dimer", -1.5, structure=moved)],
+        not_finished=[], distortion_increment=0.6, wall_time_s=2.0, campaign_sha256="c", parent_uuids=[],
+        defectscreen_version="t")
+    arrived = ResolvedReference(uuid="full", attributes=(), value=jsanitize(full, strict=True))
+    read_back = full_search_relaxations(arrived, {n: starts[n] for n in ("Bond_Distortion_-60.0%", "Dimer")})
+    assert list(read_back) == ["Bond_Distortion_-60.0%"]
+    entry = read_back["Bond_Distortion_-60.0%"]
+    assert entry.uuid == "full" and entry.attributes == (("a", "relaxations"), ("i", 0))
+    assert TaskDocument.model_validate(entry.value).energy_eV == -2.0
+    assert full_search_relaxations(None, starts) == {}
+
+
 def test_full_searches_are_read_back_with_their_unperturbed_relaxation(store_mode: str) -> None:
     """Each stored full search comes back with the campaign's unperturbed relaxation of its cell and only its
-    converged candidates; a search whose unperturbed relaxation is not stored is left out. On both stores."""
-    from monty.json import jsanitize
-
+    converged candidates; a search whose unperturbed relaxation is not stored is left out; a cell searched on two
+    grids gives the finer grid's search, or the one asked for. On both stores."""
     from defectscreen.jobs.search import UNPERTURBED
-    from defectscreen.schemas.tasks import EngineRecord
     from defectscreen.storage.query import full_search_minima
-
-    defect, _, _ = _vacancy_cell()
-    engine = EngineRecord(name="xtb", settings={}, settings_hash="0", is_dft=False, code_versions={})
-
-    def task(cid: str, candidate: str | None, energy_eV: float, converged: bool = True) -> TaskDocument:
-        labels = CalculationLabels(calculation_id=cid, campaign="c", host="CdTe", defect_name="v_Cd",
-                                   defect_type="vacancy", defect_elements=["Cd"], element_changes={"Cd": -1},
-                                   charge=0, spin_multiplicity=1)
-        return TaskDocument(task_label="relax_candidate" if candidate else "relax", labels=labels,
-                            input_structure=defect, structure=defect, n_atoms=len(defect), formula="Cd15Te16",
-                            energy_eV=energy_eV, forces_eV_per_angstrom=[[0.0] * 3] * len(defect),
-                            max_force_eV_per_angstrom=0.0, converged=converged, n_ionic_steps=1,
-                            relaxation_energies_eV=[energy_eV], engine=engine, wall_time_s=1.0,
-                            defectscreen_version="t", campaign_sha256="c", search_candidate=candidate)
 
     store = StorageSettings.from_environment().job_store()
     store.connect()
-    documents = []
-    for cid in ("CdTe:v_Cd:0", "CdTe:v_Cd:-1"):
+
+    def full_search(cid: str, relaxations: list[TaskDocument], increment: float) -> dict:
         full = FullSearchDocument(
-            calculation_id=cid, labels=task(cid, None, 0.0).labels, candidates=["Dimer", "Bond_Distortion_-60.0%"],
-            relaxations=[task(cid, "Dimer", -1.5), task(cid, "Bond_Distortion_-60.0%", -9.0, converged=False)],
-            not_finished=[], distortion_increment=0.6, wall_time_s=2.0, campaign_sha256="c", parent_uuids=[],
+            calculation_id=cid, labels=_cdte_relaxation(cid, None, 0.0).labels,
+            candidates=[t.search_candidate for t in relaxations], relaxations=relaxations, not_finished=[],
+            distortion_increment=increment, wall_time_s=2.0, campaign_sha256="c", parent_uuids=[],
             defectscreen_version="t")
-        documents.append({"uuid": f"full {cid}", "index": 1, "output": jsanitize(full, strict=True)})
-    documents.append({"uuid": "unperturbed", "index": 1,
-                      "output": jsanitize(task("CdTe:v_Cd:0", None, -1.0), strict=True)})
+        return {"uuid": f"full {cid} {increment}", "index": 1, "output": jsanitize(full, strict=True)}
+
+    coarse = {cid: [_cdte_relaxation(cid, "Dimer", -1.5),
+                    _cdte_relaxation(cid, "Bond_Distortion_-60.0%", -9.0, converged=False)]
+              for cid in ("CdTe:v_Cd:0", "CdTe:v_Cd:-1")}
+    finer = [*coarse["CdTe:v_Cd:0"], _cdte_relaxation("CdTe:v_Cd:0", "Bond_Distortion_-30.0%", -2.0)]
+    documents = [full_search("CdTe:v_Cd:0", finer, 0.3), *(full_search(c, r, 0.6) for c, r in coarse.items()),
+                 {"uuid": "unperturbed", "index": 1,
+                  "output": jsanitize(_cdte_relaxation("CdTe:v_Cd:0", None, -1.0), strict=True)}]
     store.update(documents, key=["uuid", "index"])
     minima = full_search_minima(store)
     assert list(minima) == ["CdTe:v_Cd:0"]  # v_Cd:-1 has no unperturbed relaxation stored
-    assert {name: t.energy_eV for name, t in minima["CdTe:v_Cd:0"].items()} == {UNPERTURBED: -1.0, "Dimer": -1.5}
+    assert {name: t.energy_eV for name, t in minima["CdTe:v_Cd:0"].items()} == {
+        UNPERTURBED: -1.0, "Dimer": -1.5, "Bond_Distortion_-30.0%": -2.0}
+    coarse_grid = full_search_minima(store, distortion_increment=0.6)["CdTe:v_Cd:0"]
+    assert {name: t.energy_eV for name, t in coarse_grid.items()} == {UNPERTURBED: -1.0, "Dimer": -1.5}
     assert full_search_minima(store, "CdTe:v_Cd:-1") == {}
 
 
@@ -441,6 +477,60 @@ def test_a_benchmark_without_one_host_trains_new_surrogates_and_drops_the_hosts_
     assert again.new_jobs == 0 and "full_search ZnS:v_S:0" in again.resumed
     assert {zns_states()[name] for name in candidates} == {"READY"}
 
+
+
+def test_a_finer_grid_reads_the_candidates_a_coarser_one_relaxed(tmp_path: Path, store_mode: str) -> None:
+    """A full search on the 30 % grid after one on the 60 % grid relaxes only the two distortions the coarser grid
+    lacks: ShakeNBreak names a distortion by its size, so the ±60 % starts are the same structures, and their
+    reference relaxations (same engine and relaxation settings) are read, with their uuids as the document's
+    parents. On the embedded store and on MongoDB."""
+    settings = StorageSettings.from_environment()
+    launchpad = settings.launchpad()
+    path = tmp_path / "campaign.yaml"
+    data = {**CAMPAIGN, "hosts": [*CAMPAIGN["hosts"], {"name": "ZnSe", "prototype": "zincblende-ZnSe"}],
+            "defects": {"vacancies": True}, "relax": {"fmax_eV_per_angstrom": 0.5, "max_steps": 3},
+            "search": {"training_hosts": ["ZnSe"], "distortion_increment": 0.6}}
+    cell = "ZnSe:v_Se:0"
+
+    def run_first(query: dict) -> list[dict]:
+        """Run the queued jobs ``query`` finds before any other; returns them."""
+        first = list(launchpad.fireworks.find(query | {"state": {"$in": ["READY", "WAITING"]}}))
+        launchpad.fireworks.update_many({"fw_id": {"$in": [fw["fw_id"] for fw in first]}},
+                                        {"$set": {"spec._priority": 100}})
+        run_worker(settings, max_jobs=len(first))
+        assert {fw["state"] for fw in launchpad.fireworks.find({"fw_id": {"$in": [f["fw_id"] for f in first]}})} == {
+            "COMPLETED"}
+        return first
+
+    def run_full_search() -> tuple[dict[str, str], FullSearchDocument]:
+        """Run the newest full search of the cell with what it adds; (candidate -> uuid of each relaxation it
+        added, its document)."""
+        newest = launchpad.fireworks.find_one({"name": f"full_search {cell}"}, sort=[("fw_id", -1)])
+        added = run_first({"fw_id": {"$gt": run_first({"fw_id": newest["fw_id"]})[0]["fw_id"]},
+                           "spec.made_by": newest["spec"]["_tasks"][0]["job"]["uuid"]})
+        relaxations = {fw["name"].split()[2]: fw["spec"]["_tasks"][0]["job"]["uuid"] for fw in added
+                       if fw["name"].startswith("relax_candidate")}
+        collection, = (fw["spec"]["_tasks"][0]["job"]["uuid"] for fw in added if fw["name"] == "full search collection")
+        store = settings.job_store()
+        store.connect()
+        output = store.query_one({"uuid": collection}, load=True)["output"]
+        return relaxations, FullSearchDocument.model_validate(output)
+
+    path.write_text(yaml.safe_dump(data))
+    submit_campaign(*load_campaign(path), launchpad)
+    run_first({"name": {"$regex": "^relax "}})  # the cells' own relaxations, which the next version's jobs read
+    coarse_uuids, coarse = run_full_search()
+    assert sorted(coarse_uuids) == sorted(coarse.candidates) and "Bond_Distortion_60.0%" in coarse.candidates
+
+    path.write_text(yaml.safe_dump(data | {"search": {**data["search"], "distortion_increment": 0.3}}))
+    submit_campaign(*load_campaign(path), launchpad)
+    fine_uuids, fine = run_full_search()
+    assert sorted(fine_uuids) == ["Bond_Distortion_-30.0%", "Bond_Distortion_30.0%"]
+    assert set(fine.candidates) == set(coarse.candidates) | set(fine_uuids) and not fine.not_finished
+    coarse_energy = {t.search_candidate: t.energy_eV for t in coarse.relaxations}
+    assert {t.search_candidate: t.energy_eV for t in fine.relaxations if t.search_candidate in coarse_energy} == (
+        coarse_energy)
+    assert set(coarse_uuids.values()) | set(fine_uuids.values()) <= set(fine.parent_uuids)
 
 CAMPAIGN = {
     "name": "cdte-search",

@@ -34,7 +34,9 @@ class SubmittedTask:
 @dataclass
 class TaskRegistry:
     """``submitted``: task key -> every job already on the LaunchPad; ``cells``: cell id -> SHA-256 of the cell
-    this submission means by it (a task key on the LaunchPad for another structure is refused, not reused)."""
+    this submission means by it (a task key on the LaunchPad for another structure is refused, not reused);
+    ``full_search_candidates``: (cell id, settings hash prefix) -> candidate name -> uuid of each completed
+    reference relaxation a full search made."""
 
     campaign: str
     submitted: dict[str, SubmittedTask] = field(default_factory=dict)
@@ -42,6 +44,7 @@ class TaskRegistry:
     made: dict[str, Job] = field(default_factory=dict)
     reused: set[str] = field(default_factory=set)
     new_jobs: list[Job] = field(default_factory=list)
+    full_search_candidates: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     def output(self, host: str, cell_id: str, task_label: str, settings_hash: str,
                make: Callable[[], Job]) -> OutputReference:
@@ -58,6 +61,12 @@ class TaskRegistry:
             self.made[key] = tag_job(job, key, host, cell_id, self.campaign, self.cells.get(cell_id))
             self.new_jobs.append(job)
         return self.made[key].output
+
+    def relaxed_full_search_candidates(self, cell_id: str, settings_hash: str) -> dict[str, OutputReference]:
+        """Candidate name -> the output of the completed reference relaxation of that candidate of cell ``cell_id``
+        that a full search (of any grid) made under these engine and relaxation settings."""
+        return {name: OutputReference(uuid)
+                for name, uuid in sorted(self.full_search_candidates.get((cell_id, settings_hash[:16]), {}).items())}
 
     def _same_cell(self, cell_id: str, task_label: str, submitted: SubmittedTask) -> None:
         mine = self.cells.get(cell_id)

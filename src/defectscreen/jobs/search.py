@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from jobflow import CURRENT_JOB, Flow, Job, JobConfig, Maker, OnMissing, Response, job
+from jobflow import CURRENT_JOB, Flow, Job, Maker, OnMissing, Response, job
+from jobflow.core.reference import ResolvedReference
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymatgen.core import Structure
 
@@ -18,9 +19,8 @@ from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_s
 from defectscreen.analysis.distortion_prior import SearchedDefect, distortion_prior, prior_candidates
 from defectscreen.analysis.distortions import defect_site_index, distortion_candidates
 from defectscreen.engines import XtbSettings
-from defectscreen.jobs.provenance import made_by, parent_uuids, provenance, read, read_all, uuid_of
+from defectscreen.jobs.provenance import made_by, parent_uuids, provenance, read, read_all, uuid_of, value_of
 from defectscreen.jobs.reference import RelaxMaker
-from defectscreen.jobs.tagging import tag_job, task_key
 from defectscreen.mlip.surrogate import Frame, SurrogateSettings, fine_tune, select_frames, stored_surrogate
 from defectscreen.schemas import CalculationLabels, TaskDocument
 from defectscreen.schemas.search import (
@@ -34,6 +34,9 @@ from defectscreen.schemas.search import (
 )
 
 UNPERTURBED = "Unperturbed"
+#: metadata (and FireWorks spec) key of a search candidate's reference relaxation: its name, route ('full',
+#: 'surrogate' or 'prior') and settings hash prefix
+SEARCH_CANDIDATE = "search_candidate"
 
 
 class SearchSettings(BaseModel):
@@ -174,49 +177,76 @@ class SurrogateMaker(Maker):
             defectscreen_version=defectscreen.__version__, **fields)
 
 
-def _tag_cell_job(new: Job, labels: CalculationLabels, task_label: str, settings_hash: str) -> Job:
-    """A job a search adds for one cell, tagged like every campaign job (task key, host, cell, campaign)."""
-    return tag_job(new, task_key(labels.calculation_id, task_label, settings_hash), labels.host,
-                   labels.calculation_id, labels.campaign)
-
-
 def _candidate_relaxation(relax: RelaxMaker, labels: CalculationLabels, name: str, structure: Structure,
                           route: str, settings_hash: str, parent_uuid: str, campaign_sha256: str) -> Job:
-    """Reference relaxation of one search candidate, made by the running search ``parent_uuid``."""
+    """Reference relaxation of one search candidate, made by the running search ``parent_uuid``; its FireWorks spec
+    names the candidate, the route that sent it and its settings (:data:`SEARCH_CANDIDATE`; the task key it carries
+    is its search's)."""
     new = made_by(relax.make(structure, labels, campaign_sha256, search_candidate=name), parent_uuid)
     new.name = f"relax_candidate {labels.calculation_id} {name} ({route})"
-    return _tag_cell_job(new, labels, f"relax_candidate {route} {name}", settings_hash)
+    new.update_metadata({SEARCH_CANDIDATE: {"name": name, "route": route, "settings_hash": settings_hash[:16]}})
+    return new
 
 
 @dataclass
 class FullSearchMaker(Maker):
     """Every candidate of one (defect, charge) relaxed with the engine (seed 002's reference search): the benchmark's
     comparison, and training data for the surrogates of related hosts. The job is replaced by those relaxations and
-    their collection, so its output is a FullSearchDocument."""
+    their collection, so its output is a FullSearchDocument. A candidate the engine already relaxed from the same
+    start with the same settings (another grid's full search of the cell: ShakeNBreak names a distortion by its
+    size, so the 10 % grid holds the 20 % grid's candidates) is read, not relaxed again."""
 
     name: str = "full search"
     engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
     fmax_eV_per_angstrom: float = 0.05
     max_steps: int = 200
     search: dict = field(default_factory=dict)
-    settings_hash: str = ""  # part of the task keys of the relaxations it adds
+    candidate_settings_hash: str = ""  # recorded with the relaxations it adds: engine and relaxation settings
 
-    @job(config=JobConfig(pass_manager_config=False))
+    @job(config=provenance(on_missing_references=OnMissing.NONE, pass_manager_config=False))
     def make(self, structure: Structure, bulk_structure: Structure, labels: CalculationLabels,
-             campaign_sha256: str) -> Response:
+             campaign_sha256: str, relaxed_earlier: dict[str, TaskDocument] | None = None) -> Response:
+        """``relaxed_earlier``: candidate name -> its finished reference relaxation under the same engine and
+        relaxation settings (read where its start is this search's start of that name)."""
         settings = SearchSettings.model_validate(self.search)
         starts = distortion_candidates(structure, bulk_structure, labels.defect_site_frac_coords, labels.defect_type,
                                        labels.charge, settings.distortion_increment, settings.neighbour_pairs)
+        earlier = {name: relaxation for name, relaxation in (relaxed_earlier or {}).items()
+                   if name in starts and relaxed_from(read(relaxation, TaskDocument), starts[name])}
         relax = RelaxMaker(engine_settings=self.engine_settings, fmax_eV_per_angstrom=self.fmax_eV_per_angstrom,
                            max_steps=self.max_steps, task_label="relax_candidate")
         search_uuid = CURRENT_JOB.job.uuid
-        jobs = [_candidate_relaxation(relax, labels, name, start, "full", self.settings_hash, search_uuid,
-                                      campaign_sha256) for name, start in starts.items()]
-        collect = _tag_cell_job(made_by(
-            FullSearchCollectionMaker().make(labels, list(starts), [j.output for j in jobs],
-                                             settings.distortion_increment, campaign_sha256), search_uuid),
-            labels, "full_search_collection", self.settings_hash)
-        return Response(replace=Flow([*jobs, collect], output=collect.output))
+        jobs = {name: _candidate_relaxation(relax, labels, name, start, "full", self.candidate_settings_hash,
+                                            search_uuid, campaign_sha256)
+                for name, start in starts.items() if name not in earlier}
+        relaxations = [earlier[name] if name in earlier else jobs[name].output for name in starts]
+        collect = made_by(FullSearchCollectionMaker().make(labels, list(starts), relaxations,
+                                                           settings.distortion_increment, campaign_sha256), search_uuid)
+        return Response(replace=Flow([*jobs.values(), collect], output=collect.output))
+
+
+def full_search_relaxations(full_search: Any, starts: dict[str, Structure]) -> dict[str, ResolvedReference]:
+    """Candidate name -> its relaxation in the full search of the same cell (benchmark mode: the prior's candidates
+    are the full search's, relaxed from the same starts), as a resolved reference to that document's entry."""
+    full = read(full_search, FullSearchDocument)
+    if full is None:
+        return {}
+    entries = value_of(full_search)["relaxations"]
+    return {task.search_candidate: ResolvedReference(uuid=uuid_of(full_search),
+                                                     attributes=(("a", "relaxations"), ("i", index)),
+                                                     value=entries[index])
+            for index, task in enumerate(full.relaxations)
+            if task.search_candidate in starts and relaxed_from(task, starts[task.search_candidate])}
+
+
+def relaxed_from(relaxation: TaskDocument | None, start: Structure, tolerance_angstrom: float = 1e-6) -> bool:
+    """Whether a finished relaxation started from ``start`` (same lattice, species and positions)."""
+    if relaxation is None:
+        return False
+    initial = relaxation.input_structure
+    return (initial.species == start.species
+            and np.allclose(initial.lattice.matrix, start.lattice.matrix, atol=tolerance_angstrom)
+            and np.allclose(initial.cart_coords, start.cart_coords, atol=tolerance_angstrom))
 
 
 @dataclass
@@ -248,7 +278,7 @@ class StructureSearchMaker(Maker):
     fmax_eV_per_angstrom: float = 0.05
     max_steps: int = 200
     search: dict = field(default_factory=dict)
-    settings_hash: str = ""  # search settings hash: part of the task keys of the jobs it adds
+    settings_hash: str = ""  # search settings hash: recorded with the relaxations it adds
 
     @job(config=provenance(pass_manager_config=False))
     def make(self, structure: Structure, bulk_structure: Structure, labels: CalculationLabels,
@@ -297,21 +327,21 @@ class StructureSearchMaker(Maker):
         relax = RelaxMaker(engine_settings=self.engine_settings, fmax_eV_per_angstrom=self.fmax_eV_per_angstrom,
                            max_steps=self.max_steps, task_label="relax_candidate")
         search_uuid = CURRENT_JOB.job.uuid
+        read_from_full = full_search_relaxations(full_search, {n: starts[n] for n in from_prior})
         minima_relaxed = [*(_candidate_relaxation(relax, labels, n, relaxed[n][0], "surrogate", self.settings_hash,
                                                   search_uuid, campaign_sha256) for n in sent),
                           *(_candidate_relaxation(relax, labels, n, starts[n], "prior", self.settings_hash,
-                                                  search_uuid, campaign_sha256) for n in from_prior)]
-        ground = _tag_cell_job(made_by(GroundStateMaker().make(unperturbed_input,
-                                                               [j.output for j in minima_relaxed]), search_uuid),
-                               labels, "ground_state", self.settings_hash)
+                                                  search_uuid, campaign_sha256)
+                            for n in from_prior if n not in read_from_full)]
+        reference = [*(j.output for j in minima_relaxed), *read_from_full.values()]
+        ground = made_by(GroundStateMaker().make(unperturbed_input, reference), search_uuid)
         jobs = [*minima_relaxed, ground]
         if settings.benchmark:
             if full_search is None:
                 raise ValueError("search.benchmark needs the full search of the same cell (full_search)")
-            jobs.append(_tag_cell_job(made_by(SearchBenchmarkMaker(tolerance_eV=settings.ground_state_tolerance_eV).make(
-                document, unperturbed_input, full_search, [j.output for j in minima_relaxed],
-                surrogate.wall_time_s / surrogate.n_defects_served if surrogate is not None else 0.0), search_uuid),
-                labels, "search_benchmark", self.settings_hash))
+            jobs.append(made_by(SearchBenchmarkMaker(tolerance_eV=settings.ground_state_tolerance_eV).make(
+                document, unperturbed_input, full_search, reference,
+                surrogate.wall_time_s / surrogate.n_defects_served if surrogate is not None else 0.0), search_uuid))
         return Response(output=document, replace=Flow(jobs, output=ground.output))
 
 

@@ -355,18 +355,21 @@ def _mean_abs(values) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def full_search_minima(tasks: JobStore | Store,
-                       calculation_id: str | None = None) -> dict[str, dict[str, TaskDocument]]:
+def full_search_minima(tasks: JobStore | Store, calculation_id: str | None = None,
+                       distortion_increment: float | None = None) -> dict[str, dict[str, TaskDocument]]:
     """Per (defect, charge) with a stored full search (``calculation_id``: only that one), sorted by id: the
-    unperturbed reference relaxation ('Unperturbed') and each candidate's converged one, by candidate name."""
+    unperturbed reference relaxation ('Unperturbed') and each candidate's converged one, by candidate name. A cell
+    searched on several grids gives its finest grid's search, or that of ``distortion_increment``."""
     from defectscreen.jobs.search import UNPERTURBED
     from defectscreen.schemas.search import FullSearchDocument
 
     criteria = {"output.@class": "FullSearchDocument"}
     if calculation_id is not None:
         criteria["output.calculation_id"] = calculation_id
+    if distortion_increment is not None:
+        criteria["output.distortion_increment"] = distortion_increment
     found = {}
-    for document in tasks.query(criteria, properties=["output"]):
+    for document in tasks.query(criteria, properties=["output"], sort={"output.distortion_increment": -1}):
         full = FullSearchDocument.model_validate(document["output"])
         unperturbed = tasks.query_one({"output.task_label": "relax", "output.search_candidate": None,
                                        "output.labels.calculation_id": full.calculation_id}, properties=["output"])

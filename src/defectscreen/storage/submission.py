@@ -20,6 +20,7 @@ from defectscreen.flows.phases import competing_phase_calculations
 from defectscreen.flows.registry import SubmittedTask, TaskRegistry
 from defectscreen.flows.screening import HostScreeningMaker
 from defectscreen.flows.steps import HostCells
+from defectscreen.jobs.search import SEARCH_CANDIDATE
 from defectscreen.jobs.tagging import job_name
 from defectscreen.schemas.formation import FormationInputs, settings_key
 from defectscreen.storage.glasses import glass_structures
@@ -67,6 +68,20 @@ def submitted_keys(launchpad: LaunchPad) -> dict[str, SubmittedTask]:
     return {key: SubmittedTask(doc["spec"]["_tasks"][0]["job"]["uuid"], tags["campaign"], tags.get("cell_sha256"),
                                doc["fw_id"], tuple(sorted(queued[key])), key in dropped)
             for key, (doc, tags) in named.items()}
+
+
+def full_search_candidates(launchpad: LaunchPad) -> dict[tuple[str, str], dict[str, str]]:
+    """(cell id, settings hash prefix) -> candidate name -> uuid of each completed reference relaxation a full search
+    made (its spec names it: ``jobs.search.SEARCH_CANDIDATE``)."""
+    found: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for doc in launchpad.fireworks.find({f"spec.{SEARCH_CANDIDATE}.route": "full", "state": "COMPLETED"},
+                                        {f"spec.{SEARCH_CANDIDATE}": 1, "spec.defectscreen.calculation_id": 1,
+                                         JOB_UUID: 1}):
+        spec = doc["spec"]
+        candidate = spec[SEARCH_CANDIDATE]
+        found[(spec["defectscreen"]["calculation_id"], candidate["settings_hash"])][candidate["name"]] = (
+            spec["_tasks"][0]["job"]["uuid"])
+    return dict(found)
 
 
 def superseded_jobs(submitted: dict[str, SubmittedTask], campaign: str, used: set[str]) -> dict[str, SubmittedTask]:
@@ -257,7 +272,8 @@ def submit_campaign(campaign: Campaign, base_dir: Path, launchpad: LaunchPad, ca
         announce(f"search.training_campaign {family.campaign}: {len(family.full_searches)} stored full searches of "
                  f"{', '.join(family.bulk_relaxations)} train the surrogates (nothing of them recomputed)")
     cells = {c.labels.calculation_id: c.cell_sha256() for group in groups.values() for c in group}
-    maker = HostScreeningMaker(registry=TaskRegistry(campaign.name, submitted_keys(launchpad), cells))
+    maker = HostScreeningMaker(registry=TaskRegistry(campaign.name, submitted_keys(launchpad), cells,
+                                                     full_search_candidates=full_search_candidates(launchpad)))
     jobs_per_host: dict[str, int] = {}
     flows = []
     for group, group_calculations in groups.items():

@@ -73,6 +73,13 @@ def full_search_hash(campaign: Campaign) -> str:
         search.model_dump_json(include={"distortion_increment", "neighbour_pairs"})]).encode()).hexdigest()
 
 
+def candidate_relaxation_hash(campaign: Campaign) -> str:
+    """Settings hash of a full search's candidate relaxations: engine and relaxation alone (a candidate's start is
+    fixed by its cell and name, whatever the grid that holds it)."""
+    return hashlib.sha256("|".join([campaign.engine.settings_hash(), campaign.relax.model_dump_json()]).encode()
+                          ).hexdigest()
+
+
 def surrogate_search_hashes(campaign: Campaign, host: str, family: TrainingFamily | None = None) -> dict[str, str]:
     """Settings hashes of ``host``'s surrogates (the full search they learn from, their recipe, the hosts whose full
     searches they learn from and the stored family they reuse) and of the search that uses them. 'all_others' counts
@@ -110,16 +117,20 @@ def related_hosts(campaign: Campaign, host: str) -> list[str]:
 
 def full_search(cells: HostCells, cell: Calculation, group: list[Calculation],
                 registry: TaskRegistry) -> OutputReference:
-    """Every candidate of ``cell`` (of this host or another; ``group``: its host's cells) relaxed with the engine."""
+    """Every candidate of ``cell`` (of this host or another; ``group``: its host's cells) relaxed with the engine;
+    the candidates a full search of another grid relaxed already are read, not relaxed again."""
     campaign = cells.campaign
     maker = FullSearchMaker(engine_settings=cells.engine_settings,
                             fmax_eV_per_angstrom=campaign.relax.fmax_eV_per_angstrom,
                             max_steps=campaign.relax.max_steps, search=campaign.search.model_dump(mode="json"),
-                            settings_hash=full_search_hash(campaign))
+                            candidate_settings_hash=candidate_relaxation_hash(campaign))
     labels = cell.labels
     bulk = bulk_cell(group).structure
-    return registry.output(labels.host, labels.calculation_id, FULL_SEARCH_TASK, maker.settings_hash,
-                           lambda: maker.make(cell.structure, bulk, labels, cells.campaign_sha256))
+    return registry.output(
+        labels.host, labels.calculation_id, FULL_SEARCH_TASK, full_search_hash(campaign),
+        lambda: maker.make(cell.structure, bulk, labels, cells.campaign_sha256,
+                           relaxed_earlier=registry.relaxed_full_search_candidates(labels.calculation_id,
+                                                                                   maker.candidate_settings_hash)))
 
 
 class StructureSearch(Step):
