@@ -19,7 +19,7 @@ from defectscreen.analysis.defect_fingerprints import cosine_distances, defect_s
 from defectscreen.analysis.distortion_prior import SearchedDefect, distortion_prior, prior_candidates
 from defectscreen.analysis.distortions import defect_site_index, distortion_candidates
 from defectscreen.engines import XtbSettings
-from defectscreen.jobs.provenance import made_by, parent_uuids, provenance, read, read_all, uuid_of, value_of
+from defectscreen.jobs.provenance import made_by, parent_uuids, provenance, read, read_all, uuid_of
 from defectscreen.jobs.reference import RelaxMaker
 from defectscreen.mlip.surrogate import Frame, SurrogateSettings, fine_tune, select_frames, stored_surrogate
 from defectscreen.schemas import CalculationLabels, TaskDocument
@@ -231,10 +231,8 @@ def full_search_relaxations(full_search: Any, starts: dict[str, Structure]) -> d
     full = read(full_search, FullSearchDocument)
     if full is None:
         return {}
-    entries = value_of(full_search)["relaxations"]
     return {task.search_candidate: ResolvedReference(uuid=uuid_of(full_search),
-                                                     attributes=(("a", "relaxations"), ("i", index)),
-                                                     value=entries[index])
+                                                     attributes=(("a", "relaxations"), ("i", index)), value=task)
             for index, task in enumerate(full.relaxations)
             if task.search_candidate in starts and relaxed_from(task, starts[task.search_candidate])}
 
