@@ -19,14 +19,17 @@ import bson
 import pymongo
 import pytest
 import yaml
+from jobflow import CURRENT_JOB, Flow, Response, job
+from jobflow.managers.fireworks import flow_to_workflow
 
 from defectscreen.defaults import DEFAULT_LOST_AFTER_S
 from defectscreen.flows.campaign import load_campaign
+from defectscreen.jobs.provenance import made_by
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.launchpad import JOB_UUID
 from defectscreen.storage.query import query_tasks, task_criteria
 from defectscreen.storage.submission import submit_campaign
-from defectscreen.storage.worker import recover_lost_runs
+from defectscreen.storage.worker import recover_lost_runs, run_worker
 
 CLI = [sys.executable, "-m", "defectscreen.cli"]
 
@@ -151,6 +154,53 @@ def test_a_job_claimed_by_a_worker_that_died_before_starting_it_goes_back_in_the
     assert recover_lost_runs(launchpad, lost_after_s=600) == [], "a fresh claim is a worker about to start"
     assert recover_lost_runs(launchpad, lost_after_s=0) == [claimed.fw_id]
     assert launchpad.fireworks.count_documents({"state": "READY"}) == ready
+
+
+@job
+def _square(x: float) -> float:
+    return x * x
+
+
+@job
+def _sum_of_squares(values: list[float]) -> Response:
+    """A job that makes jobs when it runs, like a structure search its relaxations."""
+    squares = [made_by(_square(v), CURRENT_JOB.job.uuid) for v in values]
+    total = made_by(_add(*(j.output for j in squares)), CURRENT_JOB.job.uuid)
+    return Response(replace=Flow([*squares, total], output=total.output))
+
+
+@job
+def _add(*terms: float) -> float:
+    return sum(terms)
+
+
+def test_jobs_a_killed_worker_was_adding_are_made_again(store_mode: str) -> None:
+    """FireWorks inserts the jobs a running job makes, then records them in its workflow: a worker killed in between
+    leaves jobs no workflow holds, which nothing releases. recover (here with the window reproduced by taking the
+    new jobs back out of the workflow, one of them with an output stored) deletes them with that output and reruns
+    the job that made them, which makes them again: every result once, none lost."""
+    settings = StorageSettings.from_environment()
+    launchpad, store = settings.launchpad(), settings.job_store()
+    launchpad.add_wf(flow_to_workflow(Flow([_sum_of_squares([1.0, 2.0])])))
+    run_worker(settings, max_jobs=1)
+    maker = launchpad.fireworks.find_one({"state": "COMPLETED"})
+    made = list(launchpad.fireworks.find({"fw_id": {"$ne": maker["fw_id"]}}))
+    assert sorted(fw["name"] for fw in made) == ["_add", "_square", "_square", "store_inputs"]
+    workflow = launchpad.workflows.find_one({})
+    launchpad.workflows.update_one({"_id": workflow["_id"]}, {"$set": {"nodes": [maker["fw_id"]], "links": {}}})
+    store.connect()
+    square = next(fw for fw in made if fw["name"] == "_square")["spec"]["_tasks"][0]["job"]
+    store.update([{"uuid": square["uuid"], "index": square["index"], "output": 1.0}], key=["uuid", "index"])
+
+    assert recover_lost_runs(launchpad, lost_after_s=600, job_store=store) == [], "jobs being added right now"
+    assert recover_lost_runs(launchpad, lost_after_s=0, job_store=store) == [maker["fw_id"]]
+    assert launchpad.fireworks.count_documents({"fw_id": {"$in": [fw["fw_id"] for fw in made]}}) == 0
+    assert store.count({"uuid": square["uuid"]}) == 0
+    run_worker(settings)
+    assert {fw["state"] for fw in launchpad.fireworks.find({})} == {"COMPLETED"}
+    assert launchpad.fireworks.count_documents({}) == 5
+    total = store.query_one({"uuid": maker["spec"]["_tasks"][0]["job"]["uuid"]}, sort={"index": -1}, load=True)
+    assert store.count({"output": 5.0}) == 1 and total is not None
 
 
 def test_a_worker_started_from_any_folder_pings_well_within_the_lost_run_limit(tmp_path: Path) -> None:

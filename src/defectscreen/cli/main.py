@@ -150,8 +150,9 @@ def recover(lost_after: float, failed: bool, host: str | None) -> None:
 
     if host is not None and not failed:
         raise click.UsageError("--host selects failed jobs to rerun: add --failed")
-    launchpad = storage_settings().launchpad()
-    lost = recover_lost_runs(launchpad, lost_after)
+    settings = storage_settings()
+    launchpad = settings.launchpad()
+    lost = recover_lost_runs(launchpad, lost_after, settings.job_store())
     console().print(f"re-queued {len(lost)} lost job(s): {lost}")
     if failed:
         rerun = rerun_failed_jobs(launchpad, host)

@@ -14,22 +14,64 @@ from pathlib import Path
 import jobflow
 from fireworks import FWorker, LaunchPad
 from fireworks.core.rocket_launcher import rapidfire
+from jobflow import JobStore
 
 from defectscreen.defaults import DEFAULT_LOST_AFTER_S
+from defectscreen.storage.launchpad import JOB_UUID
 from defectscreen.storage.settings import StorageSettings
 
 
-def recover_lost_runs(launchpad: LaunchPad, lost_after_s: float) -> list[int]:
+def recover_lost_runs(launchpad: LaunchPad, lost_after_s: float, job_store: JobStore | None = None) -> list[int]:
     """Mark jobs whose worker stopped pinging ``lost_after_s`` ago as lost and make them READY.
 
     A running job pings every 60 s (FW_config.yaml), so a live job is never taken for lost
     when ``lost_after_s`` is well above that. A job whose worker died between storing its finished run and updating
     the job itself (a link cut or a kill in that instant) is finished from its run's state (FireWorks' refresh), so
     the jobs waiting on it are released instead of waiting for ever; a job claimed but never started (the worker died
-    in between) goes back in the queue too.
+    in between) goes back in the queue too; and a job whose worker died while FireWorks added the jobs it made (a
+    search's relaxations) runs again (:func:`_rerun_unrecorded_additions`, with ``job_store``).
     """
     _, lost_fw_ids, _ = launchpad.detect_lostruns(expiration_secs=lost_after_s, rerun=True, refresh=True)
-    return lost_fw_ids + _release_stale_claims(launchpad, lost_after_s)
+    unrecorded = _rerun_unrecorded_additions(launchpad, job_store, lost_after_s) if job_store is not None else []
+    return lost_fw_ids + _release_stale_claims(launchpad, lost_after_s) + unrecorded
+
+
+def _rerun_unrecorded_additions(launchpad: LaunchPad, job_store: JobStore, older_than_s: float) -> list[int]:
+    """Run again each finished job whose worker died while FireWorks added the jobs it made: FireWorks inserts them,
+    then records them in the workflow, so a kill in between leaves jobs no workflow holds — never released, and
+    fatal to the worker that claims one. Those jobs (added ``older_than_s`` ago or earlier; each names the job that
+    made it in ``made_by``, or is jobflow's ``store_inputs`` under that job's own uuid) are deleted with their runs and
+    any output they stored, and the job that made them is rerun, which makes them again. Returns the rerun jobs'
+    ids."""
+    recorded = {fw_id for workflow in launchpad.workflows.find({}, {"nodes": 1}) for fw_id in workflow["nodes"]}
+    outside = sorted({fw["fw_id"] for fw in launchpad.fireworks.find({}, {"fw_id": 1})} - recorded)
+    if not outside:
+        return []
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_s)
+    unrecorded = [fw for fw in launchpad.fireworks.find(
+        {"fw_id": {"$in": outside}}, {"fw_id": 1, "created_on": 1, "launches": 1, "spec.made_by": 1,
+                                      "spec._tasks.job.uuid": 1, "spec._tasks.job.index": 1})
+        if _as_utc(fw["created_on"]) <= cutoff]
+    jobs = [fw["spec"]["_tasks"][0]["job"] for fw in unrecorded]
+    makers = {uuid for fw, job in zip(unrecorded, jobs) for uuid in [*fw["spec"].get("made_by", []), job["uuid"]]}
+    rerun = sorted(fw["fw_id"] for fw in launchpad.fireworks.find(
+        {JOB_UUID: {"$in": sorted(makers)}, "state": "COMPLETED"}, {"fw_id": 1}) if fw["fw_id"] in recorded)
+    if not rerun:
+        return []
+    job_store.connect()
+    for job in jobs:
+        job_store.remove_docs({"uuid": job["uuid"], "index": job["index"]})
+    launchpad.launches.delete_many({"launch_id": {"$in": [i for fw in unrecorded for i in fw["launches"]]}})
+    launchpad.fireworks.delete_many({"fw_id": {"$in": [fw["fw_id"] for fw in unrecorded]}})
+    for fw_id in rerun:
+        launchpad.rerun_fw(fw_id)
+    return rerun
+
+
+def _as_utc(moment: datetime | str) -> datetime:
+    """A FireWorks timestamp (a datetime, or its text in the embedded store) as an aware UTC datetime."""
+    moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _release_stale_claims(launchpad: LaunchPad, claimed_before_s: float) -> list[int]:
@@ -98,8 +140,8 @@ def run_worker(
     empty. What the jobs print goes to :func:`worker_log`, not the console.
     """
     launchpad = settings.launchpad()
-    recovered = recover_lost_runs(launchpad, lost_after_s)
     jobflow.SETTINGS.JOB_STORE = settings.job_store()
+    recovered = recover_lost_runs(launchpad, lost_after_s, jobflow.SETTINGS.JOB_STORE)
     with output_to(worker_log(settings)):
         rapidfire(
             launchpad,
