@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from defectscreen.defaults import DEFAULT_FINE_TUNING_EPOCHS, DEFAULT_MAX_EPOCHS
+from defectscreen.defaults import DEFAULT_MAX_EPOCHS
 from defectscreen.mlip.dataset import read_frames, train_validation_split
 from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.potential import PotentialRecipe, fit_potential, potential_predictor, prediction_errors
@@ -32,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("frames", type=Path)
     parser.add_argument("--labels", type=int, nargs="+", default=[17, 10, 5])
-    parser.add_argument("--fine-tuning-epochs", type=int, default=DEFAULT_FINE_TUNING_EPOCHS)
+    parser.add_argument("--fine-tuning-epochs", type=int, help="default: the epochs that make the recipe's steps")
     parser.add_argument("--scratch-epochs", type=int, default=DEFAULT_MAX_EPOCHS)
     parser.add_argument("--shipped-checkpoint", type=Path, help="SevenNet-0 checkpoint file, for the first row")
     args = parser.parse_args()
@@ -56,10 +56,11 @@ def main() -> None:
                 fields = fit_potential(train, held_out, PotentialRecipe(training=training),
                                        Path(scratch) / f"{training.backend}-{n}")
                 seconds = time.perf_counter() - start
-                print(ROW.format(route, n, training.max_epochs, f"{fields['train_force_rmse_meV_per_angstrom']:.1f}",
+                epochs = fields["training_settings"]["max_epochs"]
+                print(ROW.format(route, n, epochs, f"{fields['train_force_rmse_meV_per_angstrom']:.1f}",
                                  f"{fields['validation_force_rmse_meV_per_angstrom']:.1f}",
                                  f"{fields['validation_energy_mae_meV_per_atom']:.2f}", f"{seconds:.0f}",
-                                 f"{fields['training_wall_time_s'] / training.max_epochs:.1f}"), flush=True)
+                                 f"{fields['training_wall_time_s'] / epochs:.1f}"), flush=True)
 
 
 if __name__ == "__main__":

@@ -58,8 +58,8 @@ def main() -> None:
     parser.add_argument("--labels", type=int, nargs="+", default=[40, 20, 10, 5])
     parser.add_argument("--held-out", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3, help="diamond primitive-cell repeats (3: 54 atoms)")
-    parser.add_argument("--fine-tuning-steps", type=int, help="fine-tune for ceil(steps / labels) epochs instead "
-                        "of the default epochs (SevenNet takes one frame per step)")
+    parser.add_argument("--fine-tuning-steps", type=int, help="fine-tune for ceil(steps / labels) epochs (default: "
+                        "the recipe's DEFAULT_FINE_TUNING_STEPS; SevenNet takes one frame per step)")
     parser.add_argument("--routes", nargs="+", choices=list(ROUTES), default=list(ROUTES))
     parser.add_argument("--pool", type=int, help="labelled cells n is drawn from (default: the largest n); the "
                         "held-out cells follow them, so runs with the same pool share their labels")
@@ -98,7 +98,8 @@ def main() -> None:
                     neutral, model_forces(model, training.backend))[0])
                 comparison = compare_normal_modes(direct_modes, modes)
                 S = huang_rhys_from_displacement(modes, relaxation).total
-                print(ROW.format(route, n, training.max_epochs, f"{fields['train_force_rmse_meV_per_angstrom']:.1f}",
+                print(ROW.format(route, n, fields["training_settings"]["max_epochs"],
+                                 f"{fields['train_force_rmse_meV_per_angstrom']:.1f}",
                                  f"{fields['validation_force_rmse_meV_per_angstrom']:.1f}",
                                  f"{comparison.frequency_mean_abs_error_meV:.2f}",
                                  f"{comparison.frequency_max_abs_error_meV:.2f}", f"{S:.3f}",

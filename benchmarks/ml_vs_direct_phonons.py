@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from defectscreen.analysis.potential import model_forces
+from defectscreen.defaults import DEFAULT_FINE_TUNING_STEPS
 from defectscreen.engines import XtbSettings, spin_multiplicity
 from defectscreen.flows.hosts import prototype_structure
 from defectscreen.jobs.potential import engine_frames
@@ -93,7 +94,8 @@ def main() -> None:
     rows = [measure(repeat, recipe, engine) for repeat in args.sizes]
     columns = ["n_atoms", "scf_s", "direct_evaluations", "direct_s", "labelling_s", "training_s", "ml_phonons_s",
                "ml_route_s", "validation_force_rmse_meV_per_angstrom", "freq_mean_err_meV", "freq_max_err_meV"]
-    print(f"N_C in diamond, GFN1-xTB, {recipe.n_structures} structures, {args.backend} {training.max_epochs} epochs, "
+    length = f"{training.max_epochs} epochs" if training.max_epochs else f"{DEFAULT_FINE_TUNING_STEPS} steps"
+    print(f"N_C in diamond, GFN1-xTB, {recipe.n_structures} structures, {args.backend} {length}, "
           "one thread")
     print(" ".join(f"{c:>12.12s}" for c in columns) + "  direct/ML")
     for row in rows:

@@ -133,6 +133,16 @@ def test_a_sevennet_setting_it_cannot_honour_is_refused(setting, named) -> None:
         SevennetSettings(**setting)
 
 
+def test_fine_tuning_counts_optimiser_steps_not_epochs() -> None:
+    """One step per batch: the default fine-tuning is 400 steps whatever the label count, so 10 labels get 40
+    epochs (the N_C-diamond curve: 10 epochs from 10 labels under-trained, 39.0 against 17.7 meV/Å held out)."""
+    assert SevennetSettings().for_training_frames(10).max_epochs == 40
+    assert SevennetSettings().for_training_frames(44).max_epochs == 10  # ⌈400 / 44⌉
+    assert SevennetSettings(batch_size=4).for_training_frames(44).max_epochs == 37  # ⌈1600 / 44⌉
+    assert SevennetSettings(max_epochs=3).for_training_frames(10).max_epochs == 3  # given: kept
+    assert MaceSettings().for_training_frames(10).max_epochs == MaceSettings().max_epochs  # MACE counts epochs
+
+
 def test_a_relative_threshold_flags_a_model_whose_error_is_large_against_its_forces() -> None:
     absolute = PotentialRecipe(max_validation_force_rmse_meV_per_angstrom=30)
     relative = PotentialRecipe(max_validation_force_rmse_meV_per_angstrom=30, max_validation_relative_force_rmse=0.3)

@@ -10,7 +10,7 @@ import click
 from defectscreen.cli.options import FILE, POSITIVE, output_folder, output_path, storage_settings
 from defectscreen.defaults import (
     DEFAULT_DISPLACEMENT_ANGSTROM,
-    DEFAULT_FINE_TUNING_EPOCHS,
+    DEFAULT_FINE_TUNING_STEPS,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM,
 )
@@ -77,7 +77,8 @@ def plot(calculation_id, path) -> None:
 @click.option("--validation-fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.15,
               show_default=True, help="share of the frames held out to measure the errors")
 @click.option("--max-epochs", type=click.IntRange(min=1),
-              help=f"[default: {DEFAULT_MAX_EPOCHS}; fine-tuning (sevennet): {DEFAULT_FINE_TUNING_EPOCHS}]")
+              help=f"[default: {DEFAULT_MAX_EPOCHS}; fine-tuning (sevennet): the epochs that make "
+                   f"{DEFAULT_FINE_TUNING_STEPS} steps]")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the train/validation split")
 @click.option("--threshold-meV", "threshold", type=POSITIVE,
               default=DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM, show_default=True,

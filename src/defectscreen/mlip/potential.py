@@ -101,7 +101,7 @@ def train_potential(train: list[Atoms], validation: list[Atoms], settings: MaceS
         species = sorted({symbol for frame in train + validation for symbol in frame.get_chemical_symbols()})
         return train_nequip(train_file, valid_file, settings, workdir, species)
     if isinstance(settings, SevennetSettings):
-        return train_sevennet(train_file, valid_file, settings, workdir)
+        return train_sevennet(train_file, valid_file, settings.for_training_frames(len(train)), workdir)
     return train_mace(train_file, valid_file, settings, workdir)
 
 
@@ -185,7 +185,8 @@ def fit_potential(train: list, validation: list, recipe: PotentialRecipe, workdi
     """Train, measure errors on both sets, flag against the recipe's threshold: the PotentialDocument fields
     that do not depend on where the frames came from."""
     start = time.perf_counter()
-    model_file = train_potential(train, validation, recipe.training, workdir)
+    training = recipe.training.for_training_frames(len(train))
+    model_file = train_potential(train, validation, training, workdir)
     training_wall_time = time.perf_counter() - start
     predict = potential_predictor(model_file, recipe.training.backend)
     on_train, on_validation = prediction_errors(predict, train), prediction_errors(predict, validation)
@@ -193,7 +194,7 @@ def fit_potential(train: list, validation: list, recipe: PotentialRecipe, workdi
     reason = rejection_reason(on_validation.force_rmse_meV_per_angstrom, reference_rms, recipe)
     model_bytes = model_file.read_bytes()
     return {
-        "backend": recipe.training.backend, "training_settings": recipe.training.model_dump(mode="json"),
+        "backend": recipe.training.backend, "training_settings": training.model_dump(mode="json"),
         "foundation_model": recorded_foundation(workdir.resolve()),
         "recipe": recipe.model_dump(mode="json"), "recipe_sha256": recipe.settings_hash(),
         "model_file_name": model_file.name, "model_sha256": hashlib.sha256(model_bytes).hexdigest(),

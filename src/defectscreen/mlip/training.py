@@ -44,6 +44,10 @@ class TrainingSettings(BaseModel):
     seed: int = 1
     foundation_model: str | None = None
 
+    def for_training_frames(self, n_frames: int) -> TrainingSettings:
+        """The settings a training on ``n_frames`` frames runs with (what the potential document records)."""
+        return self
+
 
 def run_trainer(command: list[str], workdir: Path, model: Path, settings: TrainingSettings, trainer: str) -> Path:
     """Run ``command`` in ``workdir`` with its output in training.log; the model file it must leave, or
