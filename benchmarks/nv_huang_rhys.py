@@ -17,31 +17,21 @@ DFT's localized modes (IPR > 10/N) the mean |Δħω| and the mean overlap of the
 from __future__ import annotations
 
 import argparse
-import gzip
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from defectscreen.physics.huang_rhys import displacement_between, huang_rhys_from_displacement
 from defectscreen.physics.mode_comparison import compare_normal_modes, localized_mode_indices
-from defectscreen.physics.normal_modes import atomic_masses, enforce_acoustic_sum_rule, gamma_normal_modes
+from defectscreen.physics.normal_modes import structure_normal_modes
 from defectscreen.readers.phonopy_files import read_force_constants
 from defectscreen.readers.structures import read_structure
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference-data"
+NV_DIAMOND = Path(__file__).resolve().parents[2] / "shared" / "reference-data" / "nv-diamond"
 #: Lattice constant of the NV-diamond.extxyz frames (Å): 10.643199 / 3.
 FRAMES_LATTICE_ANGSTROM = 10.643199 / 3
 BANDS_MEV = (0.0, 60.0, 120.0, np.inf)
 ROW = "{:<28} {:>7} {:>8} {:>12} {:>11} {:>7} {:>9} {:>7} {:>14}"
-
-
-def _unzipped(name: str, folder: Path) -> Path:
-    target = folder / name
-    with gzip.open(REFERENCE / "nv-diamond" / f"{name}.gz", "rb") as source, target.open("wb") as out:
-        shutil.copyfileobj(source, out)
-    return target
 
 
 def _scaled(structure, factor: float):
@@ -52,7 +42,7 @@ def _scaled(structure, factor: float):
 
 def coupling(force_constants: np.ndarray, cell, ground, excited):
     """Γ modes of the force constants (acoustic sum rule enforced) and the S_k of ΔR = excited − ground."""
-    modes = gamma_normal_modes(enforce_acoustic_sum_rule(force_constants), atomic_masses(cell))
+    modes = structure_normal_modes(cell, force_constants)
     return modes, huang_rhys_from_displacement(modes, displacement_between(ground, excited))
 
 
@@ -71,10 +61,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.write_scaled is not None and not args.frames_lattice:
         parser.error("--write-scaled writes the cell at the frames' lattice: add --frames-lattice")
-    with tempfile.TemporaryDirectory() as scratch:
-        cell, ground, excited = (read_structure(_unzipped(name, Path(scratch))) for name in
-                                 ("dfpt_hse06_POSCAR", "gs_hse06_CONTCAR", "zpl_hse06_CONTCAR"))
-        dft = read_force_constants(_unzipped("dfpt_hse06_FORCE_CONSTANTS", Path(scratch)), len(cell))
+    cell, ground, excited = (read_structure(NV_DIAMOND / f"{name}.gz")
+                             for name in ("dfpt_hse06_POSCAR", "gs_hse06_CONTCAR", "zpl_hse06_CONTCAR"))
+    dft = read_force_constants(NV_DIAMOND / "dfpt_hse06_FORCE_CONSTANTS.gz", len(cell))
     factor = FRAMES_LATTICE_ANGSTROM / (cell.lattice.a / 3) if args.frames_lattice else 1.0
     cell, ground, excited = (_scaled(structure, factor) for structure in (cell, ground, excited))
     if args.write_scaled is not None:

@@ -91,6 +91,7 @@ def train_potential(train: list[Atoms], validation: list[Atoms], settings: MaceS
     reason = batch_size_error(len(train), settings.batch_size)
     if reason is not None:
         raise ValueError(reason)
+    settings = settings.for_training_frames(len(train))
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / FOUNDATION_RECORD).unlink(missing_ok=True)
@@ -101,7 +102,7 @@ def train_potential(train: list[Atoms], validation: list[Atoms], settings: MaceS
         species = sorted({symbol for frame in train + validation for symbol in frame.get_chemical_symbols()})
         return train_nequip(train_file, valid_file, settings, workdir, species)
     if isinstance(settings, SevennetSettings):
-        return train_sevennet(train_file, valid_file, settings.for_training_frames(len(train)), workdir)
+        return train_sevennet(train_file, valid_file, settings, workdir)
     return train_mace(train_file, valid_file, settings, workdir)
 
 
