@@ -226,6 +226,9 @@ def test_fewer_training_frames_than_one_batch_are_refused_before_training(data_d
     result = CliRunner().invoke(cli, ["potential", "train", str(path), "--out", str(data_dir.parent / "model")])
     _assert_refused(result, 1, "2 training structures are fewer than one batch (training.batch_size 4)")
     assert not (data_dir.parent / "model" / "potential.json").exists()
+    result = CliRunner().invoke(cli, ["potential", "train", str(path), "--batch-size", "3", "--out",
+                                      str(data_dir.parent / "model")])
+    _assert_refused(result, 1, "lower training.batch_size to 2 or less")
     with pytest.raises(ValueError, match="n_structures 4 with validation_fraction 0.15: 3 training structures"):
         PotentialRecipe(n_structures=4)
     assert PotentialRecipe(n_structures=4, training={"batch_size": 3}).n_structures == 4

@@ -79,6 +79,8 @@ def plot(calculation_id, path) -> None:
 @click.option("--max-epochs", type=click.IntRange(min=1),
               help=f"[default: {DEFAULT_MAX_EPOCHS}; fine-tuning (sevennet): the epochs that make "
                    f"{DEFAULT_FINE_TUNING_STEPS} steps]")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="frames per optimiser step [default: 4; fine-tuning (sevennet): 1]")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the train/validation split")
 @click.option("--threshold-meV", "threshold", type=POSITIVE,
               default=DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM, show_default=True,
@@ -88,7 +90,7 @@ def plot(calculation_id, path) -> None:
 @click.option("--foundation-model", help="model file (MACE), checkpoint (NequIP, SevenNet) or shipped SevenNet model "
               "(7net-0, 7net-l3i5) to fine-tune from")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
-def train(frames, out_dir, backend, validation_fraction, max_epochs, seed, threshold, relative_threshold,
+def train(frames, out_dir, backend, validation_fraction, max_epochs, batch_size, seed, threshold, relative_threshold,
           foundation_model, as_json) -> None:
     """Train on FRAMES (extended XYZ with energies and forces, gzip accepted), hold out a validation set,
     and report the errors measured on it."""
@@ -99,8 +101,8 @@ def train(frames, out_dir, backend, validation_fraction, max_epochs, seed, thres
     from defectscreen.mlip.sevennet_backend import SevennetSettings
     from defectscreen.readers import InputFileError
 
-    given = {name: value for name, value in (("max_epochs", max_epochs), ("foundation_model", foundation_model))
-             if value is not None}
+    given = {name: value for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size),
+                                             ("foundation_model", foundation_model)) if value is not None}
     training = (MaceSettings(**given) if backend == "mace" else SevennetSettings(**given) if backend == "sevennet"
                 else NequipSettings(model=backend, **given))
     recipe = PotentialRecipe(validation_fraction=validation_fraction, seed=seed,
