@@ -9,7 +9,9 @@ import click
 
 from defectscreen.cli.options import FILE, POSITIVE, output_folder, output_path, storage_settings
 from defectscreen.defaults import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_DISPLACEMENT_ANGSTROM,
+    DEFAULT_FINE_TUNING_BATCH_SIZE,
     DEFAULT_FINE_TUNING_STEPS,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM,
@@ -80,7 +82,8 @@ def plot(calculation_id, path) -> None:
               help=f"[default: {DEFAULT_MAX_EPOCHS}; fine-tuning (sevennet): the epochs that make "
                    f"{DEFAULT_FINE_TUNING_STEPS} steps]")
 @click.option("--batch-size", type=click.IntRange(min=1),
-              help="frames per optimiser step [default: 4; fine-tuning (sevennet): 1]")
+              help=f"frames per optimiser step [default: {DEFAULT_BATCH_SIZE}; fine-tuning (sevennet): "
+                   f"{DEFAULT_FINE_TUNING_BATCH_SIZE}]")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the train/validation split")
 @click.option("--threshold-meV", "threshold", type=POSITIVE,
               default=DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM, show_default=True,
