@@ -85,6 +85,11 @@ def test_phonon_chain_is_stored_with_provenance_and_matches_the_engine(data_dir:
         assert comparison["frequency_mean_abs_error_meV"] < 0.025 * frequencies.max()
         assert np.all(frequencies[3:] > 0) and 100 < frequencies.max() < 250  # stable; diamond's top ~165 meV
         assert np.allclose(np.array(phonons["force_constants_eV_per_angstrom2"]).shape, (16, 16, 3, 3))
+        # the engine's phonons are taken at its own minimum: its forces there are below the relaxation's 5 meV/Å;
+        # the potential's force there is its error at that minimum, of the size of its validation error
+        assert phonons["largest_residual_force_meV_per_angstrom"] < 5.0
+        validation_rmse = by_uuid[learned["potential_uuid"]]["validation_force_rmse_meV_per_angstrom"]
+        assert learned["largest_residual_force_meV_per_angstrom"] < 2 * validation_rmse  # measured 68.9 vs 67.3
 
     huang_rhys = [o for o in by_uuid.values() if o.get("calculation_id") == "C:N_C:1/0"]
     assert len(huang_rhys) == 1

@@ -6,13 +6,17 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from pymatgen.core import Structure
 
 from defectscreen.mlip.dataset import read_frames, train_validation_split
 from defectscreen.mlip.potential import PotentialRecipe, fit_potential, potential_predictor
-from defectscreen.physics.finite_displacement import force_constants_by_displacement
+from defectscreen.physics.finite_displacement import (
+    force_constants_by_displacement,
+    largest_residual_force_meV_per_angstrom,
+)
 from defectscreen.physics.normal_modes import NormalModes, structure_normal_modes
 from defectscreen.readers import InputFileError
 from defectscreen.readers.structures import read_structure
@@ -52,12 +56,23 @@ def model_forces(model_file: Path, backend: str):
     return forces_of
 
 
+class ModelPhonons(NamedTuple):
+    """Γ phonons of one structure from a model file."""
+
+    structure: Structure
+    force_constants: np.ndarray  #: raw (N, N, 3, 3) eV/Å²
+    modes: NormalModes
+    n_force_evaluations: int
+    largest_residual_force_meV_per_angstrom: float  #: the model's max |F_j| on the undisplaced structure
+
+
 def phonons_from_model(model_file: Path, backend: str, structure_path: Path,
-                       displacement_angstrom: float) -> tuple[Structure, np.ndarray, NormalModes, int]:
-    """(structure, raw force constants (N, N, 3, 3) eV/Å², Γ modes, number of force evaluations)."""
+                       displacement_angstrom: float) -> ModelPhonons:
+    """Finite-displacement Γ phonons of the structure file with the model's forces."""
     if not Path(model_file).is_file():
         raise InputFileError(f"{model_file}: no such model file; train one with `defectscreen potential train`")
     structure = read_structure(structure_path)
-    force_constants, n_evaluations = force_constants_by_displacement(structure, model_forces(model_file, backend),
-                                                                     displacement_angstrom)
-    return structure, force_constants, structure_normal_modes(structure, force_constants), n_evaluations
+    forces_of = model_forces(model_file, backend)
+    force_constants, n_evaluations = force_constants_by_displacement(structure, forces_of, displacement_angstrom)
+    return ModelPhonons(structure, force_constants, structure_normal_modes(structure, force_constants), n_evaluations,
+                        largest_residual_force_meV_per_angstrom(forces_of([structure])[0]))

@@ -155,8 +155,8 @@ def phonons(model_file, backend, structure, displacement, fc_out, as_json) -> No
     from defectscreen.readers import InputFileError
 
     try:
-        cell, force_constants, modes, n_evaluations = phonons_from_model(Path(model_file), backend, Path(structure),
-                                                                         displacement)
+        cell, force_constants, modes, n_evaluations, residual_force = phonons_from_model(
+            Path(model_file), backend, Path(structure), displacement)
     except (InputFileError, ValueError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
     write_FORCE_CONSTANTS(force_constants, filename=fc_out)
@@ -164,18 +164,21 @@ def phonons(model_file, backend, structure, displacement, fc_out, as_json) -> No
     localized = localized_mode_indices(modes.eigenvectors)
     result = {
         "n_atoms": len(cell), "n_force_evaluations": n_evaluations, "force_constants": fc_out,
+        "largest_residual_force_meV_per_angstrom": round(residual_force, 2),
         "frequencies_meV": [round(float(f), 4) for f in modes.frequencies_meV],
         "localized_modes": [{"index": k, "frequency_meV": round(float(modes.frequencies_meV[k]), 3),
                              "ipr": round(float(ipr[k]), 4)} for k in localized],
     }
     imaginary = [round(float(f), 2) for f in modes.frequencies_meV if f < -IMAGINARY_TOLERANCE_MEV]
     result["flags"] = [f"{len(imaginary)} imaginary mode(s) ({', '.join(f'{f:.2f}' for f in imaginary)} meV): the "
-                       "structure is not a minimum of the model, or the model is wrong there; these phonons (and an "
-                       "S from them) are not physics"] if imaginary else []
+                       f"structure is not a minimum of the model (its largest force there is {residual_force:.1f} "
+                       "meV/Å), or the model's curvature is wrong there; these phonons (and an S from them) are not "
+                       "physics"] if imaginary else []
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"{len(cell)} atoms, {n_evaluations} force evaluations; force constants in {fc_out}")
+    click.echo(f"{len(cell)} atoms, {n_evaluations} force evaluations; force constants in {fc_out}; the model's "
+               f"largest force on the structure {residual_force:.1f} meV/Å (0 at its minimum)")
     click.echo(f"ħω range {modes.frequencies_meV[3]:.2f} … {modes.frequencies_meV[-1]:.2f} meV; localized modes "
                f"(IPR > {LOCALIZED_IPR_FACTOR:g}/N): " + ", ".join(f"{m['frequency_meV']:.1f} meV" for m in result["localized_modes"]))
     for flag in result["flags"]:

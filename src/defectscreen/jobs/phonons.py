@@ -17,7 +17,10 @@ from defectscreen.engines import XtbSettings, engine_record, parse_engine_settin
 from defectscreen.jobs.provenance import parent_uuids, provenance, read, read_all, uuid_of
 from defectscreen.jobs.reference import engine_forces_function
 from defectscreen.physics.dispersion import IMAGINARY_TOLERANCE_MEV
-from defectscreen.physics.finite_displacement import force_constants_by_displacement
+from defectscreen.physics.finite_displacement import (
+    force_constants_by_displacement,
+    largest_residual_force_meV_per_angstrom,
+)
 from defectscreen.physics.huang_rhys import (
     delta_Q_total,
     displacement_between,
@@ -73,8 +76,10 @@ class GammaPhononMaker(Maker):
         if potential is not None:
             require_usable(potential)
             forces_of = model_forces(model_file_from(potential, Path.cwd() / "model"), potential.backend)
+            undisplaced_forces = forces_of([relaxed.structure])[0]
         else:
             forces_of = engine_forces_function(relaxed.labels, engine)
+            undisplaced_forces = relaxed.forces_eV_per_angstrom
         force_constants, n_evaluations = force_constants_by_displacement(
             relaxed.structure, forces_of, self.displacement_angstrom
         )
@@ -92,6 +97,7 @@ class GammaPhononMaker(Maker):
             frequencies_meV=modes.frequencies_meV.tolist(),
             inverse_participation_ratio=inverse_participation_ratio(modes.eigenvectors).tolist(),
             n_imaginary_modes=int(np.count_nonzero(modes.frequencies_meV < -IMAGINARY_TOLERANCE_MEV)),
+            largest_residual_force_meV_per_angstrom=largest_residual_force_meV_per_angstrom(undisplaced_forces),
             eigenvectors=modes.eigenvectors.tolist(), force_constants_eV_per_angstrom2=force_constants.tolist(),
             comparison=comparison, engine=EngineRecord(**engine_record(engine)),
             potential_uuid=potential_uuid,

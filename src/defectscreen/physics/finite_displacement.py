@@ -56,3 +56,12 @@ def force_constants_by_displacement(
                      symprec=SYMMETRY_TOLERANCE_ANGSTROM)
     evaluations = displaced_force_constants(phonon, forces_of, displacement_angstrom)
     return np.array(phonon.force_constants), evaluations
+
+
+def largest_residual_force_meV_per_angstrom(forces_eV_per_angstrom: np.ndarray) -> float:
+    """max_j |F_j − ⟨F⟩| (meV/Å) of the (N, 3) forces on an undisplaced structure: near 0 where the structure is a
+    minimum of the force source. Finite-displacement force constants are the curvature at the structure, so where
+    it is not a minimum (an engine's relaxation elsewhere, a model whose minimum moved) they can show imaginary modes
+    that a minimum would not."""
+    forces = np.asarray(forces_eV_per_angstrom, dtype=float)
+    return float(np.linalg.norm(forces - forces.mean(axis=0), axis=1).max() * 1000.0)
