@@ -63,7 +63,7 @@ class ModelPhonons(NamedTuple):
     force_constants: np.ndarray  #: raw (N, N, 3, 3) eV/Å²
     modes: NormalModes
     n_force_evaluations: int
-    largest_residual_force_meV_per_angstrom: float  #: the model's max |F_j| on the undisplaced structure
+    largest_residual_force_meV_per_angstrom: float  #: the model's max_j |F_j − ⟨F⟩| there
 
 
 def phonons_from_model(model_file: Path, backend: str, structure_path: Path,

@@ -118,8 +118,9 @@ class PhononDocument(BaseModel):
     inverse_participation_ratio: list[float]
     n_imaginary_modes: int = Field(description="modes below −0.5 meV (acoustic noise excluded)")
     largest_residual_force_meV_per_angstrom: float | None = Field(
-        None, description="max |F_j| of the force source on the undisplaced structure: near 0 at its minimum; large "
-                          "with imaginary modes, the structure is not a minimum of the force source")
+        None, description="max_j |F_j − ⟨F⟩| of the force source on the undisplaced structure (drift removed, as in "
+                          "the displaced sets): near 0 at its minimum; large with imaginary modes, the structure is "
+                          "not a minimum of the force source")
     eigenvectors: list[list[list[float]]] = Field(description="(mode, atom, xyz) mass-weighted; blob store")
     force_constants_eV_per_angstrom2: list[list[list[list[float]]]] = Field(description="(N, N, 3, 3); blob store")
     comparison: PhononComparison | None = Field(None, description="engine phonons only: against the potential's")
