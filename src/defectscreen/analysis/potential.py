@@ -13,9 +13,17 @@ from pymatgen.core import Structure
 
 from defectscreen.mlip.dataset import read_frames, train_validation_split
 from defectscreen.mlip.potential import PotentialRecipe, fit_potential, potential_predictor
+from defectscreen.physics.dispersion import IMAGINARY_TOLERANCE_MEV
 from defectscreen.physics.finite_displacement import (
     force_constants_by_displacement,
     largest_residual_force_meV_per_angstrom,
+)
+from defectscreen.physics.huang_rhys import StructureMismatchError, displacement_between
+from defectscreen.physics.mode_curvature import (
+    MeasuredCurvature,
+    cartesian_mode_direction,
+    curvature_from_displaced_cells,
+    curvature_of_force_constants,
 )
 from defectscreen.physics.normal_modes import NormalModes, structure_normal_modes
 from defectscreen.readers import InputFileError
@@ -76,3 +84,49 @@ def phonons_from_model(model_file: Path, backend: str, structure_path: Path,
     force_constants, n_evaluations = force_constants_by_displacement(structure, forces_of, displacement_angstrom)
     return ModelPhonons(structure, force_constants, structure_normal_modes(structure, force_constants), n_evaluations,
                         largest_residual_force_meV_per_angstrom(forces_of([structure])[0]))
+
+
+class ImaginaryModeCheck(NamedTuple):
+    """One imaginary mode of a model's phonons against the curvature labelled cells near the structure give."""
+
+    index: int
+    frequency_meV: float
+    model_curvature_eV_per_angstrom2: float  #: ê·Φ·ê of the model's force constants (negative)
+    reference: MeasuredCurvature
+
+
+def cells_near(structure: Structure, frames_path: Path, within_angstrom: float) -> tuple[np.ndarray, np.ndarray]:
+    """Displacements from ``structure`` (n, N, 3) Å and reference forces (n, N, 3) eV/Å of the labelled frames whose
+    atoms all lie within ``within_angstrom`` of it (same atoms in the same order, same lattice)."""
+    displacements, forces = [], []
+    for frame in read_frames(frames_path):
+        try:
+            displacement = displacement_between(structure, Structure.from_ase_atoms(frame))
+        except StructureMismatchError:
+            continue
+        if np.linalg.norm(displacement, axis=1).max() <= within_angstrom:
+            displacements.append(displacement)
+            forces.append(frame.get_forces())
+    if len(displacements) < 2:
+        raise InputFileError(
+            f"{frames_path}: {len(displacements)} frame(s) with the structure's atoms, order and lattice lie within "
+            f"{within_angstrom} Å of it (every atom); the check needs at least 2 cells labelled around this "
+            "structure (e.g. displaced by ≤ 0.05 Å), or a larger --reference-within")
+    return np.array(displacements), np.array(forces)
+
+
+def check_imaginary_modes(phonons: ModelPhonons, frames_path: Path, within_angstrom: float) -> list[ImaginaryModeCheck]:
+    """For each imaginary mode of ``phonons``, its curvature in the model and in the labelled frames near the
+    structure (``curvature_from_displaced_cells``): a positive reference curvature makes the mode the model's error."""
+    imaginary = np.flatnonzero(phonons.modes.frequencies_meV < -IMAGINARY_TOLERANCE_MEV)
+    if not len(imaginary):
+        return []
+    displacements, forces = cells_near(phonons.structure, frames_path, within_angstrom)
+    checks = []
+    for index in imaginary:
+        direction = cartesian_mode_direction(phonons.modes, index)
+        checks.append(ImaginaryModeCheck(
+            int(index), float(phonons.modes.frequencies_meV[index]),
+            curvature_of_force_constants(direction, phonons.force_constants),
+            curvature_from_displaced_cells(direction, displacements, forces)))
+    return checks
