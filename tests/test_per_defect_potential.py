@@ -219,6 +219,7 @@ def test_the_phonons_command_flags_imaginary_modes(monkeypatch: pytest.MonkeyPat
     shown = CliRunner().invoke(cli, command)
     assert shown.exit_code == 0 and f"not physics: 1 imaginary mode(s) ({expected:.2f} meV)" in shown.output
     assert "its largest force there is 37.5 meV/Å" in shown.output
+    assert f"optical ħω {expected:.2f} … 0.00 meV" in shown.output  # the range starts at the imaginary mode
     result = CliRunner().invoke(cli, [*command, "--json"])
     assert result.exit_code == 0 and "1 imaginary mode(s)" in json.loads(result.output)["flags"][0]
     assert json.loads(result.output)["largest_residual_force_meV_per_angstrom"] == 37.46

@@ -155,6 +155,7 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
     With --reference-frames, the curvature along each imaginary mode is fitted to the reference cells near the
     structure (force along the mode against displacement along it): positive there, the mode is the model's
     error; negative, the structure is not a minimum of the reference either."""
+    import numpy as np
     from phonopy.file_IO import write_FORCE_CONSTANTS
 
     from defectscreen.analysis.potential import check_imaginary_modes, phonons_from_model
@@ -207,7 +208,8 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
         return
     click.echo(f"{len(cell)} atoms, {n_evaluations} force evaluations; force constants in {fc_out}; the model's "
                f"largest force on the structure {residual_force:.1f} meV/Å (0 at its minimum)")
-    click.echo(f"ħω range {modes.frequencies_meV[3]:.2f} … {modes.frequencies_meV[-1]:.2f} meV; localized modes "
+    optical = np.delete(modes.frequencies_meV, np.argsort(np.abs(modes.frequencies_meV))[:3])
+    click.echo(f"optical ħω {optical.min():.2f} … {optical.max():.2f} meV; localized modes "
                f"(IPR > {LOCALIZED_IPR_FACTOR:g}/N): " + ", ".join(f"{m['frequency_meV']:.1f} meV" for m in result["localized_modes"]))
     for flag in result["flags"]:
         click.echo(f"not physics: {flag}")
