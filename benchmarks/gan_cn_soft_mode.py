@@ -28,7 +28,7 @@ from defectscreen.physics.mode_curvature import (
     curvature_from_displaced_cells,
     curvature_of_force_constants,
 )
-from defectscreen.physics.normal_modes import structure_normal_modes
+from defectscreen.physics.normal_modes import optical_mode_indices, structure_normal_modes
 from defectscreen.readers.phonopy_files import read_force_constants
 from defectscreen.readers.structures import read_structure
 
@@ -54,8 +54,7 @@ def main() -> None:
     for path in args.force_constants:
         force_constants = read_force_constants(path, len(structure))
         modes = structure_normal_modes(structure, force_constants)
-        acoustic = set(np.argsort(np.abs(modes.frequencies_meV))[:3])
-        for k in [k for k in np.argsort(modes.frequencies_meV) if k not in acoustic][:args.modes]:
+        for k in optical_mode_indices(modes.frequencies_meV)[:args.modes]:
             direction = cartesian_mode_direction(modes, k)
             fits = [curvature_from_displaced_cells(direction, displacements[mask], forces[mask])
                     for mask in subsets.values()]

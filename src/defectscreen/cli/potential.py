@@ -155,13 +155,12 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
     With --reference-frames, the curvature along each imaginary mode is fitted to the reference cells near the
     structure (force along the mode against displacement along it): positive there, the mode is the model's
     error; negative, the structure is not a minimum of the reference either."""
-    import numpy as np
     from phonopy.file_IO import write_FORCE_CONSTANTS
 
     from defectscreen.analysis.potential import check_imaginary_modes, phonons_from_model
     from defectscreen.physics.dispersion import IMAGINARY_TOLERANCE_MEV
     from defectscreen.physics.mode_comparison import LOCALIZED_IPR_FACTOR, localized_mode_indices
-    from defectscreen.physics.normal_modes import inverse_participation_ratio
+    from defectscreen.physics.normal_modes import inverse_participation_ratio, optical_mode_indices
     from defectscreen.readers import InputFileError
 
     try:
@@ -208,8 +207,8 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
         return
     click.echo(f"{len(cell)} atoms, {n_evaluations} force evaluations; force constants in {fc_out}; the model's "
                f"largest force on the structure {residual_force:.1f} meV/Å (0 at its minimum)")
-    optical = np.delete(modes.frequencies_meV, np.argsort(np.abs(modes.frequencies_meV))[:3])
-    click.echo(f"optical ħω {optical.min():.2f} … {optical.max():.2f} meV; localized modes "
+    optical = modes.frequencies_meV[optical_mode_indices(modes.frequencies_meV)]
+    click.echo(f"optical ħω {optical[0]:.2f} … {optical[-1]:.2f} meV; localized modes "
                f"(IPR > {LOCALIZED_IPR_FACTOR:g}/N): " + ", ".join(f"{m['frequency_meV']:.1f} meV" for m in result["localized_modes"]))
     for flag in result["flags"]:
         click.echo(f"not physics: {flag}")

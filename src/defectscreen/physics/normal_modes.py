@@ -81,3 +81,11 @@ def inverse_participation_ratio(eigenvectors: np.ndarray) -> np.ndarray:
     """IPR_k = Σ_j p_kj² with p_kj = Σ_α |e_k,jα|²: 1/N for a bulk-like mode, 1 for one atom."""
     weights = np.sum(np.abs(eigenvectors) ** 2, axis=2)
     return np.sum(weights**2, axis=1)
+
+
+def optical_mode_indices(frequencies_meV: np.ndarray) -> np.ndarray:
+    """Indices of all Γ modes but the three of smallest |ħω| (the translations), in ascending ħω: an imaginary mode,
+    listed as a negative frequency, comes first instead of being taken for an acoustic one."""
+    acoustic = np.argsort(np.abs(frequencies_meV))[:3]
+    ascending = np.argsort(frequencies_meV)
+    return ascending[~np.isin(ascending, acoustic)]
