@@ -162,6 +162,28 @@ def test_fine_tuning_counts_optimiser_steps_not_epochs() -> None:
     assert MaceSettings().for_training_frames(10).max_epochs == MaceSettings().max_epochs  # MACE counts epochs
 
 
+def test_the_learning_rate_given_on_the_command_line_is_the_one_trained_with(monkeypatch: pytest.MonkeyPatch,
+                                                                            tmp_path: Path) -> None:
+    """`potential train --learning-rate` reaches the backend's settings (the training is faked: the unit is the
+    command's reading of the option); left out, each route keeps its own default."""
+    from click.testing import CliRunner
+
+    from defectscreen.cli.main import cli
+
+    recipes = []
+
+    def capture(frames, recipe, *args):
+        recipes.append(recipe)
+        raise ValueError("captured")
+
+    monkeypatch.setattr("defectscreen.analysis.potential.train_on_frames_file", capture)
+    (tmp_path / "frames.extxyz").write_text("")
+    command = ["potential", "train", str(tmp_path / "frames.extxyz"), "--out", str(tmp_path / "model")]
+    for extra in (["--backend", "sevennet", "--learning-rate", "4e-4"], ["--backend", "sevennet"], []):
+        assert "captured" in CliRunner().invoke(cli, [*command, *extra]).output
+    assert [recipe.training.learning_rate for recipe in recipes] == [4e-4, 0.004, 0.01]
+
+
 def test_a_relative_threshold_flags_a_model_whose_error_is_large_against_its_forces() -> None:
     absolute = PotentialRecipe(max_validation_force_rmse_meV_per_angstrom=30)
     relative = PotentialRecipe(max_validation_force_rmse_meV_per_angstrom=30, max_validation_relative_force_rmse=0.3)

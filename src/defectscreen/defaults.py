@@ -20,11 +20,15 @@ DEFAULT_LOST_AFTER_S = 600
 DEFAULT_MAX_EPOCHS = 150
 #: Frames per optimiser step of per-defect potential training (MACE, NequIP).
 DEFAULT_BATCH_SIZE = 4
+#: Adam's initial learning rate of per-defect potential training from scratch (MACE, NequIP).
+DEFAULT_LEARNING_RATE = 0.01
 #: Optimiser steps of fine-tuning a foundation model on a defect's frames (rounded up to whole epochs): on the
 #: N_C-diamond label curve 400 steps from 10 labels beat 100 steps (17.7 against 39.0 meV/Å held out).
 DEFAULT_FINE_TUNING_STEPS = 400
 #: Frames per optimiser step of fine-tuning a foundation model (SevenNet's own recipe).
 DEFAULT_FINE_TUNING_BATCH_SIZE = 1
+#: Adam's initial learning rate of fine-tuning a foundation model (SevenNet's own recipe).
+DEFAULT_FINE_TUNING_LEARNING_RATE = 0.004
 #: Validation force RMSE above which a per-defect potential is flagged and not used, meV/Å.
 DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM = 30.0
 #: Solvers of the force-constant embedding: dense (≤ 4000 atoms), Lanczos, Chebyshev, SLEPc shift-invert.

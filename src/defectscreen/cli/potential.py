@@ -12,7 +12,9 @@ from defectscreen.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DISPLACEMENT_ANGSTROM,
     DEFAULT_FINE_TUNING_BATCH_SIZE,
+    DEFAULT_FINE_TUNING_LEARNING_RATE,
     DEFAULT_FINE_TUNING_STEPS,
+    DEFAULT_LEARNING_RATE,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM,
 )
@@ -84,6 +86,9 @@ def plot(calculation_id, path) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1),
               help=f"frames per optimiser step [default: {DEFAULT_BATCH_SIZE}; fine-tuning (sevennet): "
                    f"{DEFAULT_FINE_TUNING_BATCH_SIZE}]")
+@click.option("--learning-rate", type=POSITIVE,
+              help=f"Adam's initial learning rate [default: {DEFAULT_LEARNING_RATE}; fine-tuning (sevennet): "
+                   f"{DEFAULT_FINE_TUNING_LEARNING_RATE}; a lower one keeps more of the foundation model]")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the train/validation split")
 @click.option("--threshold-meV", "threshold", type=POSITIVE,
               default=DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM, show_default=True,
@@ -93,8 +98,8 @@ def plot(calculation_id, path) -> None:
 @click.option("--foundation-model", help="model file (MACE), checkpoint (NequIP, SevenNet) or shipped SevenNet model "
               "(7net-0, 7net-l3i5) to fine-tune from")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
-def train(frames, out_dir, backend, validation_fraction, max_epochs, batch_size, seed, threshold, relative_threshold,
-          foundation_model, as_json) -> None:
+def train(frames, out_dir, backend, validation_fraction, max_epochs, batch_size, learning_rate, seed, threshold,
+          relative_threshold, foundation_model, as_json) -> None:
     """Train on FRAMES (extended XYZ with energies and forces, gzip accepted), hold out a validation set,
     and report the errors measured on it."""
     from defectscreen.analysis.potential import train_on_frames_file
@@ -105,7 +110,8 @@ def train(frames, out_dir, backend, validation_fraction, max_epochs, batch_size,
     from defectscreen.readers import InputFileError
 
     given = {name: value for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size),
-                                             ("foundation_model", foundation_model)) if value is not None}
+                                             ("learning_rate", learning_rate), ("foundation_model", foundation_model))
+             if value is not None}
     training = (MaceSettings(**given) if backend == "mace" else SevennetSettings(**given) if backend == "sevennet"
                 else NequipSettings(model=backend, **given))
     recipe = PotentialRecipe(validation_fraction=validation_fraction, seed=seed,

@@ -16,7 +16,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from defectscreen.defaults import DEFAULT_FINE_TUNING_BATCH_SIZE, DEFAULT_FINE_TUNING_STEPS
+from defectscreen.defaults import (
+    DEFAULT_FINE_TUNING_BATCH_SIZE,
+    DEFAULT_FINE_TUNING_LEARNING_RATE,
+    DEFAULT_FINE_TUNING_STEPS,
+)
 from defectscreen.mlip.dataset import ENERGY_KEY, FORCES_KEY
 from defectscreen.mlip.equivariant_environment import equivariant_python, run_in_environment
 from defectscreen.mlip.training import TrainingFailedError, TrainingSettings, record_foundation_file, run_trainer
@@ -39,7 +43,7 @@ class SevennetSettings(TrainingSettings):
     max_epochs: int | None = Field(None, ge=1, description=f"None: the epochs that make {DEFAULT_FINE_TUNING_STEPS} "
                                    "optimiser steps over the training frames")
     batch_size: int = Field(DEFAULT_FINE_TUNING_BATCH_SIZE, ge=1)
-    learning_rate: float = Field(0.004, gt=0)
+    learning_rate: float = Field(DEFAULT_FINE_TUNING_LEARNING_RATE, gt=0)
     learning_rate_decay: float = Field(0.99, gt=0, le=1)
     forces_weight: float = Field(1.0, gt=0)
     huber_delta_eV: float = Field(0.01, gt=0)

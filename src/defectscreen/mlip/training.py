@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from defectscreen.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_EPOCHS
+from defectscreen.defaults import DEFAULT_BATCH_SIZE, DEFAULT_LEARNING_RATE, DEFAULT_MAX_EPOCHS
 
 
 class TrainingFailedError(RuntimeError):
@@ -38,7 +38,7 @@ class TrainingSettings(BaseModel):
     cutoff_angstrom: float = Field(5.0, gt=0)
     max_epochs: int = Field(DEFAULT_MAX_EPOCHS, ge=1)
     batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1)
-    learning_rate: float = Field(0.01, gt=0)
+    learning_rate: float = Field(DEFAULT_LEARNING_RATE, gt=0)
     energy_weight: float = Field(1.0, ge=0)
     forces_weight: float = Field(100.0, gt=0)
     seed: int = 1
