@@ -4,7 +4,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gan_cn_soft_mode.py FC [FC ...] [--modes 4]
 
 (`potential phonons --reference-frames ../shared/reference-data/gan-cn/C_N-GaN.extxyz` does the same check on all
-the frames near the cell, for the imaginary modes only.)
+the frames near the cell, for the imaginary modes and the softest real one.)
 For each of the lowest optical modes of each force-constants file (Cartesian direction ê: the mass-weighted
 eigenvector divided by √m, normalised), the model's curvature ê·Φ·ê and the HSE one: the slope λ of the
 least-squares line f_k = f_0 − λ d_k through HSE frames of `gan-cn/C_N-GaN.extxyz` whose atoms all lie within

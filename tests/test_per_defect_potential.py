@@ -162,6 +162,52 @@ def test_fine_tuning_counts_optimiser_steps_not_epochs() -> None:
     assert MaceSettings().for_training_frames(10).max_epochs == MaceSettings().max_epochs  # MACE counts epochs
 
 
+def test_the_phonons_command_flags_a_real_mode_softer_than_the_reference_cells(monkeypatch: pytest.MonkeyPatch,
+                                                                              tmp_path: Path) -> None:
+    """A model with no imaginary mode whose softest one is far too soft (SevenNet-0 fine-tuned at lr 4e-4 on the
+    C_N-GaN displaced cells: 1.60 meV, +0.03 against HSE +4.21 eV/Å²): the reference cells flag it; a model that agrees
+    with them within 25 % is not flagged (here 1.5 % off, though 6 standard errors of the precise cells). Analytic: an isotropic Si–Si bond k (Φ_00 = kI, Φ_01 = −kI), ê·Φ·ê = 2k along the
+    relative motion; reference cells of k = 3 eV/Å² with forces F = −Φ u plus 1 meV/Å of noise. The model's forces
+    are faked (the unit is the command's check)."""
+    from click.testing import CliRunner
+    from pymatgen.core import Lattice, Structure
+
+    from defectscreen.cli.main import cli
+
+    cell = Structure(Lattice.cubic(10.0), ["Si", "Si"], [[0, 0, 0], [0.23, 0, 0]])
+    cell.to(filename=str(tmp_path / "POSCAR"), fmt="poscar")
+    (tmp_path / "model.pth").write_bytes(b"model")
+
+    def bond(k: float) -> np.ndarray:
+        return np.kron(np.array([[1.0, -1.0], [-1.0, 1.0]]), np.eye(3)).reshape(2, 3, 2, 3).transpose(0, 2, 1, 3) * k
+
+    rng = np.random.default_rng(1)
+    frames = []
+    for _ in range(12):
+        u = rng.uniform(-0.02, 0.02, (2, 3))
+        moved = Structure(cell.lattice, cell.species, cell.cart_coords + u, coords_are_cartesian=True)
+        forces = -np.einsum("ijab,jb->ia", bond(3.0), u) + rng.normal(0.0, 0.001, (2, 3))
+        frames.append(labelled_frame(moved, 0.5 * float(np.einsum("ia,ijab,jb->", u, bond(3.0), u)), forces))
+    write_frames(tmp_path / "reference.extxyz", frames)
+    command = ["potential", "phonons", "--model", str(tmp_path / "model.pth"), "--backend", "sevennet", "--structure",
+               str(tmp_path / "POSCAR"), "--out", str(tmp_path / "FC"), "--reference-frames",
+               str(tmp_path / "reference.extxyz"), "--json"]
+    results = {}
+    for k in (0.02, 2.95):
+        force_constants = bond(k)
+        modes = structure_normal_modes(cell, force_constants)
+        monkeypatch.setattr("defectscreen.analysis.potential.phonons_from_model",
+                            lambda *args, fc=force_constants, m=modes: ModelPhonons(cell, fc, m, 2, 0.0))
+        results[k] = json.loads(CliRunner().invoke(cli, command).output)
+    soft, close = results[0.02], results[2.95]
+    (check,) = soft["mode_curvatures"]
+    assert check["frequency_meV"] == pytest.approx(64.654 * np.sqrt(0.04 / 28.0855), rel=1e-3)
+    assert check["reference_curvature_eV_per_angstrom2"] == pytest.approx(6.0, abs=0.2)
+    assert check["model_is_wrong"] and check["reference_standard_error_eV_per_angstrom2"] < 0.2
+    assert len(soft["flags"]) == 1 and "the model's mode is too soft" in soft["flags"][0]
+    assert not close["mode_curvatures"][0]["model_is_wrong"] and close["flags"] == []
+
+
 def test_the_learning_rate_given_on_the_command_line_is_the_one_trained_with(monkeypatch: pytest.MonkeyPatch,
                                                                             tmp_path: Path) -> None:
     """`potential train --learning-rate` reaches the backend's settings (the training is faked: the unit is the
@@ -211,6 +257,10 @@ def test_the_curvature_along_a_mode_from_displaced_cells_is_the_teachers(copper_
         assert 64.654 * np.sqrt(expected / 63.546) == pytest.approx(modes.frequencies_meV[index], rel=0.01)
         assert measured.curvature_eV_per_angstrom2 == pytest.approx(expected, rel=0.03)
         assert measured.n_cells == 12 and abs(measured.force_at_structure_eV_per_angstrom) < 0.01
+        # the other directions' share of the cells is the fit's scatter: its standard error covers the deviation
+        assert abs(measured.curvature_eV_per_angstrom2 - expected) < 3 * measured.standard_error_eV_per_angstrom2
+    assert curvature_from_displaced_cells(direction, displacements[:2], forces[:2]).standard_error_eV_per_angstrom2 \
+        == np.inf  # two cells fix a line exactly
     with pytest.raises(ValueError, match="at least two cells"):
         curvature_from_displaced_cells(direction, displacements[:1], forces[:1])
 
@@ -257,12 +307,13 @@ def test_the_phonons_command_flags_imaginary_modes(monkeypatch: pytest.MonkeyPat
     write_frames(tmp_path / "reference.extxyz", frames)
     checked = CliRunner().invoke(cli, [*command, "--reference-frames", str(tmp_path / "reference.extxyz")])
     assert checked.exit_code == 0
-    assert "a curvature of +6.00 eV/Å² along it (the model -4.00; 4 cells within 0.06 Å): the model's curvature is " \
-           "wrong there" in checked.output
+    assert "a curvature of +6.00 ± 0.00 eV/Å² along it (the model -4.00; 4 cells within 0.06 Å): the model's " \
+           "curvature is wrong there" in checked.output
     check = json.loads(CliRunner().invoke(cli, [*command, "--reference-frames", str(tmp_path / "reference.extxyz"),
-                                                "--json"]).output)["imaginary_mode_curvatures"][0]
+                                                "--json"]).output)["mode_curvatures"][0]
     assert check["reference_curvature_eV_per_angstrom2"] == pytest.approx(6.0, abs=1e-4)
     assert check["model_curvature_eV_per_angstrom2"] == pytest.approx(-4.0) and check["n_reference_cells"] == 4
+    assert check["model_is_wrong"]
     far = CliRunner().invoke(cli, [*command, "--reference-frames", str(tmp_path / "reference.extxyz"),
                                    "--reference-within", "0.001"])
     assert far.exit_code != 0 and "--reference-within" in far.output and "Traceback" not in far.output

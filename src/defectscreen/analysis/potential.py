@@ -25,10 +25,18 @@ from defectscreen.physics.mode_curvature import (
     curvature_from_displaced_cells,
     curvature_of_force_constants,
 )
-from defectscreen.physics.normal_modes import NormalModes, structure_normal_modes
+from defectscreen.physics.normal_modes import NormalModes, optical_mode_indices, structure_normal_modes
 from defectscreen.readers import InputFileError
 from defectscreen.readers.structures import read_structure
 from defectscreen.schemas.phonons import FrameSource, PotentialDocument
+
+#: A model's curvature along a mode is contradicted by the reference cells when it lies further from the reference's
+#: fitted curvature than this many of the fit's standard errors ...
+CURVATURE_AGREEMENT_SIGMAS = 3.0
+#: ... and than this fraction of it (ħω off by more than ~12 %) ...
+CURVATURE_RELATIVE_TOLERANCE = 0.25
+#: ... and than this, eV/Å² (a floor near zero curvature: ħω = 64.654 √(0.05 / m) meV, 1.7 meV for a Ga-mass mode).
+CURVATURE_TOLERANCE_EV_PER_ANGSTROM2 = 0.05
 
 
 def model_file_from(potential: PotentialDocument, folder: Path) -> Path:
@@ -86,13 +94,23 @@ def phonons_from_model(model_file: Path, backend: str, structure_path: Path,
                         largest_residual_force_meV_per_angstrom(forces_of([structure])[0]))
 
 
-class ImaginaryModeCheck(NamedTuple):
-    """One imaginary mode of a model's phonons against the curvature labelled cells near the structure give."""
+class ModeCurvatureCheck(NamedTuple):
+    """One mode of a model's phonons against the curvature labelled cells near the structure give along it."""
 
     index: int
     frequency_meV: float
-    model_curvature_eV_per_angstrom2: float  #: ê·Φ·ê of the model's force constants (negative)
+    model_curvature_eV_per_angstrom2: float  #: ê·Φ·ê of the model's force constants
     reference: MeasuredCurvature
+
+    @property
+    def model_is_wrong(self) -> bool:
+        """The reference contradicts the model's curvature: they differ by more than CURVATURE_AGREEMENT_SIGMAS
+        standard errors of the fit, CURVATURE_RELATIVE_TOLERANCE of the reference and
+        CURVATURE_TOLERANCE_EV_PER_ANGSTROM2."""
+        margin = max(CURVATURE_AGREEMENT_SIGMAS * self.reference.standard_error_eV_per_angstrom2,
+                     CURVATURE_RELATIVE_TOLERANCE * abs(self.reference.curvature_eV_per_angstrom2),
+                     CURVATURE_TOLERANCE_EV_PER_ANGSTROM2)
+        return abs(self.model_curvature_eV_per_angstrom2 - self.reference.curvature_eV_per_angstrom2) > margin
 
 
 def cells_near(structure: Structure, frames_path: Path, within_angstrom: float) -> tuple[np.ndarray, np.ndarray]:
@@ -115,18 +133,19 @@ def cells_near(structure: Structure, frames_path: Path, within_angstrom: float) 
     return np.array(displacements), np.array(forces)
 
 
-def check_imaginary_modes(phonons: ModelPhonons, frames_path: Path, within_angstrom: float) -> list[ImaginaryModeCheck]:
-    """For each imaginary mode of ``phonons``, its curvature in the model and in the labelled frames near the
-    structure (``curvature_from_displaced_cells``): a positive reference curvature makes the mode the model's error."""
-    imaginary = np.flatnonzero(phonons.modes.frequencies_meV < -IMAGINARY_TOLERANCE_MEV)
-    if not len(imaginary):
-        return []
+def check_soft_modes(phonons: ModelPhonons, frames_path: Path, within_angstrom: float) -> list[ModeCurvatureCheck]:
+    """For each imaginary mode of ``phonons`` and for its softest real optical mode, the curvature in the model and in
+    the labelled frames near the structure (``curvature_from_displaced_cells``): an imaginary mode with a positive
+    reference curvature, or a real one whose curvature the reference contradicts, is the model's error."""
+    frequencies = phonons.modes.frequencies_meV
+    optical = optical_mode_indices(frequencies)
+    imaginary = optical[frequencies[optical] < -IMAGINARY_TOLERANCE_MEV]
+    softest_real = optical[frequencies[optical] >= -IMAGINARY_TOLERANCE_MEV][:1]
     displacements, forces = cells_near(phonons.structure, frames_path, within_angstrom)
     checks = []
-    for index in imaginary:
+    for index in [*imaginary, *softest_real]:
         direction = cartesian_mode_direction(phonons.modes, index)
-        checks.append(ImaginaryModeCheck(
-            int(index), float(phonons.modes.frequencies_meV[index]),
-            curvature_of_force_constants(direction, phonons.force_constants),
+        checks.append(ModeCurvatureCheck(
+            int(index), float(frequencies[index]), curvature_of_force_constants(direction, phonons.force_constants),
             curvature_from_displaced_cells(direction, displacements, forces)))
     return checks

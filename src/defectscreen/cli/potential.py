@@ -151,19 +151,20 @@ def train(frames, out_dir, backend, validation_fraction, max_epochs, batch_size,
               callback=output_path, help="phonopy FORCE_CONSTANTS, readable by `defectscreen analyze lineshape --fc`")
 @click.option("--reference-frames", type=FILE,
               help="labelled frames (extended XYZ) near STRUCTURE, e.g. DFT cells displaced by ≤ 0.05 Å: each "
-                   "imaginary mode is checked against the curvature they give along it")
+                   "imaginary mode and the softest real one are checked against the curvature they give along it")
 @click.option("--reference-within", type=click.FloatRange(0.001, 0.5), default=0.06, show_default=True,
               help="Å; frames with an atom farther than this from STRUCTURE are left out of the check")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object: frequencies and localized modes")
 def phonons(model_file, backend, structure, displacement, fc_out, reference_frames, reference_within, as_json) -> None:
     """Γ phonons of STRUCTURE with forces from the model (± displacements, acoustic sum rule enforced).
 
-    With --reference-frames, the curvature along each imaginary mode is fitted to the reference cells near the
-    structure (force along the mode against displacement along it): positive there, the mode is the model's
-    error; negative, the structure is not a minimum of the reference either."""
+    With --reference-frames, the curvature along each imaginary mode and along the softest real mode is fitted to
+    the reference cells near the structure (force along the mode against displacement along it): an imaginary mode
+    where it is positive, or a real mode whose curvature it contradicts (too soft or too stiff), is the model's
+    error; negative along an imaginary mode, the structure is not a minimum of the reference either."""
     from phonopy.file_IO import write_FORCE_CONSTANTS
 
-    from defectscreen.analysis.potential import check_imaginary_modes, phonons_from_model
+    from defectscreen.analysis.potential import check_soft_modes, phonons_from_model
     from defectscreen.physics.dispersion import IMAGINARY_TOLERANCE_MEV
     from defectscreen.physics.mode_comparison import LOCALIZED_IPR_FACTOR, localized_mode_indices
     from defectscreen.physics.normal_modes import inverse_participation_ratio, optical_mode_indices
@@ -176,7 +177,7 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
     cell, force_constants, modes, n_evaluations, residual_force = model_phonons
     write_FORCE_CONSTANTS(force_constants, filename=fc_out)
     try:
-        checks = (check_imaginary_modes(model_phonons, Path(reference_frames), reference_within)
+        checks = (check_soft_modes(model_phonons, Path(reference_frames), reference_within)
                   if reference_frames else [])
     except (InputFileError, ValueError) as error:
         raise click.ClickException(f"{error} (the force constants are written: {fc_out})") from None
@@ -195,19 +196,20 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
                        "meV/Å), or the model's curvature is wrong there; these phonons (and an S from them) are not "
                        "physics"] if imaginary else []
     if checks:
-        result["imaginary_mode_curvatures"] = [
+        result["mode_curvatures"] = [
             {"index": check.index, "frequency_meV": round(check.frequency_meV, 3),
              "model_curvature_eV_per_angstrom2": round(check.model_curvature_eV_per_angstrom2, 4),
              "reference_curvature_eV_per_angstrom2": round(check.reference.curvature_eV_per_angstrom2, 4),
+             "reference_standard_error_eV_per_angstrom2": round(check.reference.standard_error_eV_per_angstrom2, 4),
              "reference_line_residual_meV_per_angstrom": round(1000 * check.reference.line_residual_eV_per_angstrom, 2),
-             "n_reference_cells": check.reference.n_cells} for check in checks]
+             "n_reference_cells": check.reference.n_cells, "model_is_wrong": check.model_is_wrong}
+            for check in checks]
         result["flags"] += [
             f"the {check.frequency_meV:.2f} meV mode: the reference frames give a curvature of "
-            f"{check.reference.curvature_eV_per_angstrom2:+.2f} eV/Å² along it (the model "
-            f"{check.model_curvature_eV_per_angstrom2:+.2f}; {check.reference.n_cells} cells within {reference_within} Å)"
-            + (": the model's curvature is wrong there" if check.reference.curvature_eV_per_angstrom2 > 0 else
-               ": the reference curves down there too, so the structure is not a minimum of the reference either")
-            for check in checks]
+            f"{check.reference.curvature_eV_per_angstrom2:+.2f} ± {check.reference.standard_error_eV_per_angstrom2:.2f} "
+            f"eV/Å² along it (the model {check.model_curvature_eV_per_angstrom2:+.2f}; {check.reference.n_cells} cells "
+            f"within {reference_within} Å)" + _curvature_verdict(check)
+            for check in checks if check.frequency_meV < -IMAGINARY_TOLERANCE_MEV or check.model_is_wrong]
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -218,3 +220,13 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
                f"(IPR > {LOCALIZED_IPR_FACTOR:g}/N): " + ", ".join(f"{m['frequency_meV']:.1f} meV" for m in result["localized_modes"]))
     for flag in result["flags"]:
         click.echo(f"not physics: {flag}")
+
+
+def _curvature_verdict(check) -> str:
+    """What a flagged ``ModeCurvatureCheck`` says about the model (imaginary modes are always flagged)."""
+    if check.frequency_meV < 0 and check.reference.curvature_eV_per_angstrom2 <= 0:
+        return ": the reference curves down there too, so the structure is not a minimum of the reference either"
+    if check.frequency_meV >= 0:
+        too = "soft" if check.model_curvature_eV_per_angstrom2 < check.reference.curvature_eV_per_angstrom2 else "stiff"
+        return f": the model's mode is too {too}"
+    return ": the model's curvature is wrong there"

@@ -17,6 +17,7 @@ class MeasuredCurvature(NamedTuple):
     force_at_structure_eV_per_angstrom: float  #: f_0, the force along the direction at d = 0
     line_residual_eV_per_angstrom: float  #: RMS of f_k − (f_0 − λ d_k)
     n_cells: int
+    standard_error_eV_per_angstrom2: float  #: of λ (least squares; infinite with two cells)
 
 
 def cartesian_mode_direction(modes: NormalModes, index: int) -> np.ndarray:
@@ -36,7 +37,8 @@ def curvature_from_displaced_cells(direction: np.ndarray, displacements_angstrom
 
     With d_k = u_k·ê and f_k = F_k·ê, fits f_k = f_0 − λ d_k by least squares. In the harmonic limit
     F_k = F_0 − Φ u_k, so λ = ê·Φ·ê exactly when ê is an eigenvector of Φ; otherwise the other directions' share
-    of each u_k enters the residual. Raises ValueError with fewer than two cells or no spread of d_k.
+    of each u_k enters the residual, and the standard error of λ, √(Σ r_k² / (n − 2)) / √(Σ (d_k − d̄)²), says how
+    well the cells fix it. Raises ValueError with fewer than two cells or no spread of d_k.
     """
     d = np.einsum("kia,ia->k", displacements_angstrom, direction)
     f = np.einsum("kia,ia->k", forces_eV_per_angstrom, direction)
@@ -47,4 +49,7 @@ def curvature_from_displaced_cells(direction: np.ndarray, displacements_angstrom
     design = np.column_stack([np.ones_like(d), -d])
     (offset, curvature), *_ = np.linalg.lstsq(design, f, rcond=None)
     residual = f - (offset - curvature * d)
-    return MeasuredCurvature(float(curvature), float(offset), float(np.sqrt(np.mean(residual**2))), len(d))
+    standard_error = (np.sqrt(np.sum(residual**2) / (len(d) - 2) / np.sum((d - d.mean()) ** 2)) if len(d) > 2
+                      else np.inf)
+    return MeasuredCurvature(float(curvature), float(offset), float(np.sqrt(np.mean(residual**2))), len(d),
+                             float(standard_error))
