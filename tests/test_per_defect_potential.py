@@ -165,10 +165,11 @@ def test_fine_tuning_counts_optimiser_steps_not_epochs() -> None:
 def test_the_phonons_command_flags_a_real_mode_softer_than_the_reference_cells(monkeypatch: pytest.MonkeyPatch,
                                                                               tmp_path: Path) -> None:
     """A model with no imaginary mode whose softest one is far too soft (SevenNet-0 fine-tuned at lr 4e-4 on the
-    C_N-GaN displaced cells: 1.60 meV, +0.03 against HSE +4.21 eV/Å²): the reference cells flag it; a model that agrees
-    with them within 25 % is not flagged (here 1.5 % off, though 6 standard errors of the precise cells). Analytic: an isotropic Si–Si bond k (Φ_00 = kI, Φ_01 = −kI), ê·Φ·ê = 2k along the
-    relative motion; reference cells of k = 3 eV/Å² with forces F = −Φ u plus 1 meV/Å of noise. The model's forces
-    are faked (the unit is the command's check)."""
+    C_N-GaN displaced cells: 1.60 meV, +0.03 against HSE +4.21 eV/Å²): the reference cells flag it; a model that
+    agrees with them within 25 % is not flagged (here 1.5 % off, though 6 standard errors of the precise cells).
+    Analytic: an isotropic Si–Si bond k (Φ_00 = kI, Φ_01 = −kI), ê·Φ·ê = 2k along the relative motion; reference
+    cells of k = 3 eV/Å² with forces F = −Φ u plus 1 meV/Å of noise. The model's forces are faked (the unit is the
+    command's check)."""
     from click.testing import CliRunner
     from pymatgen.core import Lattice, Structure
 

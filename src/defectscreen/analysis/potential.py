@@ -103,6 +103,10 @@ class ModeCurvatureCheck(NamedTuple):
     reference: MeasuredCurvature
 
     @property
+    def is_imaginary(self) -> bool:
+        return self.frequency_meV < -IMAGINARY_TOLERANCE_MEV
+
+    @property
     def model_is_wrong(self) -> bool:
         """The reference contradicts the model's curvature: they differ by more than CURVATURE_AGREEMENT_SIGMAS
         standard errors of the fit, CURVATURE_RELATIVE_TOLERANCE of the reference and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,9 @@ from defectscreen.defaults import (
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM,
 )
+
+if TYPE_CHECKING:
+    from defectscreen.analysis.potential import ModeCurvatureCheck
 
 SUMMARY_FIELDS = (
     "n_train", "n_validation", "train_force_rmse_meV_per_angstrom", "validation_force_rmse_meV_per_angstrom",
@@ -209,7 +213,7 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
             f"{check.reference.curvature_eV_per_angstrom2:+.2f} ± {check.reference.standard_error_eV_per_angstrom2:.2f} "
             f"eV/Å² along it (the model {check.model_curvature_eV_per_angstrom2:+.2f}; {check.reference.n_cells} cells "
             f"within {reference_within} Å)" + _curvature_verdict(check)
-            for check in checks if check.frequency_meV < -IMAGINARY_TOLERANCE_MEV or check.model_is_wrong]
+            for check in checks if check.is_imaginary or check.model_is_wrong]
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -222,11 +226,11 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
         click.echo(f"not physics: {flag}")
 
 
-def _curvature_verdict(check) -> str:
-    """What a flagged ``ModeCurvatureCheck`` says about the model (imaginary modes are always flagged)."""
-    if check.frequency_meV < 0 and check.reference.curvature_eV_per_angstrom2 <= 0:
-        return ": the reference curves down there too, so the structure is not a minimum of the reference either"
-    if check.frequency_meV >= 0:
+def _curvature_verdict(check: ModeCurvatureCheck) -> str:
+    """What a flagged check says about the model (imaginary modes are always flagged)."""
+    if not check.is_imaginary:
         too = "soft" if check.model_curvature_eV_per_angstrom2 < check.reference.curvature_eV_per_angstrom2 else "stiff"
         return f": the model's mode is too {too}"
+    if check.reference.curvature_eV_per_angstrom2 <= 0:
+        return ": the reference curves down there too, so the structure is not a minimum of the reference either"
     return ": the model's curvature is wrong there"
