@@ -16,6 +16,8 @@ from ase.optimize import BFGS
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from defectscreen.analysis.potential import ModelPhonons, model_forces
+from defectscreen.engines import GpawSettings
+from defectscreen.flows.campaign import parse_campaign
 from defectscreen.mlip.dataset import labelled_frame, perturbed_structures, train_validation_split, write_frames
 from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.nequip_backend import NequipSettings
@@ -160,6 +162,24 @@ def test_fine_tuning_counts_optimiser_steps_not_epochs() -> None:
     assert SevennetSettings(batch_size=4).for_training_frames(44).max_epochs == 37  # ⌈1600 / 44⌉
     assert SevennetSettings(max_epochs=3).for_training_frames(10).max_epochs == 3  # given: kept
     assert MaceSettings().for_training_frames(10).max_epochs == MaceSettings().max_epochs  # MACE counts epochs
+
+
+@pytest.mark.parametrize(("engine", "potential", "route"), [
+    ({"name": "gpaw"}, {}, ("sevennet", 12)),  # PBE labels: SevenNet-0's own functional
+    (GpawSettings(mode="lcao"), {}, ("sevennet", 12)),
+    ({"name": "gpaw", "xc": "HSE06", "relax_xc": "PBE"}, {}, ("mace", 24)),  # the labels are HSE06
+    ({"name": "xtb"}, {}, ("mace", 24)),
+    (None, {}, ("mace", 24)),  # the default engine, xTB
+    ({"name": "gpaw"}, {"n_structures": 30}, ("sevennet", 30)),  # a count given is kept
+    ({"name": "gpaw"}, {"training": {"backend": "mace"}}, ("mace", 24)),  # a route given is kept, with its count
+])
+def test_a_campaign_fine_tunes_where_its_labels_are_the_foundation_models_functional(engine, potential,
+                                                                                       route) -> None:
+    """GPAW PBE labels fine-tune SevenNet-0 on 12 cells (its 10 training labels matched MACE's 40 on the N_C-diamond
+    GPAW PBE curve); xTB and hybrid labels train MACE from scratch on 24."""
+    data = {"name": "t", "hosts": [{"name": "C", "prototype": "diamond-C"}], "potential": potential}
+    recipe = parse_campaign(data | ({} if engine is None else {"engine": engine})).potential
+    assert (recipe.training.backend, recipe.n_structures) == route
 
 
 def test_the_phonons_command_flags_a_real_mode_softer_than_the_reference_cells(monkeypatch: pytest.MonkeyPatch,

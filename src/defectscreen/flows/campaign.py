@@ -41,7 +41,7 @@ from defectscreen.jobs.search import SearchSettings
 from defectscreen.mlip.mace import MaceSettings
 from defectscreen.mlip.melt_quench import MeltQuenchSettings
 from defectscreen.mlip.nequip_backend import NequipSettings
-from defectscreen.mlip.potential import PotentialRecipe
+from defectscreen.mlip.potential import PotentialRecipe, route_for_labels
 from defectscreen.mlip.sevennet_backend import SevennetSettings
 from defectscreen.mlip.surrogate import SurrogateSettings
 from defectscreen.schemas.amorphous import glass_host_name
@@ -465,6 +465,18 @@ class Campaign(_Strict):
     formation: FormationSettings = Field(default_factory=FormationSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _training_route_for_the_labels(cls, data):
+        """potential.training, where not given, follows the engine's functional (:func:`route_for_labels`): GPAW PBE
+        labels fine-tune SevenNet-0 on 12 cells, other labels train MACE from scratch on 24."""
+        if not isinstance(data, dict) or not isinstance(data.get("potential", {}), dict):
+            return data
+        potential = data.get("potential", {})
+        if "training" in potential:
+            return data
+        return {**data, "potential": route_for_labels(_label_functional(data.get("engine"))) | potential}
+
     @field_validator("charges")
     @classmethod
     def _charge_lists(cls, charges: str | dict[str, list[int]]) -> str | dict[str, list[int]]:
@@ -602,6 +614,15 @@ class Campaign(_Strict):
         """Hash of the validated campaign (defaults included)."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _label_functional(engine) -> str | None:
+    """The functional of an engine's single points, as given (a mapping or settings); None unless GPAW."""
+    def given(name: str, default):
+        return engine.get(name, default) if isinstance(engine, dict) else getattr(engine, name, default)
+    if given("name", None) != "gpaw":
+        return None
+    return given("xc", GpawSettings.model_fields["xc"].default)
 
 
 def _hint(error: dict) -> str:

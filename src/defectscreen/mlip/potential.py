@@ -18,12 +18,16 @@ from ase import Atoms
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 import defectscreen
-from defectscreen.defaults import DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM
+from defectscreen.defaults import (
+    DEFAULT_FINE_TUNING_N_STRUCTURES,
+    DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM,
+    DEFAULT_N_STRUCTURES,
+)
 from defectscreen.mlip.dataset import train_validation_split, write_frames
 from defectscreen.mlip.equivariant_environment import package_versions, predict_in_environment
 from defectscreen.mlip.mace import MaceSettings, mace_calculator, train_mace
 from defectscreen.mlip.nequip_backend import NequipSettings, train_nequip
-from defectscreen.mlip.sevennet_backend import SevennetSettings, train_sevennet
+from defectscreen.mlip.sevennet_backend import FOUNDATION_FUNCTIONAL, SevennetSettings, train_sevennet
 from defectscreen.mlip.training import FOUNDATION_RECORD, batch_size_error, recorded_foundation
 
 
@@ -58,11 +62,13 @@ class PotentialRecipe(BaseModel):
     on the learning curve of ``benchmarks/label_count_phonons.py`` (N_C in 54-atom diamond, GFN1-xTB: MACE from 20
     labels 24.3 meV/Å held out, Γ frequencies 0.59 / 2.4 meV mean / max, S −3.0 % against the engine's phonons; 10
     labels 44.6 meV/Å, S −22 %); a defect that needs more is flagged by the gate, and more are one setting away.
+    A campaign whose engine labels with the foundation model's functional fine-tunes instead, on fewer labels
+    (:func:`route_for_labels`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_structures: int = Field(24, ge=2)
+    n_structures: int = Field(DEFAULT_N_STRUCTURES, ge=2)
     r_max_angstrom: float = Field(0.04, gt=0, le=0.5)
     validation_fraction: float = Field(0.15, gt=0, lt=1)
     seed: int = 0
@@ -82,6 +88,21 @@ class PotentialRecipe(BaseModel):
     def settings_hash(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def route_for_labels(functional: str | None) -> dict:
+    """The potential settings a campaign gets where it names no ``training``, by the functional of its labels.
+
+    Labels of the foundation model's own functional (PBE: GPAW's default): SevenNet-0 fine-tuned on
+    DEFAULT_FINE_TUNING_N_STRUCTURES (12) cells — on the N_C-diamond GPAW PBE label curve, fine-tuned from 10 labels it
+    matches MACE from scratch on 40 (held-out forces, Γ frequencies, S within 2 %), where MACE from 10 is 48 meV/Å
+    held out. Any other labels (xTB, hybrid functionals; ``functional`` None for xTB): MACE from scratch on
+    DEFAULT_N_STRUCTURES (24) — on the xTB curve fine-tuning put S 9–12 % low, and on the HSE frames of C_N-GaN and
+    NV⁻ it was not better than MACE (docs/per-defect-potentials.md). Returns the fields that differ from
+    :class:`PotentialRecipe`'s defaults."""
+    if functional == FOUNDATION_FUNCTIONAL:
+        return {"training": {"backend": "sevennet"}, "n_structures": DEFAULT_FINE_TUNING_N_STRUCTURES}
+    return {}
 
 
 def train_potential(train: list[Atoms], validation: list[Atoms], settings: MaceSettings | NequipSettings | SevennetSettings,

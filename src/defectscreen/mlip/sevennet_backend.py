@@ -28,6 +28,9 @@ from defectscreen.mlip.training import TrainingFailedError, TrainingSettings, re
 STEPS_SCRIPT = Path(__file__).with_name("sevennet_fine_tuning.py")
 #: Foundation models whose weights ship inside the sevenn wheel (single-fidelity ones: no modal to choose).
 SHIPPED_FOUNDATION_MODELS = ("7net-0", "7net-l3i5")
+#: The functional of the shipped models' training data (MPtrj: PBE, PBE+U for some oxides and fluorides): labels of
+#: this functional are where fine-tuning saves labels (docs/per-defect-potentials.md, the GPAW PBE label curve).
+FOUNDATION_FUNCTIONAL = "PBE"
 
 
 class SevennetSettings(TrainingSettings):
