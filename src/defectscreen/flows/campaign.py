@@ -32,7 +32,7 @@ from defectscreen.defaults import (
     DEFAULT_QUENCHING_MOVES,
     DEFAULT_SIGMA_MEV,
 )
-from defectscreen.engines import EngineSettings, GpawSettings, VaspSettings, XtbSettings
+from defectscreen.engines import EngineSettings, GpawSettings, VaspSettings, XtbSettings, parse_engine_settings
 from defectscreen.engines.base import LcaoSettings
 from defectscreen.flows.hosts import PROTOTYPE_NAMES, prototype_structure
 from defectscreen.flows.steps import STEPS
@@ -475,7 +475,12 @@ class Campaign(_Strict):
         potential = data.get("potential", {})
         if "training" in potential:
             return data
-        return {**data, "potential": route_for_labels(_label_functional(data.get("engine"))) | potential}
+        try:
+            engine = parse_engine_settings(data.get("engine", XtbSettings()))
+        except ValidationError:
+            return data  # the engine's own validation names the field
+        functional = engine.xc if isinstance(engine, GpawSettings) else None
+        return {**data, "potential": route_for_labels(functional) | potential}
 
     @field_validator("charges")
     @classmethod
@@ -614,15 +619,6 @@ class Campaign(_Strict):
         """Hash of the validated campaign (defaults included)."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _label_functional(engine) -> str | None:
-    """The functional of an engine's single points, as given (a mapping or settings); None unless GPAW."""
-    def given(name: str, default):
-        return engine.get(name, default) if isinstance(engine, dict) else getattr(engine, name, default)
-    if given("name", None) != "gpaw":
-        return None
-    return given("xc", GpawSettings.model_fields["xc"].default)
 
 
 def _hint(error: dict) -> str:
