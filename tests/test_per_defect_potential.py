@@ -251,6 +251,31 @@ def test_the_learning_rate_given_on_the_command_line_is_the_one_trained_with(mon
     assert [recipe.training.learning_rate for recipe in recipes] == [4e-4, 0.004, 0.01]
 
 
+def test_potential_train_fine_tunes_by_default_where_the_frames_are_the_foundation_models_functional(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`potential train --functional PBE` fine-tunes SevenNet-0 (the campaign's route for PBE labels); HSE06 or no
+    functional stated trains MACE from scratch; a --backend given wins (the training is faked: the unit is the
+    command's choice of route)."""
+    from click.testing import CliRunner
+
+    from defectscreen.cli.main import cli
+
+    recipes = []
+
+    def capture(frames, recipe, *args):
+        recipes.append(recipe)
+        raise ValueError("captured")
+
+    monkeypatch.setattr("defectscreen.analysis.potential.train_on_frames_file", capture)
+    (tmp_path / "frames.extxyz").write_text("")
+    command = ["potential", "train", str(tmp_path / "frames.extxyz"), "--out", str(tmp_path / "model")]
+    for extra in (["--functional", "PBE"], ["--functional", "pbe"], ["--functional", "HSE06"], [],
+                  ["--functional", "PBE", "--backend", "mace"]):
+        assert "captured" in CliRunner().invoke(cli, [*command, *extra]).output
+    assert [recipe.training.backend for recipe in recipes] == ["sevennet", "sevennet", "mace", "mace", "mace"]
+    assert recipes[0].training.foundation_model == "7net-0"
+
+
 def test_a_relative_threshold_flags_a_model_whose_error_is_large_against_its_forces() -> None:
     absolute = PotentialRecipe(max_validation_force_rmse_meV_per_angstrom=30)
     relative = PotentialRecipe(max_validation_force_rmse_meV_per_angstrom=30, max_validation_relative_force_rmse=0.3)

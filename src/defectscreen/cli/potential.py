@@ -80,8 +80,12 @@ def plot(calculation_id, path) -> None:
 @click.argument("frames", type=FILE)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="potential", show_default=True,
               callback=output_folder, help="folder for the model, the training log and potential.json")
-@click.option("--backend", type=click.Choice(["mace", "nequip", "allegro", "sevennet"]), default="mace", show_default=True,
-              help="sevennet fine-tunes a SevenNet foundation model (7net-0 unless --foundation-model says otherwise)")
+@click.option("--backend", type=click.Choice(["mace", "nequip", "allegro", "sevennet"]),
+              help="[default: by --functional: sevennet for PBE labels, mace otherwise] sevennet fine-tunes a SevenNet "
+                   "foundation model (7net-0 unless --foundation-model says otherwise); mace trains from scratch")
+@click.option("--functional", help="functional of the frames' energies and forces (PBE, HSE06, …): with no --backend, "
+              "PBE labels (the foundation model's own functional) fine-tune SevenNet-0, any other or none stated train "
+              "MACE from scratch")
 @click.option("--validation-fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.15,
               show_default=True, help="share of the frames held out to measure the errors")
 @click.option("--max-epochs", type=click.IntRange(min=1),
@@ -102,20 +106,22 @@ def plot(calculation_id, path) -> None:
 @click.option("--foundation-model", help="model file (MACE), checkpoint (NequIP, SevenNet) or shipped SevenNet model "
               "(7net-0, 7net-l3i5) to fine-tune from")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object")
-def train(frames, out_dir, backend, validation_fraction, max_epochs, batch_size, learning_rate, seed, threshold,
-          relative_threshold, foundation_model, as_json) -> None:
+def train(frames, out_dir, backend, functional, validation_fraction, max_epochs, batch_size, learning_rate, seed,
+          threshold, relative_threshold, foundation_model, as_json) -> None:
     """Train on FRAMES (extended XYZ with energies and forces, gzip accepted), hold out a validation set,
     and report the errors measured on it."""
     from defectscreen.analysis.potential import train_on_frames_file
     from defectscreen.mlip.mace import MaceSettings
     from defectscreen.mlip.nequip_backend import NequipSettings
-    from defectscreen.mlip.potential import PotentialRecipe
+    from defectscreen.mlip.potential import PotentialRecipe, route_for_labels
     from defectscreen.mlip.sevennet_backend import SevennetSettings
     from defectscreen.readers import InputFileError
 
     given = {name: value for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size),
                                              ("learning_rate", learning_rate), ("foundation_model", foundation_model))
              if value is not None}
+    if backend is None:
+        backend = route_for_labels(functional and functional.upper()).get("training", {"backend": "mace"})["backend"]
     training = (MaceSettings(**given) if backend == "mace" else SevennetSettings(**given) if backend == "sevennet"
                 else NequipSettings(model=backend, **given))
     recipe = PotentialRecipe(validation_fraction=validation_fraction, seed=seed,

@@ -91,7 +91,8 @@ class PotentialRecipe(BaseModel):
 
 
 def route_for_labels(functional: str | None) -> dict:
-    """The potential settings a campaign gets where it names no ``training``, by the functional of its labels.
+    """The potential settings a campaign gets where it names no ``training``, by the functional of its labels (and
+    the route of ``defectscreen potential train --functional`` with no ``--backend``).
 
     Labels of the foundation model's own functional (PBE: GPAW's default): SevenNet-0 fine-tuned on
     DEFAULT_FINE_TUNING_N_STRUCTURES (12) cells — on the N_C-diamond GPAW PBE label curve, fine-tuned from 10 labels it
