@@ -229,10 +229,10 @@ def test_the_phonons_command_flags_a_real_mode_softer_than_the_reference_cells(m
     assert not close["mode_curvatures"][0]["model_is_wrong"] and close["flags"] == []
 
 
-def test_the_learning_rate_given_on_the_command_line_is_the_one_trained_with(monkeypatch: pytest.MonkeyPatch,
-                                                                            tmp_path: Path) -> None:
-    """`potential train --learning-rate` reaches the backend's settings (the training is faked: the unit is the
-    command's reading of the option); left out, each route keeps its own default."""
+@pytest.fixture
+def recipe_of_train_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """recipe_of(options) -> the PotentialRecipe `potential train FRAMES --out DIR *options` trains with (the training
+    is faked: the unit is the command's reading of its options)."""
     from click.testing import CliRunner
 
     from defectscreen.cli.main import cli
@@ -246,32 +246,28 @@ def test_the_learning_rate_given_on_the_command_line_is_the_one_trained_with(mon
     monkeypatch.setattr("defectscreen.analysis.potential.train_on_frames_file", capture)
     (tmp_path / "frames.extxyz").write_text("")
     command = ["potential", "train", str(tmp_path / "frames.extxyz"), "--out", str(tmp_path / "model")]
-    for extra in (["--backend", "sevennet", "--learning-rate", "4e-4"], ["--backend", "sevennet"], []):
-        assert "captured" in CliRunner().invoke(cli, [*command, *extra]).output
-    assert [recipe.training.learning_rate for recipe in recipes] == [4e-4, 0.004, 0.01]
+
+    def recipe_of(options: list[str]) -> PotentialRecipe:
+        assert "captured" in CliRunner().invoke(cli, [*command, *options]).output
+        return recipes[-1]
+
+    return recipe_of
+
+
+def test_the_learning_rate_given_on_the_command_line_is_the_one_trained_with(recipe_of_train_command) -> None:
+    """`potential train --learning-rate` reaches the backend's settings; left out, each route keeps its own
+    default."""
+    assert [recipe_of_train_command(options).training.learning_rate for options in
+            (["--backend", "sevennet", "--learning-rate", "4e-4"], ["--backend", "sevennet"], [])] == [4e-4, 0.004, 0.01]
 
 
 def test_potential_train_fine_tunes_by_default_where_the_frames_are_the_foundation_models_functional(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        recipe_of_train_command) -> None:
     """`potential train --functional PBE` fine-tunes SevenNet-0 (the campaign's route for PBE labels); HSE06 or no
-    functional stated trains MACE from scratch; a --backend given wins (the training is faked: the unit is the
-    command's choice of route)."""
-    from click.testing import CliRunner
-
-    from defectscreen.cli.main import cli
-
-    recipes = []
-
-    def capture(frames, recipe, *args):
-        recipes.append(recipe)
-        raise ValueError("captured")
-
-    monkeypatch.setattr("defectscreen.analysis.potential.train_on_frames_file", capture)
-    (tmp_path / "frames.extxyz").write_text("")
-    command = ["potential", "train", str(tmp_path / "frames.extxyz"), "--out", str(tmp_path / "model")]
-    for extra in (["--functional", "PBE"], ["--functional", "pbe"], ["--functional", "HSE06"], [],
-                  ["--functional", "PBE", "--backend", "mace"]):
-        assert "captured" in CliRunner().invoke(cli, [*command, *extra]).output
+    functional stated trains MACE from scratch; a --backend given wins."""
+    recipes = [recipe_of_train_command(options) for options in (
+        ["--functional", "PBE"], ["--functional", "pbe"], ["--functional", "HSE06"], [],
+        ["--functional", "PBE", "--backend", "mace"])]
     assert [recipe.training.backend for recipe in recipes] == ["sevennet", "sevennet", "mace", "mace", "mace"]
     assert recipes[0].training.foundation_model == "7net-0"
 
