@@ -257,8 +257,8 @@ def recipe_of_train_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 def test_the_learning_rate_given_on_the_command_line_is_the_one_trained_with(recipe_of_train_command) -> None:
     """`potential train --learning-rate` reaches the backend's settings; left out, each route keeps its own
     default."""
-    assert [recipe_of_train_command(options).training.learning_rate for options in
-            (["--backend", "sevennet", "--learning-rate", "4e-4"], ["--backend", "sevennet"], [])] == [4e-4, 0.004, 0.01]
+    options = (["--backend", "sevennet", "--learning-rate", "4e-4"], ["--backend", "sevennet"], [])
+    assert [recipe_of_train_command(given).training.learning_rate for given in options] == [4e-4, 0.004, 0.01]
 
 
 def test_potential_train_fine_tunes_by_default_where_the_frames_are_the_foundation_models_functional(

@@ -83,9 +83,9 @@ def plot(calculation_id, path) -> None:
 @click.option("--backend", type=click.Choice(["mace", "nequip", "allegro", "sevennet"]),
               help="[default: by --functional: sevennet for PBE labels, mace otherwise] sevennet fine-tunes a SevenNet "
                    "foundation model (7net-0 unless --foundation-model says otherwise); mace trains from scratch")
-@click.option("--functional", help="functional of the frames' energies and forces (PBE, HSE06, …): with no --backend, "
-              "PBE labels (the foundation model's own functional) fine-tune SevenNet-0, any other or none stated train "
-              "MACE from scratch")
+@click.option("--functional", help="functional of the frames' energies and forces (PBE, HSE06, …): with no "
+              "--backend, PBE labels (the foundation model's own functional) fine-tune SevenNet-0, any other or none "
+              "stated train MACE from scratch")
 @click.option("--validation-fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.15,
               show_default=True, help="share of the frames held out to measure the errors")
 @click.option("--max-epochs", type=click.IntRange(min=1),
