@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--noise-cells", type=int, default=0)
     args = parser.parse_args()
     engine = GpawSettings(kpts=(args.kpts,) * 3)
+    recipe = PotentialRecipe()
     training = {"mace": MaceSettings(), "sevennet": SevennetSettings(max_epochs=math.ceil(400 / args.labels))}
     print(f"GPAW PBE {engine.ecut_eV:.0f} eV, {args.kpts}³ k-points; {args.labels} training / {args.held_out} "
           "held-out cells; one thread", flush=True)
@@ -90,8 +91,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for system in args.systems:
             relaxed, labels = system_cell(system, args.repeat, engine)
-            cells = perturbed_structures(relaxed, args.pool + args.held_out, PotentialRecipe().r_max_angstrom,
-                                         PotentialRecipe().seed)
+            cells = perturbed_structures(relaxed, args.pool + args.held_out, recipe.r_max_angstrom, recipe.seed)
             cells = cells[:args.labels] + cells[args.pool:]
             if args.noise_cells and system == args.systems[0]:
                 for index, (rms, largest) in enumerate(scf_noise(cells[args.labels:][:args.noise_cells], labels,

@@ -121,7 +121,7 @@ def train(frames, out_dir, backend, functional, validation_fraction, max_epochs,
                                              ("learning_rate", learning_rate), ("foundation_model", foundation_model))
              if value is not None}
     if backend is None:
-        backend = route_for_labels(functional and functional.upper()).get("training", {"backend": "mace"})["backend"]
+        backend = PotentialRecipe(**route_for_labels(functional and functional.upper())).training.backend
     training = (MaceSettings(**given) if backend == "mace" else SevennetSettings(**given) if backend == "sevennet"
                 else NequipSettings(model=backend, **given))
     recipe = PotentialRecipe(validation_fraction=validation_fraction, seed=seed,
