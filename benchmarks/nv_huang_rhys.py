@@ -4,14 +4,21 @@ the HSE06 DFT force constants of the same 215-atom cell (reference-data/nv-diamo
 
     defectscreen potential train ../shared/reference-data/mlip-datasets/NV-diamond.extxyz --out mace --json
     defectscreen potential phonons --model mace/model/potential.model --structure CELL --out FC_mace
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/nv_huang_rhys.py FC_mace [FC ...] [--frames-lattice]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/nv_huang_rhys.py FC_mace [FC ...] [--frames-lattice] [--by-distance]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/nv_huang_rhys.py --model sevennet:ft/potential.pth [--model ...]
 
 CELL is `dfpt_hse06_POSCAR` (a = 3.5607 Å, the DFT force constants' cell), or with --frames-lattice that cell, its
 ground and its excited state scaled to the lattice of the training frames of NV-diamond.extxyz (a = 3.5477 Å);
 `--frames-lattice --write-scaled DIR` writes those three files. For each force-constants file: S, ΔS against the DFT value in the
-same geometry (the DFT force constants with the ΔR of that geometry), the mean / max error of the optical
-frequencies paired in ascending order, the S carried below 60 meV, between 60 and 120 meV and above, and over the
-DFT's localized modes (IPR > 10/N) the mean |Δħω| and the mean overlap of their eigenvectors with the model's.
+same geometry (the DFT force constants with the ΔR of that geometry), the harmonic relaxation energy
+E_rel = Σ_k S_k ħω_k = ½ ΔR·Φ·ΔR (the curvature of the model along ΔR; S ∝ ⟨ΔR|√D|ΔR⟩ follows it roughly as its
+square root), the mean / max error of the optical frequencies paired in ascending order, the S carried below 60 meV,
+between 60 and 120 meV and above, and over the DFT's localized modes (IPR > 10/N) the mean |Δħω| and the mean overlap
+of their eigenvectors with the model's. With --by-distance, where the S error sits: S from force constants that are
+the model's between atoms both within r of the N and the DFT's elsewhere, for growing r, and the stiffness of the
+vacancy's three dangling-bond carbons (the softest eigenvalue of their on-site block Φ_jj, mean). With --model BACKEND:FILE,
+a model's E_rel without its phonons (two minutes instead of half an hour of finite displacements): ½ΔR·Φ·ΔR from its
+energies at the ground state moved by ±0.1 ΔR, E_rel = (E₊ − 2E₀ + E₋) / (2 × 0.1²).
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
+from pymatgen.core import Element
 
+from defectscreen.mlip.potential import potential_predictor
 from defectscreen.physics.huang_rhys import displacement_between, huang_rhys_from_displacement
 from defectscreen.physics.mode_comparison import compare_normal_modes, localized_mode_indices
 from defectscreen.physics.normal_modes import structure_normal_modes
@@ -31,7 +41,13 @@ NV_DIAMOND = Path(__file__).resolve().parents[2] / "shared" / "reference-data" /
 #: Lattice constant of the NV-diamond.extxyz frames (Å): 10.643199 / 3.
 FRAMES_LATTICE_ANGSTROM = 10.643199 / 3
 BANDS_MEV = (0.0, 60.0, 120.0, np.inf)
-ROW = "{:<28} {:>7} {:>8} {:>12} {:>11} {:>7} {:>9} {:>7} {:>14}"
+#: Step along ΔR (fraction of it) of the finite-difference E_rel of --model.
+PATH_STEP = 0.1
+#: C–C / C–N bond cut (Å): 1.5 Å bonds, 2.5 Å second neighbours.
+BOND_ANGSTROM = 1.8
+#: Radii (Å) around the N of --by-distance: the N, its 3 C neighbours, the 2nd shell, the vacancy's 3 C neighbours.
+RADII_ANGSTROM = (0.1, 1.7, 2.6, 3.2, 4.5, 6.5)
+ROW = "{:<28} {:>7} {:>8} {:>9} {:>12} {:>11} {:>7} {:>9} {:>7} {:>14}"
 
 
 def _scaled(structure, factor: float):
@@ -52,12 +68,46 @@ def band_sums(huang_rhys) -> list[float]:
             for low, high in zip(BANDS_MEV[:-1], BANDS_MEV[1:])]
 
 
+def relaxation_energy_meV(huang_rhys) -> float:
+    """E_rel = Σ_k S_k ħω_k in meV."""
+    return float(np.sum(huang_rhys.partial_huang_rhys * huang_rhys.frequencies_meV))
+
+
+def dangling_bond_carbons(cell) -> np.ndarray:
+    """Indices of the C atoms with three neighbours within BOND_ANGSTROM (the vacancy's)."""
+    neighbours = ((cell.distance_matrix > 0.1) & (cell.distance_matrix < BOND_ANGSTROM)).sum(axis=1)
+    return np.array([j for j, site in enumerate(cell) if site.species_string == "C" and neighbours[j] == 3])
+
+
+def on_site_stiffness(force_constants: np.ndarray, atoms: np.ndarray) -> float:
+    """Mean over the atoms of the softest eigenvalue of Φ_jj (eV/Å²)."""
+    return float(np.mean([np.linalg.eigvalsh(0.5 * (force_constants[j, j] + force_constants[j, j].T))[0]
+                          for j in atoms]))
+
+
+def model_within(model: np.ndarray, reference: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Force constants (N, N, 3, 3) that are the model's between two atoms both inside, the reference's elsewhere."""
+    return np.where(np.outer(inside, inside)[:, :, None, None], model, reference)
+
+
+def relaxation_energy_of_model(backend: str, model_file: Path, ground, displacement: np.ndarray) -> float:
+    """½ΔR·Φ·ΔR in meV from the model's energies at R_g and R_g ± PATH_STEP ΔR."""
+    cells = [Atoms([site.specie.Z for site in ground], positions=ground.cart_coords + step * displacement,
+                   cell=ground.lattice.matrix, pbc=True) for step in (-PATH_STEP, 0.0, PATH_STEP)]
+    energies, _ = potential_predictor(model_file, backend)(cells)
+    return 1e3 * float(energies[0] - 2 * energies[1] + energies[2]) / (2 * PATH_STEP**2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("force_constants", type=Path, nargs="*", help="phonopy FORCE_CONSTANTS of the model")
     parser.add_argument("--frames-lattice", action="store_true",
                         help="the files are for the cell scaled to the training frames' lattice")
     parser.add_argument("--write-scaled", type=Path, help="write the scaled cell, ground and excited state here")
+    parser.add_argument("--by-distance", action="store_true",
+                        help="S with the model's force constants only within growing radii of the N")
+    parser.add_argument("--model", action="append", default=[], metavar="BACKEND:FILE",
+                        help="E_rel from a model's energies along ΔR (mace, nequip or sevennet)")
     args = parser.parse_args()
     if args.write_scaled is not None and not args.frames_lattice:
         parser.error("--write-scaled writes the cell at the frames' lattice: add --frames-lattice")
@@ -74,18 +124,36 @@ def main() -> None:
     print(f"a = {cell.lattice.a / 3:.4f} Å, ΔQ = {reference.delta_Q_amu_half_angstrom:.4f} amu^½ Å; "
           f"DFT (HSE06) S = {reference.total:.3f}; localized modes (IPR > 10/N): "
           f"{len(localized_mode_indices(reference_modes.eigenvectors))}")
-    print(ROW.format("force constants", "S", "ΔS", "ħω mean err", "ħω max err", "S<60", "S 60-120", "S>120",
+    print(ROW.format("force constants", "S", "ΔS", "E_rel meV", "ħω mean err", "ħω max err", "S<60", "S 60-120", "S>120",
                      "local |Δħω|/ov"))
-    print(ROW.format("DFT HSE06", f"{reference.total:.3f}", "-", "-", "-",
+    print(ROW.format("DFT HSE06", f"{reference.total:.3f}", "-", f"{relaxation_energy_meV(reference):.1f}", "-", "-",
                      *(f"{value:.3f}" for value in band_sums(reference)), "-"))
+    distance_to_n = cell.distance_matrix[cell.species.index(Element("N"))]
+    dangling = dangling_bond_carbons(cell)
     for path in args.force_constants:
-        modes, model = coupling(read_force_constants(path, len(cell)), cell, ground, excited)
+        force_constants = read_force_constants(path, len(cell))
+        modes, model = coupling(force_constants, cell, ground, excited)
         errors = compare_normal_modes(reference_modes, modes)
         print(ROW.format(str(path)[-28:], f"{model.total:.3f}", f"{100 * (model.total / reference.total - 1):+.1f} %",
+                         f"{relaxation_energy_meV(model):.1f}",
                          f"{errors.frequency_mean_abs_error_meV:.2f} meV", f"{errors.frequency_max_abs_error_meV:.2f}",
                          *(f"{value:.3f}" for value in band_sums(model)),
                          f"{np.mean(np.abs(errors.localized_frequency_errors_meV)):.2f} / "
                          f"{np.mean(errors.localized_overlaps):.2f}"), flush=True)
+        if args.by_distance:
+            print(f"    dangling-bond C stiffness {on_site_stiffness(force_constants, dangling):.1f} eV/Å² (DFT "
+                  f"{on_site_stiffness(dft, dangling):.1f})")
+            for radius in RADII_ANGSTROM:
+                inside = distance_to_n < radius
+                _, within = coupling(model_within(force_constants, dft, inside), cell, ground, excited)
+                print(f"    the model's within {radius:.1f} Å of the N ({inside.sum():3d} atoms), the DFT's beyond: "
+                      f"S {within.total:.3f} ({100 * (within.total / reference.total - 1):+.1f} %)", flush=True)
+    displacement = displacement_between(ground, excited)
+    for backend_and_file in args.model:
+        backend, _, model_file = backend_and_file.partition(":")
+        print(f"{model_file}: E_rel {relaxation_energy_of_model(backend, Path(model_file), ground, displacement):.1f} "
+              f"meV from its energies along ΔR (DFT force constants: {relaxation_energy_meV(reference):.1f})",
+              flush=True)
 
 
 if __name__ == "__main__":
