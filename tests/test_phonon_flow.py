@@ -19,6 +19,8 @@ from pymatgen.analysis.defects.ccd import get_dQ
 from pymatgen.core import Structure
 
 from defectscreen.flows.campaign import CampaignError, load_campaign
+from defectscreen.physics.mode_curvature import cartesian_mode_direction, curvature_of_force_constants
+from defectscreen.physics.normal_modes import NormalModes, atomic_masses
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.progress import failures
 from defectscreen.storage.submission import submit_campaign
@@ -90,6 +92,16 @@ def test_phonon_chain_is_stored_with_provenance_and_matches_the_engine(data_dir:
         assert phonons["largest_residual_force_meV_per_angstrom"] < 5.0
         validation_rmse = by_uuid[learned["potential_uuid"]]["validation_force_rmse_meV_per_angstrom"]
         assert learned["largest_residual_force_meV_per_angstrom"] < 2 * validation_rmse  # measured 68.9 vs 67.3
+        # the potential's softest mode against its own 20 xTB-labelled cells: their curvature along it is the
+        # engine's (ê·Φ_xTB·ê) within the fit's error, and the potential's agrees with it
+        (check,) = learned["mode_curvatures"]  # no imaginary mode, so the softest real one only
+        assert check["index"] == 3 and check["n_reference_cells"] == 20 and not check["model_is_wrong"]
+        modes = NormalModes(np.array(learned["frequencies_meV"]), np.array(learned["eigenvectors"]),
+                            atomic_masses(Structure.from_dict(learned["structure"])))
+        direction = cartesian_mode_direction(modes, check["index"])
+        engine_curvature = curvature_of_force_constants(direction, np.array(phonons["force_constants_eV_per_angstrom2"]))
+        assert abs(check["reference_curvature_eV_per_angstrom2"] - engine_curvature) < max(
+            3 * check["reference_standard_error_eV_per_angstrom2"], 0.25 * engine_curvature)
 
     huang_rhys = [o for o in by_uuid.values() if o.get("calculation_id") == "C:N_C:1/0"]
     assert len(huang_rhys) == 1

@@ -28,7 +28,7 @@ from defectscreen.physics.mode_curvature import (
 from defectscreen.physics.normal_modes import NormalModes, optical_mode_indices, structure_normal_modes
 from defectscreen.readers import InputFileError
 from defectscreen.readers.structures import read_structure
-from defectscreen.schemas.phonons import FrameSource, PotentialDocument
+from defectscreen.schemas.phonons import FrameSource, ModeCurvatureRecord, PotentialDocument
 
 #: A model's curvature along a mode is contradicted by the reference cells when it lies further from the reference's
 #: fitted curvature than this many of the fit's standard errors ...
@@ -116,6 +116,15 @@ class ModeCurvatureCheck(NamedTuple):
                      CURVATURE_TOLERANCE_EV_PER_ANGSTROM2)
         return abs(self.model_curvature_eV_per_angstrom2 - self.reference.curvature_eV_per_angstrom2) > margin
 
+    def record(self) -> ModeCurvatureRecord:
+        return ModeCurvatureRecord(
+            index=self.index, frequency_meV=self.frequency_meV,
+            model_curvature_eV_per_angstrom2=self.model_curvature_eV_per_angstrom2,
+            reference_curvature_eV_per_angstrom2=self.reference.curvature_eV_per_angstrom2,
+            reference_standard_error_eV_per_angstrom2=self.reference.standard_error_eV_per_angstrom2,
+            reference_line_residual_meV_per_angstrom=1000 * self.reference.line_residual_eV_per_angstrom,
+            n_reference_cells=self.reference.n_cells, model_is_wrong=self.model_is_wrong)
+
 
 def cells_near(structure: Structure, frames_path: Path, within_angstrom: float) -> tuple[np.ndarray, np.ndarray]:
     """Displacements from ``structure`` (n, N, 3) Å and reference forces (n, N, 3) eV/Å of the labelled frames whose
@@ -137,19 +146,26 @@ def cells_near(structure: Structure, frames_path: Path, within_angstrom: float) 
     return np.array(displacements), np.array(forces)
 
 
-def check_soft_modes(phonons: ModelPhonons, frames_path: Path, within_angstrom: float) -> list[ModeCurvatureCheck]:
-    """For each imaginary mode of ``phonons`` and for its softest real optical mode, the curvature in the model and in
-    the labelled frames near the structure (``curvature_from_displaced_cells``): an imaginary mode with a positive
-    reference curvature, or a real one whose curvature the reference contradicts, is the model's error."""
-    frequencies = phonons.modes.frequencies_meV
+def soft_mode_checks(modes: NormalModes, force_constants: np.ndarray, displacements_angstrom: np.ndarray,
+                     forces_eV_per_angstrom: np.ndarray) -> list[ModeCurvatureCheck]:
+    """For each imaginary optical mode and the softest real one, the curvature in the force constants (N, N, 3, 3)
+    eV/Å² and in labelled cells displaced by u_k (n, N, 3) Å with forces F_k (n, N, 3) eV/Å
+    (``curvature_from_displaced_cells``): an imaginary mode with a positive reference curvature, or a real one whose
+    curvature the reference contradicts, is the model's error."""
+    frequencies = modes.frequencies_meV
     optical = optical_mode_indices(frequencies)
     imaginary = optical[frequencies[optical] < -IMAGINARY_TOLERANCE_MEV]
     softest_real = optical[frequencies[optical] >= -IMAGINARY_TOLERANCE_MEV][:1]
-    displacements, forces = cells_near(phonons.structure, frames_path, within_angstrom)
     checks = []
     for index in [*imaginary, *softest_real]:
-        direction = cartesian_mode_direction(phonons.modes, index)
+        direction = cartesian_mode_direction(modes, index)
         checks.append(ModeCurvatureCheck(
-            int(index), float(frequencies[index]), curvature_of_force_constants(direction, phonons.force_constants),
-            curvature_from_displaced_cells(direction, displacements, forces)))
+            int(index), float(frequencies[index]), curvature_of_force_constants(direction, force_constants),
+            curvature_from_displaced_cells(direction, displacements_angstrom, forces_eV_per_angstrom)))
     return checks
+
+
+def check_soft_modes(phonons: ModelPhonons, frames_path: Path, within_angstrom: float) -> list[ModeCurvatureCheck]:
+    """``soft_mode_checks`` of a model's phonons against the labelled frames near its structure (``cells_near``)."""
+    return soft_mode_checks(phonons.modes, phonons.force_constants,
+                            *cells_near(phonons.structure, frames_path, within_angstrom))

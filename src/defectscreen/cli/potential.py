@@ -206,14 +206,7 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
                        "meV/Å), or the model's curvature is wrong there; these phonons (and an S from them) are not "
                        "physics"] if imaginary else []
     if checks:
-        result["mode_curvatures"] = [
-            {"index": check.index, "frequency_meV": round(check.frequency_meV, 3),
-             "model_curvature_eV_per_angstrom2": round(check.model_curvature_eV_per_angstrom2, 4),
-             "reference_curvature_eV_per_angstrom2": round(check.reference.curvature_eV_per_angstrom2, 4),
-             "reference_standard_error_eV_per_angstrom2": round(check.reference.standard_error_eV_per_angstrom2, 4),
-             "reference_line_residual_meV_per_angstrom": round(1000 * check.reference.line_residual_eV_per_angstrom, 2),
-             "n_reference_cells": check.reference.n_cells, "model_is_wrong": check.model_is_wrong}
-            for check in checks]
+        result["mode_curvatures"] = [check.record().model_dump(mode="json") for check in checks]
         result["flags"] += [
             f"the {check.frequency_meV:.2f} meV mode: the reference frames give a curvature of "
             f"{check.reference.curvature_eV_per_angstrom2:+.2f} ± {check.reference.standard_error_eV_per_angstrom2:.2f} "

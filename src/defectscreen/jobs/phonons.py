@@ -11,7 +11,7 @@ import numpy as np
 from jobflow import Maker, job
 
 import defectscreen
-from defectscreen.analysis.potential import model_file_from, model_forces
+from defectscreen.analysis.potential import model_file_from, model_forces, soft_mode_checks
 from defectscreen.defaults import DEFAULT_DISPLACEMENT_ANGSTROM, DEFAULT_SIGMA_MEV
 from defectscreen.engines import XtbSettings, engine_record, parse_engine_settings
 from defectscreen.jobs.provenance import parent_uuids, provenance, read, read_all, uuid_of
@@ -41,6 +41,7 @@ from defectscreen.schemas.phonons import (
     PhononComparison,
     PhononDocument,
     PotentialDocument,
+    TrainingSetDocument,
 )
 
 
@@ -56,9 +57,10 @@ def require_usable(potential: PotentialDocument) -> None:
 
 @dataclass
 class GammaPhononMaker(Maker):
-    """Γ phonons by ± finite displacements with forces from the defect's potential (``potential`` given) or
-    from the campaign's engine (``potential`` None; then ``compare_with`` phonons from the potential are
-    compared against these)."""
+    """Γ phonons by ± finite displacements with forces from the defect's potential (``potential`` given; with its
+    ``training_set``, each imaginary mode and the softest real one are checked against the curvature the engine's
+    perturbed cells give along it) or from the campaign's engine (``potential`` None; then ``compare_with``
+    phonons from the potential are compared against these)."""
 
     name: str = "gamma phonons"
     engine_settings: dict = field(default_factory=lambda: XtbSettings().model_dump(mode="json"))
@@ -67,11 +69,12 @@ class GammaPhononMaker(Maker):
     @job(output_schema=PhononDocument, data=["eigenvectors", "force_constants_eV_per_angstrom2"],
          config=provenance())
     def make(self, relaxed: TaskDocument, campaign_sha256: str, potential: PotentialDocument | None = None,
-             compare_with: PhononDocument | None = None) -> PhononDocument:
+             compare_with: PhononDocument | None = None,
+             training_set: TrainingSetDocument | None = None) -> PhononDocument:
         start = time.perf_counter()
         potential_uuid, compare_with_uuid = uuid_of(potential), uuid_of(compare_with)
         relaxed, potential = read(relaxed, TaskDocument), read(potential, PotentialDocument)
-        compare_with = read(compare_with, PhononDocument)
+        compare_with, training_set = read(compare_with, PhononDocument), read(training_set, TrainingSetDocument)
         engine = parse_engine_settings(self.engine_settings)
         if potential is not None:
             require_usable(potential)
@@ -84,6 +87,9 @@ class GammaPhononMaker(Maker):
             relaxed.structure, forces_of, self.displacement_angstrom
         )
         modes = structure_normal_modes(relaxed.structure, force_constants)
+        checks = [] if potential is None or training_set is None else soft_mode_checks(
+            modes, force_constants, np.array(training_set.displacements_angstrom),
+            np.array(training_set.forces_eV_per_angstrom))
         comparison = None
         if compare_with is not None:
             candidate = NormalModes(np.array(compare_with.frequencies_meV), np.array(compare_with.eigenvectors),
@@ -99,7 +105,8 @@ class GammaPhononMaker(Maker):
             n_imaginary_modes=int(np.count_nonzero(modes.frequencies_meV < -IMAGINARY_TOLERANCE_MEV)),
             largest_residual_force_meV_per_angstrom=largest_residual_force_meV_per_angstrom(undisplaced_forces),
             eigenvectors=modes.eigenvectors.tolist(), force_constants_eV_per_angstrom2=force_constants.tolist(),
-            comparison=comparison, engine=EngineRecord(**engine_record(engine)),
+            comparison=comparison, mode_curvatures=[check.record() for check in checks],
+            engine=EngineRecord(**engine_record(engine)),
             potential_uuid=potential_uuid,
             model_sha256=None if potential is None else potential.model_sha256,
             wall_time_s=time.perf_counter() - start, campaign_sha256=campaign_sha256,

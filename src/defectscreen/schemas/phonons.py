@@ -104,6 +104,22 @@ class PhononComparison(BaseModel):
     )
 
 
+class ModeCurvatureRecord(BaseModel):
+    """One normal mode of a potential's phonons against the curvature that engine-labelled cells displaced around the
+    structure give along it (the least-squares line f_k = f_0 − λ d_k of force against displacement along the mode)."""
+
+    index: int = Field(description="the mode, in the phonon document's order")
+    frequency_meV: float
+    model_curvature_eV_per_angstrom2: float = Field(description="ê·Φ·ê of the potential's force constants")
+    reference_curvature_eV_per_angstrom2: float = Field(description="λ of the labelled cells")
+    reference_standard_error_eV_per_angstrom2: float
+    reference_line_residual_meV_per_angstrom: float
+    n_reference_cells: int
+    model_is_wrong: bool = Field(description="the cells contradict the potential's curvature (the margin of "
+                                 "analysis.potential.ModeCurvatureCheck): this mode, and an S from it, are the "
+                                 "model's error")
+
+
 class PhononDocument(BaseModel):
     """Γ-point phonons of one relaxed supercell by finite displacements (phonopy, ± displacements, acoustic sum
     rule enforced), with forces from the per-defect potential or directly from the engine."""
@@ -124,6 +140,9 @@ class PhononDocument(BaseModel):
     eigenvectors: list[list[list[float]]] = Field(description="(mode, atom, xyz) mass-weighted; blob store")
     force_constants_eV_per_angstrom2: list[list[list[list[float]]]] = Field(description="(N, N, 3, 3); blob store")
     comparison: PhononComparison | None = Field(None, description="engine phonons only: against the potential's")
+    mode_curvatures: list[ModeCurvatureRecord] = Field(
+        default_factory=list, description="potential phonons: each imaginary mode and the softest real one checked "
+        "against the potential's own training set (the engine's perturbed cells)")
     engine: EngineRecord = Field(description="the engine that labelled the potential's data, or made the forces")
     potential_uuid: str | None = None
     model_sha256: str | None = None

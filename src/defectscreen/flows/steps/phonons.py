@@ -66,7 +66,8 @@ class Phonons(Step):
             potential = registry.output(cells.host, cid, POTENTIAL_TASK, hashes[POTENTIAL_TASK],
                                         lambda: fitting.make(data, sha))
             from_potential = registry.output(cells.host, cid, PHONON_TASK, hashes[PHONON_TASK],
-                                             lambda: gamma.make(relaxed, sha, potential=potential))
+                                             lambda: gamma.make(relaxed, sha, potential=potential,
+                                                                training_set=data))
             outputs.potentials[cid], outputs.phonons[cid] = potential, [from_potential]
             if campaign.phonons.validated(cid, cell.labels.defect_name):
                 outputs.phonons[cid].append(registry.output(
