@@ -18,9 +18,16 @@ import yaml
 from pymatgen.analysis.defects.ccd import get_dQ
 from pymatgen.core import Structure
 
+from defectscreen.analysis.potential import ModeCurvatureCheck, phonon_flags
+from defectscreen.analysis.summary import huang_rhys_flags, photoluminescence_bands
 from defectscreen.flows.campaign import CampaignError, load_campaign
-from defectscreen.physics.mode_curvature import cartesian_mode_direction, curvature_of_force_constants
+from defectscreen.physics.mode_curvature import (
+    MeasuredCurvature,
+    cartesian_mode_direction,
+    curvature_of_force_constants,
+)
 from defectscreen.physics.normal_modes import NormalModes, atomic_masses
+from defectscreen.reports.plots import plot_photoluminescence
 from defectscreen.storage import StorageSettings
 from defectscreen.storage.progress import failures
 from defectscreen.storage.submission import submit_campaign
@@ -96,6 +103,7 @@ def test_phonon_chain_is_stored_with_provenance_and_matches_the_engine(data_dir:
         # engine's (ê·Φ_xTB·ê) within the fit's error, and the potential's agrees with it
         (check,) = learned["mode_curvatures"]  # no imaginary mode, so the softest real one only
         assert check["index"] == 3 and check["n_reference_cells"] == 20 and not check["model_is_wrong"]
+        assert learned["flags"] == [] and phonons["flags"] == []
         modes = NormalModes(np.array(learned["frequencies_meV"]), np.array(learned["eigenvectors"]),
                             atomic_masses(Structure.from_dict(learned["structure"])))
         direction = cartesian_mode_direction(modes, check["index"])
@@ -109,7 +117,7 @@ def test_phonon_chain_is_stored_with_provenance_and_matches_the_engine(data_dir:
     relaxed = {by_uuid[u]["labels"]["charge"]: by_uuid[u] for u in document["parent_uuids"][:2]}
     expected_dQ = get_dQ(Structure.from_dict(relaxed[0]["structure"]), Structure.from_dict(relaxed[1]["structure"]))
     assert document["delta_Q_amu_half_angstrom"] == pytest.approx(expected_dQ, rel=1e-9)
-    assert len(document["records"]) == 4
+    assert len(document["records"]) == 4 and all(r["phonon_flags"] == [] for r in document["records"])
     for record in document["records"]:
         density = np.array(record["spectral_density_per_meV"])
         step = np.diff(record["spectral_density_energy_meV"])[0]
@@ -204,6 +212,34 @@ def test_phonon_chain_is_stored_with_provenance_and_matches_the_engine(data_dir:
     subprocess.run([*CLI, "worker"], capture_output=True, timeout=1200)
     reasons = [failure.reason for failure in failures(settings.launchpad())]
     assert len(reasons) == 2 and all("potential not used" in r and "exceeds the threshold" in r for r in reasons)
+
+
+def test_flagged_phonons_flag_the_huang_rhys_factors_and_the_band_made_from_them(tmp_path: Path) -> None:
+    """A mode the training cells find four times stiffer than the potential (2.00 ± 0.10 against 0.50 eV/Å²) is
+    flagged too soft, one within their error is not, an imaginary mode always is; the S record made from flagged
+    phonons carries the flags to the pair and to its PL band, whose ZPL (hole capture: the level) is unchanged."""
+    reference = MeasuredCurvature(2.0, 0.0, 0.001, 20, 0.1)
+    soft, agreeing = ModeCurvatureCheck(3, 10.0, 0.5, reference), ModeCurvatureCheck(3, 10.0, 1.9, reference)
+    frequencies = [0.0, 0.0, 0.0, 10.0, 40.0]
+    assert phonon_flags(np.array(frequencies), 2.0, [agreeing], "of its training set") == []
+    (flag,) = phonon_flags(np.array(frequencies), 2.0, [soft], "of its training set")
+    assert flag == ("the 10.00 meV mode: the reference frames give a curvature of +2.00 ± 0.10 eV/Å² along it (the "
+                    "model +0.50; 20 cells of its training set): the model's mode is too soft")
+    (unstable,) = phonon_flags(np.array([-3.0, 0.0, 0.0, 0.0, 40.0]), 80.0, [], "", "engine")
+    assert unstable.startswith("1 imaginary mode(s) (-3.00 meV): the structure is not a minimum of the engine (its "
+                               "largest force there is 80.0 meV/Å)")
+
+    record = {"phonon_basis": "higher_charge", "force_source": "potential", "phonons_uuid": "p",
+              "huang_rhys_total": 1.5, "mean_phonon_energy_meV": 20.0, "partial_huang_rhys": [0, 0, 0, 1.0, 0.5]}
+    for flags in ([flag], []):
+        document = {"sigma_meV": 2.0, "records": [{**record, "phonon_flags": flags}]}
+        (band,) = photoluminescence_bands(document, {"p": frequencies}, level_eV=1.0, band_gap_eV=3.0)
+        assert band.carrier == "hole" and band.zpl_energy_eV == 1.0 and band.flags == flags
+        assert huang_rhys_flags(document) == [f"S in the higher charge's phonons (potential): {f}" for f in flags]
+        figure = plot_photoluminescence([band], tmp_path / "band.png")  # dashed where flagged
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (band,) = photoluminescence_bands({"sigma_meV": 2.0, "records": [record]}, {"p": frequencies}, 1.0, 3.0)
+    assert band.flags == []  # a record stored before phonon flags existed
 
 
 def test_phonons_need_relaxation_and_huang_rhys_needs_phonons(tmp_path: Path) -> None:

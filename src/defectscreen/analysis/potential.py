@@ -116,6 +116,16 @@ class ModeCurvatureCheck(NamedTuple):
                      CURVATURE_TOLERANCE_EV_PER_ANGSTROM2)
         return abs(self.model_curvature_eV_per_angstrom2 - self.reference.curvature_eV_per_angstrom2) > margin
 
+    @property
+    def verdict(self) -> str:
+        """What a flagged check says (imaginary modes are always flagged)."""
+        if not self.is_imaginary:
+            too = "soft" if self.model_curvature_eV_per_angstrom2 < self.reference.curvature_eV_per_angstrom2 else "stiff"
+            return f"the model's mode is too {too}"
+        if self.reference.curvature_eV_per_angstrom2 <= 0:
+            return "the reference curves down there too, so the structure is not a minimum of the reference either"
+        return "the model's curvature is wrong there"
+
     def record(self) -> ModeCurvatureRecord:
         return ModeCurvatureRecord(
             index=self.index, frequency_meV=self.frequency_meV,
@@ -169,3 +179,21 @@ def check_soft_modes(phonons: ModelPhonons, frames_path: Path, within_angstrom: 
     """``soft_mode_checks`` of a model's phonons against the labelled frames near its structure (``cells_near``)."""
     return soft_mode_checks(phonons.modes, phonons.force_constants,
                             *cells_near(phonons.structure, frames_path, within_angstrom))
+
+
+def phonon_flags(frequencies_meV: np.ndarray, largest_residual_force_meV_per_angstrom: float,
+                 checks: list[ModeCurvatureCheck], cells: str, force_source: str = "model") -> list[str]:
+    """What of Γ phonons is not physics: their imaginary modes (the structure is not a minimum of the force source,
+    or its curvature is wrong there), and each checked mode the reference cells (``cells``, e.g. 'within 0.06 Å')
+    contradict or find imaginary."""
+    imaginary = [float(f) for f in frequencies_meV if f < -IMAGINARY_TOLERANCE_MEV]
+    flags = [f"{len(imaginary)} imaginary mode(s) ({', '.join(f'{f:.2f}' for f in imaginary)} meV): the structure "
+             f"is not a minimum of the {force_source} (its largest force there is "
+             f"{largest_residual_force_meV_per_angstrom:.1f} meV/Å), or the {force_source}'s curvature is wrong there; "
+             "these phonons (and an S from them) are not physics"] if imaginary else []
+    return flags + [
+        f"the {check.frequency_meV:.2f} meV mode: the reference frames give a curvature of "
+        f"{check.reference.curvature_eV_per_angstrom2:+.2f} ± {check.reference.standard_error_eV_per_angstrom2:.2f} "
+        f"eV/Å² along it (the model {check.model_curvature_eV_per_angstrom2:+.2f}; {check.reference.n_cells} cells "
+        f"{cells}): {check.verdict}"
+        for check in checks if check.is_imaginary or check.model_is_wrong]

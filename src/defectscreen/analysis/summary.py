@@ -76,7 +76,7 @@ def photoluminescence_bands(huang_rhys: dict, frequencies_meV: dict[str, list[fl
     the lower charge, ZPL = E_gap − ε) and a hole into the lower charge (final: the higher charge, ZPL = ε), each
     in its final state's phonons (``frequencies_meV`` by phonon-document uuid), potential-force records only.
     A capture whose Franck–Condon relaxation energy S⟨ħω⟩ reaches its ZPL gives no band: its emission would lie at
-    zero or negative photon energy (the capture is nonradiative)."""
+    zero or negative photon energy (the capture is nonradiative). A band carries its phonons' flags."""
     bands = []
     for carrier, basis, zpl in (("electron", "lower_charge", band_gap_eV - level_eV), ("hole", "higher_charge", level_eV)):
         record = next((r for r in huang_rhys["records"] if r["phonon_basis"] == basis and r["force_source"] == "potential"),
@@ -95,8 +95,14 @@ def photoluminescence_bands(huang_rhys: dict, frequencies_meV: dict[str, list[fl
             carrier=carrier, final_state_basis=basis, zpl_energy_eV=zpl, relaxation_energy_eV=relaxation_eV,
             huang_rhys_total=band.huang_rhys_total,
             debye_waller=band.debye_waller, peak_energy_eV=photon[int(np.argmax(intensity))], photon_energy_eV=photon,
-            intensity_per_eV=intensity, phonons_uuid=record["phonons_uuid"]))
+            intensity_per_eV=intensity, phonons_uuid=record["phonons_uuid"], flags=record.get("phonon_flags", [])))
     return bands
+
+
+def huang_rhys_flags(huang_rhys: dict) -> list[str]:
+    """The phonon flags of a Huang–Rhys document's records, each naming whose phonons it is about."""
+    return [f"S in the {record['phonon_basis'].replace('_', ' ')}'s phonons ({record['force_source']}): {flag}"
+            for record in huang_rhys["records"] for flag in record.get("phonon_flags", [])]
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,7 @@ def summarize_defect(inputs: SummaryInputs) -> DefectSummaryDocument:
                                           if r["phonon_basis"] == "higher_charge"), doc["records"][0]["huang_rhys_total"])
             pair.source_uuids["huang_rhys"] = doc["uuid"]
             pair.photoluminescence = photoluminescence_bands(doc, inputs.frequencies_meV, pair.level_eV, band_gap_eV)
+            pair.flags += huang_rhys_flags(doc)
         if key in inputs.embedding_convergence:
             largest = inputs.embedding_convergence[key]["points"][-1]
             pair.huang_rhys_total_embedded, pair.embedded_n_atoms = largest["huang_rhys_total"], largest["n_atoms"]

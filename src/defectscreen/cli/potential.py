@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -19,9 +18,6 @@ from defectscreen.defaults import (
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM,
 )
-
-if TYPE_CHECKING:
-    from defectscreen.analysis.potential import ModeCurvatureCheck
 
 SUMMARY_FIELDS = (
     "n_train", "n_validation", "train_force_rmse_meV_per_angstrom", "validation_force_rmse_meV_per_angstrom",
@@ -174,8 +170,7 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
     error; negative along an imaginary mode, the structure is not a minimum of the reference either."""
     from phonopy.file_IO import write_FORCE_CONSTANTS
 
-    from defectscreen.analysis.potential import check_soft_modes, phonons_from_model
-    from defectscreen.physics.dispersion import IMAGINARY_TOLERANCE_MEV
+    from defectscreen.analysis.potential import check_soft_modes, phonon_flags, phonons_from_model
     from defectscreen.physics.mode_comparison import LOCALIZED_IPR_FACTOR, localized_mode_indices
     from defectscreen.physics.normal_modes import inverse_participation_ratio, optical_mode_indices
     from defectscreen.readers import InputFileError
@@ -200,19 +195,9 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
         "localized_modes": [{"index": k, "frequency_meV": round(float(modes.frequencies_meV[k]), 3),
                              "ipr": round(float(ipr[k]), 4)} for k in localized],
     }
-    imaginary = [round(float(f), 2) for f in modes.frequencies_meV if f < -IMAGINARY_TOLERANCE_MEV]
-    result["flags"] = [f"{len(imaginary)} imaginary mode(s) ({', '.join(f'{f:.2f}' for f in imaginary)} meV): the "
-                       f"structure is not a minimum of the model (its largest force there is {residual_force:.1f} "
-                       "meV/Å), or the model's curvature is wrong there; these phonons (and an S from them) are not "
-                       "physics"] if imaginary else []
+    result["flags"] = phonon_flags(modes.frequencies_meV, residual_force, checks, f"within {reference_within} Å")
     if checks:
         result["mode_curvatures"] = [check.record().model_dump(mode="json") for check in checks]
-        result["flags"] += [
-            f"the {check.frequency_meV:.2f} meV mode: the reference frames give a curvature of "
-            f"{check.reference.curvature_eV_per_angstrom2:+.2f} ± {check.reference.standard_error_eV_per_angstrom2:.2f} "
-            f"eV/Å² along it (the model {check.model_curvature_eV_per_angstrom2:+.2f}; {check.reference.n_cells} cells "
-            f"within {reference_within} Å)" + _curvature_verdict(check)
-            for check in checks if check.is_imaginary or check.model_is_wrong]
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -224,12 +209,3 @@ def phonons(model_file, backend, structure, displacement, fc_out, reference_fram
     for flag in result["flags"]:
         click.echo(f"not physics: {flag}")
 
-
-def _curvature_verdict(check: ModeCurvatureCheck) -> str:
-    """What a flagged check says about the model (imaginary modes are always flagged)."""
-    if not check.is_imaginary:
-        too = "soft" if check.model_curvature_eV_per_angstrom2 < check.reference.curvature_eV_per_angstrom2 else "stiff"
-        return f": the model's mode is too {too}"
-    if check.reference.curvature_eV_per_angstrom2 <= 0:
-        return ": the reference curves down there too, so the structure is not a minimum of the reference either"
-    return ": the model's curvature is wrong there"

@@ -11,7 +11,7 @@ import numpy as np
 from jobflow import Maker, job
 
 import defectscreen
-from defectscreen.analysis.potential import model_file_from, model_forces, soft_mode_checks
+from defectscreen.analysis.potential import model_file_from, model_forces, phonon_flags, soft_mode_checks
 from defectscreen.defaults import DEFAULT_DISPLACEMENT_ANGSTROM, DEFAULT_SIGMA_MEV
 from defectscreen.engines import XtbSettings, engine_record, parse_engine_settings
 from defectscreen.jobs.provenance import parent_uuids, provenance, read, read_all, uuid_of
@@ -96,6 +96,7 @@ class GammaPhononMaker(Maker):
                                     modes.masses_amu)
             comparison = PhononComparison(potential_phonons_uuid=compare_with_uuid,
                                           **vars(compare_normal_modes(modes, candidate)))
+        residual_force = largest_residual_force_meV_per_angstrom(undisplaced_forces)
         return PhononDocument(
             calculation_id=relaxed.labels.calculation_id, labels=relaxed.labels,
             force_source="engine" if potential is None else "potential", structure=relaxed.structure,
@@ -103,9 +104,11 @@ class GammaPhononMaker(Maker):
             frequencies_meV=modes.frequencies_meV.tolist(),
             inverse_participation_ratio=inverse_participation_ratio(modes.eigenvectors).tolist(),
             n_imaginary_modes=int(np.count_nonzero(modes.frequencies_meV < -IMAGINARY_TOLERANCE_MEV)),
-            largest_residual_force_meV_per_angstrom=largest_residual_force_meV_per_angstrom(undisplaced_forces),
+            largest_residual_force_meV_per_angstrom=residual_force,
             eigenvectors=modes.eigenvectors.tolist(), force_constants_eV_per_angstrom2=force_constants.tolist(),
             comparison=comparison, mode_curvatures=[check.record() for check in checks],
+            flags=phonon_flags(modes.frequencies_meV, residual_force, checks, "of its training set",
+                               "engine" if potential is None else "potential"),
             engine=EngineRecord(**engine_record(engine)),
             potential_uuid=potential_uuid,
             model_sha256=None if potential is None else potential.model_sha256,
@@ -142,7 +145,7 @@ class HuangRhysMaker(Maker):
                 partial_huang_rhys=result.partial_huang_rhys.tolist(), spectral_density_energy_meV=grid.tolist(),
                 spectral_density_per_meV=spectral_density(modes.frequencies_meV, result.partial_huang_rhys, grid,
                                                           self.sigma_meV).tolist(),
-                n_modes_excluded=result.n_excluded_modes,
+                n_modes_excluded=result.n_excluded_modes, phonon_flags=document.flags,
             ))
         totals = {(r.phonon_basis, r.force_source): r.huang_rhys_total for r in records}
         comparison = {basis: totals[(basis, "potential")] / totals[(basis, "engine")] - 1.0

@@ -267,7 +267,8 @@ def render_report(title: str, formation_documents: list[dict], defect_formations
                     bands = [PhotoluminescenceBand(**band) for band in pair["photoluminescence"]]
                     label = f"{summary['host']}:{summary['defect_name']}:{pair['charges']}"
                     parts += [f"<h3>{html.escape(label)}: photoluminescence</h3>",
-                              _figure(lambda path, b=bands: plot_photoluminescence(b, path))]
+                              _figure(lambda path, b=bands: plot_photoluminescence(b, path)),
+                              _not_physics([f"{band.carrier} capture: {flag}" for band in bands for flag in band.flags])]
                 uuid = pair["source_uuids"].get("embedding_convergence")
                 if uuid in vibronic:
                     convergence = EmbeddingConvergenceDocument(**vibronic[uuid])

@@ -285,11 +285,13 @@ def plot_site_potentials(document: DefectChargeDocument, path: str | Path, title
 
 
 def plot_photoluminescence(bands: list[PhotoluminescenceBand], path: str | Path, title: str = "") -> Path:
-    """The pair's photoluminescence bands (unit area) against photon energy, ZPL marked."""
+    """The pair's photoluminescence bands (unit area) against photon energy, ZPL marked; a band whose phonons are
+    flagged is dashed and labelled not physics."""
     figure, axis = plt.subplots(figsize=(6.5, 3.8))
     for band, color in zip(bands, ("tab:blue", "tab:red")):
-        axis.plot(band.photon_energy_eV, band.intensity_per_eV, color=color,
-                  label=f"{band.carrier} capture: ZPL {band.zpl_energy_eV:.2f} eV, S = {band.huang_rhys_total:.2f}")
+        axis.plot(band.photon_energy_eV, band.intensity_per_eV, color=color, ls="--" if band.flags else "-",
+                  label=f"{band.carrier} capture: ZPL {band.zpl_energy_eV:.2f} eV, S = {band.huang_rhys_total:.2f}"
+                  + (" (not physics: its phonons are flagged)" if band.flags else ""))
         axis.axvline(band.zpl_energy_eV, color=color, ls=":", lw=0.8)
     axis.set_xlabel("photon energy (eV)")
     axis.set_ylabel("PL intensity (1/eV, unit area)")

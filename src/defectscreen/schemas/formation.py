@@ -309,6 +309,8 @@ class PhotoluminescenceBand(BaseModel):
     photon_energy_eV: list[float]
     intensity_per_eV: list[float] = Field(description="I(ħω) ∝ ω³A, unit area, γ and σ of the Huang–Rhys document")
     phonons_uuid: str
+    flags: list[str] = Field(default_factory=list, description="its phonons' flags: where present, the band is not "
+                             "physics")
 
 
 class ChargePairSummary(BaseModel):
@@ -328,8 +330,9 @@ class ChargePairSummary(BaseModel):
         default_factory=list, description="where the pair has Huang–Rhys factors, its level lies in the gap and the "
         "relaxation energy is below the ZPL")
     source_uuids: dict[str, str] = Field(default_factory=dict, description="document kind -> JobStore uuid")
-    flags: list[str] = Field(default_factory=list, description="what of this pair is not physics (its "
-                             "configuration-coordinate document's flags: an anharmonic surface, ...)")
+    flags: list[str] = Field(default_factory=list, description="what of this pair is not physics: its "
+                             "configuration-coordinate document's flags (an anharmonic surface, ...), its Huang–Rhys "
+                             "records' phonon flags (imaginary modes, a mode the potential's training set contradicts)")
 
 
 class DefectSummaryDocument(BaseModel):

@@ -143,6 +143,8 @@ class PhononDocument(BaseModel):
     mode_curvatures: list[ModeCurvatureRecord] = Field(
         default_factory=list, description="potential phonons: each imaginary mode and the softest real one checked "
         "against the potential's own training set (the engine's perturbed cells)")
+    flags: list[str] = Field(default_factory=list, description="what of these phonons is not physics: imaginary "
+                             "modes, and checked modes the potential's training set contradicts")
     engine: EngineRecord = Field(description="the engine that labelled the potential's data, or made the forces")
     potential_uuid: str | None = None
     model_sha256: str | None = None
@@ -164,6 +166,8 @@ class HuangRhysRecord(BaseModel):
     spectral_density_energy_meV: list[float]
     spectral_density_per_meV: list[float] = Field(description="S(ħω) with Gaussian width sigma_meV")
     n_modes_excluded: int
+    phonon_flags: list[str] = Field(default_factory=list, description="the phonon document's flags: where "
+                                    "present, this S is not physics")
 
 
 class HuangRhysDocument(BaseModel):
