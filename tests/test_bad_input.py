@@ -57,6 +57,8 @@ OPTION_CASES = [
     (["potential", "train", STRUCTURE, "--threshold-meV", "-5"], "--threshold-meV"),
     (["potential", "train", STRUCTURE, "--max-epochs", "0"], "--max-epochs"),
     (["potential", "train", STRUCTURE, "--learning-rate", "0"], "--learning-rate"),
+    (["potential", "train", STRUCTURE, "--huber-delta-eV", "0"], "--huber-delta-eV"),
+    (["potential", "train", STRUCTURE, "--backend", "mace", "--huber-delta-eV", "1"], "--huber-delta-eV"),
     (["potential", "train", STRUCTURE, "--out", "si.yaml"], "--out"),
     (["potential", "phonons", "--model", STRUCTURE, "--structure", STRUCTURE, "--displacement", "0"], "--displacement"),
     (["potential", "phonons", "--model", STRUCTURE, "--structure", STRUCTURE, "--out", "no-such-folder/FC"], "--out"),

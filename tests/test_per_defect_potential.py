@@ -261,6 +261,13 @@ def test_the_learning_rate_given_on_the_command_line_is_the_one_trained_with(rec
     assert [recipe_of_train_command(given).training.learning_rate for given in options] == [4e-4, 0.004, 0.01]
 
 
+def test_the_huber_delta_given_on_the_command_line_is_the_fine_tunings_loss(recipe_of_train_command) -> None:
+    """`potential train --backend sevennet --huber-delta-eV 1` fine-tunes on a squared loss; left out, SevenNet's
+    recipe keeps δ = 0.01 eV."""
+    options = (["--backend", "sevennet", "--huber-delta-eV", "1"], ["--functional", "PBE"])
+    assert [recipe_of_train_command(given).training.huber_delta_eV for given in options] == [1.0, 0.01]
+
+
 def test_potential_train_fine_tunes_by_default_where_the_frames_are_the_foundation_models_functional(
         recipe_of_train_command) -> None:
     """`potential train --functional PBE` fine-tunes SevenNet-0 (the campaign's route for PBE labels); HSE06 or no
