@@ -35,6 +35,9 @@ DEFAULT_FINE_TUNING_STEPS = 400
 DEFAULT_FINE_TUNING_BATCH_SIZE = 1
 #: Adam's initial learning rate of fine-tuning a foundation model (SevenNet's own recipe).
 DEFAULT_FINE_TUNING_LEARNING_RATE = 0.004
+#: δ of the fine-tuning's Huber loss, eV (eV/Å for forces; SevenNet's own recipe): on the GPAW PBE label curve a
+#: squared loss (δ = 1) was no better (docs/per-defect-potentials.md).
+DEFAULT_FINE_TUNING_HUBER_DELTA_EV = 0.01
 #: Validation force RMSE above which a per-defect potential is flagged and not used, meV/Å.
 DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM = 30.0
 #: Solvers of the force-constant embedding: dense (≤ 4000 atoms), Lanczos, Chebyshev, SLEPc shift-invert.

@@ -12,6 +12,7 @@ from defectscreen.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DISPLACEMENT_ANGSTROM,
     DEFAULT_FINE_TUNING_BATCH_SIZE,
+    DEFAULT_FINE_TUNING_HUBER_DELTA_EV,
     DEFAULT_FINE_TUNING_LEARNING_RATE,
     DEFAULT_FINE_TUNING_STEPS,
     DEFAULT_LEARNING_RATE,
@@ -94,9 +95,9 @@ def plot(calculation_id, path) -> None:
               help=f"Adam's initial learning rate [default: {DEFAULT_LEARNING_RATE}; fine-tuning (sevennet): "
                    f"{DEFAULT_FINE_TUNING_LEARNING_RATE}; a lower one keeps more of the foundation model]")
 @click.option("--huber-delta-eV", "huber_delta", type=POSITIVE,
-              help="fine-tuning (sevennet) only: δ of the Huber loss (eV; eV/Å for forces) [default: 0.01]; errors "
-                   "above it count linearly, so 1.0 makes the loss squared (what brought the NV⁻ S within 5 % on its "
-                   "HSE frames: docs/per-defect-potentials.md)")
+              help="fine-tuning (sevennet) only: δ of the Huber loss (eV; eV/Å for forces) [default: "
+                   f"{DEFAULT_FINE_TUNING_HUBER_DELTA_EV}]; errors above it count linearly, so 1.0 makes the loss "
+                   "squared (what brought the NV⁻ S within 5 % on its HSE frames: docs/per-defect-potentials.md)")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the train/validation split")
 @click.option("--threshold-meV", "threshold", type=POSITIVE,
               default=DEFAULT_MAX_VALIDATION_FORCE_RMSE_MEV_PER_ANGSTROM, show_default=True,

@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 
 from defectscreen.defaults import (
     DEFAULT_FINE_TUNING_BATCH_SIZE,
+    DEFAULT_FINE_TUNING_HUBER_DELTA_EV,
     DEFAULT_FINE_TUNING_LEARNING_RATE,
     DEFAULT_FINE_TUNING_STEPS,
 )
@@ -49,9 +50,10 @@ class SevennetSettings(TrainingSettings):
     learning_rate: float = Field(DEFAULT_FINE_TUNING_LEARNING_RATE, gt=0)
     learning_rate_decay: float = Field(0.99, gt=0, le=1)
     forces_weight: float = Field(1.0, gt=0)
-    huber_delta_eV: float = Field(0.01, gt=0, description="δ of the Huber loss (eV; eV/Å for forces): errors above it "
-                                  "count linearly; 1.0 makes the loss squared, which brought the NV⁻ S within 5 % on "
-                                  "its HSE frames (docs/per-defect-potentials.md)")
+    huber_delta_eV: float = Field(DEFAULT_FINE_TUNING_HUBER_DELTA_EV, gt=0,
+                                  description="δ of the Huber loss (eV; eV/Å for forces): errors above it count "
+                                  "linearly; 1.0 makes the loss squared, which brought the NV⁻ S within 5 % on its HSE "
+                                  "frames (docs/per-defect-potentials.md)")
 
     @field_validator("cutoff_angstrom")
     @classmethod
